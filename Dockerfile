@@ -1,0 +1,10 @@
+# One image for every service of the mesh; docker-compose.yml picks the module.
+FROM python:3.11-slim
+RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir -r requirements.lock
+COPY . .
+ENV PYTHONPATH=/app:/app/build/gen/python PYTHONUNBUFFERED=1
+# The same build steps as `make build`, without the virtual environment.
+RUN python -m services.mesh.codegen && python setup.py -q build_ext --inplace

@@ -1,0 +1,146 @@
+"""Accounts storage in PostgreSQL: user rows in their shard, name claims in the global schema."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timezone
+
+import psycopg
+from psycopg.rows import dict_row
+
+from services.accounts.service import NewUser, RefreshToken, User
+from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
+from services.common.errors import AlreadyExists
+from services.common.ids import shard_of
+
+USER_COLUMNS = (
+    "id, username, display_name, bio, avatar_media_id, is_private, "
+    "follower_count, following_count, post_count, created_at"
+)
+
+
+class PostgresAccountsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_user(self, new: NewUser) -> None:
+        user = new.user
+        # Claim the name and email first: the global unique keys decide races.
+        async with self.db.global_pool.connection() as conn:
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        f"INSERT INTO {GLOBAL_SCHEMA}.usernames (username, user_id) VALUES (%s, %s)",
+                        (user.username, user.id),
+                    )
+                    await conn.execute(
+                        f"INSERT INTO {GLOBAL_SCHEMA}.emails (email, user_id) VALUES (%s, %s)", (new.email, user.id)
+                    )
+            except psycopg.errors.UniqueViolation as e:
+                taken = "email" if "emails" in (e.diag.table_name or "") else "username"
+                raise AlreadyExists(f"that {taken} is taken", reason=f"{taken.upper()}_TAKEN", field=taken) from None
+        try:
+            async with self.db.for_shard(shard_of(user.id)).connection() as conn:
+                await conn.execute(
+                    f"INSERT INTO {shard_schema(shard_of(user.id))}.users "
+                    "(id, username, email, password_hash, display_name) VALUES (%s, %s, %s, %s, %s)",
+                    (user.id, user.username, new.email, new.password_hash, user.display_name),
+                )
+        except BaseException:
+            # Release the claims so the name is not lost to a half-made account.
+            async with self.db.global_pool.connection() as conn:
+                async with conn.transaction():
+                    await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE user_id = %s", (user.id,))
+                    await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user.id,))
+            raise
+
+    async def user_id_for_login(self, login: str) -> int | None:
+        table, column = ("emails", "email") if "@" in login else ("usernames", "username")
+        async with self.db.global_pool.connection() as conn:
+            row = await (
+                await conn.execute(f"SELECT user_id FROM {GLOBAL_SCHEMA}.{table} WHERE {column} = %s", (login,))
+            ).fetchone()
+        return row[0] if row else None
+
+    async def get_users(self, user_ids: list[int]) -> dict[int, User]:
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for user_id in user_ids:
+            shard = shard_of(user_id)
+            if shard < self.db.logical_shards:
+                by_shard[shard].append(user_id)
+        found: dict[int, User] = {}
+        for shard, ids in by_shard.items():
+            async with self.db.for_shard(shard).connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(
+                    f"SELECT {USER_COLUMNS} FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,)
+                )
+                for row in await cur.fetchall():
+                    found[row["id"]] = User(**row)
+        return found
+
+    async def password_hash(self, user_id: int) -> str | None:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            row = await (
+                await conn.execute(
+                    f"SELECT password_hash FROM {shard_schema(shard_of(user_id))}.users WHERE id = %s", (user_id,)
+                )
+            ).fetchone()
+        return row[0] if row else None
+
+    async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None:
+        # Column names come from the service's fixed list of editable fields.
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"UPDATE {shard_schema(shard_of(user_id))}.users SET {assignments}, updated_at = now() "
+                f"WHERE id = %s RETURNING {USER_COLUMNS}",
+                (*changes.values(), user_id),
+            )
+            row = await cur.fetchone()
+        return User(**row) if row else None
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        async with self.db.for_shard(shard_of(token.id)).connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {shard_schema(shard_of(token.id))}.refresh_tokens "
+                "(id, user_id, family_id, secret_hash, expires_at) VALUES (%s, %s, %s, %s, %s)",
+                (token.id, token.user_id, token.family_id, token.secret_hash,
+                 datetime.fromtimestamp(token.expires_at, timezone.utc)),
+            )
+
+    async def get_refresh_token(self, token_id: int) -> RefreshToken | None:
+        shard = shard_of(token_id)
+        if shard >= self.db.logical_shards:
+            return None
+        async with self.db.for_shard(shard).connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT id, user_id, family_id, secret_hash, expires_at, used_at IS NOT NULL, "
+                    f"revoked_at IS NOT NULL FROM {shard_schema(shard)}.refresh_tokens WHERE id = %s",
+                    (token_id,),
+                )
+            ).fetchone()
+        if row is None:
+            return None
+        return RefreshToken(row[0], row[1], row[2], bytes(row[3]), row[4].timestamp(), row[5], row[6])
+
+    async def mark_refresh_token_used(self, token_id: int) -> bool:
+        """Spend a token; False when someone else spent it first (a race is a reuse)."""
+        async with self.db.for_shard(shard_of(token_id)).connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {shard_schema(shard_of(token_id))}.refresh_tokens SET used_at = now() "
+                "WHERE id = %s AND used_at IS NULL AND revoked_at IS NULL",
+                (token_id,),
+            )
+            return cur.rowcount == 1
+
+    async def revoke_token_family(self, token_id: int, family_id: int) -> None:
+        # A family lives in its user's shard, the shard of every token in it.
+        async with self.db.for_shard(shard_of(token_id)).connection() as conn:
+            await conn.execute(
+                f"UPDATE {shard_schema(shard_of(token_id))}.refresh_tokens SET revoked_at = now() "
+                "WHERE family_id = %s AND revoked_at IS NULL",
+                (family_id,),
+            )

@@ -1,0 +1,42 @@
+"""Accounts process: `python -m services.accounts.server`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+from pictor.accounts.v1 import accounts_service_pb2_grpc
+
+from services.accounts.repository import PostgresAccountsRepository
+from services.accounts.service import AccountsService
+from services.accounts.servicer import AccountsServicer
+from services.common import server
+from services.common.auth import TokenSigner, TokenVerifier
+from services.common.config import Settings
+from services.common.db import Database
+from services.common.ids import IdAllocator
+from services.mesh.registry import by_name
+
+SPEC = by_name("accounts")
+
+
+async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
+    db = Database(settings)
+    await db.open()
+    service = AccountsService(
+        repo=PostgresAccountsRepository(db),
+        ids=IdAllocator(settings.logical_shards),
+        signer=TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, settings.access_token_ttl_s),
+        refresh_ttl_s=settings.refresh_token_ttl_s,
+    )
+    verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
+    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)
+    return [db.close]
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()

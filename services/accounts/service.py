@@ -1,0 +1,254 @@
+"""Accounts domain logic: validation, passwords, sessions. No gRPC here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.common.auth import TokenSigner
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from services.common.ids import IdAllocator, shard_of
+
+USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
+# Deliberately simple: one @, a dot in the domain, no spaces. Delivery is the real test.
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
+MAX_DISPLAY_NAME, MAX_BIO = 64, 150
+MAX_BATCH = 500
+EDITABLE_FIELDS = ("display_name", "bio", "is_private")
+BAD_LOGIN = "wrong username or password"
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    display_name: str = ""
+    bio: str = ""
+    avatar_media_id: int | None = None
+    is_private: bool = False
+    follower_count: int = 0
+    following_count: int = 0
+    post_count: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass
+class NewUser:
+    user: User
+    email: str
+    password_hash: str
+
+
+@dataclass
+class RefreshToken:
+    id: int
+    user_id: int
+    family_id: int
+    secret_hash: bytes
+    expires_at: float
+    used: bool
+    revoked: bool
+
+
+@dataclass
+class SessionTokens:
+    user: User
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class AccountsRepository(Protocol):
+    async def create_user(self, new: NewUser) -> None: ...
+    async def user_id_for_login(self, login: str) -> int | None: ...
+    async def get_users(self, user_ids: list[int]) -> dict[int, User]: ...
+    async def password_hash(self, user_id: int) -> str | None: ...
+    async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None: ...
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+    async def get_refresh_token(self, token_id: int) -> RefreshToken | None: ...
+    async def mark_refresh_token_used(self, token_id: int) -> bool: ...
+    async def revoke_token_family(self, token_id: int, family_id: int) -> None: ...
+
+
+# --- validation -------------------------------------------------------------
+
+
+def normalize_username(raw: str) -> str:
+    username = raw.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidArgument("username", "username must be 1-30 characters of a-z, 0-9, '.' and '_'")
+    return username
+
+
+def normalize_email(raw: str) -> str:
+    email = raw.strip().lower()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise InvalidArgument("email", "email must be a valid address such as name@example.com")
+    return email
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidArgument("password", f"password must be at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidArgument("password", f"password must be at most {MAX_PASSWORD} characters")
+
+
+def check_text(field_name: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise InvalidArgument(field_name, f"{field_name} must be at most {limit} characters")
+    if any(ord(c) < 32 and c not in "\n" for c in value):
+        raise InvalidArgument(field_name, f"{field_name} must not contain control characters")
+    return value
+
+
+def validate_profile_changes(changes: dict[str, object]) -> dict[str, object]:
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise InvalidArgument(
+            "update_mask", f"cannot change {', '.join(unknown)}; changeable: {', '.join(EDITABLE_FIELDS)}"
+        )
+    if "display_name" in changes:
+        changes["display_name"] = check_text("display_name", str(changes["display_name"]).strip(), MAX_DISPLAY_NAME)
+    if "bio" in changes:
+        changes["bio"] = check_text("bio", str(changes["bio"]), MAX_BIO)
+    if "is_private" in changes:
+        changes["is_private"] = bool(changes["is_private"])
+    return changes
+
+
+# --- refresh tokens ----------------------------------------------------------
+
+
+def _hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _parse_refresh_token(raw: str) -> tuple[int, str]:
+    token_id, _, secret = raw.strip().partition(".")
+    if not token_id.isdigit() or len(token_id) > 19 or not secret:
+        raise Unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+    return int(token_id), secret
+
+
+@dataclass
+class AccountsService:
+    repo: AccountsRepository
+    ids: IdAllocator
+    signer: TokenSigner
+    refresh_ttl_s: int
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)
+
+    def __post_init__(self) -> None:
+        # Verifying against this keeps "no such user" as slow as "wrong password".
+        self._dummy_hash = self.hasher.hash(base64.b64encode(os.urandom(12)).decode())
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def _verify(self, stored: str, password: str) -> bool:
+        try:
+            return await asyncio.to_thread(self.hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def register(self, username: str, email: str, password: str, display_name: str) -> SessionTokens:
+        username = normalize_username(username)
+        email = normalize_email(email)
+        check_password(password)
+        display_name = check_text("display_name", display_name.strip(), MAX_DISPLAY_NAME)
+        user = User(id=self.ids.new_id_in_random_shard(), username=username, display_name=display_name)
+        await self.repo.create_user(NewUser(user, email, await self._hash(password)))
+        created = (await self.repo.get_users([user.id]))[user.id]
+        return await self._open_session(created, family_id=None)
+
+    async def login(self, login: str, password: str) -> SessionTokens:
+        if not login.strip():
+            raise InvalidArgument("username", "username is required")
+        if not password:
+            raise InvalidArgument("password", "password is required")
+        user_id = await self.repo.user_id_for_login(login.strip().lower())
+        stored = await self.repo.password_hash(user_id) if user_id is not None else None
+        if not await self._verify(stored or self._dummy_hash, password) or user_id is None:
+            raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")
+        return await self._open_session(await self.get_user(user_id), family_id=None)
+
+    async def refresh(self, raw_token: str) -> SessionTokens:
+        token = await self._check_refresh_token(raw_token)
+        if token.used or not await self.repo.mark_refresh_token_used(token.id):
+            # A spent token came back: someone holds a copy. Revoke the family.
+            await self.repo.revoke_token_family(token.id, token.family_id)
+            raise Unauthenticated("refresh token was already used; sign in again", reason="REFRESH_TOKEN_REUSED")
+        return await self._open_session(await self.get_user(token.user_id), family_id=token.family_id)
+
+    async def revoke(self, raw_token: str) -> None:
+        try:
+            token = await self._check_refresh_token(raw_token)
+        except Unauthenticated:
+            return  # Revoking something that grants nothing succeeds.
+        await self.repo.revoke_token_family(token.id, token.family_id)
+
+    async def _check_refresh_token(self, raw_token: str) -> RefreshToken:
+        if not raw_token.strip():
+            raise InvalidArgument("refresh_token", "refresh_token is required")
+        token_id, secret = _parse_refresh_token(raw_token)
+        token = await self.repo.get_refresh_token(token_id)
+        if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)) or token.revoked:
+            raise Unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
+        if token.expires_at < time.time():
+            raise Unauthenticated("refresh token expired; sign in again", reason="REFRESH_TOKEN_EXPIRED")
+        return token
+
+    async def _open_session(self, user: User, family_id: int | None) -> SessionTokens:
+        token_id = self.ids.new_id(shard_of(user.id))
+        secret = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+        await self.repo.add_refresh_token(
+            RefreshToken(
+                id=token_id, user_id=user.id, family_id=family_id or token_id, secret_hash=_hash_secret(secret),
+                expires_at=time.time() + self.refresh_ttl_s, used=False, revoked=False,
+            )
+        )
+        return SessionTokens(user, self.signer.sign(user.id), f"{token_id}.{secret}", self.signer.ttl_s)
+
+    async def get_user(self, user_id: int) -> User:
+        user = (await self.repo.get_users([user_id])).get(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+        return user
+
+    async def get_user_by_username(self, username: str) -> User:
+        name = username.strip().lower()
+        user_id = await self.repo.user_id_for_login(name) if USERNAME_RE.match(name) else None
+        if user_id is None:
+            raise NotFound(f"no user named {username!r}", reason="USER_NOT_FOUND")
+        return await self.get_user(user_id)
+
+    async def batch_get(self, user_ids: list[int]) -> list[User]:
+        if len(user_ids) > MAX_BATCH:
+            raise InvalidArgument("user_ids", f"at most {MAX_BATCH} ids per call")
+        found = await self.repo.get_users(list(dict.fromkeys(user_ids)))
+        return [found[i] for i in user_ids if i in found]
+
+    async def update_profile(self, user_id: int, changes: dict[str, object]) -> User:
+        changes = validate_profile_changes(changes)
+        if not changes:
+            return await self.get_user(user_id)
+        user = await self.repo.update_profile(user_id, changes)
+        if user is None:
+            raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+        return user
+
+
+__all__ = ["AccountsService", "AlreadyExists", "User", "SessionTokens"]

@@ -1,0 +1,93 @@
+"""AccountsService gRPC servicer: proto to domain and back, nothing else."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import empty_pb2
+from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2 as pb, accounts_service_pb2_grpc
+
+from services.accounts.service import AccountsService, SessionTokens, User
+from services.common.auth import TokenVerifier
+
+
+def user_to_proto(user: User) -> accounts_pb2.User:
+    message = accounts_pb2.User(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        bio=user.bio,
+        avatar_url="",
+        is_private=user.is_private,
+        follower_count=user.follower_count,
+        following_count=user.following_count,
+        post_count=user.post_count,
+    )
+    if user.created_at is not None:
+        message.created_at.FromDatetime(user.created_at)
+    return message
+
+
+def session_to_proto(session: SessionTokens) -> pb.Session:
+    return pb.Session(
+        user=user_to_proto(session.user),
+        access_token=session.access_token,
+        refresh_token=session.refresh_token,
+        expires_in=session.expires_in,
+    )
+
+
+def profile_changes(request: pb.UpdateMeRequest) -> dict[str, object]:
+    """The fields to change: the mask when given, else every field present in `user`."""
+    if request.update_mask.paths:
+        paths = [p.removeprefix("user.") for p in request.update_mask.paths]
+    else:
+        paths = [f.name for f, _ in request.user.ListFields()]
+    # The service rejects paths that are not editable; unknown ones map to None.
+    return {path: getattr(request.user, path, None) for path in paths}
+
+
+class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
+    def __init__(self, service: AccountsService, verifier: TokenVerifier) -> None:
+        self.service = service
+        self.verifier = verifier
+
+    async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
+        return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)))
+
+    async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
+        self.verifier.caller(context)  # a token, when sent, must be valid
+        return user_to_proto(await self.service.get_user(request.user_id))
+
+    async def GetUserByUsername(
+        self, request: pb.GetUserByUsernameRequest, context: grpc.aio.ServicerContext
+    ) -> accounts_pb2.User:
+        self.verifier.caller(context)
+        return user_to_proto(await self.service.get_user_by_username(request.username))
+
+    async def BatchGetUsers(
+        self, request: pb.BatchGetUsersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchGetUsersResponse:
+        users = await self.service.batch_get(list(request.user_ids))
+        return pb.BatchGetUsersResponse(users=[user_to_proto(u) for u in users])
+
+    async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
+        session = await self.service.register(request.username, request.email, request.password, request.display_name)
+        return session_to_proto(session)
+
+    async def UpdateMe(self, request: pb.UpdateMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
+        caller = self.verifier.require_caller(context)
+        return user_to_proto(await self.service.update_profile(caller, profile_changes(request)))
+
+    async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> pb.Session:
+        return session_to_proto(await self.service.login(request.username, request.password))
+
+    async def RefreshSession(
+        self, request: pb.RefreshSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Session:
+        return session_to_proto(await self.service.refresh(request.refresh_token))
+
+    async def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
+        await self.service.revoke(request.refresh_token)
+        return empty_pb2.Empty()

@@ -1,0 +1,1 @@
+"""Plumbing shared by every service: settings, server wiring, errors, auth, storage."""

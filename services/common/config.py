@@ -1,0 +1,136 @@
+"""Settings from PICTOR_* environment variables, with the embedded defaults.
+
+Every endpoint can be pointed elsewhere, so the same services run against the
+embedded stack (`make run`, the tests) and against real servers (compose).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.mesh.registry import SERVICES, ServiceSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "")
+    return value if value != "" else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class ShardRange:
+    """Logical shards first..last (inclusive) live in the database at `url`."""
+
+    first: int
+    last: int
+    url: str
+
+
+def parse_shard_map(raw: str, logical_shards: int, default_url: str) -> tuple[ShardRange, ...]:
+    """Parse PICTOR_SHARD_MAP: a JSON list of {"shards": "0-3", "url": "..."}.
+
+    Empty means every logical shard lives in the default database. The map must
+    cover 0..logical_shards-1 exactly once. Changing the map moves schemas
+    between databases; it never changes an id (the shard is part of the id).
+    """
+    if not raw:
+        return (ShardRange(0, logical_shards - 1, default_url),)
+    ranges = []
+    for entry in json.loads(raw):
+        first, _, last = str(entry["shards"]).partition("-")
+        ranges.append(ShardRange(int(first), int(last or first), entry["url"]))
+    ranges.sort(key=lambda r: r.first)
+    expected = 0
+    for r in ranges:
+        if r.first != expected or r.last < r.first:
+            raise SystemExit(f"PICTOR_SHARD_MAP must cover shards 0..{logical_shards - 1} in order without gaps")
+        expected = r.last + 1
+    if expected != logical_shards:
+        raise SystemExit(f"PICTOR_SHARD_MAP covers {expected} shards, PICTOR_LOGICAL_SHARDS is {logical_shards}")
+    return tuple(ranges)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    redis_url: str
+    gateway_host: str
+    gateway_port: int
+    envoy_admin_port: int
+    postgres_port: int
+    redis_port: int
+    logical_shards: int
+    shard_map: tuple[ShardRange, ...]
+    jwt_private_key_file: Path
+    jwks_file: Path
+    jwt_issuer: str
+    access_token_ttl_s: int
+    refresh_token_ttl_s: int
+    gateway_rate_limit_per_s: int
+    shutdown_grace_s: float
+    service_hosts: dict[str, str] = field(default_factory=dict)
+    service_ports: dict[str, int] = field(default_factory=dict)
+
+    def service_port(self, spec: ServiceSpec) -> int:
+        return self.service_ports[spec.name]
+
+    def service_address(self, spec: ServiceSpec) -> str:
+        """host:port at which other processes reach the service."""
+        return f"{self.service_hosts[spec.name]}:{self.service_ports[spec.name]}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def database_for_shard(self, shard: int) -> str:
+        for r in self.shard_map:
+            if r.first <= shard <= r.last:
+                return r.url
+        raise ValueError(f"logical shard {shard} is not in the shard map (0..{self.logical_shards - 1})")
+
+
+def load_settings() -> Settings:
+    data_dir = Path(_env("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
+    postgres_port = _env_int("PICTOR_POSTGRES_PORT", 54329)
+    redis_port = _env_int("PICTOR_REDIS_PORT", 63799)
+    database_url = _env("PICTOR_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/pictor")
+    logical_shards = _env_int("PICTOR_LOGICAL_SHARDS", 8)
+    if not 1 <= logical_shards <= 8192:
+        raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
+    keys = data_dir / "keys"
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=_env("PICTOR_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+        gateway_host=_env("PICTOR_GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=_env_int("PICTOR_GATEWAY_PORT", 8080),
+        envoy_admin_port=_env_int("PICTOR_ENVOY_ADMIN_PORT", 9901),
+        postgres_port=postgres_port,
+        redis_port=redis_port,
+        logical_shards=logical_shards,
+        shard_map=parse_shard_map(_env("PICTOR_SHARD_MAP", ""), logical_shards, database_url),
+        jwt_private_key_file=Path(_env("PICTOR_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))),
+        jwks_file=Path(_env("PICTOR_JWKS_FILE", str(keys / "jwks.json"))),
+        jwt_issuer=_env("PICTOR_JWT_ISSUER", "pictor"),
+        access_token_ttl_s=_env_int("PICTOR_ACCESS_TOKEN_TTL", 900),
+        refresh_token_ttl_s=_env_int("PICTOR_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        gateway_rate_limit_per_s=_env_int("PICTOR_GATEWAY_RATE_LIMIT", 5000),
+        shutdown_grace_s=float(_env("PICTOR_SHUTDOWN_GRACE", "5")),
+        service_hosts={s.name: _env(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
+        service_ports={s.name: _env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
+    )

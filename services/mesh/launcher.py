@@ -1,0 +1,162 @@
+"""Start the whole platform: `make run` (python -m services.mesh.launcher).
+
+On embedded defaults it starts PostgreSQL, Redis, every service of the registry
+and Envoy, all on loopback under PICTOR_DATA_DIR. Set PICTOR_DATABASE_URL or
+PICTOR_REDIS_URL to use external servers instead of the embedded ones.
+Ctrl-C or SIGTERM stops everything it started, in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.config import REPO_ROOT, Settings, load_settings
+from services.mesh import embedded, envoy_config
+from services.mesh.codegen import DEFAULT_OUT
+from services.mesh.prepare import prepare
+from services.mesh.registry import SERVICES, ServiceSpec
+
+log = logging.getLogger("pictor")
+
+
+def wait_serving(address: str, service: str, timeout_s: float, child: embedded.Child | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if child is not None and not child.running:
+                raise RuntimeError(f"{child.name} exited:\n{child.log_tail()}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=0.5)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                tail = child.log_tail() if child else ""
+                raise TimeoutError(f"{service} at {address} not SERVING after {timeout_s}s\n{tail}")
+            time.sleep(0.05)
+
+
+class Stack:
+    """The platform as a set of child processes; the same code serves `make run` and the tests."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: list[embedded.Child] = []
+        self.log_dir = settings.data_dir / "logs"
+
+    @property
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update({
+            "PICTOR_DATA_DIR": str(s.data_dir),
+            "PICTOR_DATABASE_URL": s.database_url,
+            "PICTOR_REDIS_URL": s.redis_url,
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if not os.environ.get("PICTOR_DATABASE_URL"):
+                self.children.append(embedded.start_postgres(s.data_dir, s.postgres_port, self.log_dir))
+            if not os.environ.get("PICTOR_REDIS_URL"):
+                self.children.append(embedded.start_redis(s.data_dir, s.redis_port, self.log_dir))
+            prepare(s)
+            for spec in SERVICES:
+                self.start_service(spec)
+            self.start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_service(self, spec: ServiceSpec) -> embedded.Child:
+        child = embedded.Child(spec.name, [sys.executable, "-m", spec.module], self.log_dir, env=self.env,
+                               cwd=REPO_ROOT)
+        self.children.append(child)
+        wait_serving(self.settings.service_address(spec), spec.proto_services[0], 60, child)
+        return child
+
+    def start_gateway(self) -> None:
+        s = self.settings
+        descriptor = DEFAULT_OUT / "pictor.pb"
+        if not descriptor.exists():
+            raise SystemExit("build/gen/pictor.pb is missing: run `make build`")
+        config = s.data_dir / "envoy" / "envoy.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(envoy_config.render(envoy_config.embedded_target(s, descriptor)))
+        self.children.append(embedded.start_envoy(config, s.envoy_admin_port, self.log_dir))
+        self._wait_clusters_healthy()
+
+    def _wait_clusters_healthy(self, timeout_s: float = 15) -> None:
+        url = f"http://127.0.0.1:{self.settings.envoy_admin_port}/clusters"
+        deadline = time.monotonic() + timeout_s
+        wanted = {spec.name for spec in SERVICES}
+        while True:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                text = r.read().decode()
+            healthy = {line.split("::")[0] for line in text.splitlines()
+                       if "::health_flags::healthy" in line}
+            if wanted <= healthy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Envoy sees unhealthy clusters: {sorted(wanted - healthy)}")
+            time.sleep(0.1)
+
+    def child(self, name: str) -> embedded.Child:
+        return next(c for c in self.children if c.name == name)
+
+    def stop(self) -> None:
+        # Reverse order: gateway first, then services, then the data stores.
+        for child in reversed(self.children):
+            child.stop(signal.SIGINT if child.name == "postgres" else signal.SIGTERM)
+        self.children.clear()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = load_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = Stack(settings)
+    started = time.monotonic()
+    stack.start()
+    rel = os.path.relpath(settings.data_dir, Path.cwd())
+    if rel.startswith(".."):
+        rel = str(settings.data_dir)
+    print(
+        f"\nPictor is up in {time.monotonic() - started:.1f}s\n"
+        f"  gateway (JSON and gRPC)  {settings.gateway_url}\n"
+        f"  Envoy admin              http://127.0.0.1:{settings.envoy_admin_port}\n"
+        + "".join(f"  {spec.name:<24} {settings.service_address(spec)} (gRPC)\n" for spec in SERVICES)
+        + f"  data and logs            {rel}/\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    while not stop.wait(1):
+        dead = [c.name for c in stack.children if not c.running]
+        if dead:
+            log.error("%s exited; see %s/logs; stopping", ", ".join(dead), rel)
+            break
+    print("stopping...", flush=True)
+    stack.stop()
+    print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Fixtures shared by the suite: the real embedded stack on free ports.
+
+The session's stack is the same code as `make run` (services.mesh.launcher),
+under a temporary PICTOR_DATA_DIR, so the tests never touch a running
+`make run` and never use fakes for PostgreSQL, Redis or Envoy.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.config import Settings, load_settings
+from services.mesh.registry import SERVICES
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def stack_environment(data_dir: Path) -> dict[str, str]:
+    """PICTOR_* variables for a private stack: its own folder and free ports."""
+    names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
+             *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
+    env = dict(zip(names, map(str, free_ports(len(names)))))
+    env["PICTOR_DATA_DIR"] = str(data_dir)
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:  # noqa: F821
+    from services.mesh.launcher import Stack
+
+    for name in ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP"):
+        os.environ.pop(name, None)
+    os.environ.update(stack_environment(tmp_path_factory.mktemp("pictor")))
+    running = Stack(load_settings())
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(stack) -> Settings:
+    return stack.settings

@@ -1,0 +1,74 @@
+"""Everything derived from protos/ and the service registry is current and valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from services.common.config import REPO_ROOT, load_settings
+from services.mesh import codegen, compose, embedded, envoy_config
+from services.mesh.registry import SERVICES
+
+
+def test_built_stubs_and_descriptor_match_the_protos():
+    assert codegen.stale_files(codegen.DEFAULT_OUT) == []
+
+
+def test_every_http_rpc_service_is_in_the_descriptor():
+    from google.protobuf import descriptor_pb2
+
+    fds = descriptor_pb2.FileDescriptorSet.FromString((codegen.DEFAULT_OUT / "pictor.pb").read_bytes())
+    services = {f"{f.package}.{s.name}" for f in fds.file for s in f.service}
+    for spec in SERVICES:
+        assert set(spec.proto_services) <= services
+
+
+def test_checked_in_envoy_config_is_current():
+    assert envoy_config.CHECKED_IN.read_text() == envoy_config.render(envoy_config.compose_target())
+
+
+def test_checked_in_compose_file_is_current():
+    assert compose.CHECKED_IN.read_text() == compose.render()
+
+
+def test_compose_names_every_service_and_mounts_the_envoy_config():
+    doc = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    for spec in SERVICES:
+        assert services[spec.name]["command"] == ["python", "-m", spec.module]
+        assert "healthcheck" in services[spec.name]
+    assert {"postgres", "redis", "envoy"} <= set(services)
+    assert services["envoy"]["image"].startswith("envoyproxy/envoy:")
+    assert "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro" in services["envoy"]["volumes"]
+
+
+def test_compose_and_embedded_configs_differ_only_in_addresses_and_paths(tmp_path):
+    settings = load_settings()
+    embedded_cfg = envoy_config.build(envoy_config.embedded_target(settings, tmp_path / "pictor.pb"))
+    compose_cfg = envoy_config.build(envoy_config.compose_target())
+    http = lambda cfg: cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]  # noqa: E731
+    assert http(embedded_cfg)["typed_config"]["route_config"] == http(compose_cfg)["typed_config"]["route_config"]
+    assert [c["name"] for c in embedded_cfg["static_resources"]["clusters"]] == [s.name for s in SERVICES]
+
+
+def test_envoy_validates_both_flavours(tmp_path):
+    settings = load_settings()
+    jwks = tmp_path / "jwks.json"
+    from services.common.auth import ensure_signing_key
+
+    ensure_signing_key(tmp_path / "key.pem", jwks)
+    target = envoy_config.embedded_target(settings, codegen.DEFAULT_OUT / "pictor.pb")
+    target = envoy_config.Target(**{**target.__dict__, "jwks": str(jwks)})
+    for name, t in (("embedded", target),
+                    ("compose", envoy_config.Target(**{**envoy_config.compose_target().__dict__,
+                                                       "descriptor": target.descriptor, "jwks": str(jwks)}))):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(envoy_config.render(t))
+        result = embedded.validate_envoy_config(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_service_module_exists():
+    for spec in SERVICES:
+        assert (REPO_ROOT / Path(*spec.module.split("."))).with_suffix(".py").is_file()
