@@ -5,7 +5,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench clean distclean
+.PHONY: run test build generate bench seed bench-feed loadtest clean distclean
+
+GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
+LOADTEST_USERS ?= 50
+LOADTEST_SPAWN_RATE ?= 10
+LOADTEST_DURATION ?= 60s
 
 run: build
 	$(PY) -m services.mesh.launcher
@@ -16,6 +21,25 @@ test: build
 
 bench: build
 	$(PY) -m hotpath.bench
+	$(PY) -m services.media.bench
+
+# Against a running stack (`make run` in another terminal):
+# a realistic dataset (SEED_USERS, SEED_POSTS, ...: see loadtest/seed.py),
+seed: build
+	$(PY) -m loadtest.seed
+
+# the feed benchmark (hybrid through Envoy vs naive SQL; BENCH_CONCURRENCY, BENCH_SECONDS),
+bench-feed: build
+	$(PY) -m loadtest.feed_bench
+
+# and the Locust run: CSV and HTML reports and loadtest/results/summary.json;
+# fails when the feed's p99 is over 200 ms or more than 1% of requests fail.
+loadtest: build
+	mkdir -p loadtest/results
+	$(PY) -m locust -f loadtest/locustfile.py --headless -H $(GATEWAY) -u $(LOADTEST_USERS) \
+		-r $(LOADTEST_SPAWN_RATE) -t $(LOADTEST_DURATION) --csv loadtest/results/locust \
+		--html loadtest/results/locust.html --only-summary --exit-code-on-error 0
+	$(PY) -m loadtest.summary loadtest/results
 
 # Generated stubs and descriptor (build/gen) and the Cython hot path.
 build: $(INSTALLED)

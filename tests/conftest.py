@@ -37,6 +37,8 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
              *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
     env = dict(zip(names, map(str, free_ports(len(names)))))
     env["PICTOR_DATA_DIR"] = str(data_dir)
+    # Low, so that every test exercises both the push and the pull paths of the feed.
+    env["PICTOR_FEED_CELEBRITY_THRESHOLD"] = "3"
     return env
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime, timezone
 
 import psycopg
@@ -63,21 +62,13 @@ class PostgresAccountsRepository:
         return row[0] if row else None
 
     async def get_users(self, user_ids: list[int]) -> dict[int, User]:
-        by_shard: dict[int, list[int]] = defaultdict(list)
-        for user_id in user_ids:
-            shard = shard_of(user_id)
-            if shard < self.db.logical_shards:
-                by_shard[shard].append(user_id)
-        found: dict[int, User] = {}
-        for shard, ids in by_shard.items():
+        async def one_shard(shard: int, ids: list[int]) -> list[dict]:
             async with self.db.for_shard(shard).connection() as conn:
                 cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(
-                    f"SELECT {USER_COLUMNS} FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,)
-                )
-                for row in await cur.fetchall():
-                    found[row["id"]] = User(**row)
-        return found
+                await cur.execute(f"SELECT {USER_COLUMNS} FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,))
+                return await cur.fetchall()
+
+        return {row["id"]: User(**row) for row in await self.db.per_shard(user_ids, one_shard)}
 
     async def password_hash(self, user_id: int) -> str | None:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:

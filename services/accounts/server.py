@@ -12,6 +12,7 @@ from services.accounts.service import AccountsService
 from services.accounts.servicer import AccountsServicer
 from services.common import server
 from services.common.auth import TokenSigner, TokenVerifier
+from services.common.clients import GraphClient, MeshChannels
 from services.common.config import Settings
 from services.common.db import Database
 from services.common.ids import IdAllocator
@@ -20,18 +21,29 @@ from services.mesh.registry import by_name
 SPEC = by_name("accounts")
 
 
+class GraphBlocks:
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    async def blocked(self, viewer_id: int, user_id: int) -> bool:
+        relation = (await self.graph.relationships(viewer_id, [user_id])).get(user_id)
+        return relation is not None and relation.blocked
+
+
 async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
     db = Database(settings)
     await db.open()
+    channels = MeshChannels(settings)
     service = AccountsService(
         repo=PostgresAccountsRepository(db),
         ids=IdAllocator(settings.logical_shards),
         signer=TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, settings.access_token_ttl_s),
         refresh_ttl_s=settings.refresh_token_ttl_s,
+        blocks=GraphBlocks(GraphClient(channels)),
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)
-    return [db.close]
+    return [channels.close, db.close]
 
 
 def main() -> None:

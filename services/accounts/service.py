@@ -70,6 +70,12 @@ class SessionTokens:
     expires_in: int
 
 
+class Blocks(Protocol):
+    async def blocked(self, viewer_id: int, user_id: int) -> bool:
+        """True when either of the two blocked the other."""
+        ...
+
+
 class AccountsRepository(Protocol):
     async def create_user(self, new: NewUser) -> None: ...
     async def user_id_for_login(self, login: str) -> int | None: ...
@@ -149,6 +155,7 @@ class AccountsService:
     ids: IdAllocator
     signer: TokenSigner
     refresh_ttl_s: int
+    blocks: Blocks
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
     def __post_init__(self) -> None:
@@ -228,12 +235,19 @@ class AccountsService:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
         return user
 
-    async def get_user_by_username(self, username: str) -> User:
+    async def view_user(self, viewer_id: int | None, user_id: int) -> User:
+        """A profile as `viewer_id` (None: signed out) sees it: blocked either way reads as missing."""
+        user = await self.get_user(user_id)
+        if viewer_id and viewer_id != user_id and await self.blocks.blocked(viewer_id, user_id):
+            raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+        return user
+
+    async def view_user_by_username(self, viewer_id: int | None, username: str) -> User:
         name = username.strip().lower()
         user_id = await self.repo.user_id_for_login(name) if USERNAME_RE.match(name) else None
         if user_id is None:
             raise NotFound(f"no user named {username!r}", reason="USER_NOT_FOUND")
-        return await self.get_user(user_id)
+        return await self.view_user(viewer_id, user_id)
 
     async def batch_get(self, user_ids: list[int]) -> list[User]:
         if len(user_ids) > MAX_BATCH:

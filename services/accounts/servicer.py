@@ -55,14 +55,14 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)))
 
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
-        self.verifier.caller(context)  # a token, when sent, must be valid
-        return user_to_proto(await self.service.get_user(request.user_id))
+        viewer = self.verifier.caller(context)
+        return user_to_proto(await self.service.view_user(viewer, request.user_id))
 
     async def GetUserByUsername(
         self, request: pb.GetUserByUsernameRequest, context: grpc.aio.ServicerContext
     ) -> accounts_pb2.User:
-        self.verifier.caller(context)
-        return user_to_proto(await self.service.get_user_by_username(request.username))
+        viewer = self.verifier.caller(context)
+        return user_to_proto(await self.service.view_user_by_username(viewer, request.username))
 
     async def BatchGetUsers(
         self, request: pb.BatchGetUsersRequest, context: grpc.aio.ServicerContext

@@ -57,17 +57,17 @@ def ensure_signing_key(private_key_file: Path, jwks_file: Path) -> None:
 
 @dataclass(frozen=True)
 class TokenSigner:
-    private_key_pem: bytes
+    # The parsed key: parsing the PEM on every call costs ~50 ms, signing ~0.4 ms.
+    private_key: rsa.RSAPrivateKey
     kid: str
     issuer: str
     ttl_s: int
 
     @classmethod
     def from_files(cls, private_key_file: Path, issuer: str, ttl_s: int) -> "TokenSigner":
-        pem = private_key_file.read_bytes()
-        key = serialization.load_pem_private_key(pem, password=None)
+        key = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
-        return cls(pem, _jwk(key.public_key())["kid"], issuer, ttl_s)
+        return cls(key, _jwk(key.public_key())["kid"], issuer, ttl_s)
 
     def sign(self, user_id: int, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
@@ -79,7 +79,7 @@ class TokenSigner:
             "exp": issued + self.ttl_s,
             "jti": base64.urlsafe_b64encode(os.urandom(9)).decode(),
         }
-        return jwt.encode(claims, self.private_key_pem, algorithm=ALGORITHM, headers={"kid": self.kid})
+        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
 class TokenVerifier:

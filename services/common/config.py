@@ -16,12 +16,14 @@ from services.mesh.registry import SERVICES, ServiceSpec
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _env(name: str, default: str) -> str:
+def env_str(name: str, default: str) -> str:
+    """A PICTOR_* setting; unset or empty means the default."""
     value = os.environ.get(name, "")
     return value if value != "" else default
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
+    """An integer PICTOR_* setting; a non-integer stops the process with a message naming it."""
     raw = os.environ.get(name, "")
     if raw == "":
         return default
@@ -105,32 +107,32 @@ class Settings:
 
 
 def load_settings() -> Settings:
-    data_dir = Path(_env("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
-    postgres_port = _env_int("PICTOR_POSTGRES_PORT", 54329)
-    redis_port = _env_int("PICTOR_REDIS_PORT", 63799)
-    database_url = _env("PICTOR_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/pictor")
-    logical_shards = _env_int("PICTOR_LOGICAL_SHARDS", 8)
+    data_dir = Path(env_str("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
+    postgres_port = env_int("PICTOR_POSTGRES_PORT", 54329)
+    redis_port = env_int("PICTOR_REDIS_PORT", 63799)
+    database_url = env_str("PICTOR_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/pictor")
+    logical_shards = env_int("PICTOR_LOGICAL_SHARDS", 8)
     if not 1 <= logical_shards <= 8192:
         raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
     keys = data_dir / "keys"
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=_env("PICTOR_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
-        gateway_host=_env("PICTOR_GATEWAY_HOST", "127.0.0.1"),
-        gateway_port=_env_int("PICTOR_GATEWAY_PORT", 8080),
-        envoy_admin_port=_env_int("PICTOR_ENVOY_ADMIN_PORT", 9901),
+        redis_url=env_str("PICTOR_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+        gateway_host=env_str("PICTOR_GATEWAY_HOST", "127.0.0.1"),
+        gateway_port=env_int("PICTOR_GATEWAY_PORT", 8080),
+        envoy_admin_port=env_int("PICTOR_ENVOY_ADMIN_PORT", 9901),
         postgres_port=postgres_port,
         redis_port=redis_port,
         logical_shards=logical_shards,
-        shard_map=parse_shard_map(_env("PICTOR_SHARD_MAP", ""), logical_shards, database_url),
-        jwt_private_key_file=Path(_env("PICTOR_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))),
-        jwks_file=Path(_env("PICTOR_JWKS_FILE", str(keys / "jwks.json"))),
-        jwt_issuer=_env("PICTOR_JWT_ISSUER", "pictor"),
-        access_token_ttl_s=_env_int("PICTOR_ACCESS_TOKEN_TTL", 900),
-        refresh_token_ttl_s=_env_int("PICTOR_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
-        gateway_rate_limit_per_s=_env_int("PICTOR_GATEWAY_RATE_LIMIT", 5000),
-        shutdown_grace_s=float(_env("PICTOR_SHUTDOWN_GRACE", "5")),
-        service_hosts={s.name: _env(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
-        service_ports={s.name: _env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
+        shard_map=parse_shard_map(env_str("PICTOR_SHARD_MAP", ""), logical_shards, database_url),
+        jwt_private_key_file=Path(env_str("PICTOR_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))),
+        jwks_file=Path(env_str("PICTOR_JWKS_FILE", str(keys / "jwks.json"))),
+        jwt_issuer=env_str("PICTOR_JWT_ISSUER", "pictor"),
+        access_token_ttl_s=env_int("PICTOR_ACCESS_TOKEN_TTL", 900),
+        refresh_token_ttl_s=env_int("PICTOR_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        gateway_rate_limit_per_s=env_int("PICTOR_GATEWAY_RATE_LIMIT", 5000),
+        shutdown_grace_s=float(env_str("PICTOR_SHUTDOWN_GRACE", "5")),
+        service_hosts={s.name: env_str(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
+        service_ports={s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
     )

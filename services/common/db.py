@@ -8,17 +8,24 @@ databases (editing the map) never changes an id.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from hotpath.ids import shard_of
 from services.common.config import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GLOBAL_SCHEMA = "pictor_global"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -59,6 +66,36 @@ class Database:
     @property
     def global_pool(self) -> AsyncConnectionPool:
         return self._pools[self.settings.database_url]
+
+    def holds(self, entity_id: int) -> bool:
+        """Whether an id could live here: positive, and its shard is configured."""
+        return entity_id > 0 and shard_of(entity_id) < self.settings.logical_shards
+
+    async def per_shard(self, ids: Iterable[int], query: Callable[[int, list[int]], Awaitable[list[T]]]) -> list[T]:
+        """Run `query(shard, ids_in_that_shard)` for every shard the ids live in, concurrently, and
+        return all the rows. Ids that cannot exist (not positive, or in a shard not configured) are skipped."""
+        by_shard: dict[int, list[int]] = defaultdict(list)
+        for item in dict.fromkeys(ids):
+            if self.holds(item):
+                by_shard[shard_of(item)].append(item)
+        results = await asyncio.gather(*(query(shard, group) for shard, group in by_shard.items()))
+        return [row for rows in results for row in rows]
+
+    @asynccontextmanager
+    async def transaction(self, *shards: int) -> AsyncIterator[list[psycopg.AsyncConnection]]:
+        """A connection in a transaction for each shard, in the order given.
+
+        Shards that share a physical database share one connection, so writes
+        to both sides of an edge commit together on the embedded default. Across
+        databases each side commits on its own (writers keep those idempotent).
+        """
+        async with AsyncExitStack() as stack:
+            by_url: dict[str, psycopg.AsyncConnection] = {}
+            for url in dict.fromkeys(self.settings.database_for_shard(s) for s in shards):
+                conn = await stack.enter_async_context(self._pools[url].connection())
+                await stack.enter_async_context(conn.transaction())
+                by_url[url] = conn
+            yield [by_url[self.settings.database_for_shard(s)] for s in shards]
 
 
 # --- migrations -------------------------------------------------------------

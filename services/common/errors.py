@@ -17,6 +17,8 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from services.common.deadlines import enter_call
+
 log = logging.getLogger(__name__)
 
 ERROR_DOMAIN = "pictor"
@@ -99,7 +101,11 @@ def _internal_status() -> grpc.Status:
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps DomainError to its status; anything else is logged and becomes INTERNAL."""
+    """Maps DomainError to its status; anything else is logged and becomes INTERNAL.
+
+    It also records each call's deadline for the outbound calls made while
+    serving it (services.common.deadlines).
+    """
 
     async def intercept_service(
         self,
@@ -113,12 +119,22 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         def wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                enter_call(context)
                 try:
                     return await behavior(request, context)
                 except DomainError as error:
                     await context.abort_with_status(to_status(error))
                 except grpc.aio.AbortError:
                     raise
+                except grpc.aio.AioRpcError as error:
+                    # A dependency failed. Its own client errors are our bug; its
+                    # unavailability or lateness is passed on as such.
+                    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                        await context.abort_with_status(
+                            to_status(Unavailable(f"a service this call needs did not answer ({error.code().name})",
+                                                  reason="DEPENDENCY_UNAVAILABLE")))
+                    log.error("call from %s failed: %s %s", method, error.code().name, error.details())
+                    await context.abort_with_status(_internal_status())
                 except Exception:
                     log.exception("unexpected error in %s", method)
                     await context.abort_with_status(_internal_status())

@@ -15,7 +15,7 @@ import argparse
 import yaml
 
 from services.common.config import REPO_ROOT
-from services.mesh.registry import SERVICES
+from services.mesh.registry import SERVICES, WORKERS
 
 CHECKED_IN = REPO_ROOT / "docker-compose.yml"
 ENVOY_CONFIG_MOUNT = "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"
@@ -25,6 +25,8 @@ SHARED_ENV = {
     "PICTOR_DATA_DIR": "/var/lib/pictor",
     "PICTOR_JWT_PRIVATE_KEY_FILE": "/etc/pictor/keys/jwt_private.pem",
     "PICTOR_JWKS_FILE": "/etc/pictor/keys/jwks.json",
+    # Where clients reach the gateway: the base of signed media URLs.
+    "PICTOR_PUBLIC_URL": "http://localhost:8080",
 }
 
 
@@ -67,6 +69,14 @@ def build() -> dict:
                 "migrate": {"condition": "service_completed_successfully"},
                 "redis": {"condition": "service_healthy"},
             },
+        }
+    for worker in WORKERS:
+        services[worker.name] = {
+            "build": ".",
+            "command": ["python", "-m", worker.module],
+            "environment": SHARED_ENV,
+            "deploy": {"replicas": worker.replicas},
+            "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
         }
     services["envoy"] = {
         "image": "envoyproxy/envoy:v1.40-latest",

@@ -182,7 +182,29 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
         log_dir,
     )
     wait_for_port("127.0.0.1", port, 10, child.proc)
+    _wait_redis_loaded(port, child)
     return child
+
+
+def _wait_redis_loaded(port: int, child: Child, timeout_s: float = 300.0) -> None:
+    """Redis accepts connections while it still loads its data; wait until it answers."""
+    import redis
+
+    client = redis.Redis(port=port, socket_timeout=2)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            if not child.running:
+                raise RuntimeError(f"redis exited:\n{child.log_tail()}")
+            try:
+                client.ping()
+                return
+            except redis.exceptions.BusyLoadingError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("redis still loading its data") from None
+                time.sleep(0.1)
+    finally:
+        client.close()
 
 
 # --- Envoy ----------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from services.common.config import REPO_ROOT, Settings, load_settings
-from services.mesh.registry import SERVICES, all_proto_services
+from services.mesh.registry import SERVICES, all_proto_services, mesh_only_methods
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -92,7 +92,11 @@ def _routes() -> list[dict]:
     first = SERVICES[0].name
     # gRPC routes match only gRPC content: native calls, and REST calls once
     # the transcoder has turned them into gRPC (it re-runs route matching).
-    routes = []
+    routes: list[dict] = [
+        {"match": {"path": path, "grpc": {}},
+         "direct_response": {"status": 404, "body": {"inline_string": "this method is only for the mesh"}}}
+        for path in mesh_only_methods()
+    ]
     for spec in SERVICES:
         for service in spec.proto_services:
             routes.append({"match": {"prefix": f"/{service}/", "grpc": {}},

@@ -24,7 +24,7 @@ from services.common.config import REPO_ROOT, Settings, load_settings
 from services.mesh import embedded, envoy_config
 from services.mesh.codegen import DEFAULT_OUT
 from services.mesh.prepare import prepare
-from services.mesh.registry import SERVICES, ServiceSpec
+from services.mesh.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name
 
 log = logging.getLogger("pictor")
 
@@ -79,6 +79,9 @@ class Stack:
             prepare(s)
             for spec in SERVICES:
                 self.start_service(spec)
+            for worker in WORKERS:
+                for n in range(int(os.environ.get(f"{worker.env_prefix}_REPLICAS", worker.replicas))):
+                    self.start_worker(worker, n + 1)
             self.start_gateway()
         except BaseException:
             self.stop()
@@ -89,6 +92,12 @@ class Stack:
                                cwd=REPO_ROOT)
         self.children.append(child)
         wait_serving(self.settings.service_address(spec), spec.proto_services[0], 60, child)
+        return child
+
+    def start_worker(self, worker: WorkerSpec, number: int) -> embedded.Child:
+        child = embedded.Child(f"{worker.name}-{number}", [sys.executable, "-m", worker.module], self.log_dir,
+                               env=self.env, cwd=REPO_ROOT)
+        self.children.append(child)
         return child
 
     def start_gateway(self) -> None:
@@ -120,6 +129,14 @@ class Stack:
     def child(self, name: str) -> embedded.Child:
         return next(c for c in self.children if c.name == name)
 
+    def restart_service(self, name: str, sig: int = signal.SIGTERM) -> None:
+        """Stop a service with `sig` (SIGKILL to simulate a crash), start it again and wait until Envoy routes to it."""
+        child = self.child(name)
+        child.stop(sig)
+        self.children.remove(child)
+        self.start_service(by_name(name))
+        self._wait_clusters_healthy()
+
     def stop(self) -> None:
         # Reverse order: gateway first, then services, then the data stores.
         for child in reversed(self.children):
@@ -144,6 +161,7 @@ def main() -> None:
         f"  gateway (JSON and gRPC)  {settings.gateway_url}\n"
         f"  Envoy admin              http://127.0.0.1:{settings.envoy_admin_port}\n"
         + "".join(f"  {spec.name:<24} {settings.service_address(spec)} (gRPC)\n" for spec in SERVICES)
+        + "".join(f"  {w.name:<24} worker\n" for w in WORKERS)
         + f"  data and logs            {rel}/\n"
         "Ctrl-C stops everything.\n",
         flush=True,

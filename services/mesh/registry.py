@@ -1,4 +1,4 @@
-"""The one place that defines the services of the mesh.
+"""The one place that defines the services (and workers) of the mesh.
 
 The launcher, the Envoy config, docker-compose.yml, the reflection catalogue and
 the tests all derive from SERVICES. Adding a service means adding a line here.
@@ -38,6 +38,57 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.accounts.v1.AccountsService",),
         proto_modules=("pictor.accounts.v1.accounts_service_pb2",),
     ),
+    ServiceSpec(
+        name="graph",
+        port=50052,
+        proto_services=("pictor.graph.v1.GraphService",),
+        proto_modules=("pictor.graph.v1.graph_service_pb2",),
+    ),
+    ServiceSpec(
+        name="posts",
+        port=50053,
+        proto_services=("pictor.posts.v1.PostsService",),
+        proto_modules=("pictor.posts.v1.posts_service_pb2",),
+    ),
+    ServiceSpec(
+        name="media",
+        port=50054,
+        proto_services=("pictor.media.v1.MediaService",),
+        proto_modules=("pictor.media.v1.media_service_pb2",),
+    ),
+    ServiceSpec(
+        name="feed",
+        port=50055,
+        proto_services=("pictor.feed.v1.FeedService",),
+        proto_modules=("pictor.feed.v1.feed_service_pb2",),
+    ),
+    ServiceSpec(
+        name="engagement",
+        port=50056,
+        proto_services=("pictor.engagement.v1.EngagementService",),
+        proto_modules=("pictor.engagement.v1.engagement_service_pb2",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """A background process of the mesh: consumes events, serves no port."""
+
+    name: str
+    module: str
+    # How many the launcher starts (PICTOR_<NAME>_REPLICAS overrides); they
+    # share the work through their consumer group.
+    replicas: int = 1
+
+    @property
+    def env_prefix(self) -> str:
+        return f"PICTOR_{self.name.upper()}"
+
+
+WORKERS: tuple[WorkerSpec, ...] = (
+    WorkerSpec(name="fanout", module="services.feed.worker"),
+    WorkerSpec(name="counters", module="services.engagement.worker"),
 )
 
 
@@ -50,3 +101,25 @@ def by_name(name: str) -> ServiceSpec:
 
 def all_proto_services() -> tuple[str, ...]:
     return tuple(name for spec in SERVICES for name in spec.proto_services)
+
+
+def mesh_only_methods() -> list[str]:
+    """gRPC paths of the methods without a google.api.http rule.
+
+    They exist for the services' own calls to each other (batch reads that
+    take a viewer id on trust, for one), so the gateway refuses them; inside
+    the mesh they are called on the services' own ports.
+    """
+    import importlib
+
+    from google.api import annotations_pb2
+
+    paths = []
+    for spec in SERVICES:
+        for module_name in spec.proto_modules:
+            module = importlib.import_module(module_name)
+            for service in module.DESCRIPTOR.services_by_name.values():
+                for method in service.methods:
+                    if not method.GetOptions().HasExtension(annotations_pb2.http):
+                        paths.append(f"/{service.full_name}/{method.name}")
+    return sorted(paths)

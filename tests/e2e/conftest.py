@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.e2e.http import Gateway
+from tests.e2e.http import Gateway, UserClient
 
 _counter = itertools.count()
 
@@ -28,3 +28,50 @@ def new_account(gateway: Gateway):
         return r.json
 
     return register
+
+
+@pytest.fixture
+def new_user(gateway: Gateway, new_account):
+    """A fresh signed-in user as a client: `alice = new_user()`; `new_user(private=True)`."""
+
+    def make(private: bool = False, **overrides: str) -> UserClient:
+        user = UserClient(gateway, new_account(**overrides))
+        if private:
+            r = user.patch("/v1/users/me", {"is_private": True})
+            assert r.status == 200, r.body
+        return user
+
+    return make
+
+
+@pytest.fixture
+def settle(stack):
+    """Wait until the feed's fan-out workers have handled every event published so far."""
+    import time
+
+    import redis
+
+    from services.feed.worker import GROUP, TOPICS
+
+    client = redis.Redis.from_url(stack.settings.redis_url)
+
+    def wait(timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            done = True
+            for topic in TOPICS:
+                name = f"events:{topic}"
+                if not client.exists(name):
+                    continue
+                last = client.xinfo_stream(name)["last-generated-id"]
+                groups = {g["name"].decode(): g for g in client.xinfo_groups(name)}
+                group = groups.get(GROUP)
+                if group is None or group["last-delivered-id"] != last or group["pending"]:
+                    done = False
+            if done:
+                return
+            assert time.monotonic() < deadline, "fan-out did not catch up"
+            time.sleep(0.02)
+
+    yield wait
+    client.close()

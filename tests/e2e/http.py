@@ -45,3 +45,33 @@ class Gateway:
 
     def patch(self, path: str, body: Any = None, **kw: Any) -> Response:
         return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Response:
+        return self.request("DELETE", path, **kw)
+
+
+class UserClient:
+    """The gateway as one signed-in user calls it."""
+
+    def __init__(self, gateway: Gateway, session: dict) -> None:
+        self.gateway = gateway
+        self.session = session
+        self.id: str = session["user"]["id"]
+        self.username: str = session["user"]["username"]
+        self.token: str = session["access_token"]
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return self.gateway.get(path, token=self.token, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.gateway.post(path, body, token=self.token, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Response:
+        return self.gateway.patch(path, body, token=self.token, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Response:
+        return self.gateway.delete(path, token=self.token, **kw)
+
+    def upload(self, data: bytes, content_type: str, **kw: Any) -> Response:
+        return self.gateway.request("POST", "/v1/media", raw=data, token=self.token,
+                                    headers={"content-type": content_type}, **kw)

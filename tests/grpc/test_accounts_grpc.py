@@ -7,20 +7,17 @@ import uuid
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 from pictor.accounts.v1 import accounts_service_pb2 as pb, accounts_service_pb2_grpc
 
 from services.accounts.server import SPEC, setup
 from services.common import server
+from tests.grpc.status import error_info
 
 
 @pytest.fixture
-async def running(settings):
-    service = await server.start(SPEC, setup, settings, port=0)
-    yield service
-    await service.shutdown(grace_s=1, drain_pause_s=0)
+async def running(start_service):
+    return await start_service(SPEC, setup)
 
 
 @pytest.fixture
@@ -28,13 +25,6 @@ async def stub(running):
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         yield accounts_service_pb2_grpc.AccountsServiceStub(channel)
 
-
-def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(error)
-    assert status is not None, "no google.rpc.Status in the trailers"
-    info = error_details_pb2.ErrorInfo()
-    assert status.details[0].Unpack(info)
-    return info
 
 
 def unique() -> str:

@@ -26,3 +26,18 @@ def test_no_caller_deadline_means_the_default():
 
 def test_an_expired_deadline_never_gives_a_negative_timeout():
     assert outbound_timeout(FakeContext(-1.0)) == 0.0
+
+
+async def test_outbound_calls_inherit_the_recorded_deadline_of_the_current_call():
+    import asyncio
+
+    from services.common.deadlines import enter_call
+
+    async def serve(remaining):
+        enter_call(FakeContext(remaining))
+        await asyncio.sleep(0)
+        return outbound_timeout(default_s=5)
+
+    short, none = await asyncio.gather(serve(0.5), serve(None))
+    assert 0.4 < short <= 0.5 - REPLY_MARGIN_S
+    assert none == 5  # each call (task) keeps its own deadline

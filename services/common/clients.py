@@ -1,0 +1,154 @@
+"""Typed clients for calls between services of the mesh.
+
+One channel per target per process. Every call passes `timeout=outbound_timeout()`,
+what is left of the deadline of the call being served, so no call outlives its
+caller.
+"""
+
+from __future__ import annotations
+
+import grpc
+from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2, accounts_service_pb2_grpc
+from pictor.engagement.v1 import engagement_service_pb2, engagement_service_pb2_grpc
+from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
+from pictor.media.v1 import media_pb2, media_service_pb2, media_service_pb2_grpc
+from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
+
+from services.common.config import Settings
+from services.common.deadlines import outbound_timeout
+from services.mesh.registry import by_name
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+]
+BATCH = 500
+
+
+class MeshChannels:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def channel(self, service: str) -> grpc.aio.Channel:
+        channel = self._channels.get(service)
+        if channel is None:
+            address = self.settings.service_address(by_name(service))
+            channel = self._channels[service] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return channel
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()
+
+
+def _batches(ids: list[int]) -> list[list[int]]:
+    unique = list(dict.fromkeys(ids))
+    return [unique[i:i + BATCH] for i in range(0, len(unique), BATCH)]
+
+
+class AccountsClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = accounts_service_pb2_grpc.AccountsServiceStub(channels.channel("accounts"))
+
+    async def get_users(self, user_ids: list[int]) -> dict[int, accounts_pb2.User]:
+        found: dict[int, accounts_pb2.User] = {}
+        for batch in _batches(user_ids):
+            reply = await self._stub.BatchGetUsers(
+                accounts_service_pb2.BatchGetUsersRequest(user_ids=batch), timeout=outbound_timeout())
+            found.update((u.id, u) for u in reply.users)
+        return found
+
+
+def user_summary(user: accounts_pb2.User) -> accounts_pb2.UserSummary:
+    return accounts_pb2.UserSummary(id=user.id, username=user.username, display_name=user.display_name,
+                                    avatar_url=user.avatar_url)
+
+
+class GraphClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = graph_service_pb2_grpc.GraphServiceStub(channels.channel("graph"))
+
+    async def relationships(self, viewer_id: int, owner_ids: list[int]) -> dict[int, graph_service_pb2.Relationship]:
+        """How the viewer (0: signed out) relates to each known owner."""
+        found: dict[int, graph_service_pb2.Relationship] = {}
+        for batch in _batches(owner_ids):
+            reply = await self._stub.GetRelationships(
+                graph_service_pb2.GetRelationshipsRequest(viewer_id=viewer_id, owner_ids=batch),
+                timeout=outbound_timeout())
+            found.update((r.owner_id, r) for r in reply.relationships)
+        return found
+
+    async def follower_id_pages(self, user_id: int, page_size: int = 5000):
+        """The user's follower ids, one page (a list) at a time."""
+        token = ""
+        while True:
+            reply = await self._stub.ListFollowerIds(
+                graph_service_pb2.ListFollowerIdsRequest(user_id=user_id, page_size=page_size, page_token=token),
+                timeout=outbound_timeout())
+            if reply.user_ids:
+                yield list(reply.user_ids)
+            token = reply.next_page_token
+            if not token:
+                return
+
+    async def following_ids(self, user_id: int) -> list[int]:
+        reply = await self._stub.ListFollowingIds(graph_service_pb2.ListFollowingIdsRequest(user_id=user_id),
+                                                  timeout=outbound_timeout())
+        return list(reply.user_ids)
+
+    async def exclusions(self, user_id: int) -> tuple[list[int], list[int]]:
+        """(muted, blocked either way)."""
+        reply = await self._stub.GetExclusions(graph_service_pb2.GetExclusionsRequest(user_id=user_id),
+                                               timeout=outbound_timeout())
+        return list(reply.muted_ids), list(reply.blocked_ids)
+
+
+class MediaClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = media_service_pb2_grpc.MediaServiceStub(channels.channel("media"))
+
+    async def get_media(self, media_ids: list[int]) -> dict[int, media_pb2.Media]:
+        """Media items with URLs signed for whoever the caller has decided may see them."""
+        found: dict[int, media_pb2.Media] = {}
+        for batch in _batches(media_ids):
+            reply = await self._stub.BatchGetMedia(
+                media_service_pb2.BatchGetMediaRequest(media_ids=batch), timeout=outbound_timeout())
+            found.update((m.id, m) for m in reply.media)
+        return found
+
+
+class PostsClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = posts_service_pb2_grpc.PostsServiceStub(channels.channel("posts"))
+
+    async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
+        """Hydrated posts the viewer may see, in the order asked (at most 100 ids)."""
+        reply = await self._stub.BatchGetPosts(
+            posts_service_pb2.BatchGetPostsRequest(viewer_id=viewer_id, post_ids=post_ids),
+            timeout=outbound_timeout())
+        return list(reply.posts)
+
+    async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
+        """(post_id, author_id) of the authors' newest live posts, newest first."""
+        reply = await self._stub.ListRecentPostIds(
+            posts_service_pb2.ListRecentPostIdsRequest(author_ids=author_ids, limit=limit),
+            timeout=outbound_timeout())
+        return [(p.post_id, p.author_id) for p in reply.posts]
+
+
+class EngagementClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = engagement_service_pb2_grpc.EngagementServiceStub(channels.channel("engagement"))
+
+    async def post_states(self, viewer_id: int, post_ids: list[int]) -> dict[int, engagement_service_pb2.PostState]:
+        """Counts, and whether the viewer (0: signed out) liked and saved each post."""
+        found: dict[int, engagement_service_pb2.PostState] = {}
+        for batch in _batches(post_ids):
+            reply = await self._stub.GetPostStates(
+                engagement_service_pb2.GetPostStatesRequest(viewer_id=viewer_id, post_ids=batch),
+                timeout=outbound_timeout())
+            found.update((s.post_id, s) for s in reply.states)
+        return found

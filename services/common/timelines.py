@@ -1,0 +1,117 @@
+"""The Redis layout of feeds and author timelines, shared by their writers and readers.
+
+posts writes author timelines as posts are created and deleted, the fan-out
+worker pushes into followers' feeds, and feed reads both. Keys:
+
+  tl:{author}     ZSET  the author's recent posts (at most TIMELINE_MAX)
+  feed:{user}     ZSET  posts pushed to the user (at most PICTOR_FEED_MAX_ITEMS)
+  fol:{user}      SET   whom the user follows (for pulling celebrity timelines)
+  excl:{user}     SET   authors the user muted or is blocked with
+  celebrities     SET   authors whose posts are pulled at read time, not pushed
+
+Members of the ZSETs are "post_id:author_id"; the score is the post's
+timestamp in ms (ids are time-ordered, and 64-bit ids do not fit a double).
+Every ZSET and SET holds a sentinel ("0", score 0), so an existing key means
+"built" even when empty, and a missing one means "rebuild from PostgreSQL".
+Pushes go through PUSH_IF_BUILT: a push never creates a key, so a feed that
+was flushed or expired is rebuilt whole instead of growing from a fragment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from hotpath.ids import decode
+
+SENTINEL = "0"
+TIMELINE_MAX = 200
+CELEBRITIES = "celebrities"
+
+# KEYS[1] = zset; ARGV = score, member, max items (sentinel not counted)
+PUSH_IF_BUILT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local extra = redis.call('ZCARD', KEYS[1]) - 1 - tonumber(ARGV[3])
+if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, extra) end
+return 1
+"""
+
+
+def timeline_key(author_id: int) -> str:
+    return f"tl:{author_id}"
+
+
+def feed_key(user_id: int) -> str:
+    return f"feed:{user_id}"
+
+
+def following_key(user_id: int) -> str:
+    return f"fol:{user_id}"
+
+
+def excluded_key(user_id: int) -> str:
+    return f"excl:{user_id}"
+
+
+def member(post_id: int, author_id: int) -> str:
+    return f"{post_id}:{author_id}"
+
+
+def score(post_id: int) -> int:
+    return decode(post_id).timestamp_ms
+
+
+def parse(members: Iterable[bytes | str]) -> list[tuple[int, int]]:
+    """(post_id, author_id) pairs from ZSET members, sentinel dropped, order kept."""
+    pairs = []
+    for raw in members:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        if text != SENTINEL:
+            post_id, _, author_id = text.partition(":")
+            pairs.append((int(post_id), int(author_id)))
+    return pairs
+
+
+class Timelines:
+    """Writes to the shared layout (reads are the feed service's own)."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._push = client.register_script(PUSH_IF_BUILT)
+
+    async def push(self, keys: Iterable[str], post_id: int, author_id: int, max_items: int) -> None:
+        """Add a post to every built ZSET among `keys`, trimming each to `max_items`."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                await self._push(keys=[key], args=[score(post_id), member(post_id, author_id), max_items],
+                                 client=pipe)
+            await pipe.execute()
+
+    async def push_posts(self, key: str, posts: Iterable[tuple[int, int]], max_items: int) -> None:
+        """Add several posts to one ZSET, if it is built."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for post_id, author_id in posts:
+                await self._push(keys=[key], args=[score(post_id), member(post_id, author_id), max_items],
+                                 client=pipe)
+            await pipe.execute()
+
+    async def remove(self, keys: Iterable[str], posts: Iterable[tuple[int, int]]) -> None:
+        members = [member(p, a) for p, a in posts]
+        if not members:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zrem(key, *members)
+            await pipe.execute()
+
+    async def replace(self, key: str, posts: Iterable[tuple[int, int]], ttl_s: int | None = None) -> None:
+        """Write a whole ZSET (sentinel included) in one transaction."""
+        mapping = {SENTINEL: 0, **{member(p, a): score(p) for p, a in posts}}
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.zadd(key, mapping)
+            if ttl_s:
+                pipe.expire(key, ttl_s)
+            await pipe.execute()

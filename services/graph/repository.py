@@ -1,0 +1,203 @@
+"""The follow graph in PostgreSQL: each edge on both sides, counters beside them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+
+from services.common.db import Database, shard_schema
+from services.common.ids import shard_of
+from services.graph.service import Edges, Page, Profile
+
+# kind -> (table, owner column, other column), all in the owner's shard.
+LISTS = {
+    "followers": ("followers", "user_id", "follower_id"),
+    "following": ("following", "user_id", "target_id"),
+    "requests": ("follow_requests", "user_id", "requester_id"),
+}
+
+
+def _s(user_id: int) -> str:
+    return shard_schema(shard_of(user_id))
+
+
+async def _bump(conn: psycopg.AsyncConnection, changes: list[tuple[int, str, int]]) -> None:
+    """Add deltas to users' counters, in id order so concurrent pairs never deadlock."""
+    for user_id, column, delta in sorted(changes):
+        await conn.execute(f"UPDATE {_s(user_id)}.users SET {column} = {column} + %s WHERE id = %s", (delta, user_id))
+
+
+class PostgresProfiles:
+    """Who exists and who is private, read from the users rows in their shards.
+
+    NOTE: accounts owns that table; the graph reads it here (same schema, one
+    query per shard, run concurrently) rather than asking accounts over the
+    mesh, because every visibility decision needs it and it must be fresh.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, user_ids: list[int]) -> dict[int, Profile]:
+        async def one_shard(shard: int, ids: list[int]) -> list[tuple[int, bool]]:
+            async with self.db.for_shard(shard).connection() as conn:
+                cur = await conn.execute(
+                    f"SELECT id, is_private FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,))
+                return await cur.fetchall()
+
+        return {user_id: Profile(user_id, private) for user_id, private in await self.db.per_shard(user_ids, one_shard)}
+
+
+class PostgresGraphRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def edges(self, viewer_id: int, owner_ids: list[int]) -> Edges:
+        s = _s(viewer_id)
+        async with self.db.for_shard(shard_of(viewer_id)).connection() as conn:
+            cur = await conn.execute(
+                f"SELECT 'following', target_id FROM {s}.following WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'requested', target_id FROM {s}.sent_follow_requests"
+                "  WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'blocked', target_id FROM {s}.blocks WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'blocked', blocker_id FROM {s}.blocked_by"
+                "  WHERE user_id = %(v)s AND blocker_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'muted', target_id FROM {s}.mutes WHERE user_id = %(v)s AND target_id = ANY(%(o)s)",
+                {"v": viewer_id, "o": owner_ids},
+            )
+            found: dict[str, set[int]] = {"following": set(), "requested": set(), "blocked": set(), "muted": set()}
+            for kind, owner in await cur.fetchall():
+                found[kind].add(owner)
+        return Edges(**found)
+
+    async def follow(self, follower_id: int, target_id: int) -> None:
+        """Idempotent: counters move only when the edge is new on that side."""
+        async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (out_conn, in_conn):
+            added_out = await out_conn.execute(
+                f"INSERT INTO {_s(follower_id)}.following (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (follower_id, target_id))
+            added_in = await in_conn.execute(
+                f"INSERT INTO {_s(target_id)}.followers (user_id, follower_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (target_id, follower_id))
+            await self._count(out_conn, in_conn, follower_id, target_id, added_out.rowcount, added_in.rowcount, +1)
+
+    async def unfollow(self, follower_id: int, target_id: int) -> None:
+        if not (self.db.holds(follower_id) and self.db.holds(target_id)):
+            return  # an id that cannot exist follows no one
+        async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (out_conn, in_conn):
+            gone_out = await out_conn.execute(
+                f"DELETE FROM {_s(follower_id)}.following WHERE user_id = %s AND target_id = %s",
+                (follower_id, target_id))
+            gone_in = await in_conn.execute(
+                f"DELETE FROM {_s(target_id)}.followers WHERE user_id = %s AND follower_id = %s",
+                (target_id, follower_id))
+            await self._count(out_conn, in_conn, follower_id, target_id, gone_out.rowcount, gone_in.rowcount, -1)
+
+    @staticmethod
+    async def _count(out_conn: psycopg.AsyncConnection, in_conn: psycopg.AsyncConnection, follower_id: int,
+                     target_id: int, out_changed: int, in_changed: int, delta: int) -> None:
+        changes = []
+        if out_changed:
+            changes.append((follower_id, "following_count", delta))
+        if in_changed:
+            changes.append((target_id, "follower_count", delta))
+        if out_conn is in_conn:
+            await _bump(out_conn, changes)
+        else:
+            await _bump(out_conn, [c for c in changes if c[0] == follower_id])
+            await _bump(in_conn, [c for c in changes if c[0] == target_id])
+
+    async def request(self, requester_id: int, target_id: int) -> None:
+        async with self.db.transaction(shard_of(requester_id), shard_of(target_id)) as (out_conn, in_conn):
+            await out_conn.execute(
+                f"INSERT INTO {_s(requester_id)}.sent_follow_requests (user_id, target_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING", (requester_id, target_id))
+            await in_conn.execute(
+                f"INSERT INTO {_s(target_id)}.follow_requests (user_id, requester_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING", (target_id, requester_id))
+
+    async def drop_request(self, requester_id: int, target_id: int) -> bool:
+        """Remove a pending request; True when there was one."""
+        if not (self.db.holds(requester_id) and self.db.holds(target_id)):
+            return False
+        async with self.db.transaction(shard_of(requester_id), shard_of(target_id)) as (out_conn, in_conn):
+            await out_conn.execute(
+                f"DELETE FROM {_s(requester_id)}.sent_follow_requests WHERE user_id = %s AND target_id = %s",
+                (requester_id, target_id))
+            gone = await in_conn.execute(
+                f"DELETE FROM {_s(target_id)}.follow_requests WHERE user_id = %s AND requester_id = %s",
+                (target_id, requester_id))
+            return gone.rowcount > 0
+
+    async def block(self, user_id: int, target_id: int) -> None:
+        async with self.db.transaction(shard_of(user_id), shard_of(target_id)) as (out_conn, in_conn):
+            await out_conn.execute(
+                f"INSERT INTO {_s(user_id)}.blocks (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (user_id, target_id))
+            await in_conn.execute(
+                f"INSERT INTO {_s(target_id)}.blocked_by (user_id, blocker_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (target_id, user_id))
+        # A block ends every follow and request between the two, both ways.
+        for a, b in ((user_id, target_id), (target_id, user_id)):
+            await self.unfollow(a, b)
+            await self.drop_request(a, b)
+
+    async def unblock(self, user_id: int, target_id: int) -> None:
+        if not (self.db.holds(user_id) and self.db.holds(target_id)):
+            return
+        async with self.db.transaction(shard_of(user_id), shard_of(target_id)) as (out_conn, in_conn):
+            await out_conn.execute(f"DELETE FROM {_s(user_id)}.blocks WHERE user_id = %s AND target_id = %s",
+                                   (user_id, target_id))
+            await in_conn.execute(f"DELETE FROM {_s(target_id)}.blocked_by WHERE user_id = %s AND blocker_id = %s",
+                                  (target_id, user_id))
+
+    async def mute(self, user_id: int, target_id: int) -> None:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {_s(user_id)}.mutes (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (user_id, target_id))
+
+    async def unmute(self, user_id: int, target_id: int) -> None:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(f"DELETE FROM {_s(user_id)}.mutes WHERE user_id = %s AND target_id = %s",
+                               (user_id, target_id))
+
+    async def list_edges(self, kind: str, user_id: int, limit: int, after: tuple[str, int] | None) -> Page:
+        table, owner, other = LISTS[kind]
+        query = f"SELECT {other}, created_at FROM {_s(user_id)}.{table} WHERE {owner} = %s"
+        params: list[object] = [user_id]
+        if after is not None:
+            query += f" AND (created_at, {other}) < (%s, %s)"
+            params += [datetime.fromisoformat(after[0]), after[1]]
+        query += f" ORDER BY created_at DESC, {other} DESC LIMIT %s"
+        params.append(limit + 1)
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            rows = await (await conn.execute(query, params)).fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([r[0] for r in rows], (rows[-1][1].isoformat(), rows[-1][0]) if more else None)
+
+    async def follower_ids(self, user_id: int, after_id: int, limit: int) -> list[int]:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT follower_id FROM {_s(user_id)}.followers WHERE user_id = %s AND follower_id > %s "
+                "ORDER BY follower_id LIMIT %s", (user_id, after_id, limit))).fetchall()
+        return [r[0] for r in rows]
+
+    async def following_ids(self, user_id: int) -> list[int]:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT target_id FROM {_s(user_id)}.following WHERE user_id = %s", (user_id,))).fetchall()
+        return [r[0] for r in rows]
+
+    async def exclusions(self, user_id: int) -> tuple[list[int], list[int]]:
+        """(muted, blocked either way), both from the user's shard."""
+        s = _s(user_id)
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT 'muted', target_id FROM {s}.mutes WHERE user_id = %(u)s"
+                f" UNION ALL SELECT 'blocked', target_id FROM {s}.blocks WHERE user_id = %(u)s"
+                f" UNION ALL SELECT 'blocked', blocker_id FROM {s}.blocked_by WHERE user_id = %(u)s",
+                {"u": user_id})).fetchall()
+        return [r[1] for r in rows if r[0] == "muted"], list({r[1] for r in rows if r[0] == "blocked"})

@@ -1,0 +1,1 @@
+"""Media: upload, process, store and serve images."""

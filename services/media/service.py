@@ -1,0 +1,368 @@
+"""Media domain logic: uploads, processing, durable storage, signed URLs. No gRPC here.
+
+An upload is acknowledged only once every blob (the original and eight
+variants) is fsynced and the media row is committed, in that order: a crash
+at any point leaves either nothing the client was told about, or all of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+from services.common.errors import Conflict, InvalidArgument, NotFound
+from services.common.ids import IdAllocator, shard_of
+from services.media import pipeline
+from services.media.blobstore import BlobNotFound, BlobStore, PartFiles
+from services.media.config import Limits, MediaConfig
+from services.media.pipeline import ImageRejected, ProcessedImage
+from services.media.signing import UrlSigner
+
+MAX_BATCH = 500
+# Declared types a resumable or streamed upload may announce. The bytes decide
+# the format in the end; this only refuses, early, what we would refuse anyway.
+DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif")
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StoredVariant:
+    size: int
+    format: str
+    width: int
+    height: int
+    blob_key: str
+    byte_size: int
+
+    @property
+    def file(self) -> str:
+        return f"{self.size}.{EXTENSIONS[self.format]}"
+
+
+@dataclass(frozen=True)
+class MediaRecord:
+    id: int
+    owner_id: int
+    width: int
+    height: int
+    placeholder: str
+    original_key: str
+    original_format: str
+    original_bytes: int
+    captured_at: datetime | None
+    variants: tuple[StoredVariant, ...]
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SignedVariant:
+    size: int
+    format: str
+    width: int
+    height: int
+    url: str
+
+
+@dataclass(frozen=True)
+class MediaView:
+    """A media item as a client sees it: URLs signed, storage keys gone."""
+
+    id: int
+    owner_id: int
+    width: int
+    height: int
+    placeholder: str
+    variants: tuple[SignedVariant, ...]
+    captured_at: datetime | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: int
+    owner_id: int
+    content_type: str
+    size_bytes: int
+    sha256: str
+    received_bytes: int
+    expires_at: datetime
+    media_id: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    data: bytes
+    content_type: str
+    cache_control: str
+
+
+class MediaRepository(Protocol):
+    async def add_media(self, record: MediaRecord, completes_upload: int | None = None) -> datetime:
+        """Insert the media and its variants; returns created_at. With `completes_upload`, marks that
+        upload completed in the same transaction (Conflict when it already was)."""
+
+    async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]: ...
+    async def add_upload(self, upload: Upload) -> None: ...
+    async def get_upload(self, upload_id: int) -> Upload | None: ...
+
+    async def advance_upload(self, upload_id: int, expected: int, received: int) -> Upload | None:
+        """Move received_bytes from `expected` to `received`; None when it was no longer `expected`."""
+
+    async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
+
+
+class ImageProcessor:
+    """Runs the pipeline in worker threads, a bounded number at a time, each bounded in time."""
+
+    # libvips stops itself at the deadline; past it by this much we stop
+    # waiting for what it cannot stop (pillow-heif's decoder).
+    BACKSTOP_S = 5.0
+
+    def __init__(self, limits: Limits, max_jobs: int) -> None:
+        self.limits = limits
+        self._slots = asyncio.Semaphore(max_jobs)
+
+    async def process(self, data: bytes, field_name: str) -> ProcessedImage:
+        await self._slots.acquire()
+        job = asyncio.ensure_future(asyncio.to_thread(pipeline.process, data, self.limits))
+        # The slot frees when the thread does, even if we stop waiting for it.
+        job.add_done_callback(lambda _: self._slots.release())
+        try:
+            return await asyncio.wait_for(asyncio.shield(job), self.limits.timeout_s + self.BACKSTOP_S)
+        except TimeoutError:
+            raise ImageRejected("IMAGE_TOO_COMPLEX", f"the image took longer than {self.limits.timeout_s:g} s "
+                                "to process", field_name) from None
+        except ImageRejected as rejected:
+            raise ImageRejected(rejected.reason, rejected.message, field_name) from None
+
+
+@dataclass
+class _UploadLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
+class MediaService:
+    repo: MediaRepository
+    blobs: BlobStore
+    parts: PartFiles
+    ids: IdAllocator
+    signer: UrlSigner
+    processor: ImageProcessor
+    config: MediaConfig
+    clock: Callable[[], float] = time.time
+    _upload_locks: dict[int, _UploadLock] = field(default_factory=dict, init=False)
+
+    # --- one request ------------------------------------------------------------
+
+    async def upload(self, owner_id: int, data: bytes, field_name: str = "body") -> MediaView:
+        processed = await self.processor.process(data, field_name)
+        record = await self._store(owner_id, data, processed)
+        return self._view(record)
+
+    async def upload_stream(self, owner_id: int, messages: AsyncIterator[tuple[str, bytes]]) -> MediaView:
+        """A client stream: (content_type, bytes) messages, the type in the first one."""
+        buffer = bytearray()
+        first = True
+        async for content_type, chunk in messages:
+            if first:
+                self._check_declared_type(content_type)
+                first = False
+            if len(buffer) + len(chunk) > self.config.limits.max_bytes:
+                raise ImageRejected("IMAGE_TOO_LARGE", f"the image is over {self.config.limits.max_bytes} bytes, "
+                                    "the most accepted", "data")
+            buffer += chunk
+        if first:
+            raise InvalidArgument("content_type", "the stream was empty: send the content type and the bytes")
+        return await self.upload(owner_id, bytes(buffer), "data")
+
+    # --- resumable --------------------------------------------------------------
+
+    async def create_upload(self, owner_id: int, content_type: str, size_bytes: int, sha256: str) -> Upload:
+        self._check_declared_type(content_type)
+        limit = self.config.limits.max_bytes
+        if size_bytes <= 0:
+            raise InvalidArgument("size_bytes", "size_bytes must be the file's size, at least 1")
+        if size_bytes > limit:
+            raise InvalidArgument("size_bytes", f"the file is {size_bytes} bytes; at most {limit} are accepted",
+                                  reason="IMAGE_TOO_LARGE")
+        digest = sha256.strip().lower()
+        if not SHA256_RE.match(digest):
+            raise InvalidArgument("sha256", "sha256 must be the file's SHA-256 as 64 hex digits")
+        await self._collect_expired(shard_of(owner_id))
+        now = self.clock()
+        upload = Upload(
+            id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, content_type=content_type.strip().lower(),
+            size_bytes=size_bytes, sha256=digest, received_bytes=0,
+            expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, timezone.utc),
+        )
+        await self.repo.add_upload(upload)
+        return upload
+
+    async def append_upload(self, owner_id: int, raw_upload_id: str, offset: int, data: bytes) -> Upload:
+        upload_id = self._upload_id(raw_upload_id)
+        async with self._lock(upload_id):
+            upload = await self._owned_upload(owner_id, upload_id)
+            if offset < 0:
+                raise InvalidArgument("offset", "offset must not be negative")
+            if len(data) > self.config.chunk_size:
+                raise InvalidArgument("body", f"the chunk is {len(data)} bytes; send at most "
+                                      f"{self.config.chunk_size} at a time", reason="CHUNK_TOO_LARGE")
+            received = upload.received_bytes
+            if offset > received:
+                raise Conflict(f"upload {upload_id} has {received} bytes: send the chunk at offset {received}, "
+                               f"not {offset}", reason="UPLOAD_OFFSET_MISMATCH", received_bytes=str(received))
+            end = offset + len(data)
+            if end > upload.size_bytes:
+                raise InvalidArgument("body", f"the chunk ends at byte {end}, past the declared size "
+                                      f"{upload.size_bytes}", reason="UPLOAD_SIZE_EXCEEDED")
+            if end <= received:
+                return upload  # a chunk we already have, sent again: harmless
+            # Only the bytes past what we have: a resent chunk may overlap the end.
+            await asyncio.to_thread(self.parts.write_at, upload_id, received, data[received - offset:])
+            advanced = await self.repo.advance_upload(upload_id, received, end)
+            if advanced is None:  # only another process could have moved it; tell the client where it is
+                return await self._owned_upload(owner_id, upload_id)
+            return advanced
+
+    async def get_upload(self, owner_id: int, raw_upload_id: str) -> Upload:
+        return await self._owned_upload(owner_id, self._upload_id(raw_upload_id))
+
+    async def complete_upload(self, owner_id: int, raw_upload_id: str) -> MediaView:
+        upload_id = self._upload_id(raw_upload_id)
+        async with self._lock(upload_id):
+            upload = await self._owned_upload(owner_id, upload_id)
+            if upload.media_id is not None:
+                return await self._media_for_owner(owner_id, upload.media_id)
+            if upload.received_bytes < upload.size_bytes:
+                raise Conflict(
+                    f"upload {upload_id} has {upload.received_bytes} of {upload.size_bytes} bytes: send the rest "
+                    f"from offset {upload.received_bytes}",
+                    reason="UPLOAD_INCOMPLETE", received_bytes=str(upload.received_bytes))
+            data = await asyncio.to_thread(self.parts.read, upload_id, upload.size_bytes)
+            if hashlib.sha256(data).hexdigest() != upload.sha256:
+                raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
+                                      "was created", reason="SHA256_MISMATCH")
+            processed = await self.processor.process(data, "file")
+            record = await self._store(owner_id, data, processed, completes_upload=upload_id)
+            await asyncio.to_thread(self.parts.delete, upload_id)
+            return self._view(record)
+
+    # --- reading ----------------------------------------------------------------
+
+    async def get_media(self, caller_id: int, media_id: int) -> MediaView:
+        return await self._media_for_owner(caller_id, media_id)
+
+    async def batch_get(self, media_ids: list[int]) -> list[MediaView]:
+        if len(media_ids) > MAX_BATCH:
+            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        found = await self.repo.get_media([i for i in dict.fromkeys(media_ids) if self._in_range(i)])
+        return [self._view(found[i]) for i in media_ids if i in found]
+
+    async def get_file(self, media_id: int, file: str, exp: int, sig: str) -> MediaFile:
+        now = self.clock()
+        # The signature first: without it, nothing about the media is revealed.
+        self.signer.verify(media_id, file, exp, sig, now)
+        record = await self._record(media_id)
+        variant = next((v for v in record.variants if v.file == file), None) if record else None
+        if variant is None:
+            raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND")
+        try:
+            data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
+        except BlobNotFound:
+            raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND") from None
+        # The bytes behind a URL never change; caches may keep them as long as the URL is valid.
+        return MediaFile(data, pipeline.CONTENT_TYPES[variant.format],
+                         f"public, max-age={max(0, exp - int(now))}, immutable")
+
+    # --- internals --------------------------------------------------------------
+
+    async def _store(self, owner_id: int, data: bytes, processed: ProcessedImage,
+                     completes_upload: int | None = None) -> MediaRecord:
+        def put_all() -> tuple[str, list[str]]:
+            return self.blobs.put(data), [self.blobs.put(v.data) for v in processed.variants]
+
+        original_key, variant_keys = await asyncio.to_thread(put_all)
+        record = MediaRecord(
+            id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, width=processed.width,
+            height=processed.height, placeholder=processed.placeholder, original_key=original_key,
+            original_format=processed.format, original_bytes=len(data), captured_at=processed.captured_at,
+            variants=tuple(StoredVariant(v.size, v.format, v.width, v.height, key, len(v.data))
+                           for v, key in zip(processed.variants, variant_keys)),
+        )
+        created_at = await self.repo.add_media(record, completes_upload)
+        return dataclasses.replace(record, created_at=created_at)
+
+    def _view(self, record: MediaRecord) -> MediaView:
+        now = self.clock()
+        variants = []
+        for v in record.variants:
+            exp, sig = self.signer.sign(record.id, v.file, now)
+            url = f"{self.config.public_url}/v1/media/{record.id}/{v.file}?exp={exp}&sig={sig}"
+            variants.append(SignedVariant(v.size, v.format, v.width, v.height, url))
+        return MediaView(record.id, record.owner_id, record.width, record.height, record.placeholder,
+                         tuple(variants), record.captured_at, record.created_at)
+
+    async def _record(self, media_id: int) -> MediaRecord | None:
+        return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None
+
+    async def _media_for_owner(self, caller_id: int, media_id: int) -> MediaView:
+        record = await self._record(media_id)
+        # Someone else's media answers like missing media.
+        if record is None or record.owner_id != caller_id:
+            raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND")
+        return self._view(record)
+
+    def _in_range(self, any_id: int) -> bool:
+        return any_id > 0 and shard_of(any_id) < self.ids.logical_shards
+
+    def _upload_id(self, raw: str) -> int:
+        digits = raw.strip()
+        if not (digits.isdigit() and len(digits) <= 19 and self._in_range(int(digits))):
+            raise NotFound(f"upload {raw!r} not found", reason="UPLOAD_NOT_FOUND")
+        return int(digits)
+
+    async def _owned_upload(self, owner_id: int, upload_id: int) -> Upload:
+        upload = await self.repo.get_upload(upload_id)
+        if upload is None or upload.owner_id != owner_id or upload.expires_at.timestamp() < self.clock():
+            raise NotFound(f"upload {upload_id} not found (uploads expire after "
+                           f"{self.config.upload_ttl_s // 3600} h)", reason="UPLOAD_NOT_FOUND")
+        return upload
+
+    @contextlib.asynccontextmanager
+    async def _lock(self, upload_id: int) -> AsyncIterator[None]:
+        """One request at a time per upload in this process (the repository's compare-and-set on
+        received_bytes covers other processes); the lock goes when nobody holds or awaits it."""
+        entry = self._upload_locks.setdefault(upload_id, _UploadLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._upload_locks[upload_id]
+
+    async def _collect_expired(self, shard: int) -> None:
+        """Lazy clean-up: forget a few expired uploads of this shard and their partial files."""
+        expired = await self.repo.delete_expired_uploads(shard, datetime.fromtimestamp(self.clock(), timezone.utc),
+                                                         limit=100)
+        for upload_id in expired:
+            await asyncio.to_thread(self.parts.delete, upload_id)
+
+    @staticmethod
+    def _check_declared_type(content_type: str) -> None:
+        declared = content_type.split(";")[0].strip().lower()
+        if declared not in DECLARED_TYPES:
+            raise InvalidArgument("content_type", f"content_type {content_type!r} is not accepted; send one of "
+                                  f"{', '.join(DECLARED_TYPES)}", reason="UNSUPPORTED_FORMAT")

@@ -1,0 +1,111 @@
+"""Posts in PostgreSQL, in their author's shard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from services.common.db import Database, shard_schema
+from services.common.ids import shard_of
+from services.posts.service import Location, Post
+
+COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
+           "like_count, comment_count, request_id, created_at, deleted_at")
+
+
+def _post(row: dict[str, Any]) -> Post:
+    location = None
+    if row["location_name"] is not None:
+        location = Location(row["location_name"], row["location_lat"], row["location_lng"])
+    return Post(
+        id=row["id"], author_id=row["author_id"], media_ids=list(row["media_ids"]), caption=row["caption"],
+        hashtags=list(row["hashtags"]), mentions=list(row["mentions"]), location=location,
+        like_count=row["like_count"], comment_count=row["comment_count"], request_id=row["request_id"],
+        created_at=row["created_at"], deleted=row["deleted_at"] is not None,
+    )
+
+
+class PostgresPostsRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, post: Post) -> Post:
+        """Insert and count the post; a repeated request_id returns the first post instead."""
+        s = shard_schema(shard_of(post.author_id))
+        loc = post.location
+        async with self.db.transaction(shard_of(post.author_id)) as (conn,):
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"INSERT INTO {s}.posts (id, author_id, media_ids, caption, hashtags, mentions, location_name, "
+                "location_lat, location_lng, request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                f"ON CONFLICT (author_id, request_id) WHERE request_id IS NOT NULL DO NOTHING RETURNING {COLUMNS}",
+                (post.id, post.author_id, post.media_ids, post.caption, post.hashtags, post.mentions,
+                 loc.name if loc else None, loc.lat if loc else None, loc.lng if loc else None, post.request_id),
+            )
+            row = await cur.fetchone()
+            if row is None:  # the same request came before
+                await cur.execute(f"SELECT {COLUMNS} FROM {s}.posts WHERE author_id = %s AND request_id = %s",
+                                  (post.author_id, post.request_id))
+                return _post(await cur.fetchone())
+            await conn.execute(f"UPDATE {s}.users SET post_count = post_count + 1 WHERE id = %s", (post.author_id,))
+            return _post(row)
+
+    async def get_many(self, post_ids: list[int]) -> dict[int, Post]:
+        async def one_shard(shard: int, ids: list[int]) -> list[dict[str, Any]]:
+            async with self.db.for_shard(shard).connection() as conn:
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(f"SELECT {COLUMNS} FROM {shard_schema(shard)}.posts WHERE id = ANY(%s)", (ids,))
+                return await cur.fetchall()
+
+        return {row["id"]: _post(row) for row in await self.db.per_shard(post_ids, one_shard)}
+
+    async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]:
+        s = shard_schema(shard_of(author_id))
+        async with self.db.for_shard(shard_of(author_id)).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM {s}.posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
+                "ORDER BY id DESC LIMIT %s",
+                (author_id, before_id if before_id is not None else 2**63 - 1, limit),
+            )
+            return [_post(r) for r in await cur.fetchall()]
+
+    async def update_caption(self, post: Post) -> Post | None:
+        s = shard_schema(shard_of(post.id))
+        async with self.db.for_shard(shard_of(post.id)).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"UPDATE {s}.posts SET caption = %s, hashtags = %s, mentions = %s, updated_at = now() "
+                f"WHERE id = %s AND deleted_at IS NULL RETURNING {COLUMNS}",
+                (post.caption, post.hashtags, post.mentions, post.id),
+            )
+            row = await cur.fetchone()
+        return _post(row) if row else None
+
+    async def soft_delete(self, post_id: int) -> bool:
+        """Hide the post and uncount it, once; True when this call deleted it."""
+        s = shard_schema(shard_of(post_id))
+        async with self.db.transaction(shard_of(post_id)) as (conn,):
+            cur = await conn.execute(
+                f"UPDATE {s}.posts SET deleted_at = now() WHERE id = %s AND deleted_at IS NULL RETURNING author_id",
+                (post_id,))
+            row = await cur.fetchone()
+            if row is None:
+                return False
+            await conn.execute(f"UPDATE {s}.users SET post_count = post_count - 1 WHERE id = %s", (row[0],))
+            return True
+
+
+
+    async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
+        async def one_shard(shard: int, authors: list[int]) -> list[tuple[int, int]]:
+            async with self.db.for_shard(shard).connection() as conn:
+                # One index range scan per author, then the newest of them all.
+                return await (await conn.execute(
+                    f"SELECT p.id, p.author_id FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("
+                    f"  SELECT id, author_id FROM {shard_schema(shard)}.posts"
+                    "   WHERE author_id = a.id AND deleted_at IS NULL ORDER BY id DESC LIMIT %s) p "
+                    "ORDER BY p.id DESC LIMIT %s", (authors, limit, limit))).fetchall()
+
+        return sorted(((p, a) for p, a in await self.db.per_shard(author_ids, one_shard)), reverse=True)[:limit]

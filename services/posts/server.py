@@ -1,0 +1,75 @@
+"""Posts process: `python -m services.posts.server`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import redis.asyncio as aioredis
+from pictor.posts.v1 import posts_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, MeshChannels
+from services.common.config import Settings
+from services.common.db import Database
+from services.common.events import EventPublisher
+from services.common.ids import IdAllocator
+from services.common.timelines import TIMELINE_MAX, Timelines, timeline_key
+from services.mesh.registry import by_name
+from services.posts.repository import PostgresPostsRepository
+from services.posts.service import Access, PostsService
+from services.posts.servicer import PostHydrator, PostsServicer
+
+SPEC = by_name("posts")
+
+
+class GraphAccess:
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    async def access(self, viewer_id: int, author_ids: list[int]) -> dict[int, Access]:
+        found = await self.graph.relationships(viewer_id, author_ids)
+        return {owner: Access(r.can_view, r.blocked) for owner, r in found.items()}
+
+
+class MediaOwnership:
+    def __init__(self, media: MediaClient) -> None:
+        self.media = media
+
+    async def owners(self, media_ids: list[int]) -> dict[int, int]:
+        return {m.id: m.owner_id for m in (await self.media.get_media(media_ids)).values()}
+
+
+class RedisAuthorTimelines:
+    def __init__(self, timelines: Timelines) -> None:
+        self.timelines = timelines
+
+    async def added(self, post_id: int, author_id: int) -> None:
+        await self.timelines.push([timeline_key(author_id)], post_id, author_id, TIMELINE_MAX)
+
+    async def removed(self, post_id: int, author_id: int) -> None:
+        await self.timelines.remove([timeline_key(author_id)], [(post_id, author_id)])
+
+
+async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
+    db = Database(settings)
+    await db.open()
+    channels = MeshChannels(settings)
+    media = MediaClient(channels)
+    redis = aioredis.from_url(settings.redis_url)
+    service = PostsService(PostgresPostsRepository(db), IdAllocator(settings.logical_shards),
+                           GraphAccess(GraphClient(channels)), MediaOwnership(media), EventPublisher(redis),
+                           RedisAuthorTimelines(Timelines(redis)))
+    verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
+    hydrator = PostHydrator(AccountsClient(channels), media, EngagementClient(channels))
+    posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, hydrator), grpc_server)
+    return [channels.close, redis.aclose, db.close]
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()

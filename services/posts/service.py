@@ -1,0 +1,203 @@
+"""Posts' rules: what a post may hold, who may see, edit and delete it. No gRPC here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+
+from services.common import text
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied
+from services.common.ids import IdAllocator, shard_of
+from services.common.pagination import decode_token, encode_token, page_size
+
+MAX_CAPTION = 2200
+MAX_MEDIA = 10
+MAX_LOCATION_NAME = 100
+MAX_REQUEST_ID = 64
+DEFAULT_PAGE, MAX_PAGE = 20, 100
+MAX_BATCH = 100
+MAX_RECENT = 1000
+TOPIC = "posts"
+
+
+@dataclass(frozen=True)
+class Location:
+    name: str
+    lat: float
+    lng: float
+
+
+@dataclass(frozen=True)
+class Post:
+    id: int
+    author_id: int
+    media_ids: list[int]
+    caption: str = ""
+    hashtags: list[str] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)
+    location: Location | None = None
+    like_count: int = 0
+    comment_count: int = 0
+    request_id: str | None = None
+    created_at: datetime | None = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a viewer stands towards an author (from the graph)."""
+
+    can_view: bool
+    blocked: bool
+
+
+class PostsRepository(Protocol):
+    async def create(self, post: Post) -> Post: ...
+    async def get_many(self, post_ids: list[int]) -> dict[int, Post]: ...
+    async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]: ...
+    async def update_caption(self, post: Post) -> Post | None: ...
+    async def soft_delete(self, post_id: int) -> bool: ...
+    async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
+
+
+class Events(Protocol):
+    async def publish(self, topic: str, type: str, **data: object) -> str: ...
+
+
+class AuthorTimelines(Protocol):
+    """The authors' recent posts in Redis, which feeds read (services.common.timelines)."""
+
+    async def added(self, post_id: int, author_id: int) -> None: ...
+    async def removed(self, post_id: int, author_id: int) -> None: ...
+
+
+class Graph(Protocol):
+    async def access(self, viewer_id: int, author_ids: list[int]) -> dict[int, Access]: ...
+
+
+class MediaOwners(Protocol):
+    async def owners(self, media_ids: list[int]) -> dict[int, int]: ...
+
+
+def check_caption(caption: str) -> str:
+    if len(caption) > MAX_CAPTION:
+        raise InvalidArgument("caption", f"caption must be at most {MAX_CAPTION} characters")
+    if "\x00" in caption:
+        raise InvalidArgument("caption", "caption must not contain NUL characters")
+    return caption
+
+
+def check_location(location: Location | None) -> Location | None:
+    if location is None:
+        return None
+    name = location.name.strip()
+    if not name or len(name) > MAX_LOCATION_NAME:
+        raise InvalidArgument("location.name", f"location.name must be 1-{MAX_LOCATION_NAME} characters")
+    if not (math.isfinite(location.lat) and -90 <= location.lat <= 90):
+        raise InvalidArgument("location.lat", "location.lat must be between -90 and 90")
+    if not (math.isfinite(location.lng) and -180 <= location.lng <= 180):
+        raise InvalidArgument("location.lng", "location.lng must be between -180 and 180")
+    return Location(name, location.lat, location.lng)
+
+
+def not_found(post_id: int) -> NotFound:
+    return NotFound(f"post {post_id} not found", reason="POST_NOT_FOUND")
+
+
+@dataclass
+class PostsService:
+    repo: PostsRepository
+    ids: IdAllocator
+    graph: Graph
+    media: MediaOwners
+    events: Events
+    timelines: AuthorTimelines
+
+    async def create(self, author_id: int, media_ids: list[int], caption: str, location: Location | None,
+                     request_id: str = "") -> Post:
+        if not 1 <= len(media_ids) <= MAX_MEDIA:
+            raise InvalidArgument("media_ids", f"a post holds 1 to {MAX_MEDIA} media items")
+        if len(set(media_ids)) != len(media_ids):
+            raise InvalidArgument("media_ids", "media_ids must not repeat an item")
+        if len(request_id) > MAX_REQUEST_ID:
+            raise InvalidArgument("request_id", f"request_id must be at most {MAX_REQUEST_ID} characters")
+        caption = check_caption(caption)
+        location = check_location(location)
+        owners = await self.media.owners(media_ids)
+        for media_id in media_ids:
+            if owners.get(media_id) != author_id:
+                raise InvalidArgument("media_ids", f"media {media_id} does not exist or is not yours",
+                                      reason="MEDIA_NOT_FOUND")
+        post = Post(
+            id=self.ids.new_id(shard_of(author_id)), author_id=author_id, media_ids=list(media_ids),
+            caption=caption, hashtags=text.hashtags(caption), mentions=text.mentions(caption),
+            location=location, request_id=request_id or None,
+        )
+        created = await self.repo.create(post)
+        # The author's own feed reads their timeline: they see the post at once.
+        await self.timelines.added(created.id, author_id)
+        # A retried request publishes again; the event's handlers are idempotent.
+        await self.events.publish(TOPIC, "post.created", post_id=created.id, author_id=author_id)
+        return created
+
+    async def visible(self, viewer_id: int, post_ids: list[int]) -> list[Post]:
+        """The posts the viewer may see, in the order asked; others are left out."""
+        if len(post_ids) > MAX_BATCH:
+            raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
+        found = await self.repo.get_many(post_ids)
+        live = [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
+        access = await self.graph.access(viewer_id, [p.author_id for p in live])
+        return [p for p in live if p.author_id in access and access[p.author_id].can_view]
+
+    async def get(self, viewer_id: int, post_id: int) -> Post:
+        posts = await self.visible(viewer_id, [post_id])
+        if not posts:
+            raise not_found(post_id)
+        return posts[0]
+
+    async def _own(self, viewer_id: int, post_id: int) -> Post:
+        post = await self.get(viewer_id, post_id)
+        if post.author_id != viewer_id:
+            raise PermissionDenied("only the author can change a post", reason="NOT_AUTHOR")
+        return post
+
+    async def update_caption(self, viewer_id: int, post_id: int, caption: str) -> Post:
+        post = await self._own(viewer_id, post_id)
+        caption = check_caption(caption)
+        updated = await self.repo.update_caption(
+            replace(post, caption=caption, hashtags=text.hashtags(caption), mentions=text.mentions(caption)))
+        if updated is None:
+            raise not_found(post_id)
+        await self.events.publish(TOPIC, "post.updated", post_id=post_id, author_id=viewer_id)
+        return updated
+
+    async def delete(self, viewer_id: int, post_id: int) -> None:
+        found = (await self.repo.get_many([post_id])).get(post_id)
+        if found is not None and found.deleted and found.author_id == viewer_id:
+            return  # deleting again succeeds
+        await self._own(viewer_id, post_id)
+        await self.repo.soft_delete(post_id)
+        await self.timelines.removed(post_id, viewer_id)
+        # Feeds and caches clean up from this event, afterwards and idempotently.
+        await self.events.publish(TOPIC, "post.deleted", post_id=post_id, author_id=viewer_id)
+
+    async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
+        """(post_id, author_id) of the authors' newest live posts, newest first."""
+        if len(author_ids) > 10_000:
+            raise InvalidArgument("author_ids", "at most 10,000 authors per call")
+        return await self.repo.recent_ids(author_ids, page_size(limit, default=MAX_RECENT, maximum=MAX_RECENT))
+
+    async def list_by_author(self, viewer_id: int, author_id: int, size: int, token: str) -> tuple[list[Post], str]:
+        limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
+        cursor = decode_token(token, "before")
+        access = (await self.graph.access(viewer_id, [author_id])).get(author_id)
+        if access is None or access.blocked:
+            raise NotFound(f"user {author_id} not found", reason="USER_NOT_FOUND")
+        if not access.can_view:
+            raise PermissionDenied("this account is private: follow it to see its posts", reason="ACCOUNT_PRIVATE")
+        posts = await self.repo.list_by_author(author_id, cursor["before"] if cursor else None, limit + 1)
+        more = len(posts) > limit
+        posts = posts[:limit]
+        return posts, encode_token({"before": posts[-1].id}) if more else ""

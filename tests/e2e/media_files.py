@@ -1,0 +1,15 @@
+"""Small images made on the spot, for tests that need an upload but not a particular file."""
+
+from __future__ import annotations
+
+import functools
+import io
+
+
+@functools.cache
+def small_jpeg(width: int = 64, height: int = 48) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 120, 40)).save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()

@@ -1,0 +1,186 @@
+"""The follow graph through the gateway: follows, requests, blocks, mutes, lists."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def counts(client, user_id: str) -> tuple[int, int]:
+    user = client.get(f"/v1/users/{user_id}").json
+    return int(user["follower_count"]), int(user["following_count"])
+
+
+def ids(response) -> list[str]:
+    return [u["id"] for u in response.json["users"]]
+
+
+def test_follow_public_account_is_immediate_and_counted_once(new_user):
+    alice, bob = new_user(), new_user()
+    for _ in range(2):  # idempotent
+        r = alice.post(f"/v1/users/{bob.id}/follow")
+        assert r.status == 200 and r.json == {"state": "FOLLOWING"}
+    assert counts(alice, bob.id) == (1, 0)
+    assert counts(alice, alice.id) == (0, 1)
+    assert ids(alice.get(f"/v1/users/{bob.id}/followers")) == [alice.id]
+    assert ids(alice.get(f"/v1/users/{alice.id}/following")) == [bob.id]
+
+
+def test_unfollow_is_idempotent_and_uncounts(new_user):
+    alice, bob = new_user(), new_user()
+    alice.post(f"/v1/users/{bob.id}/follow")
+    for _ in range(2):
+        r = alice.delete(f"/v1/users/{bob.id}/follow")
+        assert r.status == 200 and r.json == {"state": "NOT_FOLLOWING"}
+    assert counts(alice, bob.id) == (0, 0)
+    assert counts(alice, alice.id) == (0, 0)
+
+
+def test_follow_needs_a_token(gateway, new_user):
+    bob = new_user()
+    assert gateway.post(f"/v1/users/{bob.id}/follow").status == 401
+
+
+def test_following_yourself_is_400(new_user):
+    alice = new_user()
+    assert alice.post(f"/v1/users/{alice.id}/follow").status == 400
+
+
+def test_following_an_unknown_user_is_404(new_user):
+    assert new_user().post("/v1/users/4242/follow").status == 404
+
+
+def test_private_account_gets_a_request_the_owner_approves(new_user):
+    owner, fan = new_user(private=True), new_user()
+    r = fan.post(f"/v1/users/{owner.id}/follow")
+    assert r.json == {"state": "REQUESTED"}
+    assert counts(owner, owner.id) == (0, 0)
+    assert ids(owner.get("/v1/follow-requests")) == [fan.id]
+    assert owner.post(f"/v1/follow-requests/{fan.id}:approve").status == 200
+    assert counts(owner, owner.id) == (1, 0)
+    assert ids(owner.get("/v1/follow-requests")) == []
+    assert fan.post(f"/v1/users/{owner.id}/follow").json == {"state": "FOLLOWING"}
+
+
+def test_rejected_request_leaves_no_follow(new_user):
+    owner, fan = new_user(private=True), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    assert owner.post(f"/v1/follow-requests/{fan.id}:reject").status == 200
+    assert counts(owner, owner.id) == (0, 0)
+    assert owner.post(f"/v1/follow-requests/{fan.id}:approve").status == 404
+
+
+def test_withdrawing_a_request_by_unfollowing(new_user):
+    owner, fan = new_user(private=True), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    fan.delete(f"/v1/users/{owner.id}/follow")
+    assert ids(owner.get("/v1/follow-requests")) == []
+
+
+def test_owner_removes_a_follower(new_user):
+    owner, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    assert owner.delete(f"/v1/users/me/followers/{fan.id}").status == 200
+    assert counts(owner, owner.id) == (0, 0)
+    assert counts(owner, fan.id) == (0, 0)
+
+
+def test_private_lists_are_for_followers_only(new_user):
+    owner, fan, stranger = new_user(private=True), new_user(), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    owner.post(f"/v1/follow-requests/{fan.id}:approve")
+    assert stranger.get(f"/v1/users/{owner.id}/followers").status == 403
+    assert ids(fan.get(f"/v1/users/{owner.id}/followers")) == [fan.id]
+    assert ids(owner.get(f"/v1/users/{owner.id}/followers")) == [fan.id]
+
+
+def test_follower_pages_cover_everyone_once_newest_first(new_user):
+    star = new_user()
+    fans = [new_user() for _ in range(5)]
+    for fan in fans:
+        fan.post(f"/v1/users/{star.id}/follow")
+    seen, token = [], ""
+    while True:
+        r = star.get(f"/v1/users/{star.id}/followers?page_size=2&page_token={token}")
+        assert r.status == 200, r.body
+        assert len(r.json["users"]) <= 2
+        seen += ids(r)
+        token = r.json["next_page_token"]
+        if not token:
+            break
+    assert seen == [f.id for f in reversed(fans)]
+
+
+def test_bad_page_token_and_negative_page_size_are_400(new_user):
+    alice = new_user()
+    assert alice.get(f"/v1/users/{alice.id}/followers?page_token=garbage").status == 400
+    assert alice.get(f"/v1/users/{alice.id}/followers?page_size=-1").status == 400
+
+
+def test_block_removes_follows_both_ways_and_hides_each_from_the_other(new_user):
+    alice, bob = new_user(), new_user()
+    alice.post(f"/v1/users/{bob.id}/follow")
+    bob.post(f"/v1/users/{alice.id}/follow")
+    assert alice.post(f"/v1/users/{bob.id}/block").status == 200
+    assert counts(alice, alice.id) == (0, 0)
+    assert counts(bob, bob.id) == (0, 0)
+    # neither sees the other, as if they did not exist
+    for viewer, other in ((alice, bob), (bob, alice)):
+        assert viewer.get(f"/v1/users/{other.id}").status == 404
+        assert viewer.get(f"/v1/usernames/{other.username}").status == 404
+        assert viewer.get(f"/v1/users/{other.id}/followers").status == 404
+        assert viewer.post(f"/v1/users/{other.id}/follow").status == 404
+    # unblocking restores visibility, not the follows
+    assert alice.delete(f"/v1/users/{bob.id}/block").status == 200
+    assert bob.get(f"/v1/users/{alice.id}").status == 200
+    assert counts(alice, alice.id) == (0, 0)
+
+
+def test_block_drops_pending_requests(new_user):
+    owner, fan = new_user(private=True), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    owner.post(f"/v1/users/{fan.id}/block")
+    assert ids(owner.get("/v1/follow-requests")) == []
+
+
+def test_blocked_users_vanish_from_lists(new_user):
+    star, fan, blocker = new_user(), new_user(), new_user()
+    fan.post(f"/v1/users/{star.id}/follow")
+    blocker.post(f"/v1/users/{star.id}/follow")
+    blocker.post(f"/v1/users/{fan.id}/block")
+    assert fan.id not in ids(blocker.get(f"/v1/users/{star.id}/followers"))
+    assert blocker.id not in ids(fan.get(f"/v1/users/{star.id}/followers"))
+
+
+def test_mute_and_unmute_are_idempotent(new_user):
+    alice, bob = new_user(), new_user()
+    for _ in range(2):
+        assert alice.post(f"/v1/users/{bob.id}/mute").status == 200
+    assert alice.get(f"/v1/users/{bob.id}").status == 200  # a mute hides nothing but the feed
+    for _ in range(2):
+        assert alice.delete(f"/v1/users/{bob.id}/mute").status == 200
+
+
+def test_mesh_only_methods_are_refused_at_the_gateway(settings, new_user):
+    import grpc
+    from pictor.graph.v1 import graph_service_pb2 as pb, graph_service_pb2_grpc
+
+    alice = new_user()
+    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+        stub = graph_service_pb2_grpc.GraphServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as error:
+            stub.GetRelationships(pb.GetRelationshipsRequest(viewer_id=int(alice.id), owner_ids=[1]), timeout=5)
+    assert error.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND)
+
+
+@pytest.mark.parametrize("bad_id", ["-1", "0", str((1 << 62) + (5000 << 10))], ids=["negative", "zero", "no-shard"])
+def test_ids_that_cannot_exist_are_404_or_harmless_never_500(new_user, bad_id):
+    alice = new_user()
+    for r in (alice.get(f"/v1/users/{bad_id}"), alice.get(f"/v1/users/{bad_id}/followers"),
+              alice.post(f"/v1/users/{bad_id}/follow"), alice.post(f"/v1/users/{bad_id}/block"),
+              alice.post(f"/v1/follow-requests/{bad_id}:approve"), alice.post(f"/v1/follow-requests/{bad_id}:reject")):
+        assert r.status == 404, (r.status, r.body)
+    for r in (alice.delete(f"/v1/users/{bad_id}/follow"), alice.delete(f"/v1/users/me/followers/{bad_id}"),
+              alice.delete(f"/v1/users/{bad_id}/block"), alice.delete(f"/v1/users/{bad_id}/mute")):
+        assert r.status == 200, (r.status, r.body)

@@ -1,0 +1,244 @@
+"""Media through the real Envoy: raw image bodies in, JSON and signed image URLs out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+from urllib.parse import urlsplit
+
+import grpc
+import pytest
+import pyvips
+from pictor.media.v1 import media_service_pb2 as pb
+from pictor.media.v1 import media_service_pb2_grpc
+
+from services.media.config import load_media_config
+from services.media.signing import UrlSigner, load_or_create_key
+from tests.unit.media.conftest import ACCEPTED, EXPECTED, REJECTED, media_corpus_dir
+
+pytestmark = pytest.mark.e2e
+
+CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
+                 "avif": "image/avif", "heif": "image/heic"}
+VARIANT_KEYS = {"size", "format", "width", "height", "url"}
+
+
+def content_type(name: str) -> str:
+    return CONTENT_TYPES[name.rsplit(".", 1)[1]]
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return media_corpus_dir()
+
+
+def upload(gateway, token: str | None, data: bytes, mime: str = "image/jpeg"):
+    return gateway.post("/v1/media", raw=data, headers={"content-type": mime}, token=token)
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def assert_json_error(response, status: int, reason: str) -> dict:
+    assert response.status == status, response.body
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json
+    assert body["details"][0]["reason"] == reason, body
+    return body
+
+
+@pytest.fixture(scope="module")
+def owner(gateway):
+    """One account for the module's uploads (registered through the gateway)."""
+    name = f"mediaowner{os.getpid()}"
+    r = gateway.post("/v1/accounts", {"username": name, "email": f"{name}@example.com",
+                                      "password": "correct horse"})
+    assert r.status == 200, r.body
+    return r.json
+
+
+@pytest.fixture(scope="module")
+def uploaded(gateway, owner, corpus):
+    """Each accepted corpus file uploaded once, on first use: name -> media JSON."""
+    media: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in media:
+            r = upload(gateway, owner["access_token"], (corpus / name).read_bytes(), content_type(name))
+            assert r.status == 200, (name, r.body)
+            media[name] = r.json
+        return media[name]
+
+    return get
+
+
+# --- one request ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_accepted_file_becomes_processed_media(uploaded, owner, name):
+    media = uploaded(name)
+    assert {"id", "width", "height", "placeholder", "variants"} <= set(media)
+    assert isinstance(media["id"], str) and media["owner_id"] == owner["user"]["id"]
+    assert media["width"] > 0 and media["height"] > 0 and media["placeholder"]
+    assert all(set(v) == VARIANT_KEYS for v in media["variants"])
+    assert sorted((v["size"], v["format"]) for v in media["variants"]) == sorted(
+        (size, fmt) for size in (150, 320, 640, 1080) for fmt in ("jpeg", "webp"))
+
+
+@pytest.mark.parametrize("name", REJECTED)
+def test_rejected_file_is_a_400_naming_the_problem(gateway, new_account, corpus, name):
+    r = upload(gateway, new_account()["access_token"], (corpus / name).read_bytes(), content_type(name))
+    body = assert_json_error(r, 400, EXPECTED[name])
+    assert body["details"][0]["metadata"]["field"] == "body" and body["message"]
+
+
+@pytest.mark.parametrize("name", ACCEPTED)
+def test_every_variant_url_serves_its_image_without_metadata(gateway, uploaded, name):
+    for v in uploaded(name)["variants"]:
+        r = gateway.get(path_of(v["url"]))  # no token: the signature is the permission
+        assert r.status == 200, (v["url"], r.body)
+        assert r.headers["content-type"] == f"image/{v['format']}"
+        assert "max-age=" in r.headers["cache-control"]
+        assert b"Exif" not in r.body
+        image = pyvips.Image.new_from_buffer(r.body, "")
+        assert (image.width, image.height) == (v["width"], v["height"])
+        assert not image.get_typeof("exif-data") and not image.get_typeof("xmp-data")
+
+
+def test_variant_urls_are_absolute_at_the_gateway(uploaded, settings):
+    for v in uploaded("hopper.jpg")["variants"]:
+        assert v["url"].startswith(f"{settings.gateway_url}/v1/media/")
+
+
+def test_upload_needs_a_token(gateway, corpus):
+    r = upload(gateway, None, (corpus / "hopper.jpg").read_bytes())
+    assert_json_error(r, 401, "TOKEN_MISSING")
+
+
+def test_unknown_format_is_a_400(gateway, new_account):
+    r = upload(gateway, new_account()["access_token"], b"GIF? no: plain text", "text/plain")
+    assert_json_error(r, 400, "UNSUPPORTED_FORMAT")
+
+
+def test_more_than_50_mb_is_a_400(gateway, new_account):
+    too_big = b"\xff\xd8\xff" + bytes(50 * 1024 * 1024)
+    r = upload(gateway, new_account()["access_token"], too_big)
+    assert_json_error(r, 400, "IMAGE_TOO_LARGE")
+
+
+def test_media_is_visible_to_its_owner_only(gateway, uploaded, owner, new_account):
+    media = uploaded("flower.jpg")
+    mine = gateway.get(f"/v1/media/{media['id']}", token=owner["access_token"])
+    assert mine.status == 200 and mine.json["id"] == media["id"]
+    assert mine.json["captured_at"] == "2003-12-14T12:01:44Z"
+    other = gateway.get(f"/v1/media/{media['id']}", token=new_account()["access_token"])
+    assert_json_error(other, 404, "MEDIA_NOT_FOUND")
+
+
+# --- signed URLs ------------------------------------------------------------------
+
+
+def test_tampered_signature_is_403_json(gateway, uploaded):
+    url = path_of(uploaded("hopper.png")["variants"][0]["url"])
+    sig_at = url.index("sig=") + 4
+    tampered = url[:sig_at] + ("B" if url[sig_at] == "A" else "A") + url[sig_at + 1:]
+    assert_json_error(gateway.get(tampered), 403, "URL_SIGNATURE_INVALID")
+
+
+def test_signature_for_another_variant_is_403(gateway, uploaded):
+    v = next(v for v in uploaded("hopper.png")["variants"] if (v["size"], v["format"]) == (150, "jpeg"))
+    assert_json_error(gateway.get(path_of(v["url"]).replace("/150.jpg?", "/1080.jpg?")), 403,
+                      "URL_SIGNATURE_INVALID")
+
+
+def test_expired_url_is_403_json(gateway, uploaded, settings):
+    media_id = uploaded("hopper.png")["id"]
+    config = load_media_config(settings)
+    signer = UrlSigner(load_or_create_key(config.url_key_file), config.url_ttl_s)
+    exp = 1_700_000_000  # correctly signed, long past
+    r = gateway.get(f"/v1/media/{media_id}/150.jpg?exp={exp}&sig={signer.signature(int(media_id), '150.jpg', exp)}")
+    assert_json_error(r, 403, "URL_EXPIRED")
+
+
+# --- resumable ----------------------------------------------------------------------
+
+
+def put_chunk(gateway, token: str, upload_id: str, offset: int, data: bytes):
+    return gateway.request("PUT", f"/v1/uploads/{upload_id}?offset={offset}", raw=data, token=token,
+                           headers={"content-type": "application/octet-stream"})
+
+
+def test_resumable_upload_through_the_gateway(gateway, new_account, corpus):
+    token = new_account()["access_token"]
+    data = (corpus / "flower2.jpg").read_bytes()
+    created = gateway.post("/v1/uploads", {"content_type": "image/jpeg", "size_bytes": str(len(data)),
+                                           "sha256": hashlib.sha256(data).hexdigest()}, token=token)
+    assert created.status == 200, created.body
+    upload_id = created.json["upload_id"]
+    assert created.json["received_bytes"] == "0" and created.json["chunk_size"] > 0
+
+    half = len(data) // 2
+    assert put_chunk(gateway, token, upload_id, 0, data[:half]).json["received_bytes"] == str(half)
+    # The phone lost the reply and sends the same chunk again: harmless.
+    assert put_chunk(gateway, token, upload_id, 0, data[:half]).json["received_bytes"] == str(half)
+    # A chunk from the future: 409, telling where to resume.
+    wrong = put_chunk(gateway, token, upload_id, half + 100, data[half + 100:])
+    body = assert_json_error(wrong, 409, "UPLOAD_OFFSET_MISMATCH")
+    assert body["details"][0]["metadata"]["received_bytes"] == str(half) and f"offset {half}" in body["message"]
+    # Completing early: 409 as well.
+    assert_json_error(gateway.post(f"/v1/uploads/{upload_id}:complete", {}, token=token), 409, "UPLOAD_INCOMPLETE")
+
+    assert gateway.get(f"/v1/uploads/{upload_id}", token=token).json["received_bytes"] == str(half)
+    assert put_chunk(gateway, token, upload_id, half, data[half:]).status == 200
+    media = gateway.post(f"/v1/uploads/{upload_id}:complete", {}, token=token)
+    assert media.status == 200, media.body
+    assert (media.json["width"], media.json["height"], len(media.json["variants"])) == (300, 225, 8)
+
+
+def test_upload_of_another_user_is_404(gateway, new_account, corpus):
+    owner, stranger = new_account()["access_token"], new_account()["access_token"]
+    data = (corpus / "hopper.jpg").read_bytes()
+    created = gateway.post("/v1/uploads", {"content_type": "image/jpeg", "size_bytes": str(len(data)),
+                                           "sha256": hashlib.sha256(data).hexdigest()}, token=owner)
+    assert_json_error(gateway.get(f"/v1/uploads/{created.json['upload_id']}", token=stranger), 404,
+                      "UPLOAD_NOT_FOUND")
+
+
+def test_stream_upload_is_for_the_mesh_only(settings, new_account, corpus):
+    token = new_account()["access_token"]
+
+    def messages():
+        yield pb.StreamUploadRequest(content_type="image/jpeg", data=(corpus / "hopper.jpg").read_bytes())
+
+    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel, \
+            pytest.raises(grpc.RpcError) as refused:
+        media_service_pb2_grpc.MediaServiceStub(channel).StreamUpload(
+            messages(), metadata=[("authorization", f"Bearer {token}")], timeout=10)
+    assert refused.value.code() != grpc.StatusCode.OK
+    with grpc.insecure_channel(f"127.0.0.1:{settings.service_ports['media']}") as channel:
+        media = media_service_pb2_grpc.MediaServiceStub(channel).StreamUpload(
+            messages(), metadata=[("authorization", f"Bearer {token}")], timeout=30)
+    assert media.width == 128
+
+
+# --- durability ---------------------------------------------------------------------
+
+
+def test_acknowledged_upload_survives_sigkill(stack, gateway, new_account, corpus):
+    token = new_account()["access_token"]
+    acknowledged = upload(gateway, token, (corpus / "flower.jpg").read_bytes())
+    assert acknowledged.status == 200, acknowledged.body
+    stack.restart_service("media", signal.SIGKILL)  # right after the reply: no chance to flush anything
+
+    again = gateway.get(f"/v1/media/{acknowledged.json['id']}", token=token)
+    assert again.status == 200, again.body
+    assert [(v["size"], v["format"], v["width"], v["height"]) for v in again.json["variants"]] == [
+        (v["size"], v["format"], v["width"], v["height"]) for v in acknowledged.json["variants"]]
+    for v in again.json["variants"]:
+        r = gateway.get(path_of(v["url"]))
+        assert r.status == 200
+        assert pyvips.Image.new_from_buffer(r.body, "").width == v["width"]

@@ -1,0 +1,168 @@
+"""Posts through the gateway: create, read, edit, delete, grids and who may see them."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+
+from tests.e2e.media_files import small_jpeg
+
+pytestmark = pytest.mark.e2e
+
+
+def upload(user) -> str:
+    r = user.upload(small_jpeg(), "image/jpeg")
+    assert r.status == 200, r.body
+    return r.json["id"]
+
+
+def create_post(user, caption: str = "hello", n_media: int = 1, **extra) -> dict:
+    r = user.post("/v1/posts", {"media_ids": [upload(user) for _ in range(n_media)], "caption": caption, **extra})
+    assert r.status == 200, r.body
+    return r.json
+
+
+def test_create_post_returns_the_full_post(new_user):
+    alice = new_user()
+    post = create_post(alice, "Sunset with @bob at #Beach #sea", n_media=2,
+                       location={"name": "Brighton", "lat": 50.82, "lng": -0.14})
+    assert set(post) >= {"id", "author", "media", "caption", "hashtags", "mentions", "location", "like_count",
+                         "comment_count", "liked_by_me", "saved_by_me", "created_at"}
+    assert post["author"] == {"id": alice.id, "username": alice.username,
+                              "display_name": alice.session["user"]["display_name"], "avatar_url": ""}
+    assert post["hashtags"] == ["beach", "sea"] and post["mentions"] == ["bob"]
+    assert post["location"] == {"name": "Brighton", "lat": 50.82, "lng": -0.14}
+    assert len(post["media"]) == 2 and post["like_count"] == "0"
+    assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "1"
+
+
+def test_every_variant_url_of_a_post_serves_an_image(new_user):
+    post = create_post(new_user())
+    variants = post["media"][0]["variants"]
+    assert {(v["size"], v["format"]) for v in variants} == {
+        (s, f) for s in (150, 320, 640, 1080) for f in ("jpeg", "webp")}
+    for v in variants:
+        with urllib.request.urlopen(v["url"], timeout=10) as r:  # noqa: S310 - our own gateway
+            assert r.headers["content-type"] == f"image/{v['format']}"
+            assert r.read(4)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"media_ids": [], "caption": "x"}, "media_ids"),
+    ({"media_ids": ["1"] * 11, "caption": "x"}, "media_ids"),
+    ({"media_ids": ["424242"], "caption": "x"}, "media_ids"),
+])
+def test_bad_media_lists_are_400(new_user, body, field):
+    r = new_user().post("/v1/posts", body)
+    assert r.status == 400, r.body
+    assert r.json["details"][0]["metadata"]["field"] == field
+
+
+def test_caption_over_2200_characters_is_400(new_user):
+    alice = new_user()
+    r = alice.post("/v1/posts", {"media_ids": [upload(alice)], "caption": "x" * 2201})
+    assert r.status == 400 and r.json["details"][0]["metadata"]["field"] == "caption"
+
+
+def test_bad_location_is_400(new_user):
+    alice = new_user()
+    r = alice.post("/v1/posts", {"media_ids": [upload(alice)], "location": {"name": "Nowhere", "lat": 91, "lng": 0}})
+    assert r.status == 400 and r.json["details"][0]["metadata"]["field"] == "location.lat"
+
+
+def test_someone_elses_media_cannot_be_posted(new_user):
+    alice, mallory = new_user(), new_user()
+    r = mallory.post("/v1/posts", {"media_ids": [upload(alice)]})
+    assert r.status == 400
+
+
+def test_request_id_makes_create_retries_safe(new_user):
+    alice = new_user()
+    body = {"media_ids": [upload(alice)], "caption": "once", "request_id": "retry-1"}
+    first, second = alice.post("/v1/posts", body), alice.post("/v1/posts", body)
+    assert first.json["id"] == second.json["id"]
+    assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "1"
+
+
+def test_edit_caption_updates_tags(new_user):
+    alice = new_user()
+    post = create_post(alice, "#old")
+    r = alice.patch(f"/v1/posts/{post['id']}", {"caption": "now #new with @ada"})
+    assert r.status == 200, r.body
+    assert r.json["hashtags"] == ["new"] and r.json["mentions"] == ["ada"]
+    assert alice.get(f"/v1/posts/{post['id']}").json["caption"] == "now #new with @ada"
+
+
+def test_only_the_author_edits_or_deletes(new_user):
+    alice, bob = new_user(), new_user()
+    post = create_post(alice)
+    assert bob.patch(f"/v1/posts/{post['id']}", {"caption": "mine now"}).status == 403
+    assert bob.delete(f"/v1/posts/{post['id']}").status == 403
+
+
+def test_delete_hides_at_once_and_is_idempotent(new_user):
+    alice, bob = new_user(), new_user()
+    post = create_post(alice)
+    assert alice.delete(f"/v1/posts/{post['id']}").status == 200
+    assert alice.delete(f"/v1/posts/{post['id']}").status == 200
+    for viewer in (alice, bob):
+        assert viewer.get(f"/v1/posts/{post['id']}").status == 404
+    assert alice.get(f"/v1/users/{alice.id}/posts").json["posts"] == []
+    assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "0"
+
+
+def test_user_posts_are_newest_first_and_paged(new_user):
+    alice = new_user()
+    made = [create_post(alice, f"post {i}")["id"] for i in range(3)]
+    first = alice.get(f"/v1/users/{alice.id}/posts?page_size=2")
+    assert [p["id"] for p in first.json["posts"]] == made[::-1][:2]
+    second = alice.get(f"/v1/users/{alice.id}/posts?page_size=2&page_token={first.json['next_page_token']}")
+    assert [p["id"] for p in second.json["posts"]] == made[:1]
+    assert second.json["next_page_token"] == ""
+
+
+def test_private_posts_only_for_approved_followers(new_user, gateway):
+    owner, fan, stranger = new_user(private=True), new_user(), new_user()
+    post = create_post(owner)
+    fan.post(f"/v1/users/{owner.id}/follow")
+    assert fan.get(f"/v1/posts/{post['id']}").status == 404  # requested, not approved
+    owner.post(f"/v1/follow-requests/{fan.id}:approve")
+    assert fan.get(f"/v1/posts/{post['id']}").status == 200
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 404
+    assert gateway.get(f"/v1/posts/{post['id']}").status == 404  # signed out
+    assert stranger.get(f"/v1/users/{owner.id}/posts").status == 403
+    assert len(fan.get(f"/v1/users/{owner.id}/posts").json["posts"]) == 1
+
+
+def test_blocked_users_see_nothing_of_each_others_posts(new_user):
+    alice, bob = new_user(), new_user()
+    post = create_post(alice)
+    alice.post(f"/v1/users/{bob.id}/block")
+    assert bob.get(f"/v1/posts/{post['id']}").status == 404
+    assert bob.get(f"/v1/users/{alice.id}/posts").status == 404
+    bob_post = create_post(bob)
+    assert alice.get(f"/v1/posts/{bob_post['id']}").status == 404
+
+
+def test_public_posts_are_readable_signed_out(new_user, gateway):
+    post = create_post(new_user())
+    assert gateway.get(f"/v1/posts/{post['id']}").status == 200
+
+
+def test_mesh_only_batch_read_is_refused_at_the_gateway(settings):
+    import grpc
+    from pictor.posts.v1 import posts_service_pb2 as pb, posts_service_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+        stub = posts_service_pb2_grpc.PostsServiceStub(channel)
+        with pytest.raises(grpc.RpcError):
+            stub.BatchGetPosts(pb.BatchGetPostsRequest(viewer_id=1, post_ids=[1]), timeout=5)
+
+
+@pytest.mark.parametrize("bad_id", ["-1", "0", str((1 << 62) + (5000 << 10))], ids=["negative", "zero", "no-shard"])
+def test_post_ids_that_cannot_exist_are_404_never_500(new_user, bad_id):
+    alice = new_user()
+    for r in (alice.get(f"/v1/posts/{bad_id}"), alice.patch(f"/v1/posts/{bad_id}", {"caption": "x"}),
+              alice.delete(f"/v1/posts/{bad_id}"), alice.get(f"/v1/users/{bad_id}/posts")):
+        assert r.status == 404, (r.status, r.body)

@@ -1,0 +1,96 @@
+"""The Redis Streams event bus against the stack's real Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+
+from services.common.events import DEAD_LETTER, Consumer, Event, EventPublisher, stream
+
+
+@pytest.fixture
+async def client(settings):
+    c = aioredis.from_url(settings.redis_url)
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+async def test_published_events_are_handled_once_and_acknowledged(client, topic):
+    seen: list[Event] = []
+
+    async def handle(event: Event) -> None:
+        seen.append(event)
+
+    consumer = Consumer(client, "g", [topic], handle, name="c1", block_ms=10)
+    await consumer.ensure_groups()
+    await EventPublisher(client).publish(topic, "post.created", post_id=7, author_id=3)
+    assert await consumer.poll_once() == 1
+    assert [(e.type, e.data) for e in seen] == [("post.created", {"post_id": 7, "author_id": 3})]
+    assert (await client.xpending(stream(topic), "g"))["pending"] == 0
+    assert await consumer.poll_once() == 0
+
+
+async def test_a_dead_consumers_pending_message_is_reclaimed_by_another(client, topic):
+    async def crash(event: Event) -> None:
+        raise RuntimeError("worker died mid-way")
+
+    handled: list[Event] = []
+
+    async def handle(event: Event) -> None:
+        handled.append(event)
+
+    await EventPublisher(client).publish(topic, "follow", follower_id=1, target_id=2)
+    dead = Consumer(client, "g", [topic], crash, name="dead", block_ms=10)
+    await dead.ensure_groups()
+    await dead.poll_once()
+    survivor = Consumer(client, "g", [topic], handle, name="alive", block_ms=10, claim_idle_ms=0)
+    await survivor.poll_once()
+    assert [e.data for e in handled] == [{"follower_id": 1, "target_id": 2}]
+    assert (await client.xpending(stream(topic), "g"))["pending"] == 0
+
+
+async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_stream(client, topic):
+    async def always_fail(event: Event) -> None:
+        raise ValueError("bad event")
+
+    before = await client.xlen(DEAD_LETTER)
+    consumer = Consumer(client, "g", [topic], always_fail, name="c", block_ms=10, claim_idle_ms=0, max_deliveries=2)
+    await consumer.ensure_groups()
+    message_id = await EventPublisher(client).publish(topic, "poison")
+    for _ in range(4):
+        await consumer.poll_once()
+    assert await client.xlen(DEAD_LETTER) == before + 1
+    last = (await client.xrevrange(DEAD_LETTER, count=1))[0][1]
+    assert last[b"message_id"].decode() == message_id and last[b"topic"].decode() == topic
+    assert (await client.xpending(stream(topic), "g"))["pending"] == 0
+
+
+async def test_consumer_recreates_its_group_after_redis_is_flushed(client, topic):
+    import asyncio
+
+    handled: list[Event] = []
+
+    async def handle(event: Event) -> None:
+        handled.append(event)
+
+    consumer = Consumer(client, "g", [topic], handle, name="c", block_ms=10)
+    await consumer.ensure_groups()
+    await client.delete(stream(topic))  # what FLUSHALL does to the stream and its groups
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(0.1)
+    await EventPublisher(client).publish(topic, "after.flush")
+    for _ in range(100):
+        if handled:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await task
+    assert [e.type for e in handled] == ["after.flush"]
