@@ -1,0 +1,33 @@
+"""Feed settings (PICTOR_FEED_*)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.config import env_int
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    # Pushed posts kept per feed.
+    max_items: int = 800
+    # Authors with at least this many followers are pulled at read time, not pushed.
+    celebrity_threshold: int = 10_000
+    # A feed not read for this long expires; its user counts as inactive (no
+    # pushes) and gets a rebuild on return.
+    active_days: int = 7
+    # Ranked pages rank within windows of this many candidates.
+    ranked_window: int = 100
+
+    @property
+    def ttl_s(self) -> int:
+        return self.active_days * 86_400
+
+    @classmethod
+    def from_env(cls) -> "FeedConfig":
+        return cls(
+            max_items=env_int("PICTOR_FEED_MAX_ITEMS", cls.max_items),
+            celebrity_threshold=env_int("PICTOR_FEED_CELEBRITY_THRESHOLD", cls.celebrity_threshold),
+            active_days=env_int("PICTOR_FEED_ACTIVE_DAYS", cls.active_days),
+            ranked_window=env_int("PICTOR_FEED_RANKED_WINDOW", cls.ranked_window),
+        )

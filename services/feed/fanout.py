@@ -1,0 +1,83 @@
+"""Fan-out on write: what the feed workers do with each domain event. No gRPC here.
+
+Every handler is idempotent (events arrive at least once): pushes are ZADDs,
+removals ZREMs, set changes SADD/SREM, and none creates a feed that is not
+built (PUSH_IF_BUILT, SET_IF_BUILT).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.common.events import Event
+from services.common.timelines import feed_key
+from services.feed.config import FeedConfig
+from services.feed.store import FeedStore
+
+log = logging.getLogger(__name__)
+
+
+class FanOutSources(Protocol):
+    def follower_id_pages(self, user_id: int) -> AsyncIterator[list[int]]: ...
+    async def follower_counts(self, user_ids: list[int]) -> dict[int, int]: ...
+    async def recent_posts(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
+
+
+@dataclass
+class FanOut:
+    store: FeedStore
+    sources: FanOutSources
+    config: FeedConfig
+
+    async def handle(self, event: Event) -> None:
+        handler = getattr(self, "on_" + event.type.replace(".", "_"), None)
+        if handler is not None:
+            await handler(**event.data)
+
+    async def on_post_created(self, post_id: int, author_id: int) -> None:
+        followers = (await self.sources.follower_counts([author_id])).get(author_id, 0)
+        celebrity = followers >= self.config.celebrity_threshold
+        await self.store.set_celebrity(author_id, celebrity)
+        if celebrity:
+            return  # pulled from the author's timeline at read time
+        # Only built feeds take the push: a feed that expired (inactive user) or
+        # was lost is rebuilt whole when its user comes back.
+        async for page in self.sources.follower_id_pages(author_id):
+            await self.store.timelines.push([feed_key(f) for f in page], post_id, author_id, self.config.max_items)
+
+    async def on_post_deleted(self, post_id: int, author_id: int) -> None:
+        # Also for celebrities: they may have been pushed before they became one.
+        async for page in self.sources.follower_id_pages(author_id):
+            await self.store.timelines.remove([feed_key(f) for f in page], [(post_id, author_id)])
+
+    async def on_follow(self, follower_id: int, target_id: int) -> None:
+        await self.store.follows(follower_id, target_id, True)
+        if not await self.store.feed_built(follower_id) or await self.store.is_celebrity(target_id):
+            return
+        # A new (or newly approved) follower sees the author's recent posts.
+        posts = await self.sources.recent_posts([target_id], self.config.max_items)
+        await self.store.timelines.push_posts(feed_key(follower_id), posts, self.config.max_items)
+
+    async def on_unfollow(self, follower_id: int, target_id: int) -> None:
+        await self.store.follows(follower_id, target_id, False)
+        if await self.store.feed_built(follower_id):
+            posts = await self.sources.recent_posts([target_id], 1000)
+            await self.store.timelines.remove([feed_key(follower_id)], posts)
+
+    async def on_block(self, user_id: int, target_id: int) -> None:
+        for a, b in ((user_id, target_id), (target_id, user_id)):
+            await self.store.excludes(a, b, True)
+            await self.on_unfollow(a, b)
+
+    async def on_unblock(self, user_id: int, target_id: int) -> None:
+        for a, b in ((user_id, target_id), (target_id, user_id)):
+            await self.store.excludes(a, b, False)
+
+    async def on_mute(self, user_id: int, target_id: int) -> None:
+        await self.store.excludes(user_id, target_id, True)
+
+    async def on_unmute(self, user_id: int, target_id: int) -> None:
+        await self.store.excludes(user_id, target_id, False)

@@ -1,0 +1,130 @@
+"""The feed's reads and builds over the shared Redis layout (services.common.timelines)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+
+from services.common.timelines import (
+    CELEBRITIES,
+    SENTINEL,
+    Timelines,
+    excluded_key,
+    feed_key,
+    following_key,
+    parse,
+    score,
+    timeline_key,
+)
+
+# KEYS[1] = set; ARGV[1] = "add" | "rem", ARGV[2..] = members. Never creates a key.
+SET_IF_BUILT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == 'add' then return redis.call('SADD', KEYS[1], unpack(ARGV, 2)) end
+return redis.call('SREM', KEYS[1], unpack(ARGV, 2))
+"""
+
+
+def _ints(members: Iterable[bytes]) -> set[int]:
+    return {int(m) for m in members if m != SENTINEL.encode()}
+
+
+class FeedStore:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.timelines = Timelines(client)
+        self._set_if_built = client.register_script(SET_IF_BUILT)
+
+    # --- reads -------------------------------------------------------------
+
+    async def missing(self, user_id: int) -> tuple[bool, bool]:
+        """(feed missing, own timeline missing)."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.exists(feed_key(user_id))
+            pipe.exists(timeline_key(user_id))
+            feed, timeline = await pipe.execute()
+        return not feed, not timeline
+
+    async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int
+                         ) -> tuple[list[list[tuple[int, int]]], set[int], set[int]]:
+        """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
+        first with ids at or below `upper_id`; the excluded authors; the celebrities followed."""
+        top = score(upper_id) if upper_id else "+inf"
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zrevrangebyscore(feed_key(user_id), top, 1, start=0, num=count)
+            pipe.zrevrangebyscore(timeline_key(user_id), top, 1, start=0, num=count)
+            pipe.smembers(excluded_key(user_id))
+            pipe.sinter(following_key(user_id), CELEBRITIES)
+            for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
+                pipe.expire(key, ttl_s)
+            pushed, own, excluded, celebrities, *_ = await pipe.execute()
+        celebrity_ids = _ints(celebrities)
+        lists = [parse(pushed), parse(own)]
+        if celebrity_ids:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for celebrity in sorted(celebrity_ids):
+                    pipe.zrevrangebyscore(timeline_key(celebrity), top, 1, start=0, num=count)
+                lists += [parse(members) for members in await pipe.execute()]
+        # Ties in score (one millisecond) come back in member order: sort by id to be exact.
+        return [sorted(lst, reverse=True) for lst in lists], _ints(excluded), celebrity_ids
+
+    async def missing_timelines(self, author_ids: Iterable[int]) -> list[int]:
+        authors = sorted(author_ids)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for author in authors:
+                pipe.exists(timeline_key(author))
+            found = await pipe.execute()
+        return [a for a, exists in zip(authors, found) if not exists]
+
+    async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
+        """Per post: the viewer's affinity for its author, and its like and comment counts."""
+        if not posts:
+            return [], [], []
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(f"aff:{user_id}", [a for _, a in posts])
+            for post_id, _ in posts:
+                pipe.hmget(f"pc:{post_id}", ["likes", "comments"])
+            affinity, *counts = await pipe.execute()
+        return ([float(a) if a else 0.0 for a in affinity],
+                [int(c[0] or 0) for c in counts], [int(c[1] or 0) for c in counts])
+
+    # --- builds ------------------------------------------------------------
+
+    async def build(self, user_id: int, posts: list[tuple[int, int]], following: list[int], excluded: set[int],
+                    celebrities: set[int], ttl_s: int) -> None:
+        """Write a user's feed keys whole, in one transaction."""
+        feed = {SENTINEL: 0, **{f"{p}:{a}": score(p) for p, a in posts}}
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(feed_key(user_id), following_key(user_id), excluded_key(user_id))
+            pipe.zadd(feed_key(user_id), feed)
+            pipe.sadd(following_key(user_id), SENTINEL, *following)
+            pipe.sadd(excluded_key(user_id), SENTINEL, *excluded)
+            if celebrities:
+                pipe.sadd(CELEBRITIES, *celebrities)
+            for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
+                pipe.expire(key, ttl_s)
+            await pipe.execute()
+
+    async def build_timeline(self, author_id: int, posts: list[tuple[int, int]]) -> None:
+        await self.timelines.replace(timeline_key(author_id), posts)
+
+    # --- changes from events --------------------------------------------------
+
+    async def feed_built(self, user_id: int) -> bool:
+        return bool(await self.client.exists(feed_key(user_id)))
+
+    async def set_celebrity(self, author_id: int, is_celebrity: bool) -> None:
+        if is_celebrity:
+            await self.client.sadd(CELEBRITIES, author_id)
+        else:
+            await self.client.srem(CELEBRITIES, author_id)
+
+    async def is_celebrity(self, author_id: int) -> bool:
+        return bool(await self.client.sismember(CELEBRITIES, author_id))
+
+    async def follows(self, user_id: int, target_id: int, following: bool) -> None:
+        await self._set_if_built(keys=[following_key(user_id)], args=["add" if following else "rem", target_id])
+
+    async def excludes(self, user_id: int, author_id: int, excluded: bool) -> None:
+        await self._set_if_built(keys=[excluded_key(user_id)], args=["add" if excluded else "rem", author_id])

@@ -1,0 +1,172 @@
+"""The home feed through the gateway, checked against a brute-force answer from PostgreSQL.
+
+The session's stack runs with PICTOR_FEED_CELEBRITY_THRESHOLD=3, so accounts
+with 3+ followers are pulled at read time and the others are pushed.
+"""
+
+from __future__ import annotations
+
+import random
+
+import psycopg
+import pytest
+import redis
+
+from services.common.db import shard_schema
+from services.common.ids import shard_of
+from tests.e2e.media_files import small_jpeg
+
+pytestmark = pytest.mark.e2e
+
+
+def read_feed(user, mode: str = "CHRONOLOGICAL", page_size: int = 5) -> list[str]:
+    """Every post id of the user's feed, page by page."""
+    seen, token = [], ""
+    for _ in range(100):
+        r = user.get(f"/v1/feed?mode={mode}&page_size={page_size}&page_token={token}")
+        assert r.status == 200, r.body
+        assert len(r.json["posts"]) <= page_size
+        seen += [p["id"] for p in r.json["posts"]]
+        token = r.json["next_page_token"]
+        if not token:
+            return seen
+    raise AssertionError("feed never ended")
+
+
+def brute_force_feed(database_url: str, user_id: int) -> list[str]:
+    """Posts of the accounts the user follows (approved) and their own, minus muted and blocked
+    authors and deleted posts, newest first: straight from the tables."""
+    s = shard_schema(shard_of(user_id))
+    with psycopg.connect(database_url) as conn:
+        follows = {r[0] for r in conn.execute(f"SELECT target_id FROM {s}.following WHERE user_id = %s", (user_id,))}
+        hidden = {r[0] for r in conn.execute(
+            f"SELECT target_id FROM {s}.mutes WHERE user_id = %(u)s UNION SELECT target_id FROM {s}.blocks "
+            f"WHERE user_id = %(u)s UNION SELECT blocker_id FROM {s}.blocked_by WHERE user_id = %(u)s",
+            {"u": user_id})}
+        authors = (follows | {user_id}) - hidden
+        posts = []
+        for author in authors:
+            posts += [r[0] for r in conn.execute(
+                f"SELECT id FROM {shard_schema(shard_of(author))}.posts WHERE author_id = %s AND deleted_at IS NULL",
+                (author,))]
+    return [str(p) for p in sorted(posts, reverse=True)]
+
+
+def post(user, media_id: str, caption: str = "") -> str:
+    r = user.post("/v1/posts", {"media_ids": [media_id], "caption": caption})
+    assert r.status == 200, r.body
+    return r.json["id"]
+
+
+def test_every_users_feed_matches_brute_force_before_and_after_redis_is_flushed(stack, new_user, settle):
+    rng = random.Random(7)
+    users = [new_user(private=(i % 5 == 4)) for i in range(12)]
+    media = {u.id: u.upload(small_jpeg(), "image/jpeg").json["id"] for u in users}
+    # A skewed follow graph: the first accounts gather many followers (celebrities).
+    for follower in users:
+        for target in rng.sample(users, 5):
+            if target is follower or rng.random() > 1 / (1 + users.index(target) * 0.4):
+                continue
+            if follower.post(f"/v1/users/{target.id}/follow").json["state"] == "REQUESTED":
+                target.post(f"/v1/follow-requests/{follower.id}:approve")
+    posts = [post(u, media[u.id], f"post {n}") for u in users for n in range(rng.randint(0, 3))]
+    for victim in rng.sample(posts, 3):
+        author = next(u for u in users if u.get(f"/v1/posts/{victim}").json.get("author", {}).get("id") == u.id)
+        author.delete(f"/v1/posts/{victim}")
+    users[1].post(f"/v1/users/{users[0].id}/mute")
+    users[2].post(f"/v1/users/{users[3].id}/block")
+    settle()
+    for _ in range(2):
+        for user in users:
+            expected = brute_force_feed(stack.settings.database_url, int(user.id))
+            assert read_feed(user) == expected, f"feed of user {users.index(user)}"
+            assert sorted(read_feed(user, "RANKED")) == sorted(expected)
+        redis.Redis.from_url(stack.settings.redis_url).flushall()
+
+
+def test_new_post_reaches_followers_and_the_author_at_once(new_user, settle):
+    author, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{author.id}/follow")
+    read_feed(fan)  # builds the fan's feed: an active user
+    post_id = post(author, author.upload(small_jpeg(), "image/jpeg").json["id"])
+    assert read_feed(author) == [post_id]  # no waiting for fan-out
+    settle()
+    assert read_feed(fan) == [post_id]
+
+
+def test_unfollow_delete_block_and_mute_take_posts_out(new_user, settle):
+    author, fan = new_user(), new_user()
+    media_id = author.upload(small_jpeg(), "image/jpeg").json["id"]
+    fan.post(f"/v1/users/{author.id}/follow")
+    read_feed(fan)
+    kept, deleted = post(author, media_id), post(author, media_id)
+    settle()
+    assert read_feed(fan) == [deleted, kept]
+    author.delete(f"/v1/posts/{deleted}")
+    settle()
+    assert read_feed(fan) == [kept]
+    fan.post(f"/v1/users/{author.id}/mute")
+    assert read_feed(fan) == []
+    fan.delete(f"/v1/users/{author.id}/mute")
+    settle()
+    assert read_feed(fan) == [kept]
+    fan.delete(f"/v1/users/{author.id}/follow")
+    settle()
+    assert read_feed(fan) == []
+    fan.post(f"/v1/users/{author.id}/follow")
+    settle()
+    assert read_feed(fan) == [kept]
+    author.post(f"/v1/users/{fan.id}/block")
+    settle()
+    assert read_feed(fan) == []
+
+
+def test_private_posts_reach_only_approved_followers_and_approval_backfills(new_user, settle):
+    owner, fan = new_user(private=True), new_user()
+    earlier = post(owner, owner.upload(small_jpeg(), "image/jpeg").json["id"])
+    fan.post(f"/v1/users/{owner.id}/follow")
+    read_feed(fan)
+    settle()
+    assert read_feed(fan) == []
+    owner.post(f"/v1/follow-requests/{fan.id}:approve")
+    settle()
+    assert read_feed(fan) == [earlier]
+
+
+def test_pages_never_repeat_or_skip_while_new_posts_arrive(new_user, settle):
+    author, fan = new_user(), new_user()
+    media_id = author.upload(small_jpeg(), "image/jpeg").json["id"]
+    fan.post(f"/v1/users/{author.id}/follow")
+    read_feed(fan)
+    made = [post(author, media_id) for _ in range(7)]
+    settle()
+    for mode in ("CHRONOLOGICAL", "RANKED"):
+        first = fan.get(f"/v1/feed?mode={mode}&page_size=3")
+        seen = [p["id"] for p in first.json["posts"]]
+        newer = post(author, media_id)  # arrives mid-scroll
+        settle()
+        token = first.json["next_page_token"]
+        while token:
+            r = fan.get(f"/v1/feed?mode={mode}&page_size=3&page_token={token}")
+            seen += [p["id"] for p in r.json["posts"]]
+            token = r.json["next_page_token"]
+        assert sorted(seen) == sorted(made) and len(seen) == len(set(seen)), mode
+        made.append(newer)
+
+
+def test_feed_posts_carry_the_full_post_shape(new_user, settle):
+    author, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{author.id}/follow")
+    post(author, author.upload(small_jpeg(), "image/jpeg").json["id"], "hi #there")
+    settle()
+    item = fan.get("/v1/feed").json["posts"][0]
+    assert item["author"]["id"] == author.id and item["hashtags"] == ["there"]
+    assert item["liked_by_me"] is False and item["saved_by_me"] is False and item["media"][0]["variants"]
+
+
+def test_feed_needs_a_token_and_rejects_foreign_page_tokens(gateway, new_user):
+    assert gateway.get("/v1/feed").status == 401
+    fan = new_user()
+    assert fan.get("/v1/feed?mode=RANKED&page_token=c123").status == 400
+    assert fan.get("/v1/feed?mode=CHRONOLOGICAL&page_token=rzzz").status == 400
+    assert fan.get("/v1/feed?page_size=-1").status == 400
