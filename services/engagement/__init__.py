@@ -1,0 +1,1 @@
+"""Engagement: likes, comments and saves of posts, and their counts."""

@@ -1,0 +1,321 @@
+"""The Redis side of like and comment counts: sharded counters, the read model and the flusher's drain.
+
+A like or comment adds its delta (+1, -1, -n for a comment deleted with its
+replies) to one of SHARDS counters of its post, chosen at random, so a viral
+post's writes spread over several keys (over several nodes with Redis
+Cluster), and marks the post dirty. The flusher (services.engagement.flusher)
+drains dirty posts and folds their shards with the compiled hotpath.counters
+into one UPSERT per post. Keys (`counts` is the prefix; tests use their own):
+
+  counts:likes:{post_id}:{n}     STRING  likes not yet drained, n in 0..SHARDS-1
+  counts:comments:{post_id}:{n}  STRING  comments not yet drained
+  counts:dirty                   SET     posts with deltas not yet drained
+  counts:flushing                SET     ids of flushes drained, not yet finished
+  counts:flush:{flush_id}        HASH    post_id -> the drained shard values, "l0,..,lN-1,c0,..,cN-1"
+  counts:dead                    SET     flushes set aside because their totals leave int64 (their
+                                         hashes stay for a person to look at)
+  pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
+                                         (also what the feed's ranker reads; signals.py)
+
+NOTE: two invariants.
+- No delta is ever only in a process's memory. DRAIN moves dirty posts'
+  shard values into a flush hash in one atomic script; a flush is forgotten
+  only after PostgreSQL committed it, and PostgreSQL records each flush's id
+  in the same transaction (counter_flushes), so a flusher that dies anywhere
+  leaves a flush that the next one applies exactly once.
+- For a post whose pc: exists, pc: + its entries in unfinished flushes + its
+  shards is its exact count at every instant: a flush's finish writes pc:
+  and forgets the flush in one MULTI, and a write creates a missing pc: (from
+  PostgreSQL) only while no flush holds the post. So SNAPSHOT, one atomic
+  script, reads exact counts; only a post without pc: falls back to
+  PostgreSQL, where a read between a flush's commit and its finish can count
+  that flush twice for a moment.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from array import array
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from hotpath import counters as kernels
+from services.engagement.service import COMMENTS, LIKES, Counts
+from services.engagement.signals import COUNTS_TTL_S, counts_key
+
+SHARDS = 8
+KINDS = (LIKES, COMMENTS)
+
+# Shared by the scripts: does any unfinished flush hold the post?
+_IN_FLIGHT = """
+local function in_flight(prefix, flushing, post)
+  for _, id in ipairs(redis.call('SMEMBERS', flushing)) do
+    if redis.call('HEXISTS', prefix .. ':flush:' .. id, post) == 1 then return true end
+  end
+  return false
+end
+"""
+
+# KEYS: pc:{post}, dirty set, flushing set, the shard to add to.
+# ARGV: post, delta, key prefix, pc TTL, then (on the second try) the post's likes and comments in PostgreSQL.
+# Returns 0, adding nothing, when pc: is missing and may be created: the
+# caller reads PostgreSQL and calls again with the counts to create it from.
+ADD = _IN_FLIGHT + """
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0
+    and not in_flight(ARGV[3], KEYS[3], ARGV[1]) then
+  if ARGV[5] == nil then return 0 end
+  redis.call('HSET', KEYS[1], 'likes', ARGV[5], 'comments', ARGV[6])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+end
+redis.call('INCRBY', KEYS[4], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: flushing set. ARGV: shards per kind, key prefix, post ids...
+# Returns the number of unfinished flushes F, then per post: pc likes, pc
+# comments (nil without pc:), its 2*shards shard values, and its entry in
+# each of the F flushes (nil when absent).
+SNAPSHOT = """
+local flushes = redis.call('SMEMBERS', KEYS[1])
+local shards = tonumber(ARGV[1])
+local out = {#flushes}
+for i = 3, #ARGV do
+  local post = ARGV[i]
+  local pc = redis.call('HMGET', 'pc:' .. post, 'likes', 'comments')
+  out[#out + 1] = pc[1] or false
+  out[#out + 1] = pc[2] or false
+  for _, kind in ipairs({'likes', 'comments'}) do
+    for n = 0, shards - 1 do
+      out[#out + 1] = redis.call('GET', ARGV[2] .. ':' .. kind .. ':' .. post .. ':' .. n) or false
+    end
+  end
+  for _, id in ipairs(flushes) do
+    out[#out + 1] = redis.call('HGET', ARGV[2] .. ':flush:' .. id, post) or false
+  end
+end
+return out
+"""
+
+# KEYS: dirty set, flushing set, the new flush's hash.
+# ARGV: max posts, shards per kind, key prefix, flush id.
+DRAIN = """
+local posts = redis.call('SPOP', KEYS[1], tonumber(ARGV[1]))
+if #posts == 0 then return {} end
+local shards = tonumber(ARGV[2])
+local out = {}
+for _, post in ipairs(posts) do
+  local values = {}
+  for _, kind in ipairs({'likes', 'comments'}) do
+    for n = 0, shards - 1 do
+      values[#values + 1] = redis.call('GETDEL', ARGV[3] .. ':' .. kind .. ':' .. post .. ':' .. n) or '0'
+    end
+  end
+  local joined = table.concat(values, ',')
+  redis.call('HSET', KEYS[3], post, joined)
+  out[#out + 1] = post
+  out[#out + 1] = joined
+end
+redis.call('SADD', KEYS[2], ARGV[4])
+return out
+"""
+
+# KEYS: dirty set. ARGV: shards per kind, key prefix, pc TTL, then post, likes, comments triples.
+# Reconciliation's last step: the posts' pending deltas go (the recount
+# counted their rows: writers commit a row before they add its delta) and pc:
+# takes the recount, together.
+SETTLE = """
+local shards = tonumber(ARGV[1])
+for i = 4, #ARGV, 3 do
+  local post = ARGV[i]
+  if redis.call('SREM', KEYS[1], post) == 1 then
+    for _, kind in ipairs({'likes', 'comments'}) do
+      for n = 0, shards - 1 do
+        redis.call('DEL', ARGV[2] .. ':' .. kind .. ':' .. post .. ':' .. n)
+      end
+    end
+  end
+  redis.call('HSET', 'pc:' .. post, 'likes', ARGV[i + 1], 'comments', ARGV[i + 2])
+  redis.call('EXPIRE', 'pc:' .. post, tonumber(ARGV[3]))
+end
+return 0
+"""
+# NOTE: the scripts build the keys of the posts they touch rather than take
+# them in KEYS: fine on one Redis. With Redis Cluster, give each post's keys
+# one hash tag and run DRAIN per node with a dirty set per node.
+
+
+@dataclass(frozen=True)
+class CounterKeys:
+    prefix: str = "counts"
+
+    def shard(self, kind: str, post_id: int, n: int) -> str:
+        return f"{self.prefix}:{kind}:{post_id}:{n}"
+
+    @property
+    def dirty(self) -> str:
+        return f"{self.prefix}:dirty"
+
+    @property
+    def flushing(self) -> str:
+        return f"{self.prefix}:flushing"
+
+    def flush(self, flush_id: str) -> str:
+        return f"{self.prefix}:flush:{flush_id}"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Shard values drained from Redis in one go: post_id -> likes' shards then comments' shards."""
+
+    id: str
+    values: dict[int, list[int]]
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _shard_values(joined: bytes | str) -> list[int]:
+    return [int(v) for v in _text(joined).split(",")]
+
+
+def _parse(pairs: Iterable[tuple[bytes | str | int, bytes | str]]) -> dict[int, list[int]]:
+    return {int(post): _shard_values(joined) for post, joined in pairs}
+
+
+def fold(flushes: list[Flush]) -> tuple[array, array, array]:
+    """(post ids, like deltas, comment deltas): every flush's shards summed, one total per post.
+
+    sum_sharded adds each post's shards (per flush, so a flush drained with
+    another shard count still adds up); coalesce then merges the same post
+    across flushes, in first-seen order. Both raise OverflowError rather than
+    wrap outside int64.
+    """
+    posts: list[int] = []
+    values = array("q")
+    shards_per_key = array("q")
+    for flush in flushes:
+        for post_id, shard_values in flush.values.items():
+            half = len(shard_values) // 2
+            posts.append(post_id)
+            values.extend(shard_values)
+            shards_per_key.extend((half, len(shard_values) - half))
+    if not posts:
+        return array("q"), array("q"), array("q")
+    totals = kernels.sum_sharded(values, shards_per_key)
+    # Same keys in the same (first-seen) order both times.
+    keys, likes = kernels.coalesce(posts, totals[0::2])
+    _, comments = kernels.coalesce(posts, totals[1::2])
+    return keys, likes, comments
+
+
+DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
+
+
+class RedisCounters:
+    def __init__(self, client: aioredis.Redis, durable: DurableCounts, keys: CounterKeys = CounterKeys(),
+                 shards: int = SHARDS) -> None:
+        """`durable` reads post_counts from PostgreSQL, for posts whose pc: is missing."""
+        self.client = client
+        self.durable = durable
+        self.keys = keys
+        self.shards = shards
+        self._add = client.register_script(ADD)
+        self._snapshot = client.register_script(SNAPSHOT)
+        self._drain = client.register_script(DRAIN)
+        self._settle = client.register_script(SETTLE)
+
+    # --- writers and readers --------------------------------------------------------
+
+    async def add(self, post_id: int, kind: str, delta: int) -> None:
+        """Add a change to a random shard of the post and mark it dirty, atomically."""
+        keys = [counts_key(post_id), self.keys.dirty, self.keys.flushing,
+                self.keys.shard(kind, post_id, random.randrange(self.shards))]
+        args: list[object] = [post_id, delta, self.keys.prefix, COUNTS_TTL_S]
+        if await self._add(keys=keys, args=args):
+            return
+        base = (await self.durable([post_id])).get(post_id, Counts())
+        await self._add(keys=keys, args=[*args, base.likes, base.comments])
+
+    async def current(self, post_ids: list[int], durable: Mapping[int, Counts] | None = None) -> dict[int, Counts]:
+        """Each post's count now (raw: may dip below zero for a moment; show it with Counts.shown).
+
+        A post without pc: counts from post_counts instead: `durable` when the
+        caller read it just before (the safer order), else read here after.
+        """
+        if not post_ids:
+            return {}
+        reply = await self._snapshot(keys=[self.keys.flushing], args=[self.shards, self.keys.prefix, *post_ids])
+        flushes, at = reply[0], 1
+        values = array("q")
+        shards_per_key = array("q")
+        bases: list[Counts | None] = []
+        for post_id in post_ids:
+            pc_likes, pc_comments = reply[at], reply[at + 1]
+            bases.append(Counts(int(pc_likes), int(pc_comments)) if pc_likes is not None
+                         else durable.get(post_id, Counts()) if durable is not None else None)
+            shards = [int(v) if v is not None else 0 for v in reply[at + 2:at + 2 + 2 * self.shards]]
+            at += 2 + 2 * self.shards
+            drained = [_shard_values(joined) for joined in reply[at:at + flushes] if joined is not None]
+            at += flushes
+            likes = shards[:self.shards] + [v for d in drained for v in d[:len(d) // 2]]
+            comments = shards[self.shards:] + [v for d in drained for v in d[len(d) // 2:]]
+            values.extend(likes + comments)
+            shards_per_key.extend((len(likes), len(comments)))
+        totals = kernels.sum_sharded(values, shards_per_key)
+        missing = [p for p, base in zip(post_ids, bases) if base is None]
+        late = await self.durable(missing) if missing else {}
+        return {p: (base if base is not None else late.get(p, Counts())) + Counts(totals[2 * i], totals[2 * i + 1])
+                for i, (p, base) in enumerate(zip(post_ids, bases))}
+
+    # --- the flusher and reconciliation -------------------------------------------
+
+    async def drain(self, max_posts: int) -> Flush | None:
+        """Move up to `max_posts` dirty posts' shard values into a new flush; None when nothing is dirty."""
+        flush_id = uuid.uuid4().hex
+        reply = await self._drain(keys=[self.keys.dirty, self.keys.flushing, self.keys.flush(flush_id)],
+                                  args=[max_posts, self.shards, self.keys.prefix, flush_id])
+        if not reply:
+            return None
+        return Flush(flush_id, _parse(zip(reply[0::2], reply[1::2])))
+
+    async def unfinished(self) -> list[Flush]:
+        """Flushes drained earlier and not finished (their flusher died, or failed to write)."""
+        ids = sorted(_text(i) for i in await self.client.smembers(self.keys.flushing))
+        flushes = []
+        for flush_id in ids:
+            values = await self.client.hgetall(self.keys.flush(flush_id))
+            flushes.append(Flush(flush_id, _parse(values.items())))
+        return flushes
+
+    async def finish(self, flush_ids: list[str], counts: Mapping[int, Counts]) -> None:
+        """Forget flushes PostgreSQL has committed, and write their posts' new counts to pc:, together."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            for post_id, c in counts.items():
+                pipe.hset(counts_key(post_id), mapping={"likes": c.likes, "comments": c.comments})
+                pipe.expire(counts_key(post_id), COUNTS_TTL_S)
+            if flush_ids:
+                pipe.delete(*(self.keys.flush(i) for i in flush_ids))
+                pipe.srem(self.keys.flushing, *flush_ids)
+            await pipe.execute()
+
+    async def set_aside(self, flush_id: str) -> None:
+        """Stop retrying a flush that can never apply; its hash stays for inspection."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.sadd(self.keys.dead, flush_id)
+            pipe.srem(self.keys.flushing, flush_id)
+            await pipe.execute()
+
+    async def settle(self, counts: Mapping[int, Counts]) -> None:
+        """Drop the posts' pending deltas and set their pc: to `counts` (recounted from the rows)."""
+        if counts:
+            triples = [v for p, c in counts.items() for v in (p, c.likes, c.comments)]
+            await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, *triples])

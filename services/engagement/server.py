@@ -1,0 +1,70 @@
+"""Engagement process: `python -m services.engagement.server`.
+
+The counts' flusher runs as its own process (services.engagement.worker).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+import redis.asyncio as aioredis
+from pictor.engagement.v1 import engagement_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, GraphClient, MeshChannels, PostsClient
+from services.common.config import Settings
+from services.common.db import Database
+from services.common.events import EventPublisher
+from services.common.ids import IdAllocator
+from services.engagement.counters import RedisCounters
+from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
+from services.engagement.service import EngagementService
+from services.engagement.servicer import EngagementServicer
+from services.engagement.signals import FeedSignals
+from services.mesh.registry import by_name
+
+SPEC = by_name("engagement")
+
+
+class PostsVisibility:
+    """Who may see which post is the posts service's call (privacy, blocks, deletion)."""
+
+    def __init__(self, posts: PostsClient) -> None:
+        self.posts = posts
+
+    async def authors_visible_to(self, viewer_id: int, post_ids: list[int]) -> dict[int, int]:
+        return {p.id: p.author.id for p in await self.posts.visible_posts(viewer_id, post_ids)}
+
+
+class GraphBlocks:
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    async def blocked_either_way(self, viewer_id: int, user_ids: list[int]) -> set[int]:
+        return {owner for owner, r in (await self.graph.relationships(viewer_id, user_ids)).items() if r.blocked}
+
+
+async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
+    db = Database(settings)
+    await db.open()
+    channels = MeshChannels(settings)
+    redis = aioredis.from_url(settings.redis_url)
+    posts = PostsClient(channels)
+    service = EngagementService(
+        PostgresEngagementRepository(db), RedisCounters(redis, PostgresCountStore(db).counts), PostsVisibility(posts),
+        GraphBlocks(GraphClient(channels)), FeedSignals(redis), EventPublisher(redis),
+        IdAllocator(settings.logical_shards))
+    verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
+    engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
+        EngagementServicer(service, verifier, AccountsClient(channels), posts), grpc_server)
+    return [channels.close, redis.aclose, db.close]
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()

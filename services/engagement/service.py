@@ -1,0 +1,349 @@
+"""Engagement's rules: who may like, comment on and save which post, and what a comment may say.
+
+No gRPC here. Likes, comments and saves are written to PostgreSQL before a
+call returns; their counts move through sharded Redis counters that the
+flusher (services.engagement.flusher) folds into PostgreSQL within about a
+second, and a count read here includes what is not folded in yet
+(services.engagement.counters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Protocol
+
+from services.common import text
+from services.common.errors import InvalidArgument, NotFound, PermissionDenied
+from services.common.ids import IdAllocator, shard_of
+from services.common.pagination import decode_token, encode_token, page_size
+
+MAX_COMMENT = 2200
+DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE = 20, 100
+DEFAULT_LIKES_PAGE, MAX_LIKES_PAGE = 50, 200
+DEFAULT_SAVED_PAGE, MAX_SAVED_PAGE = 20, 100
+MAX_STATES = 500
+TOPIC = "engagement"
+LIKES, COMMENTS = "likes", "comments"
+
+
+class Order(Enum):
+    NEWEST = "NEWEST"
+    OLDEST = "OLDEST"
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    post_id: int
+    author_id: int
+    text: str
+    parent_id: int = 0  # 0: a top-level comment
+    mentions: list[str] = field(default_factory=list)
+    reply_count: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    likes: int = 0
+    comments: int = 0
+
+    def __add__(self, other: "Counts") -> "Counts":
+        return Counts(self.likes + other.likes, self.comments + other.comments)
+
+    def shown(self) -> "Counts":
+        """Never below zero: an unlike's -1 can be folded in before its like's +1."""
+        return Counts(max(0, self.likes), max(0, self.comments))
+
+
+@dataclass(frozen=True)
+class PostState:
+    post_id: int
+    like_count: int
+    comment_count: int
+    liked_by_me: bool
+    saved_by_me: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A row of a list ordered by time: who or what, and when."""
+
+    id: int
+    created_at: datetime
+
+
+# --- what the rules need from storage and the mesh ------------------------------
+
+
+class EngagementRepository(Protocol):
+    async def like(self, post_id: int, user_id: int) -> bool: ...
+    async def unlike(self, post_id: int, user_id: int) -> bool: ...
+    async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
+    async def save(self, user_id: int, post_id: int) -> bool: ...
+    async def unsave(self, user_id: int, post_id: int) -> bool: ...
+    async def saved(self, user_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
+    async def add_comment(self, comment: Comment) -> Comment | None: ...
+    async def get_comment(self, comment_id: int) -> Comment | None: ...
+    async def comments(self, post_id: int, newest_first: bool, limit: int, after_id: int | None) -> list[Comment]: ...
+    async def replies(self, parent_id: int, limit: int, after_id: int | None) -> list[Comment]: ...
+    async def delete_comment(self, comment: Comment) -> int: ...
+    async def counts(self, post_ids: list[int], liked_by: int = 0) -> tuple[dict[int, Counts], set[int]]: ...
+    async def saved_among(self, user_id: int, post_ids: list[int]) -> set[int]: ...
+
+
+class Counters(Protocol):
+    """The Redis side of the counts (services.engagement.counters)."""
+
+    async def add(self, post_id: int, kind: str, delta: int) -> None: ...
+    async def current(self, post_ids: list[int], durable: dict[int, Counts] | None = None) -> dict[int, Counts]: ...
+
+
+class Posts(Protocol):
+    async def authors_visible_to(self, viewer_id: int, post_ids: list[int]) -> dict[int, int]:
+        """post_id -> author_id of the posts the viewer may see; the others are left out."""
+        ...
+
+
+class Graph(Protocol):
+    async def blocked_either_way(self, viewer_id: int, user_ids: list[int]) -> set[int]: ...
+
+
+class Affinity(Protocol):
+    async def raise_for(self, viewer_id: int, author_id: int) -> None: ...
+
+
+class Events(Protocol):
+    async def publish(self, topic: str, type: str, **data: object) -> str: ...
+
+
+# --- the rules ------------------------------------------------------------------------
+
+
+def check_comment_text(raw: str) -> str:
+    cleaned = raw.strip()
+    if not cleaned:
+        raise InvalidArgument("text", "text must not be empty")
+    if len(cleaned) > MAX_COMMENT:
+        raise InvalidArgument("text", f"text must be at most {MAX_COMMENT} characters")
+    if "\x00" in cleaned:
+        raise InvalidArgument("text", "text must not contain NUL characters")
+    return cleaned
+
+
+def post_not_found(post_id: int) -> NotFound:
+    return NotFound(f"post {post_id} not found", reason="POST_NOT_FOUND")
+
+
+def comment_not_found(comment_id: int) -> NotFound:
+    return NotFound(f"comment {comment_id} not found", reason="COMMENT_NOT_FOUND")
+
+
+def _is_int64(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _bad_token() -> InvalidArgument:
+    return InvalidArgument("page_token", "page_token is not valid; pass next_page_token as given")
+
+
+def _time_cursor(token: str) -> tuple[datetime, int] | None:
+    cursor = decode_token(token, "t", "id")
+    if cursor is None:
+        return None
+    try:
+        moment, last_id = datetime.fromisoformat(cursor["t"]), cursor["id"]
+    except (TypeError, ValueError):
+        raise _bad_token() from None
+    if not _is_int64(last_id):
+        raise _bad_token()
+    return moment, last_id
+
+
+def _id_cursor(token: str, *keys: str) -> dict | None:
+    cursor = decode_token(token, "after", *keys)
+    if cursor is not None and not _is_int64(cursor["after"]):
+        raise _bad_token()
+    return cursor
+
+
+def _time_token(entries: list[Entry], more: bool) -> str:
+    return encode_token({"t": entries[-1].created_at.isoformat(), "id": entries[-1].id}) if more else ""
+
+
+@dataclass
+class EngagementService:
+    repo: EngagementRepository
+    counters: Counters
+    posts: Posts
+    graph: Graph
+    affinity: Affinity
+    events: Events
+    ids: IdAllocator
+
+    async def _author_of_visible(self, viewer_id: int, post_id: int) -> int:
+        """The post's author; NotFound when the post does not exist or the viewer may not see it."""
+        author = (await self.posts.authors_visible_to(viewer_id, [post_id])).get(post_id) if post_id > 0 else None
+        if author is None:
+            raise post_not_found(post_id)
+        return author
+
+    async def _current(self, post_ids: list[int], liked_by: int = 0) -> tuple[dict[int, Counts], set[int]]:
+        """The posts' counts now, and which of them `liked_by` (0: nobody) liked.
+
+        With a viewer, PostgreSQL is asked first anyway (likes), and its counts
+        stand in for posts Redis holds no count of; without one, Redis alone
+        answers unless it lacks a post.
+        """
+        durable, liked = await self.repo.counts(post_ids, liked_by) if liked_by else (None, set())
+        counts = await self.counters.current(post_ids, durable)
+        return {p: counts.get(p, Counts()).shown() for p in post_ids}, liked
+
+    # --- likes ----------------------------------------------------------------------
+
+    async def like(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
+        author = await self._author_of_visible(viewer_id, post_id)
+        if await self.repo.like(post_id, viewer_id):
+            # Only a new like moves the counter: liking twice is one like.
+            await self.counters.add(post_id, LIKES, +1)
+            if author != viewer_id:
+                await self.affinity.raise_for(viewer_id, author)
+            await self.events.publish(TOPIC, "like", post_id=post_id, user_id=viewer_id, author_id=author)
+        return True, (await self._current([post_id]))[0][post_id].likes
+
+    async def unlike(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
+        author = await self._author_of_visible(viewer_id, post_id)
+        if await self.repo.unlike(post_id, viewer_id):
+            await self.counters.add(post_id, LIKES, -1)
+            await self.events.publish(TOPIC, "unlike", post_id=post_id, user_id=viewer_id, author_id=author)
+        return False, (await self._current([post_id]))[0][post_id].likes
+
+    async def likers(self, viewer_id: int, post_id: int, size: int, token: str) -> tuple[list[int], str]:
+        """Who liked the post, newest first; people blocked either way with the viewer are left out."""
+        limit = page_size(size, default=DEFAULT_LIKES_PAGE, maximum=MAX_LIKES_PAGE)
+        after = _time_cursor(token)
+        await self._author_of_visible(viewer_id, post_id)
+        entries = await self.repo.likers(post_id, limit + 1, after)
+        more = len(entries) > limit
+        entries = entries[:limit]
+        hidden = await self.graph.blocked_either_way(viewer_id, [e.id for e in entries]) if viewer_id else set()
+        return [e.id for e in entries if e.id not in hidden], _time_token(entries, more)
+
+    # --- comments -------------------------------------------------------------------
+
+    async def create_comment(self, viewer_id: int, post_id: int, raw_text: str, parent_id: int = 0) -> Comment:
+        cleaned = check_comment_text(raw_text)
+        if parent_id < 0:
+            raise InvalidArgument("parent_comment_id", "parent_comment_id must not be negative")
+        author = await self._author_of_visible(viewer_id, post_id)
+        if parent_id:
+            parent = await self.repo.get_comment(parent_id)
+            if parent is None or parent.post_id != post_id:
+                raise InvalidArgument("parent_comment_id", f"comment {parent_id} is not a comment on this post",
+                                      reason="PARENT_NOT_FOUND")
+            if parent.parent_id:
+                raise InvalidArgument("parent_comment_id", "replies go one level deep: reply to the top-level "
+                                      "comment instead", reason="REPLY_TO_REPLY")
+        comment = Comment(id=self.ids.new_id(shard_of(post_id)), post_id=post_id, author_id=viewer_id,
+                          text=cleaned, parent_id=parent_id, mentions=text.mentions(cleaned))
+        created = await self.repo.add_comment(comment)
+        if created is None:  # the parent was deleted meanwhile
+            raise InvalidArgument("parent_comment_id", f"comment {parent_id} is not a comment on this post",
+                                  reason="PARENT_NOT_FOUND")
+        await self.counters.add(post_id, COMMENTS, +1)
+        if author != viewer_id:
+            await self.affinity.raise_for(viewer_id, author)
+        await self.events.publish(TOPIC, "comment", post_id=post_id, user_id=viewer_id, author_id=author,
+                                  comment_id=created.id, parent_comment_id=parent_id, mentions=created.mentions)
+        return created
+
+    async def _visible_comment(self, viewer_id: int, comment_id: int) -> tuple[Comment, int]:
+        """The comment and its post's author; NotFound when either is missing or the post is not visible."""
+        comment = await self.repo.get_comment(comment_id) if comment_id > 0 else None
+        if comment is None:
+            raise comment_not_found(comment_id)
+        author = (await self.posts.authors_visible_to(viewer_id, [comment.post_id])).get(comment.post_id)
+        if author is None:
+            raise comment_not_found(comment_id)
+        return comment, author
+
+    async def _without_blocked(self, viewer_id: int, comments: list[Comment]) -> list[Comment]:
+        if not viewer_id or not comments:
+            return comments
+        hidden = await self.graph.blocked_either_way(viewer_id, list({c.author_id for c in comments}))
+        return [c for c in comments if c.author_id not in hidden]
+
+    async def list_comments(self, viewer_id: int, post_id: int, order: Order, size: int, token: str
+                            ) -> tuple[list[Comment], str]:
+        """A post's top-level comments with their reply counts."""
+        limit = page_size(size, default=DEFAULT_COMMENT_PAGE, maximum=MAX_COMMENT_PAGE)
+        cursor = _id_cursor(token, "order")
+        if cursor is not None:
+            if cursor["order"] not in Order.__members__:
+                raise _bad_token()
+            order = Order(cursor["order"])
+        await self._author_of_visible(viewer_id, post_id)
+        found = await self.repo.comments(post_id, order is Order.NEWEST, limit + 1,
+                                         cursor["after"] if cursor else None)
+        more = len(found) > limit
+        found = found[:limit]
+        token = encode_token({"after": found[-1].id, "order": order.value}) if more else ""
+        return await self._without_blocked(viewer_id, found), token
+
+    async def list_replies(self, viewer_id: int, comment_id: int, size: int, token: str) -> tuple[list[Comment], str]:
+        """Replies to a top-level comment, oldest first."""
+        limit = page_size(size, default=DEFAULT_COMMENT_PAGE, maximum=MAX_COMMENT_PAGE)
+        cursor = _id_cursor(token)
+        await self._visible_comment(viewer_id, comment_id)
+        found = await self.repo.replies(comment_id, limit + 1, cursor["after"] if cursor else None)
+        more = len(found) > limit
+        found = found[:limit]
+        token = encode_token({"after": found[-1].id}) if more else ""
+        return await self._without_blocked(viewer_id, found), token
+
+    async def delete_comment(self, viewer_id: int, comment_id: int) -> None:
+        """The comment's author or the post's author deletes a comment; its replies go with it."""
+        comment, post_author = await self._visible_comment(viewer_id, comment_id)
+        if viewer_id not in (comment.author_id, post_author):
+            raise PermissionDenied("only the comment's author or the post's author can delete a comment",
+                                   reason="NOT_COMMENT_AUTHOR")
+        removed = await self.repo.delete_comment(comment)
+        if removed:
+            await self.counters.add(comment.post_id, COMMENTS, -removed)
+            await self.events.publish(TOPIC, "comment.deleted", post_id=comment.post_id, comment_id=comment_id,
+                                      user_id=viewer_id, author_id=post_author, removed=removed)
+
+    # --- saves ------------------------------------------------------------------------
+
+    async def save(self, viewer_id: int, post_id: int) -> bool:
+        await self._author_of_visible(viewer_id, post_id)
+        await self.repo.save(viewer_id, post_id)
+        return True
+
+    async def unsave(self, viewer_id: int, post_id: int) -> bool:
+        await self._author_of_visible(viewer_id, post_id)
+        await self.repo.unsave(viewer_id, post_id)
+        return False
+
+    async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[int], str]:
+        """My saved post ids, newest saved first (whether I can still see them is the hydrator's filter)."""
+        limit = page_size(size, default=DEFAULT_SAVED_PAGE, maximum=MAX_SAVED_PAGE)
+        entries = await self.repo.saved(viewer_id, limit + 1, _time_cursor(token))
+        more = len(entries) > limit
+        entries = entries[:limit]
+        return [e.id for e in entries], _time_token(entries, more)
+
+    # --- for the mesh -------------------------------------------------------------------
+
+    async def states(self, viewer_id: int, post_ids: list[int]) -> list[PostState]:
+        """Counts and the viewer's likes and saves for each distinct post, in the order asked."""
+        if len(post_ids) > MAX_STATES:
+            raise InvalidArgument("post_ids", f"at most {MAX_STATES} posts per call")
+        unique = list(dict.fromkeys(p for p in post_ids if p > 0))
+        if not unique:
+            return []
+        counts, liked = await self._current(unique, viewer_id)
+        saved = await self.repo.saved_among(viewer_id, unique) if viewer_id else set()
+        return [PostState(p, counts[p].likes, counts[p].comments, p in liked, p in saved) for p in unique]

@@ -1,0 +1,97 @@
+"""EngagementService gRPC servicer: proto to domain and back, nothing else."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import empty_pb2
+from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2 as pb, engagement_service_pb2_grpc
+
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, PostsClient, user_summary
+from services.engagement.service import Comment, EngagementService, Order
+
+Context = grpc.aio.ServicerContext
+EMPTY = empty_pb2.Empty()
+
+
+class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
+    def __init__(self, service: EngagementService, verifier: TokenVerifier, accounts: AccountsClient,
+                 posts: PostsClient) -> None:
+        self.service = service
+        self.verifier = verifier
+        self.accounts = accounts
+        self.posts = posts
+
+    async def _comments(self, comments: list[Comment], token: str = "") -> pb.ListCommentsResponse:
+        return pb.ListCommentsResponse(comments=await self._comment_protos(comments), next_page_token=token)
+
+    async def _comment_protos(self, comments: list[Comment]) -> list[engagement_pb2.Comment]:
+        authors = await self.accounts.get_users([c.author_id for c in comments]) if comments else {}
+        result = []
+        for c in comments:
+            message = engagement_pb2.Comment(id=c.id, post_id=c.post_id, text=c.text, parent_comment_id=c.parent_id,
+                                             reply_count=c.reply_count, mentions=c.mentions)
+            if c.author_id in authors:
+                message.author.CopyFrom(user_summary(authors[c.author_id]))
+            if c.created_at is not None:
+                message.created_at.FromDatetime(c.created_at)
+            result.append(message)
+        return result
+
+    async def ListComments(self, request: pb.ListCommentsRequest, context: Context) -> pb.ListCommentsResponse:
+        viewer = self.verifier.caller(context) or 0
+        order = Order.OLDEST if request.order == pb.OLDEST else Order.NEWEST
+        comments, token = await self.service.list_comments(viewer, request.post_id, order, request.page_size,
+                                                           request.page_token)
+        return await self._comments(comments, token)
+
+    async def ListCommentReplies(self, request: pb.ListCommentRepliesRequest, context: Context
+                                 ) -> pb.ListCommentsResponse:
+        viewer = self.verifier.caller(context) or 0
+        replies, token = await self.service.list_replies(viewer, request.comment_id, request.page_size,
+                                                         request.page_token)
+        return await self._comments(replies, token)
+
+    async def CreateComment(self, request: pb.CreateCommentRequest, context: Context) -> engagement_pb2.Comment:
+        viewer = self.verifier.require_caller(context)
+        comment = await self.service.create_comment(viewer, request.post_id, request.text, request.parent_comment_id)
+        return (await self._comment_protos([comment]))[0]
+
+    async def DeleteComment(self, request: pb.DeleteCommentRequest, context: Context) -> empty_pb2.Empty:
+        await self.service.delete_comment(self.verifier.require_caller(context), request.comment_id)
+        return EMPTY
+
+    async def LikePost(self, request: pb.LikePostRequest, context: Context) -> pb.LikeResponse:
+        liked, count = await self.service.like(self.verifier.require_caller(context), request.post_id)
+        return pb.LikeResponse(liked=liked, like_count=count)
+
+    async def UnlikePost(self, request: pb.UnlikePostRequest, context: Context) -> pb.LikeResponse:
+        liked, count = await self.service.unlike(self.verifier.require_caller(context), request.post_id)
+        return pb.LikeResponse(liked=liked, like_count=count)
+
+    async def ListPostLikes(self, request: pb.ListPostLikesRequest, context: Context) -> pb.ListPostLikesResponse:
+        viewer = self.verifier.caller(context) or 0
+        user_ids, token = await self.service.likers(viewer, request.post_id, request.page_size, request.page_token)
+        found = await self.accounts.get_users(user_ids) if user_ids else {}
+        return pb.ListPostLikesResponse(users=[found[u] for u in user_ids if u in found], next_page_token=token)
+
+    async def SavePost(self, request: pb.SavePostRequest, context: Context) -> pb.SaveResponse:
+        return pb.SaveResponse(saved=await self.service.save(self.verifier.require_caller(context), request.post_id))
+
+    async def UnsavePost(self, request: pb.UnsavePostRequest, context: Context) -> pb.SaveResponse:
+        return pb.SaveResponse(saved=await self.service.unsave(self.verifier.require_caller(context), request.post_id))
+
+    async def ListSavedPosts(self, request: pb.ListSavedPostsRequest, context: Context) -> pb.ListSavedPostsResponse:
+        viewer = self.verifier.require_caller(context)
+        post_ids, token = await self.service.saved(viewer, request.page_size, request.page_token)
+        # The posts service leaves out what I can no longer see (deleted, private, blocked).
+        posts = await self.posts.visible_posts(viewer, post_ids) if post_ids else []
+        return pb.ListSavedPostsResponse(posts=posts, next_page_token=token)
+
+    async def GetPostStates(self, request: pb.GetPostStatesRequest, context: Context) -> pb.GetPostStatesResponse:
+        states = await self.service.states(request.viewer_id, list(request.post_ids))
+        return pb.GetPostStatesResponse(states=[
+            pb.PostState(post_id=s.post_id, like_count=s.like_count, comment_count=s.comment_count,
+                         liked_by_me=s.liked_by_me, saved_by_me=s.saved_by_me)
+            for s in states
+        ])

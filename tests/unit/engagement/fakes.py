@@ -1,0 +1,155 @@
+"""In-memory stand-ins for engagement's storage and its neighbours in the mesh."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+
+from services.engagement.service import Comment, Counts, Entry
+
+_clock = itertools.count()
+
+
+def _now() -> datetime:
+    # Strictly increasing, so "newest first" is well defined.
+    return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=next(_clock))
+
+
+class FakeRepository:
+    def __init__(self) -> None:
+        self.likes: dict[tuple[int, int], datetime] = {}
+        self.saves: dict[tuple[int, int], datetime] = {}
+        self.comment_rows: dict[int, Comment] = {}
+        self.durable: dict[int, Counts] = {}
+
+    async def like(self, post_id: int, user_id: int) -> bool:
+        if (post_id, user_id) in self.likes:
+            return False
+        self.likes[(post_id, user_id)] = _now()
+        return True
+
+    async def unlike(self, post_id: int, user_id: int) -> bool:
+        return self.likes.pop((post_id, user_id), None) is not None
+
+    async def likers(self, post_id, limit, after):
+        rows = sorted(((t, u) for (p, u), t in self.likes.items() if p == post_id), reverse=True)
+        if after is not None:
+            rows = [r for r in rows if r < after]
+        return [Entry(u, t) for t, u in rows[:limit]]
+
+    async def save(self, user_id: int, post_id: int) -> bool:
+        if (user_id, post_id) in self.saves:
+            return False
+        self.saves[(user_id, post_id)] = _now()
+        return True
+
+    async def unsave(self, user_id: int, post_id: int) -> bool:
+        return self.saves.pop((user_id, post_id), None) is not None
+
+    async def saved(self, user_id, limit, after):
+        rows = sorted(((t, p) for (u, p), t in self.saves.items() if u == user_id), reverse=True)
+        if after is not None:
+            rows = [r for r in rows if r < after]
+        return [Entry(p, t) for t, p in rows[:limit]]
+
+    async def saved_among(self, user_id, post_ids):
+        return {p for p in post_ids if (user_id, p) in self.saves}
+
+    async def add_comment(self, comment: Comment) -> Comment | None:
+        if comment.parent_id:
+            parent = self.comment_rows.get(comment.parent_id)
+            if parent is None:
+                return None
+            self.comment_rows[parent.id] = replace(parent, reply_count=parent.reply_count + 1)
+        stored = replace(comment, created_at=_now())
+        self.comment_rows[comment.id] = stored
+        return stored
+
+    async def get_comment(self, comment_id):
+        return self.comment_rows.get(comment_id)
+
+    async def comments(self, post_id, newest_first, limit, after_id):
+        rows = sorted((c for c in self.comment_rows.values() if c.post_id == post_id and not c.parent_id),
+                      key=lambda c: c.id, reverse=newest_first)
+        if after_id is not None:
+            rows = [c for c in rows if (c.id < after_id if newest_first else c.id > after_id)]
+        return rows[:limit]
+
+    async def replies(self, parent_id, limit, after_id):
+        rows = sorted((c for c in self.comment_rows.values() if c.parent_id == parent_id), key=lambda c: c.id)
+        return [c for c in rows if c.id > (after_id or 0)][:limit]
+
+    async def delete_comment(self, comment: Comment) -> int:
+        if self.comment_rows.pop(comment.id, None) is None:
+            return 0
+        replies = [c.id for c in self.comment_rows.values() if c.parent_id == comment.id]
+        for reply in replies:
+            del self.comment_rows[reply]
+        if comment.parent_id in self.comment_rows:
+            parent = self.comment_rows[comment.parent_id]
+            self.comment_rows[parent.id] = replace(parent, reply_count=parent.reply_count - 1)
+        return 1 + len(replies)
+
+    async def counts(self, post_ids, liked_by=0):
+        return ({p: self.durable.get(p, Counts()) for p in post_ids},
+                {p for p in post_ids if (p, liked_by) in self.likes})
+
+
+class FakeCounters:
+    async def add(self, post_id: int, kind: str, delta: int) -> None:
+        self.deltas.append((post_id, kind, delta))
+
+    def __init__(self, repo: FakeRepository) -> None:
+        self.repo = repo
+        self.deltas: list[tuple[int, str, int]] = []
+
+    async def current(self, post_ids, durable=None):
+        durable = durable if durable is not None else self.repo.durable
+        totals = {p: durable.get(p, Counts()) for p in post_ids}
+        for post_id, kind, delta in self.deltas:
+            if post_id in totals:
+                totals[post_id] += Counts(delta, 0) if kind == "likes" else Counts(0, delta)
+        return totals
+
+    def total(self, post_id: int, kind: str) -> int:
+        return sum(d for p, k, d in self.deltas if p == post_id and k == kind)
+
+
+@dataclass
+class FakePosts:
+    """post_id -> author_id, and who may see what."""
+
+    authors: dict[int, int] = field(default_factory=dict)
+    hidden_from: dict[int, set[int]] = field(default_factory=dict)  # post -> viewers who may not see it
+    calls: int = 0
+
+    async def authors_visible_to(self, viewer_id, post_ids):
+        self.calls += 1
+        return {p: self.authors[p] for p in post_ids
+                if p in self.authors and viewer_id not in self.hidden_from.get(p, set())}
+
+
+@dataclass
+class FakeGraph:
+    blocks: set[frozenset[int]] = field(default_factory=set)
+
+    async def blocked_either_way(self, viewer_id, user_ids):
+        return {u for u in user_ids if frozenset((viewer_id, u)) in self.blocks}
+
+
+@dataclass
+class FakeAffinity:
+    raised: list[tuple[int, int]] = field(default_factory=list)
+
+    async def raise_for(self, viewer_id, author_id):
+        self.raised.append((viewer_id, author_id))
+
+
+@dataclass
+class FakeEvents:
+    published: list[tuple[str, str, dict]] = field(default_factory=list)
+
+    async def publish(self, topic, type, **data):
+        self.published.append((topic, type, data))
+        return str(len(self.published))
