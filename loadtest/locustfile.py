@@ -1,0 +1,274 @@
+"""Realistic journeys against a running, seeded stack: `make loadtest`.
+
+Two kinds of users:
+- `AppUser`: a phone app, JSON through Envoy. Weighted journeys: open the
+  feed and scroll a few pages (most traffic), open a post and its comments,
+  open a profile, like / unlike, comment, follow, and post a new photo
+  (resumable upload, then create the post).
+- `MeshUser`: an internal client calling the services through the mesh with
+  the generated gRPC stubs, timed by a client interceptor that fires Locust's
+  request events.
+
+Every simulated user signs in as a seeded account (`seed_NNNNNNN`, password
+SEED_PASSWORD) drawn from SEED_USERS. Requests are named by route template
+(`/v1/posts/[id]`) so statistics group. LOADTEST_SHAPE=steps replaces the
+fixed user count with a stepped load that finds the knee (see StepLoad).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import time
+import hashlib
+
+import grpc
+from locust import FastHttpUser, LoadTestShape, User, between, events, task
+
+SEED_USERS = int(os.environ.get("SEED_USERS") or 100_000)
+SEED_PASSWORD = os.environ.get("SEED_PASSWORD") or "pictor-seed"
+FEED = "GET /v1/feed"
+
+
+def seeded_username(rng: random.Random) -> str:
+    return f"seed_{rng.randrange(1, SEED_USERS):07d}"
+
+
+def photo(rng: random.Random) -> bytes:
+    """A small JPEG made on the spot (each upload a new image)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (640, 480), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+class AppUser(FastHttpUser):
+    """The app as a person uses it: JSON through the gateway."""
+
+    weight = 9
+    wait_time = between(0.5, 2.0)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.token = ""
+        self.me = ""
+        self.seen_posts: list[str] = []
+        self.seen_users: list[str] = []
+        for _ in range(5):  # a username taken by no one is rare but possible
+            with self.client.post("/v1/sessions", json={"username": seeded_username(self.rng),
+                                                        "password": SEED_PASSWORD},
+                                  name="POST /v1/sessions", catch_response=True) as r:
+                if r.status_code == 200:
+                    body = r.json()
+                    self.token, self.me = body["access_token"], body["user"]["id"]
+                    r.success()
+                    return
+                r.failure(f"sign-in failed: {r.status_code}")
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+    def _json(self, method: str, path: str, name: str, body: dict | None = None, ok: tuple[int, ...] = (200,)):
+        with self.client.request(method, path, json=body, headers=self.auth, name=name, catch_response=True) as r:
+            if r.status_code in ok:
+                r.success()
+                return r.json() if r.status_code == 200 and r.content else None
+            r.failure(f"{r.status_code}: {r.text[:120]}")
+            return None
+
+    def _remember(self, posts: list[dict]) -> None:
+        for post in posts:
+            self.seen_posts.append(post["id"])
+            self.seen_users.append(post["author"]["id"])
+        del self.seen_posts[:-200], self.seen_users[:-200]
+
+    @task(10)
+    def scroll_feed(self) -> None:
+        token = ""
+        for _ in range(self.rng.randint(1, 4)):
+            page = self._json("GET", f"/v1/feed?page_size=20&page_token={token}", FEED)
+            if not page:
+                return
+            self._remember(page["posts"])
+            token = page["next_page_token"]
+            if not token:
+                return
+
+    @task(3)
+    def open_post(self) -> None:
+        if self.seen_posts:
+            post_id = self.rng.choice(self.seen_posts)
+            self._json("GET", f"/v1/posts/{post_id}", "GET /v1/posts/[id]", ok=(200, 404))
+            self._json("GET", f"/v1/posts/{post_id}/comments", "GET /v1/posts/[id]/comments", ok=(200, 404))
+
+    @task(2)
+    def open_profile(self) -> None:
+        if self.seen_users:
+            user_id = self.rng.choice(self.seen_users)
+            self._json("GET", f"/v1/users/{user_id}", "GET /v1/users/[id]")
+            self._json("GET", f"/v1/users/{user_id}/posts", "GET /v1/users/[id]/posts", ok=(200, 403, 404))
+
+    @task(3)
+    def like(self) -> None:
+        if self.seen_posts:
+            post_id = self.rng.choice(self.seen_posts)
+            self._json("POST", f"/v1/posts/{post_id}/like", "POST /v1/posts/[id]/like", {}, ok=(200, 404))
+            if self.rng.random() < 0.2:
+                self._json("DELETE", f"/v1/posts/{post_id}/like", "DELETE /v1/posts/[id]/like", ok=(200, 404))
+
+    @task(1)
+    def comment(self) -> None:
+        if self.seen_posts:
+            post_id = self.rng.choice(self.seen_posts)
+            self._json("POST", f"/v1/posts/{post_id}/comments", "POST /v1/posts/[id]/comments",
+                       {"text": f"nice one #{self.rng.randrange(50)}"}, ok=(200, 404))
+
+    @task(1)
+    def follow(self) -> None:
+        with self.client.get(f"/v1/usernames/{seeded_username(self.rng)}", headers=self.auth,
+                             name="GET /v1/usernames/[name]", catch_response=True) as r:
+            if r.status_code != 200:
+                r.success() if r.status_code == 404 else r.failure(str(r.status_code))
+                return
+            r.success()
+            target = r.json()["id"]
+        if target != self.me:
+            self._json("POST", f"/v1/users/{target}/follow", "POST /v1/users/[id]/follow", {})
+
+    @task(1)
+    def post_photo(self) -> None:
+        data = photo(self.rng)
+        upload = self._json("POST", "/v1/uploads", "POST /v1/uploads", {
+            "content_type": "image/jpeg", "size_bytes": str(len(data)), "sha256": hashlib.sha256(data).hexdigest()})
+        if not upload:
+            return
+        chunk = int(upload["chunk_size"])
+        for offset in range(0, len(data), chunk):
+            with self.client.put(f"/v1/uploads/{upload['upload_id']}?offset={offset}", data=data[offset:offset + chunk],
+                                 headers={**self.auth, "content-type": "application/octet-stream"},
+                                 name="PUT /v1/uploads/[id]", catch_response=True) as r:
+                if r.status_code != 200:
+                    r.failure(f"{r.status_code}: {r.text[:120]}")
+                    return
+        media = self._json("POST", f"/v1/uploads/{upload['upload_id']}:complete", "POST /v1/uploads/[id]:complete", {})
+        if media:
+            self._json("POST", "/v1/posts", "POST /v1/posts", {"media_ids": [media["id"]], "caption": "from locust"})
+
+
+class GrpcTimer(grpc.UnaryUnaryClientInterceptor):
+    """Fires a Locust request event for every unary call made through the channel."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        started = time.perf_counter()
+        outcome = continuation(client_call_details, request)
+        exception = outcome.exception()
+        response = outcome.result() if exception is None else None
+        self.environment.events.request.fire(
+            request_type="grpc", name=client_call_details.method,
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=response.ByteSize() if response is not None else 0,
+            exception=exception, context={})
+        return outcome
+
+
+class MeshUser(User):
+    """An internal client: the generated stubs through the mesh (the gateway's gRPC side)."""
+
+    weight = 1
+    wait_time = between(0.5, 2.0)
+
+    def on_start(self) -> None:
+        from pictor.accounts.v1 import accounts_service_pb2 as accounts_pb, accounts_service_pb2_grpc
+        from pictor.feed.v1 import feed_service_pb2 as feed_pb, feed_service_pb2_grpc
+        from pictor.posts.v1 import posts_service_pb2 as posts_pb, posts_service_pb2_grpc
+
+        self.rng = random.Random()
+        address = self.host.removeprefix("http://").removeprefix("https://").rstrip("/")
+        self.channel = grpc.intercept_channel(grpc.insecure_channel(address), GrpcTimer(self.environment))
+        self.accounts = accounts_service_pb2_grpc.AccountsServiceStub(self.channel)
+        self.feed = feed_service_pb2_grpc.FeedServiceStub(self.channel)
+        self.posts = posts_service_pb2_grpc.PostsServiceStub(self.channel)
+        self.pb = (accounts_pb, feed_pb, posts_pb)
+        session = self.accounts.CreateSession(
+            accounts_pb.CreateSessionRequest(username=seeded_username(self.rng), password=SEED_PASSWORD), timeout=10)
+        self.metadata = [("authorization", f"Bearer {session.access_token}")]
+        self.post_ids: list[int] = []
+
+    def on_stop(self) -> None:
+        self.channel.close()
+
+    @task(5)
+    def get_feed(self) -> None:
+        try:
+            reply = self.feed.GetFeed(self.pb[1].GetFeedRequest(page_size=20), metadata=self.metadata, timeout=5)
+            self.post_ids = [p.id for p in reply.posts] or self.post_ids
+        except grpc.RpcError:
+            pass  # recorded by the interceptor
+
+    @task(2)
+    def get_post(self) -> None:
+        if self.post_ids:
+            try:
+                self.posts.GetPost(self.pb[2].GetPostRequest(post_id=self.rng.choice(self.post_ids)),
+                                   metadata=self.metadata, timeout=5)
+            except grpc.RpcError:
+                pass
+
+    @task(1)
+    def get_me(self) -> None:
+        try:
+            self.accounts.GetMe(self.pb[0].GetMeRequest(), metadata=self.metadata, timeout=5)
+        except grpc.RpcError:
+            pass
+
+
+if os.environ.get("LOADTEST_SHAPE") == "steps":
+
+    class StepLoad(LoadTestShape):
+        """Users in steps (LOADTEST_STEP users every LOADTEST_STEP_SECONDS, up to LOADTEST_USERS):
+        the per-step feed percentiles in the summary show where p99 crosses 200 ms (the knee)."""
+
+        step = int(os.environ.get("LOADTEST_STEP") or 10)
+        step_seconds = int(os.environ.get("LOADTEST_STEP_SECONDS") or 30)
+        max_users = int(os.environ.get("LOADTEST_USERS") or 100)
+
+        def tick(self):
+            run_time = self.get_run_time()
+            users = self.step * (int(run_time // self.step_seconds) + 1)
+            if users > self.max_users:
+                return None
+            return users, self.step
+
+
+@events.init.add_listener
+def _step_stats(environment, **_kwargs) -> None:
+    """Per-step feed latencies, kept for the summary (see loadtest/summary.py)."""
+    environment.step_feed_latencies = {}
+
+    @environment.events.request.add_listener
+    def on_request(request_type, name, response_time, exception, **_kw) -> None:
+        if name == FEED:
+            users = environment.runner.user_count if environment.runner else 0
+            environment.step_feed_latencies.setdefault(users, []).append(response_time)
+
+    @environment.events.quitting.add_listener
+    def on_quit(environment, **_kw) -> None:
+        import json
+        import pathlib
+
+        steps = {}
+        for users, samples in sorted(environment.step_feed_latencies.items()):
+            ordered = sorted(samples)
+            steps[str(users)] = {"requests": len(ordered),
+                                 "p50_ms": ordered[len(ordered) // 2],
+                                 "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
+        out = pathlib.Path(os.environ.get("LOADTEST_RESULTS") or "loadtest/results")
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "feed_by_users.json").write_text(json.dumps(steps, indent=2))
