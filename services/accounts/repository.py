@@ -62,13 +62,8 @@ class PostgresAccountsRepository:
         return row[0] if row else None
 
     async def get_users(self, user_ids: list[int]) -> dict[int, User]:
-        async def one_shard(shard: int, ids: list[int]) -> list[dict]:
-            async with self.db.for_shard(shard).connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(f"SELECT {USER_COLUMNS} FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,))
-                return await cur.fetchall()
-
-        return {row["id"]: User(**row) for row in await self.db.per_shard(user_ids, one_shard)}
+        rows = await self.db.select_by_shard(user_ids, f"SELECT {USER_COLUMNS} FROM {{schema}}.users WHERE id = ANY(%s)")
+        return {row[0]: User(*row) for row in rows}
 
     async def password_hash(self, user_id: int) -> str | None:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -32,14 +31,6 @@ def _comment(row: dict[str, Any]) -> Comment:
 class PostgresEngagementRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
-
-    def _by_shard(self, ids: list[int]) -> dict[int, list[int]]:
-        """Ids grouped by the logical shard they carry; ids of shards we do not have are dropped."""
-        grouped: dict[int, list[int]] = defaultdict(list)
-        for some_id in dict.fromkeys(ids):
-            if 0 <= shard_of(some_id) < self.db.logical_shards:
-                grouped[shard_of(some_id)].append(some_id)
-        return grouped
 
     # --- likes ------------------------------------------------------------------------
 
@@ -180,23 +171,15 @@ class PostgresEngagementRepository:
     # --- counts -------------------------------------------------------------------------
 
     async def counts(self, post_ids: list[int], liked_by: int = 0) -> tuple[dict[int, Counts], set[int]]:
-        """Durable counts, and which of the posts `liked_by` liked: one query per shard."""
-        counts: dict[int, Counts] = {}
-        liked: set[int] = set()
-        for shard, ids in self._by_shard(post_ids).items():
-            s = shard_schema(shard)
-            async with self.db.for_shard(shard).connection() as conn:
-                rows = await (await conn.execute(
-                    f"SELECT p.id, c.like_count, c.comment_count, l.user_id IS NOT NULL "
-                    f"FROM unnest(%s::bigint[]) AS p(id) "
-                    f"LEFT JOIN {s}.post_counts c ON c.post_id = p.id "
-                    f"LEFT JOIN {s}.likes l ON l.post_id = p.id AND l.user_id = %s",
-                    (ids, liked_by))).fetchall()
-            for post_id, likes, comments, is_liked in rows:
-                counts[post_id] = Counts(likes or 0, comments or 0)
-                if is_liked:
-                    liked.add(post_id)
-        return counts, liked
+        """Durable counts, and which of the posts `liked_by` liked: one statement per database."""
+        rows = await self.db.select_by_shard(
+            post_ids,
+            "SELECT p.id, c.like_count, c.comment_count, l.user_id IS NOT NULL FROM unnest(%s::bigint[]) AS p(id) "
+            "LEFT JOIN {schema}.post_counts c ON c.post_id = p.id "
+            "LEFT JOIN {schema}.likes l ON l.post_id = p.id AND l.user_id = %s",
+            (liked_by,))
+        counts = {post_id: Counts(likes or 0, comments or 0) for post_id, likes, comments, _ in rows}
+        return counts, {post_id for post_id, _, _, is_liked in rows if is_liked}
 
 
 class PostgresCountStore:

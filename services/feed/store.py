@@ -26,6 +26,20 @@ return redis.call('SREM', KEYS[1], unpack(ARGV, 2))
 """
 
 
+# KEYS[1] = aff:{viewer}, KEYS[2..] = pc:{post}; ARGV = the posts' authors, in order.
+# One call instead of one HMGET per candidate: the client's cost per command dominates.
+FEATURES = """
+local out = {}
+for i = 2, #KEYS do
+  local counts = redis.call('HMGET', KEYS[i], 'likes', 'comments')
+  out[#out + 1] = counts[1] or false
+  out[#out + 1] = counts[2] or false
+  out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i - 1]) or false
+end
+return out
+"""
+
+
 def _ints(members: Iterable[bytes]) -> set[int]:
     return {int(m) for m in members if m != SENTINEL.encode()}
 
@@ -35,6 +49,7 @@ class FeedStore:
         self.client = client
         self.timelines = Timelines(client)
         self._set_if_built = client.register_script(SET_IF_BUILT)
+        self._features = client.register_script(FEATURES)
 
     # --- reads -------------------------------------------------------------
 
@@ -81,13 +96,12 @@ class FeedStore:
         """Per post: the viewer's affinity for its author, and its like and comment counts."""
         if not posts:
             return [], [], []
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hmget(f"aff:{user_id}", [a for _, a in posts])
-            for post_id, _ in posts:
-                pipe.hmget(f"pc:{post_id}", ["likes", "comments"])
-            affinity, *counts = await pipe.execute()
-        return ([float(a) if a else 0.0 for a in affinity],
-                [int(c[0] or 0) for c in counts], [int(c[1] or 0) for c in counts])
+        flat = await self._features(keys=[f"aff:{user_id}", *(f"pc:{p}" for p, _ in posts)],
+                                    args=[a for _, a in posts])
+        likes = [int(v) if v else 0 for v in flat[0::3]]
+        comments = [int(v) if v else 0 for v in flat[1::3]]
+        affinity = [float(v) if v else 0.0 for v in flat[2::3]]
+        return affinity, likes, comments
 
     # --- builds ------------------------------------------------------------
 

@@ -40,13 +40,8 @@ class PostgresProfiles:
         self.db = db
 
     async def get(self, user_ids: list[int]) -> dict[int, Profile]:
-        async def one_shard(shard: int, ids: list[int]) -> list[tuple[int, bool]]:
-            async with self.db.for_shard(shard).connection() as conn:
-                cur = await conn.execute(
-                    f"SELECT id, is_private FROM {shard_schema(shard)}.users WHERE id = ANY(%s)", (ids,))
-                return await cur.fetchall()
-
-        return {user_id: Profile(user_id, private) for user_id, private in await self.db.per_shard(user_ids, one_shard)}
+        rows = await self.db.select_by_shard(user_ids, "SELECT id, is_private FROM {schema}.users WHERE id = ANY(%s)")
+        return {user_id: Profile(user_id, private) for user_id, private in rows}
 
 
 class PostgresGraphRepository:

@@ -12,6 +12,7 @@ from services.posts.service import Location, Post
 
 COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
            "like_count, comment_count, request_id, created_at, deleted_at")
+COLUMN_NAMES = COLUMNS.split(", ")
 
 
 def _post(row: dict[str, Any]) -> Post:
@@ -52,13 +53,8 @@ class PostgresPostsRepository:
             return _post(row)
 
     async def get_many(self, post_ids: list[int]) -> dict[int, Post]:
-        async def one_shard(shard: int, ids: list[int]) -> list[dict[str, Any]]:
-            async with self.db.for_shard(shard).connection() as conn:
-                cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(f"SELECT {COLUMNS} FROM {shard_schema(shard)}.posts WHERE id = ANY(%s)", (ids,))
-                return await cur.fetchall()
-
-        return {row["id"]: _post(row) for row in await self.db.per_shard(post_ids, one_shard)}
+        rows = await self.db.select_by_shard(post_ids, f"SELECT {COLUMNS} FROM {{schema}}.posts WHERE id = ANY(%s)")
+        return {row[0]: _post(dict(zip(COLUMN_NAMES, row))) for row in rows}
 
     async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]:
         s = shard_schema(shard_of(author_id))

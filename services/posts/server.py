@@ -19,7 +19,9 @@ from services.common.timelines import TIMELINE_MAX, Timelines, timeline_key
 from services.mesh.registry import by_name
 from services.posts.repository import PostgresPostsRepository
 from services.posts.service import Access, PostsService
-from services.posts.servicer import PostHydrator, PostsServicer
+from services.posts.cache import PostCache
+from services.posts.reading import PostHydrator, PostReader
+from services.posts.servicer import PostsServicer
 
 SPEC = by_name("posts")
 
@@ -62,8 +64,9 @@ async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[se
                            GraphAccess(GraphClient(channels)), MediaOwnership(media), EventPublisher(redis),
                            RedisAuthorTimelines(Timelines(redis)))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    hydrator = PostHydrator(AccountsClient(channels), media, EngagementClient(channels))
-    posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, hydrator), grpc_server)
+    reader = PostReader(service, PostHydrator(AccountsClient(channels), media, EngagementClient(channels)),
+                        PostCache(redis))
+    posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader), grpc_server)
     return [channels.close, redis.aclose, db.close]
 
 

@@ -142,14 +142,23 @@ class PostsService:
         await self.events.publish(TOPIC, "post.created", post_id=created.id, author_id=author_id)
         return created
 
-    async def visible(self, viewer_id: int, post_ids: list[int]) -> list[Post]:
-        """The posts the viewer may see, in the order asked; others are left out."""
+    async def live(self, post_ids: list[int]) -> list[Post]:
+        """The posts that exist and are not deleted, whoever asks, in the order asked."""
         if len(post_ids) > MAX_BATCH:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         found = await self.repo.get_many(post_ids)
-        live = [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
-        access = await self.graph.access(viewer_id, [p.author_id for p in live])
-        return [p for p in live if p.author_id in access and access[p.author_id].can_view]
+        return [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
+
+    async def viewable_authors(self, viewer_id: int, author_ids: list[int]) -> set[int]:
+        """The authors whose posts the viewer (0: signed out) may see."""
+        access = await self.graph.access(viewer_id, author_ids)
+        return {author for author, a in access.items() if a.can_view}
+
+    async def visible(self, viewer_id: int, post_ids: list[int]) -> list[Post]:
+        """The posts the viewer may see, in the order asked; others are left out."""
+        live = await self.live(post_ids)
+        allowed = await self.viewable_authors(viewer_id, [p.author_id for p in live])
+        return [p for p in live if p.author_id in allowed]
 
     async def get(self, viewer_id: int, post_id: int) -> Post:
         posts = await self.visible(viewer_id, [post_id])

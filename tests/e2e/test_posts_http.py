@@ -166,3 +166,16 @@ def test_post_ids_that_cannot_exist_are_404_never_500(new_user, bad_id):
     for r in (alice.get(f"/v1/posts/{bad_id}"), alice.patch(f"/v1/posts/{bad_id}", {"caption": "x"}),
               alice.delete(f"/v1/posts/{bad_id}"), alice.get(f"/v1/users/{bad_id}/posts")):
         assert r.status == 404, (r.status, r.body)
+
+
+def test_cached_posts_still_obey_privacy_at_once(new_user):
+    """The shape of a post is cached; who may see it never is."""
+    owner, stranger = new_user(), new_user()
+    post = create_post(owner)
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 200  # now cached
+    owner.patch("/v1/users/me", {"is_private": True})
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 404
+    owner.patch("/v1/users/me", {"is_private": False})
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 200
+    owner.post(f"/v1/users/{stranger.id}/block")
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 404

@@ -1,0 +1,55 @@
+"""Redis cache of the viewer-independent part of posts (caption, author, media with signed URLs).
+
+What is cached never decides who sees what: visibility and the viewer's own
+state (liked, saved, counts) are looked up on every read.
+
+  postv:{id}  the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone
+
+Readers fill with SET NX; a delete writes a tombstone that outlives any fill
+a reader may still have in flight (it read the post before the delete), so a
+deleted post can never come back from the cache; an edit overwrites.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from pictor.posts.v1 import posts_pb2
+
+# Within the media URL bucket (5 minutes), so cached URLs stay valid for most of their hour.
+CACHE_TTL_S = 300
+TOMBSTONE = b"-"
+
+
+def _key(post_id: int) -> str:
+    return f"postv:{post_id}"
+
+
+class PostCache:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+
+    async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
+        """Cached posts by id; None for a post known deleted; absent when not cached."""
+        if not post_ids:
+            return {}
+        found: dict[int, posts_pb2.Post | None] = {}
+        for post_id, raw in zip(post_ids, await self.client.mget([_key(i) for i in post_ids])):
+            if raw == TOMBSTONE:
+                found[post_id] = None
+            elif raw is not None:
+                found[post_id] = posts_pb2.Post.FromString(raw)
+        return found
+
+    async def fill(self, posts: list[posts_pb2.Post]) -> None:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for post in posts:
+                pipe.set(_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S, nx=True)
+            await pipe.execute()
+
+    async def replace(self, post: posts_pb2.Post) -> None:
+        """After an edit: the new version wins over any fill in flight."""
+        await self.client.set(_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S)
+
+    async def forget(self, post_id: int) -> None:
+        """After a delete."""
+        await self.client.set(_key(post_id), TOMBSTONE, ex=CACHE_TTL_S * 2)

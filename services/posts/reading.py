@@ -1,0 +1,108 @@
+"""Posts as their JSON shape, as one viewer sees them: the hot read path of feeds and grids.
+
+A post's shape has two parts. The viewer-independent part (caption, tags,
+location, the author's summary, the media with their signed URLs) is built
+from accounts and media in batches and cached (services.posts.cache). The
+viewer's part (whether they may see it at all, their like and save, the
+counts) is looked up on every read, concurrently: graph for visibility,
+engagement for the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+from pictor.engagement.v1.engagement_service_pb2 import PostState
+from pictor.posts.v1 import posts_pb2
+
+from services.common.clients import AccountsClient, EngagementClient, MediaClient, user_summary
+from services.posts.cache import PostCache
+from services.common.errors import InvalidArgument
+from services.posts.service import MAX_BATCH, Post, PostsService
+
+log = logging.getLogger(__name__)
+
+
+class PostHydrator:
+    """Builds posts' shapes from their rows, each dependency asked once per batch."""
+
+    def __init__(self, accounts: AccountsClient, media: MediaClient, engagement: EngagementClient) -> None:
+        self.accounts = accounts
+        self.media = media
+        self.engagement = engagement
+
+    async def shared(self, posts: list[Post]) -> list[posts_pb2.Post]:
+        """The viewer-independent part: what the cache keeps."""
+        if not posts:
+            return []
+        authors, media = await asyncio.gather(
+            self.accounts.get_users([p.author_id for p in posts]),
+            self.media.get_media([m for p in posts for m in p.media_ids]))
+        result = []
+        for post in posts:
+            message = posts_pb2.Post(id=post.id, caption=post.caption, hashtags=post.hashtags,
+                                     mentions=post.mentions, media=[media[m] for m in post.media_ids if m in media])
+            if post.author_id in authors:
+                message.author.CopyFrom(user_summary(authors[post.author_id]))
+            if post.location is not None:
+                message.location.CopyFrom(posts_pb2.Location(
+                    name=post.location.name, lat=post.location.lat, lng=post.location.lng))
+            if post.created_at is not None:
+                message.created_at.FromDatetime(post.created_at)
+            result.append(message)
+        return result
+
+    async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
+        """Counts, liked_by_me and saved_by_me (for `viewer_id`; 0 is signed out)."""
+        if not post_ids:
+            return {}
+        try:
+            return await self.engagement.post_states(viewer_id, post_ids)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            # Posts without their counts beat no posts: the feed survives an engagement outage.
+            log.warning("engagement unavailable; posts go out without likes and counts")
+            return {}
+
+
+def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
+    if state is not None:
+        post.like_count, post.comment_count = state.like_count, state.comment_count
+        post.liked_by_me, post.saved_by_me = state.liked_by_me, state.saved_by_me
+    return post
+
+
+class PostReader:
+    def __init__(self, service: PostsService, hydrator: PostHydrator, cache: PostCache) -> None:
+        self.service = service
+        self.hydrator = hydrator
+        self.cache = cache
+
+    async def read(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
+        """The posts the viewer may see, in the order asked, fully shaped; the rest left out."""
+        if len(post_ids) > MAX_BATCH:
+            raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
+        wanted = list(dict.fromkeys(post_ids))
+        cached = await self.cache.get(wanted)
+        missing = [i for i in wanted if i not in cached]
+        if missing:
+            fresh = await self.hydrator.shared(await self.service.live(missing))
+            await self.cache.fill(fresh)
+            cached.update((p.id, p) for p in fresh)
+        live = [cached[i] for i in wanted if cached.get(i) is not None]
+        allowed, states = await asyncio.gather(
+            self.service.viewable_authors(viewer_id, list({p.author.id for p in live})),
+            self.hydrator.states(viewer_id, [p.id for p in live]))
+        return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed]
+
+    async def shape(self, viewer_id: int, post: Post) -> posts_pb2.Post:
+        """A post the caller has just written (or checked): shaped, and the cache refreshed."""
+        shared, = await self.hydrator.shared([post])
+        await self.cache.replace(shared)
+        return with_state(shared, (await self.hydrator.states(viewer_id, [post.id])).get(post.id))
+
+    async def forget(self, post_id: int) -> None:
+        await self.cache.forget(post_id)
