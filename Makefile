@@ -8,8 +8,8 @@ INSTALLED := $(VENV)/.installed
 .PHONY: run test build generate bench seed bench-feed loadtest clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
-LOADTEST_USERS ?= 50
-LOADTEST_SPAWN_RATE ?= 10
+LOADTEST_USERS ?= 20
+LOADTEST_SPAWN_RATE ?= 2
 LOADTEST_DURATION ?= 60s
 
 run: build

@@ -1,16 +1,19 @@
 """The feed benchmark: hybrid feed through Envoy vs the naive pull-only SQL feed.
 
-    make seed && make bench-feed        (BENCH_USERS, BENCH_CONCURRENCY, BENCH_SECONDS)
+    make seed && make bench-feed        (BENCH_USERS, BENCH_CONCURRENCY="1,2,4,8", BENCH_SECONDS)
 
 Against a running, seeded stack (`make run` then `make seed`), in one run:
 
 1. hybrid: `GET /v1/feed` (RANKED, 20 posts, fully hydrated: authors, signed
-   media URLs, counts) through Envoy, by BENCH_CONCURRENCY clients on
+   media URLs, counts) through Envoy, by each BENCH_CONCURRENCY of clients on
    keep-alive connections for BENCH_SECONDS, as BENCH_USERS distinct seeded
    users (one first page in four is followed by the next page);
 2. naive: the pull-only feed in SQL for the same users at the same
    concurrency: the user's follows joined to every shard's posts, ordered,
-   limit 20 — ids only, no hydration, so the comparison flatters it.
+   limit 20 — ids only, no hydration, so that comparison flatters it;
+3. like for like, both straight to the services over gRPC and both with the
+   same hydration: the feed service's GetFeed against the naive SQL ids
+   followed by posts.BatchGetPosts.
 
 Then the celebrity write path: a post by the most followed account (every
 user follows it) must be acknowledged fast, and the time until it shows in a
@@ -161,6 +164,58 @@ async def naive(settings: Settings, users: list[int], concurrency: int, seconds:
             "requests_per_s": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
 
 
+async def service_level(settings: Settings, tokens: dict[int, str], concurrency: int, seconds: float) -> list[dict]:
+    """Hybrid and naive feeds at the service level, each with the same hydration (posts.BatchGetPosts)."""
+    import grpc
+    from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
+    from pictor.posts.v1 import posts_service_pb2, posts_service_pb2_grpc
+
+    from services.mesh.registry import by_name
+
+    feed_channel = grpc.aio.insecure_channel(settings.service_address(by_name("feed")))
+    posts_channel = grpc.aio.insecure_channel(settings.service_address(by_name("posts")))
+    feed = feed_service_pb2_grpc.FeedServiceStub(feed_channel)
+    posts = posts_service_pb2_grpc.PostsServiceStub(posts_channel)
+    query = naive_query(settings)
+    users = list(tokens)
+    results = []
+    async with AsyncConnectionPool(settings.database_url, min_size=concurrency, max_size=concurrency) as pool:
+        async def hybrid_once(user: int) -> None:
+            await feed.GetFeed(feed_service_pb2.GetFeedRequest(page_size=20),
+                               metadata=[("authorization", f"Bearer {tokens[user]}")], timeout=10)
+
+        async def naive_once(user: int) -> None:
+            async with pool.connection() as conn:
+                sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
+                ids = [r[0] for r in await (await conn.execute(sql, {"u": user})).fetchall()]
+            await posts.BatchGetPosts(posts_service_pb2.BatchGetPostsRequest(viewer_id=user, post_ids=ids), timeout=10)
+
+        for name, once in (("feed.service_hybrid", hybrid_once), ("feed.service_naive", naive_once)):
+            latencies: list[float] = []
+            deadline = time.perf_counter() + seconds
+
+            async def client_loop(n: int) -> None:
+                rng = random.Random(n)
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    await once(rng.choice(users))
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(client_loop(n) for n in range(concurrency)))
+            results.append({"op": name, "concurrency": concurrency, "requests": len(latencies),
+                            "requests_per_s": round(len(latencies) / (time.perf_counter() - started), 1),
+                            **percentiles(latencies)})
+    await feed_channel.close()
+    await posts_channel.close()
+    hybrid_result, naive_result = results
+    results.append({"op": "feed.service_naive_vs_hybrid", "concurrency": concurrency,
+                    "p50_ratio": round(naive_result["p50_ms"] / hybrid_result["p50_ms"], 2),
+                    "p99_ratio": round(naive_result["p99_ms"] / hybrid_result["p99_ms"], 2),
+                    "throughput_ratio": round(hybrid_result["requests_per_s"] / naive_result["requests_per_s"], 2)})
+    return results
+
+
 async def celebrity_post(settings: Settings, signer: TokenSigner, followers: list[int]) -> dict:
     """Post as the account everyone follows; time the acknowledgement and the arrival in a feed."""
     with psycopg.connect(settings.database_url) as conn:
@@ -207,19 +262,22 @@ async def run() -> None:
     signer = TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, 3600)
     users = pick_users(settings, _env_int("BENCH_USERS", 2000))
     tokens = {u: signer.sign(u) for u in users}
-    concurrency = _env_int("BENCH_CONCURRENCY", 8)
-    seconds = float(os.environ.get("BENCH_SECONDS") or 30)
-    await hybrid(settings, tokens, concurrency, 3)  # warm-up: connections, caches
-    hybrid_result = await hybrid(settings, tokens, concurrency, seconds)
-    print(json.dumps(hybrid_result), flush=True)
-    naive_result = await naive(settings, users, concurrency, seconds)
-    print(json.dumps(naive_result), flush=True)
-    print(json.dumps({
-        "op": "feed.naive_vs_hybrid",
-        "p50_ratio": round(naive_result["p50_ms"] / hybrid_result["p50_ms"], 2),
-        "p99_ratio": round(naive_result["p99_ms"] / hybrid_result["p99_ms"], 2),
-        "throughput_ratio": round(hybrid_result["requests_per_s"] / naive_result["requests_per_s"], 2),
-    }), flush=True)
+    levels = [int(c) for c in (os.environ.get("BENCH_CONCURRENCY") or "1,2,4,8").split(",")]
+    seconds = float(os.environ.get("BENCH_SECONDS") or 20)
+    await hybrid(settings, tokens, max(levels), 3)  # warm-up: connections, caches
+    for concurrency in levels:
+        hybrid_result = await hybrid(settings, tokens, concurrency, seconds)
+        print(json.dumps(hybrid_result), flush=True)
+        naive_result = await naive(settings, users, concurrency, seconds)
+        print(json.dumps(naive_result), flush=True)
+        print(json.dumps({
+            "op": "feed.naive_vs_hybrid", "concurrency": concurrency,
+            "p50_ratio": round(naive_result["p50_ms"] / hybrid_result["p50_ms"], 2),
+            "p99_ratio": round(naive_result["p99_ms"] / hybrid_result["p99_ms"], 2),
+            "throughput_ratio": round(hybrid_result["requests_per_s"] / naive_result["requests_per_s"], 2),
+        }), flush=True)
+        for line in await service_level(settings, tokens, concurrency, seconds):
+            print(json.dumps(line), flush=True)
     print(json.dumps(await celebrity_post(settings, signer, users)), flush=True)
 
 

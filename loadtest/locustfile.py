@@ -247,15 +247,29 @@ if os.environ.get("LOADTEST_SHAPE") == "steps":
             return users, self.step
 
 
+SETTLE_SECONDS = float(os.environ.get("LOADTEST_SETTLE_SECONDS") or 10)
+
+
 @events.init.add_listener
 def _step_stats(environment, **_kwargs) -> None:
-    """Per-step feed latencies, kept for the summary (see loadtest/summary.py)."""
+    """Per-step feed latencies in steady state, kept for the summary (see loadtest/summary.py).
+
+    A sample counts for a user count once that count has held for LOADTEST_SETTLE_SECONDS:
+    new users sign in (argon2, deliberately costly) as they start, and that burst is not
+    the steady load the knee is about.
+    """
     environment.step_feed_latencies = {}
+    current = {"users": -1, "since": 0.0}
 
     @environment.events.request.add_listener
     def on_request(request_type, name, response_time, exception, **_kw) -> None:
-        if name == FEED:
-            users = environment.runner.user_count if environment.runner else 0
+        if name != FEED:
+            return
+        users = environment.runner.user_count if environment.runner else 0
+        now = time.monotonic()
+        if users != current["users"]:
+            current.update(users=users, since=now)
+        if now - current["since"] >= SETTLE_SECONDS:
             environment.step_feed_latencies.setdefault(users, []).append(response_time)
 
     @environment.events.quitting.add_listener
