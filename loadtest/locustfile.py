@@ -259,6 +259,7 @@ def _step_stats(environment, **_kwargs) -> None:
     the steady load the knee is about.
     """
     environment.step_feed_latencies = {}
+    environment.step_started, environment.step_ended = {}, {}
     current = {"users": -1, "since": 0.0}
 
     @environment.events.request.add_listener
@@ -270,7 +271,11 @@ def _step_stats(environment, **_kwargs) -> None:
         if users != current["users"]:
             current.update(users=users, since=now)
         if now - current["since"] >= SETTLE_SECONDS:
-            environment.step_feed_latencies.setdefault(users, []).append(response_time)
+            samples = environment.step_feed_latencies.setdefault(users, [])
+            if not samples:
+                environment.step_started[users] = now
+            environment.step_ended[users] = now
+            samples.append(response_time)
 
     @environment.events.quitting.add_listener
     def on_quit(environment, **_kw) -> None:
@@ -280,8 +285,11 @@ def _step_stats(environment, **_kwargs) -> None:
         steps = {}
         for users, samples in sorted(environment.step_feed_latencies.items()):
             ordered = sorted(samples)
+            seconds = environment.step_ended[users] - environment.step_started[users]
             steps[str(users)] = {"requests": len(ordered),
+                                 "requests_per_s": round(len(ordered) / seconds, 2) if seconds > 0 else None,
                                  "p50_ms": ordered[len(ordered) // 2],
+                                 "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
                                  "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
         out = pathlib.Path(os.environ.get("LOADTEST_RESULTS") or "loadtest/results")
         out.mkdir(parents=True, exist_ok=True)

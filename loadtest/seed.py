@@ -16,6 +16,8 @@ What it makes, phase by phase (each phase reports its time):
 - posts: SEED_POSTS, authors drawn by a milder power law, times spread over
   SEED_DAYS (30) days, captions with hashtags and mentions, 1-3 media each;
   their ids come from the same generator, its clock set to each post's time;
+  likes (SEED_LIKES per post on average, exponentially spread) and comments
+  (SEED_COMMENTS per post) by random users, with their counts;
 - feeds: as the fan-out workers would: author timelines for everyone, the
   celebrity set, and precomputed feeds (merged by hotpath's merge kernel) for
   SEED_ACTIVE_USERS (20,000) active users; the others rebuild when they come.
@@ -27,8 +29,6 @@ whatever is there, but usernames must be free).
 
 from __future__ import annotations
 
-import heapq
-import io
 import json
 import math
 import os
@@ -79,6 +79,8 @@ class Params:
         self.days = _env_int("SEED_DAYS", 30)
         self.active = min(self.users, _env_int("SEED_ACTIVE_USERS", 20_000))
         self.media = _env_int("SEED_MEDIA", 12)
+        self.likes = float(os.environ.get("SEED_LIKES") or 5)
+        self.comments = float(os.environ.get("SEED_COMMENTS") or 1)
         self.password = os.environ.get("SEED_PASSWORD") or "pictor-seed"
         self.random_seed = _env_int("SEED_RANDOM", 42)
 
@@ -147,7 +149,7 @@ class Copier:
     through tens of millions of inserts in random order.
     """
 
-    BULK = ("following", "followers", "posts")
+    BULK = ("following", "followers", "posts", "likes")
 
     def __init__(self, settings: Settings, stack: ExitStack) -> None:
         self.settings = settings
@@ -264,8 +266,9 @@ def make_follows(settings: Settings, params: Params, user_ids: array, active: se
 
 
 def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: list[int], copier: Copier,
-               rng: random.Random) -> tuple[array, dict[int, array]]:
-    """Stream posts into COPY; returns (post counts, each author's post ids newest first)."""
+               client: redis.Redis, rng: random.Random) -> tuple[array, dict[int, array]]:
+    """Stream posts, their likes and comments into COPY (and their counts into the Redis hashes the
+    feed ranks with); returns (post counts, each author's post ids newest first)."""
     n = len(user_ids)
     weights = [1.0 / (r + 1) ** 0.3 for r in range(n)]
     authors = rng.choices(range(n), weights=weights, k=params.posts)
@@ -273,7 +276,9 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
     times = sorted(now - rng.randrange(params.days * 86_400_000) for _ in range(params.posts))
     clock = [0]
     generators = [IdGenerator(s, clock=lambda: clock[0]) for s in range(settings.logical_shards)]
+    ids = [str(uid) for uid in user_ids]
     counts = array("q", bytes(8 * n))
+    pipe = client.pipeline(transaction=False)
     by_author: dict[int, array] = {}
     for author, ms in zip(authors, times):
         uid = user_ids[author]
@@ -287,8 +292,25 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
         copier.write(shard, "posts", "id, author_id, caption, hashtags, mentions, media_ids, created_at",
                    f"{post_id}\t{uid}\t{caption}\t{{{','.join(tags)}}}\t{{{','.join(mentions)}}}\t"
                    f"{{{','.join(map(str, media))}}}\t{_ts(ms)}\n")
+        when = _ts(ms)
+        likers = {rng.randrange(n) for _ in range(int(rng.expovariate(1 / params.likes)))} if params.likes else set()
+        if likers:
+            copier.write(shard, "likes", "post_id, user_id, created_at",
+                         "".join(f"{post_id}\t{ids[u]}\t{when}\n" for u in likers))
+        comments = int(rng.expovariate(1 / params.comments)) if params.comments else 0
+        for _ in range(comments):
+            text = " ".join(rng.sample(WORDS, rng.randint(1, 6)))
+            copier.write(shard, "comments", "id, post_id, author_id, text, created_at",
+                         f"{generators[shard].next_id()}\t{post_id}\t{ids[rng.randrange(n)]}\t{text}\t{when}\n")
+        if likers or comments:
+            copier.write(shard, "post_counts", "post_id, like_count, comment_count",
+                         f"{post_id}\t{len(likers)}\t{comments}\n")
+            pipe.hset(f"pc:{post_id}", mapping={"likes": len(likers), "comments": comments})
+            if len(pipe) >= 5000:
+                pipe.execute()
         counts[author] += 1
         by_author.setdefault(author, array("q")).append(post_id)
+    pipe.execute()
     for posts in by_author.values():
         posts.reverse()  # newest first
     return counts, by_author
@@ -361,14 +383,15 @@ def main() -> None:
     started = time.perf_counter()
     with phase("media", report):
         media_ids = seed_media(settings, params)
+    client = redis.Redis.from_url(settings.redis_url)
     user_ids = make_user_ids(settings, params.users)
     active = set(rng.sample(range(params.users), params.active))
     with ExitStack() as stack:
         copier = Copier(settings, stack)
         with phase("follows", report):
             followers, following, followees_of = make_follows(settings, params, user_ids, active, copier, rng)
-        with phase("posts", report):
-            post_counts, by_author = make_posts(settings, params, user_ids, media_ids, copier, rng)
+        with phase("posts, likes, comments", report):
+            post_counts, by_author = make_posts(settings, params, user_ids, media_ids, copier, client, rng)
         with phase("users", report):
             copy_users(params, user_ids, followers, following, post_counts, copier)
         with phase("commit and index", report):
@@ -376,7 +399,6 @@ def main() -> None:
     with phase("analyze", report), psycopg.connect(settings.database_url, autocommit=True) as conn:
         conn.execute("ANALYZE")
     with phase("feeds", report):
-        client = redis.Redis.from_url(settings.redis_url)
         entries = write_feeds(client, params, config, user_ids, followers, by_author, followees_of)
     edges = sum(following)
     summary = {
