@@ -10,31 +10,15 @@ import uuid
 
 import psycopg
 import pytest
-import redis.asyncio as aioredis
 
 from services.common.db import Database, shard_schema
-from services.common.ids import IdAllocator, shard_of
+from services.common.ids import shard_of
 from services.engagement.counters import CounterKeys, RedisCounters
 from services.engagement.flusher import Flusher, by_shard
 from services.engagement.reconcile import reconcile
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Counts
 from services.engagement.signals import AFFINITY_MAX, FeedSignals, affinity_key, counts_key
-
-
-@pytest.fixture
-async def client(settings):
-    c = aioredis.from_url(settings.redis_url)
-    yield c
-    await c.aclose()
-
-
-@pytest.fixture
-async def db(settings):
-    database = Database(settings, max_size=4)
-    await database.open()
-    yield database
-    await database.close()
 
 
 @pytest.fixture
@@ -50,11 +34,6 @@ def flusher(counters, db, settings):
 async def current(counters: RedisCounters, db: Database, post_id: int) -> Counts:
     """What a reader sees: PostgreSQL first, then Redis."""
     return (await counters.current([post_id], await PostgresCountStore(db).counts([post_id])))[post_id]
-
-
-@pytest.fixture
-def ids(settings):
-    return IdAllocator(settings.logical_shards)
 
 
 async def durable(db: Database, post_id: int) -> Counts:

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.db import Database
 from services.common.ids import IdAllocator, shard_of
 from services.engagement.repository import PostgresEngagementRepository
 from services.engagement.service import Comment, Counts
 
 
 @pytest.fixture
-async def repo(settings):
-    db = Database(settings, max_size=2)
-    await db.open()
-    yield PostgresEngagementRepository(db)
-    await db.close()
-
-
-@pytest.fixture
-def ids(settings):
-    return IdAllocator(settings.logical_shards)
+def repo(db):
+    return PostgresEngagementRepository(db)
 
 
 def comment(ids: IdAllocator, post_id: int, author_id: int, parent_id: int = 0, text: str = "hi") -> Comment:

@@ -5,16 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import redis.asyncio as aioredis
 
 from services.common.events import DEAD_LETTER, Consumer, Event, EventPublisher, stream
-
-
-@pytest.fixture
-async def client(settings):
-    c = aioredis.from_url(settings.redis_url)
-    yield c
-    await c.aclose()
 
 
 @pytest.fixture

@@ -7,24 +7,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.common.db import Database
 from services.common.errors import Conflict
-from services.common.ids import IdAllocator, shard_of
+from services.common.ids import shard_of
 from services.media.repository import PostgresMediaRepository
 from services.media.service import MediaRecord, StoredVariant, Upload
 
 
 @pytest.fixture
-async def repo(settings):
-    db = Database(settings, max_size=2)
-    await db.open()
-    yield PostgresMediaRepository(db)
-    await db.close()
-
-
-@pytest.fixture
-def ids(settings):
-    return IdAllocator(settings.logical_shards)
+def repo(db):
+    return PostgresMediaRepository(db)
 
 
 def record(media_id: int, owner_id: int) -> MediaRecord:
