@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import time
 
 import psycopg
@@ -41,7 +40,6 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, load_settings
 from services.common.db import shard_schema
 from services.common.ids import shard_of
-from services.common.timelines import feed_key
 
 
 def _env_int(name: str, default: int) -> int:

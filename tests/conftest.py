@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from services.common.config import Settings, load_settings
+from services.mesh.launcher import Stack
 from services.mesh.registry import SERVICES
 
 
@@ -43,9 +44,7 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Stack"]:  # noqa: F821
-    from services.mesh.launcher import Stack
-
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     for name in ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP"):
         os.environ.pop(name, None)
     os.environ.update(stack_environment(tmp_path_factory.mktemp("pictor")))

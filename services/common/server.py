@@ -81,6 +81,15 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     return RunningService(spec, server, health_servicer, bound, closers)
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT: how every process of the mesh learns to shut down."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 def main(spec: ServiceSpec, setup: Setup) -> None:
     """Run a service process until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(name)s: %(message)s")
@@ -88,10 +97,7 @@ def main(spec: ServiceSpec, setup: Setup) -> None:
 
     async def run() -> None:
         running = await start(spec, setup, settings, host=settings.service_hosts[spec.name])
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         await stop.wait()
         log.info("%s shutting down", spec.name)
         await running.shutdown(settings.shutdown_grace_s)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 
 import redis.asyncio as aioredis
 
-from services.common.config import load_settings
+from services.common.config import env_int, load_settings
+from services.common.server import stop_on_signals
 from services.common.db import Database
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
@@ -29,11 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def flush_interval_s() -> float:
-    raw = os.environ.get("PICTOR_COUNTERS_FLUSH_MS", "")
-    try:
-        return (int(raw) if raw else 200) / 1000
-    except ValueError:
-        raise SystemExit(f"PICTOR_COUNTERS_FLUSH_MS must be an integer, got {raw!r}") from None
+    return env_int("PICTOR_COUNTERS_FLUSH_MS", 200) / 1000
 
 
 async def run_flusher(flusher: Flusher, stop: asyncio.Event, interval_s: float) -> None:
@@ -59,10 +54,7 @@ async def run() -> None:
     redis = aioredis.from_url(settings.redis_url)
     store = PostgresCountStore(db)
     flusher = Flusher(RedisCounters(redis, store.counts), store, logical_shards=settings.logical_shards)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await run_flusher(flusher, stop, flush_interval_s())
     finally:

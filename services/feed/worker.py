@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import redis.asyncio as aioredis
 
 from services.common.clients import MeshChannels
 from services.common.config import load_settings
+from services.common.server import stop_on_signals
 from services.common.events import Consumer
 from services.feed.config import FeedConfig
 from services.feed.fanout import FanOut
@@ -31,10 +31,7 @@ async def run() -> None:
     channels = MeshChannels(settings)
     fanout = FanOut(FeedStore(redis), MeshSources(channels), FeedConfig.from_env())
     consumer = Consumer(redis, GROUP, TOPICS, fanout.handle)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await consumer.run(stop)
     finally:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from services.common.config import REPO_ROOT, Settings, load_settings
+from services.common.config import REPO_ROOT, Settings
 from services.mesh.registry import SERVICES, all_proto_services, mesh_only_methods
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
