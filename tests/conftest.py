@@ -40,6 +40,9 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_DATA_DIR"] = str(data_dir)
     # Low, so that every test exercises both the push and the pull paths of the feed.
     env["PICTOR_FEED_CELEBRITY_THRESHOLD"] = "3"
+    # Short, so that tests see a deleted post's cleanup (and the sweep) within a second or two.
+    env["PICTOR_CLEANUP_DELAY_MS"] = "200"
+    env["PICTOR_CLEANUP_SWEEP_MS"] = "1000"
     return env
 
 

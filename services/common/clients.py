@@ -2,7 +2,8 @@
 
 One channel per target per process. Every call passes `timeout=outbound_timeout()`,
 what is left of the deadline of the call being served, so no call outlives its
-caller.
+caller; the cleanup calls, made by a worker and serving no caller, have their
+own longer timeout (a purge may wait for a counter flush, a release for uploads).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
 ]
 BATCH = 500
+CLEANUP_TIMEOUT_S = 60.0
 
 
 class MeshChannels:
@@ -119,6 +121,11 @@ class MediaClient:
             found.update((m.id, m) for m in reply.media)
         return found
 
+    async def release_media(self, owner_id: int, media_ids: list[int]) -> media_service_pb2.ReleaseMediaResponse:
+        """Delete the owner's media among these that no live post holds, and their unused blobs."""
+        return await self._stub.ReleaseMedia(
+            media_service_pb2.ReleaseMediaRequest(owner_id=owner_id, media_ids=media_ids), timeout=CLEANUP_TIMEOUT_S)
+
 
 class PostsClient:
     def __init__(self, channels: MeshChannels) -> None:
@@ -152,3 +159,8 @@ class EngagementClient:
                 timeout=outbound_timeout())
             found.update((s.post_id, s) for s in reply.states)
         return found
+
+    async def purge_post(self, post_id: int) -> engagement_service_pb2.PurgePostResponse:
+        """Forget a deleted post's likes, comments, saves and counts."""
+        return await self._stub.PurgePost(engagement_service_pb2.PurgePostRequest(post_id=post_id),
+                                          timeout=CLEANUP_TIMEOUT_S)

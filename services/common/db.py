@@ -106,6 +106,35 @@ class Database:
         results = await asyncio.gather(*(one_database(url, shards) for url, shards in by_url.items()))
         return [row for rows in results for row in rows]
 
+    async def every_shard(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Rows of `sql` (a SELECT, or a write with RETURNING) run in every logical shard's schema.
+
+        For what no id narrows down (a post's saves live in its savers' shards):
+        per physical database one transaction, its statements pipelined into
+        one round trip, the databases concurrently.
+        """
+        async def one_database(shards: list[int]) -> list[tuple]:
+            async with self.for_shard(shards[0]).connection() as conn, conn.transaction():
+                return await self.each_schema(conn, shards, sql, params)
+
+        results = await asyncio.gather(*(one_database(shards) for shards in self.shards_by_database()))
+        return [row for rows in results for row in rows]
+
+    def shards_by_database(self) -> list[list[int]]:
+        """The logical shards grouped by physical database, in a fixed order (the shard map's)."""
+        by_url: dict[str, list[int]] = {}
+        for shard in range(self.logical_shards):
+            by_url.setdefault(self.settings.database_for_shard(shard), []).append(shard)
+        return list(by_url.values())
+
+    @staticmethod
+    async def each_schema(conn: psycopg.AsyncConnection, shards: list[int], sql: str, params: tuple = ()
+                          ) -> list[tuple]:
+        """Rows of `sql` run in each shard's schema on `conn` (their database's), pipelined."""
+        async with conn.pipeline():
+            cursors = [await conn.execute(sql.format(schema=shard_schema(s)), params) for s in shards]
+        return [row for cur in cursors for row in await cur.fetchall()]
+
     @asynccontextmanager
     async def transaction(self, *shards: int) -> AsyncIterator[list[psycopg.AsyncConnection]]:
         """A connection in a transaction for each shard, in the order given.

@@ -42,6 +42,16 @@ class Event:
 Handler = Callable[[Event], Awaitable[None]]
 
 
+class Postpone(Exception):
+    """Raised by a handler to leave its message pending, unhandled for now (it is reclaimed and
+    retried after `claim_idle_ms`), without counting as a failure in the log."""
+
+
+def published_at(event: Event) -> float:
+    """When the event was published, Unix seconds (its stream id starts with Redis' clock in ms)."""
+    return int(event.id.split("-", 1)[0]) / 1000
+
+
 class EventPublisher:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
@@ -85,6 +95,9 @@ class Consumer:
     async def _handle(self, topic: str, message_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:
             await self.handler(_decode(topic, message_id, fields))
+        except Postpone:
+            log.info("%s: %s %s postponed", self.group, topic, message_id)
+            return
         except Exception:
             log.exception("%s: handling %s %s failed", self.group, topic, message_id)
             return  # stays pending; reclaimed and retried after claim_idle_ms

@@ -90,6 +90,12 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def run_worker(name: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a worker process (it serves no port) until `run` returns; `run` watches stop_on_signals()."""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run())
+
+
 def main(spec: ServiceSpec, setup: Setup) -> None:
     """Run a service process until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(name)s: %(message)s")

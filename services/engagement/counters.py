@@ -143,6 +143,24 @@ for i = 4, #ARGV, 3 do
 end
 return 0
 """
+# KEYS: dirty set, flushing set, pc:{post}. ARGV: post, shards per kind, key prefix.
+# A deleted post's counters go: its pending deltas, its entries in unfinished
+# flushes and its read model. Run under the flusher's lock (purge.py), so no
+# flush is in a flusher's hands meanwhile.
+FORGET = """
+local post = ARGV[1]
+redis.call('SREM', KEYS[1], post)
+for _, kind in ipairs({'likes', 'comments'}) do
+  for n = 0, tonumber(ARGV[2]) - 1 do
+    redis.call('DEL', ARGV[3] .. ':' .. kind .. ':' .. post .. ':' .. n)
+  end
+end
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  redis.call('HDEL', ARGV[3] .. ':flush:' .. id, post)
+end
+redis.call('DEL', KEYS[3])
+return 0
+"""
 # NOTE: the scripts build the keys of the posts they touch rather than take
 # them in KEYS: fine on one Redis. With Redis Cluster, give each post's keys
 # one hash tag and run DRAIN per node with a dirty set per node.
@@ -232,6 +250,7 @@ class RedisCounters:
         self._snapshot = client.register_script(SNAPSHOT)
         self._drain = client.register_script(DRAIN)
         self._settle = client.register_script(SETTLE)
+        self._forget = client.register_script(FORGET)
 
     # --- writers and readers --------------------------------------------------------
 
@@ -319,3 +338,8 @@ class RedisCounters:
         if counts:
             triples = [v for p, c in counts.items() for v in (p, c.likes, c.comments)]
             await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, *triples])
+
+    async def forget(self, post_id: int) -> None:
+        """Drop everything Redis counts for a deleted post (call under the flusher's lock)."""
+        await self._forget(keys=[self.keys.dirty, self.keys.flushing, counts_key(post_id)],
+                           args=[post_id, self.shards, self.keys.prefix])

@@ -168,6 +168,25 @@ class PostgresEngagementRepository:
                                    (comment.parent_id,))
             return 1 + replies
 
+    # --- a deleted post -----------------------------------------------------------------
+
+    async def purge_post(self, post_id: int) -> tuple[int, int]:
+        """Delete the post's likes, comments (both levels) and count row; returns (likes, comments) removed."""
+        s = _s(post_id)
+        async with self.db.transaction(shard_of(post_id)) as (conn,):
+            likes = await conn.execute(f"DELETE FROM {s}.likes WHERE post_id = %s", (post_id,))
+            # Replies first: deleting a parent would take its replies uncounted.
+            replies = await conn.execute(
+                f"DELETE FROM {s}.comments WHERE post_id = %s AND parent_id IS NOT NULL", (post_id,))
+            comments = await conn.execute(f"DELETE FROM {s}.comments WHERE post_id = %s", (post_id,))
+            await conn.execute(f"DELETE FROM {s}.post_counts WHERE post_id = %s", (post_id,))
+            return likes.rowcount, replies.rowcount + comments.rowcount
+
+    async def purge_saves(self, post_id: int) -> int:
+        """Delete every save of the post, in every saver's shard; returns how many went."""
+        return len(await self.db.every_shard("DELETE FROM {schema}.saves WHERE post_id = %s RETURNING user_id",
+                                             (post_id,)))
+
     # --- counts -------------------------------------------------------------------------
 
     async def counts(self, post_ids: list[int], liked_by: int = 0) -> tuple[dict[int, Counts], set[int]]:

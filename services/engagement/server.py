@@ -19,6 +19,7 @@ from services.common.db import Database
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.engagement.counters import RedisCounters
+from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import EngagementService
 from services.engagement.servicer import EngagementServicer
@@ -52,13 +53,15 @@ async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[se
     channels = MeshChannels(settings)
     redis = aioredis.from_url(settings.redis_url)
     posts = PostsClient(channels)
+    repo, store = PostgresEngagementRepository(db), PostgresCountStore(db)
+    counters = RedisCounters(redis, store.counts)
     service = EngagementService(
-        PostgresEngagementRepository(db), RedisCounters(redis, PostgresCountStore(db).counts), PostsVisibility(posts),
-        GraphBlocks(GraphClient(channels)), FeedSignals(redis), EventPublisher(redis),
-        IdAllocator(settings.logical_shards))
+        repo, counters, PostsVisibility(posts), GraphBlocks(GraphClient(channels)), FeedSignals(redis),
+        EventPublisher(redis), IdAllocator(settings.logical_shards))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
-        EngagementServicer(service, verifier, AccountsClient(channels), posts), grpc_server)
+        EngagementServicer(service, verifier, AccountsClient(channels), posts, PostPurger(repo, counters, store)),
+        grpc_server)
     return [channels.close, redis.aclose, db.close]
 
 

@@ -8,6 +8,7 @@ from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2 as pb, e
 
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, PostsClient, user_summary
+from services.engagement.purge import PostPurger
 from services.engagement.service import Comment, EngagementService, Order
 
 Context = grpc.aio.ServicerContext
@@ -16,11 +17,12 @@ EMPTY = empty_pb2.Empty()
 
 class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
     def __init__(self, service: EngagementService, verifier: TokenVerifier, accounts: AccountsClient,
-                 posts: PostsClient) -> None:
+                 posts: PostsClient, purger: PostPurger) -> None:
         self.service = service
         self.verifier = verifier
         self.accounts = accounts
         self.posts = posts
+        self.purger = purger
 
     async def _comments(self, comments: list[Comment], token: str = "") -> pb.ListCommentsResponse:
         return pb.ListCommentsResponse(comments=await self._comment_protos(comments), next_page_token=token)
@@ -95,3 +97,8 @@ class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
                          liked_by_me=s.liked_by_me, saved_by_me=s.saved_by_me)
             for s in states
         ])
+
+    async def PurgePost(self, request: pb.PurgePostRequest, context: Context) -> pb.PurgePostResponse:
+        purged = await self.purger.purge(request.post_id)
+        return pb.PurgePostResponse(likes_removed=purged.likes, comments_removed=purged.comments,
+                                    saves_removed=purged.saves)

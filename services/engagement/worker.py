@@ -18,8 +18,8 @@ import logging
 import redis.asyncio as aioredis
 
 from services.common.config import env_int, load_settings
-from services.common.server import stop_on_signals
 from services.common.db import Database
+from services.common.server import run_worker, stop_on_signals
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
 from services.engagement.repository import PostgresCountStore
@@ -63,8 +63,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s counters %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run())
+    run_worker("counters", run)
 
 
 if __name__ == "__main__":

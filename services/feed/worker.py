@@ -7,15 +7,12 @@ SIGTERM finishes the batch in hand, then exits.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import redis.asyncio as aioredis
 
 from services.common.clients import MeshChannels
 from services.common.config import load_settings
-from services.common.server import stop_on_signals
 from services.common.events import Consumer
+from services.common.server import run_worker, stop_on_signals
 from services.feed.config import FeedConfig
 from services.feed.fanout import FanOut
 from services.feed.sources import MeshSources
@@ -40,8 +37,7 @@ async def run() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s fanout %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run())
+    run_worker("fanout", run)
 
 
 if __name__ == "__main__":

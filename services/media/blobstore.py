@@ -8,7 +8,8 @@ a crash. Methods block; the service calls them from worker threads.
 
 NOTE: a blob may be shared by several media items (the same photo uploaded
 twice, or variants that come out identical), so deleting one is only safe
-once no row names its key; nothing deletes blobs yet.
+once no row names its key: MediaService.collect_garbage decides, under the
+keys' locks (PostgresMediaRepository.unused_blobs).
 """
 
 from __future__ import annotations

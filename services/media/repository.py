@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
 from psycopg.rows import dict_row
@@ -17,14 +19,34 @@ MEDIA_COLUMNS = ("id, owner_id, width, height, placeholder, original_key, origin
 UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id"
 
 
+def blob_lock_ids(keys: Iterable[str]) -> list[int]:
+    """Advisory lock ids of blob keys (their first 64 bits, as signed bigints), sorted: every
+    holder takes them in this order."""
+    ids = set()
+    for key in keys:
+        value = int(key[:16], 16)
+        ids.add(value - (1 << 64) if value >= 1 << 63 else value)
+    return sorted(ids)
+
+
 class PostgresMediaRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def add_media(self, record: MediaRecord, completes_upload: int | None = None) -> datetime:
+    async def add_media(self, record: MediaRecord, write_blobs: Callable[[], Awaitable[object]],
+                        completes_upload: int | None = None) -> datetime:
+        """Write the blobs (`write_blobs`), then the rows, holding the blobs' keys shared meanwhile.
+
+        The collector (unused_blobs) takes the keys exclusively, so it never
+        deletes a blob between this finding it stored already and the row
+        naming it committing.
+        """
         shard = shard_of(record.id)
         schema = shard_schema(shard)
         async with self.db.for_shard(shard).connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
+                               (blob_lock_ids(record.blob_keys),))
+            await write_blobs()
             cur = await conn.execute(
                 f"INSERT INTO {schema}.media (id, owner_id, width, height, placeholder, original_key, "
                 "original_format, original_bytes, captured_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
@@ -114,3 +136,64 @@ class PostgresMediaRepository:
                 (now, limit),
             )
             return [row[0] for row in await cur.fetchall()]
+
+    # --- deleting -------------------------------------------------------------
+
+    async def release(self, owner_id: int, media_ids: list[int]) -> list[int]:
+        """Delete the owner's media among `media_ids` that no live post holds; returns their ids.
+
+        Their blob keys go into blob_garbage in the same transaction. The
+        rows are locked before the posts are read: a post being created with
+        one of them holds it (FOR KEY SHARE) until it commits, and is then seen.
+        """
+        shard = shard_of(owner_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            locked = [r[0] for r in await (await conn.execute(
+                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s ORDER BY id FOR UPDATE",
+                (media_ids, owner_id))).fetchall()]
+            if not locked:
+                return []
+            held = {r[0] for r in await (await conn.execute(
+                f"SELECT DISTINCT m FROM {s}.posts, unnest(media_ids) AS m "
+                "WHERE media_ids && %s::bigint[] AND deleted_at IS NULL", (locked,))).fetchall()}
+            free = [m for m in locked if m not in held]
+            if free:
+                await conn.execute(
+                    f"INSERT INTO {s}.blob_garbage (blob_key) SELECT original_key FROM {s}.media WHERE id = ANY(%s) "
+                    f"UNION SELECT blob_key FROM {s}.media_variants WHERE media_id = ANY(%s) ON CONFLICT DO NOTHING",
+                    (free, free))
+                await conn.execute(f"DELETE FROM {s}.media WHERE id = ANY(%s)", (free,))
+            return free
+
+    async def queued_garbage(self, shard: int, limit: int) -> list[str]:
+        async with self.db.for_shard(shard).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT blob_key FROM {shard_schema(shard)}.blob_garbage ORDER BY queued_at LIMIT %s",
+                (limit,))).fetchall()
+        return [r[0] for r in rows]
+
+    async def drop_garbage(self, shard: int, keys: list[str]) -> None:
+        async with self.db.for_shard(shard).connection() as conn:
+            await conn.execute(f"DELETE FROM {shard_schema(shard)}.blob_garbage WHERE blob_key = ANY(%s)", (keys,))
+
+    @asynccontextmanager
+    async def unused_blobs(self, keys: list[str]) -> AsyncIterator[set[str]]:
+        """The keys no media row in any shard names, held exclusively until the block ends.
+
+        In every database, in the shard map's order, one transaction takes the
+        keys' locks and reads its own shards, on one connection: holding a
+        lock never waits for a pooled connection.
+        """
+        ids = blob_lock_ids(keys)
+        named: set[str] = set()
+        async with AsyncExitStack() as stack:
+            for shards in self.db.shards_by_database():
+                conn = await stack.enter_async_context(self.db.for_shard(shards[0]).connection())
+                await stack.enter_async_context(conn.transaction())
+                await conn.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k", (ids,))
+                rows = await self.db.each_schema(
+                    conn, shards, "SELECT original_key FROM {schema}.media WHERE original_key = ANY(%s) "
+                    "UNION ALL SELECT blob_key FROM {schema}.media_variants WHERE blob_key = ANY(%s)", (keys, keys))
+                named.update(r[0] for r in rows)
+            yield set(keys) - named

@@ -3,6 +3,10 @@
 An upload is acknowledged only once every blob (the original and eight
 variants) is fsynced and the media row is committed, in that order: a crash
 at any point leaves either nothing the client was told about, or all of it.
+
+Media go when no live post holds them any more (`release`, which the posts
+cleanup worker calls for a deleted post's media); their blobs go afterwards,
+once no media row in any shard names them (`collect_garbage`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import dataclasses
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Protocol
@@ -21,12 +25,13 @@ from typing import Protocol
 from services.common.errors import Conflict, InvalidArgument, NotFound
 from services.common.ids import IdAllocator, shard_of
 from services.media import pipeline
-from services.media.blobstore import BlobNotFound, BlobStore, PartFiles
+from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
 from services.media.config import Limits, MediaConfig
 from services.media.pipeline import ImageRejected, ProcessedImage
 from services.media.signing import UrlSigner
 
 MAX_BATCH = 500
+GARBAGE_BATCH = 200
 # Declared types a resumable or streamed upload may announce. The bytes decide
 # the format in the end; this only refuses, early, what we would refuse anyway.
 DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif")
@@ -61,6 +66,10 @@ class MediaRecord:
     captured_at: datetime | None
     variants: tuple[StoredVariant, ...]
     created_at: datetime | None = None
+
+    @property
+    def blob_keys(self) -> list[str]:
+        return [self.original_key, *(v.blob_key for v in self.variants)]
 
 
 @dataclass(frozen=True)
@@ -106,9 +115,11 @@ class MediaFile:
 
 
 class MediaRepository(Protocol):
-    async def add_media(self, record: MediaRecord, completes_upload: int | None = None) -> datetime:
-        """Insert the media and its variants; returns created_at. With `completes_upload`, marks that
-        upload completed in the same transaction (Conflict when it already was)."""
+    async def add_media(self, record: MediaRecord, write_blobs: Callable[[], Awaitable[object]],
+                        completes_upload: int | None = None) -> datetime:
+        """Run `write_blobs`, then insert the media and its variants, holding the blob keys against the
+        collector meanwhile; returns created_at. With `completes_upload`, marks that upload completed in
+        the same transaction (Conflict when it already was)."""
 
     async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]: ...
     async def add_upload(self, upload: Upload) -> None: ...
@@ -118,6 +129,10 @@ class MediaRepository(Protocol):
         """Move received_bytes from `expected` to `received`; None when it was no longer `expected`."""
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
+    async def release(self, owner_id: int, media_ids: list[int]) -> list[int]: ...
+    async def queued_garbage(self, shard: int, limit: int) -> list[str]: ...
+    async def drop_garbage(self, shard: int, keys: list[str]) -> None: ...
+    def unused_blobs(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[set[str]]: ...
 
 
 class ImageProcessor:
@@ -285,22 +300,50 @@ class MediaService:
         return MediaFile(data, pipeline.CONTENT_TYPES[variant.format],
                          f"public, max-age={max(0, exp - int(now))}, immutable")
 
+    # --- deleting ---------------------------------------------------------------
+
+    async def release(self, owner_id: int, media_ids: list[int]) -> tuple[list[int], int]:
+        """Delete the owner's media among `media_ids` that no live post holds, then the blobs of the
+        owner's shard that no media names any more: (the media deleted, how many blobs went)."""
+        if not self._in_range(owner_id):
+            raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
+        if len(media_ids) > MAX_BATCH:
+            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        deleted = await self.repo.release(owner_id, [m for m in dict.fromkeys(media_ids) if self._in_range(m)])
+        return deleted, await self.collect_garbage(shard_of(owner_id))
+
+    async def collect_garbage(self, shard: int) -> int:
+        """Delete the shard's queued blobs that no media names; returns how many were deleted."""
+        deleted = 0
+        while keys := await self.repo.queued_garbage(shard, GARBAGE_BATCH):
+            async with self.repo.unused_blobs(keys) as unused:
+                await asyncio.to_thread(self._delete_blobs, sorted(unused))
+            # Named keys leave the queue too: whoever deletes their last media queues them again.
+            await self.repo.drop_garbage(shard, keys)
+            deleted += len(unused)
+        return deleted
+
     # --- internals --------------------------------------------------------------
+
+    def _delete_blobs(self, keys: list[str]) -> None:
+        for key in keys:
+            self.blobs.delete(key)
 
     async def _store(self, owner_id: int, data: bytes, processed: ProcessedImage,
                      completes_upload: int | None = None) -> MediaRecord:
-        def put_all() -> tuple[str, list[str]]:
-            return self.blobs.put(data), [self.blobs.put(v.data) for v in processed.variants]
-
-        original_key, variant_keys = await asyncio.to_thread(put_all)
         record = MediaRecord(
             id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, width=processed.width,
-            height=processed.height, placeholder=processed.placeholder, original_key=original_key,
+            height=processed.height, placeholder=processed.placeholder, original_key=blob_key(data),
             original_format=processed.format, original_bytes=len(data), captured_at=processed.captured_at,
-            variants=tuple(StoredVariant(v.size, v.format, v.width, v.height, key, len(v.data))
-                           for v, key in zip(processed.variants, variant_keys)),
+            variants=tuple(StoredVariant(v.size, v.format, v.width, v.height, blob_key(v.data), len(v.data))
+                           for v in processed.variants),
         )
-        created_at = await self.repo.add_media(record, completes_upload)
+
+        def put_all() -> None:
+            for blob in (data, *(v.data for v in processed.variants)):
+                self.blobs.put(blob)
+
+        created_at = await self.repo.add_media(record, lambda: asyncio.to_thread(put_all), completes_upload)
         return dataclasses.replace(record, created_at=created_at)
 
     def _view(self, record: MediaRecord) -> MediaView:

@@ -103,3 +103,9 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
     ) -> pb.BatchGetMediaResponse:
         media = await self.service.batch_get(list(request.media_ids))
         return pb.BatchGetMediaResponse(media=[media_to_proto(m) for m in media])
+
+    async def ReleaseMedia(
+        self, request: pb.ReleaseMediaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseMediaResponse:
+        deleted, blobs = await self.service.release(request.owner_id, list(request.media_ids))
+        return pb.ReleaseMediaResponse(deleted_media_ids=deleted, deleted_blobs=blobs)

@@ -89,6 +89,7 @@ class WorkerSpec:
 WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="fanout", module="services.feed.worker"),
     WorkerSpec(name="counters", module="services.engagement.worker"),
+    WorkerSpec(name="cleanup", module="services.posts.worker"),
 )
 
 

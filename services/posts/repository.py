@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
 
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
-from services.posts.service import Location, Post
+from services.posts.service import Location, Post, media_not_found
 
 COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
-           "like_count, comment_count, request_id, created_at, deleted_at")
+           "like_count, comment_count, request_id, created_at, deleted_at, cleaned_at")
 COLUMN_NAMES = COLUMNS.split(", ")
 
 
@@ -23,7 +24,7 @@ def _post(row: dict[str, Any]) -> Post:
         id=row["id"], author_id=row["author_id"], media_ids=list(row["media_ids"]), caption=row["caption"],
         hashtags=list(row["hashtags"]), mentions=list(row["mentions"]), location=location,
         like_count=row["like_count"], comment_count=row["comment_count"], request_id=row["request_id"],
-        created_at=row["created_at"], deleted=row["deleted_at"] is not None,
+        created_at=row["created_at"], deleted=row["deleted_at"] is not None, cleaned=row["cleaned_at"] is not None,
     )
 
 
@@ -32,10 +33,22 @@ class PostgresPostsRepository:
         self.db = db
 
     async def create(self, post: Post) -> Post:
-        """Insert and count the post; a repeated request_id returns the first post instead."""
+        """Insert and count the post; a repeated request_id returns the first post instead.
+
+        The media must be the author's. Their rows stay locked (FOR KEY SHARE)
+        until the post commits, so media's release (which deletes media no
+        live post holds) waits for it and then sees it.
+        """
         s = shard_schema(shard_of(post.author_id))
         loc = post.location
         async with self.db.transaction(shard_of(post.author_id)) as (conn,):
+            held = await conn.execute(
+                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s FOR KEY SHARE",
+                (post.media_ids, post.author_id))
+            found = {r[0] for r in await held.fetchall()}
+            for media_id in post.media_ids:
+                if media_id not in found:
+                    raise media_not_found(media_id)
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"INSERT INTO {s}.posts (id, author_id, media_ids, caption, hashtags, mentions, location_name, "
@@ -92,7 +105,23 @@ class PostgresPostsRepository:
             await conn.execute(f"UPDATE {s}.users SET post_count = post_count - 1 WHERE id = %s", (row[0],))
             return True
 
+    async def mark_cleaned(self, post_id: int) -> bool:
+        """Scrub a deleted post's text and record that its cleanup finished; False when it was not deleted."""
+        s = shard_schema(shard_of(post_id))
+        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {s}.posts SET caption = '', hashtags = '{{}}', mentions = '{{}}', location_name = NULL, "
+                "location_lat = NULL, location_lng = NULL, cleaned_at = coalesce(cleaned_at, now()) "
+                "WHERE id = %s AND deleted_at IS NOT NULL", (post_id,))
+            return cur.rowcount == 1
 
+    async def uncleaned(self, shard: int, deleted_before: datetime, limit: int) -> list[int]:
+        """Posts of the shard deleted before `deleted_before` whose cleanup has not finished, oldest first."""
+        async with self.db.for_shard(shard).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT id FROM {shard_schema(shard)}.posts WHERE deleted_at IS NOT NULL AND cleaned_at IS NULL "
+                "AND deleted_at < %s ORDER BY deleted_at LIMIT %s", (deleted_before, limit))).fetchall()
+        return [r[0] for r in rows]
 
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
         async def one_shard(shard: int, authors: list[int]) -> list[tuple[int, int]]:

@@ -35,14 +35,6 @@ class GraphAccess:
         return {owner: Access(r.can_view, r.blocked) for owner, r in found.items()}
 
 
-class MediaOwnership:
-    def __init__(self, media: MediaClient) -> None:
-        self.media = media
-
-    async def owners(self, media_ids: list[int]) -> dict[int, int]:
-        return {m.id: m.owner_id for m in (await self.media.get_media(media_ids)).values()}
-
-
 class RedisAuthorTimelines:
     def __init__(self, timelines: Timelines) -> None:
         self.timelines = timelines
@@ -58,14 +50,13 @@ async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[se
     db = Database(settings)
     await db.open()
     channels = MeshChannels(settings)
-    media = MediaClient(channels)
     redis = aioredis.from_url(settings.redis_url)
     service = PostsService(PostgresPostsRepository(db), IdAllocator(settings.logical_shards),
-                           GraphAccess(GraphClient(channels)), MediaOwnership(media), EventPublisher(redis),
+                           GraphAccess(GraphClient(channels)), EventPublisher(redis),
                            RedisAuthorTimelines(Timelines(redis)))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    reader = PostReader(service, PostHydrator(AccountsClient(channels), media, EngagementClient(channels)),
-                        PostCache(redis))
+    hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
+    reader = PostReader(service, hydrator, PostCache(redis))
     posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader), grpc_server)
     return [channels.close, redis.aclose, db.close]
 

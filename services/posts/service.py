@@ -43,6 +43,8 @@ class Post:
     request_id: str | None = None
     created_at: datetime | None = None
     deleted: bool = False
+    # Deleted, and everything that hung on it cleaned up (services.posts.cleanup).
+    cleaned: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class PostsRepository(Protocol):
     async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]: ...
     async def update_caption(self, post: Post) -> Post | None: ...
     async def soft_delete(self, post_id: int) -> bool: ...
+    async def mark_cleaned(self, post_id: int) -> bool: ...
+    async def uncleaned(self, shard: int, deleted_before: datetime, limit: int) -> list[int]: ...
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
 
 
@@ -75,10 +79,6 @@ class AuthorTimelines(Protocol):
 
 class Graph(Protocol):
     async def access(self, viewer_id: int, author_ids: list[int]) -> dict[int, Access]: ...
-
-
-class MediaOwners(Protocol):
-    async def owners(self, media_ids: list[int]) -> dict[int, int]: ...
 
 
 def check_caption(caption: str) -> str:
@@ -102,6 +102,10 @@ def check_location(location: Location | None) -> Location | None:
     return Location(name, location.lat, location.lng)
 
 
+def media_not_found(media_id: int) -> InvalidArgument:
+    return InvalidArgument("media_ids", f"media {media_id} does not exist or is not yours", reason="MEDIA_NOT_FOUND")
+
+
 def not_found(post_id: int) -> NotFound:
     return NotFound(f"post {post_id} not found", reason="POST_NOT_FOUND")
 
@@ -111,7 +115,6 @@ class PostsService:
     repo: PostsRepository
     ids: IdAllocator
     graph: Graph
-    media: MediaOwners
     events: Events
     timelines: AuthorTimelines
 
@@ -125,17 +128,12 @@ class PostsService:
             raise InvalidArgument("request_id", f"request_id must be at most {MAX_REQUEST_ID} characters")
         caption = check_caption(caption)
         location = check_location(location)
-        owners = await self.media.owners(media_ids)
-        for media_id in media_ids:
-            if owners.get(media_id) != author_id:
-                raise InvalidArgument("media_ids", f"media {media_id} does not exist or is not yours",
-                                      reason="MEDIA_NOT_FOUND")
         post = Post(
             id=self.ids.new_id(shard_of(author_id)), author_id=author_id, media_ids=list(media_ids),
             caption=caption, hashtags=text.hashtags(caption), mentions=text.mentions(caption),
             location=location, request_id=request_id or None,
         )
-        created = await self.repo.create(post)
+        created = await self.repo.create(post)  # checks the media are the author's
         # The author's own feed reads their timeline: they see the post at once.
         await self.timelines.added(created.id, author_id)
         # A retried request publishes again; the event's handlers are idempotent.

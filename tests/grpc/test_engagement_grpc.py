@@ -173,3 +173,15 @@ async def test_likers_are_hydrated_users(stub, new_user, new_post):
     await stub.LikePost(pb.LikePostRequest(post_id=post), metadata=fan.metadata)
     reply = await stub.ListPostLikes(pb.ListPostLikesRequest(post_id=post), timeout=5)
     assert [u.id for u in reply.users] == [fan.id] and reply.users[0].username.startswith("grpc")
+
+
+async def test_purge_forgets_a_posts_likes_and_refuses_what_is_no_post(stub, new_user, new_post):
+    author, fan = new_user(), new_user()
+    post = new_post(author)
+    await stub.LikePost(pb.LikePostRequest(post_id=post), metadata=fan.metadata, timeout=10)
+    purged = await stub.PurgePost(pb.PurgePostRequest(post_id=post), timeout=10)
+    assert (purged.likes_removed, purged.comments_removed, purged.saves_removed) == (1, 0, 0)
+    states = await stub.GetPostStates(pb.GetPostStatesRequest(viewer_id=fan.id, post_ids=[post]), timeout=10)
+    assert (states.states[0].like_count, states.states[0].liked_by_me) == (0, False)
+    code, _ = await failure(stub.PurgePost(pb.PurgePostRequest(post_id=-1), timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT

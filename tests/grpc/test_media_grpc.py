@@ -323,3 +323,29 @@ async def test_malformed_upload_id_is_not_found(stub, new_user):
     _, auth = new_user()
     code, info, _ = await failure(stub.GetUpload(pb.GetUploadRequest(upload_id="../etc"), metadata=auth, timeout=10))
     assert code == grpc.StatusCode.NOT_FOUND and info.reason == "UPLOAD_NOT_FOUND"
+
+
+# --- releasing (the posts cleanup worker's call) --------------------------------------
+
+
+async def test_release_deletes_unposted_media_once_and_only_the_owners(stub, new_user, corpus):
+    owner, auth = new_user()
+    stranger, stranger_auth = new_user()
+    media = await stub.UploadMedia(upload_request((corpus / "hopper.webp").read_bytes()), metadata=auth, timeout=30)
+    # Someone else's id releases nothing.
+    kept = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=stranger, media_ids=[media.id]), timeout=10)
+    assert list(kept.deleted_media_ids) == []
+    released = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=owner, media_ids=[media.id]), timeout=10)
+    assert list(released.deleted_media_ids) == [media.id]
+    again = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=owner, media_ids=[media.id]), timeout=10)
+    assert list(again.deleted_media_ids) == [] and again.deleted_blobs == 0
+    code, info, _ = await failure(stub.GetMedia(pb.GetMediaRequest(media_id=media.id), metadata=auth, timeout=10))
+    assert code == grpc.StatusCode.NOT_FOUND and info.reason == "MEDIA_NOT_FOUND"
+
+
+@pytest.mark.parametrize("request_", [pb.ReleaseMediaRequest(owner_id=-3, media_ids=[1]),
+                                      pb.ReleaseMediaRequest(owner_id=1 << 40, media_ids=range(1, 502))],
+                         ids=["bad-owner", "too-many"])
+async def test_release_refuses_bad_requests(stub, request_):
+    code, _, _ = await failure(stub.ReleaseMedia(request_, timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT

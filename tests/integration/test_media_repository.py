@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import secrets
 from datetime import datetime, timedelta, timezone
 
+import psycopg
 import pytest
 
+from services.common.db import shard_schema
 from services.common.errors import Conflict
 from services.common.ids import shard_of
 from services.media.repository import PostgresMediaRepository
@@ -28,6 +32,10 @@ def record(media_id: int, owner_id: int) -> MediaRecord:
     )
 
 
+async def no_blobs() -> None:
+    """These tests store rows only; the blob store is the service's business."""
+
+
 def upload(upload_id: int, owner_id: int, expires_in_s: float = 3600) -> Upload:
     return Upload(id=upload_id, owner_id=owner_id, content_type="image/jpeg", size_bytes=1000, sha256="c" * 64,
                   received_bytes=0, expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in_s))
@@ -36,15 +44,15 @@ def upload(upload_id: int, owner_id: int, expires_in_s: float = 3600) -> Upload:
 async def test_media_round_trips_with_its_variants(repo, ids):
     owner = ids.new_id_in_random_shard()
     media_id = ids.new_id(shard_of(owner))
-    created_at = await repo.add_media(record(media_id, owner))
+    created_at = await repo.add_media(record(media_id, owner), no_blobs)
     stored = (await repo.get_media([media_id]))[media_id]
     assert stored == dataclasses.replace(record(media_id, owner), created_at=created_at)
 
 
 async def test_get_media_spans_shards_and_skips_unknown(repo, ids):
     a, b = ids.new_id(0), ids.new_id(1)
-    await repo.add_media(record(a, a))
-    await repo.add_media(record(b, b))
+    await repo.add_media(record(a, a), no_blobs)
+    await repo.add_media(record(b, b), no_blobs)
     found = await repo.get_media([a, b, ids.new_id(2)])
     assert set(found) == {a, b}
 
@@ -54,11 +62,11 @@ async def test_completing_an_upload_is_atomic_with_the_media(repo, ids):
     upload_id = ids.new_id(shard_of(owner))
     await repo.add_upload(upload(upload_id, owner))
     first = ids.new_id(shard_of(owner))
-    await repo.add_media(record(first, owner), completes_upload=upload_id)
+    await repo.add_media(record(first, owner), no_blobs, completes_upload=upload_id)
     assert (await repo.get_upload(upload_id)).media_id == first
     second = ids.new_id(shard_of(owner))
     with pytest.raises(Conflict):
-        await repo.add_media(record(second, owner), completes_upload=upload_id)
+        await repo.add_media(record(second, owner), no_blobs, completes_upload=upload_id)
     assert await repo.get_media([second]) == {}  # rolled back with the refused completion
 
 
@@ -80,3 +88,107 @@ async def test_only_expired_uploads_are_collected(repo, ids):
     collected = await repo.delete_expired_uploads(shard, datetime.now(timezone.utc), limit=1000)
     assert old in collected and fresh not in collected
     assert await repo.get_upload(old) is None and await repo.get_upload(fresh) is not None
+
+
+# --- releasing media and collecting their blobs -------------------------------------------
+
+
+def fresh_record(media_id: int, owner_id: int, shared_key: str | None = None) -> MediaRecord:
+    """A record whose blob keys no other test uses (the first variant's may be given, to share it)."""
+    keys = [secrets.token_hex(32) for _ in range(9)]
+    if shared_key:
+        keys[1] = shared_key
+    base = record(media_id, owner_id)
+    return dataclasses.replace(base, original_key=keys[0], variants=tuple(
+        dataclasses.replace(v, blob_key=k) for v, k in zip(base.variants, keys[1:])))
+
+
+async def add_post(db, author_id: int, media_ids: list[int], deleted: bool = False) -> None:
+    s = shard_schema(shard_of(author_id))
+    async with db.for_shard(shard_of(author_id)).connection() as conn:
+        await conn.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids, deleted_at) VALUES (%s, %s, %s, %s)",
+                           (secrets.randbelow(2**62) + 1, author_id, media_ids,
+                            datetime.now(timezone.utc) if deleted else None))
+
+
+async def test_release_deletes_only_the_owners_media_that_no_live_post_holds(repo, db, ids):
+    owner = ids.new_id(3)
+    in_live, in_deleted, in_none = (ids.new_id(3) for _ in range(3))
+    someone_elses = ids.new_id(3)
+    for media_id in (in_live, in_deleted, in_none):
+        await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    await repo.add_media(fresh_record(someone_elses, ids.new_id(3)), no_blobs)
+    await add_post(db, owner, [in_live])
+    await add_post(db, owner, [in_live, in_deleted], deleted=True)
+    before = await repo.get_media([in_live, in_deleted, in_none])
+
+    assert sorted(await repo.release(owner, [in_live, in_deleted, in_none, someone_elses])) == sorted(
+        [in_deleted, in_none])
+
+    assert set(await repo.get_media([in_live, in_deleted, in_none, someone_elses])) == {in_live, someone_elses}
+    queued = set(await repo.queued_garbage(3, 10_000))
+    assert set(before[in_deleted].blob_keys) | set(before[in_none].blob_keys) <= queued
+    assert not set(before[in_live].blob_keys) & queued
+    assert await repo.release(owner, [in_deleted, in_none]) == []  # again: nothing left to do
+
+
+async def test_release_waits_for_a_post_being_created_with_the_media_and_keeps_it(repo, db, ids, settings):
+    owner = ids.new_id(4)
+    media_id = ids.new_id(4)
+    await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    s = shard_schema(4)
+    async with await psycopg.AsyncConnection.connect(settings.database_for_shard(4)) as creating:
+        # What posts' create does: lock the media, insert the post, and commit only later.
+        await creating.execute(f"SELECT id FROM {s}.media WHERE id = %s FOR KEY SHARE", (media_id,))
+        await creating.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids) VALUES (%s, %s, %s)",
+                               (ids.new_id(4), owner, [media_id]))
+        releasing = asyncio.create_task(repo.release(owner, [media_id]))
+        await asyncio.sleep(0.3)
+        assert not releasing.done()
+        await creating.commit()
+    assert await releasing == []
+    assert media_id in await repo.get_media([media_id])
+
+
+async def test_unused_blobs_leaves_out_keys_that_media_in_any_shard_name(repo, ids):
+    shared = secrets.token_hex(32)
+    gone, kept = ids.new_id(1), ids.new_id(2)
+    await repo.add_media(fresh_record(gone, gone, shared), no_blobs)
+    await repo.add_media(fresh_record(kept, kept, shared), no_blobs)
+    keys = (await repo.get_media([gone]))[gone].blob_keys
+    assert await repo.release(gone, [gone]) == [gone]
+    async with repo.unused_blobs(keys) as unused:
+        assert unused == set(keys) - {shared}
+
+
+async def test_the_collector_waits_for_an_upload_that_holds_the_keys(repo, ids):
+    media_id = ids.new_id(5)
+    stored = fresh_record(media_id, media_id)
+    writing, written = asyncio.Event(), asyncio.Event()
+
+    async def write_blobs() -> None:
+        writing.set()
+        await written.wait()
+
+    adding = asyncio.create_task(repo.add_media(stored, write_blobs))
+    await writing.wait()
+
+    async def collect() -> set[str]:
+        async with repo.unused_blobs(stored.blob_keys) as unused:
+            return unused
+
+    collecting = asyncio.create_task(collect())
+    await asyncio.sleep(0.3)
+    assert not collecting.done()  # the upload holds the keys: no blob of it may go now
+    written.set()
+    await adding
+    assert await collecting == set()  # ...and once its row is in, every key is named
+
+
+async def test_collected_garbage_leaves_the_queue(repo, ids):
+    media_id = ids.new_id(6)
+    await repo.add_media(fresh_record(media_id, media_id), no_blobs)
+    await repo.release(media_id, [media_id])
+    queued = await repo.queued_garbage(6, 10_000)
+    await repo.drop_garbage(6, queued)
+    assert await repo.queued_garbage(6, 10_000) == []

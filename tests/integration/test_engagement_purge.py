@@ -1,0 +1,110 @@
+"""Forgetting a deleted post's engagement (PostPurger) against the stack's real PostgreSQL and Redis.
+
+The counters have their own key prefix, so the stack's running flusher never
+takes these posts.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.common.db import Database, shard_schema
+from services.common.errors import InvalidArgument
+from services.common.ids import IdAllocator, shard_of
+from services.engagement.counters import CounterKeys, RedisCounters
+from services.engagement.flusher import Flusher
+from services.engagement.purge import PostPurger, Purged
+from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
+from services.engagement.service import COMMENTS, LIKES, Comment, Counts
+from services.engagement.signals import counts_key
+
+
+@pytest.fixture
+def counters(client, db):
+    return RedisCounters(client, PostgresCountStore(db).counts, CounterKeys(f"test-{uuid.uuid4().hex[:8]}"))
+
+
+@pytest.fixture
+def repo(db):
+    return PostgresEngagementRepository(db)
+
+
+@pytest.fixture
+def purger(repo, counters, db):
+    return PostPurger(repo, counters, PostgresCountStore(db))
+
+
+async def engage(repo: PostgresEngagementRepository, counters: RedisCounters, ids: IdAllocator, post: int,
+                 users: list[int]) -> None:
+    """Every user likes, saves and comments on the post; the first comment gets a reply."""
+    parent = 0
+    for user in users:
+        await repo.like(post, user)
+        await counters.add(post, LIKES, +1)
+        await repo.save(user, post)
+        added = await repo.add_comment(Comment(id=ids.new_id(shard_of(post)), post_id=post, author_id=user,
+                                               text="nice", parent_id=parent))
+        await counters.add(post, COMMENTS, +1)
+        parent = parent or added.id
+
+
+async def rows(db: Database, post: int) -> dict[str, int]:
+    """How many rows of each table still name the post (saves: in every shard)."""
+    s = shard_schema(shard_of(post))
+    found = {}
+    async with db.for_shard(shard_of(post)).connection() as conn:
+        for table in ("likes", "comments", "post_counts"):
+            found[table] = (await (await conn.execute(
+                f"SELECT count(*) FROM {s}.{table} WHERE post_id = %s", (post,))).fetchone())[0]
+    found["saves"] = len(await db.every_shard("SELECT user_id FROM {schema}.saves WHERE post_id = %s", (post,)))
+    return found
+
+
+async def test_a_purge_removes_every_row_and_counter_of_the_post_and_only_of_it(purger, repo, counters, client,
+                                                                                 db, ids, settings):
+    post, other = ids.new_id(2), ids.new_id(2)
+    # Savers in several shards: their saves live in their own shards.
+    users = [ids.new_id(s % settings.logical_shards) for s in range(5)]
+    await engage(repo, counters, ids, post, users)
+    await engage(repo, counters, ids, other, users[:2])
+    await Flusher(counters, PostgresCountStore(db), logical_shards=settings.logical_shards).flush_once()
+    await counters.add(post, LIKES, +1)  # a delta not flushed yet
+    assert (await rows(db, post))["saves"] == 5
+
+    assert await purger.purge(post) == Purged(likes=5, comments=5, saves=5)
+
+    assert await rows(db, post) == {"likes": 0, "comments": 0, "post_counts": 0, "saves": 0}
+    assert not await client.exists(counts_key(post))
+    assert not await client.sismember(counters.keys.dirty, post)
+    assert await client.exists(*(counters.keys.shard(kind, post, n)
+                                 for kind in (LIKES, COMMENTS) for n in range(counters.shards))) == 0
+    assert await rows(db, other) == {"likes": 2, "comments": 2, "post_counts": 1, "saves": 2}
+    assert (await counters.current([other]))[other] == Counts(2, 2)
+
+
+async def test_a_purge_again_removes_nothing_and_succeeds(purger, repo, counters, ids):
+    post = ids.new_id(3)
+    await engage(repo, counters, ids, post, [ids.new_id(0)])
+    await purger.purge(post)
+    assert await purger.purge(post) == Purged()
+
+
+async def test_a_purge_takes_the_post_out_of_a_flush_its_flusher_left_unfinished(purger, repo, counters, client,
+                                                                                 db, ids, settings):
+    post, other = ids.new_id(4), ids.new_id(4)
+    await engage(repo, counters, ids, post, [ids.new_id(1)])
+    await engage(repo, counters, ids, other, [ids.new_id(1)])
+    assert await counters.drain(100) is not None  # ...and that flusher dies here
+
+    await purger.purge(post)
+    await Flusher(counters, PostgresCountStore(db), logical_shards=settings.logical_shards).flush_once()
+
+    assert (await rows(db, post))["post_counts"] == 0  # the recovered flush did not write it back
+    assert (await PostgresCountStore(db).counts([other]))[other] == Counts(1, 1)
+
+
+async def test_a_purge_refuses_what_is_no_post_id(purger):
+    with pytest.raises(InvalidArgument):
+        await purger.purge(-5)
