@@ -49,6 +49,11 @@ class Media(Protocol):
     async def release_media(self, owner_id: int, media_ids: list[int]) -> object: ...
 
 
+def _brief(reply: object) -> str:
+    """A reply message on one line, for the log."""
+    return str(reply).replace("\n", " ").strip() or "nothing to do"
+
+
 @dataclass(frozen=True)
 class CleanupConfig:
     # How old a post.deleted event must be before it is handled.
@@ -89,9 +94,10 @@ class Cleanup:
         post = (await self.posts.get_many([post_id])).get(post_id)
         if post is None or not post.deleted or post.cleaned:
             return False
-        await self.engagement.purge_post(post_id)
-        await self.media.release_media(post.author_id, post.media_ids)
+        purged = await self.engagement.purge_post(post_id)
+        released = await self.media.release_media(post.author_id, post.media_ids)
         await self.posts.mark_cleaned(post_id)
+        log.info("post %d cleaned up: %s; %s", post_id, _brief(purged), _brief(released))
         return True
 
     async def sweep(self) -> int:
