@@ -1,23 +1,26 @@
-"""Shared by the gRPC tests: a service on a real grpc.aio server at port 0."""
+"""Shared by the gRPC tests: a service on a real grpc.aio server at port 0, and a stub of it."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
 from services.common import server
 
 
 @pytest.fixture
-async def start_service(settings):
-    """`await start_service(SPEC, setup)`: the service on a free port, against the stack's stores;
-    shut down gracefully after the test."""
-    started = []
+async def serve(settings):
+    """`await serve(SPEC, setup, SomeServiceStub)`: the service on a free port, against the stack's
+    stores, and a stub on a channel to it; both closed (the server gracefully) after the test."""
+    started: list[tuple[server.RunningService, grpc.aio.Channel]] = []
 
-    async def start(spec, setup) -> server.RunningService:
+    async def start(spec, setup, stub_class):
         running = await server.start(spec, setup, settings, port=0)
-        started.append(running)
-        return running
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        started.append((running, channel))
+        return stub_class(channel)
 
     yield start
-    for running in started:
+    for running, channel in started:
+        await channel.close()
         await running.shutdown(grace_s=1, drain_pause_s=0)

@@ -16,15 +16,8 @@ from tests.grpc.status import error_info
 
 
 @pytest.fixture
-async def running(start_service):
-    return await start_service(SPEC, setup)
-
-
-@pytest.fixture
-async def stub(running):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield accounts_service_pb2_grpc.AccountsServiceStub(channel)
-
+async def stub(serve):
+    return await serve(SPEC, setup, accounts_service_pb2_grpc.AccountsServiceStub)
 
 
 def unique() -> str:

@@ -23,14 +23,8 @@ from tests.grpc.status import error_info
 
 
 @pytest.fixture
-async def running(start_service):
-    return await start_service(SPEC, setup)
-
-
-@pytest.fixture
-async def stub(running):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield engagement_service_pb2_grpc.EngagementServiceStub(channel)
+async def stub(serve):
+    return await serve(SPEC, setup, engagement_service_pb2_grpc.EngagementServiceStub)
 
 
 class User:
@@ -64,7 +58,6 @@ def new_post(settings):
         return post_id
 
     return make
-
 
 
 async def failure(call) -> tuple[grpc.StatusCode, error_details_pb2.ErrorInfo]:

@@ -22,14 +22,8 @@ from tests.grpc.status import error_info
 
 
 @pytest.fixture
-async def running(start_service):
-    return await start_service(SPEC, setup)
-
-
-@pytest.fixture
-async def stub(running):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-        yield media_service_pb2_grpc.MediaServiceStub(channel)
+async def stub(serve):
+    return await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,6 @@ def new_user(settings):
         return user_id, [("authorization", f"Bearer {signer.sign(user_id)}")]
 
     return make
-
 
 
 async def failure(call) -> tuple[grpc.StatusCode, error_details_pb2.ErrorInfo, str]:
