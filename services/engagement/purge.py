@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.common.errors import InvalidArgument
-from services.common.ids import shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import lock_name
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
@@ -31,7 +30,7 @@ class PostPurger:
     store: PostgresCountStore
 
     async def purge(self, post_id: int) -> Purged:
-        if not (post_id > 0 and shard_of(post_id) < self.store.db.logical_shards):
+        if not self.store.db.holds(post_id):
             raise InvalidArgument("post_id", f"{post_id} is not a post id")
         # Under the flusher's lock: a flush in hand would write the count row back.
         async with self.store.exclusive(lock_name(self.counters.keys.prefix)):

@@ -35,8 +35,9 @@ def blob_key(data: bytes) -> str:
 
 
 class BlobStore(Protocol):
-    def put(self, data: bytes) -> str:
-        """Store `data` durably; returns its key (the SHA-256 hex)."""
+    def put(self, data: bytes, key: str | None = None) -> str:
+        """Store `data` durably; returns its key (the SHA-256 hex). A caller that already has
+        blob_key(data) passes it as `key` rather than have the bytes hashed again."""
 
     def get(self, key: str) -> bytes:
         """The bytes under `key`; BlobNotFound when there are none."""
@@ -82,8 +83,8 @@ class FileBlobStore:
             raise BlobNotFound(key)
         return self.root / key[:2] / key
 
-    def put(self, data: bytes) -> str:
-        key = blob_key(data)
+    def put(self, data: bytes, key: str | None = None) -> str:
+        key = key or blob_key(data)
         path = self.path(key)
         with self._locks[int(key[:8], 16) % self._STRIPES]:
             # Content-addressed: an existing file already holds these bytes.

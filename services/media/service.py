@@ -340,8 +340,8 @@ class MediaService:
         )
 
         def put_all() -> None:
-            for blob in (data, *(v.data for v in processed.variants)):
-                self.blobs.put(blob)
+            for blob, key in zip((data, *(v.data for v in processed.variants)), record.blob_keys):
+                self.blobs.put(blob, key)
 
         created_at = await self.repo.add_media(record, lambda: asyncio.to_thread(put_all), completes_upload)
         return dataclasses.replace(record, created_at=created_at)

@@ -27,6 +27,12 @@ def test_put_returns_the_sha256_and_get_gives_the_bytes_back(store):
     assert store.get(key) == b"pixels" and store.exists(key)
 
 
+def test_a_key_the_caller_already_has_names_the_same_file(store):
+    key = blobstore.blob_key(b"hashed once")
+    assert store.put(b"hashed once", key) == key
+    assert store.get(key) == b"hashed once" and files_under(store.root) == [f"{key[:2]}/{key}"]
+
+
 def test_the_same_bytes_are_stored_once(store):
     assert store.put(b"same") == store.put(b"same")
     assert len(files_under(store.root)) == 1
