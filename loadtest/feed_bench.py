@@ -168,7 +168,7 @@ async def service_level(settings: Settings, tokens: dict[int, str], concurrency:
     from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
     from pictor.posts.v1 import posts_service_pb2, posts_service_pb2_grpc
 
-    from services.mesh.registry import by_name
+    from services.common.registry import by_name
 
     feed_channel = grpc.aio.insecure_channel(settings.service_address(by_name("feed")))
     posts_channel = grpc.aio.insecure_channel(settings.service_address(by_name("posts")))

@@ -16,7 +16,7 @@ import pytest
 
 from services.common.config import Settings, load_settings
 from services.mesh.launcher import Stack
-from services.mesh.registry import SERVICES
+from services.common.registry import SERVICES
 
 
 def free_ports(count: int) -> list[int]:

@@ -16,7 +16,7 @@ from services.common.clients import GraphClient, MeshChannels
 from services.common.config import Settings
 from services.common.db import Database
 from services.common.ids import IdAllocator
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 SPEC = by_name("accounts")
 

@@ -17,7 +17,7 @@ from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
 
 from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.mesh.registry import SERVICES, ServiceSpec
+from services.common.registry import SERVICES, ServiceSpec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

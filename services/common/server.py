@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from services.common.config import Settings, load_settings
 from services.common.errors import ErrorInterceptor
-from services.mesh.registry import SERVICES, ServiceSpec, all_proto_services
+from services.common.registry import SERVICES, ServiceSpec, all_proto_services
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from services.engagement.repository import PostgresCountStore, PostgresEngagemen
 from services.engagement.service import EngagementService
 from services.engagement.servicer import EngagementServicer
 from services.engagement.signals import FeedSignals
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 SPEC = by_name("engagement")
 

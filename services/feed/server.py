@@ -17,7 +17,7 @@ from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer
 from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 SPEC = by_name("feed")
 

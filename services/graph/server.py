@@ -17,7 +17,7 @@ from services.common.events import EventPublisher
 from services.graph.repository import PostgresGraphRepository, PostgresProfiles
 from services.graph.service import GraphService
 from services.graph.servicer import GraphServicer
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 SPEC = by_name("graph")
 

@@ -19,7 +19,7 @@ from services.media.repository import PostgresMediaRepository
 from services.media.service import ImageProcessor, MediaService
 from services.media.servicer import MediaServicer
 from services.media.signing import UrlSigner, load_or_create_key
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 
 SPEC = by_name("media")
 

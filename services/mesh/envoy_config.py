@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from services.common.config import REPO_ROOT, Settings
-from services.mesh.registry import SERVICES, all_proto_services, mesh_only_methods
+from services.common.registry import SERVICES, all_proto_services, mesh_only_methods
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
 MAX_BODY_BYTES = 64 * 1024 * 1024

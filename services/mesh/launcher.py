@@ -24,7 +24,7 @@ from services.common.config import REPO_ROOT, Settings, load_settings
 from services.mesh import embedded, envoy_config
 from services.mesh.codegen import DEFAULT_OUT
 from services.mesh.prepare import prepare
-from services.mesh.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name
+from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name
 
 log = logging.getLogger("pictor")
 

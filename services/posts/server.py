@@ -16,7 +16,7 @@ from services.common.db import Database
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.timelines import TIMELINE_MAX, Timelines, timeline_key
-from services.mesh.registry import by_name
+from services.common.registry import by_name
 from services.posts.repository import PostgresPostsRepository
 from services.posts.service import Access, PostsService
 from services.posts.cache import PostCache

@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb, accounts_service_pb2_grpc
 
-from services.mesh.registry import SERVICES, all_proto_services
+from services.common.registry import SERVICES, all_proto_services
 
 pytestmark = pytest.mark.e2e
 

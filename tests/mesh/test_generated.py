@@ -8,7 +8,7 @@ import yaml
 
 from services.common.config import REPO_ROOT, load_settings
 from services.mesh import codegen, compose, embedded, envoy_config
-from services.mesh.registry import SERVICES
+from services.common.registry import SERVICES
 
 
 def test_built_stubs_and_descriptor_match_the_protos():

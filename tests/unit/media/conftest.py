@@ -1,8 +1,10 @@
 """The media corpus (real-world images from Pillow's test suite) and what each must produce.
 
-Found through PICTOR_MEDIA_CORPUS (CI sets it), else ../shared/media-corpus
-beside the repository. Missing, the tests fail: a silently skipped corpus
-would hide every regression it exists to catch.
+The corpus ships in the repository (tests/media-corpus, with its source and
+licence in its README), so a fresh clone tests it with nothing beside it.
+PICTOR_MEDIA_CORPUS may point at another folder holding the same files.
+Missing files fail the tests: a silently skipped corpus would hide every
+regression it exists to catch.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ REJECTED = sorted(name for name, reason in EXPECTED.items() if reason is not Non
 def media_corpus_dir() -> Path:
     """The corpus folder; fails the test (never skips) when it cannot be found."""
     configured = os.environ.get("PICTOR_MEDIA_CORPUS", "")
-    path = Path(configured) if configured else REPO_ROOT.parent / "shared" / "media-corpus"
+    path = Path(configured) if configured else REPO_ROOT / "tests" / "media-corpus"
     if not path.is_dir():
         where = f"PICTOR_MEDIA_CORPUS={configured!r}" if configured else f"the fallback {path}"
-        pytest.fail(f"media corpus not found ({where} is not a folder): set PICTOR_MEDIA_CORPUS to the "
-                    "shared/media-corpus folder", pytrace=False)
+        pytest.fail(f"media corpus not found ({where} is not a folder): set PICTOR_MEDIA_CORPUS to a folder "
+                    "holding tests/media-corpus's files", pytrace=False)
     missing = sorted(name for name in EXPECTED if not (path / name).is_file())
     if missing:
         pytest.fail(f"media corpus at {path} lacks {', '.join(missing)}", pytrace=False)
