@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,9 +47,35 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
+STORE_URLS = ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP")
+
+
+@contextmanager
+def private_stack(data_dir: Path, **overrides: str) -> Iterator[Stack]:
+    """A stack of its own (embedded stores, free ports, under `data_dir`), supervised as `make run`'s
+    is: for the tests and tools that break things. The environment is restored afterwards."""
+    env = {**stack_environment(data_dir), **overrides}
+    saved = {name: os.environ.get(name) for name in (*env, *STORE_URLS)}
+    for name in STORE_URLS:
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    running = Stack(load_settings())
+    try:
+        running.start()
+        running.supervise()
+        yield running
+    finally:
+        running.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    for name in ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP"):
+    for name in STORE_URLS:
         os.environ.pop(name, None)
     os.environ.update(stack_environment(tmp_path_factory.mktemp("pictor")))
     running = Stack(load_settings())

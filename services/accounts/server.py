@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
@@ -12,9 +10,7 @@ from services.accounts.service import AccountsService
 from services.accounts.servicer import AccountsServicer
 from services.common import server
 from services.common.auth import TokenSigner, TokenVerifier
-from services.common.clients import GraphClient, MeshChannels
-from services.common.config import Settings
-from services.common.db import Database
+from services.common.clients import GraphClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 
@@ -30,20 +26,17 @@ class GraphBlocks:
         return relation is not None and relation.blocked
 
 
-async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
-    db = Database(settings)
-    await db.open()
-    channels = MeshChannels(settings)
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings = resources.settings
     service = AccountsService(
-        repo=PostgresAccountsRepository(db),
+        repo=PostgresAccountsRepository(await resources.database()),
         ids=IdAllocator(settings.logical_shards),
         signer=TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, settings.access_token_ttl_s),
         refresh_ttl_s=settings.refresh_token_ttl_s,
-        blocks=GraphBlocks(GraphClient(channels)),
+        blocks=GraphBlocks(GraphClient(resources.channels())),
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)
-    return [channels.close, db.close]
 
 
 def main() -> None:

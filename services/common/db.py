@@ -23,12 +23,20 @@ from psycopg_pool import AsyncConnectionPool
 
 from hotpath.ids import shard_of
 from services.common.config import Settings
+from services.common.dependencies import Dependency, postgres_dependency
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 GLOBAL_SCHEMA = "pictor_global"
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+
+
+# How long a call waits for a pooled connection before it answers UNAVAILABLE: longer than any
+# healthy wait, short enough that an outage is an answer within the 2 s the gateway promises.
+CHECKOUT_TIMEOUT_S = 1.5
+# libpq's minimum.
+CONNECT_TIMEOUT_S = 2
 
 
 def shard_schema(shard: int) -> str:
@@ -42,19 +50,42 @@ class Database:
 
     def __init__(self, settings: Settings, *, max_size: int = 10) -> None:
         self.settings = settings
-        urls = {settings.database_url, *(r.url for r in settings.shard_map)}
-        self._pools = {
-            url: AsyncConnectionPool(url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True})
-            for url in urls
-        }
+        self.max_size = max_size
+        urls = dict.fromkeys([settings.database_url, *(r.url for r in settings.shard_map)])
+        self._pools = {url: self._new_pool(url) for url in urls}
+        self._retired: set[asyncio.Task] = set()
 
-    async def open(self) -> None:
+    def _new_pool(self, url: str) -> AsyncConnectionPool:
+        return AsyncConnectionPool(url, min_size=1, max_size=self.max_size, open=False, timeout=CHECKOUT_TIMEOUT_S,
+                                   kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S})
+
+    async def open(self, wait: bool = True) -> None:
+        """Open the pools; `wait=False` returns at once (a server not up yet is the health watcher's news)."""
         for pool in self._pools.values():
-            await pool.open(wait=True, timeout=30)
+            await pool.open(wait=wait, timeout=30)
 
     async def close(self) -> None:
         for pool in self._pools.values():
             await pool.close()
+        for task in list(self._retired):
+            await task
+
+    async def renew(self, url: str) -> None:
+        """Replace the pool of `url` with a fresh one: after an outage its connections are broken, and
+        the old pool's reconnection backs off for longer than a recovery may take. Calls still holding
+        the old pool's connections finish on them; the old pool closes in the background."""
+        old, self._pools[url] = self._pools[url], self._new_pool(url)
+        await self._pools[url].open(wait=False)
+        task = asyncio.create_task(old.close(timeout=10))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+
+    def dependencies(self) -> list[Dependency]:
+        """One health dependency per physical database; its pool is renewed when it comes back."""
+        def renewing(url: str):
+            return lambda: self.renew(url)
+
+        return [postgres_dependency(url, recovered=renewing(url)) for url in self._pools]
 
     @property
     def logical_shards(self) -> int:

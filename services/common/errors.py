@@ -8,6 +8,7 @@ gateway renders that as JSON `{code, message, details}`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from services.common.deadlines import enter_call
+from services.common.dependencies import DependencyWatcher, ignore_outcome, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +102,57 @@ def _internal_status() -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+# Health and reflection answer for themselves, whatever the dependencies' state.
+PLUMBING = ("/grpc.health.", "/grpc.reflection.")
+UNAVAILABLE_MESSAGES = {
+    "DATABASE_UNAVAILABLE": "the database is unavailable; try again shortly",
+    "CACHE_UNAVAILABLE": "the cache is unavailable; try again shortly",
+}
+
+
+def unavailable(reason: str) -> Unavailable:
+    return Unavailable(UNAVAILABLE_MESSAGES.get(reason, "a dependency is unavailable"), reason=reason)
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Maps DomainError to its status; anything else is logged and becomes INTERNAL.
+    """Maps DomainError to its status, a store out of reach (psycopg's OperationalError and pool
+    timeout, redis' ConnectionError and TimeoutError) to UNAVAILABLE; anything else is logged and
+    becomes INTERNAL.
+
+    With a `watcher`, a call made while a store it depends on is down answers UNAVAILABLE at
+    once, and so does a call in flight when one goes down: a stopped server would otherwise
+    keep it waiting for as long as the operating system keeps the connection open. The
+    handler then runs on in the background until its store answers or fails.
 
     It also records each call's deadline for the outbound calls made while
     serving it (services.common.deadlines).
     """
+
+    def __init__(self, watcher: DependencyWatcher | None = None) -> None:
+        self.watcher = watcher
+
+    async def _run(self, behavior: Callable[..., Awaitable[Any]], request: Any,
+                   context: grpc.aio.ServicerContext) -> Any:
+        watcher = self.watcher
+        if watcher is None or not watcher.dependencies:
+            return await behavior(request, context)
+        if watcher.reason is not None:
+            raise unavailable(watcher.reason)
+        call = asyncio.ensure_future(behavior(request, context))
+        outage = watcher.outage()
+        try:
+            await asyncio.wait({call, outage}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            call.cancel()
+            raise
+        finally:
+            watcher.discard(outage)
+        if call.done():
+            outage.cancel()
+            return call.result()
+        call.cancel()
+        call.add_done_callback(ignore_outcome)
+        raise unavailable(outage.result())
 
     async def intercept_service(
         self,
@@ -113,19 +160,26 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
         method = handler_call_details.method
+        if handler is None or method.startswith(PLUMBING):
+            return handler
 
         def wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 enter_call(context)
                 try:
-                    return await behavior(request, context)
+                    return await self._run(behavior, request, context)
                 except DomainError as error:
                     await context.abort_with_status(to_status(error))
                 except grpc.aio.AbortError:
                     raise
+                except Exception as error:
+                    reason = unavailable_reason(error)
+                    if reason is None:
+                        log.exception("unexpected error in %s", method)
+                        await context.abort_with_status(_internal_status())
+                    log.warning("%s: %s (%s)", method, reason, error)
+                    await context.abort_with_status(to_status(unavailable(reason)))
                 except grpc.aio.AioRpcError as error:
                     # A dependency failed. Its own client errors are our bug; its
                     # unavailability or lateness is passed on as such.
@@ -134,9 +188,6 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                             to_status(Unavailable(f"a service this call needs did not answer ({error.code().name})",
                                                   reason="DEPENDENCY_UNAVAILABLE")))
                     log.error("call from %s failed: %s %s", method, error.code().name, error.details())
-                    await context.abort_with_status(_internal_status())
-                except Exception:
-                    log.exception("unexpected error in %s", method)
                     await context.abort_with_status(_internal_status())
 
             return wrapper

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,8 @@ class Consumer:
                 # Redis was flushed or restarted without its data: make the group again.
                 log.warning("%s: consumer group missing; creating it again", self.group)
                 ready = False
-            except (ConnectionError, OSError, aioredis.ConnectionError) as error:
-                # Includes BusyLoadingError: Redis is still reading its data back.
+            except (ConnectionError, OSError, aioredis.ConnectionError, RedisTimeout) as error:
+                # Includes BusyLoadingError (Redis is still reading its data back) and a Redis that
+                # does not answer in time (paused, overloaded): wait, and carry on where we were.
                 log.warning("%s: redis unavailable (%s); retrying", self.group, error)
                 await asyncio.sleep(1)

@@ -1,34 +1,55 @@
-"""Wiring every service shares: one grpc.aio server with the error interceptor,
-the standard health service, server reflection and graceful shutdown.
+"""The one bootstrap of every process of the mesh: services and workers.
+
+A service (`main(spec, setup)`): settings, logging, one grpc.aio server with
+the error interceptor, the standard health service, server reflection; its
+`setup` takes what it needs from `Resources` (database pools, Redis, channels
+to other services), and the stores it took become its health dependencies:
+a watcher probes them, health says NOT_SERVING while one is down and SERVING
+again when it is back (services.common.dependencies).
+
+A worker (`run_worker(name, work)`): the same settings, logging and
+resources; `work(resources, stop)` runs until `stop` is set. A store or a
+service out of reach ends the attempt, which starts again with backoff in the
+same process; anything else ends the process, which the launcher restarts.
 
 Shutdown (SIGTERM or SIGINT): health goes NOT_SERVING so Envoy stops sending
 new calls, a short pause lets it notice, `server.stop(grace)` drains calls in
-flight, then the service's own resources (pools) close.
+flight, then the resources close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
+import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.clients import MeshChannels
 from services.common.config import Settings, load_settings
+from services.common.db import Database
+from services.common.dependencies import (
+    Backoff,
+    Dependency,
+    DependencyWatcher,
+    connect_redis,
+    redis_dependency,
+    unavailable_reason,
+)
 from services.common.errors import ErrorInterceptor
 from services.common.registry import SERVICES, ServiceSpec, all_proto_services
 
 log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
-# A service's setup: given the settings, add its servicers to the server and
-# return the closers of what it opened.
-Setup = Callable[[grpc.aio.Server, Settings], Awaitable[Sequence[Closer]]]
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -37,35 +58,96 @@ SERVER_OPTIONS = [
 ]
 
 
+class Resources:
+    """What a process opens once and closes on the way out, each made on first use: the database
+    pools, the Redis client, the channels to other services. The stores it made are the
+    process's health dependencies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dependencies: list[Dependency] = []
+        self._db: Database | None = None
+        self._redis: aioredis.Redis | None = None
+        self._channels: MeshChannels | None = None
+        self._closers: list[Closer] = []
+
+    async def database(self, max_size: int = 10) -> Database:
+        if self._db is None:
+            self._db = Database(self.settings, max_size=max_size)
+            # Not waiting: a database that is down yet is the health watcher's news, not a crash.
+            await self._db.open(wait=False)
+            self._closers.append(self._db.close)
+            self.dependencies += self._db.dependencies()
+        return self._db
+
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            self._redis = connect_redis(self.settings.redis_url)
+            self._closers.append(self._redis.aclose)
+            self.dependencies.append(redis_dependency(self.settings.redis_url))
+        return self._redis
+
+    def channels(self) -> MeshChannels:
+        if self._channels is None:
+            self._channels = MeshChannels(self.settings)
+            self._closers.append(self._channels.close)
+        return self._channels
+
+    def on_close(self, closer: Closer) -> None:
+        """Close something else the process opened, with the rest (in reverse order of opening)."""
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %s failed", close)
+        self._closers.clear()
+
+
+# A service's setup: add its servicers to the server, taking what it needs from the resources.
+Setup = Callable[[grpc.aio.Server, Resources], Awaitable[None]]
+
+
 @dataclass
 class RunningService:
     spec: ServiceSpec
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     port: int
-    closers: list[Closer] = field(default_factory=list)
+    resources: Resources
+    watcher: DependencyWatcher = field(default_factory=lambda: DependencyWatcher([]))
+
+    async def set_health(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ("", *self.spec.proto_services):
+            await self.health.set(name, status)
 
     async def shutdown(self, grace_s: float, drain_pause_s: float = 0.2) -> None:
-        for name in ("", *self.spec.proto_services):
-            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.watcher.stop()
+        await self.set_health(False)
         await asyncio.sleep(drain_pause_s)
         await self.server.stop(grace_s)
-        for close in reversed(self.closers):
-            try:
-                await close()
-            except Exception:
-                log.exception("closing %s failed", self.spec.name)
+        await self.resources.close()
 
 
 async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: str = "127.0.0.1",
                 port: int | None = None) -> RunningService:
-    """Start `spec` on host:port (port 0 picks a free one) and mark it SERVING."""
+    """Start `spec` on host:port (port 0 picks a free one); SERVING once its stores answer."""
     # Reflection describes the whole mesh, so grpcurl through the gateway
     # lists every service whichever backend answers.
     for module in (m for s in SERVICES for m in s.proto_modules):
         importlib.import_module(module)
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=SERVER_OPTIONS)
-    closers = list(await setup(server, settings))
+    watcher = DependencyWatcher([])
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher)], options=SERVER_OPTIONS)
+    resources = Resources(settings)
+    try:
+        await setup(server, resources)
+    except BaseException:
+        await resources.close()
+        raise
+    watcher.dependencies = resources.dependencies
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -75,10 +157,14 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     )
     bound = server.add_insecure_port(f"{host}:{settings.service_port(spec) if port is None else port}")
     await server.start()
-    for name in ("", *spec.proto_services):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s serving on %s:%d", spec.name, host, bound)
-    return RunningService(spec, server, health_servicer, bound, closers)
+    running = RunningService(spec, server, health_servicer, bound, resources, watcher)
+    await watcher.check_once()
+    await running.set_health(not watcher.down)
+    watcher.on_change = running.set_health
+    watcher.start()
+    log.info("%s serving on %s:%d%s", spec.name, host, bound,
+             f" (NOT_SERVING until {', '.join(watcher.down)} answers)" if watcher.down else "")
+    return running
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -90,20 +176,64 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def run_worker(name: str, run: Callable[[], Awaitable[None]]) -> None:
-    """Run a worker process (it serves no port) until `run` returns; `run` watches stop_on_signals()."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(name)s: %(message)s")
+def configure_logging(process: str) -> None:
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s")
+
+
+async def wait_for_stop(stop: asyncio.Event, timeout_s: float) -> None:
+    """Sleep `timeout_s`, or less when `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout_s)
+
+
+# A worker's work: runs until `stop` is set, using the resources it is given.
+Work = Callable[[Resources, asyncio.Event], Awaitable[None]]
+
+
+async def keep_working(name: str, work: Work, settings: Settings, stop: asyncio.Event,
+                       backoff: Backoff | None = None) -> None:
+    """Run `work` until `stop`; when a store or service is out of reach, start it again (with fresh
+    resources) after a growing delay. Any other error is raised: the process ends and the
+    launcher restarts it."""
+    backoff = backoff or Backoff()
+    while not stop.is_set():
+        resources = Resources(settings)
+        began = time.monotonic()
+        try:
+            await work(resources, stop)
+            return
+        except Exception as error:
+            reason = unavailable_reason(error)
+            if reason is None:
+                raise
+            delay = backoff.delay(time.monotonic() - began)
+            log.warning("%s: %s (%s: %s); starting again in %.1f s", name, reason, type(error).__name__, error, delay)
+        finally:
+            await resources.close()
+        await wait_for_stop(stop, delay)
+
+
+def run_worker(name: str, work: Work) -> None:
+    """Run a worker process (it serves no port) until SIGTERM or SIGINT."""
+    configure_logging(name)
+    settings = load_settings()
+
+    async def run() -> None:
+        stop = stop_on_signals()
+        await keep_working(name, work, settings, stop)
+        log.info("%s stopped", name)
+
     asyncio.run(run())
 
 
 def main(spec: ServiceSpec, setup: Setup) -> None:
     """Run a service process until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {spec.name} %(levelname)s %(name)s: %(message)s")
+    configure_logging(spec.name)
     settings = load_settings()
 
     async def run() -> None:
-        running = await start(spec, setup, settings, host=settings.service_hosts[spec.name])
         stop = stop_on_signals()
+        running = await start(spec, setup, settings, host=settings.service_hosts[spec.name])
         await stop.wait()
         log.info("%s shutting down", spec.name)
         await running.shutdown(settings.shutdown_grace_s)

@@ -5,17 +5,12 @@ The counts' flusher runs as its own process (services.engagement.worker).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
-import redis.asyncio as aioredis
 from pictor.engagement.v1 import engagement_service_pb2_grpc
 
 from services.common import server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, GraphClient, MeshChannels, PostsClient
-from services.common.config import Settings
-from services.common.db import Database
+from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.engagement.counters import RedisCounters
@@ -47,11 +42,9 @@ class GraphBlocks:
         return {owner for owner, r in (await self.graph.relationships(viewer_id, user_ids)).items() if r.blocked}
 
 
-async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
-    db = Database(settings)
-    await db.open()
-    channels = MeshChannels(settings)
-    redis = aioredis.from_url(settings.redis_url)
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels, redis = resources.settings, resources.channels(), resources.redis()
+    db = await resources.database()
     posts = PostsClient(channels)
     repo, store = PostgresEngagementRepository(db), PostgresCountStore(db)
     counters = RedisCounters(redis, store.counts)
@@ -62,7 +55,6 @@ async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[se
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
         EngagementServicer(service, verifier, AccountsClient(channels), posts, PostPurger(repo, counters, store)),
         grpc_server)
-    return [channels.close, redis.aclose, db.close]
 
 
 def main() -> None:

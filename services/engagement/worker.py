@@ -12,14 +12,10 @@ cycle in hand, then exits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
-import redis.asyncio as aioredis
-
-from services.common.config import env_int, load_settings
-from services.common.db import Database
-from services.common.server import run_worker, stop_on_signals
+from services.common.config import env_int
+from services.common.server import Resources, run_worker, wait_for_stop
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
 from services.engagement.repository import PostgresCountStore
@@ -43,27 +39,18 @@ async def run_flusher(flusher: Flusher, stop: asyncio.Event, interval_s: float) 
         else:
             interval = interval_s
         if flushed < flusher.batch_posts:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+            await wait_for_stop(stop, interval)
 
 
-async def run() -> None:
-    settings = load_settings()
-    db = Database(settings, max_size=4)
-    await db.open()
-    redis = aioredis.from_url(settings.redis_url)
-    store = PostgresCountStore(db)
-    flusher = Flusher(RedisCounters(redis, store.counts), store, logical_shards=settings.logical_shards)
-    stop = stop_on_signals()
-    try:
-        await run_flusher(flusher, stop, flush_interval_s())
-    finally:
-        await redis.aclose()
-        await db.close()
+async def work(resources: Resources, stop: asyncio.Event) -> None:
+    store = PostgresCountStore(await resources.database(max_size=4))
+    flusher = Flusher(RedisCounters(resources.redis(), store.counts), store,
+                      logical_shards=resources.settings.logical_shards)
+    await run_flusher(flusher, stop, flush_interval_s())
 
 
 def main() -> None:
-    run_worker("counters", run)
+    run_worker("counters", work)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,10 @@ SIGTERM finishes the batch in hand, then exits.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+import asyncio
 
-from services.common.clients import MeshChannels
-from services.common.config import load_settings
 from services.common.events import Consumer
-from services.common.server import run_worker, stop_on_signals
+from services.common.server import Resources, run_worker
 from services.feed.config import FeedConfig
 from services.feed.fanout import FanOut
 from services.feed.sources import MeshSources
@@ -22,22 +20,14 @@ GROUP = "feed-fanout"
 TOPICS = ["posts", "graph"]
 
 
-async def run() -> None:
-    settings = load_settings()
-    redis = aioredis.from_url(settings.redis_url)
-    channels = MeshChannels(settings)
-    fanout = FanOut(FeedStore(redis), MeshSources(channels), FeedConfig.from_env())
-    consumer = Consumer(redis, GROUP, TOPICS, fanout.handle)
-    stop = stop_on_signals()
-    try:
-        await consumer.run(stop)
-    finally:
-        await channels.close()
-        await redis.aclose()
+async def work(resources: Resources, stop: asyncio.Event) -> None:
+    redis = resources.redis()
+    fanout = FanOut(FeedStore(redis), MeshSources(resources.channels()), FeedConfig.from_env())
+    await Consumer(redis, GROUP, TOPICS, fanout.handle).run(stop)
 
 
 def main() -> None:
-    run_worker("fanout", run)
+    run_worker("fanout", work)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ SIGKILL if the launcher itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -57,26 +58,44 @@ def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
+def describe_exit(returncode: int) -> str:
+    """`exit code 1` or `killed by SIGKILL`, for a Popen returncode."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
 class Child:
-    """A managed child process with its own log file."""
+    """A managed child process with its own log file; `spawn` starts it again with the same command."""
 
     def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str] | None = None,
                  uid: int | None = None, gid: int | None = None, cwd: Path | None = None) -> None:
         self.name = name
+        self.argv, self.env, self.uid, self.gid, self.cwd = argv, env, uid, gid, cwd
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{name}.log"
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
-            preexec_fn=_child_setup(uid, gid),
-        )
-        log.close()
+        # The supervisor restarts it when it dies, unless it is being stopped on purpose.
+        self.supervised = True
+        self.restarts = 0
+        self.spawn()
+
+    def spawn(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
+                cwd=self.cwd, preexec_fn=_child_setup(self.uid, self.gid),
+            )
+        self.started_at = time.monotonic()
 
     @property
     def running(self) -> bool:
         return self.proc.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> int:
+        self.supervised = False
         if self.running:
             self.proc.send_signal(sig)
             try:
@@ -85,6 +104,21 @@ class Child:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the process and every process it started (PostgreSQL's backends are in
+        sessions of their own), and leave the rest to the supervisor: a crash, or a freeze
+        (SIGSTOP, then SIGCONT), as far as anyone can tell."""
+        import psutil
+
+        try:
+            top = psutil.Process(self.proc.pid)
+            family = [top, *top.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(sig)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -177,7 +211,9 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
     child = Child(
         "redis",
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+         # Every write on disk before Redis answers: the event streams live here, and an event
+         # acknowledged to its publisher must survive Redis being killed.
+         "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
          "--protected-mode", "yes"],
         log_dir,
     )

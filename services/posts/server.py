@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
-import redis.asyncio as aioredis
 from pictor.posts.v1 import posts_service_pb2_grpc
 
 from services.common import server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, MeshChannels
-from services.common.config import Settings
-from services.common.db import Database
+from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.timelines import TIMELINE_MAX, Timelines, timeline_key
@@ -46,19 +41,16 @@ class RedisAuthorTimelines:
         await self.timelines.remove([timeline_key(author_id)], [(post_id, author_id)])
 
 
-async def setup(grpc_server: grpc.aio.Server, settings: Settings) -> Sequence[server.Closer]:
-    db = Database(settings)
-    await db.open()
-    channels = MeshChannels(settings)
-    redis = aioredis.from_url(settings.redis_url)
-    service = PostsService(PostgresPostsRepository(db), IdAllocator(settings.logical_shards),
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings = resources.settings
+    channels, redis = resources.channels(), resources.redis()
+    service = PostsService(PostgresPostsRepository(await resources.database()), IdAllocator(settings.logical_shards),
                            GraphAccess(GraphClient(channels)), EventPublisher(redis),
                            RedisAuthorTimelines(Timelines(redis)))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))
     posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader), grpc_server)
-    return [channels.close, redis.aclose, db.close]
 
 
 def main() -> None:

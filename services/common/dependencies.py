@@ -1,0 +1,225 @@
+"""PostgreSQL and Redis as dependencies that can go away: bounded waits, and a watcher.
+
+Every client of the stores waits a bounded time (a pool checkout, a Redis
+socket read), so an outage answers within seconds instead of hanging. The
+watcher probes each store a process needs every `interval_s`; while one is
+down the process's health says NOT_SERVING and the error interceptor answers
+UNAVAILABLE at once (and for calls already waiting on it), and when the store
+is back everything turns SERVING again by itself, with the pools renewed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import grpc
+import psycopg
+import redis.asyncio as aioredis
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
+
+# A Redis reply slower than this is an outage (the slowest command we send,
+# XREADGROUP, blocks 0.5 s); a connection attempt, likewise.
+REDIS_SOCKET_TIMEOUT_S = 1.5
+REDIS_CONNECT_TIMEOUT_S = 1.0
+PROBE_INTERVAL_S = 0.5
+PROBE_TIMEOUT_S = 1.0
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)  # ConnectionError covers BusyLoading
+DATABASE_ERRORS = (psycopg.OperationalError,)  # covers psycopg_pool.PoolTimeout
+
+
+DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
+
+
+def unavailable_reason(error: BaseException) -> str | None:
+    """DATABASE_UNAVAILABLE or CACHE_UNAVAILABLE when `error` means a store could not be reached
+    (or answered too late), DEPENDENCY_UNAVAILABLE for another service of the mesh; else None."""
+    if isinstance(error, grpc.aio.AioRpcError):
+        unreachable = error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        return DEPENDENCY_UNAVAILABLE if unreachable else None
+    if isinstance(error, BaseExceptionGroup):
+        reasons = {unavailable_reason(e) for e in error.exceptions}
+        return next(iter(reasons)) if len(reasons) == 1 else None
+    if isinstance(error, DATABASE_ERRORS):
+        return DATABASE_UNAVAILABLE
+    if isinstance(error, REDIS_ERRORS):
+        return CACHE_UNAVAILABLE
+    return None
+
+
+def connect_redis(url: str) -> aioredis.Redis:
+    """An asyncio Redis client that gives up in bounded time. A connection error is retried once, on a
+    fresh connection (the pooled one may predate a restart of Redis); a timeout is not retried."""
+    return aioredis.from_url(
+        url, socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
+
+
+@dataclass
+class Backoff:
+    """Exponential delays between attempts: `first_s`, doubling up to `max_s`; back to `first_s`
+    once an attempt lasted `reset_after_s` (it was working, this failure is a new one)."""
+
+    first_s: float = 0.5
+    max_s: float = 30.0
+    reset_after_s: float = 30.0
+    _last_s: float = 0.0
+
+    def delay(self, lasted_s: float) -> float:
+        if self._last_s == 0.0 or lasted_s >= self.reset_after_s:
+            self._last_s = self.first_s
+        else:
+            self._last_s = min(self._last_s * 2, self.max_s)
+        return self._last_s
+
+
+@dataclass
+class Dependency:
+    """A store a process cannot work without: how to probe it, and what to do once it is back."""
+
+    name: str
+    reason: str
+    probe: Callable[[], Awaitable[None]]
+    recovered: Callable[[], Awaitable[None]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+def postgres_dependency(url: str, recovered: Callable[[], Awaitable[None]] | None = None) -> Dependency:
+    """Probes with `SELECT 1` on a connection of its own (opened again after any failure)."""
+    held: list[psycopg.AsyncConnection] = []
+
+    async def probe() -> None:
+        if not held:
+            held.append(await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=2))
+        conn = held[0]
+        try:
+            await conn.execute("SELECT 1")
+        except BaseException:
+            if held and held[0] is conn:
+                held.clear()
+            _abandon(conn)
+            raise
+
+    async def close() -> None:
+        while held:
+            await held.pop().close()
+
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    name = f"postgresql {info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"
+    return Dependency(name, DATABASE_UNAVAILABLE, probe, recovered, close)
+
+
+def _abandon(conn: psycopg.AsyncConnection) -> None:
+    """Drop a connection whose server may not answer, without waiting for it."""
+    with contextlib.suppress(Exception):
+        conn.pgconn.finish()
+
+
+def redis_dependency(url: str) -> Dependency:
+    client = connect_redis(url)
+
+    async def probe() -> None:
+        await client.ping()
+
+    return Dependency("redis", CACHE_UNAVAILABLE, probe, close=client.aclose)
+
+
+@dataclass
+class DependencyWatcher:
+    """Probes each dependency every `interval_s`; one that fails or takes over `timeout_s` is down."""
+
+    dependencies: list[Dependency]
+    interval_s: float = PROBE_INTERVAL_S
+    timeout_s: float = PROBE_TIMEOUT_S
+    # Called with True when every dependency is up, False when one goes down.
+    on_change: Callable[[bool], Awaitable[None]] | None = None
+    down: dict[str, str] = field(default_factory=dict)  # name -> reason
+    _waiters: set[asyncio.Future] = field(default_factory=set)
+    _task: asyncio.Task | None = None
+
+    @property
+    def reason(self) -> str | None:
+        """Why calls cannot be served now (the first dependency down), or None."""
+        return next(iter(self.down.values()), None)
+
+    def outage(self) -> asyncio.Future:
+        """A future that gets the reason when a dependency goes down; `discard` it when done with it."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.add(waiter)
+        return waiter
+
+    def discard(self, waiter: asyncio.Future) -> None:
+        self._waiters.discard(waiter)
+
+    async def check_once(self) -> None:
+        results = await asyncio.gather(*(self._probe(d) for d in self.dependencies))
+        was_ok = not self.down
+        for dependency, error in zip(self.dependencies, results):
+            if error is None and dependency.name in self.down:
+                del self.down[dependency.name]
+                log.warning("%s is reachable again", dependency.name)
+                if dependency.recovered is not None:
+                    await dependency.recovered()
+            elif error is not None and dependency.name not in self.down:
+                self.down[dependency.name] = dependency.reason
+                log.error("%s is unavailable (%s); answering UNAVAILABLE until it is back", dependency.name, error)
+        if self.down:
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(self.reason)
+            self._waiters.clear()
+        if was_ok != (not self.down) and self.on_change is not None:
+            await self.on_change(not self.down)
+
+    async def _probe(self, dependency: Dependency) -> BaseException | None:
+        # NOTE: not asyncio.wait_for: it waits for the cancelled probe to finish, and a cancelled
+        # psycopg query first tries to cancel on the server, which (stopped) may not answer for seconds.
+        task = asyncio.ensure_future(dependency.probe())
+        done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+        if not done:
+            task.cancel()
+            task.add_done_callback(ignore_outcome)
+            return TimeoutError(f"no answer in {self.timeout_s} s")
+        return task.exception()
+
+    async def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.check_once()
+            except Exception:
+                log.exception("dependency check failed")
+            await asyncio.sleep(max(0.0, self.interval_s - (time.monotonic() - started)))
+
+    def start(self) -> None:
+        if self.dependencies and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="dependency-watcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for dependency in self.dependencies:
+            if dependency.close is not None:
+                with contextlib.suppress(Exception):
+                    await dependency.close()
+
+
+def ignore_outcome(task: asyncio.Future) -> None:
+    """Done callback of a task left to finish in the background: nobody awaits its outcome."""
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved

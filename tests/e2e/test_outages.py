@@ -1,0 +1,165 @@
+"""PostgreSQL and Redis outages, and processes that die, on a private supervised stack.
+
+These tests stop (SIGSTOP) and kill (SIGKILL) the stack's own stores and
+services, so they run on a stack of their own, never the session's. What
+holds: a call that needs a store that is down answers 503 with the JSON
+error envelope within 2 s (never a 500, never a hang), the services that need
+it say NOT_SERVING, and once the store is back everything answers again
+within 5 s without a restart; a process that dies is restarted by the
+launcher's supervision, and nothing else notices more than a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.common.registry import by_name
+from services.mesh.embedded import wait_for_port
+from services.mesh.launcher import Stack
+from tests.conftest import private_stack
+from tests.e2e.http import Gateway, Response, UserClient
+from tests.e2e.media_files import small_jpeg
+
+pytestmark = pytest.mark.e2e
+
+OUTAGE_ANSWER_S = 2.0
+RECOVERY_S = 5.0
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with private_stack(tmp_path_factory.mktemp("outages")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def user(own_stack: Stack) -> UserClient:
+    gateway = Gateway(own_stack.settings.gateway_port)
+    r = gateway.post("/v1/accounts", {"username": "outage", "email": "outage@example.com",
+                                      "password": "correct horse"})
+    assert r.status == 200, r.body
+    return UserClient(gateway, r.json)
+
+
+def health(stack: Stack, service: str) -> int:
+    spec = by_name(service)
+    with grpc.insecure_channel(stack.settings.service_address(spec)) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=spec.proto_services[0]), timeout=1)
+    return reply.status
+
+
+def eventually(check: Callable[[], bool], within_s: float) -> float:
+    """Seconds until `check()` holds; fails after `within_s`."""
+    began = time.monotonic()
+    while not check():
+        assert time.monotonic() - began < within_s, f"not within {within_s} s"
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
+def timed(call: Callable[[], Response]) -> tuple[Response, float]:
+    began = time.monotonic()
+    response = call()
+    return response, time.monotonic() - began
+
+
+def assert_unavailable(response: Response, reason: str) -> None:
+    assert response.status == 503, (response.status, response.body)
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json
+    assert body["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+    assert body["message"]
+    assert [d["reason"] for d in body["details"]] == [reason]
+
+
+def pause(stack: Stack, name: str) -> None:
+    """A frozen server (with PostgreSQL's backends): it holds its connections and answers nothing."""
+    stack.child(name).kill(signal.SIGSTOP)
+
+
+def resume(stack: Stack, name: str) -> None:
+    stack.child(name).kill(signal.SIGCONT)
+
+
+def store_port(stack: Stack, name: str) -> int:
+    return stack.settings.postgres_port if name == "postgres" else stack.settings.redis_port
+
+
+def pids(stack: Stack) -> dict[str, int]:
+    return {c.name: c.proc.pid for c in stack.children}
+
+
+# What each store's outage is seen through: a route that needs it, the service that says NOT_SERVING.
+NEEDS = {
+    "postgres": ("/v1/users/me", "accounts", "DATABASE_UNAVAILABLE"),
+    "redis": ("/v1/feed", "feed", "CACHE_UNAVAILABLE"),
+}
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_a_paused_store_answers_503_json_within_2s_and_everything_recovers_within_5s_of_its_return(
+        own_stack, user, store):
+    route, service, reason = NEEDS[store]
+    assert user.get(route).status == 200
+    before = pids(own_stack)
+    pause(own_stack, store)
+    try:
+        response, took = timed(lambda: user.get(route))
+        assert_unavailable(response, reason)
+        assert took < OUTAGE_ANSWER_S
+        eventually(lambda: health(own_stack, service) == health_pb2.HealthCheckResponse.NOT_SERVING, OUTAGE_ANSWER_S)
+    finally:
+        resume(own_stack, store)
+    eventually(lambda: user.get(route).status == 200, RECOVERY_S)
+    eventually(lambda: health(own_stack, service) == health_pb2.HealthCheckResponse.SERVING, RECOVERY_S)
+    assert pids(own_stack) == before, "no process was restarted"
+
+
+@pytest.mark.parametrize("store", ["postgres", "redis"])
+def test_a_killed_store_answers_503_json_within_2s_is_restarted_and_everything_recovers_within_5s(
+        own_stack, user, store):
+    route, service, reason = NEEDS[store]
+    assert user.get(route).status == 200
+    own_stack.child(store).kill(signal.SIGKILL)
+    response, took = timed(lambda: user.get(route))
+    assert_unavailable(response, reason)
+    assert took < OUTAGE_ANSWER_S
+    wait_for_port("127.0.0.1", store_port(own_stack, store), 60)  # the supervisor started it again
+    eventually(lambda: user.get(route).status == 200, RECOVERY_S)
+    eventually(lambda: health(own_stack, service) == health_pb2.HealthCheckResponse.SERVING, RECOVERY_S)
+    assert own_stack.child(store).restarts >= 1
+
+
+def test_redis_paused_5s_then_resumed_leaves_every_process_alive_and_the_platform_answering(own_stack, user):
+    before = pids(own_stack)
+    pause(own_stack, "redis")
+    time.sleep(5)
+    resume(own_stack, "redis")
+    eventually(lambda: user.get("/v1/feed").status == 200, RECOVERY_S)
+    r = user.upload(small_jpeg(), "image/jpeg")
+    assert r.status == 200, r.body
+    r = user.post("/v1/posts", {"media_ids": [r.json["id"]], "caption": "after the pause"})
+    assert r.status == 200, r.body
+    assert all(c.running for c in own_stack.children)
+    assert pids(own_stack) == before, "no process died"
+
+
+@pytest.mark.parametrize("process", ["graph", "cleanup-1"])
+def test_a_killed_process_is_restarted_by_the_launcher_and_calls_succeed_again(own_stack, user, process, caplog):
+    child = own_stack.child(process)
+    old_pid, restarts = child.proc.pid, child.restarts
+    with caplog.at_level(logging.WARNING, logger="pictor"):
+        child.kill(signal.SIGKILL)
+        eventually(lambda: child.restarts == restarts + 1 and child.running, 10)
+    assert child.proc.pid != old_pid
+    assert f"{process} (pid {old_pid}) ended after" in caplog.text
+    assert "killed by SIGKILL; restarting it in" in caplog.text
+    eventually(lambda: user.get(f"/v1/users/{user.id}/followers").status == 200, RECOVERY_S)
