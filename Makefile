@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench seed bench-feed loadtest clean distclean
+.PHONY: run test build generate bench seed bench-feed loadtest faults clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -40,6 +40,12 @@ loadtest: build
 		-r $(LOADTEST_SPAWN_RATE) -t $(LOADTEST_DURATION) --csv loadtest/results/locust \
 		--html loadtest/results/locust.html --only-summary --exit-code-on-error 0
 	$(PY) -m loadtest.summary loadtest/results
+
+# The fault suite (docs/RELIABILITY.md): a stack of its own under load, each process
+# SIGKILLed in turn; fails when an acknowledged write is lost, a 5xx other than 503
+# is answered or a feed differs from the brute-force answer. FAULTS_ARGS: e.g. --targets graph,redis
+faults: build
+	$(PY) -m tests.faults $(FAULTS_ARGS)
 
 # Generated stubs and descriptor (build/gen) and the Cython hot path.
 build: $(INSTALLED)

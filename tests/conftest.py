@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from services.common.config import Settings, load_settings
-from services.mesh.launcher import Stack
 from services.common.registry import SERVICES
+from services.mesh.launcher import Stack
 
 
 def free_ports(count: int) -> list[int]:
@@ -71,6 +71,21 @@ def private_stack(data_dir: Path, **overrides: str) -> Iterator[Stack]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def consumers_caught_up(client, group: str, topics: list[str]) -> bool:
+    """Whether consumer group `group` (a synchronous redis client's view) has handled and
+    acknowledged every event of `topics` published so far."""
+    for topic in topics:
+        name = f"events:{topic}"
+        if not client.exists(name):
+            continue
+        last = client.xinfo_stream(name)["last-generated-id"]
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(name)}
+        found = groups.get(group)
+        if found is None or found["last-delivered-id"] != last or found["pending"]:
+            return False
+    return True
 
 
 @pytest.fixture(scope="session")

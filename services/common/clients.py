@@ -23,6 +23,11 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
+    # A service that was restarted is called again within a second of its return, not after
+    # gRPC's default reconnect backoff (up to 2 minutes).
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 BATCH = 500
 CLEANUP_TIMEOUT_S = 60.0

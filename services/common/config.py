@@ -33,6 +33,12 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def events_claim_idle_ms() -> int:
+    """PICTOR_EVENTS_CLAIM_IDLE_MS: how long an event may sit unacknowledged with a consumer (one
+    that died, or whose handler failed) before another member of its group takes it over."""
+    return env_int("PICTOR_EVENTS_CLAIM_IDLE_MS", 30_000)
+
+
 @dataclass(frozen=True)
 class ShardRange:
     """Logical shards first..last (inclusive) live in the database at `url`."""

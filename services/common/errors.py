@@ -173,22 +173,23 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                     await context.abort_with_status(to_status(error))
                 except grpc.aio.AbortError:
                     raise
-                except Exception as error:
-                    reason = unavailable_reason(error)
-                    if reason is None:
-                        log.exception("unexpected error in %s", method)
-                        await context.abort_with_status(_internal_status())
-                    log.warning("%s: %s (%s)", method, reason, error)
-                    await context.abort_with_status(to_status(unavailable(reason)))
                 except grpc.aio.AioRpcError as error:
                     # A dependency failed. Its own client errors are our bug; its
                     # unavailability or lateness is passed on as such.
-                    if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    if unavailable_reason(error) is not None:
+                        log.warning("%s: a service it called answered %s", method, error.code().name)
                         await context.abort_with_status(
                             to_status(Unavailable(f"a service this call needs did not answer ({error.code().name})",
                                                   reason="DEPENDENCY_UNAVAILABLE")))
                     log.error("call from %s failed: %s %s", method, error.code().name, error.details())
                     await context.abort_with_status(_internal_status())
+                except Exception as error:
+                    reason = unavailable_reason(error)
+                    if reason is None:
+                        log.exception("unexpected error in %s", method)
+                        await context.abort_with_status(_internal_status())
+                    log.warning("%s: %s (%s: %s)", method, reason, type(error).__name__, error)
+                    await context.abort_with_status(to_status(unavailable(reason)))
 
             return wrapper
 

@@ -144,19 +144,19 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     resources = Resources(settings)
     try:
         await setup(server, resources)
+        watcher.dependencies = resources.dependencies
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (*all_proto_services(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )
+        bound = server.add_insecure_port(f"{host}:{settings.service_port(spec) if port is None else port}")
+        await server.start()
     except BaseException:
         await resources.close()
         raise
-    watcher.dependencies = resources.dependencies
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*all_proto_services(), health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
-        server,
-    )
-    bound = server.add_insecure_port(f"{host}:{settings.service_port(spec) if port is None else port}")
-    await server.start()
     running = RunningService(spec, server, health_servicer, bound, resources, watcher)
     await watcher.check_once()
     await running.set_health(not watcher.down)

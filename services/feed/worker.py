@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker
 from services.feed.config import FeedConfig
@@ -23,7 +24,7 @@ TOPICS = ["posts", "graph"]
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     redis = resources.redis()
     fanout = FanOut(FeedStore(redis), MeshSources(resources.channels()), FeedConfig.from_env())
-    await Consumer(redis, GROUP, TOPICS, fanout.handle).run(stop)
+    await Consumer(redis, GROUP, TOPICS, fanout.handle, claim_idle_ms=events_claim_idle_ms()).run(stop)
 
 
 def main() -> None:

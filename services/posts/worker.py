@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from services.common.clients import EngagementClient, MediaClient
+from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker
 from services.posts.cleanup import GROUP, TOPICS, Cleanup, CleanupConfig
@@ -21,7 +22,8 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     cleanup = Cleanup(PostgresPostsRepository(await resources.database(max_size=4)), EngagementClient(channels),
                       MediaClient(channels), CleanupConfig.from_env(), resources.settings.logical_shards, stop)
     # One post at a time: each waits out its delay in turn.
-    consumer = Consumer(resources.redis(), GROUP, TOPICS, cleanup.handle, batch=10)
+    consumer = Consumer(resources.redis(), GROUP, TOPICS, cleanup.handle, batch=10,
+                        claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
         tasks.create_task(cleanup.run_sweeps())

@@ -52,23 +52,14 @@ def settle(stack):
     import redis
 
     from services.feed.worker import GROUP, TOPICS
+    from tests.conftest import consumers_caught_up
 
     client = redis.Redis.from_url(stack.settings.redis_url)
 
     def wait(timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
-            done = True
-            for topic in TOPICS:
-                name = f"events:{topic}"
-                if not client.exists(name):
-                    continue
-                last = client.xinfo_stream(name)["last-generated-id"]
-                groups = {g["name"].decode(): g for g in client.xinfo_groups(name)}
-                group = groups.get(GROUP)
-                if group is None or group["last-delivered-id"] != last or group["pending"]:
-                    done = False
-            if done:
+            if consumers_caught_up(client, GROUP, TOPICS):
                 return
             assert time.monotonic() < deadline, "fan-out did not catch up"
             time.sleep(0.02)

@@ -20,12 +20,13 @@ class Response:
 
 
 class Gateway:
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, timeout_s: float = 30) -> None:
         self.port = port
+        self.timeout_s = timeout_s
 
     def request(self, method: str, path: str, body: Any = None, *, token: str | None = None,
                 raw: bytes | None = None, headers: dict[str, str] | None = None) -> Response:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout_s)
         sent = {"content-type": "application/json", **(headers or {})}
         if token:
             sent["authorization"] = f"Bearer {token}"
