@@ -386,6 +386,8 @@ class Result:
     feeds_checked: int
     feeds_differing: dict[str, str]
     settled: bool
+    # Differences no earlier turn showed: this turn's doing (a feed that went wrong stays wrong).
+    feeds_newly_differing: dict[str, str] = field(default_factory=dict)
 
     @property
     def whole_run(self) -> bool:
@@ -393,7 +395,7 @@ class Result:
 
     @property
     def failed(self) -> bool:
-        return bool(sum(self.lost.values()) or self.tally.unexpected_5xx or self.feeds_differing
+        return bool(sum(self.lost.values()) or self.tally.unexpected_5xx or self.feeds_newly_differing
                     or self.recover_s is None or not self.settled)
 
     def line(self) -> str:
@@ -406,9 +408,9 @@ class Result:
                 f"requests {self.tally.requests:5d}  acknowledged {sum(self.acknowledged.values()):4d}  "
                 f"lost {lost}{detail}  5xx {self.tally.unexpected_5xx}{errors}  "
                 f"503 {self.tally.statuses[503]}  refused {self.tally.refused}  timeouts {self.tally.timeouts}  "
-                f"feeds {len(self.feeds_differing)}/{self.feeds_checked} differ"
+                f"feeds {len(self.feeds_differing)}/{self.feeds_checked} differ ({len(self.feeds_newly_differing)} new)"
                 + ("" if self.settled else "  (fan-out never caught up)")
-                + "".join(f"\n       feed of {user}: {how}" for user, how in self.feeds_differing.items()))
+                + "".join(f"\n       feed of {user}: {how}" for user, how in self.feeds_newly_differing.items()))
 
 
 def table(results: list[Result]) -> str:
@@ -419,7 +421,8 @@ def table(results: list[Result]) -> str:
         recover = "-" if r.whole_run else (f"{r.recover_s:.1f}" if r.recover_s is not None else "never")
         rows.append(f"| {r.target} | {recover} | {r.tally.requests} | {sum(r.acknowledged.values())} | "
                     f"{sum(r.lost.values())} | {r.tally.unexpected_5xx} | {r.tally.statuses[503]} | "
-                    f"{r.tally.refused} | {len(r.feeds_differing)} of {r.feeds_checked} |")
+                    f"{r.tally.refused} | {len(r.feeds_differing)} of {r.feeds_checked} "
+                    f"({len(r.feeds_newly_differing)} new) |")
     return "\n".join(rows)
 
 
@@ -437,7 +440,8 @@ class Prober:
         return probe(self.user, self.post_id, self.media_id)
 
 
-def turn(stack: Stack, load: Load, target: str, prober: Prober, before_s: float, after_s: float) -> Result:
+def turn(stack: Stack, load: Load, target: str, prober: Prober, before_s: float, after_s: float,
+         differing_before: dict[str, str]) -> Result:
     load.new_turn()
     load.resume()
     time.sleep(before_s)
@@ -459,7 +463,8 @@ def turn(stack: Stack, load: Load, target: str, prober: Prober, before_s: float,
     lost = lost_writes(ledger, prober.user)
     users = load.users()
     differing = feeds_differing(stack, users)
-    return Result(target, recover_s, tally, ledger.counts(), lost, len(users), differing, settled)
+    new = {user: how for user, how in differing.items() if differing_before.get(user) != how}
+    return Result(target, recover_s, tally, ledger.counts(), lost, len(users), differing, settled, new)
 
 
 def run(targets: list[str], *, before_s: float, after_s: float, threads: int, rate: float,
@@ -479,12 +484,13 @@ def run(targets: list[str], *, before_s: float, after_s: float, threads: int, ra
         load.start()
         report(f"stack up in {time.monotonic() - began:.0f} s; load: {threads} clients at {rate:g} journeys/s each")
         results: list[Result] = []
+        turns_began = time.monotonic()
         for number, target in enumerate(targets, 1):
             turn_began = time.monotonic()
-            results.append(turn(stack, load, target, prober, before_s, after_s))
+            results.append(turn(stack, load, target, prober, before_s, after_s,
+                                results[-1].feeds_differing if results else {}))
             took = time.monotonic() - turn_began
-            average = (time.monotonic() - began) / number
-            left = (len(targets) - number) * average
+            left = (len(targets) - number) * (time.monotonic() - turns_began) / number
             report(f"[{number}/{len(targets)}] {results[-1].line()}  ({took:.0f} s; about {left:.0f} s left)")
         load.stop()
         # Every write of the run checked again: a later kill (PostgreSQL's, Redis') must not lose earlier ones.
