@@ -333,18 +333,45 @@ def feed_of(user: UserClient) -> list[str] | None:
     return None if posts is None else [p["id"] for p in posts]
 
 
-def feeds_differing(stack: Stack, users: list[UserClient]) -> dict[str, str]:
-    """The users whose feed differs from the brute-force answer: id -> how."""
+@dataclass(frozen=True)
+class FeedDifference:
+    missing: tuple[str, ...]  # post ids the brute-force answer has and the feed lacks
+    extra: tuple[str, ...]
+    answered: bool = True
+
+    @property
+    def posts(self) -> set[str]:
+        return {*self.missing, *self.extra}
+
+    def __str__(self) -> str:
+        if not self.answered:
+            return "no answer"
+        if not self.posts:
+            return "same posts, another order"
+        return f"missing {list(self.missing)}, extra {list(self.extra)}"
+
+
+def feeds_differing(stack: Stack, users: list[UserClient]) -> dict[str, FeedDifference]:
+    """The users whose feed differs from the brute-force answer, and how."""
     differing = {}
     for user in users:
         got, expected = feed_of(user), brute_force_feed(stack.settings.database_url, int(user.id))
         if got is None:
-            differing[user.id] = "no answer"
+            differing[user.id] = FeedDifference((), (), answered=False)
         elif got != expected:
-            missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-            differing[user.id] = (f"missing {missing}, extra {extra}" if missing or extra
-                                  else "same posts, another order")
+            differing[user.id] = FeedDifference(tuple(sorted(set(expected) - set(got))),
+                                                tuple(sorted(set(got) - set(expected))))
     return differing
+
+
+def newly_differing(differing: dict[str, FeedDifference], before: dict[str, FeedDifference]
+                    ) -> dict[str, FeedDifference]:
+    """The differences an earlier turn did not cause: a feed that differs for the first time, or
+    about a post no feed differed about before (a post whose event was lost stays missing, and
+    goes missing from more feeds as its author gains followers: still the earlier turn's doing)."""
+    known_posts = {p for d in before.values() for p in d.posts}
+    return {user: d for user, d in differing.items()
+            if (user not in before and not (d.posts and d.posts <= known_posts)) or (d.posts - known_posts)}
 
 
 def wait_fanout(stack: Stack) -> bool:
@@ -384,10 +411,10 @@ class Result:
     acknowledged: dict[str, int]
     lost: Counter
     feeds_checked: int
-    feeds_differing: dict[str, str]
+    feeds_differing: dict[str, FeedDifference]
     settled: bool
     # Differences no earlier turn showed: this turn's doing (a feed that went wrong stays wrong).
-    feeds_newly_differing: dict[str, str] = field(default_factory=dict)
+    feeds_newly_differing: dict[str, FeedDifference] = field(default_factory=dict)
 
     @property
     def whole_run(self) -> bool:
@@ -441,7 +468,7 @@ class Prober:
 
 
 def turn(stack: Stack, load: Load, target: str, prober: Prober, before_s: float, after_s: float,
-         differing_before: dict[str, str]) -> Result:
+         differing_before: dict[str, FeedDifference]) -> Result:
     load.new_turn()
     load.resume()
     time.sleep(before_s)
@@ -463,8 +490,8 @@ def turn(stack: Stack, load: Load, target: str, prober: Prober, before_s: float,
     lost = lost_writes(ledger, prober.user)
     users = load.users()
     differing = feeds_differing(stack, users)
-    new = {user: how for user, how in differing.items() if differing_before.get(user) != how}
-    return Result(target, recover_s, tally, ledger.counts(), lost, len(users), differing, settled, new)
+    return Result(target, recover_s, tally, ledger.counts(), lost, len(users), differing, settled,
+                  newly_differing(differing, differing_before))
 
 
 def run(targets: list[str], *, before_s: float, after_s: float, threads: int, rate: float,

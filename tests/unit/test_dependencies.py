@@ -1,0 +1,87 @@
+"""Outage plumbing without servers: which errors mean a store is away, backoff, the watcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import psycopg_pool
+import pytest
+import redis.exceptions
+
+from services.common.dependencies import (
+    CACHE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE,
+    Backoff,
+    Dependency,
+    DependencyWatcher,
+    unavailable_reason,
+)
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    (psycopg.OperationalError("server closed the connection unexpectedly"), DATABASE_UNAVAILABLE),
+    (psycopg_pool.PoolTimeout("couldn't get a connection after 1.50 sec"), DATABASE_UNAVAILABLE),
+    (redis.exceptions.ConnectionError("Error 111 connecting"), CACHE_UNAVAILABLE),
+    (redis.exceptions.TimeoutError("Timeout reading from socket"), CACHE_UNAVAILABLE),
+    (redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"), CACHE_UNAVAILABLE),
+    (ExceptionGroup("both", [redis.exceptions.TimeoutError(), redis.exceptions.ConnectionError()]), CACHE_UNAVAILABLE),
+    (psycopg.errors.UniqueViolation("duplicate key"), None),
+    (ValueError("a bug"), None),
+], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
+def test_only_a_store_out_of_reach_counts_as_unavailable(error, reason):
+    assert unavailable_reason(error) == reason
+
+
+def test_backoff_doubles_on_quick_failures_up_to_its_cap_and_starts_over_after_a_long_run():
+    backoff = Backoff(first_s=0.5, max_s=4, reset_after_s=30)
+    assert [backoff.delay(1) for _ in range(6)] == [0.5, 1, 2, 4, 4, 4]
+    assert backoff.delay(31) == 0.5
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.up = True
+        self.hang = False
+        self.recovered = 0
+
+    async def probe(self) -> None:
+        if self.hang:
+            await asyncio.sleep(3600)
+        if not self.up:
+            raise ConnectionRefusedError("refused")
+
+    async def on_recovered(self) -> None:
+        self.recovered += 1
+
+
+def watcher_of(store: FakeStore, changes: list[bool]) -> DependencyWatcher:
+    async def on_change(ok: bool) -> None:
+        changes.append(ok)
+
+    dependency = Dependency("store", DATABASE_UNAVAILABLE, store.probe, store.on_recovered)
+    return DependencyWatcher([dependency], timeout_s=0.05, on_change=on_change)
+
+
+async def test_the_watcher_reports_a_store_down_wakes_waiting_calls_and_renews_on_its_return():
+    store, changes = FakeStore(), []
+    watcher = watcher_of(store, changes)
+    await watcher.check_once()
+    assert watcher.reason is None and changes == []
+    waiting = watcher.outage()
+    store.up = False
+    await watcher.check_once()
+    assert watcher.reason == DATABASE_UNAVAILABLE
+    assert waiting.done() and waiting.result() == DATABASE_UNAVAILABLE
+    assert changes == [False]
+    store.up = True
+    await watcher.check_once()
+    assert watcher.reason is None and changes == [False, True] and store.recovered == 1
+
+
+async def test_a_probe_that_never_answers_is_down_after_the_timeout_without_waiting_for_it():
+    store, changes = FakeStore(), []
+    watcher = watcher_of(store, changes)
+    store.hang = True
+    await asyncio.wait_for(watcher.check_once(), 1)
+    assert watcher.reason == DATABASE_UNAVAILABLE
