@@ -67,6 +67,7 @@ class Tally:
     refused: int = 0
     timeouts: int = 0
     server_errors: Counter = field(default_factory=Counter)  # (route, status) -> count, 5xx other than 503
+    slowest_503_s: float = 0.0
 
     @property
     def unexpected_5xx(self) -> int:
@@ -109,6 +110,7 @@ class Load:
     # --- bookkeeping ---
 
     def call(self, route: str, send) -> Response | None:
+        began = time.monotonic()
         try:
             response = send()
         except TimeoutError:
@@ -126,6 +128,8 @@ class Load:
             self.tally.statuses[response.status] += 1
             if response.status >= 500 and response.status != 503:
                 self.tally.server_errors[(route, response.status)] += 1
+            if response.status == 503:
+                self.tally.slowest_503_s = max(self.tally.slowest_503_s, time.monotonic() - began)
         return response
 
     def acknowledged(self, kind: str, entry) -> None:
@@ -338,10 +342,18 @@ class FeedDifference:
     missing: tuple[str, ...]  # post ids the brute-force answer has and the feed lacks
     extra: tuple[str, ...]
     answered: bool = True
+    post_authors: tuple[tuple[str, str], ...] = ()  # (post id, its author's id)
 
     @property
     def posts(self) -> set[str]:
         return {*self.missing, *self.extra}
+
+    @property
+    def authors(self) -> set[str]:
+        return {author for _, author in self.post_authors}
+
+    def author(self, post_id: str) -> str | None:
+        return dict(self.post_authors).get(post_id)
 
     def __str__(self) -> str:
         if not self.answered:
@@ -359,19 +371,34 @@ def feeds_differing(stack: Stack, users: list[UserClient]) -> dict[str, FeedDiff
         if got is None:
             differing[user.id] = FeedDifference((), (), answered=False)
         elif got != expected:
-            differing[user.id] = FeedDifference(tuple(sorted(set(expected) - set(got))),
-                                                tuple(sorted(set(got) - set(expected))))
+            missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+            differing[user.id] = FeedDifference(tuple(missing), tuple(extra),
+                                                post_authors=authors_of(user, missing + extra))
     return differing
+
+
+def authors_of(user: UserClient, post_ids: list[str]) -> tuple[tuple[str, str], ...]:
+    found = ((post_id, user.get(f"/v1/posts/{post_id}")) for post_id in post_ids)
+    return tuple((post_id, r.json["author"]["id"]) for post_id, r in found if r.status == 200)
 
 
 def newly_differing(differing: dict[str, FeedDifference], before: dict[str, FeedDifference]
                     ) -> dict[str, FeedDifference]:
-    """The differences an earlier turn did not cause: a feed that differs for the first time, or
-    about a post no feed differed about before (a post whose event was lost stays missing, and
-    goes missing from more feeds as its author gains followers: still the earlier turn's doing)."""
+    """The differences an earlier turn did not cause. Not new: a post no feed has that some feed
+    already lacked (its event was lost: it goes missing from more feeds as its author gains
+    followers), and posts of an author some earlier difference of the same feed was about (a
+    lost follow leaves all of that author's posts out, later ones too)."""
     known_posts = {p for d in before.values() for p in d.posts}
-    return {user: d for user, d in differing.items()
-            if (user not in before and not (d.posts and d.posts <= known_posts)) or (d.posts - known_posts)}
+    new = {}
+    for user, difference in differing.items():
+        if not difference.posts:  # no answer, or the order alone
+            if user not in before:
+                new[user] = difference
+            continue
+        earlier_authors = before[user].authors if user in before else set()
+        if any(difference.author(p) not in earlier_authors for p in difference.posts - known_posts):
+            new[user] = difference
+    return new
 
 
 def wait_fanout(stack: Stack) -> bool:
@@ -434,20 +461,22 @@ class Result:
         return (f"{'FAIL' if self.failed else 'ok  '} {self.target:<12} recover {recover}  "
                 f"requests {self.tally.requests:5d}  acknowledged {sum(self.acknowledged.values()):4d}  "
                 f"lost {lost}{detail}  5xx {self.tally.unexpected_5xx}{errors}  "
-                f"503 {self.tally.statuses[503]}  refused {self.tally.refused}  timeouts {self.tally.timeouts}  "
+                f"503 {self.tally.statuses[503]} (slowest {self.tally.slowest_503_s:.2f} s)  "
+                f"refused {self.tally.refused}  timeouts {self.tally.timeouts}  "
                 f"feeds {len(self.feeds_differing)}/{self.feeds_checked} differ ({len(self.feeds_newly_differing)} new)"
                 + ("" if self.settled else "  (fan-out never caught up)")
                 + "".join(f"\n       feed of {user}: {how}" for user, how in self.feeds_newly_differing.items()))
 
 
 def table(results: list[Result]) -> str:
-    header = ("| target | recover (s) | requests | acknowledged writes | lost | 5xx other than 503 | 503 | refused "
-              "| feeds differing |")
-    rows = [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    header = ("| target | recover (s) | requests | acknowledged writes | lost | 5xx other than 503 | 503 "
+              "| slowest 503 (s) | refused | feeds differing |")
+    rows = [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         recover = "-" if r.whole_run else (f"{r.recover_s:.1f}" if r.recover_s is not None else "never")
         rows.append(f"| {r.target} | {recover} | {r.tally.requests} | {sum(r.acknowledged.values())} | "
                     f"{sum(r.lost.values())} | {r.tally.unexpected_5xx} | {r.tally.statuses[503]} | "
+                    f"{r.tally.slowest_503_s:.2f} | "
                     f"{r.tally.refused} | {len(r.feeds_differing)} of {r.feeds_checked} "
                     f"({len(r.feeds_newly_differing)} new) |")
     return "\n".join(rows)
