@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from hotpath.ids import shard_of
 from services.common.config import Settings
@@ -63,6 +63,15 @@ class Database:
         """Open the pools; `wait=False` returns at once (a server not up yet is the health watcher's news)."""
         for pool in self._pools.values():
             await pool.open(wait=wait, timeout=30)
+
+    async def ready(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` for every pool's first connections; False if a database did not answer."""
+        try:
+            for pool in self._pools.values():
+                await pool.wait(timeout=timeout_s)
+        except PoolTimeout:
+            return False
+        return True
 
     async def close(self) -> None:
         for pool in self._pools.values():

@@ -50,6 +50,7 @@ from services.common.registry import SERVICES, ServiceSpec, all_proto_services
 log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
+STARTUP_WAIT_S = 5.0
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -92,6 +93,12 @@ class Resources:
             self._channels = MeshChannels(self.settings)
             self._closers.append(self._channels.close)
         return self._channels
+
+    async def ready(self, timeout_s: float = STARTUP_WAIT_S) -> None:
+        """Wait a little for the database pools' first connections, so that the first calls after a
+        (re)start do not queue behind them; a database that is down is the health watcher's news."""
+        if self._db is not None:
+            await self._db.ready(timeout_s)
 
     def on_close(self, closer: Closer) -> None:
         """Close something else the process opened, with the rest (in reverse order of opening)."""
@@ -153,6 +160,7 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
             server,
         )
         bound = server.add_insecure_port(f"{host}:{settings.service_port(spec) if port is None else port}")
+        await resources.ready()
         await server.start()
     except BaseException:
         await resources.close()
