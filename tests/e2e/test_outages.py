@@ -48,11 +48,15 @@ def user(own_stack: Stack) -> UserClient:
     return UserClient(gateway, r.json)
 
 
-def health(stack: Stack, service: str) -> int:
+def health(stack: Stack, service: str) -> int | None:
+    """The service's health status, or None while it does not answer (not started yet)."""
     spec = by_name(service)
     with grpc.insecure_channel(stack.settings.service_address(spec)) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=spec.proto_services[0]), timeout=1)
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=spec.proto_services[0]), timeout=1)
+        except grpc.RpcError:
+            return None
     return reply.status
 
 
@@ -163,3 +167,20 @@ def test_a_killed_process_is_restarted_by_the_launcher_and_calls_succeed_again(o
     assert f"{process} (pid {old_pid}) ended after" in caplog.text
     assert "killed by SIGKILL; restarting it in" in caplog.text
     eventually(lambda: user.get(f"/v1/users/{user.id}/followers").status == 200, RECOVERY_S)
+
+
+def test_a_service_restarted_while_the_database_is_down_starts_not_serving_and_serves_once_it_is_back(
+        own_stack, user):
+    accounts = own_stack.child("accounts")
+    restarts = accounts.restarts
+    pause(own_stack, "postgres")
+    try:
+        accounts.kill(signal.SIGKILL)
+        eventually(lambda: accounts.restarts > restarts, 10)
+        eventually(lambda: health(own_stack, "accounts") == health_pb2.HealthCheckResponse.NOT_SERVING, 30)
+        assert_unavailable(user.get("/v1/users/me"), "DATABASE_UNAVAILABLE")
+    finally:
+        resume(own_stack, "postgres")
+    eventually(lambda: user.get("/v1/users/me").status == 200, RECOVERY_S)
+    assert health(own_stack, "accounts") == health_pb2.HealthCheckResponse.SERVING
+    assert accounts.restarts == restarts + 1, "it started once and stayed up"
