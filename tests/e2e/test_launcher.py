@@ -19,22 +19,35 @@ from tests.conftest import stack_environment
 pytestmark = pytest.mark.e2e
 
 
-def test_launcher_prints_the_gateway_restarts_a_killed_child_and_sigterm_stops_every_process(tmp_path):
+def start_launcher(tmp_path) -> tuple[subprocess.Popen, dict[str, str], list[str]]:
+    """The launcher as `make run` starts it, once it says it is up: (process, environment, output)."""
     env = {**os.environ, **stack_environment(tmp_path / "data")}
     for name in ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL"):
         env.pop(name, None)
     proc = subprocess.Popen([sys.executable, "-m", "services.mesh.launcher"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return proc, env, output
+
+
+def gone(process: psutil.Process) -> bool:
     try:
-        output = []
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_launcher_prints_the_gateway_restarts_a_killed_child_and_sigterm_stops_every_process(tmp_path):
+    proc, env, output = start_launcher(tmp_path)
+    try:
         text = "".join(output)
         gateway = f"http://127.0.0.1:{env['PICTOR_GATEWAY_PORT']}"
         assert gateway in text, text
@@ -57,8 +70,24 @@ def test_launcher_prints_the_gateway_restarts_a_killed_child_and_sigterm_stops_e
         children = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
-        gone, alive = psutil.wait_procs(children, timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=10)
         assert alive == [], f"still running after SIGTERM: {[p.pid for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_every_process_dies_with_a_launcher_that_is_killed(tmp_path):
+    proc, _, output = start_launcher(tmp_path)
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("postgres" in " ".join(c.cmdline()) for c in children), "".join(output)
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 10
+        while not all(gone(c) for c in children) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [c.pid for c in children if not gone(c)] == []
     finally:
         if proc.poll() is None:
             proc.kill()
