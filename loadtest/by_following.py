@@ -17,7 +17,7 @@ from loadtest.feed_bench import HttpClient, percentiles
 from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
-from services.common.timelines import feed_key
+from services.feed.keys import feed_key
 
 BANDS = ((1, 50), (50, 150), (150, 300), (300, 600), (600, 100_000))
 

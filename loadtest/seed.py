@@ -50,15 +50,10 @@ from hotpath.ids import IdGenerator, decode, shard_of
 from hotpath.merge import chronological_page
 from services.common.config import Settings, load_settings
 from services.common.db import GLOBAL_SCHEMA, shard_schema
-from services.common.timelines import (
-    CELEBRITIES,
-    SENTINEL,
-    TIMELINE_MAX,
-    excluded_key,
-    feed_key,
-    following_key,
-    timeline_key,
-)
+from services.common.timelines import SENTINEL
+from services.engagement.keys import counts_key
+from services.feed.keys import CELEBRITIES, excluded_key, feed_key, features_key, following_key
+from services.posts.keys import TIMELINE_MAX, timeline_key
 from services.feed.config import FeedConfig
 
 TAGS = [f"tag{i}" for i in range(500)]
@@ -305,7 +300,9 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
         if likers or comments:
             copier.write(shard, "post_counts", "post_id, like_count, comment_count",
                          f"{post_id}\t{len(likers)}\t{comments}\n")
-            pipe.hset(f"pc:{post_id}", mapping={"likes": len(likers), "comments": comments})
+            # Engagement's read model, and the feed's ranking features as its worker would count them.
+            for key in (counts_key(post_id), features_key(post_id)):
+                pipe.hset(key, mapping={"likes": len(likers), "comments": comments})
             if len(pipe) >= 5000:
                 pipe.execute()
         counts[author] += 1

@@ -9,6 +9,7 @@ own longer timeout (a purge may wait for a counter flush, a release for uploads)
 from __future__ import annotations
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
 from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2, accounts_service_pb2_grpc
 from pictor.engagement.v1 import engagement_service_pb2, engagement_service_pb2_grpc
 from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
@@ -17,6 +18,7 @@ from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
 
 from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
+from services.common.errors import InvalidArgument
 from services.common.registry import by_name
 
 CHANNEL_OPTIONS = [
@@ -54,6 +56,21 @@ class MeshChannels:
 def _batches(ids: list[int]) -> list[list[int]]:
     unique = list(dict.fromkeys(ids))
     return [unique[i:i + BATCH] for i in range(0, len(unique), BATCH)]
+
+
+def passed_on(error: grpc.aio.AioRpcError) -> InvalidArgument | None:
+    """The callee's INVALID_ARGUMENT as our own, when it names a field the caller passed through to it
+    unchanged (a page token, a page size); None for any other failure."""
+    if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+        return None
+    for key, value in error.trailing_metadata() or ():
+        if key == "grpc-status-details-bin":
+            for detail in status_pb2.Status.FromString(value).details:
+                info = error_details_pb2.ErrorInfo()
+                if detail.Unpack(info) and "field" in info.metadata:
+                    return InvalidArgument(info.metadata["field"], error.details() or "invalid argument",
+                                           reason=info.reason)
+    return None
 
 
 class AccountsClient:
@@ -143,12 +160,24 @@ class PostsClient:
             timeout=outbound_timeout())
         return list(reply.posts)
 
+    async def visible_authors(self, viewer_id: int, post_ids: list[int]) -> dict[int, int]:
+        """post_id -> author_id of the posts the viewer (0: signed out) may see; nothing hydrated."""
+        reply = await self._stub.CheckPostAccess(
+            posts_service_pb2.CheckPostAccessRequest(viewer_id=viewer_id, post_ids=post_ids),
+            timeout=outbound_timeout())
+        return {p.post_id: p.author_id for p in reply.posts}
+
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
         """(post_id, author_id) of the authors' newest live posts, newest first."""
         reply = await self._stub.ListRecentPostIds(
             posts_service_pb2.ListRecentPostIdsRequest(author_ids=author_ids, limit=limit),
             timeout=outbound_timeout())
         return [(p.post_id, p.author_id) for p in reply.posts]
+
+    async def rebuild_timelines(self, author_ids: list[int]) -> None:
+        """Have posts rebuild the authors' timelines that Redis lacks (it owns them)."""
+        await self._stub.RebuildTimelines(posts_service_pb2.RebuildTimelinesRequest(author_ids=author_ids),
+                                          timeout=outbound_timeout())
 
 
 class EngagementClient:
@@ -164,6 +193,17 @@ class EngagementClient:
                 timeout=outbound_timeout())
             found.update((s.post_id, s) for s in reply.states)
         return found
+
+    async def saved_post_ids(self, user_id: int, page_size: int, page_token: str) -> tuple[list[int], str]:
+        """A page of the posts the user saved, newest saved first, and the next page's token."""
+        try:
+            reply = await self._stub.ListSavedPostIds(
+                engagement_service_pb2.ListSavedPostIdsRequest(user_id=user_id, page_size=page_size,
+                                                               page_token=page_token),
+                timeout=outbound_timeout())
+        except grpc.aio.AioRpcError as error:
+            raise passed_on(error) or error
+        return list(reply.post_ids), reply.next_page_token
 
     async def purge_post(self, post_id: int) -> engagement_service_pb2.PurgePostResponse:
         """Forget a deleted post's likes, comments, saves and counts."""

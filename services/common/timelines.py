@@ -1,20 +1,15 @@
-"""The Redis layout of feeds and author timelines, shared by their writers and readers.
+"""The post-list format in Redis: sorted sets of posts, and the one writer that keeps them.
 
-posts writes author timelines as posts are created and deleted, the fan-out
-worker pushes into followers' feeds, and feed reads both. Keys:
-
-  tl:{author}     ZSET  the author's recent posts (at most TIMELINE_MAX)
-  feed:{user}     ZSET  posts pushed to the user (at most PICTOR_FEED_MAX_ITEMS)
-  fol:{user}      SET   whom the user follows (for pulling celebrity timelines)
-  excl:{user}     SET   authors the user muted or is blocked with
-  celebrities     SET   authors whose posts are pulled at read time, not pushed
+Two owners use it, each for its own keys: posts for the authors' timelines
+(services.posts.keys) and the feed for the home feeds (services.feed.keys).
+Nothing here names a key.
 
 Members of the ZSETs are "post_id:author_id"; the score is the post's
 timestamp in ms (ids are time-ordered, and 64-bit ids do not fit a double).
-Every ZSET and SET holds a sentinel ("0", score 0), so an existing key means
-"built" even when empty, and a missing one means "rebuild from PostgreSQL".
-Pushes go through PUSH_IF_BUILT: a push never creates a key, so a feed that
-was flushed or expired is rebuilt whole instead of growing from a fragment.
+Every list holds a sentinel ("0", score 0), so an existing key means "built"
+even when empty, and a missing one means "rebuild from PostgreSQL". Pushes go
+through PUSH_IF_BUILT: a push never creates a key, so a list that was flushed
+or expired is rebuilt whole instead of growing from a fragment.
 """
 
 from __future__ import annotations
@@ -26,8 +21,6 @@ import redis.asyncio as aioredis
 from hotpath.ids import decode
 
 SENTINEL = "0"
-TIMELINE_MAX = 200
-CELEBRITIES = "celebrities"
 
 # KEYS[1] = zset; ARGV = score, member, max items (sentinel not counted)
 PUSH_IF_BUILT = """
@@ -37,22 +30,6 @@ local extra = redis.call('ZCARD', KEYS[1]) - 1 - tonumber(ARGV[3])
 if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 1, extra) end
 return 1
 """
-
-
-def timeline_key(author_id: int) -> str:
-    return f"tl:{author_id}"
-
-
-def feed_key(user_id: int) -> str:
-    return f"feed:{user_id}"
-
-
-def following_key(user_id: int) -> str:
-    return f"fol:{user_id}"
-
-
-def excluded_key(user_id: int) -> str:
-    return f"excl:{user_id}"
 
 
 def member(post_id: int, author_id: int) -> str:
@@ -75,7 +52,7 @@ def parse(members: Iterable[bytes | str]) -> list[tuple[int, int]]:
 
 
 class Timelines:
-    """Writes to the shared layout (reads are the feed service's own)."""
+    """Writes post lists; each owner passes only its own keys."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client

@@ -5,17 +5,7 @@ replies) to one of SHARDS counters of its post, chosen at random, so a viral
 post's writes spread over several keys (over several nodes with Redis
 Cluster), and marks the post dirty. The flusher (services.engagement.flusher)
 drains dirty posts and folds their shards with the compiled hotpath.counters
-into one UPSERT per post. Keys (`counts` is the prefix; tests use their own):
-
-  counts:likes:{post_id}:{n}     STRING  likes not yet drained, n in 0..SHARDS-1
-  counts:comments:{post_id}:{n}  STRING  comments not yet drained
-  counts:dirty                   SET     posts with deltas not yet drained
-  counts:flushing                SET     ids of flushes drained, not yet finished
-  counts:flush:{flush_id}        HASH    post_id -> the drained shard values, "l0,..,lN-1,c0,..,cN-1"
-  counts:dead                    SET     flushes set aside because their totals leave int64 (their
-                                         hashes stay for a person to look at)
-  pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
-                                         (also what the feed's ranker reads; signals.py)
+into one UPSERT per post. The keys are listed in services.engagement.keys.
 
 NOTE: two invariants.
 - No delta is ever only in a process's memory. DRAIN moves dirty posts'
@@ -44,7 +34,7 @@ import redis.asyncio as aioredis
 
 from hotpath import counters as kernels
 from services.engagement.service import COMMENTS, LIKES, Counts
-from services.engagement.signals import COUNTS_TTL_S, counts_key
+from services.engagement.keys import COUNTS_PREFIX, COUNTS_TTL_S, CounterKeys, counts_key
 
 SHARDS = 8
 KINDS = (LIKES, COMMENTS)
@@ -75,7 +65,7 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
 
-# KEYS: flushing set. ARGV: shards per kind, key prefix, post ids...
+# KEYS: flushing set. ARGV: shards per kind, key prefix, pc: prefix, post ids...
 # Returns the number of unfinished flushes F, then per post: pc likes, pc
 # comments (nil without pc:), its 2*shards shard values, and its entry in
 # each of the F flushes (nil when absent).
@@ -83,9 +73,9 @@ SNAPSHOT = """
 local flushes = redis.call('SMEMBERS', KEYS[1])
 local shards = tonumber(ARGV[1])
 local out = {#flushes}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local post = ARGV[i]
-  local pc = redis.call('HMGET', 'pc:' .. post, 'likes', 'comments')
+  local pc = redis.call('HMGET', ARGV[3] .. post, 'likes', 'comments')
   out[#out + 1] = pc[1] or false
   out[#out + 1] = pc[2] or false
   for _, kind in ipairs({'likes', 'comments'}) do
@@ -123,13 +113,13 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return out
 """
 
-# KEYS: dirty set. ARGV: shards per kind, key prefix, pc TTL, then post, likes, comments triples.
+# KEYS: dirty set. ARGV: shards per kind, key prefix, pc TTL, pc: prefix, then post, likes, comments triples.
 # Reconciliation's last step: the posts' pending deltas go (the recount
 # counted their rows: writers commit a row before they add its delta) and pc:
 # takes the recount, together.
 SETTLE = """
 local shards = tonumber(ARGV[1])
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local post = ARGV[i]
   if redis.call('SREM', KEYS[1], post) == 1 then
     for _, kind in ipairs({'likes', 'comments'}) do
@@ -138,8 +128,8 @@ for i = 4, #ARGV, 3 do
       end
     end
   end
-  redis.call('HSET', 'pc:' .. post, 'likes', ARGV[i + 1], 'comments', ARGV[i + 2])
-  redis.call('EXPIRE', 'pc:' .. post, tonumber(ARGV[3]))
+  redis.call('HSET', ARGV[4] .. post, 'likes', ARGV[i + 1], 'comments', ARGV[i + 2])
+  redis.call('EXPIRE', ARGV[4] .. post, tonumber(ARGV[3]))
 end
 return 0
 """
@@ -164,29 +154,6 @@ return 0
 # NOTE: the scripts build the keys of the posts they touch rather than take
 # them in KEYS: fine on one Redis. With Redis Cluster, give each post's keys
 # one hash tag and run DRAIN per node with a dirty set per node.
-
-
-@dataclass(frozen=True)
-class CounterKeys:
-    prefix: str = "counts"
-
-    def shard(self, kind: str, post_id: int, n: int) -> str:
-        return f"{self.prefix}:{kind}:{post_id}:{n}"
-
-    @property
-    def dirty(self) -> str:
-        return f"{self.prefix}:dirty"
-
-    @property
-    def flushing(self) -> str:
-        return f"{self.prefix}:flushing"
-
-    def flush(self, flush_id: str) -> str:
-        return f"{self.prefix}:flush:{flush_id}"
-
-    @property
-    def dead(self) -> str:
-        return f"{self.prefix}:dead"
 
 
 @dataclass(frozen=True)
@@ -272,7 +239,8 @@ class RedisCounters:
         """
         if not post_ids:
             return {}
-        reply = await self._snapshot(keys=[self.keys.flushing], args=[self.shards, self.keys.prefix, *post_ids])
+        reply = await self._snapshot(keys=[self.keys.flushing],
+                                     args=[self.shards, self.keys.prefix, COUNTS_PREFIX, *post_ids])
         flushes, at = reply[0], 1
         values = array("q")
         shards_per_key = array("q")
@@ -337,7 +305,8 @@ class RedisCounters:
         """Drop the posts' pending deltas and set their pc: to `counts` (recounted from the rows)."""
         if counts:
             triples = [v for p, c in counts.items() for v in (p, c.likes, c.comments)]
-            await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, *triples])
+            await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, COUNTS_PREFIX,
+                                                             *triples])
 
     async def forget(self, post_id: int) -> None:
         """Drop everything Redis counts for a deleted post (call under the flusher's lock)."""

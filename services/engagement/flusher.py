@@ -5,8 +5,7 @@ Each cycle, under the counters' advisory lock:
   2. drain a batch of dirty posts into a new flush (counters.DRAIN, atomic);
   3. per shard, one transaction: record the flush ids, fold the shards
      (hotpath.counters.sum_sharded, then coalesce across flushes), UPSERT;
-  4. in one MULTI, write the posts' new counts to `pc:` (read model and the
-     feed ranker's input) and forget the flushes.
+  4. in one MULTI, write the posts' new counts to `pc:` (the read model) and forget the flushes.
 A crash between any two steps loses nothing and adds nothing twice: until 4,
 the flush is in Redis; after 3, PostgreSQL knows it was applied.
 """

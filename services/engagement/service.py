@@ -111,10 +111,6 @@ class Graph(Protocol):
     async def blocked_either_way(self, viewer_id: int, user_ids: list[int]) -> set[int]: ...
 
 
-class Affinity(Protocol):
-    async def raise_for(self, viewer_id: int, author_id: int) -> None: ...
-
-
 class Events(Protocol):
     async def publish(self, topic: str, type: str, **data: object) -> str: ...
 
@@ -179,7 +175,6 @@ class EngagementService:
     counters: Counters
     posts: Posts
     graph: Graph
-    affinity: Affinity
     events: Events
     ids: IdAllocator
 
@@ -208,8 +203,6 @@ class EngagementService:
         if await self.repo.like(post_id, viewer_id):
             # Only a new like moves the counter: liking twice is one like.
             await self.counters.add(post_id, LIKES, +1)
-            if author != viewer_id:
-                await self.affinity.raise_for(viewer_id, author)
             await self.events.publish(TOPIC, "like", post_id=post_id, user_id=viewer_id, author_id=author)
         return True, (await self._current([post_id]))[0][post_id].likes
 
@@ -253,8 +246,6 @@ class EngagementService:
             raise InvalidArgument("parent_comment_id", f"comment {parent_id} is not a comment on this post",
                                   reason="PARENT_NOT_FOUND")
         await self.counters.add(post_id, COMMENTS, +1)
-        if author != viewer_id:
-            await self.affinity.raise_for(viewer_id, author)
         await self.events.publish(TOPIC, "comment", post_id=post_id, user_id=viewer_id, author_id=author,
                                   comment_id=created.id, parent_comment_id=parent_id, mentions=created.mentions)
         return created

@@ -7,7 +7,7 @@ from google.protobuf import empty_pb2
 from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2 as pb, engagement_service_pb2_grpc
 
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, PostsClient, user_summary
+from services.common.clients import AccountsClient, user_summary
 from services.engagement.purge import PostPurger
 from services.engagement.service import Comment, EngagementService, Order
 
@@ -17,11 +17,10 @@ EMPTY = empty_pb2.Empty()
 
 class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
     def __init__(self, service: EngagementService, verifier: TokenVerifier, accounts: AccountsClient,
-                 posts: PostsClient, purger: PostPurger) -> None:
+                 purger: PostPurger) -> None:
         self.service = service
         self.verifier = verifier
         self.accounts = accounts
-        self.posts = posts
         self.purger = purger
 
     async def _comments(self, comments: list[Comment], token: str = "") -> pb.ListCommentsResponse:
@@ -83,12 +82,11 @@ class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
     async def UnsavePost(self, request: pb.UnsavePostRequest, context: Context) -> pb.SaveResponse:
         return pb.SaveResponse(saved=await self.service.unsave(self.verifier.require_caller(context), request.post_id))
 
-    async def ListSavedPosts(self, request: pb.ListSavedPostsRequest, context: Context) -> pb.ListSavedPostsResponse:
-        viewer = self.verifier.require_caller(context)
-        post_ids, token = await self.service.saved(viewer, request.page_size, request.page_token)
-        # The posts service leaves out what I can no longer see (deleted, private, blocked).
-        posts = await self.posts.visible_posts(viewer, post_ids) if post_ids else []
-        return pb.ListSavedPostsResponse(posts=posts, next_page_token=token)
+    async def ListSavedPostIds(self, request: pb.ListSavedPostIdsRequest, context: Context
+                               ) -> pb.ListSavedPostIdsResponse:
+        # Whether the user can still see them is for the posts service, which hydrates them.
+        post_ids, token = await self.service.saved(request.user_id, request.page_size, request.page_token)
+        return pb.ListSavedPostIdsResponse(post_ids=post_ids, next_page_token=token)
 
     async def GetPostStates(self, request: pb.GetPostStatesRequest, context: Context) -> pb.GetPostStatesResponse:
         states = await self.service.states(request.viewer_id, list(request.post_ids))

@@ -1,5 +1,8 @@
 """Fan-out on write: what the feed workers do with each domain event. No gRPC here.
 
+Posts and graph events change feeds (here); engagement's events change the
+ranking features (services.feed.features).
+
 Every handler is idempotent (events arrive at least once): pushes are ZADDs,
 removals ZREMs, set changes SADD/SREM, and none creates a feed that is not
 built (PUSH_IF_BUILT, SET_IF_BUILT).
@@ -13,8 +16,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from services.common.events import Event
-from services.common.timelines import feed_key
 from services.feed.config import FeedConfig
+from services.feed.features import TOPIC as ENGAGEMENT, RankingFeatures
+from services.feed.keys import feed_key
 from services.feed.store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -31,8 +35,12 @@ class FanOut:
     store: FeedStore
     sources: FanOutSources
     config: FeedConfig
+    features: RankingFeatures
 
     async def handle(self, event: Event) -> None:
+        if event.topic == ENGAGEMENT:
+            await self.features.handle(event)
+            return
         handler = getattr(self, "on_" + event.type.replace(".", "_"), None)
         if handler is not None:
             await handler(**event.data)
@@ -52,6 +60,7 @@ class FanOut:
         # Also for celebrities: they may have been pushed before they became one.
         async for page in self.sources.follower_id_pages(author_id):
             await self.store.timelines.remove([feed_key(f) for f in page], [(post_id, author_id)])
+        await self.features.forget(post_id)
 
     async def on_follow(self, follower_id: int, target_id: int) -> None:
         await self.store.follows(follower_id, target_id, True)

@@ -10,7 +10,6 @@ from hotpath import merge
 from hotpath.merge import RankedCursor, pack_lists
 from services.common.errors import InvalidArgument
 from services.common.pagination import page_size
-from services.common.timelines import TIMELINE_MAX
 from services.feed.config import FeedConfig
 from services.feed.store import FeedStore
 
@@ -18,6 +17,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PAGE, MAX_PAGE = 20, 50
 CHRONOLOGICAL, RANKED = "CHRONOLOGICAL", "RANKED"
+REBUILD_BATCH = 1000  # authors per RebuildTimelines call
 
 
 class Sources(Protocol):
@@ -31,6 +31,7 @@ class Sources(Protocol):
 
 class PostsReader(Protocol):
     async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[Any]: ...
+    async def rebuild_timelines(self, author_ids: list[int]) -> None: ...
 
 
 def _bad_token() -> InvalidArgument:
@@ -55,8 +56,9 @@ class FeedService:
         await self.store.build(user_id, posts, following, {*muted, *blocked}, celebrities, self.config.ttl_s)
 
     async def rebuild_timelines(self, author_ids: list[int]) -> None:
-        for author in await self.store.missing_timelines(author_ids):
-            await self.store.build_timeline(author, await self.sources.recent_posts([author], TIMELINE_MAX))
+        """Authors' timelines are posts' keys: posts rebuilds those Redis lost."""
+        for start in range(0, len(author_ids), REBUILD_BATCH):
+            await self.posts.rebuild_timelines(author_ids[start:start + REBUILD_BATCH])
 
     async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[Any], str]:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)

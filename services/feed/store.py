@@ -1,4 +1,6 @@
-"""The feed's reads and builds over the shared Redis layout (services.common.timelines)."""
+"""The feed's reads and builds over its own keys (services.feed.keys), and its reads of the
+authors' timelines that posts keeps (services.posts.keys), all in the post-list format of
+services.common.timelines."""
 
 from __future__ import annotations
 
@@ -6,17 +8,9 @@ from collections.abc import Iterable
 
 import redis.asyncio as aioredis
 
-from services.common.timelines import (
-    CELEBRITIES,
-    SENTINEL,
-    Timelines,
-    excluded_key,
-    feed_key,
-    following_key,
-    parse,
-    score,
-    timeline_key,
-)
+from services.common.timelines import SENTINEL, Timelines, parse, score
+from services.feed.keys import CELEBRITIES, affinity_key, excluded_key, feed_key, features_key, following_key
+from services.posts.keys import timeline_key
 
 # KEYS[1] = set; ARGV[1] = "add" | "rem", ARGV[2..] = members. Never creates a key.
 SET_IF_BUILT = """
@@ -26,7 +20,7 @@ return redis.call('SREM', KEYS[1], unpack(ARGV, 2))
 """
 
 
-# KEYS[1] = aff:{viewer}, KEYS[2..] = pc:{post}; ARGV = the posts' authors, in order.
+# KEYS[1] = aff:{viewer}, KEYS[2..] = feat:{post}; ARGV = the posts' authors, in order.
 # One call instead of one HMGET per candidate: the client's cost per command dominates.
 FEATURES = """
 local out = {}
@@ -93,13 +87,15 @@ class FeedStore:
         return [a for a, exists in zip(authors, found) if not exists]
 
     async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
-        """Per post: the viewer's affinity for its author, and its like and comment counts."""
+        """Per post: the viewer's affinity for its author, and its like and comment counts (the feed's own
+        projection of engagement's events: services.feed.features)."""
         if not posts:
             return [], [], []
-        flat = await self._features(keys=[f"aff:{user_id}", *(f"pc:{p}" for p, _ in posts)],
+        flat = await self._features(keys=[affinity_key(user_id), *(features_key(p) for p, _ in posts)],
                                     args=[a for _, a in posts])
-        likes = [int(v) if v else 0 for v in flat[0::3]]
-        comments = [int(v) if v else 0 for v in flat[1::3]]
+        # Counted from events (services.feed.features), so a count can dip below zero for a moment.
+        likes = [max(0, int(v)) if v else 0 for v in flat[0::3]]
+        comments = [max(0, int(v)) if v else 0 for v in flat[1::3]]
         affinity = [float(v) if v else 0.0 for v in flat[2::3]]
         return affinity, likes, comments
 
@@ -119,9 +115,6 @@ class FeedStore:
             for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                 pipe.expire(key, ttl_s)
             await pipe.execute()
-
-    async def build_timeline(self, author_id: int, posts: list[tuple[int, int]]) -> None:
-        await self.timelines.replace(timeline_key(author_id), posts)
 
     # --- changes from events --------------------------------------------------
 

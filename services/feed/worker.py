@@ -1,6 +1,7 @@
 """Feed fan-out worker: `python -m services.feed.worker`.
 
-A member of the consumer group "feed-fanout" over the posts and graph topics.
+A member of the consumer group "feed-fanout" over the posts and graph topics
+(feeds) and the engagement topic (ranking features).
 Run more of them to fan out faster (PICTOR_FANOUT_REPLICAS for the launcher).
 SIGTERM finishes the batch in hand, then exits.
 """
@@ -14,16 +15,17 @@ from services.common.events import Consumer
 from services.common.server import Resources, run_worker
 from services.feed.config import FeedConfig
 from services.feed.fanout import FanOut
+from services.feed.features import RankingFeatures
 from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
 
 GROUP = "feed-fanout"
-TOPICS = ["posts", "graph"]
+TOPICS = ["posts", "graph", "engagement"]
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     redis = resources.redis()
-    fanout = FanOut(FeedStore(redis), MeshSources(resources.channels()), FeedConfig.from_env())
+    fanout = FanOut(FeedStore(redis), MeshSources(resources.channels()), FeedConfig.from_env(), RankingFeatures(redis))
     await Consumer(redis, GROUP, TOPICS, fanout.handle, claim_idle_ms=events_claim_idle_ms()).run(stop)
 
 

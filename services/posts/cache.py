@@ -3,7 +3,7 @@
 What is cached never decides who sees what: visibility and the viewer's own
 state (liked, saved, counts) are looked up on every read.
 
-  postv:{id}  the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone
+  postv:{id}  the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
 
 Readers fill with SET NX; a delete writes a tombstone that outlives any fill
 a reader may still have in flight (it read the post before the delete), so a
@@ -15,13 +15,11 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from pictor.posts.v1 import posts_pb2
 
+from services.posts.keys import cached_post_key
+
 # Within the media URL bucket (5 minutes), so cached URLs stay valid for most of their hour.
 CACHE_TTL_S = 300
 TOMBSTONE = b"-"
-
-
-def _key(post_id: int) -> str:
-    return f"postv:{post_id}"
 
 
 class PostCache:
@@ -33,7 +31,7 @@ class PostCache:
         if not post_ids:
             return {}
         found: dict[int, posts_pb2.Post | None] = {}
-        for post_id, raw in zip(post_ids, await self.client.mget([_key(i) for i in post_ids])):
+        for post_id, raw in zip(post_ids, await self.client.mget([cached_post_key(i) for i in post_ids])):
             if raw == TOMBSTONE:
                 found[post_id] = None
             elif raw is not None:
@@ -43,13 +41,13 @@ class PostCache:
     async def fill(self, posts: list[posts_pb2.Post]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
             for post in posts:
-                pipe.set(_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S, nx=True)
+                pipe.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S, nx=True)
             await pipe.execute()
 
     async def replace(self, post: posts_pb2.Post) -> None:
         """After an edit: the new version wins over any fill in flight."""
-        await self.client.set(_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S)
+        await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S)
 
     async def forget(self, post_id: int) -> None:
         """After a delete."""
-        await self.client.set(_key(post_id), TOMBSTONE, ex=CACHE_TTL_S * 2)
+        await self.client.set(cached_post_key(post_id), TOMBSTONE, ex=CACHE_TTL_S * 2)

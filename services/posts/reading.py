@@ -98,6 +98,11 @@ class PostReader:
             self.hydrator.states(viewer_id, [p.id for p in live]))
         return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed]
 
+    async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[posts_pb2.Post], str]:
+        """A page of the viewer's saved posts (engagement keeps which), those they can no longer see left out."""
+        post_ids, next_token = await self.hydrator.engagement.saved_post_ids(viewer_id, size, token)
+        return (await self.read(viewer_id, post_ids) if post_ids else []), next_token
+
     async def shape(self, viewer_id: int, post: Post) -> posts_pb2.Post:
         """A post the caller has just written (or checked): shaped, and the cache refreshed."""
         shared, = await self.hydrator.shared([post])

@@ -10,13 +10,13 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
-from services.common.timelines import TIMELINE_MAX, Timelines, timeline_key
 from services.common.registry import by_name
 from services.posts.repository import PostgresPostsRepository
 from services.posts.service import Access, PostsService
 from services.posts.cache import PostCache
 from services.posts.reading import PostHydrator, PostReader
 from services.posts.servicer import PostsServicer
+from services.posts.timelines import RedisAuthorTimelines
 
 SPEC = by_name("posts")
 
@@ -30,23 +30,12 @@ class GraphAccess:
         return {owner: Access(r.can_view, r.blocked) for owner, r in found.items()}
 
 
-class RedisAuthorTimelines:
-    def __init__(self, timelines: Timelines) -> None:
-        self.timelines = timelines
-
-    async def added(self, post_id: int, author_id: int) -> None:
-        await self.timelines.push([timeline_key(author_id)], post_id, author_id, TIMELINE_MAX)
-
-    async def removed(self, post_id: int, author_id: int) -> None:
-        await self.timelines.remove([timeline_key(author_id)], [(post_id, author_id)])
-
-
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings = resources.settings
     channels, redis = resources.channels(), resources.redis()
     service = PostsService(PostgresPostsRepository(await resources.database()), IdAllocator(settings.logical_shards),
                            GraphAccess(GraphClient(channels)), EventPublisher(redis),
-                           RedisAuthorTimelines(Timelines(redis)))
+                           RedisAuthorTimelines(redis))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))

@@ -11,6 +11,7 @@ from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decode_token, encode_token, page_size
+from services.posts.keys import TIMELINE_MAX
 
 MAX_CAPTION = 2200
 MAX_MEDIA = 10
@@ -19,6 +20,7 @@ MAX_REQUEST_ID = 64
 DEFAULT_PAGE, MAX_PAGE = 20, 100
 MAX_BATCH = 100
 MAX_RECENT = 1000
+MAX_REBUILD = 1000
 TOPIC = "posts"
 
 
@@ -71,10 +73,12 @@ class Events(Protocol):
 
 
 class AuthorTimelines(Protocol):
-    """The authors' recent posts in Redis, which feeds read (services.common.timelines)."""
+    """The authors' recent posts in Redis, which feeds read (services.posts.timelines)."""
 
     async def added(self, post_id: int, author_id: int) -> None: ...
     async def removed(self, post_id: int, author_id: int) -> None: ...
+    async def missing(self, author_ids: list[int]) -> list[int]: ...
+    async def replace(self, author_id: int, posts: list[tuple[int, int]]) -> None: ...
 
 
 class Graph(Protocol):
@@ -195,6 +199,15 @@ class PostsService:
         if len(author_ids) > 10_000:
             raise InvalidArgument("author_ids", "at most 10,000 authors per call")
         return await self.repo.recent_ids(author_ids, page_size(limit, default=MAX_RECENT, maximum=MAX_RECENT))
+
+    async def rebuild_timelines(self, author_ids: list[int]) -> int:
+        """Rebuild the missing timelines among these authors' (Redis lost them, or they expired); returns how many."""
+        if len(author_ids) > MAX_REBUILD:
+            raise InvalidArgument("author_ids", f"at most {MAX_REBUILD:,} authors per call")
+        missing = await self.timelines.missing(list(dict.fromkeys(a for a in author_ids if a > 0)))
+        for author in missing:
+            await self.timelines.replace(author, await self.repo.recent_ids([author], TIMELINE_MAX))
+        return len(missing)
 
     async def list_by_author(self, viewer_id: int, author_id: int, size: int, token: str) -> tuple[list[Post], str]:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)

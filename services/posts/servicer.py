@@ -55,10 +55,24 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
         await self.reader.forget(request.post_id)
         return empty_pb2.Empty()
 
+    async def ListSavedPosts(self, request: pb.ListSavedPostsRequest, context: Context) -> pb.ListPostsResponse:
+        viewer = self.verifier.require_caller(context)
+        posts, token = await self.reader.saved(viewer, request.page_size, request.page_token)
+        return pb.ListPostsResponse(posts=posts, next_page_token=token)
+
     async def BatchGetPosts(self, request: pb.BatchGetPostsRequest, context: Context) -> pb.BatchGetPostsResponse:
         return pb.BatchGetPostsResponse(posts=await self.reader.read(request.viewer_id, list(request.post_ids)))
+
+    async def CheckPostAccess(self, request: pb.CheckPostAccessRequest, context: Context
+                              ) -> pb.CheckPostAccessResponse:
+        found = await self.service.visible(request.viewer_id, list(request.post_ids))
+        return pb.CheckPostAccessResponse(posts=[pb.PostRef(post_id=p.id, author_id=p.author_id) for p in found])
 
     async def ListRecentPostIds(self, request: pb.ListRecentPostIdsRequest, context: Context
                                 ) -> pb.ListRecentPostIdsResponse:
         found = await self.service.recent_ids(list(request.author_ids), request.limit)
         return pb.ListRecentPostIdsResponse(posts=[pb.PostRef(post_id=p, author_id=a) for p, a in found])
+
+    async def RebuildTimelines(self, request: pb.RebuildTimelinesRequest, context: Context) -> empty_pb2.Empty:
+        await self.service.rebuild_timelines(list(request.author_ids))
+        return empty_pb2.Empty()

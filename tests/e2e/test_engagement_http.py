@@ -17,6 +17,7 @@ from services.common.config import REPO_ROOT
 from services.common.db import shard_schema
 from services.common.ids import shard_of
 from services.engagement.bench import Client, seed_users
+from services.feed.keys import affinity_key, features_key
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -279,6 +280,13 @@ def test_nobody_else_sees_my_saved_posts(gateway, new_user):
     assert gateway.get("/v1/users/me/saved").status == 401
 
 
+@pytest.mark.parametrize("query", ["page_token=garbage", "page_size=-1"], ids=["bad-token", "negative-size"])
+def test_a_bad_saved_posts_page_is_400_naming_the_field(new_user, query):
+    r = new_user().get(f"/v1/users/me/saved?{query}")
+    assert r.status == 400, r.body
+    assert r.json["details"][0]["metadata"]["field"] == query.split("=")[0]
+
+
 def test_saved_posts_leave_out_posts_deleted_since(new_user):
     author, fan = new_user(), new_user()
     post = create_post(author)
@@ -310,14 +318,15 @@ def test_feed_posts_carry_liked_and_saved_by_me(new_user, settle):
     assert flags == {liked: (True, False), saved: (False, True)}
 
 
-def test_likes_and_comments_feed_the_rankers_counts_and_affinity(stack, new_user):
+def test_likes_and_comments_reach_the_feeds_own_ranking_features(stack, new_user, settle):
     client = redis.Redis.from_url(stack.settings.redis_url)
     author, fan = new_user(), new_user()
     post = create_post(author)
     fan.post(f"/v1/posts/{post}/like")
     comment(fan, post)
-    eventually(lambda: client.hgetall(f"pc:{post}"), {b"likes": b"1", b"comments": b"1"})
-    assert float(client.hget(f"aff:{fan.id}", author.id)) == pytest.approx(0.2)
+    settle()  # the feed's worker counts them from engagement's events
+    assert client.hgetall(features_key(int(post))) == {b"likes": b"1", b"comments": b"1"}
+    assert float(client.hget(affinity_key(int(fan.id)), author.id)) == pytest.approx(0.2)
     client.close()
 
 

@@ -160,6 +160,38 @@ def test_mesh_only_batch_read_is_refused_at_the_gateway(settings):
             stub.BatchGetPosts(pb.BatchGetPostsRequest(viewer_id=1, post_ids=[1]), timeout=5)
 
 
+def check_post_access(settings, viewer_id: int, post_ids: list[int], port: int | None = None) -> list[tuple[int, int]]:
+    """PostsService/CheckPostAccess on the posts service's own port (or on `port`)."""
+    import grpc
+    from pictor.posts.v1 import posts_service_pb2 as pb, posts_service_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port or settings.service_ports['posts']}") as channel:
+        reply = posts_service_pb2_grpc.PostsServiceStub(channel).CheckPostAccess(
+            pb.CheckPostAccessRequest(viewer_id=viewer_id, post_ids=post_ids), timeout=5)
+    return [(p.post_id, p.author_id) for p in reply.posts]
+
+
+def test_check_post_access_answers_the_visible_posts_and_their_authors_only(settings, new_user):
+    public, private, fan, stranger = new_user(), new_user(private=True), new_user(), new_user()
+    fan.post(f"/v1/users/{private.id}/follow")
+    private.post(f"/v1/follow-requests/{fan.id}:approve")
+    shown, hidden, gone = (int(create_post(public)["id"]), int(create_post(private)["id"]),
+                           int(create_post(public)["id"]))
+    public.delete(f"/v1/posts/{gone}")
+    public.post(f"/v1/users/{stranger.id}/block")
+    asked = [hidden, gone, shown, 12345]
+    assert check_post_access(settings, int(fan.id), asked) == [(hidden, int(private.id)), (shown, int(public.id))]
+    assert check_post_access(settings, int(stranger.id), asked) == []
+    assert check_post_access(settings, 0, asked) == [(shown, int(public.id))]
+
+
+def test_check_post_access_is_refused_at_the_gateway(settings):
+    import grpc
+
+    with pytest.raises(grpc.RpcError):
+        check_post_access(settings, 1, [1], port=settings.gateway_port)
+
+
 @pytest.mark.parametrize("bad_id", ["-1", "0", str((1 << 62) + (5000 << 10))], ids=["negative", "zero", "no-shard"])
 def test_post_ids_that_cannot_exist_are_404_never_500(new_user, bad_id):
     alice = new_user()

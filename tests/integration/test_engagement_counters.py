@@ -13,12 +13,12 @@ import pytest
 
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
-from services.engagement.counters import CounterKeys, RedisCounters
+from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher, by_shard
 from services.engagement.reconcile import reconcile
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Counts
-from services.engagement.signals import AFFINITY_MAX, FeedSignals, affinity_key, counts_key
+from services.engagement.keys import CounterKeys, counts_key
 
 
 @pytest.fixture
@@ -193,13 +193,3 @@ async def test_reconciliation_of_every_post_finds_a_drifted_one(client, db, ids,
     await PostgresEngagementRepository(db).like(post, ids.new_id(0))  # a like whose delta never reached Redis
     report = await reconcile(RedisCounters(client, store.counts), store, settings.logical_shards)
     assert post in report.repaired and await durable(db, post) == Counts(1, 0)
-
-
-async def test_affinity_rises_by_steps_and_stops_at_the_cap(client, ids):
-    signals = FeedSignals(client)
-    viewer, author = ids.new_id(0), ids.new_id(1)
-    await signals.raise_for(viewer, author)
-    assert float(await client.hget(affinity_key(viewer), author)) == pytest.approx(0.1)
-    for _ in range(15):
-        await signals.raise_for(viewer, author)
-    assert float(await client.hget(affinity_key(viewer), author)) == AFFINITY_MAX

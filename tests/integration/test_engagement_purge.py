@@ -13,12 +13,12 @@ import pytest
 from services.common.db import Database, shard_schema
 from services.common.errors import InvalidArgument
 from services.common.ids import IdAllocator, shard_of
-from services.engagement.counters import CounterKeys, RedisCounters
+from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
+from services.engagement.keys import CounterKeys, counts_key
 from services.engagement.purge import PostPurger, Purged
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Comment, Counts
-from services.engagement.signals import counts_key
 
 
 @pytest.fixture

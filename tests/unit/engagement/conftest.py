@@ -6,7 +6,7 @@ import pytest
 
 from services.common.ids import IdAllocator
 from services.engagement.service import EngagementService
-from tests.unit.engagement.fakes import FakeAffinity, FakeCounters, FakeEvents, FakeGraph, FakePosts, FakeRepository
+from tests.unit.engagement.fakes import FakeCounters, FakeEvents, FakeGraph, FakePosts, FakeRepository
 
 ALICE, BOB, CAROL = 1 << 23 | 1, 2 << 23 | 2, 3 << 23 | 3
 POST = 4 << 23 | (1 << 10)  # Alice's post, in shard 1
@@ -20,7 +20,6 @@ class World:
     counters: FakeCounters
     posts: FakePosts
     graph: FakeGraph
-    affinity: FakeAffinity
     events: FakeEvents
 
 
@@ -29,6 +28,6 @@ def world() -> World:
     repo, events = FakeRepository(), FakeEvents()
     counters = FakeCounters(repo)
     posts = FakePosts(authors={POST: ALICE, OTHER_POST: BOB})
-    graph, affinity = FakeGraph(), FakeAffinity()
-    service = EngagementService(repo, counters, posts, graph, affinity, events, IdAllocator(8))
-    return World(service, repo, counters, posts, graph, affinity, events)
+    graph = FakeGraph()
+    service = EngagementService(repo, counters, posts, graph, events, IdAllocator(8))
+    return World(service, repo, counters, posts, graph, events)

@@ -139,14 +139,6 @@ class FakeGraph:
 
 
 @dataclass
-class FakeAffinity:
-    raised: list[tuple[int, int]] = field(default_factory=list)
-
-    async def raise_for(self, viewer_id, author_id):
-        self.raised.append((viewer_id, author_id))
-
-
-@dataclass
 class FakeEvents:
     published: list[tuple[str, str, dict]] = field(default_factory=list)
 

@@ -33,10 +33,9 @@ async def test_commenting_on_an_invisible_post_is_post_not_found(world):
     assert error.value.reason == "POST_NOT_FOUND"
 
 
-async def test_a_comment_counts_one_and_raises_affinity_for_the_post_author(world):
+async def test_a_comment_counts_one(world):
     await world.service.create_comment(BOB, POST, "hi")
     assert world.counters.total(POST, "comments") == 1
-    assert world.affinity.raised == [(BOB, ALICE)]
 
 
 async def test_a_comment_publishes_an_event_for_notifications(world):

@@ -1,4 +1,4 @@
-"""Likes' rules: idempotent, only on visible posts, counted once, raising the liker's affinity."""
+"""Likes' rules: idempotent, only on visible posts, counted once, published (the feed's ranker counts them)."""
 
 from __future__ import annotations
 
@@ -65,16 +65,6 @@ async def test_like_count_never_shows_below_zero(world):
     world.repo.durable[POST] = Counts(likes=0)
     world.counters.deltas.append((POST, "likes", -1))  # an unlike folded in before its like
     assert (await world.service.unlike(CAROL, POST))[1] == 0
-
-
-async def test_liking_someone_elses_post_raises_affinity_for_its_author(world):
-    await world.service.like(BOB, POST)
-    assert world.affinity.raised == [(BOB, ALICE)]
-
-
-async def test_liking_my_own_post_raises_no_affinity(world):
-    await world.service.like(ALICE, POST)
-    assert world.affinity.raised == []
 
 
 async def test_likers_are_newest_first_and_paged(world):

@@ -1,0 +1,53 @@
+"""The engagement service's Redis keys: the one module that spells them.
+
+Written and read by engagement (the service, its flusher and reconciliation)
+only; the Lua scripts in services.engagement.counters take their prefixes from
+here. `counts` is the counters' prefix (tests use their own):
+
+  counts:likes:{post_id}:{n}     STRING  likes not yet drained, n in 0..SHARDS-1
+  counts:comments:{post_id}:{n}  STRING  comments not yet drained
+  counts:dirty                   SET     posts with deltas not yet drained
+  counts:flushing                SET     ids of flushes drained, not yet finished
+  counts:flush:{flush_id}        HASH    post_id -> the drained shard values, "l0,..,lN-1,c0,..,cN-1"
+  counts:dead                    SET     flushes set aside because their totals leave int64 (their
+                                         hashes stay for a person to look at)
+  pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
+                                         (the read model; kept COUNTS_TTL_S after the post's last change)
+
+Other services learn about likes and comments from engagement's events (the
+feed keeps its own ranking features from them) or its RPCs, never from these keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+COUNTS_PREFIX = "pc:"
+COUNTS_TTL_S = 30 * 86_400
+
+
+def counts_key(post_id: int) -> str:
+    return f"{COUNTS_PREFIX}{post_id}"
+
+
+@dataclass(frozen=True)
+class CounterKeys:
+    prefix: str = "counts"
+
+    def shard(self, kind: str, post_id: int, n: int) -> str:
+        return f"{self.prefix}:{kind}:{post_id}:{n}"
+
+    @property
+    def dirty(self) -> str:
+        return f"{self.prefix}:dirty"
+
+    @property
+    def flushing(self) -> str:
+        return f"{self.prefix}:flushing"
+
+    def flush(self, flush_id: str) -> str:
+        return f"{self.prefix}:flush:{flush_id}"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"

@@ -1,0 +1,80 @@
+"""The feed's ranking features, counted from engagement's events in the stack's real Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.common.events import Event
+from services.feed.features import AFFINITY_MAX, RankingFeatures
+from services.feed.keys import affinity_key, features_key
+from services.feed.store import FeedStore
+
+
+def event(type: str, **data: object) -> Event:
+    return Event("engagement", type, data, f"{uuid.uuid4().int % 10**12}-0")
+
+
+@pytest.fixture
+def features(client) -> RankingFeatures:
+    return RankingFeatures(client)
+
+
+async def test_likes_and_comments_count_into_the_posts_features(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
+    await features.handle(event("comment", post_id=post, user_id=fan, author_id=author, comment_id=1))
+    await features.handle(event("comment", post_id=post, user_id=author, author_id=author, comment_id=2))
+    assert await client.hgetall(features_key(post)) == {b"likes": b"1", b"comments": b"2"}
+
+
+async def test_unlike_and_a_deleted_comment_with_its_replies_take_their_counts_back(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    for n in range(3):
+        await features.handle(event("comment", post_id=post, user_id=fan, author_id=author, comment_id=n))
+    await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
+    await features.handle(event("unlike", post_id=post, user_id=fan, author_id=author))
+    await features.handle(event("comment.deleted", post_id=post, comment_id=0, user_id=fan, author_id=author,
+                                removed=2))
+    assert await client.hgetall(features_key(post)) == {b"likes": b"0", b"comments": b"1"}
+
+
+async def test_a_redelivered_event_counts_once(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    like = event("like", post_id=post, user_id=fan, author_id=author)
+    assert await features.handle(like) is True
+    assert await features.handle(like) is False
+    assert await client.hget(features_key(post), "likes") == b"1"
+    assert float(await client.hget(affinity_key(fan), author)) == pytest.approx(0.1)
+
+
+async def test_affinity_rises_by_steps_stops_at_the_cap_and_never_for_my_own_posts(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    for _ in range(15):
+        await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
+    await features.handle(event("like", post_id=post, user_id=author, author_id=author))
+    assert float(await client.hget(affinity_key(fan), author)) == AFFINITY_MAX
+    assert not await client.exists(affinity_key(author))
+
+
+async def test_fields_the_feed_does_not_know_are_ignored(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    await features.handle(event("like", post_id=post, user_id=fan, author_id=author, schema_version=2, extra="x"))
+    assert await client.hget(features_key(post), "likes") == b"1"
+
+
+async def test_the_ranker_reads_the_features_and_sees_no_count_below_zero(features, client, ids):
+    early, late, author, fan = ids.new_id(1), ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    await features.handle(event("unlike", post_id=early, user_id=fan, author_id=author))  # before its like
+    await features.handle(event("like", post_id=late, user_id=fan, author_id=author))
+    await features.handle(event("comment", post_id=late, user_id=fan, author_id=author, comment_id=1))
+    affinity, likes, comments = await FeedStore(client).features(fan, [(early, author), (late, author)])
+    assert likes == [0, 1] and comments == [0, 1] and affinity == [pytest.approx(0.2)] * 2
+
+
+async def test_a_deleted_posts_features_are_forgotten(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
+    await features.forget(post)
+    assert not await client.exists(features_key(post))
