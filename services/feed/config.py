@@ -24,7 +24,7 @@ class FeedConfig:
         return self.active_days * 86_400
 
     @classmethod
-    def from_env(cls) -> "FeedConfig":
+    def from_env(cls) -> FeedConfig:
         return cls(
             max_items=env_int("PICTOR_FEED_MAX_ITEMS", cls.max_items),
             celebrity_threshold=env_int("PICTOR_FEED_CELEBRITY_THRESHOLD", cls.celebrity_threshold),

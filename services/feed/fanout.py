@@ -17,7 +17,8 @@ from typing import Protocol
 
 from services.common.events import Event
 from services.feed.config import FeedConfig
-from services.feed.features import TOPIC as ENGAGEMENT, RankingFeatures
+from services.feed.features import TOPIC as ENGAGEMENT
+from services.feed.features import RankingFeatures
 from services.feed.keys import feed_key
 from services.feed.store import FeedStore
 

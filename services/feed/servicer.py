@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from pictor.feed.v1 import feed_service_pb2 as pb, feed_service_pb2_grpc
+from pictor.feed.v1 import feed_service_pb2 as pb
+from pictor.feed.v1 import feed_service_pb2_grpc
 
 from services.common.auth import TokenVerifier
 from services.feed.service import CHRONOLOGICAL, RANKED, FeedService

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from services.common.timelines import SENTINEL, Timelines, parse, score
-from services.feed.keys import CELEBRITIES, affinity_key, excluded_key, feed_key, features_key, following_key
+from services.feed.keys import CELEBRITIES, affinity_key, excluded_key, features_key, feed_key, following_key
 from services.posts.keys import timeline_key
 
 # KEYS[1] = set; ARGV[1] = "add" | "rem", ARGV[2..] = members. Never creates a key.

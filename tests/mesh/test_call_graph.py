@@ -1,0 +1,67 @@
+"""No RPC handler calls, directly or through other services, back into its own service.
+
+The graph is derived from the code (services.mesh.callgraph), not listed by
+hand: a new outbound call shows up here, and a loop fails the suite.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+
+import pytest
+
+from services.common.config import REPO_ROOT
+from services.common.registry import SERVICES
+from services.mesh.callgraph import SERVICES_DIR, Rpc, call_backs, derive, table, unknown_targets
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[Rpc, set[Rpc]]:
+    return derive()
+
+
+def test_no_rpc_handler_calls_back_into_its_own_service(graph):
+    print("\n" + table(graph))
+    loops = [" -> ".join(map(str, path)) for path in call_backs(graph)]
+    assert loops == [], "handlers that call back into their own service:\n" + "\n".join(loops)
+
+
+def test_the_derivation_finds_a_handler_for_every_rpc_of_the_protos(graph):
+    declared = set()
+    for spec in SERVICES:
+        for module in spec.proto_modules:
+            for service in importlib.import_module(module).DESCRIPTOR.services_by_name.values():
+                declared |= {Rpc(spec.name, m.name) for m in service.methods}
+    assert set(graph) == declared
+
+
+def test_every_rpc_a_handler_calls_is_served(graph):
+    assert unknown_targets(graph) == []
+
+
+def test_engagement_checks_visibility_with_the_narrow_rpc_not_a_hydration(graph):
+    assert graph[Rpc("engagement", "LikePost")] == {Rpc("posts", "CheckPostAccess")}
+    assert not any(Rpc("posts", "BatchGetPosts") in callees for rpc, callees in graph.items()
+                   if rpc.service == "engagement")
+
+
+def test_a_loop_through_another_service_fails(tmp_path):
+    # The tree as it is, plus one call: GetPostStates (which posts' hydration calls)
+    # asking posts who may see the posts.
+    tree = tmp_path / "services"
+    shutil.copytree(SERVICES_DIR, tree, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    service = tree / "engagement" / "service.py"
+    source = service.read_text()
+    anchor = "        counts, liked = await self._current(unique, viewer_id)\n"
+    assert anchor in source
+    service.write_text(source.replace(
+        anchor, "        await self.posts.authors_visible_to(viewer_id, unique)\n" + anchor))
+    loops = list(call_backs(derive(root=tree)))
+    assert [Rpc("posts", "BatchGetPosts"), Rpc("engagement", "GetPostStates"),
+            Rpc("posts", "CheckPostAccess")] in loops
+
+
+def test_readme_shows_the_derived_call_graph(graph):
+    assert table(graph) in (REPO_ROOT / "README.md").read_text(), \
+        "README's call graph is stale: paste `python -m services.mesh.callgraph` into it"
