@@ -14,6 +14,10 @@ here. `counts` is the counters' prefix (tests use their own):
   pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
                                          (the read model; kept COUNTS_TTL_S after the post's last change)
 
+NOTE: the scripts of services.engagement.counters that touch many posts build
+their shard and flush keys in Lua from the prefix, in the layout above
+(`prefix .. ':' .. kind .. ':' .. post .. ':' .. n`); change both together.
+
 Other services learn about likes and comments from engagement's events (the
 feed keeps its own ranking features from them) or its RPCs, never from these keys.
 """
