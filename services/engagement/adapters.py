@@ -18,7 +18,7 @@ class PostsVisibility:
         return await self.posts.visible_authors(viewer_id, post_ids)
 
 
-class GraphBlocks:
+class BlockedUsers:
     def __init__(self, graph: GraphClient) -> None:
         self.graph = graph
 

@@ -13,7 +13,7 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
-from services.engagement.adapters import GraphBlocks, PostsVisibility
+from services.engagement.adapters import BlockedUsers, PostsVisibility
 from services.engagement.counters import RedisCounters
 from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
@@ -30,8 +30,8 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     repo, store = PostgresEngagementRepository(db), PostgresCountStore(db)
     counters = RedisCounters(redis, store.counts)
     service = EngagementService(
-        repo, counters, PostsVisibility(PostsClient(channels)), GraphBlocks(GraphClient(channels)), EventPublisher(redis),
-        IdAllocator(settings.logical_shards))
+        repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
+        EventPublisher(redis), IdAllocator(settings.logical_shards))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
         EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store)),

@@ -26,7 +26,8 @@ consumer takes to reclaim and retry a message), so a redelivered event
 changes nothing. A count may dip below zero for a moment (an unlike handled
 before its like by another replica); the ranker reads it as zero. Features
 lost with Redis start again from zero: they only order a page, never decide
-what is in it.
+what is in it. A worker whose consumer group is new reads the engagement
+stream from its start, so a first deployment counts what the stream holds.
 """
 
 from __future__ import annotations
