@@ -14,10 +14,13 @@ dataclass fields, `__init__` parameters and `self.x = Class(...)`. A
 `Protocol` stands for every class of the service (and common) that has all
 its methods, as a type checker would match them, so an adapter wired in by
 server.py is followed whichever it is.
-Calls on values whose type is not one of ours (dicts, Redis, psycopg) are
-not followed; neither are functions passed around as values (the counters'
-`durable` callback): no RPC is made that way today, and a new one would go
-unseen, so keep outbound calls in client methods called by name.
+`getattr(self, name)` stands for any method of the class. Calls on values
+whose type is not one of ours (dicts, Redis, psycopg) are not followed;
+neither are functions passed around as values (the counters' `durable`
+callback): no RPC is made that way today, and a new one would go unseen, so
+keep outbound calls in client methods called by name. Workers serve no RPC,
+so they close no loop; their calls are listed too, from their `run()` and the
+handlers it hands to its consumer.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.config import REPO_ROOT
-from services.common.registry import SERVICES
+from services.common.registry import SERVICES, WORKERS
 
 SERVICES_DIR = REPO_ROOT / "services"
 
@@ -181,7 +184,11 @@ class Universe:
         for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
             func = call.func
             if isinstance(func, ast.Name):
-                if func.id in self.functions[module]:
+                if (func.id == "getattr" and owner is not None and call.args and isinstance(call.args[0], ast.Name)
+                        and call.args[0].id == "self"):
+                    # Dispatch by name (FanOut's on_<event>): any method of the class.
+                    functions.update((owner.module, owner.name, m) for m in owner.methods)
+                elif func.id in self.functions[module]:
                     functions.add((module, "", func.id))
                 elif (source := self.imports[module].get(func.id)) in self.functions and func.id in self.functions[source]:
                     functions.add((source, "", func.id))
@@ -198,10 +205,10 @@ class Universe:
                     functions.update((c.module, c.name, func.attr) for c in candidates if func.attr in c.methods)
         return functions, rpcs
 
-    def reached_rpcs(self, start: Function) -> set[Rpc]:
-        """Every RPC a function makes, itself or through the functions it calls."""
+    def reached_rpcs(self, *starts: Function) -> set[Rpc]:
+        """Every RPC the functions make, themselves or through the functions they call."""
         seen: set[Function] = set()
-        todo = [start]
+        todo = list(starts)
         rpcs: set[Rpc] = set()
         while todo:
             function = todo.pop()
@@ -228,6 +235,24 @@ class Universe:
         return found
 
 
+    def worker_entry(self, module: str) -> list[Function]:
+        """A worker module's `run()`, and the methods it hands over rather than calls (the
+        consumer's handler, `fanout.handle`), on the objects of ours it builds."""
+        run = self.functions[module]["run"]
+        local = {t.id: called for stmt in ast.walk(run) if isinstance(stmt, ast.Assign)
+                 for t in stmt.targets if isinstance(t, ast.Name) and (called := _called_class(stmt.value))}
+        called = {id(n.func) for n in ast.walk(run) if isinstance(n, ast.Call)}
+        handed = {(c.module, c.name, n.attr) for n in ast.walk(run)
+                  if isinstance(n, ast.Attribute) and id(n) not in called and isinstance(n.value, ast.Name)
+                  for c in self.classes.get(local.get(n.value.id, ""), []) if n.attr in c.methods}
+        return [(module, "", "run"), *sorted(handed)]
+
+    def stub_calls(self) -> set[Rpc]:
+        """Every RPC any class of ours makes through a stub, reached or not."""
+        return {r for infos in self.classes.values() for c in infos for m in c.methods
+                for r in self.callees((c.module, c.name, m))[1]}
+
+
 def derive(services: Iterable[str] = tuple(s.name for s in SERVICES), root: Path = SERVICES_DIR
            ) -> dict[Rpc, set[Rpc]]:
     """Every handler of every service -> the RPCs it calls directly."""
@@ -237,6 +262,16 @@ def derive(services: Iterable[str] = tuple(s.name for s in SERVICES), root: Path
         for method, function in sorted(universe.handlers().items()):
             graph[Rpc(service, method)] = universe.reached_rpcs(function)
     return graph
+
+
+def derive_workers(root: Path = SERVICES_DIR) -> dict[str, set[Rpc]]:
+    """Every worker of the registry -> the RPCs it calls (workers serve none, so they close no loop)."""
+    found = {}
+    for spec in WORKERS:
+        _, service, module = spec.module.split(".")
+        universe = Universe(service, root)
+        found[spec.name] = universe.reached_rpcs(*universe.worker_entry(f"{service}.{module}"))
+    return found
 
 
 def reachable(graph: dict[Rpc, set[Rpc]], start: Rpc) -> dict[Rpc, Rpc]:
@@ -269,14 +304,16 @@ def unknown_targets(graph: dict[Rpc, set[Rpc]]) -> list[Rpc]:
     return sorted({c for callees in graph.values() for c in callees} - set(graph))
 
 
-def table(graph: dict[Rpc, set[Rpc]]) -> str:
-    """The handlers that call other services, as README's Markdown table."""
-    lines = ["| RPC handler | calls |", "| --- | --- |"]
-    for rpc in sorted(graph):
-        if graph[rpc]:
-            lines.append(f"| `{rpc}` | {', '.join(f'`{c}`' for c in sorted(graph[rpc]))} |")
-    leaves = [str(r) for r in sorted(graph) if not graph[r]]
-    lines.append(f"| every other handler ({len(leaves)}) | — |")
+def _calls(rpcs: set[Rpc]) -> str:
+    return ", ".join(f"`{c}`" for c in sorted(rpcs)) or "—"
+
+
+def table(graph: dict[Rpc, set[Rpc]], workers: dict[str, set[Rpc]]) -> str:
+    """The handlers that call other services, then the workers, as README's Markdown table."""
+    lines = ["| RPC handler (service.method) | calls |", "| --- | --- |"]
+    lines += [f"| `{rpc}` | {_calls(graph[rpc])} |" for rpc in sorted(graph) if graph[rpc]]
+    lines.append(f"| every other handler ({sum(not c for c in graph.values())}) | — |")
+    lines += [f"| worker `{name}` | {_calls(rpcs)} |" for name, rpcs in workers.items()]
     return "\n".join(lines)
 
 
@@ -285,7 +322,7 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="exit 1 when a handler calls back into its service")
     args = parser.parse_args()
     graph = derive()
-    print(table(graph))
+    print(table(graph, derive_workers()))
     if args.check:
         loops = list(call_backs(graph))
         for path in loops:
