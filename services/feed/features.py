@@ -43,7 +43,9 @@ AFFINITY_STEP = 0.1
 AFFINITY_MAX = 1.0
 AFFINITY_TTL_S = 90 * 86_400
 FEATURES_TTL_S = 30 * 86_400
-SEEN_TTL_S = 3_600
+# Longer than a message can stay pending and be redelivered (the consumer retries it up to 5 times,
+# 30 s apart, then buries it), short enough that the markers stay small (one per event for 10 minutes).
+SEEN_TTL_S = 600
 LIKES, COMMENTS = "likes", "comments"
 TOPIC = "engagement"
 
