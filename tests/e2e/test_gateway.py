@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb, accounts_service_pb2_grpc
 
-from services.common.registry import SERVICES, all_proto_services
+from services.common.registry import SERVICES, all_proto_services, mesh_only_methods
 
 pytestmark = pytest.mark.e2e
 
@@ -129,3 +129,11 @@ def test_rate_limit_answers_429_json(stack, tmp_path):
     limited = [r for r in answers if r.status == 429]
     assert limited, [r.status for r in answers]
     assert assert_json_error(limited[0], 429)["code"] == 8
+
+
+@pytest.mark.parametrize("path", mesh_only_methods())
+def test_every_mesh_only_method_is_refused_at_the_gateway(settings, path):
+    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel, \
+            pytest.raises(grpc.RpcError) as error:
+        channel.unary_unary(path)(b"", timeout=5)
+    assert error.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND), path
