@@ -103,6 +103,21 @@ class Universe:
         self.imports: dict[str, dict[str, str]] = {}  # module -> local name -> defining module
         for path in sorted([*(root / service).glob("*.py"), *(root / "common").glob("*.py")]):
             self._load(f"{path.parent.name}.{path.stem}", ast.parse(path.read_text(), str(path)))
+        self._inherit()
+
+    def _inherit(self) -> None:
+        """Give each class what it inherits from classes of ours (methods, typed attributes, stubs)."""
+        changed = True
+        while changed:
+            changed = False
+            for info in (c for infos in self.classes.values() for c in infos):
+                for base in (b for name in map(_type_name, info.node.bases) for b in self.classes.get(name or "", [])):
+                    for own, inherited in ((info.methods, base.methods), (info.attributes, base.attributes),
+                                           (info.stubs, base.stubs)):
+                        for key, value in inherited.items():
+                            if key not in own:
+                                own[key] = value  # type: ignore[assignment]
+                                changed = True
 
     def _load(self, module: str, tree: ast.Module) -> None:
         self.functions[module] = {}
