@@ -19,8 +19,9 @@ whose type is not one of ours (dicts, Redis, psycopg) are not followed;
 neither are functions passed around as values (the counters' `durable`
 callback): no RPC is made that way today, and a new one would go unseen, so
 keep outbound calls in client methods called by name. Workers serve no RPC,
-so they close no loop; their calls are listed too, from their `run()` and the
-handlers it hands to its consumer.
+so they close no loop; their calls are listed too, from their `main()`, the
+function it hands to the worker loop and the handlers that hands to its
+consumer.
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ def _called_class(value: ast.expr) -> str | None:
     if isinstance(value, ast.Call):
         return _type_name(value.func)
     return None
+
+
+def _local_types(node: ast.AST) -> dict[str, str]:
+    """Local variables of a function assigned `Class(...)` -> "Class"."""
+    return {t.id: called for stmt in ast.walk(node) if isinstance(stmt, ast.Assign)
+            for t in stmt.targets if isinstance(t, ast.Name) and (called := _called_class(stmt.value))}
 
 
 def _stub_target(value: ast.expr, stub_services: dict[str, str]) -> str | None:
@@ -192,8 +199,7 @@ class Universe:
         module, class_name, name = function
         owner = next((c for c in self.classes.get(class_name, []) if c.module == module), None) if class_name else None
         node = owner.methods[name] if owner else self.functions[module][name]
-        local = {t.id: called for stmt in ast.walk(node) if isinstance(stmt, ast.Assign)
-                 for t in stmt.targets if isinstance(t, ast.Name) and (called := _called_class(stmt.value))}
+        local = _local_types(node)
         functions: set[Function] = set()
         rpcs: set[Rpc] = set()
         for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
@@ -251,16 +257,22 @@ class Universe:
 
 
     def worker_entry(self, module: str) -> list[Function]:
-        """A worker module's `run()`, and the methods it hands over rather than calls (the
-        consumer's handler, `fanout.handle`), on the objects of ours it builds."""
-        run = self.functions[module]["run"]
-        local = {t.id: called for stmt in ast.walk(run) if isinstance(stmt, ast.Assign)
-                 for t in stmt.targets if isinstance(t, ast.Name) and (called := _called_class(stmt.value))}
-        called = {id(n.func) for n in ast.walk(run) if isinstance(n, ast.Call)}
-        handed = {(c.module, c.name, n.attr) for n in ast.walk(run)
-                  if isinstance(n, ast.Attribute) and id(n) not in called and isinstance(n.value, ast.Name)
-                  for c in self.classes.get(local.get(n.value.id, ""), []) if n.attr in c.methods}
-        return [(module, "", "run"), *sorted(handed)]
+        """Where a worker module starts: `main()`, the functions of the module it hands to the
+        worker loop (`run_worker("fanout", work)`), and the methods those hand over rather than
+        call (the consumer's handler, `fanout.handle`) on the objects of ours they build."""
+        functions = self.functions[module]
+        main = functions["main"]
+        roots = ["main", *sorted({n.id for n in ast.walk(main) if isinstance(n, ast.Name) and n.id in functions})]
+        entry: list[Function] = []
+        for root in dict.fromkeys(roots):
+            node = functions[root]
+            local = _local_types(node)
+            called = {id(n.func) for n in ast.walk(node) if isinstance(n, ast.Call)}
+            entry.append((module, "", root))
+            entry += sorted({(c.module, c.name, n.attr) for n in ast.walk(node)
+                             if isinstance(n, ast.Attribute) and id(n) not in called and isinstance(n.value, ast.Name)
+                             for c in self.classes.get(local.get(n.value.id, ""), []) if n.attr in c.methods})
+        return entry
 
     def stub_calls(self) -> set[Rpc]:
         """Every RPC any class of ours makes through a stub, reached or not."""
