@@ -21,8 +21,8 @@ own feed. It decays only by expiring: the hash goes AFFINITY_TTL_S after the
 viewer's last like or comment.
 
 NOTE: events arrive at least once. Each one is applied by one script that
-first marks it seen (feat:seen:{topic}:{id}, kept SEEN_TTL_S, longer than a
-consumer takes to reclaim and retry a message), so a redelivered event
+first marks it seen (feat:seen:{topic}:{id}, kept longer than a consumer
+takes to reclaim and retry a message), so a redelivered event
 changes nothing. A count may dip below zero for a moment (an unlike handled
 before its like by another replica); the ranker reads it as zero. Features
 lost with Redis start again from zero: they only order a page, never decide
@@ -36,6 +36,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.config import events_claim_idle_ms
 from services.common.events import Event
 from services.feed.keys import affinity_key, features_key, seen_key
 
@@ -44,7 +45,8 @@ AFFINITY_MAX = 1.0
 AFFINITY_TTL_S = 90 * 86_400
 FEATURES_TTL_S = 30 * 86_400
 # Longer than a message can stay pending and be redelivered (the consumer retries it up to 5 times,
-# 30 s apart, then buries it), short enough that the markers stay small (one per event for 10 minutes).
+# PICTOR_EVENTS_CLAIM_IDLE_MS apart, then buries it), short enough that the markers stay small (one
+# per event for 10 minutes by default).
 SEEN_TTL_S = 600
 LIKES, COMMENTS = "likes", "comments"
 TOPIC = "engagement"
@@ -71,6 +73,7 @@ class RankingFeatures:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._apply = client.register_script(APPLY)
+        self.seen_ttl_s = max(SEEN_TTL_S, 10 * events_claim_idle_ms() // 1000)
 
     async def handle(self, event: Event) -> bool:
         """Count one engagement event (fields it does not use are ignored); False when it changed nothing."""
@@ -89,7 +92,7 @@ class RankingFeatures:
 
     async def _count(self, event: Event, post_id: int, field: str, delta: int, viewer_id: int = 0,
                      author_id: int = 0) -> bool:
-        args: list[object] = [SEEN_TTL_S, field, delta, FEATURES_TTL_S]
+        args: list[object] = [self.seen_ttl_s, field, delta, FEATURES_TTL_S]
         if viewer_id and author_id and viewer_id != author_id:
             args += [author_id, AFFINITY_STEP, AFFINITY_MAX, AFFINITY_TTL_S]
         keys = [seen_key(event.topic, event.id), features_key(post_id), affinity_key(viewer_id)]
