@@ -52,9 +52,9 @@ from services.common.config import Settings, load_settings
 from services.common.db import GLOBAL_SCHEMA, shard_schema
 from services.common.timelines import SENTINEL
 from services.engagement.keys import counts_key
-from services.feed.keys import CELEBRITIES, excluded_key, feed_key, features_key, following_key
-from services.posts.keys import TIMELINE_MAX, timeline_key
 from services.feed.config import FeedConfig
+from services.feed.keys import CELEBRITIES, excluded_key, features_key, feed_key, following_key
+from services.posts.keys import TIMELINE_MAX, timeline_key
 
 TAGS = [f"tag{i}" for i in range(500)]
 WORDS = ("sunset beach coffee city night friends food travel mountain river light morning dog cat art "

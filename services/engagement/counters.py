@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from hotpath import counters as kernels
-from services.engagement.service import COMMENTS, LIKES, Counts
 from services.engagement.keys import COUNTS_PREFIX, COUNTS_TTL_S, CounterKeys, counts_key
+from services.engagement.service import COMMENTS, LIKES, Counts
 
 SHARDS = 8
 KINDS = (LIKES, COMMENTS)
@@ -202,11 +202,12 @@ def fold(flushes: list[Flush]) -> tuple[array, array, array]:
     return keys, likes, comments
 
 
+DEFAULT_KEYS = CounterKeys()
 DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
 
 
 class RedisCounters:
-    def __init__(self, client: aioredis.Redis, durable: DurableCounts, keys: CounterKeys = CounterKeys(),
+    def __init__(self, client: aioredis.Redis, durable: DurableCounts, keys: CounterKeys = DEFAULT_KEYS,
                  shards: int = SHARDS) -> None:
         """`durable` reads post_counts from PostgreSQL, for posts whose pc: is missing."""
         self.client = client

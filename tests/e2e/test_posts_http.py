@@ -152,7 +152,8 @@ def test_public_posts_are_readable_signed_out(new_user, gateway):
 
 def test_mesh_only_batch_read_is_refused_at_the_gateway(settings):
     import grpc
-    from pictor.posts.v1 import posts_service_pb2 as pb, posts_service_pb2_grpc
+    from pictor.posts.v1 import posts_service_pb2 as pb
+    from pictor.posts.v1 import posts_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
         stub = posts_service_pb2_grpc.PostsServiceStub(channel)
@@ -163,7 +164,8 @@ def test_mesh_only_batch_read_is_refused_at_the_gateway(settings):
 def check_post_access(settings, viewer_id: int, post_ids: list[int], port: int | None = None) -> list[tuple[int, int]]:
     """PostsService/CheckPostAccess on the posts service's own port (or on `port`)."""
     import grpc
-    from pictor.posts.v1 import posts_service_pb2 as pb, posts_service_pb2_grpc
+    from pictor.posts.v1 import posts_service_pb2 as pb
+    from pictor.posts.v1 import posts_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port or settings.service_ports['posts']}") as channel:
         reply = posts_service_pb2_grpc.PostsServiceStub(channel).CheckPostAccess(

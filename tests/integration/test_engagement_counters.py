@@ -15,10 +15,10 @@ from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher, by_shard
+from services.engagement.keys import CounterKeys, counts_key
 from services.engagement.reconcile import reconcile
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Counts
-from services.engagement.keys import CounterKeys, counts_key
 
 
 @pytest.fixture
