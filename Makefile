@@ -50,6 +50,7 @@ faults: build
 # Generated stubs and descriptor (build/gen) and the Cython hot path.
 build: $(INSTALLED)
 	$(PY) -m services.mesh.codegen
+	$(PY) -m services.mesh.openapi
 	$(PY) setup.py -q build_ext --inplace
 
 # Rewrite the checked-in files derived from the service registry (a test

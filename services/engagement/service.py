@@ -17,7 +17,7 @@ from typing import Protocol
 from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
-from services.common.pagination import decode_token, encode_token, page_size
+from services.common.pagination import decode_token, encode_token, iso_time, one_of, page_size, positive_int64
 
 MAX_COMMENT = 2200
 DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE = 20, 100
@@ -50,10 +50,10 @@ class Counts:
     likes: int = 0
     comments: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.likes + other.likes, self.comments + other.comments)
 
-    def shown(self) -> "Counts":
+    def shown(self) -> Counts:
         """Never below zero: an unlike's -1 can be folded in before its like's +1."""
         return Counts(max(0, self.likes), max(0, self.comments))
 
@@ -137,36 +137,13 @@ def comment_not_found(comment_id: int) -> NotFound:
     return NotFound(f"comment {comment_id} not found", reason="COMMENT_NOT_FOUND")
 
 
-def _is_int64(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+def _time_cursor(token: str, scope: str) -> tuple[datetime, int] | None:
+    cursor = decode_token(token, scope, t=iso_time, id=positive_int64)
+    return (datetime.fromisoformat(cursor["t"]), cursor["id"]) if cursor else None
 
 
-def _bad_token() -> InvalidArgument:
-    return InvalidArgument("page_token", "page_token is not valid; pass next_page_token as given")
-
-
-def _time_cursor(token: str) -> tuple[datetime, int] | None:
-    cursor = decode_token(token, "t", "id")
-    if cursor is None:
-        return None
-    try:
-        moment, last_id = datetime.fromisoformat(cursor["t"]), cursor["id"]
-    except (TypeError, ValueError):
-        raise _bad_token() from None
-    if not _is_int64(last_id):
-        raise _bad_token()
-    return moment, last_id
-
-
-def _id_cursor(token: str, *keys: str) -> dict | None:
-    cursor = decode_token(token, "after", *keys)
-    if cursor is not None and not _is_int64(cursor["after"]):
-        raise _bad_token()
-    return cursor
-
-
-def _time_token(entries: list[Entry], more: bool) -> str:
-    return encode_token({"t": entries[-1].created_at.isoformat(), "id": entries[-1].id}) if more else ""
+def _time_token(scope: str, entries: list[Entry], more: bool) -> str:
+    return encode_token(scope, t=entries[-1].created_at.isoformat(), id=entries[-1].id) if more else ""
 
 
 @dataclass
@@ -216,13 +193,13 @@ class EngagementService:
     async def likers(self, viewer_id: int, post_id: int, size: int, token: str) -> tuple[list[int], str]:
         """Who liked the post, newest first; people blocked either way with the viewer are left out."""
         limit = page_size(size, default=DEFAULT_LIKES_PAGE, maximum=MAX_LIKES_PAGE)
-        after = _time_cursor(token)
+        after = _time_cursor(token, f"likes:{post_id}")
         await self._author_of_visible(viewer_id, post_id)
         entries = await self.repo.likers(post_id, limit + 1, after)
         more = len(entries) > limit
         entries = entries[:limit]
         hidden = await self.graph.blocked_either_way(viewer_id, [e.id for e in entries]) if viewer_id else set()
-        return [e.id for e in entries if e.id not in hidden], _time_token(entries, more)
+        return [e.id for e in entries if e.id not in hidden], _time_token(f"likes:{post_id}", entries, more)
 
     # --- comments -------------------------------------------------------------------
 
@@ -270,28 +247,28 @@ class EngagementService:
                             ) -> tuple[list[Comment], str]:
         """A post's top-level comments with their reply counts."""
         limit = page_size(size, default=DEFAULT_COMMENT_PAGE, maximum=MAX_COMMENT_PAGE)
-        cursor = _id_cursor(token, "order")
+        scope = f"comments:{post_id}"
+        cursor = decode_token(token, scope, after=positive_int64, order=one_of(*Order.__members__))
         if cursor is not None:
-            if cursor["order"] not in Order.__members__:
-                raise _bad_token()
             order = Order(cursor["order"])
         await self._author_of_visible(viewer_id, post_id)
         found = await self.repo.comments(post_id, order is Order.NEWEST, limit + 1,
                                          cursor["after"] if cursor else None)
         more = len(found) > limit
         found = found[:limit]
-        token = encode_token({"after": found[-1].id, "order": order.value}) if more else ""
+        token = encode_token(scope, after=found[-1].id, order=order.value) if more else ""
         return await self._without_blocked(viewer_id, found), token
 
     async def list_replies(self, viewer_id: int, comment_id: int, size: int, token: str) -> tuple[list[Comment], str]:
         """Replies to a top-level comment, oldest first."""
         limit = page_size(size, default=DEFAULT_COMMENT_PAGE, maximum=MAX_COMMENT_PAGE)
-        cursor = _id_cursor(token)
+        scope = f"replies:{comment_id}"
+        cursor = decode_token(token, scope, after=positive_int64)
         await self._visible_comment(viewer_id, comment_id)
         found = await self.repo.replies(comment_id, limit + 1, cursor["after"] if cursor else None)
         more = len(found) > limit
         found = found[:limit]
-        token = encode_token({"after": found[-1].id}) if more else ""
+        token = encode_token(scope, after=found[-1].id) if more else ""
         return await self._without_blocked(viewer_id, found), token
 
     async def delete_comment(self, viewer_id: int, comment_id: int) -> None:
@@ -321,10 +298,10 @@ class EngagementService:
     async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[int], str]:
         """My saved post ids, newest saved first (whether I can still see them is the hydrator's filter)."""
         limit = page_size(size, default=DEFAULT_SAVED_PAGE, maximum=MAX_SAVED_PAGE)
-        entries = await self.repo.saved(viewer_id, limit + 1, _time_cursor(token))
+        entries = await self.repo.saved(viewer_id, limit + 1, _time_cursor(token, f"saved:{viewer_id}"))
         more = len(entries) > limit
         entries = entries[:limit]
-        return [e.id for e in entries], _time_token(entries, more)
+        return [e.id for e in entries], _time_token(f"saved:{viewer_id}", entries, more)
 
     # --- for the mesh -------------------------------------------------------------------
 

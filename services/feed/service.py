@@ -8,8 +8,7 @@ from typing import Any, Protocol
 
 from hotpath import merge
 from hotpath.merge import RankedCursor, pack_lists
-from services.common.errors import InvalidArgument
-from services.common.pagination import page_size
+from services.common.pagination import decode_token, encode_token, page_size, positive_int64, text
 from services.feed.config import FeedConfig
 from services.feed.store import FeedStore
 
@@ -34,8 +33,8 @@ class PostsReader(Protocol):
     async def rebuild_timelines(self, author_ids: list[int]) -> None: ...
 
 
-def _bad_token() -> InvalidArgument:
-    return InvalidArgument("page_token", "page_token is not valid for this mode; pass next_page_token as given")
+def _ranked_cursor(value: object) -> RankedCursor:
+    return RankedCursor.decode(text(value))
 
 
 @dataclass
@@ -62,7 +61,9 @@ class FeedService:
 
     async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[Any], str]:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        before_id, cursor = self._parse_token(mode, token)
+        # A token belongs to one reader's feed in one mode.
+        scope = f"feed:{viewer_id}:{mode}"
+        before_id, cursor = self._parse_token(scope, mode, token)
         feed_missing, own_missing = await self.store.missing(viewer_id)
         if feed_missing:
             await self.rebuild(viewer_id)
@@ -84,7 +85,7 @@ class FeedService:
         ids, offsets = pack_lists([[p for p, _ in lst] for lst in lists])
         if mode == CHRONOLOGICAL:
             page = merge.chronological_page(ids, offsets, limit=limit, before_id=before_id, excluded=excluded)
-            next_token = f"c{page.next_cursor}" if page.next_cursor is not None else ""
+            next_token = encode_token(scope, before=page.next_cursor) if page.next_cursor is not None else ""
         else:
             # Ranked windows are runs of the chronological merge, so merging first
             # (dropping the excluded) and ranking that one list gives the same
@@ -97,22 +98,14 @@ class FeedService:
             interest = [0.0] * len(merged)  # no interest model yet: every post counts the same
             page = merge.ranked_page(merged, [0, len(merged)], affinity, likes, comments, interest, limit=limit,
                                      cursor=cursor, window=window)
-            next_token = f"r{page.next_cursor.encode()}" if page.next_cursor is not None else ""
+            next_token = encode_token(scope, ranked=page.next_cursor.encode()) if page.next_cursor is not None else ""
         posts = await self.posts.visible_posts(viewer_id, list(page.ids)) if len(page.ids) else []
         return posts, next_token
 
     @staticmethod
-    def _parse_token(mode: str, token: str) -> tuple[int | None, RankedCursor | None]:
-        if not token:
-            return None, None
-        kind, body = token[0], token[1:]
+    def _parse_token(scope: str, mode: str, token: str) -> tuple[int | None, RankedCursor | None]:
         if mode == CHRONOLOGICAL:
-            if kind != "c" or not body.isdigit():
-                raise _bad_token()
-            return int(body), None
-        if kind != "r":
-            raise _bad_token()
-        try:
-            return None, RankedCursor.decode(body)
-        except ValueError:
-            raise _bad_token() from None
+            cursor = decode_token(token, scope, before=positive_int64)
+            return (cursor["before"] if cursor else None), None
+        cursor = decode_token(token, scope, ranked=_ranked_cursor)
+        return None, (cursor["ranked"] if cursor else None)

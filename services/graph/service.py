@@ -7,7 +7,7 @@ from enum import Enum
 from typing import Protocol
 
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
-from services.common.pagination import decode_token, encode_token, page_size
+from services.common.pagination import decode_token, encode_token, iso_time, page_size, positive_int64
 
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 DEFAULT_ID_PAGE, MAX_ID_PAGE = 5000, 10_000
@@ -57,6 +57,8 @@ class Edges:
 class Page:
     user_ids: list[int]
     next_cursor: tuple[str, int] | None  # (created_at as ISO 8601, id)
+    # Which listing the page is of (its next token's scope); the repository leaves it empty.
+    scope: str = ""
 
 
 class GraphRepository(Protocol):
@@ -155,9 +157,9 @@ class GraphService:
 
     async def follower_ids(self, user_id: int, size: int, token: str) -> tuple[list[int], str]:
         limit = page_size(size, default=DEFAULT_ID_PAGE, maximum=MAX_ID_PAGE)
-        cursor = decode_token(token, "after")
+        cursor = decode_token(token, f"follower_ids:{user_id}", after=positive_int64)
         ids = await self.repo.follower_ids(user_id, cursor["after"] if cursor else 0, limit)
-        return ids, encode_token({"after": ids[-1]}) if len(ids) == limit else ""
+        return ids, encode_token(f"follower_ids:{user_id}", after=ids[-1]) if len(ids) == limit else ""
 
     async def following_ids(self, user_id: int) -> list[int]:
         return await self.repo.following_ids(user_id)
@@ -190,7 +192,7 @@ class GraphService:
     async def list_users(self, kind: str, viewer_id: int, user_id: int, size: int, token: str) -> Page:
         """followers / following of `user_id`, as `viewer_id` may see them."""
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        cursor = decode_token(token, "t", "id")
+        cursor = decode_token(token, f"{kind}:{user_id}", t=iso_time, id=positive_int64)
         relation = (await self.relationships(viewer_id, [user_id]) or [None])[0]
         if relation is None or relation.blocked:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
@@ -199,15 +201,17 @@ class GraphService:
                                    reason="ACCOUNT_PRIVATE")
         page = await self.repo.list_edges(kind, user_id, limit, (cursor["t"], cursor["id"]) if cursor else None)
         hidden = (await self.repo.edges(viewer_id, page.user_ids)).blocked if viewer_id else set()
-        return Page([u for u in page.user_ids if u not in hidden], page.next_cursor)
+        return Page([u for u in page.user_ids if u not in hidden], page.next_cursor, f"{kind}:{user_id}")
 
     async def list_requests(self, owner_id: int, size: int, token: str) -> Page:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        cursor = decode_token(token, "t", "id")
-        return await self.repo.list_edges("requests", owner_id, limit, (cursor["t"], cursor["id"]) if cursor else None)
+        scope = f"requests:{owner_id}"
+        cursor = decode_token(token, scope, t=iso_time, id=positive_int64)
+        page = await self.repo.list_edges("requests", owner_id, limit, (cursor["t"], cursor["id"]) if cursor else None)
+        return Page(page.user_ids, page.next_cursor, scope)
 
 
 def page_token(page: Page) -> str:
     if page.next_cursor is None:
         return ""
-    return encode_token({"t": page.next_cursor[0], "id": page.next_cursor[1]})
+    return encode_token(page.scope, t=page.next_cursor[0], id=page.next_cursor[1])

@@ -23,6 +23,9 @@ PROTO_ROOT = REPO_ROOT / "protos"
 DEFAULT_OUT = REPO_ROOT / "build" / "gen"
 # Types that travel inside google.protobuf.Any in error details: the
 # transcoder must know them to render errors as JSON.
+# Written into the same folder by other generators from what this one makes
+# (services.mesh.openapi): not ours to call stale.
+OTHER_GENERATORS_FILES = ("openapi.json",)
 EXTRA_DESCRIPTOR_PROTOS = ("google/rpc/error_details.proto", "google/rpc/status.proto")
 
 
@@ -68,7 +71,8 @@ def stale_files(built: Path) -> list[str]:
             rel = path.relative_to(fresh)
             if not (built / rel).is_file() or not filecmp.cmp(path, built / rel, shallow=False):
                 differences.append(str(rel))
-        for path in sorted(p for p in built.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        for path in sorted(p for p in built.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                           and str(p.relative_to(built)) not in OTHER_GENERATORS_FILES):
             if not (fresh / path.relative_to(built)).exists():
                 differences.append(f"{path.relative_to(built)} (no longer generated)")
         return differences

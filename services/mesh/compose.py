@@ -83,7 +83,7 @@ def build() -> dict:
         "command": ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart"],
         "ports": ["8080:8080", "127.0.0.1:9901:9901"],
         "volumes": [ENVOY_CONFIG_MOUNT, "./build/gen/pictor.pb:/etc/envoy/pictor.pb:ro",
-                    "keys:/etc/pictor/keys:ro"],
+                    "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "keys:/etc/pictor/keys:ro"],
         "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
     }
     return {"name": "pictor", "services": services,

@@ -32,6 +32,9 @@ LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 4
                      502: 14, 503: 14, 504: 4}
 UNKNOWN = 2
 REST_MARKER = "x-pictor-rest"
+# Beside the descriptor: services.mesh.openapi writes it next to pictor.pb.
+OPENAPI_NAME = "openapi.json"
+OPENAPI_MAX_BYTES = 4 * 1024 * 1024
 GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding",
                          "grpc-accept-encoding")
 
@@ -43,6 +46,8 @@ class Target:
     admin_host: str
     admin_port: int
     descriptor: str
+    # The generated OpenAPI document, served at GET /openapi.json.
+    openapi: str
     jwks: str
     issuer: str
     rate_limit_per_s: int
@@ -55,7 +60,8 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
     return Target(
         listen_host=settings.gateway_host, gateway_port=settings.gateway_port,
         admin_host="127.0.0.1", admin_port=settings.envoy_admin_port,
-        descriptor=str(descriptor), jwks=str(settings.jwks_file), issuer=settings.jwt_issuer,
+        descriptor=str(descriptor), openapi=str(descriptor.parent / OPENAPI_NAME), jwks=str(settings.jwks_file),
+        issuer=settings.jwt_issuer,
         rate_limit_per_s=settings.gateway_rate_limit_per_s,
         upstreams={s.name: (settings.service_hosts[s.name], settings.service_ports[s.name]) for s in SERVICES},
         dns=False,
@@ -65,7 +71,8 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
 def compose_target() -> Target:
     return Target(
         listen_host="0.0.0.0", gateway_port=8080, admin_host="0.0.0.0", admin_port=9901,
-        descriptor="/etc/envoy/pictor.pb", jwks="/etc/pictor/keys/jwks.json", issuer="pictor",
+        descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}", jwks="/etc/pictor/keys/jwks.json",
+        issuer="pictor",
         rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
     )
 
@@ -78,7 +85,11 @@ def _local_reply_config() -> dict:
     # Native gRPC callers get Envoy's own grpc-status with a plain message;
     # everyone else (marked by the REST route, below) gets JSON.
     native_grpc = {"header_filter": {"header": {"name": REST_MARKER, "present_match": True, "invert_match": True}}}
-    mappers = [{"filter": native_grpc, "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%"}}]
+    # The one 200 Envoy answers itself is the OpenAPI document: as it is.
+    document = {"filter": {"status_code_filter": {"comparison": {
+        "op": "EQ", "value": {"default_value": 200, "runtime_key": "pictor.reply.200"}}}},
+        "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%", "content_type": "application/json"}}
+    mappers = [document, {"filter": native_grpc, "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%"}}]
     for http_status, grpc_code in LOCAL_REPLY_CODES.items():
         mappers.append({
             "filter": {"status_code_filter": {"comparison": {
@@ -88,7 +99,7 @@ def _local_reply_config() -> dict:
     return {"mappers": mappers, "body_format": json_body(UNKNOWN)}
 
 
-def _routes() -> list[dict]:
+def _routes(t: Target) -> list[dict]:
     first = SERVICES[0].name
     # gRPC routes match only gRPC content: native calls, and REST calls once
     # the transcoder has turned them into gRPC (it re-runs route matching).
@@ -105,6 +116,12 @@ def _routes() -> list[dict]:
     # the service that receives it (per-service health is on each port).
     for prefix in ("/grpc.reflection.", "/grpc.health.v1.Health/"):
         routes.append({"match": {"prefix": prefix, "grpc": {}}, "route": {"cluster": first, "timeout": "0s"}})
+    routes.append({"match": {"path": "/openapi.json", "headers": [
+                       {"name": ":method", "string_match": {"exact": "GET"}}]},
+                   "direct_response": {"status": 200, "body": {"filename": t.openapi}},
+                   # Not a method: the transcoder would refuse it.
+                   "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": {
+                       "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}})
     # Everything else is REST. A REST request matches this route on its
     # original path, before transcoding, which is when header_mutation reads
     # the per-route config: it marks the request as REST (so Envoy's own errors
@@ -198,8 +215,8 @@ def build(t: Target) -> dict:
         "merge_slashes": True,
         "use_remote_address": True,
         "local_reply_config": _local_reply_config(),
-        "route_config": {"name": "gateway", "virtual_hosts": [
-            {"name": "pictor", "domains": ["*"], "routes": _routes()}]},
+        "route_config": {"name": "gateway", "max_direct_response_body_size_bytes": OPENAPI_MAX_BYTES,
+                         "virtual_hosts": [{"name": "pictor", "domains": ["*"], "routes": _routes(t)}]},
         "http_filters": _http_filters(t),
     }
     return {

@@ -10,7 +10,7 @@ from typing import Protocol
 from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
-from services.common.pagination import decode_token, encode_token, page_size
+from services.common.pagination import decode_token, encode_token, page_size, positive_int64
 from services.posts.keys import TIMELINE_MAX
 
 MAX_CAPTION = 2200
@@ -211,7 +211,7 @@ class PostsService:
 
     async def list_by_author(self, viewer_id: int, author_id: int, size: int, token: str) -> tuple[list[Post], str]:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        cursor = decode_token(token, "before")
+        cursor = decode_token(token, f"posts:{author_id}", before=positive_int64)
         access = (await self.graph.access(viewer_id, [author_id])).get(author_id)
         if access is None or access.blocked:
             raise NotFound(f"user {author_id} not found", reason="USER_NOT_FOUND")
@@ -220,4 +220,4 @@ class PostsService:
         posts = await self.repo.list_by_author(author_id, cursor["before"] if cursor else None, limit + 1)
         more = len(posts) > limit
         posts = posts[:limit]
-        return posts, encode_token({"before": posts[-1].id}) if more else ""
+        return posts, encode_token(f"posts:{author_id}", before=posts[-1].id) if more else ""

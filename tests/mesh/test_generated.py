@@ -7,12 +7,16 @@ from pathlib import Path
 import yaml
 
 from services.common.config import REPO_ROOT, load_settings
-from services.mesh import codegen, compose, embedded, envoy_config
 from services.common.registry import SERVICES
+from services.mesh import codegen, compose, embedded, envoy_config, openapi
 
 
 def test_built_stubs_and_descriptor_match_the_protos():
     assert codegen.stale_files(codegen.DEFAULT_OUT) == []
+
+
+def test_built_openapi_document_matches_the_protos():
+    assert openapi.OPENAPI_FILE.read_text() == openapi.render()
 
 
 def test_every_http_rpc_service_is_in_the_descriptor():
@@ -45,9 +49,12 @@ def test_compose_names_every_service_and_mounts_the_envoy_config():
 
 def test_compose_and_embedded_configs_differ_only_in_addresses_and_paths(tmp_path):
     settings = load_settings()
-    embedded_cfg = envoy_config.build(envoy_config.embedded_target(settings, tmp_path / "pictor.pb"))
-    compose_cfg = envoy_config.build(envoy_config.compose_target())
-    http = lambda cfg: cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]  # noqa: E731
+    loopback = envoy_config.embedded_target(settings, tmp_path / "pictor.pb")
+    embedded_cfg = envoy_config.build(loopback)
+    # The OpenAPI document's path is in a route (a direct response reads it).
+    compose_cfg = envoy_config.build(envoy_config.Target(**{**envoy_config.compose_target().__dict__,
+                                                            "openapi": loopback.openapi}))
+    http = lambda cfg: cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     assert http(embedded_cfg)["typed_config"]["route_config"] == http(compose_cfg)["typed_config"]["route_config"]
     assert [c["name"] for c in embedded_cfg["static_resources"]["clusters"]] == [s.name for s in SERVICES]
 
@@ -62,7 +69,8 @@ def test_envoy_validates_both_flavours(tmp_path):
     target = envoy_config.Target(**{**target.__dict__, "jwks": str(jwks)})
     for name, t in (("embedded", target),
                     ("compose", envoy_config.Target(**{**envoy_config.compose_target().__dict__,
-                                                       "descriptor": target.descriptor, "jwks": str(jwks)}))):
+                                                       "descriptor": target.descriptor, "openapi": target.openapi,
+                                                       "jwks": str(jwks)}))):
         path = tmp_path / f"{name}.yaml"
         path.write_text(envoy_config.render(t))
         result = embedded.validate_envoy_config(path)

@@ -1,0 +1,211 @@
+"""Bad ids and altered page tokens on every route the gateway serves: a 4xx JSON error naming the field.
+
+The routes come from the protos' google.api.http rules (services.mesh.http_rules),
+so a new route is tried here without being listed. Every id in a path, a query
+string or a JSON body gets each bad id; every page_token gets each altered token.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from urllib.parse import quote
+
+import pytest
+from google.protobuf.descriptor import FieldDescriptor
+
+from services.mesh.http_rules import HttpRoute, http_routes
+from tests.e2e.media_files import small_jpeg
+
+pytestmark = pytest.mark.e2e
+
+INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
+ROUTES = http_routes()
+# Not a number, past int64 either way, negative, zero, not an integer.
+BAD_IDS = ["abc", "9223372036854775808", "99999999999999999999", "-9223372036854775809", "-1", "0", "1.5", "1e3"]
+# Zero is a fine offset or "none" for an optional id in a body; the rest are bad everywhere.
+BAD_NUMBERS = [v for v in BAD_IDS if v != "0"]
+
+
+def _is_id(name: str) -> bool:
+    return name == "id" or name.endswith(("_id", "_ids"))
+
+
+def _path_cases() -> list[tuple[HttpRoute, str, str]]:
+    return [(r, f.name, bad) for r in ROUTES for f in r.path_fields if f.type in INT64 for bad in BAD_IDS]
+
+
+def _query_cases() -> list[tuple[HttpRoute, str, str]]:
+    return [(r, name, bad) for r in ROUTES for name, f in r.query_fields if f.type in INT64
+            for bad in (BAD_IDS if _is_id(name) else BAD_NUMBERS)]
+
+
+def _body_cases() -> list[tuple[HttpRoute, str, object]]:
+    cases = []
+    for r in ROUTES:
+        if r.body != "*":
+            continue
+        for f in r.body_fields:
+            if f.type not in INT64:
+                continue
+            bad = BAD_IDS if f.is_repeated else BAD_NUMBERS
+            for value in bad:
+                # As the JSON string ids travel as, and as a bare JSON number where it is one
+                # (1e3 as a number is 1000, a fine integer).
+                as_json: list[object] = [value]
+                if value.lstrip("-").replace(".", "").isdigit():
+                    as_json.append(json.loads(value))
+                for v in as_json:
+                    cases.append((r, f.name, [v] if f.is_repeated else v))
+    return cases
+
+
+def _token_routes() -> list[HttpRoute]:
+    return [r for r in ROUTES if any(name == "page_token" for name, _ in r.query_fields)]
+
+
+def _case_id(case: tuple) -> str:
+    route, field, value = case
+    return f"{route.name} {field}={value!r}"
+
+
+@pytest.fixture(scope="module")
+def world(gateway):
+    """A signed-in user with real ids to fill the fields a case does not spoil."""
+    name = f"badinput{os.getpid()}"
+    r = gateway.post("/v1/accounts", {"username": name, "email": f"{name}@example.com", "password": "correct horse"})
+    assert r.status == 200, r.body
+    token = r.json["access_token"]
+    user_id = r.json["user"]["id"]
+    media = gateway.post("/v1/media", raw=small_jpeg(), headers={"content-type": "image/jpeg"}, token=token)
+    assert media.status == 200, media.body
+    post = gateway.post("/v1/posts", {"media_ids": [media.json["id"]], "caption": "bad input"}, token=token)
+    assert post.status == 200, post.body
+    post_id = post.json["id"]
+    comments = [gateway.post(f"/v1/posts/{post_id}/comments", {"text": f"c{i}"}, token=token) for i in range(2)]
+    assert all(c.status == 200 for c in comments)
+    page = gateway.get(f"/v1/posts/{post_id}/comments?page_size=1", token=token).json
+    assert page["next_page_token"]
+    return {"token": token, "user_id": user_id, "post_id": post_id, "comment_id": comments[0].json["id"],
+            "media_id": media.json["id"], "upload_id": "0", "file": "640.jpg",
+            "comments_token": page["next_page_token"]}
+
+
+def _fill(route: HttpRoute, world: dict, **spoiled: object) -> str:
+    values = {f.name: spoiled.get(f.name, world.get(f.name, "1")) for f in route.path_fields}
+    return route.path(**{k: quote(str(v), safe="") for k, v in values.items()})
+
+
+def _send(gateway, route: HttpRoute, world: dict, path: str, body: object = None):
+    if route.raw_body:
+        return gateway.request(route.verb.upper(), path, raw=small_jpeg(), token=world["token"],
+                               headers={"content-type": "image/jpeg"})
+    if body is None and route.body:
+        body = {}
+    return gateway.request(route.verb.upper(), path, body, token=world["token"])
+
+
+def assert_names_the_field(response, field: str) -> dict:
+    """A 4xx JSON error whose message or ErrorInfo names `field`."""
+    assert 400 <= response.status < 500, (response.status, response.body)
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json
+    assert isinstance(body["code"], int) and isinstance(body["message"], str), body
+    named = {d.get("metadata", {}).get("field") for d in body.get("details", [])}
+    assert field in named or body["message"].startswith(f"{field}") or f" {field}" in body["message"], body
+    return body
+
+
+def test_every_route_is_enumerated():
+    names = {r.name for r in ROUTES}
+    assert {"GET /v1/users/{user_id}", "POST /v1/posts/{post_id}/comments", "GET /v1/feed"} <= names
+    assert len(_path_cases()) > 200 and _token_routes()
+
+
+@pytest.mark.parametrize("case", _path_cases(), ids=_case_id)
+def test_a_bad_id_in_a_path_is_400_naming_it(gateway, world, case):
+    route, field, bad = case
+    response = _send(gateway, route, world, _fill(route, world, **{field: bad}))
+    assert response.status == 400, (response.status, response.body)
+    assert_names_the_field(response, field)
+
+
+@pytest.mark.parametrize("case", _query_cases(), ids=_case_id)
+def test_a_bad_number_in_a_query_string_is_400_naming_it(gateway, world, case):
+    route, field, bad = case
+    response = _send(gateway, route, world, f"{_fill(route, world)}?{field}={quote(bad)}")
+    assert response.status == 400, (response.status, response.body)
+    assert_names_the_field(response, field)
+
+
+@pytest.mark.parametrize("case", _body_cases(), ids=_case_id)
+def test_a_bad_id_in_a_body_is_400_naming_it(gateway, world, case):
+    route, field, bad = case
+    response = _send(gateway, route, world, _fill(route, world), {field: bad})
+    assert response.status == 400, (response.status, response.body)
+    assert_names_the_field(response, field)
+
+
+def _altered_tokens(valid: str) -> dict[str, str]:
+    raw = base64.urlsafe_b64decode(valid + "=" * (-len(valid) % 4))
+    return {
+        "not base64": "garbage!",
+        "truncated": valid[: len(valid) // 2],
+        "one character off": valid[:-1] + ("A" if valid[-1] != "A" else "B"),
+        "re-encoded (standard base64 of the token)": base64.b64encode(valid.encode()).decode(),
+        "base64 of junk": base64.urlsafe_b64encode(os.urandom(48)).decode().rstrip("="),
+        "base64 of a JSON list": base64.urlsafe_b64encode(b"[1, 2, 3]").decode(),
+        "a cursor with a wrong type": base64.urlsafe_b64encode(
+            json.dumps({**json.loads(raw), "after": "x"}).encode()).decode(),
+        "a raw offset": "20",
+        "huge": "A" * 8000,
+    }
+
+
+def _token_cases() -> list[tuple[HttpRoute, str]]:
+    return [(r, label) for r in _token_routes() for label in _altered_tokens("e30")]
+
+
+@pytest.mark.parametrize("case", _token_cases(), ids=lambda c: f"{c[0].name} {c[1]}")
+def test_an_altered_page_token_is_400_naming_it(gateway, world, case):
+    route, label = case
+    token = _altered_tokens(world["comments_token"])[label]
+    response = _send(gateway, route, world, f"{_fill(route, world)}?page_token={quote(token, safe='')}")
+    assert response.status == 400, (response.status, response.body)
+    assert_names_the_field(response, "page_token")
+
+
+@pytest.mark.parametrize("route", [r for r in _token_routes() if r.template != "/v1/posts/{post_id}/comments"],
+                         ids=lambda r: r.name)
+def test_a_page_token_of_another_route_is_400_naming_it(gateway, world, route):
+    path = f"{_fill(route, world)}?page_token={world['comments_token']}"
+    body = assert_names_the_field(_send(gateway, route, world, path), "page_token")
+    assert body["details"][0]["reason"] == "INVALID_PAGE_TOKEN"
+
+
+def test_a_page_token_of_another_users_listing_is_400(gateway, new_user):
+    alice, bob = new_user(), new_user()
+    for _ in range(2):
+        follower = new_user()
+        assert follower.post(f"/v1/users/{alice.id}/follow", {}).status == 200
+        assert follower.post(f"/v1/users/{bob.id}/follow", {}).status == 200
+    token = alice.get(f"/v1/users/{alice.id}/followers?page_size=1").json["next_page_token"]
+    assert token
+    assert alice.get(f"/v1/users/{alice.id}/followers?page_size=1&page_token={token}").status == 200
+    response = alice.get(f"/v1/users/{bob.id}/followers?page_size=1&page_token={token}")
+    assert assert_names_the_field(response, "page_token")["details"][0]["reason"] == "INVALID_PAGE_TOKEN"
+
+
+def test_a_page_token_of_another_users_feed_is_400(new_user, settle):
+    author, alice, bob = new_user(), new_user(), new_user()
+    for reader in (alice, bob):
+        assert reader.post(f"/v1/users/{author.id}/follow", {}).status == 200
+    for i in range(2):
+        media = author.upload(small_jpeg(), "image/jpeg")
+        assert author.post("/v1/posts", {"media_ids": [media.json["id"]], "caption": f"p{i}"}).status == 200
+    settle()
+    token = alice.get("/v1/feed?page_size=1&mode=CHRONOLOGICAL").json["next_page_token"]
+    assert token
+    response = bob.get(f"/v1/feed?page_size=1&mode=CHRONOLOGICAL&page_token={token}")
+    assert assert_names_the_field(response, "page_token")["details"][0]["reason"] == "INVALID_PAGE_TOKEN"
