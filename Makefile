@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench seed bench-feed loadtest faults clean distclean
+.PHONY: run test build generate bench seed bench-feed loadtest faults fuzz lint clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
 LOADTEST_SPAWN_RATE ?= 2
 LOADTEST_DURATION ?= 60s
+FUZZ_SECONDS ?= 180
 
 run: build
 	$(PY) -m services.mesh.launcher
@@ -46,6 +47,16 @@ loadtest: build
 # is answered or a feed differs from the brute-force answer. FAULTS_ARGS: e.g. --targets graph,redis
 faults: build
 	$(PY) -m tests.faults $(FAULTS_ARGS)
+
+# Schemathesis against the gateway's /openapi.json for FUZZ_SECONDS: no 5xx, every
+# error in the JSON envelope. Starts a private stack (its own ports and data) unless
+# FUZZ_GATEWAY names a running one (e.g. FUZZ_GATEWAY=$(GATEWAY) with `make run` up).
+fuzz: build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m services.mesh.fuzz
+
+# ruff, as configured in pyproject.toml.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
 
 # Generated stubs and descriptor (build/gen) and the Cython hot path.
 build: $(INSTALLED)

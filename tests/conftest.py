@@ -8,7 +8,6 @@ under a temporary PICTOR_DATA_DIR, so the tests never touch a running
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,29 +15,13 @@ from pathlib import Path
 import pytest
 
 from services.common.config import Settings, load_settings
-from services.common.registry import SERVICES
 from services.mesh.launcher import Stack
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+from services.mesh.private_stack import private_environment
 
 
 def stack_environment(data_dir: Path) -> dict[str, str]:
-    """PICTOR_* variables for a private stack: its own folder and free ports."""
-    names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
-             *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
-    env = dict(zip(names, map(str, free_ports(len(names)))))
-    env["PICTOR_DATA_DIR"] = str(data_dir)
+    """A private stack's variables (its own folder and free ports), tuned for tests."""
+    env = private_environment(data_dir)
     # Low, so that every test exercises both the push and the pull paths of the feed.
     env["PICTOR_FEED_CELEBRITY_THRESHOLD"] = "3"
     # Short, so that tests see a deleted post's cleanup (and the sweep) within a second or two.

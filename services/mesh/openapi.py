@@ -27,7 +27,12 @@ OPENAPI_FILE = DEFAULT_OUT / "openapi.json"
 ERROR = "Error"
 INT64 = {"type": "string", "format": "int64", "pattern": "^-?[0-9]+$"}
 UINT64 = {"type": "string", "format": "uint64", "pattern": "^[0-9]+$"}
+# What a request may send (18 digits stay inside int64): an id in a path is
+# positive; other int64 inputs (an optional id, an offset) are not negative.
+PATH_ID = {"type": "string", "format": "int64", "pattern": "^[1-9][0-9]{0,17}$"}
+NOT_NEGATIVE = {"type": "string", "format": "int64", "pattern": "^(0|[1-9][0-9]{0,17})$"}
 _T = FieldDescriptor
+INT64_TYPES = {_T.TYPE_INT64, _T.TYPE_SINT64, _T.TYPE_SFIXED64}
 SCALARS: dict[int, dict[str, Any]] = {
     _T.TYPE_INT64: INT64, _T.TYPE_SINT64: INT64, _T.TYPE_SFIXED64: INT64,
     _T.TYPE_UINT64: UINT64, _T.TYPE_FIXED64: UINT64,
@@ -99,6 +104,14 @@ class _Schemas:
     def object(self, fields: list[FieldDescriptor]) -> dict[str, Any]:
         return {"type": "object", "properties": {f.name: self.field(f) for f in fields}}
 
+    def request_field(self, field: FieldDescriptor, *, in_path: bool = False) -> dict[str, Any]:
+        """A field of a request message as a client fills it: ids as the services accept them."""
+        if field.type not in INT64_TYPES:
+            return self.field(field)
+        if field.is_repeated:
+            return {"type": "array", "items": PATH_ID}
+        return dict(PATH_ID if in_path else NOT_NEGATIVE)
+
 
 def _comments() -> dict[str, str]:
     """Leading comments of services and methods, by full name (from the descriptor set's source info)."""
@@ -117,7 +130,7 @@ def _comments() -> dict[str, str]:
 
 
 def _parameter(name: str, where: str, field: FieldDescriptor, schemas: _Schemas) -> dict[str, Any]:
-    schema = schemas.field(field)
+    schema = schemas.request_field(field, in_path=where == "path")
     parameter = {"name": name, "in": where, "required": where == "path", "schema": schema}
     if where == "query" and schema.get("type") == "array":
         parameter.update(style="form", explode=True)
@@ -131,7 +144,7 @@ def _request_body(route: HttpRoute, schemas: _Schemas) -> dict[str, Any] | None:
         binary = {"schema": {"type": "string", "format": "binary"}}
         return {"required": True, "content": {t: binary for t in RAW_TYPES}}
     if route.body == "*":
-        schema = schemas.object(route.body_fields)
+        schema = {"type": "object", "properties": {f.name: schemas.request_field(f) for f in route.body_fields}}
     else:
         schema = schemas.field(route.body_fields[0])
     return {"required": True, "content": {"application/json": {"schema": schema}}}

@@ -113,7 +113,7 @@ def test_rate_limit_answers_429_json(stack, tmp_path):
 
     from services.mesh import embedded, envoy_config
     from services.mesh.codegen import DEFAULT_OUT
-    from tests.conftest import free_ports
+    from services.mesh.private_stack import free_ports
     from tests.e2e.http import Gateway
 
     gateway_port, admin_port = free_ports(2)

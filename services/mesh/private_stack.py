@@ -1,0 +1,33 @@
+"""A private stack: its own data folder and free loopback ports, so it never meets `make run`'s.
+
+The test suite and `make fuzz` start one with services.mesh.launcher.Stack.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from services.common.registry import SERVICES
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            sockets.append(s)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def private_environment(data_dir: Path) -> dict[str, str]:
+    """PICTOR_* variables for a private stack: its own folder and free ports."""
+    names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
+             *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
+    env = dict(zip(names, map(str, free_ports(len(names))), strict=True))
+    env["PICTOR_DATA_DIR"] = str(data_dir)
+    return env
