@@ -23,8 +23,10 @@ What it makes, phase by phase (each phase reports its time):
   SEED_ACTIVE_USERS (20,000) active users; the others rebuild when they come.
 
 Everything goes in with COPY into the shard schemas (PostgreSQL) and pipelines
-(Redis). It expects the empty schemas of a fresh `make run` (it adds to
-whatever is there, but usernames must be free).
+(Redis). It expects the empty schemas of a fresh `make run`: on a stack that
+already holds a seed (users named seed_NNNNNNN) it says so and changes
+nothing, so running it twice is harmless. To seed again, start from an empty
+data directory (stop `make run`, remove .pictor/, start it again).
 """
 
 from __future__ import annotations
@@ -117,6 +119,9 @@ def _call(settings: Settings, path: str, body: bytes, headers: dict[str, str]) -
             return json.load(r)
     except urllib.error.HTTPError as error:
         raise SystemExit(f"{path}: {error.code} {error.read()[:300]!r}") from None
+    except urllib.error.URLError as error:
+        raise SystemExit(f"seed: no gateway at {settings.gateway_url} ({error.reason}): start `make run` first") \
+            from None
 
 
 def seed_media(settings: Settings, params: Params) -> list[int]:
@@ -371,9 +376,26 @@ def write_feeds(client: redis.Redis, params: Params, config: FeedConfig, user_id
     return written
 
 
+def existing_seed_users(settings: Settings) -> int:
+    """How many seed users the stack holds already; SystemExit when PostgreSQL cannot be reached."""
+    try:
+        with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
+            return conn.execute(f"SELECT count(*) FROM {GLOBAL_SCHEMA}.usernames WHERE username ~ '^seed_[0-9]+$'"
+                                ).fetchone()[0]
+    except psycopg.OperationalError as error:
+        raise SystemExit(f"seed: no PostgreSQL at the stack's address ({error}): start `make run` first") from None
+
+
 def main() -> None:
     settings = load_settings()
     params = Params()
+    users = existing_seed_users(settings)
+    if users:
+        print(json.dumps({"skipped": True, "seed_users": users}), flush=True)
+        print(f"seed: the stack already holds a seed ({users:,} users named seed_NNNNNNN); "
+              "nothing done. To seed again, start from an empty data directory (stop `make run`, remove "
+              f"{settings.data_dir}, start it again).", flush=True)
+        return
     config = FeedConfig.from_env()
     rng = random.Random(params.random_seed)
     report: dict[str, float] = {}

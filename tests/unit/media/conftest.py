@@ -1,10 +1,12 @@
 """The media corpus (real-world images from Pillow's test suite) and what each must produce.
 
 The corpus ships in the repository (tests/media-corpus, with its source and
-licence in its README), so a fresh clone tests it with nothing beside it.
-PICTOR_MEDIA_CORPUS may point at another folder holding the same files.
-Missing files fail the tests: a silently skipped corpus would hide every
-regression it exists to catch.
+licence in its README), so a fresh clone tests it with nothing beside it, and
+it is always tested. Missing files fail the tests: a silently skipped corpus
+would hide every regression it exists to catch.
+
+PICTOR_MEDIA_CORPUS may point at a folder of extra files, never required:
+tests/e2e/test_extra_corpus_http.py uploads each one found there.
 """
 
 from __future__ import annotations
@@ -43,17 +45,23 @@ REJECTED = sorted(name for name, reason in EXPECTED.items() if reason is not Non
 
 
 def media_corpus_dir() -> Path:
-    """The corpus folder; fails the test (never skips) when it cannot be found."""
-    configured = os.environ.get("PICTOR_MEDIA_CORPUS", "")
-    path = Path(configured) if configured else REPO_ROOT / "tests" / "media-corpus"
-    if not path.is_dir():
-        where = f"PICTOR_MEDIA_CORPUS={configured!r}" if configured else f"the fallback {path}"
-        pytest.fail(f"media corpus not found ({where} is not a folder): set PICTOR_MEDIA_CORPUS to a folder "
-                    "holding tests/media-corpus's files", pytrace=False)
+    """The built-in corpus folder; fails the test (never skips) when files are missing."""
+    path = REPO_ROOT / "tests" / "media-corpus"
     missing = sorted(name for name in EXPECTED if not (path / name).is_file())
     if missing:
         pytest.fail(f"media corpus at {path} lacks {', '.join(missing)}", pytrace=False)
     return path
+
+
+def extra_corpus_files() -> list[Path]:
+    """The files under PICTOR_MEDIA_CORPUS (none when it is unset); a set value that is not a folder fails."""
+    configured = os.environ.get("PICTOR_MEDIA_CORPUS", "")
+    if not configured:
+        return []
+    path = Path(configured)
+    if not path.is_dir():
+        pytest.fail(f"PICTOR_MEDIA_CORPUS={configured!r} is not a folder", pytrace=False)
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
 @pytest.fixture(scope="session")
