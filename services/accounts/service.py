@@ -21,8 +21,11 @@ from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Una
 from services.common.ids import IdAllocator, shard_of
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
-# Deliberately simple: one @, a dot in the domain, no spaces. Delivery is the real test.
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+# Deliberately simple: one @, a dot in the domain, no spaces or control characters.
+# Delivery is the real test.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]{2,}$")
+# What no username or e-mail address holds (PostgreSQL text cannot hold NUL at all).
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DISPLAY_NAME, MAX_BIO = 64, 150
 MAX_BATCH = 500
@@ -186,7 +189,8 @@ class AccountsService:
             raise InvalidArgument("username", "username is required")
         if not password:
             raise InvalidArgument("password", "password is required")
-        user_id = await self.repo.user_id_for_login(login.strip().lower())
+        name = login.strip().lower()
+        user_id = None if CONTROL_RE.search(name) else await self.repo.user_id_for_login(name)
         stored = await self.repo.password_hash(user_id) if user_id is not None else None
         if not await self._verify(stored or self._dummy_hash, password) or user_id is None:
             raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")

@@ -45,8 +45,8 @@ from services.common.dependencies import (
     unavailable_reason,
 )
 from services.common.errors import ErrorInterceptor
-from services.common.ids import IdCheckInterceptor
 from services.common.registry import SERVICES, ServiceSpec, all_proto_services
+from services.common.request_checks import RequestCheckInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,8 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     for module in (m for s in SERVICES for m in s.proto_modules):
         importlib.import_module(module)
     watcher = DependencyWatcher([])
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher), IdCheckInterceptor()], options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher), RequestCheckInterceptor()],
+                             options=SERVER_OPTIONS)
     resources = Resources(settings)
     try:
         await setup(server, resources)

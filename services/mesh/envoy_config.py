@@ -79,12 +79,20 @@ def compose_target() -> Target:
 
 def _local_reply_config() -> dict:
     def json_body(code: int | str) -> dict:
-        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%"},
+        # The reason is Envoy's own (e.g. path_normalization_failed, http1.headers_too_large):
+        # some of its refusals have no message.
+        return {"json_format": {"code": code, "message": "%LOCAL_REPLY_BODY%",
+                                "details": [{"reason": "%RESPONSE_CODE_DETAILS%"}]},
                 "content_type": "application/json"}
 
     # Native gRPC callers get Envoy's own grpc-status with a plain message;
-    # everyone else (marked by the REST route, below) gets JSON.
-    native_grpc = {"header_filter": {"header": {"name": REST_MARKER, "present_match": True, "invert_match": True}}}
+    # everyone else (marked by the REST route, below) gets JSON. A request
+    # refused before any route (headers too large, a NUL in the path) has no
+    # mark: its own content type says whether it is gRPC.
+    native_grpc = {"and_filter": {"filters": [
+        {"header_filter": {"header": {"name": REST_MARKER, "present_match": True, "invert_match": True}}},
+        {"header_filter": {"header": {"name": "content-type",
+                                      "string_match": {"prefix": "application/grpc"}}}}]}}
     # The one 200 Envoy answers itself is the OpenAPI document: as it is.
     document = {"filter": {"status_code_filter": {"comparison": {
         "op": "EQ", "value": {"default_value": 200, "runtime_key": "pictor.reply.200"}}}},
@@ -216,7 +224,12 @@ def build(t: Target) -> dict:
         "use_remote_address": True,
         "local_reply_config": _local_reply_config(),
         "route_config": {"name": "gateway", "max_direct_response_body_size_bytes": OPENAPI_MAX_BYTES,
-                         "virtual_hosts": [{"name": "pictor", "domains": ["*"], "routes": _routes(t)}]},
+                         "virtual_hosts": [{"name": "pictor", "domains": ["*"], "routes": _routes(t),
+                                            # The transcoder keeps the REST path (query string and all) in
+                                            # this header; the services do not read it, and a long one
+                                            # would trip gRPC's 8 KiB metadata limit (a 429) before a
+                                            # service could say what is wrong with the request.
+                                            "request_headers_to_remove": ["x-envoy-original-path"]}]},
         "http_filters": _http_filters(t),
     }
     return {

@@ -1,4 +1,4 @@
-"""The id check every service runs before its handlers, on methods with an HTTP rule."""
+"""The checks every service runs on a request before its handler: decodable text, ids."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pictor.engagement.v1 import engagement_service_pb2 as engagement
 from pictor.posts.v1 import posts_service_pb2 as posts
 
 from services.common.errors import InvalidArgument
-from services.common.ids import check_request_ids
+from services.common.request_checks import check_request_ids
 
 GET_POST = "/pictor.posts.v1.PostsService/GetPost"
 CREATE_POST = "/pictor.posts.v1.PostsService/CreatePost"
@@ -43,3 +43,15 @@ def test_each_id_of_a_list_must_be_positive(ids):
 
 def test_the_mesh_only_methods_are_left_to_their_handlers():
     check_request_ids("/pictor.posts.v1.PostsService/BatchGetPosts", posts.BatchGetPostsRequest(post_ids=[-1]))
+
+
+def test_the_field_holding_bad_utf8_is_found_in_nested_messages():
+    from pictor.accounts.v1 import accounts_pb2
+    from pictor.accounts.v1 import accounts_service_pb2 as accounts
+
+    from services.common.request_checks import bad_utf8_field
+
+    good = accounts.UpdateMeRequest(user=accounts_pb2.User(bio="PLACEHOLDER"))
+    data = good.SerializeToString().replace(b"PLACEHOLDER", b"bad\xffbytes")
+    assert bad_utf8_field(accounts.UpdateMeRequest.DESCRIPTOR, data) == "user.bio"
+    assert bad_utf8_field(accounts.UpdateMeRequest.DESCRIPTOR, good.SerializeToString()) == ""
