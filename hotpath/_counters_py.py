@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
@@ -40,7 +40,7 @@ def sum_sharded(values: Sequence[int], shards_per_key: int | Sequence[int]) -> a
         starts = list(accumulate(shards_per_key, initial=0))
         if starts[-1] != len(values):
             raise ValueError("the shard counts must add up to len(values)")
-    totals = [sum(values[start:end]) for start, end in zip(starts, starts[1:])]
+    totals = [sum(values[start:end]) for start, end in pairwise(starts)]
     for key_index, total in enumerate(totals):
         if not INT64_MIN <= total <= INT64_MAX:
             raise OverflowError(f"the total of key #{key_index} does not fit in int64")

@@ -7,6 +7,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from heapq import heapify, heappop, heapreplace
+from itertools import pairwise
 from operator import neg
 
 from hotpath._ids_common import EPOCH_MS, TIMESTAMP_SHIFT
@@ -121,7 +122,7 @@ def _check_offsets(ids: Sequence[int], offsets: Sequence[int]) -> None:
         raise ValueError("offsets needs at least one entry (K lists take K + 1)")
     if offsets[0] < 0 or offsets[-1] > len(ids):
         raise ValueError("offsets must lie within ids")
-    if any(start > end for start, end in zip(offsets, offsets[1:])):
+    if any(start > end for start, end in pairwise(offsets)):
         raise ValueError("offsets must be non-decreasing")
 
 

@@ -106,7 +106,7 @@ def bench_ids() -> None:
     for implementation in (_ids, _ids_py):
         generator = implementation.IdGenerator(1)
         costs[implementation, "single"] = burst_cost_seconds(single_calls(generator, BURST))
-        costs[implementation, "bulk"] = burst_cost_seconds(lambda: generator.next_ids(BURST))
+        costs[implementation, "bulk"] = burst_cost_seconds(lambda generator=generator: generator.next_ids(BURST))
     emit("ids.next_id.cost", "id", costs[_ids, "single"], costs[_ids_py, "single"])
     emit("ids.next_ids.cost", "id", costs[_ids, "bulk"], costs[_ids_py, "bulk"])
 
@@ -115,7 +115,7 @@ def bench_ids() -> None:
         generator = implementation.IdGenerator(1)
         for style, issue in (
             ("single", single_calls(generator, SUSTAINED_IDS)),
-            ("bulk", lambda: generator.next_ids(SUSTAINED_IDS)),
+            ("bulk", lambda generator=generator: generator.next_ids(SUSTAINED_IDS)),
         ):
             wait_for_next_ms()
             started = time.perf_counter()
@@ -204,8 +204,8 @@ def bench_merge() -> None:
         emit(
             op,
             "page",
-            best_seconds(lambda: page_of(_merge)),
-            best_seconds(lambda: page_of(_merge_py)),
+            best_seconds(lambda page_of=page_of: page_of(_merge)),
+            best_seconds(lambda page_of=page_of: page_of(_merge_py)),
             lists=LISTS,
             ids_per_list=IDS_PER_LIST,
             page_size=PAGE_SIZE,

@@ -39,7 +39,7 @@ async def run() -> None:
                 token = signer.sign(user)
                 for _ in range(5):
                     started = asyncio.get_running_loop().time()
-                    status, _ = await http.get("/v1/feed?page_size=20", token)
+                    await http.get("/v1/feed?page_size=20", token)
                     latencies.append((asyncio.get_running_loop().time() - started) * 1000)
             if latencies:
                 print(json.dumps({"op": "feed.by_following", "following": f"{low}-{high - 1}", "users": len(built),

@@ -17,11 +17,11 @@ fixed user count with a stepped load that finds the knee (see StepLoad).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
 import time
-import hashlib
 
 import grpc
 from locust import FastHttpUser, LoadTestShape, User, between, events, task
@@ -185,9 +185,12 @@ class MeshUser(User):
     wait_time = between(0.5, 2.0)
 
     def on_start(self) -> None:
-        from pictor.accounts.v1 import accounts_service_pb2 as accounts_pb, accounts_service_pb2_grpc
-        from pictor.feed.v1 import feed_service_pb2 as feed_pb, feed_service_pb2_grpc
-        from pictor.posts.v1 import posts_service_pb2 as posts_pb, posts_service_pb2_grpc
+        from pictor.accounts.v1 import accounts_service_pb2 as accounts_pb
+        from pictor.accounts.v1 import accounts_service_pb2_grpc
+        from pictor.feed.v1 import feed_service_pb2 as feed_pb
+        from pictor.feed.v1 import feed_service_pb2_grpc
+        from pictor.posts.v1 import posts_service_pb2 as posts_pb
+        from pictor.posts.v1 import posts_service_pb2_grpc
 
         self.rng = random.Random()
         address = self.host.removeprefix("http://").removeprefix("https://").rstrip("/")

@@ -42,7 +42,7 @@ from array import array
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import redis
@@ -59,8 +59,7 @@ from services.feed.keys import CELEBRITIES, excluded_key, features_key, feed_key
 from services.posts.keys import TIMELINE_MAX, timeline_key
 
 TAGS = [f"tag{i}" for i in range(500)]
-WORDS = ("sunset beach coffee city night friends food travel mountain river light morning dog cat art "
-         "street summer winter autumn spring garden book music party home work run").split()
+WORDS = ["sunset", "beach", "coffee", "city", "night", "friends", "food", "travel", "mountain", "river", "light", "morning", "dog", "cat", "art", "street", "summer", "winter", "autumn", "spring", "garden", "book", "music", "party", "home", "work", "run"]
 
 
 def _env_int(name: str, default: int) -> int:
@@ -115,7 +114,7 @@ def _image(seed: int) -> bytes:
 def _call(settings: Settings, path: str, body: bytes, headers: dict[str, str]) -> dict:
     request = urllib.request.Request(f"{settings.gateway_url}{path}", data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=60) as r:  # noqa: S310 - the stack's own gateway
+        with urllib.request.urlopen(request, timeout=60) as r:
             return json.load(r)
     except urllib.error.HTTPError as error:
         raise SystemExit(f"{path}: {error.code} {error.read()[:300]!r}") from None
@@ -217,7 +216,7 @@ class Copier:
 
 
 def _ts(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat()
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat()
 
 
 def make_user_ids(settings: Settings, n: int) -> array:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.rows import dict_row
@@ -47,10 +47,9 @@ class PostgresAccountsRepository:
                 )
         except BaseException:
             # Release the claims so the name is not lost to a half-made account.
-            async with self.db.global_pool.connection() as conn:
-                async with conn.transaction():
-                    await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE user_id = %s", (user.id,))
-                    await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user.id,))
+            async with self.db.global_pool.connection() as conn, conn.transaction():
+                await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE user_id = %s", (user.id,))
+                await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user.id,))
             raise
 
     async def user_id_for_login(self, login: str) -> int | None:
@@ -93,7 +92,7 @@ class PostgresAccountsRepository:
                 f"INSERT INTO {shard_schema(shard_of(token.id))}.refresh_tokens "
                 "(id, user_id, family_id, secret_hash, expires_at) VALUES (%s, %s, %s, %s, %s)",
                 (token.id, token.user_id, token.family_id, token.secret_hash,
-                 datetime.fromtimestamp(token.expires_at, timezone.utc)),
+                 datetime.fromtimestamp(token.expires_at, UTC)),
             )
 
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None:

@@ -269,4 +269,4 @@ class AccountsService:
         return user
 
 
-__all__ = ["AccountsService", "AlreadyExists", "User", "SessionTokens"]
+__all__ = ["AccountsService", "AlreadyExists", "SessionTokens", "User"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2 as pb, accounts_service_pb2_grpc
+from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2_grpc
+from pictor.accounts.v1 import accounts_service_pb2 as pb
 
 from services.accounts.service import AccountsService, SessionTokens, User
 from services.common.auth import TokenVerifier

@@ -64,7 +64,7 @@ class TokenSigner:
     ttl_s: int
 
     @classmethod
-    def from_files(cls, private_key_file: Path, issuer: str, ttl_s: int) -> "TokenSigner":
+    def from_files(cls, private_key_file: Path, issuer: str, ttl_s: int) -> TokenSigner:
         key = serialization.load_pem_private_key(private_key_file.read_bytes(), password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         return cls(key, _jwk(key.public_key())["kid"], issuer, ttl_s)

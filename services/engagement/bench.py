@@ -59,19 +59,17 @@ def seed_users(settings: Settings, count: int, prefix: str = "bench") -> list[Se
     by_shard: dict[int, list[SeededUser]] = defaultdict(list)
     for user in users:
         by_shard[shard_of(user.id)].append(user)
-    with psycopg.connect(settings.database_url) as conn:
-        with conn.cursor() as cur:
-            cur.executemany(f"INSERT INTO {GLOBAL_SCHEMA}.usernames (username, user_id) VALUES (%s, %s)",
-                            [(u.username, u.id) for u in users])
-            cur.executemany(f"INSERT INTO {GLOBAL_SCHEMA}.emails (email, user_id) VALUES (%s, %s)",
-                            [(f"{u.username}@example.com", u.id) for u in users])
+    with psycopg.connect(settings.database_url) as conn, conn.cursor() as cur:
+        cur.executemany(f"INSERT INTO {GLOBAL_SCHEMA}.usernames (username, user_id) VALUES (%s, %s)",
+                        [(u.username, u.id) for u in users])
+        cur.executemany(f"INSERT INTO {GLOBAL_SCHEMA}.emails (email, user_id) VALUES (%s, %s)",
+                        [(f"{u.username}@example.com", u.id) for u in users])
     for shard, members in by_shard.items():
-        with psycopg.connect(settings.database_for_shard(shard)) as conn:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {shard_schema(shard)}.users (id, username, email, password_hash, display_name) "
-                    "VALUES (%s, %s, %s, '!', %s)",
-                    [(u.id, u.username, f"{u.username}@example.com", u.username) for u in members])
+        with psycopg.connect(settings.database_for_shard(shard)) as conn, conn.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {shard_schema(shard)}.users (id, username, email, password_hash, display_name) "
+                "VALUES (%s, %s, %s, '!', %s)",
+                [(u.id, u.username, f"{u.username}@example.com", u.username) for u in members])
     return users
 
 

@@ -13,13 +13,13 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
+from services.common.registry import by_name
 from services.engagement.adapters import BlockedUsers, PostsVisibility
 from services.engagement.counters import RedisCounters
 from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import EngagementService
 from services.engagement.servicer import EngagementServicer
-from services.common.registry import by_name
 
 SPEC = by_name("engagement")
 

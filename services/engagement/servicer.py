@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2 as pb, engagement_service_pb2_grpc
+from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2_grpc
+from pictor.engagement.v1 import engagement_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, user_summary

@@ -8,12 +8,12 @@ from pictor.feed.v1 import feed_service_pb2_grpc
 from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.clients import PostsClient
+from services.common.registry import by_name
 from services.feed.config import FeedConfig
 from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer
 from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
-from services.common.registry import by_name
 
 SPEC = by_name("feed")
 

@@ -9,10 +9,10 @@ from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient
 from services.common.events import EventPublisher
+from services.common.registry import by_name
 from services.graph.repository import PostgresGraphRepository, PostgresProfiles
 from services.graph.service import GraphService
 from services.graph.servicer import GraphServicer
-from services.common.registry import by_name
 
 SPEC = by_name("graph")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from pictor.graph.v1 import graph_service_pb2 as pb, graph_service_pb2_grpc
+from pictor.graph.v1 import graph_service_pb2 as pb
+from pictor.graph.v1 import graph_service_pb2_grpc
 
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient

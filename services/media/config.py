@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import Settings, env_str, env_int
+from services.common.config import Settings, env_int, env_str
 
 MiB = 1024 * 1024
 

@@ -28,7 +28,7 @@ import re
 import struct
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pillow_heif
 import pyvips
@@ -249,7 +249,7 @@ def captured_at(exif: bytes | None) -> datetime | None:
         when = datetime.strptime(raw[:19], "%Y:%m:%d %H:%M:%S")
     except Exception:  # noqa: BLE001 - unreadable EXIF only loses the capture time
         return None
-    tz = timezone.utc
+    tz = UTC
     offset = _OFFSET_RE.match(str(ifd.get(_OFFSET_TIME_ORIGINAL, "")).strip("\x00 "))
     if offset:
         sign = -1 if offset.group(1) == "-" else 1

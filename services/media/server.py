@@ -9,13 +9,13 @@ from pictor.media.v1 import media_service_pb2_grpc
 from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.ids import IdAllocator
+from services.common.registry import by_name
 from services.media.blobstore import FileBlobStore, PartFiles
 from services.media.config import load_media_config
 from services.media.repository import PostgresMediaRepository
 from services.media.service import ImageProcessor, MediaService
 from services.media.servicer import MediaServicer
 from services.media.signing import UrlSigner, load_or_create_key
-from services.common.registry import by_name
 
 SPEC = by_name("media")
 

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from services.common.errors import Conflict, InvalidArgument, NotFound
@@ -219,7 +219,7 @@ class MediaService:
         upload = Upload(
             id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, content_type=content_type.strip().lower(),
             size_bytes=size_bytes, sha256=digest, received_bytes=0,
-            expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, timezone.utc),
+            expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, UTC),
         )
         await self.repo.add_upload(upload)
         return upload
@@ -398,7 +398,7 @@ class MediaService:
 
     async def _collect_expired(self, shard: int) -> None:
         """Lazy clean-up: forget a few expired uploads of this shard and their partial files."""
-        expired = await self.repo.delete_expired_uploads(shard, datetime.fromtimestamp(self.clock(), timezone.utc),
+        expired = await self.repo.delete_expired_uploads(shard, datetime.fromtimestamp(self.clock(), UTC),
                                                          limit=100)
         for upload_id in expired:
             await asyncio.to_thread(self.parts.delete, upload_id)

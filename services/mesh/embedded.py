@@ -92,7 +92,8 @@ class Child:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                cwd=self.cwd, preexec_fn=_child_setup(self.uid, self.gid),
+                # NOTE: only preexec_fn can set PR_SET_PDEATHSIG.
+                cwd=self.cwd, preexec_fn=_child_setup(self.uid, self.gid),  # noqa: PLW1509
             )
         self.started_at = time.monotonic()
 
@@ -282,4 +283,4 @@ def start_envoy(config: Path, admin_port: int, log_dir: Path) -> Child:
 
 def validate_envoy_config(config: Path) -> subprocess.CompletedProcess:
     return subprocess.run([envoy_binary(), "--mode", "validate", "-c", str(config), "--disable-hot-restart"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)

@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from services.common.config import env_int
@@ -62,7 +62,7 @@ class CleanupConfig:
     sweep_s: float = 60.0
 
     @classmethod
-    def from_env(cls) -> "CleanupConfig":
+    def from_env(cls) -> CleanupConfig:
         return cls(delay_s=env_int("PICTOR_CLEANUP_DELAY_MS", int(cls.delay_s * 1000)) / 1000,
                    sweep_s=env_int("PICTOR_CLEANUP_SWEEP_MS", int(cls.sweep_s * 1000)) / 1000)
 
@@ -102,7 +102,7 @@ class Cleanup:
 
     async def sweep(self) -> int:
         """Clean the posts deleted long enough ago whose cleanup has not finished; returns how many."""
-        before = datetime.fromtimestamp(self.clock() - self.config.delay_s - self.config.sweep_s, timezone.utc)
+        before = datetime.fromtimestamp(self.clock() - self.config.delay_s - self.config.sweep_s, UTC)
         cleaned = 0
         for shard in range(self.logical_shards):
             for post_id in await self.posts.uncleaned(shard, before, SWEEP_BATCH):

@@ -18,8 +18,8 @@ from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
 from services.common.clients import AccountsClient, EngagementClient, MediaClient, user_summary
-from services.posts.cache import PostCache
 from services.common.errors import InvalidArgument
+from services.posts.cache import PostCache
 from services.posts.service import MAX_BATCH, Post, PostsService
 
 log = logging.getLogger(__name__)

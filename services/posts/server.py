@@ -11,10 +11,10 @@ from services.common.clients import AccountsClient, EngagementClient, GraphClien
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
-from services.posts.repository import PostgresPostsRepository
-from services.posts.service import Access, PostsService
 from services.posts.cache import PostCache
 from services.posts.reading import PostHydrator, PostReader
+from services.posts.repository import PostgresPostsRepository
+from services.posts.service import Access, PostsService
 from services.posts.servicer import PostsServicer
 from services.posts.timelines import RedisAuthorTimelines
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from pictor.posts.v1 import posts_pb2, posts_service_pb2 as pb, posts_service_pb2_grpc
+from pictor.posts.v1 import posts_pb2, posts_service_pb2_grpc
+from pictor.posts.v1 import posts_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
 from services.posts.reading import PostReader

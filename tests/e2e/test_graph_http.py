@@ -164,7 +164,8 @@ def test_mute_and_unmute_are_idempotent(new_user):
 
 def test_mesh_only_methods_are_refused_at_the_gateway(settings, new_user):
     import grpc
-    from pictor.graph.v1 import graph_service_pb2 as pb, graph_service_pb2_grpc
+    from pictor.graph.v1 import graph_service_pb2 as pb
+    from pictor.graph.v1 import graph_service_pb2_grpc
 
     alice = new_user()
     with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:

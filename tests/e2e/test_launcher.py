@@ -52,7 +52,7 @@ def test_launcher_prints_the_gateway_restarts_a_killed_child_and_sigterm_stops_e
         gateway = f"http://127.0.0.1:{env['PICTOR_GATEWAY_PORT']}"
         assert gateway in text, text
         with pytest.raises(urllib.error.HTTPError) as answer:
-            urllib.request.urlopen(f"{gateway}/v1/usernames/nobody", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{gateway}/v1/usernames/nobody", timeout=5)
         assert answer.value.code == 404
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4  # postgres, redis, the services, envoy

@@ -74,7 +74,7 @@ def upload(user, data: bytes | None = None) -> dict:
 
 def status_of(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - our own gateway
+        with urllib.request.urlopen(url, timeout=10) as r:
             r.read()
             return r.status
     except urllib.error.HTTPError as error:
@@ -153,8 +153,10 @@ def test_a_delete_whose_event_was_lost_is_cleaned_by_the_sweep(new_user, store):
 
 def test_the_cleanup_calls_are_refused_at_the_gateway(settings):
     import grpc
-    from pictor.engagement.v1 import engagement_service_pb2 as epb, engagement_service_pb2_grpc
-    from pictor.media.v1 import media_service_pb2 as mpb, media_service_pb2_grpc
+    from pictor.engagement.v1 import engagement_service_pb2 as epb
+    from pictor.engagement.v1 import engagement_service_pb2_grpc
+    from pictor.media.v1 import media_service_pb2 as mpb
+    from pictor.media.v1 import media_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
         calls = (

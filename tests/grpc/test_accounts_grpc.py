@@ -8,7 +8,8 @@ import uuid
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pictor.accounts.v1 import accounts_service_pb2 as pb, accounts_service_pb2_grpc
+from pictor.accounts.v1 import accounts_service_pb2 as pb
+from pictor.accounts.v1 import accounts_service_pb2_grpc
 
 from services.accounts.server import SPEC, setup
 from services.common import server

@@ -13,7 +13,8 @@ import grpc
 import psycopg
 import pytest
 from google.rpc import error_details_pb2
-from pictor.engagement.v1 import engagement_service_pb2 as pb, engagement_service_pb2_grpc
+from pictor.engagement.v1 import engagement_service_pb2 as pb
+from pictor.engagement.v1 import engagement_service_pb2_grpc
 
 from services.common.db import shard_schema
 from services.common.ids import IdAllocator, shard_of

@@ -17,8 +17,8 @@ from services.media.config import load_media_config
 from services.media.pipeline import FORMATS, SIZES
 from services.media.server import SPEC, setup
 from services.media.signing import UrlSigner, load_or_create_key
-from tests.unit.media.conftest import media_corpus_dir
 from tests.grpc.status import error_info
+from tests.unit.media.conftest import media_corpus_dir
 
 
 @pytest.fixture
@@ -323,7 +323,7 @@ async def test_malformed_upload_id_is_not_found(stub, new_user):
 
 async def test_release_deletes_unposted_media_once_and_only_the_owners(stub, new_user, corpus):
     owner, auth = new_user()
-    stranger, stranger_auth = new_user()
+    stranger, _ = new_user()
     media = await stub.UploadMedia(upload_request((corpus / "hopper.webp").read_bytes()), metadata=auth, timeout=30)
     # Someone else's id releases nothing.
     kept = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=stranger, media_ids=[media.id]), timeout=10)

@@ -39,7 +39,7 @@ def test_coalesce_returns_int64_arrays(counters_impl: ModuleType) -> None:
 
 
 def test_coalesce_keeps_negative_totals(counters_impl: ModuleType) -> None:
-    keys, totals = counters_impl.coalesce([7, 7], [-1, -1])
+    _, totals = counters_impl.coalesce([7, 7], [-1, -1])
     assert totals.tolist() == [-2]
 
 
@@ -60,7 +60,7 @@ def test_coalesce_total_outside_int64_raises(counters_impl: ModuleType, first: i
 
 
 def test_coalesce_total_that_leaves_int64_and_returns_is_exact(counters_impl: ModuleType) -> None:
-    keys, totals = counters_impl.coalesce([5] * 5, [INT64_MAX, INT64_MAX, 3, INT64_MIN, INT64_MIN])
+    _, totals = counters_impl.coalesce([5] * 5, [INT64_MAX, INT64_MAX, 3, INT64_MIN, INT64_MIN])
     assert totals.tolist() == [1]
 
 

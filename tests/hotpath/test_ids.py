@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from array import array
+from itertools import pairwise
 from types import ModuleType
 
 import pytest
@@ -237,7 +238,7 @@ def test_ids_on_the_real_clock_strictly_increase(ids_impl: ModuleType) -> None:
     ids = [generator.next_id() for _ in range(100)]
     ids.extend(generator.next_ids(5_000))  # more than a millisecond's worth
     ids.append(generator.next_id())
-    assert all(older < newer for older, newer in zip(ids, ids[1:]))
+    assert all(older < newer for older, newer in pairwise(ids))
 
 
 def test_ids_on_the_real_clock_carry_the_current_time(ids_impl: ModuleType) -> None:

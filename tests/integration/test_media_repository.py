@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -26,7 +26,7 @@ def record(media_id: int, owner_id: int) -> MediaRecord:
     return MediaRecord(
         id=media_id, owner_id=owner_id, width=4000, height=3000, placeholder="LKO2?U%2Tw=w]~RBVZRi};RPxuwH",
         original_key="a" * 64, original_format="jpeg", original_bytes=123456,
-        captured_at=datetime(2024, 5, 1, 10, tzinfo=timezone.utc),
+        captured_at=datetime(2024, 5, 1, 10, tzinfo=UTC),
         variants=tuple(StoredVariant(size, fmt, size, size * 3 // 4, f"{size:02x}".ljust(64, "b"), 1000)
                        for size in (150, 320, 640, 1080) for fmt in ("jpeg", "webp")),
     )
@@ -38,7 +38,7 @@ async def no_blobs() -> None:
 
 def upload(upload_id: int, owner_id: int, expires_in_s: float = 3600) -> Upload:
     return Upload(id=upload_id, owner_id=owner_id, content_type="image/jpeg", size_bytes=1000, sha256="c" * 64,
-                  received_bytes=0, expires_at=datetime.now(timezone.utc) + timedelta(seconds=expires_in_s))
+                  received_bytes=0, expires_at=datetime.now(UTC) + timedelta(seconds=expires_in_s))
 
 
 async def test_media_round_trips_with_its_variants(repo, ids):
@@ -85,7 +85,7 @@ async def test_only_expired_uploads_are_collected(repo, ids):
     old, fresh = ids.new_id(shard), ids.new_id(shard)
     await repo.add_upload(upload(old, owner, expires_in_s=-60))
     await repo.add_upload(upload(fresh, owner))
-    collected = await repo.delete_expired_uploads(shard, datetime.now(timezone.utc), limit=1000)
+    collected = await repo.delete_expired_uploads(shard, datetime.now(UTC), limit=1000)
     assert old in collected and fresh not in collected
     assert await repo.get_upload(old) is None and await repo.get_upload(fresh) is not None
 
@@ -108,7 +108,7 @@ async def add_post(db, author_id: int, media_ids: list[int], deleted: bool = Fal
     async with db.for_shard(shard_of(author_id)).connection() as conn:
         await conn.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids, deleted_at) VALUES (%s, %s, %s, %s)",
                            (secrets.randbelow(2**62) + 1, author_id, media_ids,
-                            datetime.now(timezone.utc) if deleted else None))
+                            datetime.now(UTC) if deleted else None))
 
 
 async def test_release_deletes_only_the_owners_media_that_no_live_post_holds(repo, db, ids):

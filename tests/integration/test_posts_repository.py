@@ -4,7 +4,7 @@ created, and the bookkeeping of cleanups after a delete."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -70,7 +70,7 @@ async def test_a_deleted_post_is_uncleaned_until_marked_then_scrubbed(repo, db, 
     live = await repo.create(new_post(ids, author, [media_id]))
     deleted = await repo.create(new_post(ids, author, [media_id]))
     await repo.soft_delete(deleted.id)
-    later = datetime.now(timezone.utc) + timedelta(seconds=5)
+    later = datetime.now(UTC) + timedelta(seconds=5)
 
     uncleaned = await repo.uncleaned(4, later, 10_000)
     assert deleted.id in uncleaned and live.id not in uncleaned

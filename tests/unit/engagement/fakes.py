@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from services.engagement.service import Comment, Counts, Entry
 
@@ -13,7 +13,7 @@ _clock = itertools.count()
 
 def _now() -> datetime:
     # Strictly increasing, so "newest first" is well defined.
-    return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=next(_clock))
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=next(_clock))
 
 
 class FakeRepository:

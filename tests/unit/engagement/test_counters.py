@@ -20,7 +20,7 @@ def test_fold_coalesces_a_post_across_flushes_in_first_seen_order():
 
 
 def test_fold_adds_flushes_drained_with_different_shard_counts():
-    posts, likes, comments = fold([Flush("a", {7: [1, 1, 1, 1]}), Flush("b", {7: [1] * 16})])
+    _, likes, comments = fold([Flush("a", {7: [1, 1, 1, 1]}), Flush("b", {7: [1] * 16})])
     assert (list(likes), list(comments)) == ([10], [10])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import pyvips
@@ -198,7 +198,7 @@ def test_heic_is_decoded_through_pillow_heif(corpus, processed):
 
 
 def test_capture_time_comes_from_exif(processed):
-    assert processed("flower.jpg").captured_at == datetime(2003, 12, 14, 12, 1, 44, tzinfo=timezone.utc)
+    assert processed("flower.jpg").captured_at == datetime(2003, 12, 14, 12, 1, 44, tzinfo=UTC)
     assert processed("hopper.png").captured_at is None
 
 
@@ -352,7 +352,7 @@ def test_capture_time_uses_the_offset_when_the_camera_wrote_one():
 
 def test_capture_time_without_offset_reads_as_utc():
     when = pipeline.captured_at(exif_with(original="2024:05:01 10:00:00"))
-    assert when == datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    assert when == datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("raw", [b"", b"Exif\x00\x00garbage", None])
