@@ -27,6 +27,11 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     # Short, so that tests see a deleted post's cleanup (and the sweep) within a second or two.
     env["PICTOR_CLEANUP_DELAY_MS"] = "200"
     env["PICTOR_CLEANUP_SWEEP_MS"] = "1000"
+    # Media: the decoders act out a hang, a memory bomb or a crash for marked inputs
+    # (services/media/decoder.py), a hang is cut short, and the collector runs every second.
+    env["PICTOR_MEDIA_TEST_HOOKS"] = "1"
+    env["PICTOR_MEDIA_PROCESS_TIMEOUT"] = "4"
+    env["PICTOR_MEDIA_COLLECT_INTERVAL_MS"] = "1000"
     return env
 
 

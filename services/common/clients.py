@@ -143,10 +143,25 @@ class MediaClient:
             found.update((m.id, m) for m in reply.media)
         return found
 
-    async def release_media(self, owner_id: int, media_ids: list[int]) -> media_service_pb2.ReleaseMediaResponse:
-        """Delete the owner's media among these that no live post holds, and their unused blobs."""
+    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int]) -> None:
+        """Have media record that the post uses these media; its INVALID_ARGUMENT (MEDIA_NOT_FOUND: one
+        does not exist or is not the owner's) comes back as our own, for our caller to see."""
+        try:
+            await self._stub.AttachMedia(
+                media_service_pb2.AttachMediaRequest(owner_id=owner_id, post_id=post_id, media_ids=media_ids),
+                timeout=outbound_timeout())
+        except grpc.aio.AioRpcError as error:
+            refused = passed_on(error)
+            if refused is None:
+                raise
+            raise refused from None
+
+    async def release_media(self, owner_id: int, media_ids: list[int],
+                            post_id: int = 0) -> media_service_pb2.ReleaseMediaResponse:
+        """Forget the deleted post's use of these media; delete those no post uses, and unused blobs."""
         return await self._stub.ReleaseMedia(
-            media_service_pb2.ReleaseMediaRequest(owner_id=owner_id, media_ids=media_ids), timeout=CLEANUP_TIMEOUT_S)
+            media_service_pb2.ReleaseMediaRequest(owner_id=owner_id, media_ids=media_ids, post_id=post_id),
+            timeout=CLEANUP_TIMEOUT_S)
 
 
 class PostsClient:
@@ -178,6 +193,15 @@ class PostsClient:
         """Have posts rebuild the authors' timelines that Redis lacks (it owns them)."""
         await self._stub.RebuildTimelines(posts_service_pb2.RebuildTimelinesRequest(author_ids=author_ids),
                                           timeout=outbound_timeout())
+
+    async def existing_post_ids(self, post_ids: list[int]) -> set[int]:
+        """Which of these posts exist, deleted ones included."""
+        found: set[int] = set()
+        for batch in _batches(post_ids):
+            reply = await self._stub.CheckPostsExist(posts_service_pb2.CheckPostsExistRequest(post_ids=batch),
+                                                     timeout=CLEANUP_TIMEOUT_S)
+            found.update(reply.existing_post_ids)
+        return found
 
 
 class EngagementClient:

@@ -79,6 +79,13 @@ class Conflict(DomainError):
     default_reason = "CONFLICT"
 
 
+class ResourceExhausted(DomainError):
+    """A quota of the caller's is used up (HTTP 429); the message names it and its setting."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_reason = "RESOURCE_EXHAUSTED"
+
+
 class FailedPrecondition(DomainError):
     code = grpc.StatusCode.FAILED_PRECONDITION
     default_reason = "FAILED_PRECONDITION"

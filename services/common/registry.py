@@ -90,6 +90,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="fanout", module="services.feed.worker"),
     WorkerSpec(name="counters", module="services.engagement.worker"),
     WorkerSpec(name="cleanup", module="services.posts.worker"),
+    # media's: expired uploads, media in no post, blobs nobody names (services.media.collector).
+    WorkerSpec(name="collector", module="services.media.worker"),
 )
 
 

@@ -4,9 +4,15 @@ Makes a realistic 12-megapixel JPEG (4000x3000, colour gradients under
 photographic-grade noise at quality 90: about 6 MB, which does not compress
 away like a flat test card) and times the whole pipeline on it (header
 checks, shrink-on-load decode, eight variants, placeholder). Prints one JSON
-line per configuration::
+line per configuration and way of running it::
 
     {"op": "media.process", "input": "jpeg 4000x3000", "vips_concurrency": 1, "cpus": 1, "p50_ms": N, ...}
+    {"op": "media.process.sandboxed", ...}
+
+"media.process" calls the pipeline in the benchmark's own process;
+"media.process.sandboxed" goes through the service's ImageProcessor, one
+decoder process (services.media.sandbox), as uploads do: the difference is
+the price of the box (sending the bytes over, the answer back as JSON).
 
 The one-core line runs in a child process pinned to one CPU with
 VIPS_CONCURRENCY=1 (libvips reads it when it starts); the other with libvips'
@@ -17,12 +23,18 @@ is served from an earlier one.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.media.pipeline import ProcessedImage
 
 WIDTH, HEIGHT = 4000, 3000
 WARMUP, RUNS = 2, 15
@@ -40,23 +52,44 @@ def make_photo(width: int = WIDTH, height: int = HEIGHT) -> bytes:
     return photo.copy(interpretation="srgb").jpegsave_buffer(Q=90)
 
 
-def measure() -> dict:
-    import pyvips
-
-    from services.media import pipeline
-
-    pyvips.cache_set_max(0)
-    photo = make_photo()
+def timed(run: Callable[[], ProcessedImage]) -> tuple[list[float], ProcessedImage]:
     for _ in range(WARMUP):
-        pipeline.process(photo)
+        run()
     times = []
     for _ in range(RUNS):
         started = time.perf_counter()
-        result = pipeline.process(photo)
+        result = run()
         times.append((time.perf_counter() - started) * 1000)
-    times.sort()
+    return sorted(times), result
+
+
+def measure() -> list[dict]:
+    import pyvips
+
+    from services.media import pipeline
+    from services.media.sandbox import ImageProcessor, SandboxConfig
+
+    pyvips.cache_set_max(0)
+    photo = make_photo()
+    lines = [summary("media.process", photo, *timed(lambda: pipeline.process(photo)))]
+    loop = asyncio.new_event_loop()
+    processor = ImageProcessor(pipeline.DEFAULT_LIMITS, SandboxConfig(jobs=1, memory_bytes=2048 << 20,
+                                                                      queue_timeout_s=60))
+    loop.run_until_complete(processor.start())
+    try:
+        lines.append(summary("media.process.sandboxed", photo,
+                             *timed(lambda: loop.run_until_complete(processor.process(photo, "body")))))
+    finally:
+        loop.run_until_complete(processor.close())
+        loop.close()
+    return lines
+
+
+def summary(op: str, photo: bytes, times: list[float], result: ProcessedImage) -> dict:
+    import pyvips
+
     return {
-        "op": "media.process",
+        "op": op,
         "input": f"jpeg {WIDTH}x{HEIGHT}",
         "input_bytes": len(photo),
         "output_bytes": sum(len(v.data) for v in result.variants),
@@ -74,7 +107,8 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure()), flush=True)
+        for line in measure():
+            print(json.dumps(line), flush=True)
         return
     one_core = {**os.environ, "VIPS_CONCURRENCY": "1"}
     default = {k: v for k, v in os.environ.items() if k != "VIPS_CONCURRENCY"}

@@ -141,10 +141,12 @@ class PartFiles:
         if created:
             fsync_dir(self.root)
 
-    def read(self, upload_id: int, length: int) -> bytes:
-        """The first `length` bytes (what was acknowledged; anything after is an unacknowledged write)."""
+    def read(self, upload_id: int, length: int, offset: int = 0) -> bytes:
+        """`length` bytes from `offset` (within what was acknowledged: anything after it is an
+        unacknowledged write)."""
         try:
             with open(self.path(upload_id), "rb") as f:
+                f.seek(offset)
                 return f.read(length)
         except FileNotFoundError:
             return b""

@@ -39,8 +39,20 @@ class MediaConfig:
     # Resumable uploads: the chunk size we ask for, and how long one lives.
     chunk_size: int
     upload_ttl_s: int
-    # Images processed at once; more wait their turn.
+    # Images processed at once, each in a worker process of its own; more wait their turn,
+    # at most queue_timeout_s (then 503).
     max_jobs: int
+    queue_timeout_s: float
+    # Address space (RLIMIT_AS) of each worker process, bytes.
+    memory_limit_bytes: int
+    # Per user: resumable uploads open at once, and the bytes they declare in all.
+    max_open_uploads: int
+    max_upload_bytes_in_flight: int
+    # The collector (services/media/collector.py): how often it runs, how long media may stay in no
+    # post, and how old an attachment must be before the collector asks posts whether its post exists.
+    collect_interval_s: float
+    unused_media_ttl_s: int
+    attachment_grace_s: int
 
 
 def load_media_config(settings: Settings) -> MediaConfig:
@@ -55,5 +67,12 @@ def load_media_config(settings: Settings) -> MediaConfig:
         limits=Limits(timeout_s=float(env_str("PICTOR_MEDIA_PROCESS_TIMEOUT", "20"))),
         chunk_size=env_int("PICTOR_MEDIA_CHUNK_SIZE", 1 * MiB),
         upload_ttl_s=env_int("PICTOR_MEDIA_UPLOAD_TTL", 24 * 3600),
-        max_jobs=env_int("PICTOR_MEDIA_JOBS", max(1, os.cpu_count() or 1)),
+        max_jobs=max(1, env_int("PICTOR_MEDIA_JOBS", max(1, os.cpu_count() or 1))),
+        queue_timeout_s=env_int("PICTOR_MEDIA_QUEUE_TIMEOUT_MS", 10_000) / 1000,
+        memory_limit_bytes=env_int("PICTOR_MEDIA_MEMORY_LIMIT_MB", 2048) * MiB,
+        max_open_uploads=env_int("PICTOR_MEDIA_MAX_OPEN_UPLOADS", 20),
+        max_upload_bytes_in_flight=env_int("PICTOR_MEDIA_MAX_UPLOAD_MB", 200) * MiB,
+        collect_interval_s=env_int("PICTOR_MEDIA_COLLECT_INTERVAL_MS", 60_000) / 1000,
+        unused_media_ttl_s=env_int("PICTOR_MEDIA_UNUSED_TTL", 24 * 3600),
+        attachment_grace_s=env_int("PICTOR_MEDIA_ATTACHMENT_GRACE", 3600),
     )

@@ -17,6 +17,8 @@ from services.media.service import MediaRecord, StoredVariant, Upload
 MEDIA_COLUMNS = ("id, owner_id, width, height, placeholder, original_key, original_format, original_bytes, "
                  "captured_at, created_at")
 UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id"
+# First key of the (int, int) advisory locks on an owner's uploads ("upld"); blob keys use the bigint form.
+UPLOADS_LOCK_SPACE = 0x75706C64
 
 
 def blob_lock_ids(keys: Iterable[str]) -> list[int]:
@@ -97,15 +99,25 @@ class PostgresMediaRepository:
                 found[row["id"]] = MediaRecord(**row, variants=tuple(variants[row["id"]]))
         return found
 
-    async def add_upload(self, upload: Upload) -> None:
+    async def add_upload(self, upload: Upload, max_open: int, max_bytes: int) -> tuple[int, int] | None:
+        """Insert the upload within its owner's limits (see MediaRepository); one owner's creates take
+        turns (an advisory lock on the owner), so two at once cannot both squeeze under a limit."""
         shard = shard_of(upload.id)
-        async with self.db.for_shard(shard).connection() as conn:
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (UPLOADS_LOCK_SPACE, upload.owner_id % (1 << 31)))
+            count, declared = await (await conn.execute(
+                f"SELECT count(*), coalesce(sum(size_bytes), 0) FROM {s}.uploads "
+                "WHERE owner_id = %s AND media_id IS NULL AND expires_at > now()", (upload.owner_id,))).fetchone()
+            if count + 1 > max_open or declared + upload.size_bytes > max_bytes:
+                return count, declared
             await conn.execute(
-                f"INSERT INTO {shard_schema(shard)}.uploads (id, owner_id, content_type, size_bytes, sha256, "
+                f"INSERT INTO {s}.uploads (id, owner_id, content_type, size_bytes, sha256, "
                 "expires_at) VALUES (%s, %s, %s, %s, %s, %s)",
                 (upload.id, upload.owner_id, upload.content_type, upload.size_bytes, upload.sha256,
                  upload.expires_at),
             )
+        return None
 
     async def get_upload(self, upload_id: int) -> Upload | None:
         shard = shard_of(upload_id)
@@ -137,34 +149,102 @@ class PostgresMediaRepository:
             )
             return [row[0] for row in await cur.fetchall()]
 
-    # --- deleting -------------------------------------------------------------
+    # --- attachments: which posts use each media item ------------------------------------
 
-    async def release(self, owner_id: int, media_ids: list[int]) -> list[int]:
-        """Delete the owner's media among `media_ids` that no live post holds; returns their ids.
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> set[int]:
+        """Record that the post uses these media, if every one exists and is the owner's; returns the
+        ids that do not (nothing is recorded then).
 
-        Their blob keys go into blob_garbage in the same transaction. The
-        rows are locked before the posts are read: a post being created with
-        one of them holds it (FOR KEY SHARE) until it commits, and is then seen.
+        The rows stay locked (FOR SHARE) until the attachments commit, so a
+        release or a collection of the same media (FOR UPDATE) waits for
+        them and then sees them; an attach that comes second finds the media
+        gone.
         """
         shard = shard_of(owner_id)
         s = shard_schema(shard)
         async with self.db.transaction(shard) as (conn,):
-            locked = [r[0] for r in await (await conn.execute(
-                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s ORDER BY id FOR UPDATE",
-                (media_ids, owner_id))).fetchall()]
-            if not locked:
-                return []
-            held = {r[0] for r in await (await conn.execute(
-                f"SELECT DISTINCT m FROM {s}.posts, unnest(media_ids) AS m "
-                "WHERE media_ids && %s::bigint[] AND deleted_at IS NULL", (locked,))).fetchall()}
-            free = [m for m in locked if m not in held]
-            if free:
-                await conn.execute(
-                    f"INSERT INTO {s}.blob_garbage (blob_key) SELECT original_key FROM {s}.media WHERE id = ANY(%s) "
-                    f"UNION SELECT blob_key FROM {s}.media_variants WHERE media_id = ANY(%s) ON CONFLICT DO NOTHING",
-                    (free, free))
-                await conn.execute(f"DELETE FROM {s}.media WHERE id = ANY(%s)", (free,))
-            return free
+            found = {r[0] for r in await (await conn.execute(
+                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s ORDER BY id FOR SHARE",
+                (media_ids, owner_id))).fetchall()}
+            missing = set(media_ids) - found
+            if missing:
+                return missing
+            await conn.execute(
+                f"INSERT INTO {s}.media_attachments (media_id, post_id) SELECT unnest(%s::bigint[]), %s "
+                "ON CONFLICT DO NOTHING", (media_ids, post_id))
+        return set()
+
+    async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]:
+        """Forget the post's attachments to these media (post_id 0: none), then delete the owner's media
+        among them that no attachment holds any more; returns their ids."""
+        shard = shard_of(owner_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            locked = await self._lock_media(conn, s, "id = ANY(%s) AND owner_id = %s", (media_ids, owner_id))
+            if post_id:
+                await conn.execute(f"DELETE FROM {s}.media_attachments WHERE post_id = %s AND media_id = ANY(%s)",
+                                   (post_id, media_ids))
+            return await self._delete_unattached(conn, s, locked)
+
+    async def collect_unused(self, shard: int, created_before: datetime, limit: int) -> list[int]:
+        """Delete up to `limit` media of the shard created before `created_before` that no post uses;
+        returns their ids."""
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            # SKIP LOCKED: media an attach holds right now are in use; the next round looks again.
+            locked = await self._lock_media(
+                conn, s, f"created_at < %s AND NOT EXISTS (SELECT 1 FROM {s}.media_attachments a "
+                "WHERE a.media_id = media.id)", (created_before,), limit=limit, skip_locked=True)
+            return await self._delete_unattached(conn, s, locked)
+
+    @staticmethod
+    async def _lock_media(conn, s: str, where: str, params: tuple, limit: int | None = None,
+                          skip_locked: bool = False) -> list[int]:
+        rows = await (await conn.execute(
+            f"SELECT id FROM {s}.media WHERE {where} ORDER BY id LIMIT %s "
+            f"FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}", (*params, limit))).fetchall()
+        return [r[0] for r in rows]
+
+    @staticmethod
+    async def _delete_unattached(conn, s: str, locked: list[int]) -> list[int]:
+        """Of the media locked FOR UPDATE in this transaction, delete those no attachment holds, their
+        blob keys queued in blob_garbage in the same transaction.
+
+        NOTE: the attachments are read by a statement after the lock, so in
+        READ COMMITTED it sees every attach that committed while we waited.
+        """
+        if not locked:
+            return []
+        held = {r[0] for r in await (await conn.execute(
+            f"SELECT DISTINCT media_id FROM {s}.media_attachments WHERE media_id = ANY(%s)", (locked,))).fetchall()}
+        free = [m for m in locked if m not in held]
+        if free:
+            await conn.execute(
+                f"INSERT INTO {s}.blob_garbage (blob_key) SELECT original_key FROM {s}.media WHERE id = ANY(%s) "
+                f"UNION SELECT blob_key FROM {s}.media_variants WHERE media_id = ANY(%s) ON CONFLICT DO NOTHING",
+                (free, free))
+            await conn.execute(f"DELETE FROM {s}.media WHERE id = ANY(%s)", (free,))
+        return free
+
+    async def unconfirmed_posts(self, shard: int, attached_before: datetime, limit: int) -> list[int]:
+        """Posts of the shard with attachments older than `attached_before` that posts has not confirmed."""
+        async with self.db.for_shard(shard).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT DISTINCT post_id FROM (SELECT post_id FROM {shard_schema(shard)}.media_attachments "
+                "WHERE NOT confirmed AND attached_at < %s ORDER BY attached_at LIMIT %s) a",
+                (attached_before, limit))).fetchall()
+        return [r[0] for r in rows]
+
+    async def settle_attachments(self, shard: int, existing: list[int], missing: list[int]) -> int:
+        """Confirm the attachments of posts that exist; drop those of posts that never appeared (their
+        creation failed after attaching). Returns how many were dropped."""
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            await conn.execute(f"UPDATE {s}.media_attachments SET confirmed = true WHERE post_id = ANY(%s)",
+                               (existing,))
+            dropped = await conn.execute(f"DELETE FROM {s}.media_attachments WHERE post_id = ANY(%s) AND NOT confirmed",
+                                         (missing,))
+            return dropped.rowcount
 
     async def queued_garbage(self, shard: int, limit: int) -> list[str]:
         async with self.db.for_shard(shard).connection() as conn:

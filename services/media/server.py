@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-import pyvips
 from pictor.media.v1 import media_service_pb2_grpc
 
 from services.common import server
@@ -13,7 +12,8 @@ from services.common.registry import by_name
 from services.media.blobstore import FileBlobStore, PartFiles
 from services.media.config import load_media_config
 from services.media.repository import PostgresMediaRepository
-from services.media.service import ImageProcessor, MediaService
+from services.media.sandbox import ImageProcessor, SandboxConfig
+from services.media.service import MediaService
 from services.media.servicer import MediaServicer
 from services.media.signing import UrlSigner, load_or_create_key
 
@@ -21,18 +21,19 @@ SPEC = by_name("media")
 
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
-    # Every upload is new bytes: libvips' operation cache would only keep
-    # references to past inputs (up to 50 MB each) alive.
-    pyvips.cache_set_max(0)
     settings = resources.settings
     config = load_media_config(settings)
+    processor = ImageProcessor(config.limits, SandboxConfig(config.max_jobs, config.memory_limit_bytes,
+                                                           config.queue_timeout_s))
+    await processor.start()
+    resources.on_close(processor.close)
     service = MediaService(
         repo=PostgresMediaRepository(await resources.database()),
         blobs=FileBlobStore(config.blob_dir),
         parts=PartFiles(config.upload_dir),
         ids=IdAllocator(settings.logical_shards),
         signer=UrlSigner(load_or_create_key(config.url_key_file), config.url_ttl_s, config.url_bucket_s),
-        processor=ImageProcessor(config.limits, config.max_jobs),
+        processor=processor,
         config=config,
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)

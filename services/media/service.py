@@ -4,9 +4,12 @@ An upload is acknowledged only once every blob (the original and eight
 variants) is fsynced and the media row is committed, in that order: a crash
 at any point leaves either nothing the client was told about, or all of it.
 
-Media go when no live post holds them any more (`release`, which the posts
-cleanup worker calls for a deleted post's media); their blobs go afterwards,
-once no media row in any shard names them (`collect_garbage`).
+Media keep their own record of which posts use them: posts calls `attach`
+before it creates a post, and `release` (which the posts cleanup worker calls
+for a deleted post's media) forgets the post and deletes the media no post
+uses any more. Media in no post are collected after a while, expired uploads
+too (services.media.collector). Blobs go afterwards, once no media row in any
+shard names them (`collect_garbage`).
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from services.common.errors import Conflict, InvalidArgument, NotFound
+from services.common.errors import Conflict, InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
 from services.media import pipeline
 from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
-from services.media.config import Limits, MediaConfig
+from services.media.config import MediaConfig
 from services.media.pipeline import ImageRejected, ProcessedImage
 from services.media.signing import UrlSigner
 
@@ -122,42 +125,31 @@ class MediaRepository(Protocol):
         the same transaction (Conflict when it already was)."""
 
     async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]: ...
-    async def add_upload(self, upload: Upload) -> None: ...
+    async def add_upload(self, upload: Upload, max_open: int, max_bytes: int) -> tuple[int, int] | None:
+        """Record the upload unless its owner's open uploads (not completed, not expired) would then be
+        more than `max_open`, or declare more than `max_bytes`: then (how many are open, the bytes
+        they declare), and nothing is recorded."""
+
     async def get_upload(self, upload_id: int) -> Upload | None: ...
 
     async def advance_upload(self, upload_id: int, expected: int, received: int) -> Upload | None:
         """Move received_bytes from `expected` to `received`; None when it was no longer `expected`."""
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
-    async def release(self, owner_id: int, media_ids: list[int]) -> list[int]: ...
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> set[int]: ...
+    async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]: ...
+    async def collect_unused(self, shard: int, created_before: datetime, limit: int) -> list[int]: ...
+    async def unconfirmed_posts(self, shard: int, attached_before: datetime, limit: int) -> list[int]: ...
+    async def settle_attachments(self, shard: int, existing: list[int], missing: list[int]) -> int: ...
     async def queued_garbage(self, shard: int, limit: int) -> list[str]: ...
     async def drop_garbage(self, shard: int, keys: list[str]) -> None: ...
     def unused_blobs(self, keys: list[str]) -> contextlib.AbstractAsyncContextManager[set[str]]: ...
 
 
-class ImageProcessor:
-    """Runs the pipeline in worker threads, a bounded number at a time, each bounded in time."""
-
-    # libvips stops itself at the deadline; past it by this much we stop
-    # waiting for what it cannot stop (pillow-heif's decoder).
-    BACKSTOP_S = 5.0
-
-    def __init__(self, limits: Limits, max_jobs: int) -> None:
-        self.limits = limits
-        self._slots = asyncio.Semaphore(max_jobs)
-
+class ImageProcessor(Protocol):
     async def process(self, data: bytes, field_name: str) -> ProcessedImage:
-        await self._slots.acquire()
-        job = asyncio.ensure_future(asyncio.to_thread(pipeline.process, data, self.limits))
-        # The slot frees when the thread does, even if we stop waiting for it.
-        job.add_done_callback(lambda _: self._slots.release())
-        try:
-            return await asyncio.wait_for(asyncio.shield(job), self.limits.timeout_s + self.BACKSTOP_S)
-        except TimeoutError:
-            raise ImageRejected("IMAGE_TOO_COMPLEX", f"the image took longer than {self.limits.timeout_s:g} s "
-                                "to process", field_name) from None
-        except ImageRejected as rejected:
-            raise ImageRejected(rejected.reason, rejected.message, field_name) from None
+        """The pipeline's result for `data`, worked out away from this process (services.media.sandbox);
+        ImageRejected naming `field_name` for what it refuses."""
 
 
 @dataclass
@@ -214,14 +206,26 @@ class MediaService:
         digest = sha256.strip().lower()
         if not SHA256_RE.match(digest):
             raise InvalidArgument("sha256", "sha256 must be the file's SHA-256 as 64 hex digits")
-        await self._collect_expired(shard_of(owner_id))
         now = self.clock()
         upload = Upload(
             id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, content_type=content_type.strip().lower(),
             size_bytes=size_bytes, sha256=digest, received_bytes=0,
             expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, UTC),
         )
-        await self.repo.add_upload(upload)
+        in_flight = await self.repo.add_upload(upload, self.config.max_open_uploads,
+                                               self.config.max_upload_bytes_in_flight)
+        if in_flight is not None:
+            count, declared = in_flight
+            if count >= self.config.max_open_uploads:
+                raise ResourceExhausted(
+                    f"you have {count} uploads open, the most allowed (PICTOR_MEDIA_MAX_OPEN_UPLOADS="
+                    f"{self.config.max_open_uploads}): complete them or let them expire first",
+                    reason="TOO_MANY_OPEN_UPLOADS", limit=str(self.config.max_open_uploads))
+            raise ResourceExhausted(
+                f"your open uploads declare {declared} bytes; with {size_bytes} more they would pass the "
+                f"{self.config.max_upload_bytes_in_flight} bytes allowed in flight (PICTOR_MEDIA_MAX_UPLOAD_MB): "
+                "complete them first", reason="UPLOAD_BYTES_EXHAUSTED",
+                limit=str(self.config.max_upload_bytes_in_flight))
         return upload
 
     async def append_upload(self, owner_id: int, raw_upload_id: str, offset: int, data: bytes) -> Upload:
@@ -234,21 +238,28 @@ class MediaService:
                 raise InvalidArgument("body", f"the chunk is {len(data)} bytes; send at most "
                                       f"{self.config.chunk_size} at a time", reason="CHUNK_TOO_LARGE")
             received = upload.received_bytes
-            if offset > received:
-                raise Conflict(f"upload {upload_id} has {received} bytes: send the chunk at offset {received}, "
-                               f"not {offset}", reason="UPLOAD_OFFSET_MISMATCH", received_bytes=str(received))
             end = offset + len(data)
             if end > upload.size_bytes:
                 raise InvalidArgument("body", f"the chunk ends at byte {end}, past the declared size "
                                       f"{upload.size_bytes}", reason="UPLOAD_SIZE_EXCEEDED")
-            if end <= received:
-                return upload  # a chunk we already have, sent again: harmless
-            # Only the bytes past what we have: a resent chunk may overlap the end.
-            await asyncio.to_thread(self.parts.write_at, upload_id, received, data[received - offset:])
-            advanced = await self.repo.advance_upload(upload_id, received, end)
-            if advanced is None:  # only another process could have moved it; tell the client where it is
-                return await self._owned_upload(owner_id, upload_id)
-            return advanced
+            if offset == received:
+                await asyncio.to_thread(self.parts.write_at, upload_id, received, data)
+                advanced = await self.repo.advance_upload(upload_id, received, end)
+                if advanced is None:  # only another process could have moved it; tell the client where it is
+                    return await self._owned_upload(owner_id, upload_id)
+                return advanced
+            # NOTE: bytes below received_bytes are never written again, so a resend is compared with
+            # what is stored, and only an exact copy of it is harmless.
+            if end <= received and await asyncio.to_thread(self.parts.read, upload_id, len(data), offset) == data:
+                return upload
+            if offset > received:
+                problem = f"the chunk at offset {offset} would leave a gap"
+            elif end > received:
+                problem = f"the chunk at offset {offset} overlaps the end of what was received ({received})"
+            else:
+                problem = f"the chunk at offset {offset} differs from the bytes already received there"
+            raise Conflict(f"upload {upload_id} has {received} bytes and {problem}: send the next chunk at "
+                           f"offset {received}", reason="UPLOAD_OFFSET_MISMATCH", received_bytes=str(received))
 
     async def get_upload(self, owner_id: int, raw_upload_id: str) -> Upload:
         return await self._owned_upload(owner_id, self._upload_id(raw_upload_id))
@@ -300,34 +311,41 @@ class MediaService:
         return MediaFile(data, pipeline.CONTENT_TYPES[variant.format],
                          f"public, max-age={max(0, exp - int(now))}, immutable")
 
-    # --- deleting ---------------------------------------------------------------
+    # --- which posts use which media ------------------------------------------------
 
-    async def release(self, owner_id: int, media_ids: list[int]) -> tuple[list[int], int]:
-        """Delete the owner's media among `media_ids` that no live post holds, then the blobs of the
-        owner's shard that no media names any more: (the media deleted, how many blobs went)."""
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> None:
+        """Record that the post uses these media: every one must exist, be the owner's and be ready
+        (processed: a media row exists only then); MEDIA_NOT_FOUND otherwise. Idempotent."""
         if not self._in_range(owner_id):
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
+        # The attachments live in the owner's shard, where the author's posts live too.
+        if not self._in_range(post_id) or shard_of(post_id) != shard_of(owner_id):
+            raise InvalidArgument("post_id", f"{post_id} is not an id of a post of user {owner_id}")
+        unique = list(dict.fromkeys(media_ids))
+        if not 1 <= len(unique) <= MAX_BATCH:
+            raise InvalidArgument("media_ids", f"attach 1 to {MAX_BATCH} media at a time")
+        missing = [m for m in unique if not self._in_range(m)]
+        if not missing:
+            missing = sorted(await self.repo.attach(owner_id, post_id, unique))
+        if missing:
+            raise InvalidArgument("media_ids", f"media {missing[0]} does not exist or is not yours",
+                                  reason="MEDIA_NOT_FOUND")
+
+    async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> tuple[list[int], int]:
+        """Forget the post's attachments to `media_ids` (post_id 0: none), delete the owner's media among
+        them that no post uses any more, then the blobs of the owner's shard that no media names:
+        (the media deleted, how many blobs went)."""
+        if not self._in_range(owner_id):
+            raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
+        if post_id and not self._in_range(post_id):
+            raise InvalidArgument("post_id", f"{post_id} is not a post id")
         if len(media_ids) > MAX_BATCH:
             raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
-        deleted = await self.repo.release(owner_id, [m for m in dict.fromkeys(media_ids) if self._in_range(m)])
-        return deleted, await self.collect_garbage(shard_of(owner_id))
-
-    async def collect_garbage(self, shard: int) -> int:
-        """Delete the shard's queued blobs that no media names; returns how many were deleted."""
-        deleted = 0
-        while keys := await self.repo.queued_garbage(shard, GARBAGE_BATCH):
-            async with self.repo.unused_blobs(keys) as unused:
-                await asyncio.to_thread(self._delete_blobs, sorted(unused))
-            # Named keys leave the queue too: whoever deletes their last media queues them again.
-            await self.repo.drop_garbage(shard, keys)
-            deleted += len(unused)
-        return deleted
+        deleted = await self.repo.release(owner_id, [m for m in dict.fromkeys(media_ids) if self._in_range(m)],
+                                          post_id)
+        return deleted, await collect_garbage(self.repo, self.blobs, shard_of(owner_id))
 
     # --- internals --------------------------------------------------------------
-
-    def _delete_blobs(self, keys: list[str]) -> None:
-        for key in keys:
-            self.blobs.delete(key)
 
     async def _store(self, owner_id: int, data: bytes, processed: ProcessedImage,
                      completes_upload: int | None = None) -> MediaRecord:
@@ -396,16 +414,26 @@ class MediaService:
             if entry.users == 0:
                 del self._upload_locks[upload_id]
 
-    async def _collect_expired(self, shard: int) -> None:
-        """Lazy clean-up: forget a few expired uploads of this shard and their partial files."""
-        expired = await self.repo.delete_expired_uploads(shard, datetime.fromtimestamp(self.clock(), UTC),
-                                                         limit=100)
-        for upload_id in expired:
-            await asyncio.to_thread(self.parts.delete, upload_id)
-
     @staticmethod
     def _check_declared_type(content_type: str) -> None:
         declared = content_type.split(";")[0].strip().lower()
         if declared not in DECLARED_TYPES:
             raise InvalidArgument("content_type", f"content_type {content_type!r} is not accepted; send one of "
                                   f"{', '.join(DECLARED_TYPES)}", reason="UNSUPPORTED_FORMAT")
+
+
+async def collect_garbage(repo: MediaRepository, blobs: BlobStore, shard: int) -> int:
+    """Delete the shard's queued blobs that no media names; returns how many were deleted."""
+
+    def delete(keys: list[str]) -> None:
+        for key in keys:
+            blobs.delete(key)
+
+    deleted = 0
+    while keys := await repo.queued_garbage(shard, GARBAGE_BATCH):
+        async with repo.unused_blobs(keys) as unused:
+            await asyncio.to_thread(delete, sorted(unused))
+        # Named keys leave the queue too: whoever deletes their last media queues them again.
+        await repo.drop_garbage(shard, keys)
+        deleted += len(unused)
+    return deleted

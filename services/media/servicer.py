@@ -104,8 +104,14 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         media = await self.service.batch_get(list(request.media_ids))
         return pb.BatchGetMediaResponse(media=[media_to_proto(m) for m in media])
 
+    async def AttachMedia(
+        self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AttachMediaResponse:
+        await self.service.attach(request.owner_id, request.post_id, list(request.media_ids))
+        return pb.AttachMediaResponse()
+
     async def ReleaseMedia(
         self, request: pb.ReleaseMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseMediaResponse:
-        deleted, blobs = await self.service.release(request.owner_id, list(request.media_ids))
+        deleted, blobs = await self.service.release(request.owner_id, list(request.media_ids), request.post_id)
         return pb.ReleaseMediaResponse(deleted_media_ids=deleted, deleted_blobs=blobs)

@@ -6,8 +6,8 @@ and the fan-out worker takes it out of feeds. Everything else hanging on the
 post goes here, in the consumer group "post-cleanup" of the posts topic:
 
   1. engagement forgets its likes, comments, saves and counts (PurgePost);
-  2. media deletes its media that no live post holds, then the blobs that
-     no media names any more (ReleaseMedia);
+  2. media forgets that the post used its media, deletes those no other post
+     uses, then the blobs that no media names any more (ReleaseMedia);
   3. its caption, tags, mentions and location are scrubbed and `cleaned_at`
      records that all of it finished.
 
@@ -46,7 +46,7 @@ class Engagement(Protocol):
 
 
 class Media(Protocol):
-    async def release_media(self, owner_id: int, media_ids: list[int]) -> object: ...
+    async def release_media(self, owner_id: int, media_ids: list[int], post_id: int) -> object: ...
 
 
 def _brief(reply: object) -> str:
@@ -95,7 +95,7 @@ class Cleanup:
         if post is None or not post.deleted or post.cleaned:
             return False
         purged = await self.engagement.purge_post(post_id)
-        released = await self.media.release_media(post.author_id, post.media_ids)
+        released = await self.media.release_media(post.author_id, post.media_ids, post_id)
         await self.posts.mark_cleaned(post_id)
         log.info("post %d cleaned up: %s; %s", post_id, _brief(purged), _brief(released))
         return True

@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
-from services.posts.service import Location, Post, media_not_found
+from services.posts.service import Location, Post
 
 COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
            "like_count, comment_count, request_id, created_at, deleted_at, cleaned_at")
@@ -33,22 +33,11 @@ class PostgresPostsRepository:
         self.db = db
 
     async def create(self, post: Post) -> Post:
-        """Insert and count the post; a repeated request_id returns the first post instead.
-
-        The media must be the author's. Their rows stay locked (FOR KEY SHARE)
-        until the post commits, so media's release (which deletes media no
-        live post holds) waits for it and then sees it.
-        """
+        """Insert and count the post; a repeated request_id returns the first post instead. (Its media
+        were attached beforehand, through media: PostsService.create.)"""
         s = shard_schema(shard_of(post.author_id))
         loc = post.location
         async with self.db.transaction(shard_of(post.author_id)) as (conn,):
-            held = await conn.execute(
-                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s FOR KEY SHARE",
-                (post.media_ids, post.author_id))
-            found = {r[0] for r in await held.fetchall()}
-            for media_id in post.media_ids:
-                if media_id not in found:
-                    raise media_not_found(media_id)
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"INSERT INTO {s}.posts (id, author_id, media_ids, caption, hashtags, mentions, location_name, "

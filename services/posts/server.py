@@ -35,7 +35,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     channels, redis = resources.channels(), resources.redis()
     service = PostsService(PostgresPostsRepository(await resources.database()), IdAllocator(settings.logical_shards),
                            GraphAccess(GraphClient(channels)), EventPublisher(redis),
-                           RedisAuthorTimelines(redis))
+                           RedisAuthorTimelines(redis), MediaClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))

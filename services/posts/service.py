@@ -21,6 +21,7 @@ DEFAULT_PAGE, MAX_PAGE = 20, 100
 MAX_BATCH = 100
 MAX_RECENT = 1000
 MAX_REBUILD = 1000
+MAX_EXISTING = 500
 TOPIC = "posts"
 
 
@@ -85,6 +86,12 @@ class Graph(Protocol):
     async def access(self, viewer_id: int, author_ids: list[int]) -> dict[int, Access]: ...
 
 
+class Media(Protocol):
+    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int]) -> None:
+        """Media records that the post uses these media (MediaService/AttachMedia); InvalidArgument
+        MEDIA_NOT_FOUND when one does not exist or is not the owner's."""
+
+
 def check_caption(caption: str) -> str:
     if len(caption) > MAX_CAPTION:
         raise InvalidArgument("caption", f"caption must be at most {MAX_CAPTION} characters")
@@ -106,10 +113,6 @@ def check_location(location: Location | None) -> Location | None:
     return Location(name, location.lat, location.lng)
 
 
-def media_not_found(media_id: int) -> InvalidArgument:
-    return InvalidArgument("media_ids", f"media {media_id} does not exist or is not yours", reason="MEDIA_NOT_FOUND")
-
-
 def not_found(post_id: int) -> NotFound:
     return NotFound(f"post {post_id} not found", reason="POST_NOT_FOUND")
 
@@ -121,6 +124,7 @@ class PostsService:
     graph: Graph
     events: Events
     timelines: AuthorTimelines
+    media: Media
 
     async def create(self, author_id: int, media_ids: list[int], caption: str, location: Location | None,
                      request_id: str = "") -> Post:
@@ -137,7 +141,10 @@ class PostsService:
             caption=caption, hashtags=text.hashtags(caption), mentions=text.mentions(caption),
             location=location, request_id=request_id or None,
         )
-        created = await self.repo.create(post)  # checks the media are the author's
+        # Media checks the media are the author's and keeps them while the post holds them. A post
+        # that fails from here on leaves an attachment media's collector drops later.
+        await self.media.attach_media(author_id, post.id, post.media_ids)
+        created = await self.repo.create(post)
         # The author's own feed reads their timeline: they see the post at once.
         await self.timelines.added(created.id, author_id)
         # A retried request publishes again; the event's handlers are idempotent.
@@ -150,6 +157,12 @@ class PostsService:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         found = await self.repo.get_many(post_ids)
         return [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
+
+    async def existing(self, post_ids: list[int]) -> list[int]:
+        """The ids among these of posts that exist, deleted ones included (media's collector asks)."""
+        if len(post_ids) > MAX_EXISTING:
+            raise InvalidArgument("post_ids", f"at most {MAX_EXISTING} posts per call")
+        return list(await self.repo.get_many([i for i in dict.fromkeys(post_ids) if i > 0]))
 
     async def viewable_authors(self, viewer_id: int, author_ids: list[int]) -> set[int]:
         """The authors whose posts the viewer (0: signed out) may see."""

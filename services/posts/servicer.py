@@ -77,3 +77,7 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
     async def RebuildTimelines(self, request: pb.RebuildTimelinesRequest, context: Context) -> empty_pb2.Empty:
         await self.service.rebuild_timelines(list(request.author_ids))
         return empty_pb2.Empty()
+
+    async def CheckPostsExist(self, request: pb.CheckPostsExistRequest, context: Context
+                              ) -> pb.CheckPostsExistResponse:
+        return pb.CheckPostsExistResponse(existing_post_ids=await self.service.existing(list(request.post_ids)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import grpc
@@ -12,7 +13,7 @@ from pictor.media.v1 import media_service_pb2 as pb
 from pictor.media.v1 import media_service_pb2_grpc
 
 from services.common.auth import TokenSigner
-from services.common.ids import IdAllocator
+from services.common.ids import IdAllocator, shard_of
 from services.media.config import load_media_config
 from services.media.pipeline import FORMATS, SIZES
 from services.media.server import SPEC, setup
@@ -342,3 +343,173 @@ async def test_release_deletes_unposted_media_once_and_only_the_owners(stub, new
 async def test_release_refuses_bad_requests(stub, request_):
     code, _, _ = await failure(stub.ReleaseMedia(request_, timeout=10))
     assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+# --- resumable: what an append may do ----------------------------------------------
+
+
+async def upload_with_4000_bytes(stub, new_user, corpus) -> tuple[list, bytes, pb.Upload]:
+    """A new user's upload of hopper.jpg whose first 4,000 bytes are in: (auth, the file, the upload)."""
+    _, auth = new_user()
+    data = (corpus / "hopper.jpg").read_bytes()
+    upload = await create_upload(stub, auth, data)
+    await stub.AppendUpload(chunk(upload.upload_id, 0, data[:4000]), metadata=auth, timeout=10)
+    return auth, data, upload
+
+
+async def test_a_resend_that_differs_from_what_was_received_is_aborted_and_changes_nothing(stub, new_user, corpus):
+    auth, data, upload = await upload_with_4000_bytes(stub, new_user, corpus)
+    altered = data[1000:1999] + bytes([data[1999] ^ 0xFF])  # the last byte differs
+    code, info, _ = await failure(stub.AppendUpload(chunk(upload.upload_id, 1000, altered), metadata=auth,
+                                                    timeout=10))
+    assert code == grpc.StatusCode.ABORTED
+    assert info.reason == "UPLOAD_OFFSET_MISMATCH" and info.metadata["received_bytes"] == "4000"
+    await stub.AppendUpload(chunk(upload.upload_id, 4000, data[4000:]), metadata=auth, timeout=10)
+    media = await stub.CompleteUpload(pb.CompleteUploadRequest(upload_id=upload.upload_id), metadata=auth, timeout=30)
+    assert media.width == 128  # the sha256 still matches: nothing was overwritten
+
+
+async def test_an_exact_resend_of_a_middle_chunk_is_harmless(stub, new_user, corpus):
+    auth, data, upload = await upload_with_4000_bytes(stub, new_user, corpus)
+    again = await stub.AppendUpload(chunk(upload.upload_id, 1000, data[1000:2000]), metadata=auth, timeout=10)
+    assert again.received_bytes == 4000
+
+
+async def test_a_resend_overlapping_past_the_end_is_aborted(stub, new_user, corpus):
+    auth, data, upload = await upload_with_4000_bytes(stub, new_user, corpus)
+    code, info, _ = await failure(stub.AppendUpload(chunk(upload.upload_id, 3000, data[3000:5000]), metadata=auth,
+                                                    timeout=10))
+    assert code == grpc.StatusCode.ABORTED and info.metadata["received_bytes"] == "4000"
+    now = await stub.GetUpload(pb.GetUploadRequest(upload_id=upload.upload_id), metadata=auth, timeout=10)
+    assert now.received_bytes == 4000
+
+
+@pytest.fixture
+async def limited_stub(serve, monkeypatch):
+    """The service with small per-user upload limits: 2 open uploads, 1 MiB declared in all."""
+    monkeypatch.setenv("PICTOR_MEDIA_MAX_OPEN_UPLOADS", "2")
+    monkeypatch.setenv("PICTOR_MEDIA_MAX_UPLOAD_MB", "1")
+    return await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub)
+
+
+async def test_more_open_uploads_than_allowed_are_resource_exhausted(limited_stub, new_user):
+    _, auth = new_user()
+    for _ in range(2):
+        await create_upload(limited_stub, auth, b"x" * 1000)
+    code, info, message = await failure(create_upload(limited_stub, auth, b"x" * 1000))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.reason == "TOO_MANY_OPEN_UPLOADS" and "PICTOR_MEDIA_MAX_OPEN_UPLOADS" in message
+    _, other = new_user()
+    await create_upload(limited_stub, other, b"x" * 1000)  # a limit per user
+
+
+async def test_more_bytes_in_flight_than_allowed_are_resource_exhausted(limited_stub, new_user):
+    _, auth = new_user()
+    await create_upload(limited_stub, auth, b"x" * 700_000)
+    code, info, _ = await failure(create_upload(limited_stub, auth, b"x" * 400_000))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and info.reason == "UPLOAD_BYTES_EXHAUSTED"
+
+
+async def test_a_completed_upload_no_longer_counts_against_the_limits(limited_stub, new_user, corpus):
+    _, auth = new_user()
+    data = (corpus / "hopper.jpg").read_bytes()
+    done = await create_upload(limited_stub, auth, data)
+    await limited_stub.AppendUpload(chunk(done.upload_id, 0, data), metadata=auth, timeout=10)
+    await limited_stub.CompleteUpload(pb.CompleteUploadRequest(upload_id=done.upload_id), metadata=auth, timeout=30)
+    for _ in range(2):
+        await create_upload(limited_stub, auth, data)
+
+
+# --- decoding in a box: hostile images (the decoders' test hooks, tests/conftest.py) ------------
+
+
+def marked(corpus, marker: bytes) -> bytes:
+    return (corpus / "hopper.jpg").read_bytes() + marker
+
+
+@pytest.mark.parametrize("marker, reason", [(b"PICTOR-TEST-HANG", "IMAGE_TOO_COMPLEX"),
+                                            (b"PICTOR-TEST-BOMB", "IMAGE_TOO_COMPLEX"),
+                                            (b"PICTOR-TEST-CRASH", "IMAGE_UNDECODABLE")],
+                         ids=["hang", "bomb", "crash"])
+async def test_a_hostile_image_is_refused_and_other_uploads_go_on(stub, new_user, corpus, marker, reason):
+    _, auth = new_user()
+    hostile = stub.UploadMedia(upload_request(marked(corpus, marker)), metadata=auth, timeout=30)
+    others = [stub.UploadMedia(upload_request((corpus / name).read_bytes()), metadata=auth, timeout=30)
+              for name in ("flower.jpg", "hopper.png")]
+    results = await asyncio.gather(hostile, *others, return_exceptions=True)
+    error = results[0]
+    assert isinstance(error, grpc.aio.AioRpcError) and error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (error_info(error).reason, error_info(error).metadata["field"]) == (reason, "body")
+    assert [m.width for m in results[1:]] == [480, 128]
+    # The decoder that misbehaved was replaced: the service goes on processing.
+    after = await stub.UploadMedia(upload_request((corpus / "hopper.gif").read_bytes()), metadata=auth, timeout=30)
+    assert after.width == 128
+
+
+async def test_a_saturated_pool_is_unavailable_with_a_reason(serve, monkeypatch, new_user, corpus):
+    monkeypatch.setenv("PICTOR_MEDIA_JOBS", "1")
+    monkeypatch.setenv("PICTOR_MEDIA_QUEUE_TIMEOUT_MS", "300")
+    stub = await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub)
+    _, auth = new_user()
+    hung = asyncio.ensure_future(stub.UploadMedia(upload_request(marked(corpus, b"PICTOR-TEST-HANG")), metadata=auth,
+                                                  timeout=30))
+    await asyncio.sleep(0.5)
+    code, info, _ = await failure(stub.UploadMedia(upload_request((corpus / "hopper.jpg").read_bytes()),
+                                                   metadata=auth, timeout=30))
+    assert code == grpc.StatusCode.UNAVAILABLE and info.reason == "PROCESSING_BUSY"
+    with pytest.raises(grpc.aio.AioRpcError):
+        await hung
+
+
+# --- attachments (posts' call before it creates a post) ---------------------------------
+
+
+POST_IDS = IdAllocator(8)
+
+
+def post_id_of(owner_id: int) -> int:
+    """A new id of a post by owner_id (in the owner's shard)."""
+    return POST_IDS.new_id(shard_of(owner_id))
+
+
+async def test_attach_takes_only_the_owners_ready_media_and_is_idempotent(stub, new_user, corpus):
+    owner, auth = new_user()
+    stranger, stranger_auth = new_user()
+    mine = await stub.UploadMedia(upload_request((corpus / "hopper.png").read_bytes()), metadata=auth, timeout=30)
+    theirs = await stub.UploadMedia(upload_request((corpus / "hopper.png").read_bytes()), metadata=stranger_auth,
+                                    timeout=30)
+    post_id = post_id_of(owner)
+    for media_ids in ([mine.id, theirs.id], [mine.id, 12345]):
+        code, info, _ = await failure(stub.AttachMedia(
+            pb.AttachMediaRequest(owner_id=owner, post_id=post_id, media_ids=media_ids), timeout=10))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert (info.reason, info.metadata["field"]) == ("MEDIA_NOT_FOUND", "media_ids")
+    request = pb.AttachMediaRequest(owner_id=owner, post_id=post_id, media_ids=[mine.id])
+    await stub.AttachMedia(request, timeout=10)
+    await stub.AttachMedia(request, timeout=10)  # again: harmless
+
+
+async def test_released_media_stay_while_another_post_uses_them(stub, new_user, corpus):
+    owner, auth = new_user()
+    media = await stub.UploadMedia(upload_request((corpus / "hopper.webp").read_bytes()), metadata=auth, timeout=30)
+    first, second = post_id_of(owner), post_id_of(owner)
+    for post_id in (first, second):
+        await stub.AttachMedia(pb.AttachMediaRequest(owner_id=owner, post_id=post_id, media_ids=[media.id]),
+                               timeout=10)
+    kept = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=owner, media_ids=[media.id], post_id=first),
+                                   timeout=10)
+    assert list(kept.deleted_media_ids) == []
+    gone = await stub.ReleaseMedia(pb.ReleaseMediaRequest(owner_id=owner, media_ids=[media.id], post_id=second),
+                                   timeout=10)
+    assert list(gone.deleted_media_ids) == [media.id]
+    code, info, _ = await failure(stub.AttachMedia(
+        pb.AttachMediaRequest(owner_id=owner, post_id=post_id_of(owner), media_ids=[media.id]), timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and info.reason == "MEDIA_NOT_FOUND"
+
+
+async def test_attach_refuses_a_post_id_outside_the_owners_shard(stub, new_user):
+    owner, _ = new_user()
+    elsewhere = POST_IDS.new_id((shard_of(owner) + 1) % 8)
+    code, info, _ = await failure(stub.AttachMedia(
+        pb.AttachMediaRequest(owner_id=owner, post_id=elsewhere, media_ids=[1]), timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and info.metadata["field"] == "post_id"

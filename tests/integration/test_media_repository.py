@@ -60,7 +60,7 @@ async def test_get_media_spans_shards_and_skips_unknown(repo, ids):
 async def test_completing_an_upload_is_atomic_with_the_media(repo, ids):
     owner = ids.new_id_in_random_shard()
     upload_id = ids.new_id(shard_of(owner))
-    await repo.add_upload(upload(upload_id, owner))
+    await repo.add_upload(upload(upload_id, owner), 100, 1 << 30)
     first = ids.new_id(shard_of(owner))
     await repo.add_media(record(first, owner), no_blobs, completes_upload=upload_id)
     assert (await repo.get_upload(upload_id)).media_id == first
@@ -73,7 +73,7 @@ async def test_completing_an_upload_is_atomic_with_the_media(repo, ids):
 async def test_advance_upload_is_a_compare_and_set(repo, ids):
     owner = ids.new_id_in_random_shard()
     upload_id = ids.new_id(shard_of(owner))
-    await repo.add_upload(upload(upload_id, owner))
+    await repo.add_upload(upload(upload_id, owner), 100, 1 << 30)
     assert (await repo.advance_upload(upload_id, 0, 400)).received_bytes == 400
     assert await repo.advance_upload(upload_id, 0, 800) is None  # someone else moved it first
     assert (await repo.get_upload(upload_id)).received_bytes == 400
@@ -83,8 +83,8 @@ async def test_only_expired_uploads_are_collected(repo, ids):
     owner = ids.new_id_in_random_shard()
     shard = shard_of(owner)
     old, fresh = ids.new_id(shard), ids.new_id(shard)
-    await repo.add_upload(upload(old, owner, expires_in_s=-60))
-    await repo.add_upload(upload(fresh, owner))
+    await repo.add_upload(upload(old, owner, expires_in_s=-60), 100, 1 << 30)
+    await repo.add_upload(upload(fresh, owner), 100, 1 << 30)
     collected = await repo.delete_expired_uploads(shard, datetime.now(UTC), limit=1000)
     assert old in collected and fresh not in collected
     assert await repo.get_upload(old) is None and await repo.get_upload(fresh) is not None
@@ -103,51 +103,142 @@ def fresh_record(media_id: int, owner_id: int, shared_key: str | None = None) ->
         dataclasses.replace(v, blob_key=k) for v, k in zip(base.variants, keys[1:])))
 
 
-async def add_post(db, author_id: int, media_ids: list[int], deleted: bool = False) -> None:
-    s = shard_schema(shard_of(author_id))
-    async with db.for_shard(shard_of(author_id)).connection() as conn:
-        await conn.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids, deleted_at) VALUES (%s, %s, %s, %s)",
-                           (secrets.randbelow(2**62) + 1, author_id, media_ids,
-                            datetime.now(UTC) if deleted else None))
-
-
-async def test_release_deletes_only_the_owners_media_that_no_live_post_holds(repo, db, ids):
+async def test_release_deletes_only_the_owners_media_that_no_post_uses(repo, ids):
     owner = ids.new_id(3)
-    in_live, in_deleted, in_none = (ids.new_id(3) for _ in range(3))
+    in_live, in_released, in_none = (ids.new_id(3) for _ in range(3))
     someone_elses = ids.new_id(3)
-    for media_id in (in_live, in_deleted, in_none):
+    for media_id in (in_live, in_released, in_none):
         await repo.add_media(fresh_record(media_id, owner), no_blobs)
     await repo.add_media(fresh_record(someone_elses, ids.new_id(3)), no_blobs)
-    await add_post(db, owner, [in_live])
-    await add_post(db, owner, [in_live, in_deleted], deleted=True)
-    before = await repo.get_media([in_live, in_deleted, in_none])
+    live_post, deleted_post = ids.new_id(3), ids.new_id(3)
+    assert await repo.attach(owner, live_post, [in_live]) == set()
+    assert await repo.attach(owner, deleted_post, [in_live, in_released]) == set()
+    before = await repo.get_media([in_live, in_released, in_none])
 
-    assert sorted(await repo.release(owner, [in_live, in_deleted, in_none, someone_elses])) == sorted(
-        [in_deleted, in_none])
+    assert sorted(await repo.release(owner, [in_live, in_released, in_none, someone_elses], deleted_post)) == sorted(
+        [in_released, in_none])
 
-    assert set(await repo.get_media([in_live, in_deleted, in_none, someone_elses])) == {in_live, someone_elses}
+    assert set(await repo.get_media([in_live, in_released, in_none, someone_elses])) == {in_live, someone_elses}
     queued = set(await repo.queued_garbage(3, 10_000))
-    assert set(before[in_deleted].blob_keys) | set(before[in_none].blob_keys) <= queued
+    assert set(before[in_released].blob_keys) | set(before[in_none].blob_keys) <= queued
     assert not set(before[in_live].blob_keys) & queued
-    assert await repo.release(owner, [in_deleted, in_none]) == []  # again: nothing left to do
+    assert await repo.release(owner, [in_released, in_none], deleted_post) == []  # again: nothing left to do
 
 
-async def test_release_waits_for_a_post_being_created_with_the_media_and_keeps_it(repo, db, ids, settings):
+async def test_attach_takes_only_the_owners_existing_media_and_records_nothing_otherwise(repo, ids):
+    owner, other = ids.new_id(2), ids.new_id(2)
+    mine, theirs, unknown = ids.new_id(2), ids.new_id(2), ids.new_id(2)
+    await repo.add_media(fresh_record(mine, owner), no_blobs)
+    await repo.add_media(fresh_record(theirs, other), no_blobs)
+    post_id = ids.new_id(2)
+    assert await repo.attach(owner, post_id, [mine, theirs, unknown]) == {theirs, unknown}
+    # The refused attach recorded nothing: a release of the post's media deletes them.
+    assert await repo.release(owner, [mine], post_id) == [mine]
+
+
+async def hold_attach_open(settings, shard: int, media_id: int, post_id: int) -> psycopg.AsyncConnection:
+    """A connection in the middle of what AttachMedia does: the media row locked (FOR SHARE) and the
+    attachment inserted, not yet committed."""
+    s = shard_schema(shard)
+    conn = await psycopg.AsyncConnection.connect(settings.database_for_shard(shard))
+    await conn.execute(f"SELECT id FROM {s}.media WHERE id = %s FOR SHARE", (media_id,))
+    await conn.execute(f"INSERT INTO {s}.media_attachments (media_id, post_id) VALUES (%s, %s)", (media_id, post_id))
+    return conn
+
+
+async def test_release_waits_for_an_attach_in_flight_and_keeps_the_media(repo, ids, settings):
+    owner = ids.new_id(4)
+    media_id = ids.new_id(4)
+    await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    attaching = await hold_attach_open(settings, 4, media_id, ids.new_id(4))
+    try:
+        releasing = asyncio.create_task(repo.release(owner, [media_id]))
+        await asyncio.sleep(0.3)
+        assert not releasing.done()  # FOR UPDATE waits for the attach to commit...
+        await attaching.commit()
+    finally:
+        await attaching.close()
+    assert await releasing == []  # ...and then sees the attachment
+    assert media_id in await repo.get_media([media_id])
+
+
+async def test_attach_waits_for_a_release_in_flight_and_then_finds_the_media_gone(repo, ids, settings):
     owner = ids.new_id(4)
     media_id = ids.new_id(4)
     await repo.add_media(fresh_record(media_id, owner), no_blobs)
     s = shard_schema(4)
-    async with await psycopg.AsyncConnection.connect(settings.database_for_shard(4)) as creating:
-        # What posts' create does: lock the media, insert the post, and commit only later.
-        await creating.execute(f"SELECT id FROM {s}.media WHERE id = %s FOR KEY SHARE", (media_id,))
-        await creating.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids) VALUES (%s, %s, %s)",
-                               (ids.new_id(4), owner, [media_id]))
-        releasing = asyncio.create_task(repo.release(owner, [media_id]))
+    async with await psycopg.AsyncConnection.connect(settings.database_for_shard(4)) as releasing:
+        # What release does: lock the row, find no attachment holds it, delete it.
+        await releasing.execute(f"SELECT id FROM {s}.media WHERE id = %s FOR UPDATE", (media_id,))
+        attaching = asyncio.create_task(repo.attach(owner, ids.new_id(4), [media_id]))
         await asyncio.sleep(0.3)
-        assert not releasing.done()
-        await creating.commit()
-    assert await releasing == []
+        assert not attaching.done()
+        await releasing.execute(f"DELETE FROM {s}.media WHERE id = %s", (media_id,))
+        await releasing.commit()
+    assert await attaching == {media_id}  # refused: the post is never created with deleted media
+
+
+async def test_unused_media_older_than_the_cutoff_are_collected_with_their_blobs(repo, ids):
+    owner = ids.new_id(6)
+    unused, in_a_post = ids.new_id(6), ids.new_id(6)
+    for media_id in (unused, in_a_post):
+        await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    await repo.attach(owner, ids.new_id(6), [in_a_post])
+    keys = (await repo.get_media([unused]))[unused].blob_keys
+    assert unused not in await repo.collect_unused(6, datetime.now(UTC) - timedelta(hours=1), 10_000)
+    collected = await repo.collect_unused(6, datetime.now(UTC) + timedelta(seconds=1), 10_000)
+    assert unused in collected and in_a_post not in collected
+    assert set(await repo.get_media([unused, in_a_post])) == {in_a_post}
+    assert set(keys) <= set(await repo.queued_garbage(6, 10_000))
+
+
+async def test_the_collector_leaves_media_an_attach_in_flight_holds(repo, ids, settings):
+    owner = ids.new_id(7)
+    media_id = ids.new_id(7)
+    await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    attaching = await hold_attach_open(settings, 7, media_id, ids.new_id(7))
+    try:
+        collecting = asyncio.create_task(
+            repo.collect_unused(7, datetime.now(UTC) + timedelta(seconds=1), 10_000))
+        await asyncio.sleep(0.3)
+        await attaching.commit()
+    finally:
+        await attaching.close()
+    assert media_id not in await collecting
     assert media_id in await repo.get_media([media_id])
+
+
+async def test_unconfirmed_attachments_are_confirmed_or_dropped(repo, ids, settings):
+    owner = ids.new_id(5)
+    media_id = ids.new_id(5)
+    await repo.add_media(fresh_record(media_id, owner), no_blobs)
+    created, never_created = ids.new_id(5), ids.new_id(5)
+    await repo.attach(owner, created, [media_id])
+    await repo.attach(owner, never_created, [media_id])
+    later = datetime.now(UTC) + timedelta(seconds=1)
+    assert {created, never_created} <= set(await repo.unconfirmed_posts(5, later, 10_000))
+    assert not {created, never_created} & set(
+        await repo.unconfirmed_posts(5, later - timedelta(minutes=1), 10_000))  # too recent
+
+    assert await repo.settle_attachments(5, [created], [never_created]) == 1
+    assert not {created, never_created} & set(await repo.unconfirmed_posts(5, later, 10_000))
+    # The confirmed post still holds the media; the other's attachment is gone.
+    assert await repo.release(owner, [media_id], never_created) == []
+    assert await repo.release(owner, [media_id], created) == [media_id]
+
+
+async def test_an_owners_open_uploads_are_limited_in_number_and_bytes(repo, ids):
+    owner = ids.new_id_in_random_shard()
+    first = upload(ids.new_id(shard_of(owner)), owner)
+    assert await repo.add_upload(first, max_open=2, max_bytes=1500) is None
+    assert await repo.add_upload(upload(ids.new_id(shard_of(owner)), owner), 2, 1500) == (1, 1000)  # bytes
+    assert await repo.add_upload(upload(ids.new_id(shard_of(owner)), owner), 1, 10_000) == (1, 1000)  # number
+    await repo.add_upload(upload(ids.new_id(shard_of(owner)), owner, expires_in_s=-60), 2, 10_000)
+    # An expired upload is not open, and completing one closes it.
+    assert await repo.add_upload(upload(ids.new_id(shard_of(owner)), owner), 2, 10_000) is None
+    media_id = ids.new_id(shard_of(owner))
+    await repo.add_media(fresh_record(media_id, owner), no_blobs, completes_upload=first.id)
+    assert await repo.add_upload(upload(ids.new_id(shard_of(owner)), owner), 2, 10_000) is None
 
 
 async def test_unused_blobs_leaves_out_keys_that_media_in_any_shard_name(repo, ids):

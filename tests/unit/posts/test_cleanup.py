@@ -40,8 +40,8 @@ class Calls:
     async def purge_post(self, post_id: int) -> None:
         self.made.append(("purge", post_id))
 
-    async def release_media(self, owner_id: int, media_ids: list[int]) -> None:
-        self.made.append(("release", owner_id, media_ids))
+    async def release_media(self, owner_id: int, media_ids: list[int], post_id: int) -> None:
+        self.made.append(("release", owner_id, media_ids, post_id))
 
 
 def deleted(post_id: int, cleaned: bool = False) -> Post:
@@ -60,7 +60,7 @@ def event(post_id: int, age_s: float, type: str = "post.deleted") -> Event:
 async def test_a_deleted_post_is_purged_then_released_then_marked():
     posts, calls = Posts(deleted(1)), Calls()
     await cleanup(posts, calls).handle(event(1, age_s=5))
-    assert calls.made == [("purge", 1), ("release", 7, [70, 71])]
+    assert calls.made == [("purge", 1), ("release", 7, [70, 71], 1)]
     assert posts.posts[1].cleaned
 
 
