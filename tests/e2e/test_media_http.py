@@ -242,3 +242,53 @@ def test_acknowledged_upload_survives_sigkill(stack, gateway, new_account, corpu
         r = gateway.get(path_of(v["url"]))
         assert r.status == 200
         assert pyvips.Image.new_from_buffer(r.body, "").width == v["width"]
+
+
+def new_upload(gateway, token: str, data: bytes):
+    return gateway.post("/v1/uploads", {"content_type": "image/jpeg", "size_bytes": str(len(data)),
+                                        "sha256": hashlib.sha256(data).hexdigest()}, token=token)
+
+
+def test_a_resent_chunk_that_differs_is_409_and_changes_nothing(gateway, new_account, corpus):
+    token = new_account()["access_token"]
+    data = (corpus / "hopper.jpg").read_bytes()
+    upload_id = new_upload(gateway, token, data).json["upload_id"]
+    assert put_chunk(gateway, token, upload_id, 0, data[:3000]).status == 200
+    # Below the current offset, with other bytes than those received: once, this was written past the offset.
+    wrong = put_chunk(gateway, token, upload_id, 1000, b"\x00" * 1000)
+    assert assert_json_error(wrong, 409, "UPLOAD_OFFSET_MISMATCH")["details"][0]["metadata"]["received_bytes"] == "3000"
+    # Overlapping the end of what was received: 409 too.
+    assert_json_error(put_chunk(gateway, token, upload_id, 2000, data[2000:4000]), 409, "UPLOAD_OFFSET_MISMATCH")
+    assert put_chunk(gateway, token, upload_id, 3000, data[3000:]).status == 200
+    media = gateway.post(f"/v1/uploads/{upload_id}:complete", {}, token=token)
+    assert media.status == 200, media.body  # the sha256 matched: nothing was corrupted
+
+
+def test_more_open_uploads_than_allowed_is_429_naming_the_limit(gateway, new_account, settings):
+    token = new_account()["access_token"]
+    limit = load_media_config(settings).max_open_uploads
+    for _ in range(limit):
+        assert new_upload(gateway, token, b"x" * 100).status == 200
+    refused = assert_json_error(new_upload(gateway, token, b"x" * 100), 429, "TOO_MANY_OPEN_UPLOADS")
+    assert "PICTOR_MEDIA_MAX_OPEN_UPLOADS" in refused["message"]
+
+
+# --- decoding in a box: hostile images (the decoders' test hooks, tests/conftest.py) ------------
+
+
+@pytest.mark.parametrize("marker, reason", [(b"PICTOR-TEST-HANG", "IMAGE_TOO_COMPLEX"),
+                                            (b"PICTOR-TEST-BOMB", "IMAGE_TOO_COMPLEX"),
+                                            (b"PICTOR-TEST-CRASH", "IMAGE_UNDECODABLE")],
+                         ids=["hang", "bomb", "crash"])
+def test_a_hostile_image_is_a_400_and_other_uploads_go_on(gateway, new_account, corpus, marker, reason):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = new_account()["access_token"]
+    hostile = (corpus / "hopper.jpg").read_bytes() + marker
+    with ThreadPoolExecutor(3) as pool:
+        refused = pool.submit(upload, gateway, token, hostile)
+        others = [pool.submit(upload, gateway, token, (corpus / name).read_bytes(), content_type(name))
+                  for name in ("flower.jpg", "hopper.png")]
+        assert_json_error(refused.result(), 400, reason)
+        assert [o.result().status for o in others] == [200, 200]
+    assert upload(gateway, token, (corpus / "hopper.jpg").read_bytes()).status == 200

@@ -151,12 +151,34 @@ def test_a_delete_whose_event_was_lost_is_cleaned_by_the_sweep(new_user, store):
     assert not any(f.exists() for f in files)
 
 
+def test_a_post_with_media_released_meanwhile_is_400_media_not_found(new_user, store):
+    alice = new_user()
+    media = upload(alice)
+    post = alice.post("/v1/posts", {"media_ids": [media["id"]]})
+    assert alice.delete(f"/v1/posts/{post.json['id']}").status == 200
+    store.wait_cleaned(post.json["id"])  # its media released and deleted
+
+    again = alice.post("/v1/posts", {"media_ids": [media["id"]], "caption": "too late"})
+    assert again.status == 400, again.body
+    assert again.json["details"][0]["reason"] == "MEDIA_NOT_FOUND"
+    assert again.json["details"][0]["metadata"]["field"] == "media_ids"
+
+
+def test_a_post_may_not_take_someone_elses_media(new_user):
+    alice, mallory = new_user(), new_user()
+    media = upload(alice)
+    r = mallory.post("/v1/posts", {"media_ids": [media["id"]]})
+    assert r.status == 400 and r.json["details"][0]["reason"] == "MEDIA_NOT_FOUND", r.body
+
+
 def test_the_cleanup_calls_are_refused_at_the_gateway(settings):
     import grpc
     from pictor.engagement.v1 import engagement_service_pb2 as epb
     from pictor.engagement.v1 import engagement_service_pb2_grpc
     from pictor.media.v1 import media_service_pb2 as mpb
     from pictor.media.v1 import media_service_pb2_grpc
+    from pictor.posts.v1 import posts_service_pb2 as ppb
+    from pictor.posts.v1 import posts_service_pb2_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
         calls = (
@@ -164,6 +186,10 @@ def test_the_cleanup_calls_are_refused_at_the_gateway(settings):
                 epb.PurgePostRequest(post_id=1), timeout=5),
             lambda: media_service_pb2_grpc.MediaServiceStub(channel).ReleaseMedia(
                 mpb.ReleaseMediaRequest(owner_id=1, media_ids=[1]), timeout=5),
+            lambda: media_service_pb2_grpc.MediaServiceStub(channel).AttachMedia(
+                mpb.AttachMediaRequest(owner_id=1, post_id=1, media_ids=[1]), timeout=5),
+            lambda: posts_service_pb2_grpc.PostsServiceStub(channel).CheckPostsExist(
+                ppb.CheckPostsExistRequest(post_ids=[1]), timeout=5),
         )
         for call in calls:
             with pytest.raises(grpc.RpcError) as error:
