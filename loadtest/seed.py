@@ -133,7 +133,15 @@ def seed_media(settings: Settings, params: Params) -> list[int]:
     except SystemExit:
         session = _call(settings, "/v1/accounts", credentials, as_json)
     auth = {"authorization": f"Bearer {session['access_token']}", "content-type": "image/jpeg"}
-    return [int(_call(settings, "/v1/media", _image(n), auth)["id"]) for n in range(params.media)]
+    media_ids = [int(_call(settings, "/v1/media", _image(n), auth)["id"]) for n in range(params.media)]
+    # The seeded posts name these media without asking media (they are written straight into
+    # PostgreSQL): posts of the pool's owner hold them, or media's collector would take them
+    # for media in no post after a day.
+    as_json_with_auth = {**auth, "content-type": "application/json"}
+    for i in range(0, len(media_ids), 10):
+        _call(settings, "/v1/posts", json.dumps({"media_ids": [str(m) for m in media_ids[i:i + 10]],
+                                                 "caption": "the seed's media pool"}).encode(), as_json_with_auth)
+    return media_ids
 
 
 # --- PostgreSQL ----------------------------------------------------------------

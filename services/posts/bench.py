@@ -46,7 +46,8 @@ def _copy(conn: psycopg.Connection, table: str, columns: str, rows: list[tuple])
 
 
 def seed_deleted_post(settings: Settings, ids: IdAllocator, author: int, likes: int) -> int:
-    """A deleted post of `author` with its media row, `likes` likes and a tenth as many comments and saves."""
+    """A deleted post of `author` with its media row (and media's record that the post uses it), `likes`
+    likes and a tenth as many comments and saves."""
     shard = shard_of(author)
     s = shard_schema(shard)
     post_id, media_id = ids.new_id(shard), ids.new_id(shard)
@@ -58,6 +59,8 @@ def seed_deleted_post(settings: Settings, ids: IdAllocator, author: int, likes: 
         _copy(conn, f"{s}.media_variants", "media_id, size, format, width, height, blob_key, byte_size",
               [(media_id, size, fmt, 1, 1, secrets.token_hex(32), 1)
                for size in (150, 320, 640, 1080) for fmt in ("jpeg", "webp")])
+        conn.execute(f"INSERT INTO {s}.media_attachments (media_id, post_id, confirmed) VALUES (%s, %s, true)",
+                     (media_id, post_id))
         conn.execute(f"INSERT INTO {s}.posts (id, author_id, media_ids, caption, deleted_at) "
                      "VALUES (%s, %s, %s, 'bench', now())", (post_id, author, [media_id]))
         _copy(conn, f"{s}.likes", "post_id, user_id", [(post_id, fan) for fan in fans])
