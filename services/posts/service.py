@@ -162,7 +162,8 @@ class PostsService:
         """The ids among these of posts that exist, deleted ones included (media's collector asks)."""
         if len(post_ids) > MAX_EXISTING:
             raise InvalidArgument("post_ids", f"at most {MAX_EXISTING} posts per call")
-        return list(await self.repo.get_many([i for i in dict.fromkeys(post_ids) if i > 0]))
+        return list(await self.repo.get_many(
+            [i for i in dict.fromkeys(post_ids) if i > 0 and shard_of(i) < self.ids.logical_shards]))
 
     async def viewable_authors(self, viewer_id: int, author_ids: list[int]) -> set[int]:
         """The authors whose posts the viewer (0: signed out) may see."""
