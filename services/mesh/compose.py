@@ -28,6 +28,8 @@ SHARED_ENV = {
     # Where clients reach the gateway: the base of signed media URLs.
     "PICTOR_PUBLIC_URL": "http://localhost:8080",
 }
+# The keys (read only) and the data directory (blobs, partial uploads), in every service and worker.
+DATA_VOLUMES = ["keys:/etc/pictor/keys:ro", "media:/var/lib/pictor"]
 
 
 def build() -> dict:
@@ -58,7 +60,7 @@ def build() -> dict:
             "build": ".",
             "command": ["python", "-m", spec.module],
             "environment": {**SHARED_ENV, f"{spec.env_prefix}_HOST": "0.0.0.0"},
-            "volumes": ["keys:/etc/pictor/keys:ro", "media:/var/lib/pictor"],
+            "volumes": list(DATA_VOLUMES),
             "expose": [str(spec.port)],
             "healthcheck": {
                 "test": ["CMD", "python", "-m", "services.mesh.healthcheck", f"127.0.0.1:{spec.port}",
@@ -75,6 +77,8 @@ def build() -> dict:
             "build": ".",
             "command": ["python", "-m", worker.module],
             "environment": SHARED_ENV,
+            # The data directory too: media's collector deletes blobs and partial uploads there.
+            "volumes": list(DATA_VOLUMES),
             "deploy": {"replicas": worker.replicas},
             "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
         }
