@@ -128,17 +128,27 @@ class PostgresMediaRepository:
             row = await cur.fetchone()
         return Upload(**row) if row else None
 
-    async def advance_upload(self, upload_id: int, expected: int, received: int) -> Upload | None:
+    async def advance_upload(self, upload_id: int, expected: int, received: int,
+                             write: Callable[[], Awaitable[object]]) -> Upload | None:
+        """While received_bytes is `expected`, run `write` (the chunk, fsynced) and move it to `received`.
+
+        The row stays locked (FOR UPDATE) from the check to the commit, so two
+        processes appending at the same offset take turns: the second finds
+        the offset moved and writes nothing.
+        """
         shard = shard_of(upload_id)
-        async with self.db.for_shard(shard).connection() as conn:
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                f"UPDATE {shard_schema(shard)}.uploads SET received_bytes = %s "
-                f"WHERE id = %s AND received_bytes = %s RETURNING {UPLOAD_COLUMNS}",
-                (received, upload_id, expected),
-            )
+            await cur.execute(f"SELECT 1 FROM {s}.uploads WHERE id = %s AND received_bytes = %s FOR UPDATE",
+                              (upload_id, expected))
+            if await cur.fetchone() is None:
+                return None
+            await write()
+            await cur.execute(f"UPDATE {s}.uploads SET received_bytes = %s WHERE id = %s RETURNING {UPLOAD_COLUMNS}",
+                              (received, upload_id))
             row = await cur.fetchone()
-        return Upload(**row) if row else None
+        return Upload(**row)
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]:
         async with self.db.for_shard(shard).connection() as conn:

@@ -132,8 +132,10 @@ class MediaRepository(Protocol):
 
     async def get_upload(self, upload_id: int) -> Upload | None: ...
 
-    async def advance_upload(self, upload_id: int, expected: int, received: int) -> Upload | None:
-        """Move received_bytes from `expected` to `received`; None when it was no longer `expected`."""
+    async def advance_upload(self, upload_id: int, expected: int, received: int,
+                             write: Callable[[], Awaitable[object]]) -> Upload | None:
+        """Run `write` and move received_bytes from `expected` to `received`, as one step against other
+        processes; None (nothing written) when it was no longer `expected`."""
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
     async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> set[int]: ...
@@ -243,8 +245,8 @@ class MediaService:
                 raise InvalidArgument("body", f"the chunk ends at byte {end}, past the declared size "
                                       f"{upload.size_bytes}", reason="UPLOAD_SIZE_EXCEEDED")
             if offset == received:
-                await asyncio.to_thread(self.parts.write_at, upload_id, received, data)
-                advanced = await self.repo.advance_upload(upload_id, received, end)
+                advanced = await self.repo.advance_upload(
+                    upload_id, received, end, lambda: asyncio.to_thread(self.parts.write_at, upload_id, received, data))
                 if advanced is None:  # only another process could have moved it; tell the client where it is
                     return await self._owned_upload(owner_id, upload_id)
                 return advanced
@@ -402,8 +404,8 @@ class MediaService:
 
     @contextlib.asynccontextmanager
     async def _lock(self, upload_id: int) -> AsyncIterator[None]:
-        """One request at a time per upload in this process (the repository's compare-and-set on
-        received_bytes covers other processes); the lock goes when nobody holds or awaits it."""
+        """One request at a time per upload in this process (the repository's row lock in
+        advance_upload covers other processes); the lock goes when nobody holds or awaits it."""
         entry = self._upload_locks.setdefault(upload_id, _UploadLock())
         entry.users += 1
         try:

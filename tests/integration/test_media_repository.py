@@ -70,13 +70,45 @@ async def test_completing_an_upload_is_atomic_with_the_media(repo, ids):
     assert await repo.get_media([second]) == {}  # rolled back with the refused completion
 
 
-async def test_advance_upload_is_a_compare_and_set(repo, ids):
+async def test_advance_upload_is_a_compare_and_set_that_writes_only_when_it_holds(repo, ids):
     owner = ids.new_id_in_random_shard()
     upload_id = ids.new_id(shard_of(owner))
     await repo.add_upload(upload(upload_id, owner), 100, 1 << 30)
-    assert (await repo.advance_upload(upload_id, 0, 400)).received_bytes == 400
-    assert await repo.advance_upload(upload_id, 0, 800) is None  # someone else moved it first
+    writes = []
+
+    async def write(what: str):
+        writes.append(what)
+
+    assert (await repo.advance_upload(upload_id, 0, 400, lambda: write("first"))).received_bytes == 400
+    assert await repo.advance_upload(upload_id, 0, 800, lambda: write("second")) is None  # moved meanwhile
     assert (await repo.get_upload(upload_id)).received_bytes == 400
+    assert writes == ["first"]
+
+
+async def test_two_appends_at_one_offset_take_turns_and_the_second_writes_nothing(repo, ids):
+    owner = ids.new_id_in_random_shard()
+    upload_id = ids.new_id(shard_of(owner))
+    await repo.add_upload(upload(upload_id, owner), 100, 1 << 30)
+    writing, written = asyncio.Event(), asyncio.Event()
+    writes = []
+
+    async def slow_write():
+        writes.append("first")
+        writing.set()
+        await written.wait()
+
+    async def other_write():
+        writes.append("second")
+
+    first = asyncio.create_task(repo.advance_upload(upload_id, 0, 400, slow_write))
+    await writing.wait()
+    second = asyncio.create_task(repo.advance_upload(upload_id, 0, 500, other_write))
+    await asyncio.sleep(0.3)
+    assert not second.done()  # waits for the first append's row lock
+    written.set()
+    assert (await first).received_bytes == 400
+    assert await second is None
+    assert writes == ["first"]
 
 
 async def test_only_expired_uploads_are_collected(repo, ids):
