@@ -77,36 +77,47 @@ class Collector:
         return datetime.fromtimestamp(self.clock() - seconds, UTC)
 
     async def collect_shard(self, shard: int) -> Collected:
+        """Steps 1-4 for one shard. A step that fails (posts away, say) is logged and the others still run."""
         done = Collected()
+        for step in (self._expired_uploads, self._unconfirmed_attachments, self._unused_media, self._blobs):
+            try:
+                await step(shard, done)
+            except Exception:
+                log.exception("collecting shard %d: %s failed; the next round retries", shard, step.__name__)
+        return done
+
+    async def _expired_uploads(self, shard: int, done: Collected) -> None:
         while expired := await self.repo.delete_expired_uploads(shard, self._ago(0), BATCH):
             for upload_id in expired:
                 await asyncio.to_thread(self.parts.delete, upload_id)
             done.uploads += len(expired)
             if len(expired) < BATCH:
-                break
+                return
+
+    async def _unconfirmed_attachments(self, shard: int, done: Collected) -> None:
         while post_ids := await self.repo.unconfirmed_posts(shard, self._ago(self.config.attachment_grace_s), BATCH):
             existing = await self.posts.existing_post_ids(post_ids)
             done.attachments += await self.repo.settle_attachments(
                 shard, [p for p in post_ids if p in existing], [p for p in post_ids if p not in existing])
             if len(post_ids) < BATCH:
-                break
+                return
+
+    async def _unused_media(self, shard: int, done: Collected) -> None:
         while unused := await self.repo.collect_unused(shard, self._ago(self.config.unused_media_ttl_s), BATCH):
             done.media += len(unused)
             if len(unused) < BATCH:
-                break
-        done.blobs = await collect_garbage(self.repo, self.blobs, shard)
-        return done
+                return
+
+    async def _blobs(self, shard: int, done: Collected) -> None:
+        done.blobs += await collect_garbage(self.repo, self.blobs, shard)
 
     async def collect(self) -> Collected:
-        """One round over every shard; a shard that fails is logged and left for the next round."""
+        """One round over every shard."""
         done = Collected()
         for shard in range(self.logical_shards):
             if self.stop.is_set():
                 break
-            try:
-                done.add(await self.collect_shard(shard))
-            except Exception:
-                log.exception("collecting shard %d failed; the next round retries", shard)
+            done.add(await self.collect_shard(shard))
         if done:
             log.info("collected %d expired upload(s), %d attachment(s) of posts that never appeared, "
                      "%d media in no post, %d blob(s)", done.uploads, done.attachments, done.media, done.blobs)
