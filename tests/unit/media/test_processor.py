@@ -65,9 +65,9 @@ async def test_rejections_name_the_callers_field(pool, corpus):
 
 
 async def test_a_hung_decoder_is_killed_at_the_deadline_and_replaced(pool, corpus, hooks):
-    processor = await pool(timeout_s=0.5)
+    processor = await pool(timeout_s=2)
     rejected = await rejection(processor, marked(corpus, b"PICTOR-TEST-HANG"))
-    assert rejected.reason == "IMAGE_TOO_COMPLEX" and "0.5 s" in rejected.message
+    assert rejected.reason == "IMAGE_TOO_COMPLEX" and "2 s" in rejected.message
     assert (await processor.process((corpus / "hopper.jpg").read_bytes(), "body")).width == 128
 
 
