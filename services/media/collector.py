@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -79,12 +79,19 @@ class Collector:
     async def collect_shard(self, shard: int) -> Collected:
         """Steps 1-4 for one shard. A step that fails (posts away, say) is logged and the others still run."""
         done = Collected()
-        for step in (self._expired_uploads, self._unconfirmed_attachments, self._unused_media, self._blobs):
-            try:
-                await step(shard, done)
-            except Exception:
-                log.exception("collecting shard %d: %s failed; the next round retries", shard, step.__name__)
+        # Each step called by name (the call graph, services.mesh.callgraph, follows calls by name).
+        await self._step(shard, "expired uploads", self._expired_uploads(shard, done))
+        await self._step(shard, "unconfirmed attachments", self._unconfirmed_attachments(shard, done))
+        await self._step(shard, "unused media", self._unused_media(shard, done))
+        await self._step(shard, "blobs", self._blobs(shard, done))
         return done
+
+    @staticmethod
+    async def _step(shard: int, what: str, step: Awaitable[None]) -> None:
+        try:
+            await step
+        except Exception:
+            log.exception("collecting shard %d: %s failed; the next round retries", shard, what)
 
     async def _expired_uploads(self, shard: int, done: Collected) -> None:
         while expired := await self.repo.delete_expired_uploads(shard, self._ago(0), BATCH):

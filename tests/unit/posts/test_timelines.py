@@ -32,7 +32,8 @@ class Timelines:
 
 
 def service(repo: Repo, timelines: Timelines) -> PostsService:
-    return PostsService(repo, IdAllocator(8), graph=None, events=None, timelines=timelines)  # type: ignore[arg-type]
+    return PostsService(repo, IdAllocator(8), graph=None, events=None, timelines=timelines,  # type: ignore[arg-type]
+                        media=None)
 
 
 async def test_only_missing_timelines_are_rebuilt_from_the_authors_newest_posts():
