@@ -474,7 +474,7 @@ def post_id_of(owner_id: int) -> int:
 
 async def test_attach_takes_only_the_owners_ready_media_and_is_idempotent(stub, new_user, corpus):
     owner, auth = new_user()
-    stranger, stranger_auth = new_user()
+    _, stranger_auth = new_user()
     mine = await stub.UploadMedia(upload_request((corpus / "hopper.png").read_bytes()), metadata=auth, timeout=30)
     theirs = await stub.UploadMedia(upload_request((corpus / "hopper.png").read_bytes()), metadata=stranger_auth,
                                     timeout=30)
