@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg.rows import dict_row
 
+from services.accounts.counts import COLUMNS as COUNT_COLUMNS
 from services.accounts.service import NewUser, RefreshToken, User
 from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
 from services.common.errors import AlreadyExists
@@ -129,3 +130,32 @@ class PostgresAccountsRepository:
                 "WHERE family_id = %s AND revoked_at IS NULL",
                 (family_id,),
             )
+
+
+class PostgresCountStore:
+    """The profile counts' side of `users`, for the counts consumer (services.accounts.counts)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add_once(self, consumer: str, event_id: str, user_id: int, column: str, delta: int) -> bool:
+        """One statement, so one transaction: record the event for this user, and add only if it is new."""
+        if column not in COUNT_COLUMNS:
+            raise ValueError(f"{column} is not a count of users")
+        if not self.db.holds(user_id):
+            return False
+        s = shard_schema(shard_of(user_id))
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = await conn.execute(
+                f"WITH fresh AS (INSERT INTO {s}.consumed_events (consumer, event_id, entity_id) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1) "
+                f"UPDATE {s}.users SET {column} = {column} + %s WHERE id = %s AND EXISTS (SELECT 1 FROM fresh)",
+                (consumer, event_id, user_id, delta, user_id))
+            return cur.rowcount == 1
+
+    async def prune(self, shard: int, older_than_s: int) -> None:
+        """Forget event ids applied longer ago than any redelivery comes."""
+        async with self.db.for_shard(shard).connection() as conn:
+            await conn.execute(
+                f"DELETE FROM {shard_schema(shard)}.consumed_events WHERE applied_at < now() - make_interval(secs => %s)",
+                (older_than_s,))

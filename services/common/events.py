@@ -1,10 +1,18 @@
-"""Domain events over Redis Streams: publish, and consume in consumer groups.
+"""Domain events over Redis Streams: the protobuf envelope, and consumers in consumer groups.
 
-Each topic is a stream `events:<topic>` (posts, graph, ...). Consumers work
-at least once: a message is acknowledged only after its handler finished, a
-message left pending by a dead consumer is reclaimed after `claim_idle_ms`,
-and one that keeps failing goes to the dead-letter stream `events:dead` after
-`max_deliveries` tries. Handlers must therefore be idempotent.
+An event is a pictor.events.v1.EventEnvelope (protos/pictor/events/v1). Its
+writer puts it in its shard's outbox in the transaction of the change
+(services.common.outbox); the relay moves it to the stream `events:<topic>`
+(posts, graph, engagement), one message of two fields: `type` and `event`
+(the serialized envelope).
+
+Consumers work at least once: a message is acknowledged only after its
+handler finished, a message left pending by a dead consumer is reclaimed after
+`claim_idle_ms`, and one that keeps failing goes to the dead-letter stream
+`events:dead` after `max_deliveries` tries. The relay, too, may deliver an
+event twice (it died between the stream and its delete). Handlers must
+therefore be idempotent, or remember `Event.id` (the envelope's event_id,
+the same on every delivery) in the transaction of their effect.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import json
 import logging
 import os
 import socket
+import time
+import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aioredis
+from pictor.events.v1 import events_pb2
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
@@ -34,10 +45,16 @@ def stream(topic: str) -> str:
 
 @dataclass(frozen=True)
 class Event:
+    """One delivered event. `data` is the payload as a dict (ids are ints), `id` the event id
+    (the same on every delivery), `envelope` the decoded protobuf, `stream_id` the message's id."""
+
     topic: str
     type: str
     data: dict[str, Any]
     id: str = ""
+    envelope: events_pb2.EventEnvelope | None = field(default=None, compare=False, repr=False)
+    stream_id: str = ""
+    occurred_at: float = 0.0
 
 
 Handler = Callable[[Event], Awaitable[None]]
@@ -49,23 +66,78 @@ class Postpone(Exception):
 
 
 def published_at(event: Event) -> float:
-    """When the event was published, Unix seconds (its stream id starts with Redis' clock in ms)."""
-    return int(event.id.split("-", 1)[0]) / 1000
+    """When the event happened, Unix seconds: its occurred_at (its commit in the writer), or
+    failing that when the stream took it (a stream id starts with Redis' clock in ms; an event
+    made without a stream_id may carry it as its id)."""
+    return event.occurred_at or int((event.stream_id or event.id).split("-", 1)[0]) / 1000
+
+
+def payload_case(type: str) -> str:
+    """The envelope's payload field for an event type: "post.created" -> "post_created"."""
+    return type.replace(".", "_")
+
+
+def envelope(type: str, data: dict[str, Any], *, event_id: str | None = None,
+             occurred_at: float | None = None) -> events_pb2.EventEnvelope:
+    """Build the envelope of a new event; a type or a field events.proto does not define is a ValueError."""
+    case = payload_case(type)
+    if case not in events_pb2.EventEnvelope.DESCRIPTOR.fields_by_name:
+        raise ValueError(f"no event type {type!r} in pictor.events.v1.EventEnvelope: add it to events.proto")
+    message = events_pb2.EventEnvelope(event_id=event_id or uuid.uuid4().hex, type=type)
+    message.occurred_at.FromNanoseconds(int((occurred_at if occurred_at is not None else time.time()) * 1e9))
+    try:
+        getattr(message, case).CopyFrom(getattr(message, case).__class__(**data))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"event {type!r}: {error}") from None
+    return message
+
+
+def payload_dict(message: events_pb2.EventEnvelope) -> dict[str, Any]:
+    """The payload's fields by name, every field of its message (defaults included), ids as ints.
+
+    A payload case this code does not know (a newer writer) gives {}.
+    """
+    case = message.WhichOneof("payload")
+    if case is None:
+        return {}
+    payload = getattr(message, case)
+    return {f.name: list(getattr(payload, f.name)) if f.is_repeated else getattr(payload, f.name)
+            for f in payload.DESCRIPTOR.fields}
 
 
 class EventPublisher:
+    """Puts an envelope on its stream. The relay uses it; services write to their outbox instead."""
+
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
 
     async def publish(self, topic: str, type: str, **data: Any) -> str:
-        fields = {"type": type, "data": json.dumps(data, separators=(",", ":"))}
-        message_id = await self.client.xadd(stream(topic), fields, maxlen=STREAM_MAXLEN, approximate=True)
+        """A new event straight onto the stream, bypassing any outbox (tests and tools)."""
+        return await self.publish_envelope(topic, envelope(type, data).SerializeToString(), type)
+
+    async def publish_envelope(self, topic: str, serialized: bytes, type: str) -> str:
+        message_id = await self.add_to(self.client, topic, serialized, type)
         return message_id.decode() if isinstance(message_id, bytes) else message_id
 
+    @staticmethod
+    def add_to(target: Any, topic: str, serialized: bytes, type: str) -> Any:
+        """XADD on `target`: the client (awaitable reply) or a pipeline (queued)."""
+        return target.xadd(stream(topic), fields(serialized, type), maxlen=STREAM_MAXLEN, approximate=True)
 
-def _decode(topic: str, message_id: bytes | str, fields: dict[bytes, bytes]) -> Event:
-    return Event(topic, fields[b"type"].decode(), json.loads(fields[b"data"]),
-                 message_id.decode() if isinstance(message_id, bytes) else message_id)
+
+def fields(serialized: bytes, type: str) -> dict[str, bytes | str]:
+    """A stream message's fields: the type in clear (for people reading the stream) and the envelope."""
+    return {"type": type, "event": serialized}
+
+
+def decode(topic: str, message_id: bytes | str, raw: dict[bytes, bytes]) -> Event:
+    stream_id = message_id.decode() if isinstance(message_id, bytes) else message_id
+    if b"event" not in raw:  # written before events were protobuf (JSON in `data`): still in old streams
+        return Event(topic, raw[b"type"].decode(), json.loads(raw[b"data"]), stream_id, stream_id=stream_id)
+    message = events_pb2.EventEnvelope.FromString(raw[b"event"])
+    return Event(topic, message.type or raw[b"type"].decode(), payload_dict(message), message.event_id,
+                 envelope=message, stream_id=stream_id,
+                 occurred_at=message.occurred_at.ToNanoseconds() / 1e9 if message.HasField("occurred_at") else 0.0)
 
 
 class Consumer:
@@ -95,7 +167,7 @@ class Consumer:
 
     async def _handle(self, topic: str, message_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:
-            await self.handler(_decode(topic, message_id, fields))
+            await self.handler(decode(topic, message_id, fields))
         except Postpone:
             log.info("%s: %s %s postponed", self.group, topic, message_id)
             return

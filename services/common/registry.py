@@ -87,6 +87,9 @@ class WorkerSpec:
 
 
 WORKERS: tuple[WorkerSpec, ...] = (
+    # Moves every service's outbox to the streams (services.common.outbox).
+    WorkerSpec(name="relay", module="services.mesh.relay"),
+    WorkerSpec(name="profile_counts", module="services.accounts.worker"),
     WorkerSpec(name="fanout", module="services.feed.worker"),
     WorkerSpec(name="counters", module="services.engagement.worker"),
     WorkerSpec(name="cleanup", module="services.posts.worker"),

@@ -9,10 +9,11 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from services.common import outbox
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
 from services.engagement.counters import Flush, fold
-from services.engagement.service import Comment, Counts, Entry
+from services.engagement.service import TOPIC, Comment, Counts, Entry
 
 COMMENT_COLUMNS = "id, post_id, author_id, parent_id, text, mentions, reply_count, created_at"
 NEVER = 2**63 - 1
@@ -34,19 +35,25 @@ class PostgresEngagementRepository:
 
     # --- likes ------------------------------------------------------------------------
 
-    async def like(self, post_id: int, user_id: int) -> bool:
-        """True when this call added the like."""
-        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+    async def like(self, post_id: int, user_id: int, author_id: int) -> bool:
+        """True (and a "like" event) when this call added the like."""
+        async with self.db.transaction(shard_of(post_id)) as (conn,):
             cur = await conn.execute(
                 f"INSERT INTO {_s(post_id)}.likes (post_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (post_id, user_id))
+            if cur.rowcount == 1:
+                await outbox.write(conn, shard_of(post_id), TOPIC, "like", post_id=post_id, user_id=user_id,
+                                   author_id=author_id)
             return cur.rowcount == 1
 
-    async def unlike(self, post_id: int, user_id: int) -> bool:
-        """True when this call removed the like."""
-        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+    async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool:
+        """True (and an "unlike" event) when this call removed the like."""
+        async with self.db.transaction(shard_of(post_id)) as (conn,):
             cur = await conn.execute(f"DELETE FROM {_s(post_id)}.likes WHERE post_id = %s AND user_id = %s",
                                      (post_id, user_id))
+            if cur.rowcount == 1:
+                await outbox.write(conn, shard_of(post_id), TOPIC, "unlike", post_id=post_id, user_id=user_id,
+                                   author_id=author_id)
             return cur.rowcount == 1
 
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]:
@@ -97,8 +104,8 @@ class PostgresEngagementRepository:
 
     # --- comments -----------------------------------------------------------------------
 
-    async def add_comment(self, comment: Comment) -> Comment | None:
-        """Insert the comment (and count it on its parent); None when the parent is gone."""
+    async def add_comment(self, comment: Comment, post_author_id: int) -> Comment | None:
+        """Insert the comment (and count it on its parent) with its "comment" event; None when the parent is gone."""
         s = _s(comment.post_id)
         async with self.db.transaction(shard_of(comment.post_id)) as (conn,):
             if comment.parent_id:
@@ -115,7 +122,11 @@ class PostgresEngagementRepository:
                 f"VALUES (%s, %s, %s, %s, %s, %s) RETURNING {COMMENT_COLUMNS}",
                 (comment.id, comment.post_id, comment.author_id, comment.parent_id or None, comment.text,
                  comment.mentions))
-            return _comment(await cur.fetchone())
+            created = _comment(await cur.fetchone())
+            await outbox.write(conn, shard_of(comment.post_id), TOPIC, "comment", post_id=comment.post_id,
+                               user_id=comment.author_id, author_id=post_author_id, comment_id=created.id,
+                               parent_comment_id=comment.parent_id, mentions=created.mentions)
+            return created
 
     async def get_comment(self, comment_id: int) -> Comment | None:
         if not 0 <= shard_of(comment_id) < self.db.logical_shards:
@@ -147,8 +158,9 @@ class PostgresEngagementRepository:
                 "ORDER BY id LIMIT %s", (parent_id, after_id or 0, limit))
             return [_comment(r) for r in await cur.fetchall()]
 
-    async def delete_comment(self, comment: Comment) -> int:
-        """Delete the comment and its replies; returns how many rows went (0 when already gone)."""
+    async def delete_comment(self, comment: Comment, deleted_by: int, post_author_id: int) -> int:
+        """Delete the comment and its replies, with a "comment.deleted" event; returns how many rows went
+        (0, and no event, when already gone)."""
         s = _s(comment.id)
         async with self.db.transaction(shard_of(comment.id)) as (conn,):
             # Parent before reply, the order in which a reply is added (it bumps
@@ -166,6 +178,9 @@ class PostgresEngagementRepository:
             if comment.parent_id:
                 await conn.execute(f"UPDATE {s}.comments SET reply_count = reply_count - 1 WHERE id = %s",
                                    (comment.parent_id,))
+            await outbox.write(conn, shard_of(comment.id), TOPIC, "comment.deleted", post_id=comment.post_id,
+                               comment_id=comment.id, user_id=deleted_by, author_id=post_author_id,
+                               removed=1 + replies)
             return 1 + replies
 
     # --- a deleted post -----------------------------------------------------------------

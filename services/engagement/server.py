@@ -11,7 +11,6 @@ from pictor.engagement.v1 import engagement_service_pb2_grpc
 from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
-from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.engagement.adapters import BlockedUsers, PostsVisibility
@@ -31,7 +30,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     counters = RedisCounters(redis, store.counts)
     service = EngagementService(
         repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
-        EventPublisher(redis), IdAllocator(settings.logical_shards))
+        IdAllocator(settings.logical_shards))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
         EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store)),

@@ -79,17 +79,19 @@ class Entry:
 
 
 class EngagementRepository(Protocol):
-    async def like(self, post_id: int, user_id: int) -> bool: ...
-    async def unlike(self, post_id: int, user_id: int) -> bool: ...
+    # like, unlike, add_comment and delete_comment put their event (like, unlike, comment,
+    # comment.deleted) in the outbox with the change, and only when something changed.
+    async def like(self, post_id: int, user_id: int, author_id: int) -> bool: ...
+    async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool: ...
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
     async def save(self, user_id: int, post_id: int) -> bool: ...
     async def unsave(self, user_id: int, post_id: int) -> bool: ...
     async def saved(self, user_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
-    async def add_comment(self, comment: Comment) -> Comment | None: ...
+    async def add_comment(self, comment: Comment, post_author_id: int) -> Comment | None: ...
     async def get_comment(self, comment_id: int) -> Comment | None: ...
     async def comments(self, post_id: int, newest_first: bool, limit: int, after_id: int | None) -> list[Comment]: ...
     async def replies(self, parent_id: int, limit: int, after_id: int | None) -> list[Comment]: ...
-    async def delete_comment(self, comment: Comment) -> int: ...
+    async def delete_comment(self, comment: Comment, deleted_by: int, post_author_id: int) -> int: ...
     async def counts(self, post_ids: list[int], liked_by: int = 0) -> tuple[dict[int, Counts], set[int]]: ...
     async def saved_among(self, user_id: int, post_ids: list[int]) -> set[int]: ...
 
@@ -109,10 +111,6 @@ class Posts(Protocol):
 
 class Graph(Protocol):
     async def blocked_either_way(self, viewer_id: int, user_ids: list[int]) -> set[int]: ...
-
-
-class Events(Protocol):
-    async def publish(self, topic: str, type: str, **data: object) -> str: ...
 
 
 # --- the rules ------------------------------------------------------------------------
@@ -152,7 +150,6 @@ class EngagementService:
     counters: Counters
     posts: Posts
     graph: Graph
-    events: Events
     ids: IdAllocator
 
     async def _author_of_visible(self, viewer_id: int, post_id: int) -> int:
@@ -177,17 +174,15 @@ class EngagementService:
 
     async def like(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
         author = await self._author_of_visible(viewer_id, post_id)
-        if await self.repo.like(post_id, viewer_id):
+        if await self.repo.like(post_id, viewer_id, author):
             # Only a new like moves the counter: liking twice is one like.
             await self.counters.add(post_id, LIKES, +1)
-            await self.events.publish(TOPIC, "like", post_id=post_id, user_id=viewer_id, author_id=author)
         return True, (await self._current([post_id]))[0][post_id].likes
 
     async def unlike(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
         author = await self._author_of_visible(viewer_id, post_id)
-        if await self.repo.unlike(post_id, viewer_id):
+        if await self.repo.unlike(post_id, viewer_id, author):
             await self.counters.add(post_id, LIKES, -1)
-            await self.events.publish(TOPIC, "unlike", post_id=post_id, user_id=viewer_id, author_id=author)
         return False, (await self._current([post_id]))[0][post_id].likes
 
     async def likers(self, viewer_id: int, post_id: int, size: int, token: str) -> tuple[list[int], str]:
@@ -218,13 +213,11 @@ class EngagementService:
                                       "comment instead", reason="REPLY_TO_REPLY")
         comment = Comment(id=self.ids.new_id(shard_of(post_id)), post_id=post_id, author_id=viewer_id,
                           text=cleaned, parent_id=parent_id, mentions=text.mentions(cleaned))
-        created = await self.repo.add_comment(comment)
+        created = await self.repo.add_comment(comment, author)
         if created is None:  # the parent was deleted meanwhile
             raise InvalidArgument("parent_comment_id", f"comment {parent_id} is not a comment on this post",
                                   reason="PARENT_NOT_FOUND")
         await self.counters.add(post_id, COMMENTS, +1)
-        await self.events.publish(TOPIC, "comment", post_id=post_id, user_id=viewer_id, author_id=author,
-                                  comment_id=created.id, parent_comment_id=parent_id, mentions=created.mentions)
         return created
 
     async def _visible_comment(self, viewer_id: int, comment_id: int) -> tuple[Comment, int]:
@@ -277,11 +270,9 @@ class EngagementService:
         if viewer_id not in (comment.author_id, post_author):
             raise PermissionDenied("only the comment's author or the post's author can delete a comment",
                                    reason="NOT_COMMENT_AUTHOR")
-        removed = await self.repo.delete_comment(comment)
+        removed = await self.repo.delete_comment(comment, viewer_id, post_author)
         if removed:
             await self.counters.add(comment.post_id, COMMENTS, -removed)
-            await self.events.publish(TOPIC, "comment.deleted", post_id=comment.post_id, comment_id=comment_id,
-                                      user_id=viewer_id, author_id=post_author, removed=removed)
 
     # --- saves ------------------------------------------------------------------------
 

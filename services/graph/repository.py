@@ -1,4 +1,11 @@
-"""The follow graph in PostgreSQL: each edge on both sides, counters beside them."""
+"""The follow graph in PostgreSQL: each edge on both sides; its events in the outbox with the change.
+
+An event is written only when the change changed something, so a consumer
+that counts (accounts' follower counts) sees each edge come and go once.
+Across two physical databases the two sides commit one after the other:
+the event goes with the actor's side, which the exit order of
+Database.transaction commits last (after the other side committed).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ from datetime import datetime
 
 import psycopg
 
+from services.common import outbox
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
-from services.graph.service import Edges, Page, Profile
+from services.graph.service import TOPIC, Edges, Page, Profile
 
 # kind -> (table, owner column, other column), all in the owner's shard.
 LISTS = {
@@ -22,10 +30,11 @@ def _s(user_id: int) -> str:
     return shard_schema(shard_of(user_id))
 
 
-async def _bump(conn: psycopg.AsyncConnection, changes: list[tuple[int, str, int]]) -> None:
-    """Add deltas to users' counters, in id order so concurrent pairs never deadlock."""
-    for user_id, column, delta in sorted(changes):
-        await conn.execute(f"UPDATE {_s(user_id)}.users SET {column} = {column} + %s WHERE id = %s", (delta, user_id))
+async def _emit(conn: psycopg.AsyncConnection, changed: bool, type: str, actor_id: int, **data: int) -> bool:
+    """Write the event to the actor's outbox when the change changed something; returns `changed`."""
+    if changed:
+        await outbox.write(conn, shard_of(actor_id), TOPIC, type, **data)
+    return changed
 
 
 class PostgresProfiles:
@@ -66,8 +75,8 @@ class PostgresGraphRepository:
                 found[kind].add(owner)
         return Edges(**found)
 
-    async def follow(self, follower_id: int, target_id: int) -> None:
-        """Idempotent: counters move only when the edge is new on that side."""
+    async def follow(self, follower_id: int, target_id: int) -> bool:
+        """Idempotent; True (and a "follow" event) when the edge is new on either side."""
         async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (out_conn, in_conn):
             added_out = await out_conn.execute(
                 f"INSERT INTO {_s(follower_id)}.following (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -75,11 +84,13 @@ class PostgresGraphRepository:
             added_in = await in_conn.execute(
                 f"INSERT INTO {_s(target_id)}.followers (user_id, follower_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (target_id, follower_id))
-            await self._count(out_conn, in_conn, follower_id, target_id, added_out.rowcount, added_in.rowcount, +1)
+            return await _emit(out_conn, bool(added_out.rowcount or added_in.rowcount), "follow", follower_id,
+                               follower_id=follower_id, target_id=target_id)
 
-    async def unfollow(self, follower_id: int, target_id: int) -> None:
+    async def unfollow(self, follower_id: int, target_id: int) -> bool:
+        """Idempotent; True (and an "unfollow" event) when the edge was there on either side."""
         if not (self.db.holds(follower_id) and self.db.holds(target_id)):
-            return  # an id that cannot exist follows no one
+            return False  # an id that cannot exist follows no one
         async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (out_conn, in_conn):
             gone_out = await out_conn.execute(
                 f"DELETE FROM {_s(follower_id)}.following WHERE user_id = %s AND target_id = %s",
@@ -87,21 +98,8 @@ class PostgresGraphRepository:
             gone_in = await in_conn.execute(
                 f"DELETE FROM {_s(target_id)}.followers WHERE user_id = %s AND follower_id = %s",
                 (target_id, follower_id))
-            await self._count(out_conn, in_conn, follower_id, target_id, gone_out.rowcount, gone_in.rowcount, -1)
-
-    @staticmethod
-    async def _count(out_conn: psycopg.AsyncConnection, in_conn: psycopg.AsyncConnection, follower_id: int,
-                     target_id: int, out_changed: int, in_changed: int, delta: int) -> None:
-        changes = []
-        if out_changed:
-            changes.append((follower_id, "following_count", delta))
-        if in_changed:
-            changes.append((target_id, "follower_count", delta))
-        if out_conn is in_conn:
-            await _bump(out_conn, changes)
-        else:
-            await _bump(out_conn, [c for c in changes if c[0] == follower_id])
-            await _bump(in_conn, [c for c in changes if c[0] == target_id])
+            return await _emit(out_conn, bool(gone_out.rowcount or gone_in.rowcount), "unfollow", follower_id,
+                               follower_id=follower_id, target_id=target_id)
 
     async def request(self, requester_id: int, target_id: int) -> None:
         async with self.db.transaction(shard_of(requester_id), shard_of(target_id)) as (out_conn, in_conn):
@@ -126,14 +124,18 @@ class PostgresGraphRepository:
             return gone.rowcount > 0
 
     async def block(self, user_id: int, target_id: int) -> None:
+        """Block, then end every follow and request between the two, both ways (each "unfollow" its own
+        event, so the counts follow). The follows go even when the block was there already: a retry
+        after a crash between the two steps finishes the job."""
         async with self.db.transaction(shard_of(user_id), shard_of(target_id)) as (out_conn, in_conn):
-            await out_conn.execute(
+            added_out = await out_conn.execute(
                 f"INSERT INTO {_s(user_id)}.blocks (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (user_id, target_id))
-            await in_conn.execute(
+            added_in = await in_conn.execute(
                 f"INSERT INTO {_s(target_id)}.blocked_by (user_id, blocker_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (target_id, user_id))
-        # A block ends every follow and request between the two, both ways.
+            await _emit(out_conn, bool(added_out.rowcount or added_in.rowcount), "block", user_id,
+                        user_id=user_id, target_id=target_id)
         for a, b in ((user_id, target_id), (target_id, user_id)):
             await self.unfollow(a, b)
             await self.drop_request(a, b)
@@ -142,21 +144,27 @@ class PostgresGraphRepository:
         if not (self.db.holds(user_id) and self.db.holds(target_id)):
             return
         async with self.db.transaction(shard_of(user_id), shard_of(target_id)) as (out_conn, in_conn):
-            await out_conn.execute(f"DELETE FROM {_s(user_id)}.blocks WHERE user_id = %s AND target_id = %s",
-                                   (user_id, target_id))
-            await in_conn.execute(f"DELETE FROM {_s(target_id)}.blocked_by WHERE user_id = %s AND blocker_id = %s",
-                                  (target_id, user_id))
+            gone_out = await out_conn.execute(
+                f"DELETE FROM {_s(user_id)}.blocks WHERE user_id = %s AND target_id = %s", (user_id, target_id))
+            gone_in = await in_conn.execute(
+                f"DELETE FROM {_s(target_id)}.blocked_by WHERE user_id = %s AND blocker_id = %s", (target_id, user_id))
+            await _emit(out_conn, bool(gone_out.rowcount or gone_in.rowcount), "unblock", user_id,
+                        user_id=user_id, target_id=target_id)
 
     async def mute(self, user_id: int, target_id: int) -> None:
-        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
-            await conn.execute(
+        async with self.db.transaction(shard_of(user_id)) as (conn,):
+            added = await conn.execute(
                 f"INSERT INTO {_s(user_id)}.mutes (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (user_id, target_id))
+            await _emit(conn, bool(added.rowcount), "mute", user_id, user_id=user_id, target_id=target_id)
 
     async def unmute(self, user_id: int, target_id: int) -> None:
-        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
-            await conn.execute(f"DELETE FROM {_s(user_id)}.mutes WHERE user_id = %s AND target_id = %s",
-                               (user_id, target_id))
+        if not (self.db.holds(user_id) and self.db.holds(target_id)):
+            return
+        async with self.db.transaction(shard_of(user_id)) as (conn,):
+            gone = await conn.execute(f"DELETE FROM {_s(user_id)}.mutes WHERE user_id = %s AND target_id = %s",
+                                      (user_id, target_id))
+            await _emit(conn, bool(gone.rowcount), "unmute", user_id, user_id=user_id, target_id=target_id)
 
     async def list_edges(self, kind: str, user_id: int, limit: int, after: tuple[str, int] | None) -> Page:
         table, owner, other = LISTS[kind]

@@ -8,7 +8,6 @@ from pictor.graph.v1 import graph_service_pb2_grpc
 from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient
-from services.common.events import EventPublisher
 from services.common.registry import by_name
 from services.graph.repository import PostgresGraphRepository, PostgresProfiles
 from services.graph.service import GraphService
@@ -21,7 +20,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings = resources.settings
     db = await resources.database()
     accounts = AccountsClient(resources.channels())
-    service = GraphService(PostgresGraphRepository(db), PostgresProfiles(db), EventPublisher(resources.redis()))
+    service = GraphService(PostgresGraphRepository(db), PostgresProfiles(db))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(service, verifier, accounts), grpc_server)
 

@@ -63,8 +63,10 @@ class Page:
 
 class GraphRepository(Protocol):
     async def edges(self, viewer_id: int, owner_ids: list[int]) -> Edges: ...
-    async def follow(self, follower_id: int, target_id: int) -> None: ...
-    async def unfollow(self, follower_id: int, target_id: int) -> None: ...
+    # Writes put their event (follow, unfollow, block, ...) in the outbox with the change, and
+    # only when the change changed something.
+    async def follow(self, follower_id: int, target_id: int) -> bool: ...
+    async def unfollow(self, follower_id: int, target_id: int) -> bool: ...
     async def request(self, requester_id: int, target_id: int) -> None: ...
     async def drop_request(self, requester_id: int, target_id: int) -> bool: ...
     async def block(self, user_id: int, target_id: int) -> None: ...
@@ -77,10 +79,6 @@ class GraphRepository(Protocol):
     async def exclusions(self, user_id: int) -> tuple[list[int], list[int]]: ...
 
 
-class Events(Protocol):
-    async def publish(self, topic: str, type: str, **data: object) -> str: ...
-
-
 class Profiles(Protocol):
     async def get(self, user_ids: list[int]) -> dict[int, Profile]: ...
 
@@ -89,7 +87,6 @@ class Profiles(Protocol):
 class GraphService:
     repo: GraphRepository
     profiles: Profiles
-    events: Events
 
     async def _visible_target(self, viewer_id: int, target_id: int) -> Profile:
         """The target's profile, or NotFound when it does not exist or either side blocked the other."""
@@ -109,7 +106,6 @@ class GraphService:
             await self.repo.request(viewer_id, target_id)
             return FollowState.REQUESTED
         await self.repo.follow(viewer_id, target_id)
-        await self.events.publish(TOPIC, "follow", follower_id=viewer_id, target_id=target_id)
         return FollowState.FOLLOWING
 
     async def unfollow(self, viewer_id: int, target_id: int) -> FollowState:
@@ -117,14 +113,12 @@ class GraphService:
             raise InvalidArgument("user_id", "that is you")
         await self.repo.drop_request(viewer_id, target_id)
         await self.repo.unfollow(viewer_id, target_id)
-        await self.events.publish(TOPIC, "unfollow", follower_id=viewer_id, target_id=target_id)
         return FollowState.NOT_FOLLOWING
 
     async def approve(self, owner_id: int, requester_id: int) -> None:
         if not await self.repo.drop_request(requester_id, owner_id):
             raise NotFound(f"no follow request from user {requester_id}", reason="FOLLOW_REQUEST_NOT_FOUND")
         await self.repo.follow(requester_id, owner_id)
-        await self.events.publish(TOPIC, "follow", follower_id=requester_id, target_id=owner_id)
 
     async def reject(self, owner_id: int, requester_id: int) -> None:
         if not await self.repo.drop_request(requester_id, owner_id):
@@ -132,7 +126,6 @@ class GraphService:
 
     async def remove_follower(self, owner_id: int, follower_id: int) -> None:
         await self.repo.unfollow(follower_id, owner_id)
-        await self.events.publish(TOPIC, "unfollow", follower_id=follower_id, target_id=owner_id)
 
     async def block(self, viewer_id: int, target_id: int) -> None:
         if target_id == viewer_id:
@@ -140,20 +133,16 @@ class GraphService:
         if not await self.profiles.get([target_id]):
             raise NotFound(f"user {target_id} not found", reason="USER_NOT_FOUND")
         await self.repo.block(viewer_id, target_id)
-        await self.events.publish(TOPIC, "block", user_id=viewer_id, target_id=target_id)
 
     async def unblock(self, viewer_id: int, target_id: int) -> None:
         await self.repo.unblock(viewer_id, target_id)
-        await self.events.publish(TOPIC, "unblock", user_id=viewer_id, target_id=target_id)
 
     async def mute(self, viewer_id: int, target_id: int) -> None:
         await self._visible_target(viewer_id, target_id)
         await self.repo.mute(viewer_id, target_id)
-        await self.events.publish(TOPIC, "mute", user_id=viewer_id, target_id=target_id)
 
     async def unmute(self, viewer_id: int, target_id: int) -> None:
         await self.repo.unmute(viewer_id, target_id)
-        await self.events.publish(TOPIC, "unmute", user_id=viewer_id, target_id=target_id)
 
     async def follower_ids(self, user_id: int, size: int, token: str) -> tuple[list[int], str]:
         limit = page_size(size, default=DEFAULT_ID_PAGE, maximum=MAX_ID_PAGE)

@@ -7,9 +7,10 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
+from services.common import outbox
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
-from services.posts.service import Location, Post
+from services.posts.service import TOPIC, Location, Post
 
 COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
            "like_count, comment_count, request_id, created_at, deleted_at, cleaned_at")
@@ -33,8 +34,8 @@ class PostgresPostsRepository:
         self.db = db
 
     async def create(self, post: Post) -> Post:
-        """Insert and count the post; a repeated request_id returns the first post instead. (Its media
-        were attached beforehand, through media: PostsService.create.)"""
+        """Insert the post and its post.created event; a repeated request_id returns the first post
+        instead. (Its media were attached beforehand, through media: PostsService.create.)"""
         s = shard_schema(shard_of(post.author_id))
         loc = post.location
         async with self.db.transaction(shard_of(post.author_id)) as (conn,):
@@ -51,7 +52,8 @@ class PostgresPostsRepository:
                 await cur.execute(f"SELECT {COLUMNS} FROM {s}.posts WHERE author_id = %s AND request_id = %s",
                                   (post.author_id, post.request_id))
                 return _post(await cur.fetchone())
-            await conn.execute(f"UPDATE {s}.users SET post_count = post_count + 1 WHERE id = %s", (post.author_id,))
+            await outbox.write(conn, shard_of(post.author_id), TOPIC, "post.created", post_id=post.id,
+                               author_id=post.author_id)
             return _post(row)
 
     async def get_many(self, post_ids: list[int]) -> dict[int, Post]:
@@ -71,7 +73,7 @@ class PostgresPostsRepository:
 
     async def update_caption(self, post: Post) -> Post | None:
         s = shard_schema(shard_of(post.id))
-        async with self.db.for_shard(shard_of(post.id)).connection() as conn:
+        async with self.db.transaction(shard_of(post.id)) as (conn,):
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"UPDATE {s}.posts SET caption = %s, hashtags = %s, mentions = %s, updated_at = now() "
@@ -79,10 +81,14 @@ class PostgresPostsRepository:
                 (post.caption, post.hashtags, post.mentions, post.id),
             )
             row = await cur.fetchone()
-        return _post(row) if row else None
+            if row is None:
+                return None
+            await outbox.write(conn, shard_of(post.id), TOPIC, "post.updated", post_id=post.id,
+                               author_id=row["author_id"])
+        return _post(row)
 
     async def soft_delete(self, post_id: int) -> bool:
-        """Hide the post and uncount it, once; True when this call deleted it."""
+        """Hide the post, once, with its post.deleted event; True when this call deleted it."""
         s = shard_schema(shard_of(post_id))
         async with self.db.transaction(shard_of(post_id)) as (conn,):
             cur = await conn.execute(
@@ -91,7 +97,7 @@ class PostgresPostsRepository:
             row = await cur.fetchone()
             if row is None:
                 return False
-            await conn.execute(f"UPDATE {s}.users SET post_count = post_count - 1 WHERE id = %s", (row[0],))
+            await outbox.write(conn, shard_of(post_id), TOPIC, "post.deleted", post_id=post_id, author_id=row[0])
             return True
 
     async def mark_cleaned(self, post_id: int) -> bool:

@@ -8,7 +8,6 @@ from pictor.posts.v1 import posts_service_pb2_grpc
 from services.common import server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient
-from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.posts.cache import PostCache
@@ -34,7 +33,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings = resources.settings
     channels, redis = resources.channels(), resources.redis()
     service = PostsService(PostgresPostsRepository(await resources.database()), IdAllocator(settings.logical_shards),
-                           GraphAccess(GraphClient(channels)), EventPublisher(redis),
+                           GraphAccess(GraphClient(channels)),
                            RedisAuthorTimelines(redis), MediaClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))

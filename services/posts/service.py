@@ -59,6 +59,8 @@ class Access:
 
 
 class PostsRepository(Protocol):
+    # create, update_caption and soft_delete put post.created / post.updated / post.deleted in the
+    # outbox with the change (feeds, cleanup and the author's post count follow from them).
     async def create(self, post: Post) -> Post: ...
     async def get_many(self, post_ids: list[int]) -> dict[int, Post]: ...
     async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]: ...
@@ -67,10 +69,6 @@ class PostsRepository(Protocol):
     async def mark_cleaned(self, post_id: int) -> bool: ...
     async def uncleaned(self, shard: int, deleted_before: datetime, limit: int) -> list[int]: ...
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
-
-
-class Events(Protocol):
-    async def publish(self, topic: str, type: str, **data: object) -> str: ...
 
 
 class AuthorTimelines(Protocol):
@@ -122,7 +120,6 @@ class PostsService:
     repo: PostsRepository
     ids: IdAllocator
     graph: Graph
-    events: Events
     timelines: AuthorTimelines
     media: Media
 
@@ -147,8 +144,6 @@ class PostsService:
         created = await self.repo.create(post)
         # The author's own feed reads their timeline: they see the post at once.
         await self.timelines.added(created.id, author_id)
-        # A retried request publishes again; the event's handlers are idempotent.
-        await self.events.publish(TOPIC, "post.created", post_id=created.id, author_id=author_id)
         return created
 
     async def live(self, post_ids: list[int]) -> list[Post]:
@@ -195,7 +190,6 @@ class PostsService:
             replace(post, caption=caption, hashtags=text.hashtags(caption), mentions=text.mentions(caption)))
         if updated is None:
             raise not_found(post_id)
-        await self.events.publish(TOPIC, "post.updated", post_id=post_id, author_id=viewer_id)
         return updated
 
     async def delete(self, viewer_id: int, post_id: int) -> None:
@@ -204,9 +198,8 @@ class PostsService:
             return  # deleting again succeeds
         await self._own(viewer_id, post_id)
         await self.repo.soft_delete(post_id)
+        # Feeds and caches clean up from its post.deleted event, afterwards and idempotently.
         await self.timelines.removed(post_id, viewer_id)
-        # Feeds and caches clean up from this event, afterwards and idempotently.
-        await self.events.publish(TOPIC, "post.deleted", post_id=post_id, author_id=viewer_id)
 
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]:
         """(post_id, author_id) of the authors' newest live posts, newest first."""

@@ -44,25 +44,56 @@ def new_user(gateway: Gateway, new_account):
     return make
 
 
-@pytest.fixture
-def settle(stack):
-    """Wait until the feed's fan-out workers have handled every event published so far."""
+def outbox_rows(settings) -> int:
+    """Events written to the shards' outboxes and not relayed yet."""
+    import psycopg
+
+    from services.common.db import shard_schema
+
+    total = 0
+    for r in settings.shard_map:
+        with psycopg.connect(r.url, autocommit=True) as conn:
+            statement = " UNION ALL ".join(f"SELECT count(*) FROM {shard_schema(s)}.outbox"
+                                           for s in range(r.first, r.last + 1))
+            total += sum(row[0] for row in conn.execute(statement).fetchall())
+    return total
+
+
+def waiter(stack, group: str, topics: list[str], what: str):
+    """wait(timeout_s): until every event written so far is relayed and handled by `group`."""
     import time
 
     import redis
 
-    from services.feed.worker import GROUP, TOPICS
     from tests.conftest import consumers_caught_up
 
     client = redis.Redis.from_url(stack.settings.redis_url)
 
     def wait(timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
-        while True:
-            if consumers_caught_up(client, GROUP, TOPICS):
-                return
-            assert time.monotonic() < deadline, "fan-out did not catch up"
+        # Outbox first: a row leaves it only after its XADD.
+        while outbox_rows(stack.settings) or not consumers_caught_up(client, group, topics):
+            assert time.monotonic() < deadline, f"{what} did not catch up"
             time.sleep(0.02)
 
+    return client, wait
+
+
+@pytest.fixture
+def settle(stack):
+    """Wait until the feed's fan-out workers have handled every event written so far."""
+    from services.feed.worker import GROUP, TOPICS
+
+    client, wait = waiter(stack, GROUP, TOPICS, "fan-out")
+    yield wait
+    client.close()
+
+
+@pytest.fixture
+def settle_counts(stack):
+    """Wait until the profile counts (accounts' worker) have taken in every event written so far."""
+    from services.accounts.counts import GROUP, TOPICS
+
+    client, wait = waiter(stack, GROUP, TOPICS, "profile counts")
     yield wait
     client.close()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,3 +80,15 @@ class UserClient:
     def upload(self, data: bytes, content_type: str, **kw: Any) -> Response:
         return self.gateway.request("POST", "/v1/media", raw=data, token=self.token,
                                     headers={"content-type": content_type}, **kw)
+
+
+def eventually(check: Callable[[], T], timeout_s: float = 5.0, interval_s: float = 0.02) -> T:
+    """`check()`'s value once it stops raising AssertionError; its last AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(interval_s)

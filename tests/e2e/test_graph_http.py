@@ -7,16 +7,23 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def counts(client, user_id: str) -> tuple[int, int]:
-    user = client.get(f"/v1/users/{user_id}").json
-    return int(user["follower_count"]), int(user["following_count"])
+@pytest.fixture
+def counts(settle_counts):
+    """(follower_count, following_count) of a user once the profile counts took in every event so far."""
+
+    def read(client, user_id: str) -> tuple[int, int]:
+        settle_counts()
+        user = client.get(f"/v1/users/{user_id}").json
+        return int(user["follower_count"]), int(user["following_count"])
+
+    return read
 
 
 def ids(response) -> list[str]:
     return [u["id"] for u in response.json["users"]]
 
 
-def test_follow_public_account_is_immediate_and_counted_once(new_user):
+def test_follow_public_account_is_immediate_and_counted_once(new_user, counts):
     alice, bob = new_user(), new_user()
     for _ in range(2):  # idempotent
         r = alice.post(f"/v1/users/{bob.id}/follow")
@@ -27,7 +34,7 @@ def test_follow_public_account_is_immediate_and_counted_once(new_user):
     assert ids(alice.get(f"/v1/users/{alice.id}/following")) == [bob.id]
 
 
-def test_unfollow_is_idempotent_and_uncounts(new_user):
+def test_unfollow_is_idempotent_and_uncounts(new_user, counts):
     alice, bob = new_user(), new_user()
     alice.post(f"/v1/users/{bob.id}/follow")
     for _ in range(2):
@@ -51,7 +58,7 @@ def test_following_an_unknown_user_is_404(new_user):
     assert new_user().post("/v1/users/4242/follow").status == 404
 
 
-def test_private_account_gets_a_request_the_owner_approves(new_user):
+def test_private_account_gets_a_request_the_owner_approves(new_user, counts):
     owner, fan = new_user(private=True), new_user()
     r = fan.post(f"/v1/users/{owner.id}/follow")
     assert r.json == {"state": "REQUESTED"}
@@ -63,7 +70,7 @@ def test_private_account_gets_a_request_the_owner_approves(new_user):
     assert fan.post(f"/v1/users/{owner.id}/follow").json == {"state": "FOLLOWING"}
 
 
-def test_rejected_request_leaves_no_follow(new_user):
+def test_rejected_request_leaves_no_follow(new_user, counts):
     owner, fan = new_user(private=True), new_user()
     fan.post(f"/v1/users/{owner.id}/follow")
     assert owner.post(f"/v1/follow-requests/{fan.id}:reject").status == 200
@@ -78,7 +85,7 @@ def test_withdrawing_a_request_by_unfollowing(new_user):
     assert ids(owner.get("/v1/follow-requests")) == []
 
 
-def test_owner_removes_a_follower(new_user):
+def test_owner_removes_a_follower(new_user, counts):
     owner, fan = new_user(), new_user()
     fan.post(f"/v1/users/{owner.id}/follow")
     assert owner.delete(f"/v1/users/me/followers/{fan.id}").status == 200
@@ -118,7 +125,7 @@ def test_bad_page_token_and_negative_page_size_are_400(new_user):
     assert alice.get(f"/v1/users/{alice.id}/followers?page_size=-1").status == 400
 
 
-def test_block_removes_follows_both_ways_and_hides_each_from_the_other(new_user):
+def test_block_removes_follows_both_ways_and_hides_each_from_the_other(new_user, counts):
     alice, bob = new_user(), new_user()
     alice.post(f"/v1/users/{bob.id}/follow")
     bob.post(f"/v1/users/{alice.id}/follow")

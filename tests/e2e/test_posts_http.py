@@ -23,7 +23,7 @@ def create_post(user, caption: str = "hello", n_media: int = 1, **extra) -> dict
     return r.json
 
 
-def test_create_post_returns_the_full_post(new_user):
+def test_create_post_returns_the_full_post(new_user, settle_counts):
     alice = new_user()
     post = create_post(alice, "Sunset with @bob at #Beach #sea", n_media=2,
                        location={"name": "Brighton", "lat": 50.82, "lng": -0.14})
@@ -34,6 +34,7 @@ def test_create_post_returns_the_full_post(new_user):
     assert post["hashtags"] == ["beach", "sea"] and post["mentions"] == ["bob"]
     assert post["location"] == {"name": "Brighton", "lat": 50.82, "lng": -0.14}
     assert len(post["media"]) == 2 and post["like_count"] == "0"
+    settle_counts()
     assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "1"
 
 
@@ -77,11 +78,12 @@ def test_someone_elses_media_cannot_be_posted(new_user):
     assert r.status == 400
 
 
-def test_request_id_makes_create_retries_safe(new_user):
+def test_request_id_makes_create_retries_safe(new_user, settle_counts):
     alice = new_user()
     body = {"media_ids": [upload(alice)], "caption": "once", "request_id": "retry-1"}
     first, second = alice.post("/v1/posts", body), alice.post("/v1/posts", body)
     assert first.json["id"] == second.json["id"]
+    settle_counts()
     assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "1"
 
 
@@ -101,7 +103,7 @@ def test_only_the_author_edits_or_deletes(new_user):
     assert bob.delete(f"/v1/posts/{post['id']}").status == 403
 
 
-def test_delete_hides_at_once_and_is_idempotent(new_user):
+def test_delete_hides_at_once_and_is_idempotent(new_user, settle_counts):
     alice, bob = new_user(), new_user()
     post = create_post(alice)
     assert alice.delete(f"/v1/posts/{post['id']}").status == 200
@@ -109,6 +111,7 @@ def test_delete_hides_at_once_and_is_idempotent(new_user):
     for viewer in (alice, bob):
         assert viewer.get(f"/v1/posts/{post['id']}").status == 404
     assert alice.get(f"/v1/users/{alice.id}/posts").json["posts"] == []
+    settle_counts()
     assert alice.get(f"/v1/users/{alice.id}").json["post_count"] == "0"
 
 

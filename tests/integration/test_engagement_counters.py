@@ -20,6 +20,9 @@ from services.engagement.reconcile import reconcile
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Counts
 
+# The posts' author, as the events name them (no such user needs to exist here).
+AUTHOR = 1 << 23 | 7
+
 
 @pytest.fixture
 def counters(client, db):
@@ -155,7 +158,7 @@ async def test_reconciliation_repairs_corrupted_counts_from_the_rows(counters, f
     repo = PostgresEngagementRepository(db)
     post = ids.new_id(1)
     for _ in range(3):
-        await repo.like(post, ids.new_id_in_random_shard())
+        await repo.like(post, ids.new_id_in_random_shard(), AUTHOR)
     async with db.for_shard(shard_of(post)).connection() as conn:
         await conn.execute(f"INSERT INTO {shard_schema(shard_of(post))}.post_counts (post_id, like_count, "
                            "comment_count) VALUES (%s, 99, 5)", (post,))
@@ -168,7 +171,7 @@ async def test_reconciliation_repairs_corrupted_counts_from_the_rows(counters, f
 async def test_reconciliation_drops_pending_deltas_the_rows_already_count(counters, flusher, db, ids, settings):
     repo = PostgresEngagementRepository(db)
     post = ids.new_id(2)
-    await repo.like(post, ids.new_id(0))
+    await repo.like(post, ids.new_id(0), AUTHOR)
     await counters.add(post, LIKES, +1)  # the same like's delta, not flushed yet
     await reconcile(counters, flusher.store, settings.logical_shards, [post])
     await flusher.flush_once()
@@ -178,7 +181,7 @@ async def test_reconciliation_drops_pending_deltas_the_rows_already_count(counte
 async def test_reconciliation_finishes_an_interrupted_flush_before_recounting(counters, flusher, db, ids, settings):
     repo = PostgresEngagementRepository(db)
     post = ids.new_id(3)
-    await repo.like(post, ids.new_id(0))
+    await repo.like(post, ids.new_id(0), AUTHOR)
     await counters.add(post, LIKES, +1)
     await counters.drain(100)  # the flusher dies holding the like's delta
     await reconcile(counters, flusher.store, settings.logical_shards, [post])
@@ -190,6 +193,6 @@ async def test_reconciliation_of_every_post_finds_a_drifted_one(client, db, ids,
     # Every post of the stack: so with the stack's own keys and lock, which keep its flusher out meanwhile.
     store = PostgresCountStore(db)
     post = ids.new_id(4)
-    await PostgresEngagementRepository(db).like(post, ids.new_id(0))  # a like whose delta never reached Redis
+    await PostgresEngagementRepository(db).like(post, ids.new_id(0), AUTHOR)  # a like whose delta never reached Redis
     report = await reconcile(RedisCounters(client, store.counts), store, settings.logical_shards)
     assert post in report.repaired and await durable(db, post) == Counts(1, 0)

@@ -20,6 +20,9 @@ from services.engagement.purge import PostPurger, Purged
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Comment, Counts
 
+# The posts' author, as the events name them (no such user needs to exist here).
+AUTHOR = 1 << 23 | 7
+
 
 @pytest.fixture
 def counters(client, db):
@@ -41,11 +44,11 @@ async def engage(repo: PostgresEngagementRepository, counters: RedisCounters, id
     """Every user likes, saves and comments on the post; the first comment gets a reply."""
     parent = 0
     for user in users:
-        await repo.like(post, user)
+        await repo.like(post, user, AUTHOR)
         await counters.add(post, LIKES, +1)
         await repo.save(user, post)
         added = await repo.add_comment(Comment(id=ids.new_id(shard_of(post)), post_id=post, author_id=user,
-                                               text="nice", parent_id=parent))
+                                               text="nice", parent_id=parent), AUTHOR)
         await counters.add(post, COMMENTS, +1)
         parent = parent or added.id
 

@@ -55,7 +55,7 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_stream(clien
     before = await client.xlen(DEAD_LETTER)
     consumer = Consumer(client, "g", [topic], always_fail, name="c", block_ms=10, claim_idle_ms=0, max_deliveries=2)
     await consumer.ensure_groups()
-    message_id = await EventPublisher(client).publish(topic, "poison")
+    message_id = await EventPublisher(client).publish(topic, "post.created", post_id=1, author_id=2)
     for _ in range(4):
         await consumer.poll_once()
     assert await client.xlen(DEAD_LETTER) == before + 1
@@ -78,11 +78,11 @@ async def test_consumer_recreates_its_group_after_redis_is_flushed(client, topic
     stop = asyncio.Event()
     task = asyncio.create_task(consumer.run(stop))
     await asyncio.sleep(0.1)
-    await EventPublisher(client).publish(topic, "after.flush")
+    await EventPublisher(client).publish(topic, "post.updated", post_id=1, author_id=2)
     for _ in range(100):
         if handled:
             break
         await asyncio.sleep(0.02)
     stop.set()
     await task
-    assert [e.type for e in handled] == ["after.flush"]
+    assert [e.type for e in handled] == ["post.updated"]

@@ -25,9 +25,10 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    repo, events = FakeRepository(), FakeEvents()
+    events = FakeEvents()
+    repo = FakeRepository(events)
     counters = FakeCounters(repo)
     posts = FakePosts(authors={POST: ALICE, OTHER_POST: BOB})
     graph = FakeGraph()
-    service = EngagementService(repo, counters, posts, graph, events, IdAllocator(8))
+    service = EngagementService(repo, counters, posts, graph, IdAllocator(8))
     return World(service, repo, counters, posts, graph, events)

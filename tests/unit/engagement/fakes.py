@@ -17,20 +17,27 @@ def _now() -> datetime:
 
 
 class FakeRepository:
-    def __init__(self) -> None:
+    """Records the events the real one writes to the outbox in `events`."""
+
+    def __init__(self, events: FakeEvents) -> None:
+        self.events = events
         self.likes: dict[tuple[int, int], datetime] = {}
         self.saves: dict[tuple[int, int], datetime] = {}
         self.comment_rows: dict[int, Comment] = {}
         self.durable: dict[int, Counts] = {}
 
-    async def like(self, post_id: int, user_id: int) -> bool:
+    async def like(self, post_id: int, user_id: int, author_id: int) -> bool:
         if (post_id, user_id) in self.likes:
             return False
         self.likes[(post_id, user_id)] = _now()
+        self.events.write("like", post_id=post_id, user_id=user_id, author_id=author_id)
         return True
 
-    async def unlike(self, post_id: int, user_id: int) -> bool:
-        return self.likes.pop((post_id, user_id), None) is not None
+    async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool:
+        if self.likes.pop((post_id, user_id), None) is None:
+            return False
+        self.events.write("unlike", post_id=post_id, user_id=user_id, author_id=author_id)
+        return True
 
     async def likers(self, post_id, limit, after):
         rows = sorted(((t, u) for (p, u), t in self.likes.items() if p == post_id), reverse=True)
@@ -56,7 +63,7 @@ class FakeRepository:
     async def saved_among(self, user_id, post_ids):
         return {p for p in post_ids if (user_id, p) in self.saves}
 
-    async def add_comment(self, comment: Comment) -> Comment | None:
+    async def add_comment(self, comment: Comment, post_author_id: int) -> Comment | None:
         if comment.parent_id:
             parent = self.comment_rows.get(comment.parent_id)
             if parent is None:
@@ -64,6 +71,8 @@ class FakeRepository:
             self.comment_rows[parent.id] = replace(parent, reply_count=parent.reply_count + 1)
         stored = replace(comment, created_at=_now())
         self.comment_rows[comment.id] = stored
+        self.events.write("comment", post_id=comment.post_id, user_id=comment.author_id, author_id=post_author_id,
+                          comment_id=comment.id, parent_comment_id=comment.parent_id, mentions=comment.mentions)
         return stored
 
     async def get_comment(self, comment_id):
@@ -80,7 +89,7 @@ class FakeRepository:
         rows = sorted((c for c in self.comment_rows.values() if c.parent_id == parent_id), key=lambda c: c.id)
         return [c for c in rows if c.id > (after_id or 0)][:limit]
 
-    async def delete_comment(self, comment: Comment) -> int:
+    async def delete_comment(self, comment: Comment, deleted_by: int, post_author_id: int) -> int:
         if self.comment_rows.pop(comment.id, None) is None:
             return 0
         replies = [c.id for c in self.comment_rows.values() if c.parent_id == comment.id]
@@ -89,6 +98,8 @@ class FakeRepository:
         if comment.parent_id in self.comment_rows:
             parent = self.comment_rows[comment.parent_id]
             self.comment_rows[parent.id] = replace(parent, reply_count=parent.reply_count - 1)
+        self.events.write("comment.deleted", post_id=comment.post_id, comment_id=comment.id, user_id=deleted_by,
+                          author_id=post_author_id, removed=1 + len(replies))
         return 1 + len(replies)
 
     async def counts(self, post_ids, liked_by=0):
@@ -140,8 +151,9 @@ class FakeGraph:
 
 @dataclass
 class FakeEvents:
+    """The outbox: what the repository wrote, as (topic, type, data)."""
+
     published: list[tuple[str, str, dict]] = field(default_factory=list)
 
-    async def publish(self, topic, type, **data):
-        self.published.append((topic, type, data))
-        return str(len(self.published))
+    def write(self, type, **data):
+        self.published.append(("engagement", type, data))

@@ -1,0 +1,149 @@
+"""The transactional outbox: an event is written with the change that causes it, then relayed.
+
+A writer calls `write(conn, shard, topic, type, **data)` on the connection of
+its transaction: the event (a pictor.events.v1.EventEnvelope) goes into
+`shard_NNNN.outbox`, the schema where the change happens, so it commits or
+rolls back with the change, whichever physical database the shard lives in.
+A trigger NOTIFYs `pictor_outbox` (payload: the schema) at commit.
+
+The relay (services.mesh.relay, WorkerSpec "relay") moves the rows to the
+streams `events:<topic>` and deletes them:
+  - per physical database one LISTEN connection: a notification drains its
+    schema at once (feeds must see a post well under a second later); every
+    `poll_interval_s` it also drains every schema that holds rows (a
+    notification sent while no relay listened, a drain that failed);
+  - a shard is drained by one relay at a time, under a transaction-scoped
+    advisory lock (a lease that dies with its connection): batches in `seq`
+    order, XADDed, then deleted, then committed. Several replicas share the
+    shards; a relay that dies between XADD and commit leaves the rows for the
+    next drain, which sends them again: delivery is at least once, and the
+    event id stays the same, for the consumers that dedupe.
+
+NOTE: order. Events of one shard go out in `seq` order, and an aggregate's
+events are all written in one shard (a follow edge in the follower's, a post
+in its author's, a like or comment in its post's). Two transactions can
+commit in the other order than they took their seq; for one aggregate they
+do not, because both first change the aggregate's row and the second waits
+for the first's lock before it takes a seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from redis.exceptions import RedisError
+
+from services.common.db import Database, shard_schema
+from services.common.events import EventPublisher, envelope
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "pictor_outbox"
+# The advisory lock (class, shard) a relay holds while it drains a shard.
+LOCK_CLASS = 0x0B0C5
+BATCH = 500
+
+
+async def write(conn: psycopg.AsyncConnection, shard: int, topic: str, type: str, **data: object) -> str:
+    """Add an event to the shard's outbox inside the caller's transaction; returns its event id."""
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
+        raise RuntimeError("outbox.write needs the transaction of the change (db.transaction)")
+    message = envelope(type, dict(data))
+    await conn.execute(
+        f"INSERT INTO {shard_schema(shard)}.outbox (event_id, topic, type, payload) VALUES (%s, %s, %s, %s)",
+        (message.event_id, topic, type, message.SerializeToString()))
+    return message.event_id
+
+
+def shard_of_schema(schema: str) -> int | None:
+    head, _, number = schema.partition("_")
+    return int(number) if head == "shard" and number.isdigit() else None
+
+
+@dataclass
+class Relay:
+    db: Database
+    publisher: EventPublisher
+    poll_interval_s: float = 1.0
+    batch: int = BATCH
+    # Relays that share shards must share this; a test's relay takes its own to work beside the stack's.
+    lock_class: int = LOCK_CLASS
+
+    async def drain_once(self, shard: int) -> int | None:
+        """Relay one batch of the shard's outbox; how many rows, or None when another relay holds it."""
+        s = shard_schema(shard)
+        async with self.db.for_shard(shard).connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (self.lock_class, shard))
+            if not (await cur.fetchone())[0]:
+                return None
+            rows = await (await conn.execute(
+                f"SELECT seq, topic, type, payload FROM {s}.outbox ORDER BY seq LIMIT %s", (self.batch,))).fetchall()
+            if not rows:
+                return 0
+            await self.publish(rows)
+            # By seq, not "seq <= last": a row with a lower seq may commit after this SELECT.
+            await conn.execute(f"DELETE FROM {s}.outbox WHERE seq = ANY(%s)", ([r[0] for r in rows],))
+        return len(rows)
+
+    async def publish(self, rows: list[tuple[int, str, str, bytes]]) -> None:
+        """XADD the rows' envelopes to their streams, in order, in one round trip."""
+        async with self.publisher.client.pipeline(transaction=False) as pipe:
+            for _, topic, type, payload in rows:
+                self.publisher.add_to(pipe, topic, bytes(payload), type)
+            await pipe.execute()
+
+    async def drain(self, shard: int) -> int:
+        """Relay the shard's outbox until it is empty (or another relay holds it); returns how many rows."""
+        total = 0
+        while (moved := await self.drain_once(shard)) is not None:
+            total += moved
+            if moved < self.batch:
+                break
+        return total
+
+    async def waiting_shards(self, shards: list[int]) -> list[int]:
+        """Which of the shards (all in one physical database) have rows in their outbox: one statement."""
+        statement = " UNION ALL ".join(
+            f"(SELECT {shard} FROM {shard_schema(shard)}.outbox LIMIT 1)" for shard in shards)
+        async with self.db.for_shard(shards[0]).connection() as conn:
+            return [r[0] for r in await (await conn.execute(statement)).fetchall()]
+
+    async def sweep(self, shards: list[int]) -> int:
+        total = 0
+        for shard in await self.waiting_shards(shards):
+            total += await self.drain(shard)
+        return total
+
+    async def serve_database(self, shards: list[int], stop: asyncio.Event) -> None:
+        """Listen to one physical database's notifications and drain its shards until `stop`."""
+        url = self.db.settings.database_for_shard(shards[0])
+        mine = set(shards)
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listener:
+                    await listener.execute(f"LISTEN {CHANNEL}")
+                    await self.sweep(shards)  # what was written while no one listened
+                    while not stop.is_set():
+                        woken = [shard_of_schema(n.payload)
+                                 async for n in listener.notifies(timeout=self.poll_interval_s, stop_after=1)]
+                        if not woken:
+                            await self.sweep(shards)
+                        for shard in woken:
+                            if shard in mine:
+                                await self.drain(shard)
+            except (psycopg.OperationalError, RedisError, OSError) as error:
+                # PostgreSQL or Redis away: the rows wait in the outbox; try again shortly.
+                log.warning("relay: %s; retrying in 1 s", error)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
+            except Exception:
+                log.exception("relay: unexpected failure; retrying in 1 s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.gather(*(self.serve_database(shards, stop) for shards in self.db.shards_by_database()))

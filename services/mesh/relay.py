@@ -1,0 +1,48 @@
+"""Outbox relay: `python -m services.mesh.relay` (WorkerSpec "relay").
+
+Moves the events every service writes to its shards' outboxes onto the Redis
+streams (services.common.outbox has how). A worker process of the platform,
+not a task inside each service:
+  - the outbox is per shard schema, not per service: one relay drains every
+    service's events of a shard in one query, where a task in each service
+    (and each of its replicas) would each poll and LISTEN on every shard;
+  - committed events keep flowing while the service that wrote them is down,
+    restarting or overloaded, and a relay's failure never touches requests;
+  - it scales on its own: PICTOR_RELAY_REPLICAS relays share the shards
+    safely (one drains a shard at a time, under an advisory lock).
+Latency comes from LISTEN/NOTIFY, not from polling: a notification drains
+its shard at once; PICTOR_RELAY_POLL_MS (default 1000) is the fallback sweep.
+SIGTERM finishes the batch in hand, then exits.
+"""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from services.common.config import env_int, load_settings
+from services.common.db import Database
+from services.common.events import EventPublisher
+from services.common.outbox import Relay
+from services.common.server import run_worker, stop_on_signals
+
+
+async def run() -> None:
+    settings = load_settings()
+    db = Database(settings, max_size=4)
+    await db.open()
+    redis = aioredis.from_url(settings.redis_url)
+    relay = Relay(db, EventPublisher(redis), poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 1000) / 1000)
+    stop = stop_on_signals()
+    try:
+        await relay.run(stop)
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+def main() -> None:
+    run_worker("relay", run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The transactional outbox and its relay, against the stack's real PostgreSQL and Redis.
+
+The stack runs its own relay; these tests hold its advisory lock on the shard
+they use, so that only the test's relay (another lock class) drains it.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import pytest
+
+from services.accounts.counts import ProfileCounts
+from services.accounts.repository import PostgresCountStore
+from services.common import outbox
+from services.common.db import shard_schema
+from services.common.events import EventPublisher, decode, stream
+
+SHARD = 5
+TEST_LOCK = outbox.LOCK_CLASS + 1
+
+
+@asynccontextmanager
+async def stack_relay_kept_out(db):
+    """Hold the stack relay's lock on SHARD, so it leaves that shard's outbox to the test."""
+    async with db.for_shard(SHARD).connection() as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s, %s)", (outbox.LOCK_CLASS, SHARD))
+        try:
+            yield
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (outbox.LOCK_CLASS, SHARD))
+
+
+async def outbox_rows(db) -> int:
+    async with db.for_shard(SHARD).connection() as conn:
+        return (await (await conn.execute(f"SELECT count(*) FROM {shard_schema(SHARD)}.outbox")).fetchone())[0]
+
+
+async def stream_events(client, topic: str, after: bytes | str = "-") -> list:
+    return [decode(topic, message_id, fields) for message_id, fields in await client.xrange(stream(topic), after)]
+
+
+async def last_id(client, topic: str) -> bytes | str:
+    newest = await client.xrevrange(stream(topic), count=1)
+    return newest[0][0] if newest else "0-0"
+
+
+def after(message_id: bytes | str) -> str:
+    return "(" + (message_id.decode() if isinstance(message_id, bytes) else message_id)
+
+
+class DiesAfterPublishing(outbox.Relay):
+    """A relay that dies once its XADDs went out, before it deletes the rows and commits."""
+
+    async def publish(self, rows):
+        await super().publish(rows)
+        raise ConnectionError("relay killed between the stream and the delete")
+
+
+async def test_an_event_rolled_back_with_its_change_is_never_relayed(db):
+    async with stack_relay_kept_out(db):
+        before = await outbox_rows(db)
+        with pytest.raises(RuntimeError):
+            async with db.transaction(SHARD) as (conn,):
+                await outbox.write(conn, SHARD, "posts", "post.created", post_id=1, author_id=2)
+                raise RuntimeError("the change failed")
+        assert await outbox_rows(db) == before
+
+
+async def test_writing_outside_a_transaction_is_refused(db):
+    async with db.for_shard(SHARD).connection() as conn:
+        with pytest.raises(RuntimeError, match="transaction"):
+            await outbox.write(conn, SHARD, "posts", "post.created", post_id=1, author_id=2)
+
+
+async def test_the_relay_moves_a_shards_events_to_their_streams_in_order_and_deletes_them(db, client):
+    relay = outbox.Relay(db, EventPublisher(client), lock_class=TEST_LOCK)
+    async with stack_relay_kept_out(db):
+        start = await last_id(client, "posts")
+        async with db.transaction(SHARD) as (conn,):
+            written = [await outbox.write(conn, SHARD, "posts", type, post_id=10, author_id=2)
+                       for type in ("post.created", "post.updated", "post.deleted")]
+        assert await relay.drain(SHARD) >= 3
+        assert await outbox_rows(db) == 0
+    events = [e for e in await stream_events(client, "posts", after(start)) if e.id in written]
+    assert [(e.id, e.type, e.data) for e in events] == [
+        (written[0], "post.created", {"post_id": 10, "author_id": 2}),
+        (written[1], "post.updated", {"post_id": 10, "author_id": 2}),
+        (written[2], "post.deleted", {"post_id": 10, "author_id": 2})]
+
+
+async def test_a_relay_that_dies_after_publishing_leaves_the_rows_for_the_next_which_sends_the_same_ids(db, client):
+    publisher = EventPublisher(client)
+    async with stack_relay_kept_out(db):
+        start = await last_id(client, "graph")
+        async with db.transaction(SHARD) as (conn,):
+            event_id = await outbox.write(conn, SHARD, "graph", "mute", user_id=3, target_id=4)
+        with pytest.raises(ConnectionError):
+            await DiesAfterPublishing(db, publisher, lock_class=TEST_LOCK).drain(SHARD)
+        assert await outbox_rows(db) >= 1
+        await outbox.Relay(db, publisher, lock_class=TEST_LOCK).drain(SHARD)
+        assert await outbox_rows(db) == 0
+    delivered = [e for e in await stream_events(client, "graph", after(start)) if e.id == event_id]
+    assert len(delivered) == 2 and delivered[0].data == delivered[1].data == {"user_id": 3, "target_id": 4}
+
+
+async def test_a_follow_delivered_twice_is_counted_once(db, ids, client):
+    follower, target = ids.new_id(SHARD), ids.new_id(SHARD)
+    async with db.transaction(SHARD) as (conn,):
+        for user in (follower, target):
+            await conn.execute(
+                f"INSERT INTO {shard_schema(SHARD)}.users (id, username, email, password_hash) VALUES (%s, %s, %s, '')",
+                (user, f"u{user}", f"u{user}@example.com"))
+    counts = ProfileCounts(PostgresCountStore(db))
+    await EventPublisher(client).publish("test-counts", "follow", follower_id=follower, target_id=target)
+    message_id, fields = (await client.xrevrange(stream("test-counts"), count=1))[0]
+    twice = decode("test-counts", message_id, fields)
+    for _ in range(2):
+        await counts.handle(twice)
+    async with db.for_shard(SHARD).connection() as conn:
+        rows = await (await conn.execute(
+            f"SELECT id, follower_count, following_count FROM {shard_schema(SHARD)}.users WHERE id = ANY(%s)",
+            ([follower, target],))).fetchall()
+    assert sorted(rows) == sorted([(follower, 0, 1), (target, 1, 0)])
