@@ -151,6 +151,12 @@ end
 redis.call('DEL', KEYS[3])
 return 0
 """
+# KEYS: recheck set. ARGV: now, max posts. Takes (removes and returns) the posts due by now.
+TAKE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
 # NOTE: the scripts build the keys of the posts they touch rather than take
 # them in KEYS: fine on one Redis. With Redis Cluster, give each post's keys
 # one hash tag and run DRAIN per node with a dirty set per node.
@@ -219,6 +225,7 @@ class RedisCounters:
         self._drain = client.register_script(DRAIN)
         self._settle = client.register_script(SETTLE)
         self._forget = client.register_script(FORGET)
+        self._take_due = client.register_script(TAKE_DUE)
 
     # --- writers and readers --------------------------------------------------------
 
@@ -308,6 +315,19 @@ class RedisCounters:
             triples = [v for p, c in counts.items() for v in (p, c.likes, c.comments)]
             await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, COUNTS_PREFIX,
                                                              *triples])
+
+    async def recheck_at(self, post_id: int, when: float) -> None:
+        """Have reconciliation recount the post at `when` (Unix s), or later if a later recheck is pending.
+
+        NOTE: later wins, so a post is recounted only once its events have been quiet for the delay: a
+        recount that ran while a like's row was committed but its delta not yet added would count that
+        like twice (or drop it). Such a like's event, handled after the recount, schedules another.
+        """
+        await self.client.zadd(self.keys.recheck, {str(post_id): when}, gt=True)
+
+    async def take_due(self, now: float, max_posts: int) -> list[int]:
+        """The posts whose recheck is due by `now`, taken off the set."""
+        return [int(p) for p in await self._take_due(keys=[self.keys.recheck], args=[now, max_posts])]
 
     async def forget(self, post_id: int) -> None:
         """Drop everything Redis counts for a deleted post (call under the flusher's lock)."""

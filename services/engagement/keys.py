@@ -13,6 +13,8 @@ here. `counts` is the counters' prefix (tests use their own):
                                          hashes stay for a person to look at)
   pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
                                          (the read model; kept COUNTS_TTL_S after the post's last change)
+  counts:recheck                 ZSET    posts to recount from their rows, scored by when (Unix s):
+                                         filled from the engagement events (reconcile.Rechecks)
 
 NOTE: the scripts of services.engagement.counters that touch many posts build
 their shard and flush keys in Lua from the prefix, in the layout above
@@ -55,3 +57,7 @@ class CounterKeys:
     @property
     def dead(self) -> str:
         return f"{self.prefix}:dead"
+
+    @property
+    def recheck(self) -> str:
+        return f"{self.prefix}:recheck"

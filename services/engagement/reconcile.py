@@ -1,7 +1,19 @@
-"""Recompute like and comment counts from the rows and repair drift.
+"""Recompute like and comment counts from the rows and repair drift: by hand, and on a schedule.
 
     python -m services.engagement.reconcile              # every post with likes, comments or a count
     python -m services.engagement.reconcile POST_ID ...  # just these
+
+The counters worker (services.engagement.worker) also runs it by itself:
+  - Rechecks: every like, unlike, comment and comment.deleted event (written
+    with its row, in the outbox) schedules a recount of its post
+    PICTOR_COUNTERS_RECHECK_DELAY_MS (2000) after it happened; a later event
+    on the post moves it later, so the recount runs once the post has been
+    quiet that long, when every request's own delta has landed (a recount
+    racing a like in flight would count it twice). A process that died
+    between the row's commit and its Redis delta leaves the count wrong for
+    those seconds, not until someone runs this by hand.
+  - Every PICTOR_COUNTERS_RECONCILE_S (3600; 0: never) a pass over every
+    post, for what no event names (Redis lost deltas it had not flushed).
 
 Counts drift when a process dies between committing a like (or comment) and
 adding its delta in Redis, or when Redis loses deltas not yet flushed. For
@@ -10,7 +22,7 @@ set post_counts from the rows (one transaction), then drop the posts' pending
 deltas and set their `pc:` to the recount (one script). Run while nothing is
 written, counts then equal the rows exactly. Under live traffic, a like whose
 row and delta straddle the recount can leave that post off by one until the
-next run. Prints one JSON line: {"posts_checked": N, "posts_repaired": N}.
+next run, or (in the worker) until the recheck its event schedules. Prints one JSON line: {"posts_checked": N, "posts_repaired": N}.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import redis.asyncio as aioredis
 
 from services.common.config import load_settings
 from services.common.db import Database
+from services.common.events import Event, published_at
 from services.common.ids import shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher, lock_name
@@ -60,15 +73,19 @@ async def _chunks(store: PostgresCountStore, logical_shards: int, post_ids: Iter
 
 
 async def reconcile(counters: RedisCounters, store: PostgresCountStore, logical_shards: int,
-                    post_ids: Iterable[int] | None = None) -> Report:
+                    post_ids: Iterable[int] | None = None, *, only_engaged: bool = False) -> Report:
     """Recount the given posts (None: every post that has engagement) from their rows.
 
     The flusher's lock is taken per chunk, so counts keep flowing meanwhile.
+    `only_engaged` leaves out the given posts that have no likes, comments or
+    count (a deleted post purged meanwhile: no count comes back to life).
     """
     checked, repaired = 0, []
     flusher = Flusher(counters, store, logical_shards=logical_shards)
     async for shard, ids in _chunks(store, logical_shards, post_ids):
         async with store.exclusive(lock_name(counters.keys.prefix)):
+            if only_engaged and not (ids := await store.engaged(shard, ids)):
+                continue
             # An unfinished flush would add deltas the recount already counts.
             await flusher.recover()
             fixed, counts = await store.recount(shard, ids)
@@ -76,6 +93,32 @@ async def reconcile(counters: RedisCounters, store: PostgresCountStore, logical_
         checked += len(ids)
         repaired += fixed
     return Report(checked, len(repaired), tuple(repaired))
+
+
+RECHECK_TYPES = ("like", "unlike", "comment", "comment.deleted")
+RECHECK_GROUP = "engagement-count-rechecks"
+RECHECK_TOPICS = ["engagement"]
+
+
+@dataclass
+class Rechecks:
+    """Recounts the posts that engagement events name, a delay after each (see the module's note)."""
+
+    counters: RedisCounters
+    store: PostgresCountStore
+    logical_shards: int
+    delay_s: float = 2.0
+
+    async def handle(self, event: Event) -> None:
+        if event.type in RECHECK_TYPES:
+            await self.counters.recheck_at(int(event.data["post_id"]), published_at(event) + self.delay_s)
+
+    async def run_due(self, now: float) -> Report:
+        """Recount the posts due by `now` (a chunk of them)."""
+        due = await self.counters.take_due(now, CHUNK)
+        if not due:
+            return Report(0, 0, ())
+        return await reconcile(self.counters, self.store, self.logical_shards, due, only_engaged=True)
 
 
 async def run(post_ids: list[int] | None) -> Report:

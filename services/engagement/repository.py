@@ -302,6 +302,17 @@ class PostgresCountStore:
                 found.update(r[0] for r in rows)
         return sorted(found)[:limit]
 
+    async def engaged(self, shard: int, post_ids: list[int]) -> list[int]:
+        """The posts of the shard, among `post_ids`, that have likes, comments or a count row."""
+        s = shard_schema(shard)
+        async with self.db.for_shard(shard).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT p.id FROM unnest(%s::bigint[]) AS p(id) WHERE EXISTS (SELECT 1 FROM {s}.post_counts c "
+                f"WHERE c.post_id = p.id) OR EXISTS (SELECT 1 FROM {s}.likes l WHERE l.post_id = p.id) "
+                f"OR EXISTS (SELECT 1 FROM {s}.comments m WHERE m.post_id = p.id) ORDER BY p.id",
+                (post_ids,))).fetchall()
+        return [r[0] for r in rows]
+
     async def recount(self, shard: int, post_ids: list[int]) -> tuple[list[int], dict[int, Counts]]:
         """Set the posts' counts from their rows: (the posts whose count was wrong, every post's count)."""
         s = shard_schema(shard)

@@ -82,13 +82,11 @@ class UserClient:
                                     headers={"content-type": content_type}, **kw)
 
 
-def eventually(check: Callable[[], T], timeout_s: float = 5.0, interval_s: float = 0.02) -> T:
-    """`check()`'s value once it stops raising AssertionError; its last AssertionError after `timeout_s`."""
+
+def eventually(read: Callable[[], T], expected: T, timeout_s: float = 5.0) -> T:
+    """Poll `read()` until it returns `expected` (counts and other effects of events come a little later)."""
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return check()
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise
-        time.sleep(interval_s)
+    while (value := read()) != expected:
+        assert time.monotonic() < deadline, f"still {value!r}, expected {expected!r}"
+        time.sleep(0.05)
+    return value

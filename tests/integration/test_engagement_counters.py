@@ -193,6 +193,19 @@ async def test_reconciliation_of_every_post_finds_a_drifted_one(client, db, ids,
     # Every post of the stack: so with the stack's own keys and lock, which keep its flusher out meanwhile.
     store = PostgresCountStore(db)
     post = ids.new_id(4)
-    await PostgresEngagementRepository(db).like(post, ids.new_id(0), AUTHOR)  # a like whose delta never reached Redis
+    # A like whose delta Redis lost: a row and nothing else (no event either, so no recheck comes for it).
+    async with db.for_shard(shard_of(post)).connection() as conn:
+        await conn.execute(f"INSERT INTO {shard_schema(shard_of(post))}.likes (post_id, user_id) VALUES (%s, %s)",
+                           (post, ids.new_id(0)))
     report = await reconcile(RedisCounters(client, store.counts), store, settings.logical_shards)
     assert post in report.repaired and await durable(db, post) == Counts(1, 0)
+
+
+async def test_a_later_event_moves_a_pending_recheck_later_and_a_due_one_is_taken_once(counters, ids):
+    post = ids.new_id(5)
+    await counters.recheck_at(post, 100.0)
+    await counters.recheck_at(post, 102.0)  # another like, later
+    await counters.recheck_at(post, 101.0)  # an older event delivered late
+    assert await counters.take_due(101.5, 10) == []
+    assert await counters.take_due(102.0, 10) == [post]
+    assert await counters.take_due(200.0, 10) == []
