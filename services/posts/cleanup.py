@@ -16,7 +16,7 @@ longer than any request's deadline, so a like or comment that passed the
 visibility check just before the delete has landed, and goes too). Every
 step is idempotent, so a retried event repeats them harmlessly, and a sweep
 every `sweep_s` finishes posts deleted longer ago whose cleanup never ran
-(their event was lost between the commit and the publish, or dead-lettered).
+(their event was dead-lettered, or Redis lost the stream).
 """
 
 from __future__ import annotations
