@@ -82,9 +82,9 @@ def post_in_feed(gw: Gateway, samples: int) -> dict:
         started = time.perf_counter()
         post = gw.call("POST", "/v1/posts", bob["access_token"], body={"media_ids": [media]})["id"]
         acks.append((time.perf_counter() - started) * 1000)
-        feed = lambda: gw.call("GET", "/v1/feed?mode=CHRONOLOGICAL&page_size=1",  # noqa: E731
-                               alice["access_token"])["posts"]
-        done = wait_until(lambda: any(p["id"] == post for p in feed()))
+        done = wait_until(lambda post=post: any(
+            p["id"] == post
+            for p in gw.call("GET", "/v1/feed?mode=CHRONOLOGICAL&page_size=1", alice["access_token"])["posts"]))
         seen.append((done - started) * 1000)
     return summary("events.post_in_follower_feed", acks, seen)
 
@@ -98,7 +98,7 @@ def follow_counted(gw: Gateway, samples: int) -> dict:
         started = time.perf_counter()
         gw.call("POST", f"/v1/users/{bob_id}/follow", fan["access_token"])
         acks.append((time.perf_counter() - started) * 1000)
-        done = wait_until(lambda: gw.call("GET", f"/v1/users/{bob_id}", token)["follower_count"] == str(n + 1))
+        done = wait_until(lambda n=n: gw.call("GET", f"/v1/users/{bob_id}", token)["follower_count"] == str(n + 1))
         seen.append((done - started) * 1000)
     return summary("events.follow_counted", acks, seen)
 
