@@ -47,7 +47,9 @@ async def run() -> None:
     await db.open()
     redis = aioredis.from_url(settings.redis_url)
     store = PostgresCountStore(db)
-    consumer = Consumer(redis, GROUP, TOPICS, ProfileCounts(store).handle)
+    # Its handler fails only while PostgreSQL is away (the events are well-formed: protobuf from the
+    # outbox), so it retries for about an hour (claim_idle_ms apart) before giving a count up.
+    consumer = Consumer(redis, GROUP, TOPICS, ProfileCounts(store).handle, max_deliveries=120)
     stop = stop_on_signals()
     try:
         await asyncio.gather(consumer.run(stop), prune_loop(store, settings.logical_shards, stop))

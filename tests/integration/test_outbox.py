@@ -122,3 +122,20 @@ async def test_a_follow_delivered_twice_is_counted_once(db, ids, client):
             f"SELECT id, follower_count, following_count FROM {shard_schema(SHARD)}.users WHERE id = ANY(%s)",
             ([follower, target],))).fetchall()
     assert sorted(rows) == sorted([(follower, 0, 1), (target, 1, 0)])
+
+
+async def test_two_relays_draining_one_shard_at_once_send_each_event_once_in_order(db, client):
+    import asyncio
+
+    publisher = EventPublisher(client)
+    relays = [outbox.Relay(db, publisher, lock_class=TEST_LOCK, batch=7) for _ in range(2)]
+    async with stack_relay_kept_out(db):
+        start = await last_id(client, "posts")
+        async with db.transaction(SHARD) as (conn,):
+            written = [await outbox.write(conn, SHARD, "posts", "post.updated", post_id=n, author_id=2)
+                       for n in range(1, 51)]
+        await asyncio.gather(*(relay.drain(SHARD) for relay in relays for _ in range(3)))
+        await relays[0].drain(SHARD)  # whatever a skipped turn left
+        assert await outbox_rows(db) == 0
+    sent = [e.id for e in await stream_events(client, "posts", after(start)) if e.id in set(written)]
+    assert sent == written
