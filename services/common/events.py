@@ -113,10 +113,7 @@ class EventPublisher:
 
     async def publish(self, topic: str, type: str, **data: Any) -> str:
         """A new event straight onto the stream, bypassing any outbox (tests and tools)."""
-        return await self.publish_envelope(topic, envelope(type, data).SerializeToString(), type)
-
-    async def publish_envelope(self, topic: str, serialized: bytes, type: str) -> str:
-        message_id = await self.add_to(self.client, topic, serialized, type)
+        message_id = await self.add_to(self.client, topic, envelope(type, data).SerializeToString(), type)
         return message_id.decode() if isinstance(message_id, bytes) else message_id
 
     @staticmethod
