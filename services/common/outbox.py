@@ -4,7 +4,9 @@ A writer calls `write(conn, shard, topic, type, **data)` on the connection of
 its transaction: the event (a pictor.events.v1.EventEnvelope) goes into
 `shard_NNNN.outbox`, the schema where the change happens, so it commits or
 rolls back with the change, whichever physical database the shard lives in.
-A trigger NOTIFYs `pictor_outbox` (payload: the schema) at commit.
+A trigger NOTIFYs `pictor_outbox` (payload: the schema) at commit, unless
+the writer passed wake=False (likes: NOTIFY serializes commits, see
+migration 0008), which leaves the event to the relay's next sweep.
 
 The relay (services.mesh.relay, WorkerSpec "relay") moves the rows to the
 streams `events:<topic>` and deletes them:
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 
 import psycopg
@@ -48,15 +51,36 @@ LOCK_CLASS = 0x0B0C5
 BATCH = 500
 
 
-async def write(conn: psycopg.AsyncConnection, shard: int, topic: str, type: str, **data: object) -> str:
-    """Add an event to the shard's outbox inside the caller's transaction; returns its event id."""
+async def write(conn: psycopg.AsyncConnection, shard: int, topic: str, type: str, *, wake: bool = True,
+                **data: object) -> str:
+    """Add an event to the shard's outbox inside the caller's transaction; returns its event id.
+
+    wake=False: no NOTIFY, the relay's next sweep takes it (for the busiest events).
+    """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.INTRANS:
         raise RuntimeError("outbox.write needs the transaction of the change (db.transaction)")
-    message = envelope(type, dict(data))
+    params = event_params(topic, type, wake=wake, **data)
     await conn.execute(
-        f"INSERT INTO {shard_schema(shard)}.outbox (event_id, topic, type, payload) VALUES (%s, %s, %s, %s)",
-        (message.event_id, topic, type, message.SerializeToString()))
-    return message.event_id
+        f"INSERT INTO {shard_schema(shard)}.outbox (event_id, topic, type, payload, wake) VALUES (%s, %s, %s, %s, %s)",
+        params)
+    return params[0]
+
+
+def insert_for_each(shard: int, changed: str) -> str:
+    """SQL that adds the event once per row of the CTE `changed`: the tail of a one-statement write.
+
+    `WITH changed AS (INSERT ... RETURNING 1) ` + insert_for_each(shard, "changed"), with
+    event_params(...) as its parameters, commits the change and its event in one round trip
+    (a statement is its own transaction), and its rowcount says whether anything changed.
+    """
+    return (f"INSERT INTO {shard_schema(shard)}.outbox (event_id, topic, type, payload, wake) "
+            f"SELECT %s, %s, %s, %s, %s FROM {changed}")
+
+
+def event_params(topic: str, type: str, *, wake: bool = True, **data: object) -> tuple[str, str, str, bytes, bool]:
+    """(event_id, topic, type, payload, wake): an outbox row's values for a new event."""
+    message = envelope(type, dict(data))
+    return message.event_id, topic, type, message.SerializeToString(), wake
 
 
 def shard_of_schema(schema: str) -> int | None:
@@ -68,7 +92,7 @@ def shard_of_schema(schema: str) -> int | None:
 class Relay:
     db: Database
     publisher: EventPublisher
-    poll_interval_s: float = 1.0
+    poll_interval_s: float = 0.25
     batch: int = BATCH
     # Relays that share shards must share this; a test's relay takes its own to work beside the stack's.
     lock_class: int = LOCK_CLASS
@@ -127,14 +151,16 @@ class Relay:
                 async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listener:
                     await listener.execute(f"LISTEN {CHANNEL}")
                     await self.sweep(shards)  # what was written while no one listened
+                    swept = time.monotonic()
                     while not stop.is_set():
-                        woken = [shard_of_schema(n.payload)
-                                 async for n in listener.notifies(timeout=self.poll_interval_s, stop_after=1)]
-                        if not woken:
-                            await self.sweep(shards)
-                        for shard in woken:
-                            if shard in mine:
+                        wait = max(0.0, swept + self.poll_interval_s - time.monotonic())
+                        async for n in listener.notifies(timeout=wait, stop_after=1):
+                            if (shard := shard_of_schema(n.payload)) in mine:
                                 await self.drain(shard)
+                        # On time even while notifications keep coming: events written without one wait here.
+                        if time.monotonic() >= swept + self.poll_interval_s:
+                            await self.sweep(shards)
+                            swept = time.monotonic()
             except (psycopg.OperationalError, RedisError, OSError) as error:
                 # PostgreSQL or Redis away: the rows wait in the outbox; try again shortly.
                 log.warning("relay: %s; retrying in 1 s", error)

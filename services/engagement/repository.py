@@ -36,24 +36,27 @@ class PostgresEngagementRepository:
     # --- likes ------------------------------------------------------------------------
 
     async def like(self, post_id: int, user_id: int, author_id: int) -> bool:
-        """True (and a "like" event) when this call added the like."""
-        async with self.db.transaction(shard_of(post_id)) as (conn,):
+        """True (and a "like" event) when this call added the like.
+
+        The hot path: one statement, and no NOTIFY (wake=False): the relay's sweep takes the event
+        within PICTOR_RELAY_POLL_MS; nothing that shows waits on it (the count moves by its delta).
+        """
+        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
             cur = await conn.execute(
-                f"INSERT INTO {_s(post_id)}.likes (post_id, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (post_id, user_id))
-            if cur.rowcount == 1:
-                await outbox.write(conn, shard_of(post_id), TOPIC, "like", post_id=post_id, user_id=user_id,
-                                   author_id=author_id)
+                f"WITH changed AS (INSERT INTO {_s(post_id)}.likes (post_id, user_id) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING RETURNING 1) " + outbox.insert_for_each(shard_of(post_id), "changed"),
+                (post_id, user_id, *outbox.event_params(TOPIC, "like", wake=False, post_id=post_id,
+                                                        user_id=user_id, author_id=author_id)))
             return cur.rowcount == 1
 
     async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool:
-        """True (and an "unlike" event) when this call removed the like."""
-        async with self.db.transaction(shard_of(post_id)) as (conn,):
-            cur = await conn.execute(f"DELETE FROM {_s(post_id)}.likes WHERE post_id = %s AND user_id = %s",
-                                     (post_id, user_id))
-            if cur.rowcount == 1:
-                await outbox.write(conn, shard_of(post_id), TOPIC, "unlike", post_id=post_id, user_id=user_id,
-                                   author_id=author_id)
+        """True (and an "unlike" event) when this call removed the like. One statement."""
+        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+            cur = await conn.execute(
+                f"WITH changed AS (DELETE FROM {_s(post_id)}.likes WHERE post_id = %s AND user_id = %s RETURNING 1) "
+                + outbox.insert_for_each(shard_of(post_id), "changed"),
+                (post_id, user_id, *outbox.event_params(TOPIC, "unlike", wake=False, post_id=post_id,
+                                                        user_id=user_id, author_id=author_id)))
             return cur.rowcount == 1
 
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]:

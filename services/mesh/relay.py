@@ -10,8 +10,9 @@ not a task inside each service:
     restarting or overloaded, and a relay's failure never touches requests;
   - it scales on its own: PICTOR_RELAY_REPLICAS relays share the shards
     safely (one drains a shard at a time, under an advisory lock).
-Latency comes from LISTEN/NOTIFY, not from polling: a notification drains
-its shard at once; PICTOR_RELAY_POLL_MS (default 1000) is the fallback sweep.
+Latency comes from LISTEN/NOTIFY: a notification drains its shard at once.
+Every PICTOR_RELAY_POLL_MS (default 250) a sweep drains the shards that hold
+rows: the events written without a NOTIFY (likes), and any a relay missed.
 SIGTERM finishes the batch in hand, then exits.
 """
 
@@ -31,7 +32,7 @@ async def run() -> None:
     db = Database(settings, max_size=4)
     await db.open()
     redis = aioredis.from_url(settings.redis_url)
-    relay = Relay(db, EventPublisher(redis), poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 1000) / 1000)
+    relay = Relay(db, EventPublisher(redis), poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 250) / 1000)
     stop = stop_on_signals()
     try:
         await relay.run(stop)
