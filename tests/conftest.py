@@ -76,6 +76,21 @@ def consumers_caught_up(client, group: str, topics: list[str]) -> bool:
     return True
 
 
+def outbox_rows(settings) -> int:
+    """Events written to the shards' outboxes and not relayed yet."""
+    import psycopg
+
+    from services.common.db import shard_schema
+
+    total = 0
+    for r in settings.shard_map:
+        with psycopg.connect(r.url, autocommit=True, connect_timeout=2) as conn:
+            statement = " UNION ALL ".join(f"SELECT count(*) FROM {shard_schema(s)}.outbox"
+                                           for s in range(r.first, r.last + 1))
+            total += sum(row[0] for row in conn.execute(statement).fetchall())
+    return total
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     for name in STORE_URLS:

@@ -34,13 +34,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import redis
 
 from services.common.registry import SERVICES, WORKERS
 from services.feed.worker import GROUP as FANOUT_GROUP
 from services.feed.worker import TOPICS as FANOUT_TOPICS
 from services.mesh.launcher import Stack
-from tests.conftest import consumers_caught_up, private_stack
+from tests.conftest import consumers_caught_up, outbox_rows, private_stack
 from tests.e2e.http import Gateway, Response, UserClient
 from tests.e2e.media_files import unique_jpeg
 from tests.e2e.test_feed_http import brute_force_feed
@@ -407,9 +408,10 @@ def wait_fanout(stack: Stack) -> bool:
     try:
         while time.monotonic() < deadline:
             try:
-                if consumers_caught_up(client, FANOUT_GROUP, FANOUT_TOPICS):
+                # Outbox first: an event leaves it only once it is on its stream.
+                if not outbox_rows(stack.settings) and consumers_caught_up(client, FANOUT_GROUP, FANOUT_TOPICS):
                     return True
-            except redis.RedisError:
+            except (redis.RedisError, psycopg.OperationalError):
                 pass
             time.sleep(0.1)
         return False

@@ -12,17 +12,13 @@ event in hand, then exits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-
-import redis.asyncio as aioredis
 
 from services.accounts.counts import GROUP, TOPICS, ProfileCounts
 from services.accounts.repository import PostgresCountStore
-from services.common.config import load_settings
-from services.common.db import Database
+from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
-from services.common.server import run_worker, stop_on_signals
+from services.common.server import Resources, run_worker, wait_for_stop
 
 log = logging.getLogger(__name__)
 
@@ -37,29 +33,22 @@ async def prune_loop(store: PostgresCountStore, logical_shards: int, stop: async
                 await store.prune(shard, KEEP_EVENT_IDS_S)
         except Exception:
             log.exception("pruning consumed event ids failed; trying again later")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), PRUNE_EVERY_S)
+        await wait_for_stop(stop, PRUNE_EVERY_S)
 
 
-async def run() -> None:
-    settings = load_settings()
-    db = Database(settings, max_size=4)
-    await db.open()
-    redis = aioredis.from_url(settings.redis_url)
-    store = PostgresCountStore(db)
+async def work(resources: Resources, stop: asyncio.Event) -> None:
+    store = PostgresCountStore(await resources.database(max_size=4))
     # Its handler fails only while PostgreSQL is away (the events are well-formed: protobuf from the
     # outbox), so it retries for about an hour (claim_idle_ms apart) before giving a count up.
-    consumer = Consumer(redis, GROUP, TOPICS, ProfileCounts(store).handle, max_deliveries=120)
-    stop = stop_on_signals()
-    try:
-        await asyncio.gather(consumer.run(stop), prune_loop(store, settings.logical_shards, stop))
-    finally:
-        await redis.aclose()
-        await db.close()
+    consumer = Consumer(resources.redis(), GROUP, TOPICS, ProfileCounts(store).handle, max_deliveries=120,
+                        claim_idle_ms=events_claim_idle_ms())
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(consumer.run(stop))
+        tasks.create_task(prune_loop(store, resources.settings.logical_shards, stop))
 
 
 def main() -> None:
-    run_worker("profile_counts", run)
+    run_worker("profile_counts", work)
 
 
 if __name__ == "__main__":

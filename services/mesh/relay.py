@@ -18,31 +18,22 @@ SIGTERM finishes the batch in hand, then exits.
 
 from __future__ import annotations
 
-import redis.asyncio as aioredis
+import asyncio
 
-from services.common.config import env_int, load_settings
-from services.common.db import Database
+from services.common.config import env_int
 from services.common.events import EventPublisher
 from services.common.outbox import Relay
-from services.common.server import run_worker, stop_on_signals
+from services.common.server import Resources, run_worker
 
 
-async def run() -> None:
-    settings = load_settings()
-    db = Database(settings, max_size=4)
-    await db.open()
-    redis = aioredis.from_url(settings.redis_url)
-    relay = Relay(db, EventPublisher(redis), poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 250) / 1000)
-    stop = stop_on_signals()
-    try:
-        await relay.run(stop)
-    finally:
-        await redis.aclose()
-        await db.close()
+async def work(resources: Resources, stop: asyncio.Event) -> None:
+    relay = Relay(await resources.database(max_size=4), EventPublisher(resources.redis()),
+                  poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 250) / 1000)
+    await relay.run(stop)
 
 
 def main() -> None:
-    run_worker("relay", run)
+    run_worker("relay", work)
 
 
 if __name__ == "__main__":

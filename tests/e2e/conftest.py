@@ -44,28 +44,13 @@ def new_user(gateway: Gateway, new_account):
     return make
 
 
-def outbox_rows(settings) -> int:
-    """Events written to the shards' outboxes and not relayed yet."""
-    import psycopg
-
-    from services.common.db import shard_schema
-
-    total = 0
-    for r in settings.shard_map:
-        with psycopg.connect(r.url, autocommit=True) as conn:
-            statement = " UNION ALL ".join(f"SELECT count(*) FROM {shard_schema(s)}.outbox"
-                                           for s in range(r.first, r.last + 1))
-            total += sum(row[0] for row in conn.execute(statement).fetchall())
-    return total
-
-
 def waiter(stack, group: str, topics: list[str], what: str):
     """wait(timeout_s): until every event written so far is relayed and handled by `group`."""
     import time
 
     import redis
 
-    from tests.conftest import consumers_caught_up
+    from tests.conftest import consumers_caught_up, outbox_rows
 
     client = redis.Redis.from_url(stack.settings.redis_url)
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from services.common.events import decode, stream
-from tests.e2e.conftest import outbox_rows
+from tests.conftest import outbox_rows
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
