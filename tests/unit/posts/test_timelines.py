@@ -32,8 +32,7 @@ class Timelines:
 
 
 def service(repo: Repo, timelines: Timelines) -> PostsService:
-    return PostsService(repo, IdAllocator(8), graph=None, events=None, timelines=timelines,  # type: ignore[arg-type]
-                        media=None)
+    return PostsService(repo, IdAllocator(8), graph=None, timelines=timelines, media=None)  # type: ignore[arg-type]
 
 
 async def test_only_missing_timelines_are_rebuilt_from_the_authors_newest_posts():
