@@ -338,6 +338,7 @@ def copy_users(params: Params, user_ids: array, followers: array, following: arr
                    "created_at",
                    f"{uid}\t{name}\t{name}@seed.pictor\t{password_hash}\tSeed {i}\t{followers[i]}\t{following[i]}\t"
                    f"{posts[i]}\t{created}\n")
+        copier.write(shard_of(uid), "members", "user_id, is_private", f"{uid}\tf\n")  # the graph's record
 
 
 # --- Redis -------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -17,6 +19,7 @@ USER_COLUMNS = (
     "id, username, display_name, bio, avatar_media_id, is_private, "
     "follower_count, following_count, post_count, created_at"
 )
+PRIVACY_LOCK = "accounts.privacy"
 
 
 class PostgresAccountsRepository:
@@ -48,10 +51,31 @@ class PostgresAccountsRepository:
                 )
         except BaseException:
             # Release the claims so the name is not lost to a half-made account.
-            async with self.db.global_pool.connection() as conn, conn.transaction():
-                await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE user_id = %s", (user.id,))
-                await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user.id,))
+            await self._release_claims(user.id)
             raise
+
+    async def _release_claims(self, user_id: int) -> None:
+        async with self.db.global_pool.connection() as conn, conn.transaction():
+            await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE user_id = %s", (user_id,))
+            await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user_id,))
+
+    async def delete_user(self, user_id: int) -> None:
+        """Undo create_user (its row, then its name claims): for a registration that could not finish."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(f"DELETE FROM {shard_schema(shard_of(user_id))}.users WHERE id = %s", (user_id,))
+        await self._release_claims(user_id)
+
+    @asynccontextmanager
+    async def privacy_lock(self, user_id: int) -> AsyncIterator[None]:
+        """One change of the user's privacy at a time, across every accounts process: a session
+        advisory lock held over the change's commit and the call telling the graph."""
+        key = (PRIVACY_LOCK, user_id % 2_147_483_647)
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute("SELECT pg_advisory_lock(hashtext(%s), %s)", key)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext(%s), %s)", key)
 
     async def user_id_for_login(self, login: str) -> int | None:
         table, column = ("emails", "email") if "@" in login else ("usernames", "username")

@@ -28,12 +28,14 @@ class GraphBlocks:
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings = resources.settings
+    graph = GraphClient(resources.channels())
     service = AccountsService(
         repo=PostgresAccountsRepository(await resources.database()),
         ids=IdAllocator(settings.logical_shards),
         signer=TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, settings.access_token_ttl_s),
         refresh_ttl_s=settings.refresh_token_ttl_s,
-        blocks=GraphBlocks(GraphClient(resources.channels())),
+        blocks=GraphBlocks(graph),
+        members=graph,
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)

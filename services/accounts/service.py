@@ -9,6 +9,7 @@ import hmac
 import os
 import re
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -79,8 +80,16 @@ class Blocks(Protocol):
         ...
 
 
+class Members(Protocol):
+    async def set_account_privacy(self, user_id: int, is_private: bool) -> None:
+        """Tell the graph (which keeps its own record) that the user exists and whether they are private."""
+        ...
+
+
 class AccountsRepository(Protocol):
     async def create_user(self, new: NewUser) -> None: ...
+    async def delete_user(self, user_id: int) -> None: ...
+    def privacy_lock(self, user_id: int) -> AbstractAsyncContextManager[None]: ...
     async def user_id_for_login(self, login: str) -> int | None: ...
     async def get_users(self, user_ids: list[int]) -> dict[int, User]: ...
     async def password_hash(self, user_id: int) -> str | None: ...
@@ -159,6 +168,7 @@ class AccountsService:
     signer: TokenSigner
     refresh_ttl_s: int
     blocks: Blocks
+    members: Members
     hasher: PasswordHasher = field(default_factory=PasswordHasher)
 
     def __post_init__(self) -> None:
@@ -181,6 +191,13 @@ class AccountsService:
         display_name = check_text("display_name", display_name.strip(), MAX_DISPLAY_NAME)
         user = User(id=self.ids.new_id_in_random_shard(), username=username, display_name=display_name)
         await self.repo.create_user(NewUser(user, email, await self._hash(password)))
+        try:
+            # Before the client hears of the account, so it can be followed at once.
+            await self.members.set_account_privacy(user.id, user.is_private)
+        except BaseException:
+            # No account the graph does not know: undo it; the client gets the error and may retry.
+            await self.repo.delete_user(user.id)
+            raise
         created = (await self.repo.get_users([user.id]))[user.id]
         return await self._open_session(created, family_id=None)
 
@@ -263,6 +280,21 @@ class AccountsService:
         changes = validate_profile_changes(changes)
         if not changes:
             return await self.get_user(user_id)
+        if "is_private" not in changes:
+            return await self._update(user_id, changes)
+        # The graph keeps its own copy of is_private. It learns "private" before the change commits
+        # here and "public" after, each under a per-user lock: whatever fails in between, the graph
+        # errs on the private side and the client, told of the failure, retries (both are idempotent).
+        private = bool(changes["is_private"])
+        async with self.repo.privacy_lock(user_id):
+            if private:
+                await self.members.set_account_privacy(user_id, True)
+            user = await self._update(user_id, changes)
+            if not private:
+                await self.members.set_account_privacy(user_id, False)
+        return user
+
+    async def _update(self, user_id: int, changes: dict[str, object]) -> User:
         user = await self.repo.update_profile(user_id, changes)
         if user is None:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")

@@ -123,6 +123,11 @@ class GraphClient:
                                                   timeout=outbound_timeout())
         return list(reply.user_ids)
 
+    async def set_account_privacy(self, user_id: int, is_private: bool) -> None:
+        await self._stub.SetAccountPrivacy(
+            graph_service_pb2.SetAccountPrivacyRequest(user_id=user_id, is_private=is_private),
+            timeout=outbound_timeout())
+
     async def exclusions(self, user_id: int) -> tuple[list[int], list[int]]:
         """(muted, blocked either way)."""
         reply = await self._stub.GetExclusions(graph_service_pb2.GetExclusionsRequest(user_id=user_id),

@@ -70,6 +70,9 @@ def seed_users(settings: Settings, count: int, prefix: str = "bench") -> list[Se
                 f"INSERT INTO {shard_schema(shard)}.users (id, username, email, password_hash, display_name) "
                 "VALUES (%s, %s, %s, '!', %s)",
                 [(u.id, u.username, f"{u.username}@example.com", u.username) for u in members])
+            # The graph's record of them (what registration tells it through SetAccountPrivacy).
+            cur.executemany(f"INSERT INTO {shard_schema(shard)}.members (user_id, is_private) VALUES (%s, false)",
+                            [(u.id,) for u in members])
     return users
 
 

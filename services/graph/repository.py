@@ -38,19 +38,31 @@ async def _emit(conn: psycopg.AsyncConnection, changed: bool, type: str, actor_i
 
 
 class PostgresProfiles:
-    """Who exists and who is private, read from the users rows in their shards.
+    """Who exists and who is private: the graph's own members rows, in each user's shard.
 
-    NOTE: accounts owns that table; the graph reads it here (same schema, one
-    query per shard, run concurrently) rather than asking accounts over the
-    mesh, because every visibility decision needs it and it must be fresh.
+    Accounts keeps them current through SetAccountPrivacy (registration, and
+    every change of is_private); a user without a row does not exist here.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     async def get(self, user_ids: list[int]) -> dict[int, Profile]:
-        rows = await self.db.select_by_shard(user_ids, "SELECT id, is_private FROM {schema}.users WHERE id = ANY(%s)")
+        rows = await self.db.select_by_shard(
+            user_ids, "SELECT user_id, is_private FROM {schema}.members WHERE user_id = ANY(%s)")
         return {user_id: Profile(user_id, private) for user_id, private in rows}
+
+    async def put(self, user_id: int, is_private: bool) -> bool:
+        """Record the member (idempotent); False when the id cannot live in any configured shard."""
+        if not self.db.holds(user_id):
+            return False
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {_s(user_id)}.members (user_id, is_private) VALUES (%s, %s) ON CONFLICT (user_id) "
+                "DO UPDATE SET is_private = excluded.is_private, updated_at = now()"
+                " WHERE members.is_private IS DISTINCT FROM excluded.is_private",
+                (user_id, is_private))
+        return True
 
 
 class PostgresGraphRepository:

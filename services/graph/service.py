@@ -81,6 +81,7 @@ class GraphRepository(Protocol):
 
 class Profiles(Protocol):
     async def get(self, user_ids: list[int]) -> dict[int, Profile]: ...
+    async def put(self, user_id: int, is_private: bool) -> bool: ...
 
 
 @dataclass
@@ -96,6 +97,11 @@ class GraphService:
         if profile is None or target_id in (await self.repo.edges(viewer_id, [target_id])).blocked:
             raise NotFound(f"user {target_id} not found", reason="USER_NOT_FOUND")
         return profile
+
+    async def set_account_privacy(self, user_id: int, is_private: bool) -> None:
+        """From accounts only (mesh): the user exists, and whether the account is private. Idempotent."""
+        if user_id <= 0 or not await self.profiles.put(user_id, is_private):
+            raise InvalidArgument("user_id", "user_id must be the id of an account")
 
     async def follow(self, viewer_id: int, target_id: int) -> FollowState:
         target = await self._visible_target(viewer_id, target_id)

@@ -89,6 +89,10 @@ class GraphServicer(graph_service_pb2_grpc.GraphServiceServicer):
             for r in found
         ])
 
+    async def SetAccountPrivacy(self, request: pb.SetAccountPrivacyRequest, context: Context) -> empty_pb2.Empty:
+        await self.service.set_account_privacy(request.user_id, request.is_private)
+        return EMPTY
+
     async def ListFollowerIds(self, request: pb.ListFollowerIdsRequest, context: Context) -> pb.ListIdsResponse:
         ids, token = await self.service.follower_ids(request.user_id, request.page_size, request.page_token)
         return pb.ListIdsResponse(user_ids=ids, next_page_token=token)

@@ -192,3 +192,20 @@ def test_ids_in_a_shard_not_configured_are_404_or_harmless_never_500(new_user):
     for r in (alice.delete(f"/v1/users/{bad_id}/follow"), alice.delete(f"/v1/users/me/followers/{bad_id}"),
               alice.delete(f"/v1/users/{bad_id}/block"), alice.delete(f"/v1/users/{bad_id}/mute")):
         assert r.status == 200, (r.status, r.body)
+
+
+def test_an_account_made_private_is_hidden_from_non_followers_at_once(new_user):
+    """Accounts tells the graph (which keeps its own copy of is_private) before the change answers."""
+    owner, fan, stranger = new_user(), new_user(), new_user()
+    fan.post(f"/v1/users/{owner.id}/follow")
+    assert owner.patch("/v1/users/me", {"is_private": True}).status == 200
+    assert stranger.get(f"/v1/users/{owner.id}/followers").status == 403
+    assert stranger.post(f"/v1/users/{owner.id}/follow").json == {"state": "REQUESTED"}
+    assert ids(fan.get(f"/v1/users/{owner.id}/followers")) == [fan.id]  # approved before, still a follower
+    assert owner.patch("/v1/users/me", {"is_private": False}).status == 200
+    assert ids(stranger.get(f"/v1/users/{owner.id}/followers")) == [fan.id]
+
+
+def test_a_new_account_can_be_followed_at_once(new_user):
+    alice, bob = new_user(), new_user()
+    assert alice.post(f"/v1/users/{bob.id}/follow").json == {"state": "FOLLOWING"}

@@ -42,6 +42,8 @@ def new_user(settings):
             with psycopg.connect(settings.database_for_shard(shard_of(user.id))) as conn:
                 conn.execute(f"UPDATE {shard_schema(shard_of(user.id))}.users SET is_private = true WHERE id = %s",
                              (user.id,))
+                conn.execute(f"UPDATE {shard_schema(shard_of(user.id))}.members SET is_private = true WHERE user_id = %s",
+                             (user.id,))
         return user
 
     return make
