@@ -1,4 +1,4 @@
-"""One owner per table: the graph's code reads no table of accounts'.
+"""One owner per table: the graph's code names no table of accounts'.
 
 Accounts owns `users`; the graph keeps its own `members` (who exists, who is
 private), told by accounts through SetAccountPrivacy. A query on `users` coming
@@ -17,12 +17,11 @@ GRAPH = Path(__file__).resolve().parents[2] / "services" / "graph"
 # keyword that takes one.
 USERS_TABLE = re.compile(r"\.users\b|\b(?:FROM|JOIN|UPDATE|INTO|TABLE)\s+users\b", re.IGNORECASE)
 USERS_READ = re.compile(r"\b(?:FROM|JOIN)\s+(?:\S*\.)?users\b", re.IGNORECASE)
-COUNTER_BUMP = re.compile(r"UPDATE \S+\.users SET \{column\} = \{column\} \+ %s WHERE id = %s")
 
 
 def test_the_patterns_catch_the_read_the_graph_used_to_make():
     old_read = '"SELECT id, is_private FROM {schema}.users WHERE id = ANY(%s)"'
-    assert USERS_TABLE.search(old_read) and USERS_READ.search(old_read) and not COUNTER_BUMP.search(old_read)
+    assert USERS_TABLE.search(old_read) and USERS_READ.search(old_read)
     assert not USERS_TABLE.search('"SELECT user_id, is_private FROM {schema}.members"  # the users it knows')
 
 
@@ -36,7 +35,5 @@ def test_graph_code_reads_no_users_table(path):
 
 
 @pytest.mark.parametrize("path", sorted(GRAPH.rglob("*.py")), ids=lambda p: p.name)
-def test_graph_code_names_users_only_for_the_profile_counters_it_still_bumps(path):
-    """The one mention left is the follower/following counter UPDATE, which the outbox part moves to
-    accounts (kept from graph's events); once it lands this asserts no mention at all."""
-    assert [line for line in mentions(path, USERS_TABLE) if not COUNTER_BUMP.search(line)] == []
+def test_graph_code_names_no_users_table(path):
+    assert mentions(path, USERS_TABLE) == []
