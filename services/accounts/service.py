@@ -156,7 +156,9 @@ def _hash_secret(secret: str) -> bytes:
 
 def _parse_refresh_token(raw: str) -> tuple[int, str]:
     token_id, _, secret = raw.strip().partition(".")
-    if not token_id.isdigit() or len(token_id) > 19 or not secret:
+    # NOTE: isdigit() alone admits Unicode digits ("³") that int() refuses.
+    if not (token_id.isascii() and token_id.isdigit() and len(token_id) <= 19 and int(token_id) < 2**63) \
+            or not secret:
         raise Unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
     return int(token_id), secret
 

@@ -85,7 +85,7 @@ def event_params(topic: str, type: str, *, wake: bool = True, **data: object) ->
 
 def shard_of_schema(schema: str) -> int | None:
     head, _, number = schema.partition("_")
-    return int(number) if head == "shard" and number.isdigit() else None
+    return int(number) if head == "shard" and number.isascii() and number.isdigit() else None
 
 
 @dataclass

@@ -391,7 +391,7 @@ class MediaService:
 
     def _upload_id(self, raw: str) -> int:
         digits = raw.strip()
-        if not (digits.isdigit() and len(digits) <= 19 and self._in_range(int(digits))):
+        if not (digits.isascii() and digits.isdigit() and int(digits) < 2**63 and self._in_range(int(digits))):
             raise NotFound(f"upload {raw!r} not found", reason="UPLOAD_NOT_FOUND")
         return int(digits)
 

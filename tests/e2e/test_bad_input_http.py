@@ -243,3 +243,24 @@ def test_a_page_token_of_another_users_feed_is_400(new_user, settle):
     assert token
     response = bob.get(f"/v1/feed?page_size=1&mode=CHRONOLOGICAL&page_token={token}")
     assert assert_names_the_field(response, "page_token")["details"][0]["reason"] == "INVALID_PAGE_TOKEN"
+
+
+# Ids carried as strings (upload ids, the id part of a refresh token): Unicode digits that
+# str.isdigit() accepts but int() refuses, and numbers past int64. Found by `make fuzz`.
+ODD_DIGITS = ["³", "٣٣", "１２", "99999999999999999999", "9223372036854775808"]
+
+
+@pytest.mark.parametrize("raw", ODD_DIGITS)
+def test_an_upload_id_of_odd_digits_is_404_not_500(new_user, raw):
+    alice = new_user()
+    for response in (alice.get(f"/v1/uploads/{quote(raw)}"),
+                     alice.post(f"/v1/uploads/{quote(raw)}:complete", {})):
+        assert response.status == 404, response.body
+        assert response.json["details"][0]["reason"] == "UPLOAD_NOT_FOUND"
+
+
+@pytest.mark.parametrize("raw", ODD_DIGITS)
+def test_a_refresh_token_of_odd_digits_is_401_not_500(gateway, raw):
+    response = gateway.post("/v1/sessions:refresh", {"refresh_token": f"{raw}.secret"})
+    assert response.status == 401, response.body
+    assert response.json["details"][0]["reason"] == "REFRESH_TOKEN_INVALID"
