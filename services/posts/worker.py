@@ -1,7 +1,9 @@
-"""Post cleanup worker: `python -m services.posts.worker` (WorkerSpec "cleanup").
+"""Posts' worker: `python -m services.posts.worker` (WorkerSpec "cleanup").
 
-A member of the consumer group "post-cleanup" over the posts topic, and the
-sweep that finishes cleanups whose event never came (services.posts.cleanup).
+A member of the consumer group "post-cleanup" over the posts topic, with the
+sweep that finishes cleanups whose event never came (services.posts.cleanup),
+and of "post-timelines", which puts each new post in its author's timeline
+should Redis have failed when CreatePost did (services.posts.timelines).
 SIGTERM finishes the post in hand, then exits.
 """
 
@@ -15,17 +17,23 @@ from services.common.events import Consumer
 from services.common.server import Resources, run_worker
 from services.posts.cleanup import GROUP, TOPICS, Cleanup, CleanupConfig
 from services.posts.repository import PostgresPostsRepository
+from services.posts.timelines import TIMELINE_GROUP, RedisAuthorTimelines, TimelineCatchUp
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     channels = resources.channels()
-    cleanup = Cleanup(PostgresPostsRepository(await resources.database(max_size=4)), EngagementClient(channels),
-                      MediaClient(channels), CleanupConfig.from_env(), resources.settings.logical_shards, stop)
+    posts = PostgresPostsRepository(await resources.database(max_size=4))
+    cleanup = Cleanup(posts, EngagementClient(channels), MediaClient(channels), CleanupConfig.from_env(),
+                      resources.settings.logical_shards, stop)
+    catch_up = TimelineCatchUp(posts, RedisAuthorTimelines(resources.redis()))
     # One post at a time: each waits out its delay in turn.
     consumer = Consumer(resources.redis(), GROUP, TOPICS, cleanup.handle, batch=10,
                         claim_idle_ms=events_claim_idle_ms())
+    timelines = Consumer(resources.redis(), TIMELINE_GROUP, TOPICS, catch_up.handle,
+                         claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
+        tasks.create_task(timelines.run(stop))
         tasks.create_task(cleanup.run_sweeps())
 
 
