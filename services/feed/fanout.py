@@ -10,6 +10,7 @@ built (PUSH_IF_BUILT, SET_IF_BUILT).
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -44,7 +45,9 @@ class FanOut:
             return
         handler = getattr(self, "on_" + event.type.replace(".", "_"), None)
         if handler is not None:
-            await handler(**event.data)
+            # Only the fields the handler names: a payload that grew a field must not break it.
+            wanted = inspect.signature(handler).parameters
+            await handler(**{name: value for name, value in event.data.items() if name in wanted})
 
     async def on_post_created(self, post_id: int, author_id: int) -> None:
         followers = (await self.sources.follower_counts([author_id])).get(author_id, 0)
