@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from services.common.auth import TokenSigner
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 from services.common.ids import IdAllocator, shard_of
+from services.common.pagination import decimal_int64
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 # Deliberately simple: one @, a dot in the domain, no spaces or control characters.
@@ -155,12 +156,11 @@ def _hash_secret(secret: str) -> bytes:
 
 
 def _parse_refresh_token(raw: str) -> tuple[int, str]:
-    token_id, _, secret = raw.strip().partition(".")
-    # NOTE: isdigit() alone admits Unicode digits ("³") that int() refuses.
-    if not (token_id.isascii() and token_id.isdigit() and len(token_id) <= 19 and int(token_id) < 2**63) \
-            or not secret:
+    digits, _, secret = raw.strip().partition(".")
+    token_id = decimal_int64(digits)
+    if token_id is None or not secret:
         raise Unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
-    return int(token_id), secret
+    return token_id, secret
 
 
 @dataclass

@@ -37,6 +37,17 @@ def positive_int64(value: Any) -> int:
     return value
 
 
+def decimal_int64(raw: str) -> int | None:
+    """The positive 64-bit integer a string of ASCII digits spells (an id carried as text), else None.
+
+    NOTE: str.isdigit() alone admits Unicode digits ("³") that int() refuses.
+    """
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 0 < value <= INT64_MAX else None
+
+
 def iso_time(value: Any) -> str:
     """A cursor field holding an ISO 8601 time, kept as the string."""
     if not isinstance(value, str):

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from services.common.errors import Conflict, InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
+from services.common.pagination import decimal_int64
 from services.media import pipeline
 from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
 from services.media.config import MediaConfig
@@ -390,10 +391,10 @@ class MediaService:
         return any_id > 0 and shard_of(any_id) < self.ids.logical_shards
 
     def _upload_id(self, raw: str) -> int:
-        digits = raw.strip()
-        if not (digits.isascii() and digits.isdigit() and int(digits) < 2**63 and self._in_range(int(digits))):
+        upload_id = decimal_int64(raw.strip())
+        if upload_id is None or not self._in_range(upload_id):
             raise NotFound(f"upload {raw!r} not found", reason="UPLOAD_NOT_FOUND")
-        return int(digits)
+        return upload_id
 
     async def _owned_upload(self, owner_id: int, upload_id: int) -> Upload:
         upload = await self.repo.get_upload(upload_id)
