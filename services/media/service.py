@@ -40,6 +40,7 @@ GARBAGE_BATCH = 200
 # the format in the end; this only refuses, early, what we would refuse anyway.
 DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif")
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+VARIANT = "{variant}"  # the placeholder of MediaView.url_template
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -97,6 +98,9 @@ class MediaView:
     variants: tuple[SignedVariant, ...]
     captured_at: datetime | None
     created_at: datetime | None
+    # Every variant's URL: "{variant}" replaced by a file such as "640.webp" (one signature covers all).
+    url_template: str = ""
+    sizes: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,7 +305,7 @@ class MediaService:
     async def get_file(self, media_id: int, file: str, exp: int, sig: str) -> MediaFile:
         now = self.clock()
         # The signature first: without it, nothing about the media is revealed.
-        self.signer.verify(media_id, file, exp, sig, now)
+        self.signer.verify(media_id, exp, sig, now)
         record = await self._record(media_id)
         variant = next((v for v in record.variants if v.file == file), None) if record else None
         if variant is None:
@@ -368,14 +372,13 @@ class MediaService:
         return dataclasses.replace(record, created_at=created_at)
 
     def _view(self, record: MediaRecord) -> MediaView:
-        now = self.clock()
-        variants = []
-        for v in record.variants:
-            exp, sig = self.signer.sign(record.id, v.file, now)
-            url = f"{self.config.public_url}/v1/media/{record.id}/{v.file}?exp={exp}&sig={sig}"
-            variants.append(SignedVariant(v.size, v.format, v.width, v.height, url))
+        exp, sig = self.signer.sign(record.id, self.clock())
+        template = f"{self.config.public_url}/v1/media/{record.id}/{VARIANT}?exp={exp}&sig={sig}"
+        variants = tuple(SignedVariant(v.size, v.format, v.width, v.height, template.replace(VARIANT, v.file))
+                         for v in record.variants)
         return MediaView(record.id, record.owner_id, record.width, record.height, record.placeholder,
-                         tuple(variants), record.captured_at, record.created_at)
+                         variants, record.captured_at, record.created_at, template,
+                         tuple(sorted({v.size for v in record.variants})))
 
     async def _record(self, media_id: int) -> MediaRecord | None:
         return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None

@@ -22,6 +22,8 @@ def media_to_proto(media: MediaView) -> media_pb2.Media:
         owner_id=media.owner_id,
         variants=[media_pb2.Variant(size=v.size, format=v.format, width=v.width, height=v.height, url=v.url)
                   for v in media.variants],
+        url_template=media.url_template,
+        sizes=media.sizes,
     )
     if media.captured_at is not None:
         message.captured_at.FromDatetime(media.captured_at)

@@ -1,11 +1,13 @@
 """Signed variant URLs: the signature is the permission to fetch, until it expires.
 
-    /v1/media/{media_id}/{file}?exp={unix seconds}&sig={HMAC-SHA256, url-safe base64, no padding}
+    /v1/media/{media_id}/{file}?exp={unix seconds}&sig={HMAC-SHA256, first 128 bits, url-safe base64, no padding}
 
-The MAC covers the media id, the file ("640.webp") and the expiry, so none of
-them can be changed. Expiries are rounded up to a bucket (5 minutes by
-default): every URL for one variant signed within a bucket is the same string,
-which browsers and CDNs cache as one object.
+The MAC covers the media id and the expiry: one signature opens every variant
+of one item ("150.jpg" .. "1080.webp"), so a client given one URL template per
+item reaches every size (a feed page carries one, not eight), and neither the
+id nor the expiry can be changed. Expiries are rounded up to a bucket (5
+minutes by default): every URL for one variant signed within a bucket is the
+same string, which browsers and CDNs cache as one object.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from services.common.files import write_atomically
 from services.media.blobstore import fsync_dir
 
 KEY_BYTES = 32
+MAC_BYTES = 16  # HMAC-SHA256 truncated to 128 bits (RFC 2104 section 5: at least half the hash)
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -65,17 +68,18 @@ class UrlSigner:
         """At least ttl_s from now, rounded up to the next bucket boundary."""
         return math.ceil((now + self.ttl_s) / self.bucket_s) * self.bucket_s
 
-    def signature(self, media_id: int, file: str, exp: int) -> str:
-        message = f"{media_id}\n{file}\n{exp}".encode()
-        return _b64(hmac.new(self._key, message, hashlib.sha256).digest())
+    def signature(self, media_id: int, exp: int) -> str:
+        message = f"{media_id}\n{exp}".encode()
+        return _b64(hmac.new(self._key, message, hashlib.sha256).digest()[:MAC_BYTES])
 
-    def sign(self, media_id: int, file: str, now: float | None = None) -> tuple[int, str]:
+    def sign(self, media_id: int, now: float | None = None) -> tuple[int, str]:
+        """An expiry and the signature that opens every variant of the item until then."""
         exp = self.expiry(time.time() if now is None else now)
-        return exp, self.signature(media_id, file, exp)
+        return exp, self.signature(media_id, exp)
 
-    def verify(self, media_id: int, file: str, exp: int, sig: str, now: float | None = None) -> None:
-        """PermissionDenied unless `sig` is ours for exactly these values and `exp` has not passed."""
-        expected = self.signature(media_id, file, exp)
+    def verify(self, media_id: int, exp: int, sig: str, now: float | None = None) -> None:
+        """PermissionDenied unless `sig` is ours for exactly this item and expiry, and `exp` has not passed."""
+        expected = self.signature(media_id, exp)
         if not hmac.compare_digest(expected.encode(), sig.encode("utf-8", "replace")):
             raise PermissionDenied("the URL's signature is not valid", reason="URL_SIGNATURE_INVALID")
         if exp < (time.time() if now is None else now):

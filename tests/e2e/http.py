@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -81,6 +82,12 @@ class UserClient:
         return self.gateway.request("POST", "/v1/media", raw=data, token=self.token,
                                     headers={"content-type": content_type}, **kw)
 
+
+
+def path_of(url: str) -> str:
+    """An absolute URL's path and query, to ask the gateway for it."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
 
 
 def eventually(read: Callable[[], T], expected: T, timeout_s: float = 5.0) -> T:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -15,6 +14,7 @@ from pictor.media.v1 import media_service_pb2_grpc
 
 from services.media.config import load_media_config
 from services.media.signing import UrlSigner, load_or_create_key
+from tests.e2e.http import path_of
 from tests.unit.media.conftest import ACCEPTED, EXPECTED, REJECTED, media_corpus_dir
 
 pytestmark = pytest.mark.e2e
@@ -35,11 +35,6 @@ def corpus():
 
 def upload(gateway, token: str | None, data: bytes, mime: str = "image/jpeg"):
     return gateway.post("/v1/media", raw=data, headers={"content-type": mime}, token=token)
-
-
-def path_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 def assert_json_error(response, status: int, reason: str) -> dict:
@@ -109,6 +104,16 @@ def test_every_variant_url_serves_its_image_without_metadata(gateway, uploaded, 
         assert not image.get_typeof("exif-data") and not image.get_typeof("xmp-data")
 
 
+def test_one_url_template_reaches_every_variant(gateway, uploaded):
+    media = uploaded("hopper.jpg")
+    template = media["url_template"]
+    assert media["sizes"] == sorted({v["size"] for v in media["variants"]})
+    for v in media["variants"]:
+        file = f"{v['size']}.{'jpg' if v['format'] == 'jpeg' else 'webp'}"
+        assert template.replace("{variant}", file) == v["url"]
+        assert gateway.get(path_of(v["url"])).status == 200
+
+
 def test_variant_urls_are_absolute_at_the_gateway(uploaded, settings):
     for v in uploaded("hopper.jpg")["variants"]:
         assert v["url"].startswith(f"{settings.gateway_url}/v1/media/")
@@ -149,10 +154,11 @@ def test_tampered_signature_is_403_json(gateway, uploaded):
     assert_json_error(gateway.get(tampered), 403, "URL_SIGNATURE_INVALID")
 
 
-def test_signature_for_another_variant_is_403(gateway, uploaded):
-    v = next(v for v in uploaded("hopper.png")["variants"] if (v["size"], v["format"]) == (150, "jpeg"))
-    assert_json_error(gateway.get(path_of(v["url"]).replace("/150.jpg?", "/1080.jpg?")), 403,
-                      "URL_SIGNATURE_INVALID")
+def test_signature_for_another_media_item_is_403(gateway, uploaded):
+    # One signature opens every variant of its item, and nothing of any other item.
+    mine, other = uploaded("hopper.png"), uploaded("hopper.jpg")
+    stolen = path_of(mine["variants"][0]["url"]).replace(f"/{mine['id']}/", f"/{other['id']}/")
+    assert_json_error(gateway.get(stolen), 403, "URL_SIGNATURE_INVALID")
 
 
 def test_expired_url_is_403_json(gateway, uploaded, settings):
@@ -160,7 +166,7 @@ def test_expired_url_is_403_json(gateway, uploaded, settings):
     config = load_media_config(settings)
     signer = UrlSigner(load_or_create_key(config.url_key_file), config.url_ttl_s)
     exp = 1_700_000_000  # correctly signed, long past
-    r = gateway.get(f"/v1/media/{media_id}/150.jpg?exp={exp}&sig={signer.signature(int(media_id), '150.jpg', exp)}")
+    r = gateway.get(f"/v1/media/{media_id}/150.jpg?exp={exp}&sig={signer.signature(int(media_id), exp)}")
     assert_json_error(r, 403, "URL_EXPIRED")
 
 
