@@ -8,6 +8,8 @@ own longer timeout (a purge may wait for a counter flush, a release for uploads)
 
 from __future__ import annotations
 
+import logging
+
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2, accounts_service_pb2_grpc
@@ -33,6 +35,8 @@ CHANNEL_OPTIONS = [
 ]
 BATCH = 500
 CLEANUP_TIMEOUT_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 class MeshChannels:
@@ -222,6 +226,20 @@ class EngagementClient:
                 timeout=outbound_timeout())
             found.update((s.post_id, s) for s in reply.states)
         return found
+
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]
+                                ) -> dict[int, engagement_service_pb2.PostState]:
+        """post_states, or nothing while engagement is unavailable: posts without their counts beat
+        no posts (a feed or a grid survives an engagement outage)."""
+        if not post_ids:
+            return {}
+        try:
+            return await self.post_states(viewer_id, post_ids)
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            log.warning("engagement unavailable; posts go out without likes and counts")
+            return {}
 
     async def saved_post_ids(self, user_id: int, page_size: int, page_token: str) -> tuple[list[int], str]:
         """A page of the posts the user saved, newest saved first, and the next page's token."""

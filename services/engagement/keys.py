@@ -15,6 +15,8 @@ here. `counts` is the counters' prefix (tests use their own):
                                          (the read model; kept COUNTS_TTL_S after the post's last change)
   counts:recheck                 ZSET    posts to recount from their rows, scored by when (Unix s):
                                          filled from the engagement events (reconcile.Rechecks)
+  vs:{viewer}                    HASH    "l{post}" / "s{post}" -> "1" or "0": whether the viewer liked,
+                                         saved the post, as far as asked (services.engagement.viewer_state)
 
 NOTE: the scripts of services.engagement.counters that touch many posts build
 their shard and flush keys in Lua from the prefix, in the layout above
@@ -30,10 +32,15 @@ from dataclasses import dataclass
 
 COUNTS_PREFIX = "pc:"
 COUNTS_TTL_S = 30 * 86_400
+VIEWER_STATE_TTL_S = 3_600
 
 
 def counts_key(post_id: int) -> str:
     return f"{COUNTS_PREFIX}{post_id}"
+
+
+def viewer_state_key(viewer_id: int) -> str:
+    return f"vs:{viewer_id}"
 
 
 @dataclass(frozen=True)

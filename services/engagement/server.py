@@ -19,6 +19,7 @@ from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import EngagementService
 from services.engagement.servicer import EngagementServicer
+from services.engagement.viewer_state import ViewerStates
 
 SPEC = by_name("engagement")
 
@@ -30,7 +31,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     counters = RedisCounters(redis, store.counts)
     service = EngagementService(
         repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
-        IdAllocator(settings.logical_shards))
+        IdAllocator(settings.logical_shards), ViewerStates(redis))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
         EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store)),

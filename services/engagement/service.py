@@ -18,6 +18,7 @@ from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decode_token, encode_token, iso_time, one_of, page_size, positive_int64
+from services.engagement.viewer_state import LIKED, SAVED
 
 MAX_COMMENT = 2200
 DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE = 20, 100
@@ -103,6 +104,15 @@ class Counters(Protocol):
     async def current(self, post_ids: list[int], durable: dict[int, Counts] | None = None) -> dict[int, Counts]: ...
 
 
+class ViewerStates(Protocol):
+    """Cached answers to "did the viewer like / save this post" (services.engagement.viewer_state)."""
+
+    async def known(self, viewer_id: int, post_ids: list[int]) -> tuple[dict[int, bool], dict[int, bool]]: ...
+    async def fill(self, viewer_id: int, liked: dict[int, bool], saved: dict[int, bool]) -> None: ...
+    async def forget(self, viewer_id: int, kind: str, post_id: int) -> None: ...
+    async def set(self, viewer_id: int, kind: str, post_id: int, yes: bool) -> None: ...
+
+
 class Posts(Protocol):
     async def authors_visible_to(self, viewer_id: int, post_ids: list[int]) -> dict[int, int]:
         """post_id -> author_id of the posts the viewer may see; the others are left out."""
@@ -151,6 +161,7 @@ class EngagementService:
     posts: Posts
     graph: Graph
     ids: IdAllocator
+    viewer_states: ViewerStates
 
     async def _author_of_visible(self, viewer_id: int, post_id: int) -> int:
         """The post's author; NotFound when the post does not exist or the viewer may not see it."""
@@ -174,15 +185,19 @@ class EngagementService:
 
     async def like(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
         author = await self._author_of_visible(viewer_id, post_id)
+        await self.viewer_states.forget(viewer_id, LIKED, post_id)
         if await self.repo.like(post_id, viewer_id, author):
             # Only a new like moves the counter: liking twice is one like.
             await self.counters.add(post_id, LIKES, +1)
+        await self.viewer_states.set(viewer_id, LIKED, post_id, True)
         return True, (await self._current([post_id]))[0][post_id].likes
 
     async def unlike(self, viewer_id: int, post_id: int) -> tuple[bool, int]:
         author = await self._author_of_visible(viewer_id, post_id)
+        await self.viewer_states.forget(viewer_id, LIKED, post_id)
         if await self.repo.unlike(post_id, viewer_id, author):
             await self.counters.add(post_id, LIKES, -1)
+        await self.viewer_states.set(viewer_id, LIKED, post_id, False)
         return False, (await self._current([post_id]))[0][post_id].likes
 
     async def likers(self, viewer_id: int, post_id: int, size: int, token: str) -> tuple[list[int], str]:
@@ -278,12 +293,16 @@ class EngagementService:
 
     async def save(self, viewer_id: int, post_id: int) -> bool:
         await self._author_of_visible(viewer_id, post_id)
+        await self.viewer_states.forget(viewer_id, SAVED, post_id)
         await self.repo.save(viewer_id, post_id)
+        await self.viewer_states.set(viewer_id, SAVED, post_id, True)
         return True
 
     async def unsave(self, viewer_id: int, post_id: int) -> bool:
         await self._author_of_visible(viewer_id, post_id)
+        await self.viewer_states.forget(viewer_id, SAVED, post_id)
         await self.repo.unsave(viewer_id, post_id)
+        await self.viewer_states.set(viewer_id, SAVED, post_id, False)
         return False
 
     async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[int], str]:
@@ -303,6 +322,20 @@ class EngagementService:
         unique = list(dict.fromkeys(p for p in post_ids if p > 0))
         if not unique:
             return []
-        counts, liked = await self._current(unique, viewer_id)
-        saved = await self.repo.saved_among(viewer_id, unique) if viewer_id else set()
-        return [PostState(p, counts[p].likes, counts[p].comments, p in liked, p in saved) for p in unique]
+        if not viewer_id:
+            counts, _ = await self._current(unique)
+            return [PostState(p, counts[p].likes, counts[p].comments, False, False) for p in unique]
+        # Warm (every answer cached), Redis alone answers; else the rows, and the cache is filled.
+        liked, saved = await self.viewer_states.known(viewer_id, unique)
+        fresh_liked: dict[int, bool] = {}
+        fresh_saved: dict[int, bool] = {}
+        if len(liked) == len(unique):
+            counts, _ = await self._current(unique)
+        else:
+            counts, liked_rows = await self._current(unique, viewer_id)
+            liked = fresh_liked = {p: p in liked_rows for p in unique}
+        if len(saved) < len(unique):
+            saved_rows = await self.repo.saved_among(viewer_id, unique)
+            saved = fresh_saved = {p: p in saved_rows for p in unique}
+        await self.viewer_states.fill(viewer_id, fresh_liked, fresh_saved)
+        return [PostState(p, counts[p].likes, counts[p].comments, liked[p], saved[p]) for p in unique]

@@ -7,21 +7,24 @@ from pictor.feed.v1 import feed_service_pb2_grpc
 
 from services.common import server
 from services.common.auth import TokenVerifier
-from services.common.clients import PostsClient
+from services.common.clients import EngagementClient, PostsClient
 from services.common.registry import by_name
 from services.feed.config import FeedConfig
+from services.feed.pages import FeedPages
 from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer
 from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
+from services.posts.cache import PostCache
 
 SPEC = by_name("feed")
 
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
-    service = FeedService(FeedStore(resources.redis()), MeshSources(channels), PostsClient(channels),
-                          FeedConfig.from_env())
+    redis, posts = resources.redis(), PostsClient(channels)
+    pages = FeedPages(PostCache(redis), posts, EngagementClient(channels))
+    service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     feed_service_pb2_grpc.add_FeedServiceServicer_to_server(FeedServicer(service, verifier), grpc_server)
 

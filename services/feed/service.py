@@ -1,4 +1,4 @@
-"""Reading the home feed: rebuild when missing, merge-rank with the compiled kernel, hydrate."""
+"""Reading the home feed: rebuild when missing, merge-rank with the compiled kernel, hydrate (services.feed.pages)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,14 @@ class Sources(Protocol):
     async def recent_posts(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
 
 
-class PostsReader(Protocol):
-    async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[Any]: ...
+class Timelines(Protocol):
+    """Posts rebuilds the authors' timelines Redis lost (they are its keys)."""
+
     async def rebuild_timelines(self, author_ids: list[int]) -> None: ...
+
+
+class Pages(Protocol):
+    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[Any]: ...
 
 
 def _ranked_cursor(value: object) -> RankedCursor:
@@ -41,7 +46,8 @@ def _ranked_cursor(value: object) -> RankedCursor:
 class FeedService:
     store: FeedStore
     sources: Sources
-    posts: PostsReader
+    timelines: Timelines
+    pages: Pages
     config: FeedConfig
 
     async def rebuild(self, user_id: int) -> None:
@@ -57,30 +63,29 @@ class FeedService:
     async def rebuild_timelines(self, author_ids: list[int]) -> None:
         """Authors' timelines are posts' keys: posts rebuilds those Redis lost."""
         for start in range(0, len(author_ids), REBUILD_BATCH):
-            await self.posts.rebuild_timelines(author_ids[start:start + REBUILD_BATCH])
+            await self.timelines.rebuild_timelines(author_ids[start:start + REBUILD_BATCH])
 
     async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[Any], str]:
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
         # A token belongs to one reader's feed in one mode.
         scope = f"feed:{viewer_id}:{mode}"
         before_id, cursor = self._parse_token(scope, mode, token)
-        feed_missing, own_missing = await self.store.missing(viewer_id)
-        if feed_missing:
-            await self.rebuild(viewer_id)
-        if own_missing:
-            await self.rebuild_timelines([viewer_id])
         window = self.config.ranked_window
         upper = before_id if mode == CHRONOLOGICAL else (cursor.window_newest if cursor else None)
         # Enough candidates for a page after exclusions (chronological), or for the
         # current window and the next (ranked).
         count = limit * 2 + 20 if mode == CHRONOLOGICAL else window + limit
-        lists, excluded_authors, celebrities = await self.store.candidates(viewer_id, upper, count,
-                                                                           self.config.ttl_s)
-        missing = await self.store.missing_timelines(celebrities)
-        if missing:
-            await self.rebuild_timelines(missing)
-            lists, excluded_authors, celebrities = await self.store.candidates(viewer_id, upper, count,
-                                                                               self.config.ttl_s)
+        found = await self.store.candidates(viewer_id, upper, count, self.config.ttl_s)
+        # Twice at most: a feed just rebuilt can name celebrities whose timelines Redis lost too.
+        for _ in range(2):
+            if not (found.feed_missing or found.missing_timelines):
+                break
+            if found.feed_missing:
+                await self.rebuild(viewer_id)
+            if found.missing_timelines:
+                await self.rebuild_timelines(found.missing_timelines)
+            found = await self.store.candidates(viewer_id, upper, count, self.config.ttl_s)
+        lists, excluded_authors = found.lists, found.excluded_authors
         excluded = [p for lst in lists for p, a in lst if a in excluded_authors]
         ids, offsets = pack_lists([[p for p, _ in lst] for lst in lists])
         if mode == CHRONOLOGICAL:
@@ -99,8 +104,7 @@ class FeedService:
             page = merge.ranked_page(merged, [0, len(merged)], affinity, likes, comments, interest, limit=limit,
                                      cursor=cursor, window=window)
             next_token = encode_token(scope, ranked=page.next_cursor.encode()) if page.next_cursor is not None else ""
-        posts = await self.posts.visible_posts(viewer_id, list(page.ids)) if len(page.ids) else []
-        return posts, next_token
+        return await self.pages.posts_for(viewer_id, list(page.ids)), next_token
 
     @staticmethod
     def _parse_token(scope: str, mode: str, token: str) -> tuple[int | None, RankedCursor | None]:

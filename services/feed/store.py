@@ -5,6 +5,7 @@ services.common.timelines."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
@@ -34,6 +35,15 @@ return out
 """
 
 
+@dataclass
+class Candidates:
+    lists: list[list[tuple[int, int]]]
+    excluded_authors: set[int]
+    # What Redis lacks (expired or lost): the reader rebuilds it and reads again.
+    feed_missing: bool
+    missing_timelines: list[int]
+
+
 def _ints(members: Iterable[bytes]) -> set[int]:
     return {int(m) for m in members if m != SENTINEL.encode()}
 
@@ -47,44 +57,34 @@ class FeedStore:
 
     # --- reads -------------------------------------------------------------
 
-    async def missing(self, user_id: int) -> tuple[bool, bool]:
-        """(feed missing, own timeline missing)."""
+    async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int) -> Candidates:
+        """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
+        first with ids at or below `upper_id`, with what else a page needs, in two round trips."""
+        top = score(upper_id) if upper_id else "+inf"
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.exists(feed_key(user_id))
             pipe.exists(timeline_key(user_id))
-            feed, timeline = await pipe.execute()
-        return not feed, not timeline
-
-    async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int
-                         ) -> tuple[list[list[tuple[int, int]]], set[int], set[int]]:
-        """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
-        first with ids at or below `upper_id`; the excluded authors; the celebrities followed."""
-        top = score(upper_id) if upper_id else "+inf"
-        async with self.client.pipeline(transaction=False) as pipe:
             pipe.zrevrangebyscore(feed_key(user_id), top, 1, start=0, num=count)
             pipe.zrevrangebyscore(timeline_key(user_id), top, 1, start=0, num=count)
             pipe.smembers(excluded_key(user_id))
             pipe.sinter(following_key(user_id), CELEBRITIES)
             for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                 pipe.expire(key, ttl_s)
-            pushed, own, excluded, celebrities, *_ = await pipe.execute()
-        celebrity_ids = _ints(celebrities)
+            feed_built, own_built, pushed, own, excluded, celebrities, *_ = await pipe.execute()
+        celebrity_ids = sorted(_ints(celebrities))
         lists = [parse(pushed), parse(own)]
+        missing = []
         if celebrity_ids:
             async with self.client.pipeline(transaction=False) as pipe:
-                for celebrity in sorted(celebrity_ids):
+                for celebrity in celebrity_ids:
+                    pipe.exists(timeline_key(celebrity))
                     pipe.zrevrangebyscore(timeline_key(celebrity), top, 1, start=0, num=count)
-                lists += [parse(members) for members in await pipe.execute()]
+                found = await pipe.execute()
+            missing = [c for c, built in zip(celebrity_ids, found[0::2]) if not built]
+            lists += [parse(members) for members in found[1::2]]
         # Ties in score (one millisecond) come back in member order: sort by id to be exact.
-        return [sorted(lst, reverse=True) for lst in lists], _ints(excluded), celebrity_ids
-
-    async def missing_timelines(self, author_ids: Iterable[int]) -> list[int]:
-        authors = sorted(author_ids)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for author in authors:
-                pipe.exists(timeline_key(author))
-            found = await pipe.execute()
-        return [a for a, exists in zip(authors, found) if not exists]
+        return Candidates([sorted(lst, reverse=True) for lst in lists], _ints(excluded),
+                          feed_missing=not feed_built, missing_timelines=([] if own_built else [user_id]) + missing)
 
     async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
         """Per post: the viewer's affinity for its author, and its like and comment counts (the feed's own

@@ -1,7 +1,8 @@
 """Redis cache of the viewer-independent part of posts (caption, author, media with signed URLs).
 
 What is cached never decides who sees what: visibility and the viewer's own
-state (liked, saved, counts) are looked up on every read.
+state (liked, saved, counts) are looked up on every read. Posts fills and
+invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
   postv:{id}  the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
 
@@ -13,6 +14,7 @@ deleted post can never come back from the cache; an edit overwrites.
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
 from services.posts.keys import cached_post_key
@@ -20,6 +22,14 @@ from services.posts.keys import cached_post_key
 # Within the media URL bucket (5 minutes), so cached URLs stay valid for most of their hour.
 CACHE_TTL_S = 300
 TOMBSTONE = b"-"
+
+
+def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
+    """The cached shape with one viewer's part (counts, liked_by_me, saved_by_me) set on it."""
+    if state is not None:
+        post.like_count, post.comment_count = state.like_count, state.comment_count
+        post.liked_by_me, post.saved_by_me = state.liked_by_me, state.saved_by_me
+    return post
 
 
 class PostCache:

@@ -11,18 +11,14 @@ engagement for the rest.
 from __future__ import annotations
 
 import asyncio
-import logging
 
-import grpc
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
 from services.common.clients import AccountsClient, EngagementClient, MediaClient, user_summary
 from services.common.errors import InvalidArgument
-from services.posts.cache import PostCache
+from services.posts.cache import PostCache, with_state
 from services.posts.service import MAX_BATCH, Post, PostsService
-
-log = logging.getLogger(__name__)
 
 
 class PostHydrator:
@@ -56,23 +52,7 @@ class PostHydrator:
 
     async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
         """Counts, liked_by_me and saved_by_me (for `viewer_id`; 0 is signed out)."""
-        if not post_ids:
-            return {}
-        try:
-            return await self.engagement.post_states(viewer_id, post_ids)
-        except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE:
-                raise
-            # Posts without their counts beat no posts: the feed survives an engagement outage.
-            log.warning("engagement unavailable; posts go out without likes and counts")
-            return {}
-
-
-def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
-    if state is not None:
-        post.like_count, post.comment_count = state.like_count, state.comment_count
-        post.liked_by_me, post.saved_by_me = state.liked_by_me, state.saved_by_me
-    return post
+        return await self.engagement.post_states_if_up(viewer_id, post_ids)
 
 
 class PostReader:

@@ -14,6 +14,7 @@ import redis
 
 from services.common.db import shard_schema
 from services.common.ids import shard_of
+from tests.e2e.http import path_of
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -155,14 +156,22 @@ def test_pages_never_repeat_or_skip_while_new_posts_arrive(new_user, settle):
         made.append(newer)
 
 
-def test_feed_posts_carry_the_full_post_shape(new_user, settle):
+def test_feed_posts_carry_the_full_post_shape_with_compact_media(new_user, settle):
     author, fan = new_user(), new_user()
     fan.post(f"/v1/users/{author.id}/follow")
-    post(author, author.upload(small_jpeg(), "image/jpeg").json["id"], "hi #there")
+    post_id = post(author, author.upload(small_jpeg(), "image/jpeg").json["id"], "hi #there")
+    fan.post(f"/v1/posts/{post_id}/like")
+    fan.post(f"/v1/posts/{post_id}/save")
     settle()
     item = fan.get("/v1/feed").json["posts"][0]
     assert item["author"]["id"] == author.id and item["hashtags"] == ["there"]
-    assert item["liked_by_me"] is False and item["saved_by_me"] is False and item["media"][0]["variants"]
+    assert (item["like_count"], item["liked_by_me"], item["saved_by_me"]) == ("1", True, True)
+    # One signed template per media item in place of eight signed variant URLs: every size reachable.
+    media = item["media"][0]
+    assert not media.get("variants") and media["sizes"] == [150, 320, 640, 1080]
+    for size in media["sizes"]:
+        for ext in ("jpg", "webp"):
+            assert fan.get(path_of(media["url_template"].replace("{variant}", f"{size}.{ext}"))).status == 200
 
 
 def test_feed_needs_a_token_and_rejects_foreign_page_tokens(gateway, new_user):

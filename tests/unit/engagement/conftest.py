@@ -6,7 +6,7 @@ import pytest
 
 from services.common.ids import IdAllocator
 from services.engagement.service import EngagementService
-from tests.unit.engagement.fakes import FakeCounters, FakeEvents, FakeGraph, FakePosts, FakeRepository
+from tests.unit.engagement.fakes import FakeCounters, FakeEvents, FakeGraph, FakePosts, FakeRepository, FakeViewerStates
 
 ALICE, BOB, CAROL = 1 << 23 | 1, 2 << 23 | 2, 3 << 23 | 3
 POST = 4 << 23 | (1 << 10)  # Alice's post, in shard 1
@@ -30,5 +30,5 @@ def world() -> World:
     counters = FakeCounters(repo)
     posts = FakePosts(authors={POST: ALICE, OTHER_POST: BOB})
     graph = FakeGraph()
-    service = EngagementService(repo, counters, posts, graph, IdAllocator(8))
+    service = EngagementService(repo, counters, posts, graph, IdAllocator(8), FakeViewerStates())
     return World(service, repo, counters, posts, graph, events)

@@ -25,6 +25,7 @@ class FakeRepository:
         self.saves: dict[tuple[int, int], datetime] = {}
         self.comment_rows: dict[int, Comment] = {}
         self.durable: dict[int, Counts] = {}
+        self.state_reads = 0  # reads of a viewer's likes or saves
 
     async def like(self, post_id: int, user_id: int, author_id: int) -> bool:
         if (post_id, user_id) in self.likes:
@@ -61,6 +62,7 @@ class FakeRepository:
         return [Entry(p, t) for t, p in rows[:limit]]
 
     async def saved_among(self, user_id, post_ids):
+        self.state_reads += 1
         return {p for p in post_ids if (user_id, p) in self.saves}
 
     async def add_comment(self, comment: Comment, post_author_id: int) -> Comment | None:
@@ -103,8 +105,32 @@ class FakeRepository:
         return 1 + len(replies)
 
     async def counts(self, post_ids, liked_by=0):
+        self.state_reads += bool(liked_by)
         return ({p: self.durable.get(p, Counts()) for p in post_ids},
                 {p for p in post_ids if (p, liked_by) in self.likes})
+
+
+class FakeViewerStates:
+    """services.engagement.viewer_state over a dict, with Redis's HSETNX / HSET / HDEL meanings."""
+
+    def __init__(self) -> None:
+        self.fields: dict[tuple[int, str, int], bool] = {}
+
+    async def known(self, viewer_id, post_ids):
+        found = [{p: self.fields[(viewer_id, kind, p)] for p in post_ids if (viewer_id, kind, p) in self.fields}
+                 for kind in ("l", "s")]
+        return found[0], found[1]
+
+    async def fill(self, viewer_id, liked, saved):
+        for kind, answers in (("l", liked), ("s", saved)):
+            for post_id, yes in answers.items():
+                self.fields.setdefault((viewer_id, kind, post_id), yes)
+
+    async def forget(self, viewer_id, kind, post_id):
+        self.fields.pop((viewer_id, kind, post_id), None)
+
+    async def set(self, viewer_id, kind, post_id, yes):
+        self.fields[(viewer_id, kind, post_id)] = yes
 
 
 class FakeCounters:

@@ -45,6 +45,23 @@ async def test_states_carry_counts_and_the_viewers_like_and_save(world):
         (POST, 11, 3, True, False), (OTHER_POST, 0, 0, False, True)]
 
 
+async def test_a_second_read_of_the_same_states_asks_the_rows_nothing(world):
+    await world.service.states(BOB, [POST, OTHER_POST])
+    reads = world.repo.state_reads
+    await world.service.states(BOB, [OTHER_POST, POST])
+    assert world.repo.state_reads == reads
+
+
+async def test_likes_and_saves_after_a_cached_answer_show_at_once(world):
+    assert [(s.liked_by_me, s.saved_by_me) for s in await world.service.states(BOB, [POST])] == [(False, False)]
+    await world.service.like(BOB, POST)
+    await world.service.save(BOB, POST)
+    assert [(s.liked_by_me, s.saved_by_me) for s in await world.service.states(BOB, [POST])] == [(True, True)]
+    await world.service.unlike(BOB, POST)
+    await world.service.unsave(BOB, POST)
+    assert [(s.liked_by_me, s.saved_by_me) for s in await world.service.states(BOB, [POST])] == [(False, False)]
+
+
 async def test_states_for_a_signed_out_viewer_like_and_save_nothing(world):
     await world.service.like(BOB, POST)
     assert [(s.liked_by_me, s.saved_by_me) for s in await world.service.states(0, [POST])] == [(False, False)]

@@ -1,0 +1,63 @@
+"""A feed page's posts: shapes from posts' cache, the viewer's state from engagement in one hop.
+
+Warm, a page costs one internal RPC (engagement's GetPostStates: counts,
+liked_by_me, saved_by_me) beside Redis reads. The viewer-independent shapes
+come from the cache the posts service keeps (services.posts.cache, read here,
+never written); posts is asked only for those its cache lacks, and fills the
+cache as it answers. Who may see which post is already settled by the feed's
+own keys: a page holds posts of the viewer, of authors they follow (approved
+follows only) and of followed celebrities, minus muted and blocked authors;
+the fan-out keeps those keys from graph's events (services.feed.fanout).
+
+Pages are compact: each media item goes out as one signed URL template and
+its sizes (Media.url_template, Media.sizes), not as eight signed variant
+URLs, and without what drawing does not need (its owner, the author's; its
+times); all of it stays one GET /v1/posts/{id} or /v1/media/{id} away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from pictor.engagement.v1.engagement_service_pb2 import PostState
+from pictor.posts.v1 import posts_pb2
+
+from services.posts.cache import PostCache, with_state
+
+
+class PostsReader(Protocol):
+    async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]: ...
+
+
+class StatesReader(Protocol):
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]: ...
+
+
+class FeedPages:
+    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader) -> None:
+        self.cache = cache
+        self.posts = posts
+        self.engagement = engagement
+
+    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
+        """The posts of a page, in its order, compact and with the viewer's state; deleted ones left out."""
+        if not post_ids:
+            return []
+        shapes, states = await asyncio.gather(self.cache.get(post_ids),
+                                              self.engagement.post_states_if_up(viewer_id, post_ids))
+        missing = [p for p in post_ids if p not in shapes]
+        if missing:
+            # Posts checks who may see them as it shapes them (and caches the shapes).
+            shapes.update((p.id, p) for p in await self.posts.visible_posts(viewer_id, missing))
+        page = []
+        for post_id in post_ids:
+            post = shapes.get(post_id)
+            if post is None:  # deleted (a tombstone), or posts no longer shows it
+                continue
+            for media in post.media:
+                # What drawing needs stays (size, placeholder, the URL template and sizes).
+                for name in ("variants", "owner_id", "created_at", "captured_at"):
+                    media.ClearField(name)
+            page.append(with_state(post, states.get(post_id)))
+        return page
