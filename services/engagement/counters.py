@@ -65,6 +65,23 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return 1
 """
 
+# KEYS: dirty set, flushing set. ARGV: key prefix, pc TTL, pc: prefix, then post, likes, comments triples.
+# A read's fill: creates each missing pc: from the counts PostgreSQL just gave,
+# under ADD's condition (nothing pending, no flush holding the post), so the
+# next read of the post is Redis's alone; a post a writer touched meanwhile
+# has its pc: already, and is left as it is.
+FILL = _IN_FLIGHT + """
+for i = 4, #ARGV, 3 do
+  local post, key = ARGV[i], ARGV[3] .. ARGV[i]
+  if redis.call('EXISTS', key) == 0 and redis.call('SISMEMBER', KEYS[1], post) == 0
+      and not in_flight(ARGV[1], KEYS[2], post) then
+    redis.call('HSET', key, 'likes', ARGV[i + 1], 'comments', ARGV[i + 2])
+    redis.call('EXPIRE', key, tonumber(ARGV[2]))
+  end
+end
+return 0
+"""
+
 # KEYS: flushing set. ARGV: shards per kind, key prefix, pc: prefix, post ids...
 # Returns the number of unfinished flushes F, then per post: pc likes, pc
 # comments (nil without pc:), its 2*shards shard values, and its entry in
@@ -221,6 +238,7 @@ class RedisCounters:
         self.keys = keys
         self.shards = shards
         self._add = client.register_script(ADD)
+        self._fill = client.register_script(FILL)
         self._snapshot = client.register_script(SNAPSHOT)
         self._drain = client.register_script(DRAIN)
         self._settle = client.register_script(SETTLE)
@@ -268,6 +286,10 @@ class RedisCounters:
         totals = kernels.sum_sharded(values, shards_per_key)
         missing = [p for p, base in zip(post_ids, bases) if base is None]
         late = await self.durable(missing) if missing else {}
+        if late:
+            await self._fill(keys=[self.keys.dirty, self.keys.flushing],
+                             args=[self.keys.prefix, COUNTS_TTL_S, COUNTS_PREFIX,
+                                   *(v for p, c in late.items() for v in (p, c.likes, c.comments))])
         return {p: (base if base is not None else late.get(p, Counts())) + Counts(totals[2 * i], totals[2 * i + 1])
                 for i, (p, base) in enumerate(zip(post_ids, bases))}
 

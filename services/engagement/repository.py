@@ -276,15 +276,11 @@ class PostgresCountStore:
         return counts
 
     async def counts(self, post_ids: list[int]) -> dict[int, Counts]:
-        """post_counts of the posts (zeros for posts without a row)."""
+        """post_counts of the posts (zeros for posts without a row): one statement per database."""
         found = {p: Counts() for p in post_ids}
-        for post_id in post_ids:
-            s = shard_schema(shard_of(post_id))
-            async with self.db.for_shard(shard_of(post_id)).connection() as conn:
-                row = await (await conn.execute(
-                    f"SELECT like_count, comment_count FROM {s}.post_counts WHERE post_id = %s", (post_id,))).fetchone()
-            if row:
-                found[post_id] = Counts(row[0], row[1])
+        rows = await self.db.select_by_shard(
+            post_ids, "SELECT post_id, like_count, comment_count FROM {schema}.post_counts WHERE post_id = ANY(%s)")
+        found.update((post_id, Counts(likes, comments)) for post_id, likes, comments in rows)
         return found
 
     async def prune_flushes(self, shard: int, older_than_s: int) -> None:

@@ -64,6 +64,25 @@ async def test_a_post_whose_count_is_unknown_to_redis_starts_from_postgresql(cou
     assert await current(counters, db, post) == Counts(11, 4)
 
 
+async def test_a_read_of_a_count_unknown_to_redis_fills_it_so_the_next_read_is_redis_alone(counters, client, db,
+                                                                                          ids):
+    post = ids.new_id(1)
+    async with db.for_shard(shard_of(post)).connection() as conn:
+        await conn.execute(f"INSERT INTO {shard_schema(shard_of(post))}.post_counts (post_id, like_count, "
+                           "comment_count) VALUES (%s, 3, 2)", (post,))
+    assert (await counters.current([post]))[post] == Counts(3, 2)
+    assert await client.hgetall(counts_key(post)) == {b"likes": b"3", b"comments": b"2"}
+    assert await client.ttl(counts_key(post)) > 0
+
+
+async def test_a_read_never_fills_the_count_of_a_post_with_pending_deltas(counters, client, db, ids):
+    post = ids.new_id(1)
+    await counters.add(post, LIKES, +1)
+    await client.delete(counts_key(post))  # evicted while its delta waits for the flusher
+    assert (await counters.current([post]))[post] == Counts(1, 0)
+    assert not await client.exists(counts_key(post))
+
+
 async def test_counts_read_exactly_while_a_flush_is_in_flight(counters, flusher, db, ids):
     post = ids.new_id(1)
     await counters.add(post, LIKES, +1)
