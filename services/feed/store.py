@@ -4,7 +4,8 @@ services.common.timelines."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -44,14 +45,23 @@ class Candidates:
     missing_timelines: list[int]
 
 
+TOUCH_EVERY_S = 3600.0
+MAX_TOUCHED = 100_000
+
+
 def _ints(members: Iterable[bytes]) -> set[int]:
     return {int(m) for m in members if m != SENTINEL.encode()}
 
 
 class FeedStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self.clock = clock
         self.timelines = Timelines(client)
+        # When this process last pushed each reader's feed keys' expiry back: a read writes
+        # (EXPIRE) at most once per TOUCH_EVERY_S per reader, so warm reads are reads alone
+        # (with Redis's appendfsync always, a write costs an fsync before the reply).
+        self._touched: dict[int, float] = {}
         self._set_if_built = client.register_script(SET_IF_BUILT)
         self._features = client.register_script(FEATURES)
 
@@ -68,8 +78,9 @@ class FeedStore:
             pipe.zrevrangebyscore(timeline_key(user_id), top, 1, start=0, num=count)
             pipe.smembers(excluded_key(user_id))
             pipe.sinter(following_key(user_id), CELEBRITIES)
-            for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
-                pipe.expire(key, ttl_s)
+            if self._touch_due(user_id):
+                for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
+                    pipe.expire(key, ttl_s)
             feed_built, own_built, pushed, own, excluded, celebrities, *_ = await pipe.execute()
         celebrity_ids = sorted(_ints(celebrities))
         lists = [parse(pushed), parse(own)]
@@ -85,6 +96,15 @@ class FeedStore:
         # Ties in score (one millisecond) come back in member order: sort by id to be exact.
         return Candidates([sorted(lst, reverse=True) for lst in lists], _ints(excluded),
                           feed_missing=not feed_built, missing_timelines=([] if own_built else [user_id]) + missing)
+
+    def _touch_due(self, user_id: int) -> bool:
+        now = self.clock()
+        if now - self._touched.get(user_id, -TOUCH_EVERY_S) < TOUCH_EVERY_S:
+            return False
+        if len(self._touched) >= MAX_TOUCHED:
+            self._touched.clear()  # the worst that follows: one more EXPIRE per reader
+        self._touched[user_id] = now
+        return True
 
     async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
         """Per post: the viewer's affinity for its author, and its like and comment counts (the feed's own
