@@ -9,6 +9,7 @@ second, and a count read here includes what is not folded in yet
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -326,12 +327,12 @@ class EngagementService:
             counts, _ = await self._current(unique)
             return [PostState(p, counts[p].likes, counts[p].comments, False, False) for p in unique]
         # Warm (every answer cached), Redis alone answers; else the rows, and the cache is filled.
-        liked, saved = await self.viewer_states.known(viewer_id, unique)
+        (liked, saved), (counts, _) = await asyncio.gather(self.viewer_states.known(viewer_id, unique),
+                                                           self._current(unique))
         fresh_liked: dict[int, bool] = {}
         fresh_saved: dict[int, bool] = {}
-        if len(liked) == len(unique):
-            counts, _ = await self._current(unique)
-        else:
+        if len(liked) < len(unique):
+            # The rows, then the counts again: PostgreSQL first, as _current wants.
             counts, liked_rows = await self._current(unique, viewer_id)
             liked = fresh_liked = {p: p in liked_rows for p in unique}
         if len(saved) < len(unique):

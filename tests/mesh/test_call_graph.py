@@ -73,7 +73,7 @@ def test_a_loop_through_another_service_fails(tmp_path):
     shutil.copytree(SERVICES_DIR, tree, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
     service = tree / "engagement" / "service.py"
     source = service.read_text()
-    anchor = "        liked, saved = await self.viewer_states.known(viewer_id, unique)\n"
+    anchor = "        fresh_liked: dict[int, bool] = {}\n"
     assert anchor in source
     service.write_text(source.replace(
         anchor, "        await self.posts.authors_visible_to(viewer_id, unique)\n" + anchor))
