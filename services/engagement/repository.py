@@ -200,6 +200,14 @@ class PostgresEngagementRepository:
             await conn.execute(f"DELETE FROM {s}.post_counts WHERE post_id = %s", (post_id,))
             return likes.rowcount, replies.rowcount + comments.rowcount
 
+    async def engaged_users(self, post_id: int) -> tuple[list[int], list[int]]:
+        """Who liked the post, and who saved it (every saver's shard)."""
+        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+            likers = await (await conn.execute(f"SELECT user_id FROM {_s(post_id)}.likes WHERE post_id = %s",
+                                               (post_id,))).fetchall()
+        savers = await self.db.every_shard("SELECT user_id FROM {schema}.saves WHERE post_id = %s", (post_id,))
+        return [r[0] for r in likers], [r[0] for r in savers]
+
     async def purge_saves(self, post_id: int) -> int:
         """Delete every save of the post, in every saver's shard; returns how many went."""
         return len(await self.db.every_shard("DELETE FROM {schema}.saves WHERE post_id = %s RETURNING user_id",

@@ -28,13 +28,13 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings, channels, redis = resources.settings, resources.channels(), resources.redis()
     db = await resources.database()
     repo, store = PostgresEngagementRepository(db), PostgresCountStore(db)
-    counters = RedisCounters(redis, store.counts)
+    counters, viewer_states = RedisCounters(redis, store.counts), ViewerStates(redis)
     service = EngagementService(
         repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
-        IdAllocator(settings.logical_shards), ViewerStates(redis))
+        IdAllocator(settings.logical_shards), viewer_states)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
-        EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store)),
+        EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store, viewer_states)),
         grpc_server)
 
 

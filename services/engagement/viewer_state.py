@@ -48,6 +48,14 @@ class ViewerStates:
         """Before a write commits: readers meanwhile go to the rows."""
         await self.client.hdel(viewer_state_key(viewer_id), f"{kind}{post_id}")
 
+    async def forget_post(self, post_id: int, likers: list[int], savers: list[int]) -> None:
+        """Before a deleted post's likes and saves go: nobody's answer about it stays behind."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for kind, users in ((LIKED, likers), (SAVED, savers)):
+                for user_id in users:
+                    pipe.hdel(viewer_state_key(user_id), f"{kind}{post_id}")
+            await pipe.execute()
+
     async def set(self, viewer_id: int, kind: str, post_id: int, yes: bool) -> None:
         """After a write committed: its answer wins over any fill in flight."""
         key = viewer_state_key(viewer_id)

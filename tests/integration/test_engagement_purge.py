@@ -19,6 +19,7 @@ from services.engagement.keys import CounterKeys, counts_key
 from services.engagement.purge import PostPurger, Purged
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Comment, Counts
+from services.engagement.viewer_state import ViewerStates
 
 # The posts' author, as the events name them (no such user needs to exist here).
 AUTHOR = 1 << 23 | 7
@@ -35,8 +36,8 @@ def repo(db):
 
 
 @pytest.fixture
-def purger(repo, counters, db):
-    return PostPurger(repo, counters, PostgresCountStore(db))
+def purger(repo, counters, db, client):
+    return PostPurger(repo, counters, PostgresCountStore(db), ViewerStates(client))
 
 
 async def engage(repo: PostgresEngagementRepository, counters: RedisCounters, ids: IdAllocator, post: int,
@@ -111,3 +112,14 @@ async def test_a_purge_takes_the_post_out_of_a_flush_its_flusher_left_unfinished
 async def test_a_purge_refuses_what_is_no_post_id(purger):
     with pytest.raises(InvalidArgument):
         await purger.purge(-5)
+
+
+async def test_purge_forgets_every_likers_and_savers_cached_answers(purger, repo, counters, client, ids):
+    post, users = ids.new_id(1), [ids.new_id(2), ids.new_id(5)]
+    await engage(repo, counters, ids, post, users)
+    states = ViewerStates(client)
+    for user in users:
+        await states.fill(user, {post: True}, {post: True})
+    await purger.purge(post)
+    for user in users:
+        assert await states.known(user, [post]) == ({}, {})
