@@ -32,6 +32,17 @@ def test_checked_in_envoy_config_is_current():
     assert envoy_config.CHECKED_IN.read_text() == envoy_config.render(envoy_config.compose_target())
 
 
+def test_gateway_compresses_only_json_and_sees_it_after_transcoding():
+    filters = [f["name"] for f in envoy_config._http_filters(envoy_config.compose_target())]
+    compressors = [n for n in filters if n.startswith("envoy.filters.http.compressor.")]
+    assert compressors == ["envoy.filters.http.compressor.brotli", "envoy.filters.http.compressor.gzip"]
+    # Response filters run in reverse order: the transcoder's JSON reaches the compressors.
+    assert max(filters.index(n) for n in compressors) < filters.index("envoy.filters.http.grpc_json_transcoder")
+    for f in envoy_config._compressors():
+        # Server-sent events must reach the client as they are written, never held for a compressor.
+        assert f["typed_config"]["response_direction_config"]["common_config"]["content_type"] == ["application/json"]
+
+
 def test_checked_in_compose_file_is_current():
     assert compose.CHECKED_IN.read_text() == compose.render()
 
