@@ -29,7 +29,9 @@ bench: build
 seed: build
 	$(PY) -m loadtest.seed
 
-# the feed benchmark (hybrid through Envoy vs naive SQL; BENCH_CONCURRENCY, BENCH_SECONDS),
+# the feed benchmark: wrk through Envoy (the GET /v1/users/me ceiling and GET /v1/feed, installed with
+# apt-get if missing), page bytes (JSON, gzip, brotli, protobuf), hybrid vs naive (id selection and the
+# hydrated page), the celebrity write path; BENCH_CONCURRENCY, BENCH_SECONDS, BENCH_USERS, BENCH_ACCEPT_ENCODING,
 bench-feed: build
 	$(PY) -m loadtest.feed_bench
 

@@ -1,37 +1,48 @@
-"""The feed benchmark: hybrid feed through Envoy vs the naive pull-only SQL feed.
+"""The feed benchmark: `make bench-feed`, against a running, seeded stack (`make run`, `make seed`).
 
-    make seed && make bench-feed        (BENCH_USERS, BENCH_CONCURRENCY="1,2,4,8", BENCH_SECONDS)
+    make bench-feed        (BENCH_USERS, BENCH_CONCURRENCY="1,2,4,8", BENCH_SECONDS, BENCH_ACCEPT_ENCODING)
 
-Against a running, seeded stack (`make run` then `make seed`), in one run:
+In one run, each figure printed as one JSON line:
 
-1. hybrid: `GET /v1/feed` (RANKED, 20 posts, fully hydrated: authors, signed
-   media URLs, counts) through Envoy, by each BENCH_CONCURRENCY of clients on
-   keep-alive connections for BENCH_SECONDS, as BENCH_USERS distinct seeded
-   users (one first page in four is followed by the next page);
-2. naive: the pull-only feed in SQL for the same users at the same
-   concurrency: the user's follows joined to every shard's posts, ordered,
-   limit 20 — ids only, no hydration, so that comparison flatters it;
-3. like for like, both straight to the services over gRPC and both with the
-   same hydration: the feed service's GetFeed against the naive SQL ids
-   followed by posts.BatchGetPosts.
+1. The load generator: wrk (found on PATH, else installed with apt-get); the line says
+   which, and where.
+2. A page's size: the first RANKED page of 20 posts of sampled users, in bytes as raw JSON,
+   gzip and brotli (as Envoy sends them to a client that accepts them) and as protobuf (the
+   GetFeed reply over gRPC through the gateway).
+3. Through Envoy, by wrk on keep-alive connections, back to back, for BENCH_SECONDS at each
+   BENCH_CONCURRENCY (8 always included), each request as the next of BENCH_USERS
+   distinct seeded users (loadtest/wrk_tokens.lua rotates their tokens): `GET /v1/users/me`
+   (the gateway's cheap-call ceiling), then `GET /v1/feed` (RANKED, 20 posts), then the
+   feed's share of the ceiling's throughput. wrk sends no Accept-Encoding unless
+   BENCH_ACCEPT_ENCODING names one (e.g. "gzip"), so the figures are of identity replies.
+4. Hybrid vs naive, at the same concurrency, from this process:
+   - id selection: the 20 newest post ids of the user's feed, by the hybrid's Redis read
+     and merge (FeedStore.candidates, then hotpath's k-way merge) vs the pull-only SQL (the
+     user's follows joined to every shard's posts, ordered, limit 20);
+   - the whole hydrated page over gRPC: FeedService.GetFeed vs that SQL followed by
+     posts.BatchGetPosts.
+5. The celebrity write path: a post by the account every user follows is acknowledged,
+   then timed until it shows in a follower's feed.
 
-Then the celebrity write path: a post by the most followed account (every
-user follows it) must be acknowledged fast, and the time until it shows in a
-follower's feed is measured.
-
-Tokens are signed with the stack's own key (as accounts would sign them), so
-thousands of users need no password hashing; the benchmark runs beside the
-stack. Prints one JSON line per measurement.
+Then one `feed.goals` line: each goal of issue 12, its figure and whether it was met.
+Tokens are signed with the stack's own key (as accounts signs them), so thousands of users
+need no password hashing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import os
 import random
+import shutil
+import statistics
+import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import psycopg
 import redis
@@ -42,9 +53,26 @@ from services.common.config import Settings, load_settings
 from services.common.db import shard_schema
 from services.common.ids import shard_of
 
+PAGE_SIZE = 20
+FEED_PATH = f"/v1/feed?page_size={PAGE_SIZE}&mode=RANKED"
+CEILING_PATH = "/v1/users/me"
+WRK_SCRIPT = Path(__file__).with_name("wrk_tokens.lua")
+# The goals of issue 12.
+GOAL_CONNECTIONS = 8
+GOAL_CEILING_SHARE = 0.5
+GOAL_FEED_P99_MS = 50.0
+GOAL_PAGE_JSON_BYTES = 20 * 1024
+GOAL_ID_SELECTION_SPEEDUP = 10.0
+GOAL_HYDRATED_PAGE_SPEEDUP = 3.0
+
 
 def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
+
+
+def emit(line: dict) -> dict:
+    print(json.dumps(line), flush=True)
+    return line
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -99,39 +127,117 @@ def pick_users(settings: Settings, count: int) -> list[int]:
     return users
 
 
-async def hybrid(settings: Settings, tokens: dict[int, str], concurrency: int, seconds: float) -> dict:
-    users = list(tokens)
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
+# --- the load generator ---------------------------------------------------------
 
-    async def client_loop(n: int) -> None:
-        nonlocal errors
-        rng = random.Random(n)
-        http = HttpClient("127.0.0.1", settings.gateway_port)
-        try:
-            while time.perf_counter() < deadline:
-                token = tokens[rng.choice(users)]
-                started = time.perf_counter()
-                status, body = await http.get("/v1/feed?page_size=20", token)
-                latencies.append((time.perf_counter() - started) * 1000)
-                if status != 200:
-                    errors += 1
-                    continue
-                page_token = json.loads(body).get("next_page_token")
-                if page_token and rng.random() < 0.25:
-                    started = time.perf_counter()
-                    status, _ = await http.get(f"/v1/feed?page_size=20&page_token={page_token}", token)
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    errors += status != 200
-        finally:
-            await http.close()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(client_loop(n) for n in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    return {"op": "feed.hybrid", "concurrency": concurrency, "requests": len(latencies), "errors": errors,
-            "requests_per_s": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
+def load_generator() -> dict:
+    """wrk from PATH, or installed from the distribution's packages (Debian/Ubuntu: `wrk`)."""
+    installed_now = False
+    if shutil.which("wrk") is None and shutil.which("apt-get"):
+        sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+
+        def apt_get(*args: str) -> bool:
+            return subprocess.run([*sudo, "apt-get", "-q", *args], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, check=False,
+                                  env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}).returncode == 0
+
+        if not apt_get("install", "-y", "wrk"):  # the package lists may be missing or stale
+            apt_get("update") and apt_get("install", "-y", "wrk")
+        installed_now = shutil.which("wrk") is not None
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("bench-feed needs wrk: install it (apt-get install wrk, brew install wrk) and run again")
+    version = subprocess.run([path, "-v"], capture_output=True, text=True, check=False).stdout.splitlines()
+    return {"op": "bench.load_generator", "tool": "wrk", "path": path, "installed_now": installed_now,
+            "version": version[0] if version else ""}
+
+
+def run_wrk(wrk: str, settings: Settings, path: str, connections: int, seconds: float, tokens_file: Path,
+            accept_encoding: str) -> dict:
+    """One wrk run of GET `path` through Envoy; its figures as loadtest/wrk_tokens.lua reports them.
+
+    One wrk thread: it keeps up with far more than the stack serves here, and leaves the
+    second core to the stack."""
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
+               f"http://127.0.0.1:{settings.gateway_port}{path}", "--", str(tokens_file), accept_encoding]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith("wrk-json "):
+            return json.loads(line.removeprefix("wrk-json "))
+    raise SystemExit(f"wrk gave no figures (exit {result.returncode}):\n{result.stdout}{result.stderr}")
+
+
+def through_envoy(wrk: str, settings: Settings, tokens_file: Path, connections: int, seconds: float,
+                  accept_encoding: str) -> list[dict]:
+    """The ceiling, the feed, and the feed's share of the ceiling, at one number of connections."""
+    lines = []
+    for op, path in (("gateway.ceiling", CEILING_PATH), ("feed.envoy", FEED_PATH)):
+        figures = run_wrk(wrk, settings, path, connections, seconds, tokens_file, accept_encoding)
+        lines.append(emit({"op": op, "route": f"GET {path}", "tool": "wrk", "connections": connections,
+                           "accept_encoding": accept_encoding or "identity", **figures}))
+    ceiling, feed = lines
+    share = round(feed["requests_per_s"] / ceiling["requests_per_s"], 3) if ceiling["requests_per_s"] else 0.0
+    clean = feed["non_2xx"] == feed["socket_errors"] == ceiling["non_2xx"] == ceiling["socket_errors"] == 0
+    lines.append(emit({"op": "feed.vs_ceiling", "connections": connections, "throughput_ratio": share,
+                       "feed_p99_ms": feed["p99_ms"], "errors": not clean,
+                       "goal": f"ratio >= {GOAL_CEILING_SHARE}, p99 <= {GOAL_FEED_P99_MS} ms",
+                       "met": clean and share >= GOAL_CEILING_SHARE and feed["p99_ms"] <= GOAL_FEED_P99_MS}))
+    return lines
+
+
+# --- a page's size ---------------------------------------------------------------
+
+
+def _first_page(settings: Settings, token: str, accept_encoding: str) -> tuple[bytes, str]:
+    """The body of GET FEED_PATH as Envoy sent it, and its Content-Encoding."""
+    conn = http.client.HTTPConnection("127.0.0.1", settings.gateway_port, timeout=30)
+    headers = {"authorization": f"Bearer {token}"}
+    if accept_encoding:
+        headers["accept-encoding"] = accept_encoding
+    try:
+        conn.request("GET", FEED_PATH, headers=headers)
+        r = conn.getresponse()
+        body = r.read()  # as sent, compressed or not (http.client only undoes the chunking)
+        if r.status != 200:
+            raise SystemExit(f"GET {FEED_PATH}: {r.status} {body[:200]!r}")
+        return body, r.getheader("content-encoding") or "identity"
+    finally:
+        conn.close()
+
+
+async def page_bytes(settings: Settings, tokens: dict[int, str], sample: int) -> dict:
+    """Bytes of full first pages (20 posts) of up to `sample` users: JSON raw, gzip, brotli; protobuf."""
+    import grpc
+    from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
+
+    sizes: dict[str, list[int]] = {"json": [], "gzip": [], "br": [], "protobuf": []}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+        feed = feed_service_pb2_grpc.FeedServiceStub(channel)
+        for token in list(tokens.values())[: sample * 5]:
+            raw, _ = _first_page(settings, token, "")
+            if len(json.loads(raw)["posts"]) < PAGE_SIZE:
+                continue
+            sizes["json"].append(len(raw))
+            for encoding in ("gzip", "br"):
+                body, sent = _first_page(settings, token, encoding)
+                if sent != encoding:
+                    raise SystemExit(f"asked for {encoding}, Envoy sent {sent}: is its compressor configured?")
+                sizes[encoding].append(len(body))
+            reply = await feed.GetFeed(feed_service_pb2.GetFeedRequest(page_size=PAGE_SIZE),
+                                       metadata=[("authorization", f"Bearer {token}")], timeout=30)
+            sizes["protobuf"].append(reply.ByteSize())
+            if len(sizes["json"]) >= sample:
+                break
+    if not sizes["json"]:
+        return {"op": "feed.page_bytes", "skipped": f"no sampled user has {PAGE_SIZE} posts in their feed"}
+    largest = max(sizes["json"])
+    return {"op": "feed.page_bytes", "posts": PAGE_SIZE, "pages": len(sizes["json"]),
+            **{f"{name}_bytes": round(statistics.median(values)) for name, values in sizes.items()},
+            "json_bytes_max": largest, "json_bytes_per_post": round(statistics.median(sizes["json"]) / PAGE_SIZE),
+            "goal": f"json <= {GOAL_PAGE_JSON_BYTES} bytes (largest page)", "met": largest <= GOAL_PAGE_JSON_BYTES}
+
+
+# --- hybrid vs naive, from this process ---------------------------------------------
 
 
 def naive_query(settings: Settings) -> str:
@@ -141,30 +247,76 @@ def naive_query(settings: Settings) -> str:
     return f"SELECT id FROM ({union}) AS candidates ORDER BY id DESC LIMIT 20"
 
 
-async def naive(settings: Settings, users: list[int], concurrency: int, seconds: float) -> dict:
-    query = naive_query(settings)
+async def closed_loop(op: str, once: Callable[[int], Awaitable[object]], users: list[int], concurrency: int,
+                      seconds: float) -> dict:
+    """`concurrency` clients calling `once(user)` back to back for `seconds`, each for random users."""
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
-    async with AsyncConnectionPool(settings.database_url, min_size=concurrency, max_size=concurrency) as pool:
-        async def client_loop(n: int) -> None:
-            rng = random.Random(n)
-            while time.perf_counter() < deadline:
-                user = rng.choice(users)
-                started = time.perf_counter()
-                async with pool.connection() as conn:
-                    sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
-                    await (await conn.execute(sql, {"u": user})).fetchall()
-                latencies.append((time.perf_counter() - started) * 1000)
 
-        started = time.perf_counter()
-        await asyncio.gather(*(client_loop(n) for n in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {"op": "feed.naive_sql", "concurrency": concurrency, "requests": len(latencies),
-            "requests_per_s": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
+    async def client(n: int) -> None:
+        rng = random.Random(n)
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await once(rng.choice(users))
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(concurrency)))
+    return {"op": op, "concurrency": concurrency, "requests": len(latencies),
+            "requests_per_s": round(len(latencies) / (time.perf_counter() - started), 1), **percentiles(latencies)}
 
 
-async def service_level(settings: Settings, tokens: dict[int, str], concurrency: int, seconds: float) -> list[dict]:
-    """Hybrid and naive feeds at the service level, each with the same hydration (posts.BatchGetPosts)."""
+def speedup(op: str, hybrid: dict, naive: dict, goal: float) -> dict:
+    """How many times the hybrid outdoes the naive: in throughput (the verdict) and at p50 and p99."""
+    throughput = round(hybrid["requests_per_s"] / naive["requests_per_s"], 2) if naive["requests_per_s"] else 0.0
+    return {"op": op, "concurrency": hybrid["concurrency"], "throughput_ratio": throughput,
+            "p50_ratio": round(naive["p50_ms"] / hybrid["p50_ms"], 2) if hybrid["p50_ms"] else None,
+            "p99_ratio": round(naive["p99_ms"] / hybrid["p99_ms"], 2) if hybrid["p99_ms"] else None,
+            "goal": f"throughput_ratio >= {goal}", "met": throughput >= goal}
+
+
+def naive_sql_ids(settings: Settings, pool: AsyncConnectionPool) -> Callable[[int], Awaitable[list[int]]]:
+    query = naive_query(settings)
+
+    async def ids(user: int) -> list[int]:
+        async with pool.connection() as conn:
+            sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
+            return [r[0] for r in await (await conn.execute(sql, {"u": user})).fetchall()]
+
+    return ids
+
+
+async def id_selection(settings: Settings, users: list[int], pool: AsyncConnectionPool, concurrency: int,
+                       seconds: float) -> list[dict]:
+    """The 20 newest ids of a feed: the hybrid's Redis read and merge vs the pull-only SQL."""
+    import redis.asyncio as aioredis
+
+    from hotpath import merge
+    from services.feed.config import FeedConfig
+    from services.feed.store import FeedStore
+
+    client = aioredis.Redis.from_url(settings.redis_url)
+    store = FeedStore(client)
+    ttl_s = FeedConfig.from_env().ttl_s
+
+    async def hybrid_ids(user: int) -> list[int]:
+        # As the feed service asks for a chronological page: enough candidates after exclusions.
+        lists, excluded_authors, _ = await store.candidates(user, None, PAGE_SIZE * 2 + 20, ttl_s)
+        excluded = [p for lst in lists for p, a in lst if a in excluded_authors]
+        ids, _ = merge.chronological_feed([[p for p, _ in lst] for lst in lists], limit=PAGE_SIZE,
+                                          excluded=excluded)
+        return ids
+
+    hybrid = emit(await closed_loop("feed.ids_hybrid", hybrid_ids, users, concurrency, seconds))
+    naive = emit(await closed_loop("feed.ids_naive_sql", naive_sql_ids(settings, pool), users, concurrency,
+                                   seconds))
+    await client.aclose()
+    return [hybrid, naive, emit(speedup("feed.ids_hybrid_vs_naive", hybrid, naive, GOAL_ID_SELECTION_SPEEDUP))]
+
+
+async def hydrated_page(settings: Settings, tokens: dict[int, str], pool: AsyncConnectionPool, concurrency: int,
+                        seconds: float) -> list[dict]:
+    """The whole page over gRPC: FeedService.GetFeed vs the naive SQL ids, then posts.BatchGetPosts."""
     import grpc
     from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
     from pictor.posts.v1 import posts_service_pb2, posts_service_pb2_grpc
@@ -175,45 +327,25 @@ async def service_level(settings: Settings, tokens: dict[int, str], concurrency:
     posts_channel = grpc.aio.insecure_channel(settings.service_address(by_name("posts")))
     feed = feed_service_pb2_grpc.FeedServiceStub(feed_channel)
     posts = posts_service_pb2_grpc.PostsServiceStub(posts_channel)
-    query = naive_query(settings)
+    naive_ids = naive_sql_ids(settings, pool)
+
+    async def hybrid_page(user: int) -> None:
+        await feed.GetFeed(feed_service_pb2.GetFeedRequest(page_size=PAGE_SIZE),
+                           metadata=[("authorization", f"Bearer {tokens[user]}")], timeout=10)
+
+    async def naive_page(user: int) -> None:
+        ids = await naive_ids(user)
+        await posts.BatchGetPosts(posts_service_pb2.BatchGetPostsRequest(viewer_id=user, post_ids=ids), timeout=10)
+
     users = list(tokens)
-    results = []
-    async with AsyncConnectionPool(settings.database_url, min_size=concurrency, max_size=concurrency) as pool:
-        async def hybrid_once(user: int) -> None:
-            await feed.GetFeed(feed_service_pb2.GetFeedRequest(page_size=20),
-                               metadata=[("authorization", f"Bearer {tokens[user]}")], timeout=10)
-
-        async def naive_once(user: int) -> None:
-            async with pool.connection() as conn:
-                sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
-                ids = [r[0] for r in await (await conn.execute(sql, {"u": user})).fetchall()]
-            await posts.BatchGetPosts(posts_service_pb2.BatchGetPostsRequest(viewer_id=user, post_ids=ids), timeout=10)
-
-        for name, once in (("feed.service_hybrid", hybrid_once), ("feed.service_naive", naive_once)):
-            latencies: list[float] = []
-            deadline = time.perf_counter() + seconds
-
-            async def client_loop(n: int, once: Callable[[int], Awaitable[None]], deadline: float,
-                                  latencies: list[float]) -> None:
-                rng = random.Random(n)
-                while time.perf_counter() < deadline:
-                    started = time.perf_counter()
-                    await once(rng.choice(users))
-                    latencies.append((time.perf_counter() - started) * 1000)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(client_loop(n, once, deadline, latencies) for n in range(concurrency)))
-            results.append({"op": name, "concurrency": concurrency, "requests": len(latencies),
-                            "requests_per_s": round(len(latencies) / (time.perf_counter() - started), 1),
-                            **percentiles(latencies)})
+    hybrid = emit(await closed_loop("feed.page_hybrid_grpc", hybrid_page, users, concurrency, seconds))
+    naive = emit(await closed_loop("feed.page_naive_grpc", naive_page, users, concurrency, seconds))
     await feed_channel.close()
     await posts_channel.close()
-    hybrid_result, naive_result = results
-    results.append({"op": "feed.service_naive_vs_hybrid", "concurrency": concurrency,
-                    "p50_ratio": round(naive_result["p50_ms"] / hybrid_result["p50_ms"], 2),
-                    "p99_ratio": round(naive_result["p99_ms"] / hybrid_result["p99_ms"], 2),
-                    "throughput_ratio": round(hybrid_result["requests_per_s"] / naive_result["requests_per_s"], 2)})
-    return results
+    return [hybrid, naive, emit(speedup("feed.page_hybrid_vs_naive", hybrid, naive, GOAL_HYDRATED_PAGE_SPEEDUP))]
+
+
+# --- the celebrity write path ------------------------------------------------------
 
 
 async def celebrity_post(settings: Settings, signer: TokenSigner, followers: list[int]) -> dict:
@@ -257,28 +389,48 @@ async def celebrity_post(settings: Settings, signer: TokenSigner, followers: lis
             "in_follower_feed_ms": round(visible_ms, 1) if visible_ms else None}
 
 
+def goals(lines: list[dict]) -> dict:
+    """Issue 12's goals, each with its figure at GOAL_CONNECTIONS, from the lines printed above."""
+
+    def at_goal(op: str) -> dict:
+        return next(line for line in lines if line.get("op") == op and GOAL_CONNECTIONS in
+                    (line.get("connections"), line.get("concurrency")))
+
+    page = next(line for line in lines if line.get("op") == "feed.page_bytes")
+    # name: (the line that judges it, the figures of that line the goal is about)
+    checks = {
+        "feed_vs_ceiling": (at_goal("feed.vs_ceiling"), ("throughput_ratio", "feed_p99_ms")),
+        "page_json_bytes": (page, ("json_bytes_max",)),
+        "id_selection_speedup": (at_goal("feed.ids_hybrid_vs_naive"), ("throughput_ratio",)),
+        "hydrated_page_speedup": (at_goal("feed.page_hybrid_vs_naive"), ("throughput_ratio",)),
+    }
+    verdicts = {name: {**{k: line.get(k) for k in figures}, "goal": line.get("goal"), "met": line.get("met", False)}
+                for name, (line, figures) in checks.items()}
+    return {"op": "feed.goals", "connections": GOAL_CONNECTIONS, **verdicts,
+            "all_met": all(v["met"] for v in verdicts.values())}
+
+
 async def run() -> None:
     settings = load_settings()
+    wrk = emit(load_generator())["path"]
     signer = TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, 3600)
     users = pick_users(settings, _env_int("BENCH_USERS", 2000))
     tokens = {u: signer.sign(u) for u in users}
-    levels = [int(c) for c in (os.environ.get("BENCH_CONCURRENCY") or "1,2,4,8").split(",")]
+    levels = sorted({GOAL_CONNECTIONS, *(int(c) for c in (os.environ.get("BENCH_CONCURRENCY") or "1,2,4,8").split(","))})
     seconds = float(os.environ.get("BENCH_SECONDS") or 20)
-    await hybrid(settings, tokens, max(levels), 3)  # warm-up: connections, caches
-    for concurrency in levels:
-        hybrid_result = await hybrid(settings, tokens, concurrency, seconds)
-        print(json.dumps(hybrid_result), flush=True)
-        naive_result = await naive(settings, users, concurrency, seconds)
-        print(json.dumps(naive_result), flush=True)
-        print(json.dumps({
-            "op": "feed.naive_vs_hybrid", "concurrency": concurrency,
-            "p50_ratio": round(naive_result["p50_ms"] / hybrid_result["p50_ms"], 2),
-            "p99_ratio": round(naive_result["p99_ms"] / hybrid_result["p99_ms"], 2),
-            "throughput_ratio": round(hybrid_result["requests_per_s"] / naive_result["requests_per_s"], 2),
-        }), flush=True)
-        for line in await service_level(settings, tokens, concurrency, seconds):
-            print(json.dumps(line), flush=True)
-    print(json.dumps(await celebrity_post(settings, signer, users)), flush=True)
+    accept_encoding = os.environ.get("BENCH_ACCEPT_ENCODING") or ""
+    lines = [emit(await page_bytes(settings, tokens, _env_int("BENCH_PAGE_SAMPLE", 20)))]
+    with tempfile.TemporaryDirectory() as tmp:
+        tokens_file = Path(tmp) / "tokens.txt"
+        tokens_file.write_text("\n".join(tokens.values()) + "\n")
+        run_wrk(wrk, settings, FEED_PATH, max(levels), 3, tokens_file, accept_encoding)  # warm-up, not reported
+        async with AsyncConnectionPool(settings.database_url, min_size=max(levels), max_size=max(levels)) as pool:
+            for concurrency in levels:
+                lines += through_envoy(wrk, settings, tokens_file, concurrency, seconds, accept_encoding)
+                lines += await id_selection(settings, users, pool, concurrency, seconds)
+                lines += await hydrated_page(settings, tokens, pool, concurrency, seconds)
+    emit(await celebrity_post(settings, signer, users))
+    emit(goals(lines))
 
 
 def main() -> None:

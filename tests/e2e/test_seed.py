@@ -1,14 +1,22 @@
-"""`make seed` (loadtest.seed) against the running stack, twice, on a small dataset."""
+"""`make seed` (loadtest.seed) against the running stack, twice, on a small dataset; then `make bench-feed`
+(loadtest.feed_bench) on that dataset.
+
+The bench needs wrk, which it installs with apt-get when it is missing; where it cannot (no
+apt-get, not root) its tests are skipped, as the bench itself would stop and say so. They come
+after the seeding test in this file: the stack is seeded once per session.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
+from loadtest.feed_bench import load_generator
 from services.common.config import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -35,3 +43,40 @@ def test_seeding_twice_fills_once_then_says_it_did_nothing(stack, gateway):
     assert "Traceback" not in second.stderr
     assert json.loads(second.stdout.strip().splitlines()[0]) == {"skipped": True, "seed_users": 40}
     assert "already holds a seed" in second.stdout
+
+
+@pytest.fixture(scope="module")
+def bench_lines(stack) -> list[dict]:
+    if shutil.which("wrk") is None:
+        try:
+            load_generator()
+        except SystemExit as missing:
+            pytest.skip(str(missing))
+    assert seed().returncode == 0
+    env = {**os.environ, "BENCH_SECONDS": "1", "BENCH_CONCURRENCY": "2", "BENCH_USERS": "40",
+           "BENCH_PAGE_SAMPLE": "3"}
+    result = subprocess.run([sys.executable, "-m", "loadtest.feed_bench"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_bench_prints_each_figure_as_a_json_line_at_each_level_and_at_eight(bench_lines):
+    by_op: dict[str, list[dict]] = {}
+    for line in bench_lines:
+        by_op.setdefault(line["op"], []).append(line)
+    assert by_op["bench.load_generator"][0]["tool"] == "wrk"
+    for op in ("gateway.ceiling", "feed.envoy"):
+        assert [line["connections"] for line in by_op[op]] == [2, 8]
+        assert all(line["requests"] > 0 and line["non_2xx"] == 0 for line in by_op[op])
+    for op in ("feed.vs_ceiling", "feed.ids_hybrid_vs_naive", "feed.page_hybrid_vs_naive"):
+        assert len(by_op[op]) == 2 and all(isinstance(line["met"], bool) for line in by_op[op])
+    assert set(by_op["feed.goals"][0]) >= {"feed_vs_ceiling", "page_json_bytes", "id_selection_speedup",
+                                           "hydrated_page_speedup", "all_met"}
+
+
+def test_page_sizes_are_as_envoy_sends_them(bench_lines):
+    page = next(line for line in bench_lines if line["op"] == "feed.page_bytes")
+    assert page["posts"] == 20
+    assert 0 < page["br_bytes"] < page["json_bytes"] and 0 < page["gzip_bytes"] < page["json_bytes"]
+    assert page["protobuf_bytes"] > 0
