@@ -48,3 +48,40 @@ def test_more_than_one_percent_failures_fails_the_run(tmp_path):
     write_stats(tmp_path, feed_p99=100, failures=20)
     result = run_summary(tmp_path)
     assert result.returncode == 1 and "failed" in result.stderr
+
+
+def write_steps(folder, p99_by_users: dict[int, float]) -> None:
+    steps = {str(users): {"requests": 500, "requests_per_s": users * 0.8, "p50_ms": p99 / 3, "p95_ms": p99 / 1.5,
+                          "p99_ms": p99} for users, p99 in p99_by_users.items()}
+    (folder / "feed_by_users.json").write_text(json.dumps(steps))
+
+
+def reported_knee(folder) -> tuple[dict, str]:
+    result = run_summary(folder)
+    report, sentence = result.stdout.strip().splitlines()
+    return json.loads(report)["knee"], sentence
+
+
+def test_knee_is_the_highest_step_whose_feed_p99_is_under_200_ms(tmp_path):
+    write_stats(tmp_path, feed_p99=420, failures=0)
+    write_steps(tmp_path, {50: 40.0, 100: 120.0, 150: 199.0, 200: 420.0})
+    knee, sentence = reported_knee(tmp_path)
+    assert (knee["users"], knee["feed_p99_ms"], knee["next_step"]) == (150, 199.0, {"users": 200, "feed_p99_ms": 420.0})
+    assert knee["met"] is True
+    assert sentence == "loadtest: knee at 150 concurrent users (feed p99 199.0 ms; 200 users: 420.0 ms); goal 150 users: met"
+
+
+def test_knee_below_the_goal_is_reported_as_not_met(tmp_path):
+    write_stats(tmp_path, feed_p99=300, failures=0)
+    write_steps(tmp_path, {40: 81.0, 80: 161.0, 100: 200.0})
+    knee, sentence = reported_knee(tmp_path)
+    assert knee["users"] == 80 and knee["met"] is False
+    assert sentence.endswith("goal 150 users: not met")
+
+
+def test_knee_of_a_run_that_never_crossed_is_at_least_its_highest_step(tmp_path):
+    write_stats(tmp_path, feed_p99=120, failures=0)
+    write_steps(tmp_path, {20: 60.0})
+    knee, sentence = reported_knee(tmp_path)
+    assert knee["users"] == 20 and knee["next_step"] is None
+    assert "knee at least 20 concurrent users" in sentence
