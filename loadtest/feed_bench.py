@@ -158,8 +158,9 @@ def run_wrk(wrk: str, settings: Settings, path: str, connections: int, seconds: 
 
     One wrk thread: it keeps up with far more than the stack serves here, and leaves the
     second core to the stack."""
-    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
-               f"http://127.0.0.1:{settings.gateway_port}{path}", "--", str(tokens_file), accept_encoding]
+    command = [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+               "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{settings.gateway_port}{path}",
+               "--", str(tokens_file), accept_encoding]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     for line in result.stdout.splitlines():
         if line.startswith("wrk-json "):
@@ -244,7 +245,7 @@ def naive_query(settings: Settings) -> str:
     union = " UNION ALL ".join(
         f"SELECT id FROM {shard_schema(s)}.posts WHERE deleted_at IS NULL AND author_id IN (SELECT target_id FROM "
         f"{{following}} WHERE user_id = %(u)s)" for s in range(settings.logical_shards))
-    return f"SELECT id FROM ({union}) AS candidates ORDER BY id DESC LIMIT 20"
+    return f"SELECT id FROM ({union}) AS candidates ORDER BY id DESC LIMIT {PAGE_SIZE}"
 
 
 async def closed_loop(op: str, once: Callable[[int], Awaitable[object]], users: list[int], concurrency: int,
