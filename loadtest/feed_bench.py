@@ -302,9 +302,9 @@ async def id_selection(settings: Settings, users: list[int], pool: AsyncConnecti
 
     async def hybrid_ids(user: int) -> list[int]:
         # As the feed service asks for a chronological page: enough candidates after exclusions.
-        lists, excluded_authors, _ = await store.candidates(user, None, PAGE_SIZE * 2 + 20, ttl_s)
-        excluded = [p for lst in lists for p, a in lst if a in excluded_authors]
-        ids, _ = merge.chronological_feed([[p for p, _ in lst] for lst in lists], limit=PAGE_SIZE,
+        found = await store.candidates(user, None, PAGE_SIZE * 2 + 20, ttl_s)
+        excluded = [p for lst in found.lists for p, a in lst if a in found.excluded_authors]
+        ids, _ = merge.chronological_feed([[p for p, _ in lst] for lst in found.lists], limit=PAGE_SIZE,
                                           excluded=excluded)
         return ids
 
