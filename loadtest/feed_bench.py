@@ -5,7 +5,9 @@
 In one run, each figure printed as one JSON line:
 
 1. The load generator: wrk (found on PATH, else installed with apt-get); the line says
-   which, and where.
+   which, and where. Then a warm-up, not measured: every user's first page once, as
+   readers who opened the app before (the goals are about warm pages: the posts' shapes
+   and each reader's liked/saved answers cached).
 2. A page's size: the first RANKED page of 20 posts of sampled users, in bytes as raw JSON,
    gzip and brotli (as Envoy sends them to a client that accepts them) and as protobuf (the
    GetFeed reply over gRPC through the gateway).
@@ -39,6 +41,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -111,6 +114,32 @@ class HttpClient:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+async def warm_up(settings: Settings, tokens: dict[int, str], connections: int) -> dict:
+    """Every user's first page once, as readers who opened the app before: what a warm page is
+    (the posts' shapes and each reader's liked/saved answers cached). Progress on stderr."""
+    queue = list(tokens.values())
+    total, started, failed = len(queue), time.perf_counter(), 0
+
+    async def worker() -> None:
+        nonlocal failed
+        client = HttpClient("127.0.0.1", settings.gateway_port)
+        try:
+            while queue:
+                status, _ = await client.get(FEED_PATH, queue.pop())
+                failed += status != 200
+                done = total - len(queue)
+                if done % 250 == 0:
+                    elapsed = time.perf_counter() - started
+                    print(f"warm-up: {done}/{total} pages, ~{elapsed / done * (total - done):.0f} s left",
+                          file=sys.stderr, flush=True)
+        finally:
+            await client.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return {"op": "bench.warm_up", "pages": total, "non_200": failed,
+            "seconds": round(time.perf_counter() - started, 1)}
 
 
 def pick_users(settings: Settings, count: int) -> list[int]:
@@ -420,11 +449,11 @@ async def run() -> None:
     levels = sorted({GOAL_CONNECTIONS, *(int(c) for c in (os.environ.get("BENCH_CONCURRENCY") or "1,2,4,8").split(","))})
     seconds = float(os.environ.get("BENCH_SECONDS") or 20)
     accept_encoding = os.environ.get("BENCH_ACCEPT_ENCODING") or ""
+    emit(await warm_up(settings, tokens, GOAL_CONNECTIONS))
     lines = [emit(await page_bytes(settings, tokens, _env_int("BENCH_PAGE_SAMPLE", 20)))]
     with tempfile.TemporaryDirectory() as tmp:
         tokens_file = Path(tmp) / "tokens.txt"
         tokens_file.write_text("\n".join(tokens.values()) + "\n")
-        run_wrk(wrk, settings, FEED_PATH, max(levels), 3, tokens_file, accept_encoding)  # warm-up, not reported
         async with AsyncConnectionPool(settings.database_url, min_size=max(levels), max_size=max(levels)) as pool:
             for concurrency in levels:
                 lines += through_envoy(wrk, settings, tokens_file, concurrency, seconds, accept_encoding)

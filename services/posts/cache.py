@@ -4,7 +4,7 @@ What is cached never decides who sees what: visibility and the viewer's own
 state (liked, saved, counts) are looked up on every read. Posts fills and
 invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
-  postv:{id}  the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
+  postv:{id}  the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
 
 Readers fill with SET NX; a delete writes a tombstone that outlives any fill
 a reader may still have in flight (it read the post before the delete), so a
@@ -13,15 +13,29 @@ deleted post can never come back from the cache; an edit overwrites.
 
 from __future__ import annotations
 
+import time
+from urllib.parse import parse_qs, urlsplit
+
 import redis.asyncio as aioredis
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
 from services.posts.keys import cached_post_key
 
-# Within the media URL bucket (5 minutes), so cached URLs stay valid for most of their hour.
-CACHE_TTL_S = 300
+# A shape is kept this long at most, and never past the point where its media URLs (signed
+# for PICTOR_MEDIA_URL_TTL, an hour by default) would have less than URL_LIFE_S left when served.
+CACHE_TTL_S = 1800
+URL_LIFE_S = 900
 TOMBSTONE = b"-"
+
+
+def cache_ttl(post: posts_pb2.Post, now: float) -> int:
+    """How long the shape may be served from the cache (at least a second)."""
+    expiries = [int(exp[0]) for m in post.media if m.url_template
+                for exp in [parse_qs(urlsplit(m.url_template).query).get("exp")] if exp and exp[0].isdigit()]
+    if not expiries:
+        return CACHE_TTL_S
+    return max(1, min(CACHE_TTL_S, int(min(expiries) - now) - URL_LIFE_S))
 
 
 def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
@@ -51,12 +65,12 @@ class PostCache:
     async def fill(self, posts: list[posts_pb2.Post]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
             for post in posts:
-                pipe.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S, nx=True)
+                pipe.set(cached_post_key(post.id), post.SerializeToString(), ex=cache_ttl(post, time.time()), nx=True)
             await pipe.execute()
 
     async def replace(self, post: posts_pb2.Post) -> None:
         """After an edit: the new version wins over any fill in flight."""
-        await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S)
+        await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=cache_ttl(post, time.time()))
 
     async def forget(self, post_id: int) -> None:
         """After a delete."""
