@@ -46,10 +46,10 @@ from datetime import UTC, datetime
 
 import psycopg
 import redis
-from argon2 import PasswordHasher
 
 from hotpath.ids import IdGenerator, decode, shard_of
 from hotpath.merge import chronological_page
+from services.accounts.passwords import password_hasher
 from services.common.config import Settings, load_settings
 from services.common.db import GLOBAL_SCHEMA, shard_schema
 from services.common.timelines import SENTINEL
@@ -327,7 +327,7 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
 
 def copy_users(params: Params, user_ids: array, followers: array, following: array, posts: array,
                copier: Copier) -> None:
-    password_hash = PasswordHasher().hash(params.password)
+    password_hash = password_hasher().hash(params.password)
     created = _ts(int(time.time() * 1000) - params.days * 86_400_000 - 1)
     for i, uid in enumerate(user_ids):
         name = username(i)

@@ -98,6 +98,15 @@ class PostgresAccountsRepository:
             ).fetchone()
         return row[0] if row else None
 
+    async def replace_password_hash(self, user_id: int, old: str, new: str) -> None:
+        # Only over the hash that was checked: a password changed meanwhile stays changed.
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(
+                f"UPDATE {shard_schema(shard_of(user_id))}.users SET password_hash = %s "
+                "WHERE id = %s AND password_hash = %s",
+                (new, user_id, old),
+            )
+
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None:
         # Column names come from the service's fixed list of editable fields.
         assignments = ", ".join(f"{column} = %s" for column in changes)

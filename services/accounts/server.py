@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
+from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.service import AccountsService
 from services.accounts.servicer import AccountsServicer
@@ -29,6 +30,8 @@ class GraphBlocks:
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings = resources.settings
     graph = GraphClient(resources.channels())
+    passwords = PasswordPool(load_password_pool_config())
+    resources.on_close(passwords.close)
     service = AccountsService(
         repo=PostgresAccountsRepository(await resources.database()),
         ids=IdAllocator(settings.logical_shards),
@@ -36,6 +39,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         refresh_ttl_s=settings.refresh_token_ttl_s,
         blocks=GraphBlocks(graph),
         members=graph,
+        passwords=passwords,
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)

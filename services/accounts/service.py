@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -10,13 +9,11 @@ import os
 import re
 import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
+from services.accounts.passwords import PasswordPool
 from services.common.auth import TokenSigner
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
 from services.common.ids import IdAllocator, shard_of
@@ -94,6 +91,7 @@ class AccountsRepository(Protocol):
     async def user_id_for_login(self, login: str) -> int | None: ...
     async def get_users(self, user_ids: list[int]) -> dict[int, User]: ...
     async def password_hash(self, user_id: int) -> str | None: ...
+    async def replace_password_hash(self, user_id: int, old: str, new: str) -> None: ...
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None: ...
     async def add_refresh_token(self, token: RefreshToken) -> None: ...
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None: ...
@@ -171,20 +169,8 @@ class AccountsService:
     refresh_ttl_s: int
     blocks: Blocks
     members: Members
-    hasher: PasswordHasher = field(default_factory=PasswordHasher)
-
-    def __post_init__(self) -> None:
-        # Verifying against this keeps "no such user" as slow as "wrong password".
-        self._dummy_hash = self.hasher.hash(base64.b64encode(os.urandom(12)).decode())
-
-    async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
-
-    async def _verify(self, stored: str, password: str) -> bool:
-        try:
-            return await asyncio.to_thread(self.hasher.verify, stored, password)
-        except (VerificationError, InvalidHashError):
-            return False
+    # Every argon2 call goes through it: bounded workers, a bounded wait, then 503 (services.accounts.passwords).
+    passwords: PasswordPool
 
     async def register(self, username: str, email: str, password: str, display_name: str) -> SessionTokens:
         username = normalize_username(username)
@@ -192,7 +178,7 @@ class AccountsService:
         check_password(password)
         display_name = check_text("display_name", display_name.strip(), MAX_DISPLAY_NAME)
         user = User(id=self.ids.new_id_in_random_shard(), username=username, display_name=display_name)
-        await self.repo.create_user(NewUser(user, email, await self._hash(password)))
+        await self.repo.create_user(NewUser(user, email, await self.passwords.hash(password)))
         try:
             # Before the client hears of the account, so it can be followed at once.
             await self.members.set_account_privacy(user.id, user.is_private)
@@ -211,8 +197,12 @@ class AccountsService:
         name = login.strip().lower()
         user_id = None if CONTROL_RE.search(name) else await self.repo.user_id_for_login(name)
         stored = await self.repo.password_hash(user_id) if user_id is not None else None
-        if not await self._verify(stored or self._dummy_hash, password) or user_id is None:
+        verified = await self.passwords.verify(stored, password)
+        if not verified.ok or user_id is None or stored is None:
             raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")
+        if verified.rehashed is not None:
+            # Made with older parameters: the new hash replaces it now that the password is known.
+            await self.repo.replace_password_hash(user_id, stored, verified.rehashed)
         return await self._open_session(await self.get_user(user_id), family_id=None)
 
     async def refresh(self, raw_token: str) -> SessionTokens:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import namedtuple
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -31,6 +32,8 @@ class DomainError(Exception):
 
     code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     default_reason = "INTERNAL"
+    # Seconds after which a retry may succeed; None: not a condition that passes by itself.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, *, reason: str | None = None, **metadata: str) -> None:
         super().__init__(message)
@@ -92,16 +95,41 @@ class FailedPrecondition(DomainError):
 
 
 class Unavailable(DomainError):
+    """Cannot be served now (HTTP 503); with `retry_after_s` when the service knows when to come back."""
+
     code = grpc.StatusCode.UNAVAILABLE
     default_reason = "UNAVAILABLE"
 
+    def __init__(self, message: str, *, reason: str | None = None, retry_after_s: int | None = None,
+                 **metadata: str) -> None:
+        super().__init__(message, reason=reason, **metadata)
+        self.retry_after_s = retry_after_s
+
+
+RETRY_AFTER = "retry-after"
+
+
+class _Status(namedtuple("_Status", ("code", "details", "trailing_metadata")), grpc.Status):
+    pass
+
+
+def _packed(message) -> any_pb2.Any:
+    detail = any_pb2.Any()
+    detail.Pack(message)
+    return detail
+
 
 def to_status(error: DomainError) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    status = status_pb2.Status(code=error.code.value[0], message=error.message, details=[detail])
-    return rpc_status.to_status(status)
+    details = [_packed(error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN,
+                                                   metadata=error.metadata))]
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration(seconds=error.retry_after_s)
+        details.append(_packed(error_details_pb2.RetryInfo(retry_delay=delay)))
+    status = rpc_status.to_status(status_pb2.Status(code=error.code.value[0], message=error.message, details=details))
+    if error.retry_after_s is None:
+        return status
+    return _Status(status.code, status.details,
+                   (*status.trailing_metadata, (RETRY_AFTER, str(error.retry_after_s))))
 
 
 def _internal_status() -> grpc.Status:

@@ -6,13 +6,18 @@ import asyncio
 import uuid
 
 import grpc
+import psycopg
 import pytest
+from argon2 import PasswordHasher
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
+from services.accounts.passwords import password_hasher
 from services.accounts.server import SPEC, setup
 from services.common import server
+from services.common.db import shard_schema
+from services.common.ids import shard_of
 from tests.grpc.status import error_info
 
 
@@ -88,3 +93,46 @@ async def test_shutdown_turns_health_not_serving(settings):
         await asyncio.sleep(0.1)
         assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.NOT_SERVING
         await shutdown
+
+
+# --- passwords: the bounded pool and rehashing --------------------------------
+
+
+def stored_hash(settings, user_id: int) -> str:
+    with psycopg.connect(settings.database_for_shard(shard_of(user_id)), autocommit=True) as conn:
+        return conn.execute(f"SELECT password_hash FROM {shard_schema(shard_of(user_id))}.users WHERE id = %s",
+                            (user_id,)).fetchone()[0]
+
+
+def store_hash(settings, user_id: int, encoded: str) -> None:
+    with psycopg.connect(settings.database_for_shard(shard_of(user_id)), autocommit=True) as conn:
+        conn.execute(f"UPDATE {shard_schema(shard_of(user_id))}.users SET password_hash = %s WHERE id = %s",
+                     (encoded, user_id))
+
+
+async def test_a_hash_with_older_parameters_is_replaced_at_the_next_sign_in(stub, settings):
+    session = await register(stub)
+    old = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4).hash("long enough")
+    store_hash(settings, session.user.id, old)
+    request = pb.CreateSessionRequest(username=session.user.username, password="long enough")
+    await stub.CreateSession(request, timeout=10)
+    rehashed = stored_hash(settings, session.user.id)
+    assert rehashed != old and not password_hasher().check_needs_rehash(rehashed)
+    await stub.CreateSession(request, timeout=10)  # the new hash verifies
+    assert stored_hash(settings, session.user.id) == rehashed
+
+
+async def test_a_storm_beyond_the_password_pool_is_partly_shed_with_retry_after_and_the_rest_signs_in(
+        serve, monkeypatch):
+    monkeypatch.setenv("PICTOR_PASSWORD_WORKERS", "1")
+    monkeypatch.setenv("PICTOR_PASSWORD_QUEUE_TIMEOUT_MS", "100")
+    stub = await serve(SPEC, setup, accounts_service_pb2_grpc.AccountsServiceStub)
+    session = await register(stub)
+    request = pb.CreateSessionRequest(username=session.user.username, password="long enough")
+    results = await asyncio.gather(*(stub.CreateSession(request, timeout=30) for _ in range(40)),
+                                   return_exceptions=True)
+    shed = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    assert shed and len(shed) < len(results)
+    assert {(e.code(), error_info(e).reason) for e in shed} == {(grpc.StatusCode.UNAVAILABLE, "PASSWORD_HASHING_BUSY")}
+    assert all(int(dict(e.trailing_metadata())["retry-after"]) >= 1 for e in shed)
+    assert all(r.user.id == session.user.id for r in results if isinstance(r, pb.Session))
