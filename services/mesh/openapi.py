@@ -50,7 +50,7 @@ WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.FieldMask": {"type": "string", "description": "Comma-separated field paths."},
     "google.protobuf.Empty": {"type": "object"},
 }
-# The gateway's error envelope: google.rpc.Status with google.rpc.ErrorInfo details.
+# The gateway's error envelope: google.rpc.Status with google.rpc.ErrorInfo details (and RetryInfo).
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["code", "message"],
@@ -65,6 +65,9 @@ ERROR_SCHEMA = {
                 "domain": {"type": "string"},
                 "metadata": {"type": "object", "additionalProperties": {"type": "string"},
                              "description": "`field` names the input at fault."},
+                "retry_delay": {"type": "string", "description": "In a google.rpc.RetryInfo detail (after the "
+                                "ErrorInfo) of a 503 that knows when to come back, e.g. \"2s\"; the "
+                                "Retry-After header says the same."},
             }}},
     },
 }
