@@ -352,18 +352,48 @@ def _step_stats(environment, **_kwargs) -> None:
 
     @environment.events.quitting.add_listener
     def on_quit(environment, **_kw) -> None:
-        import json
-        import pathlib
-
         steps = {}
         for users, samples in sorted(environment.step_feed_latencies.items()):
-            ordered = sorted(samples)
             seconds = environment.step_ended[users] - environment.step_started[users]
-            steps[str(users)] = {"requests": len(ordered),
-                                 "requests_per_s": round(len(ordered) / seconds, 2) if seconds > 0 else None,
-                                 "p50_ms": ordered[len(ordered) // 2],
-                                 "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
-                                 "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]}
-        out = pathlib.Path(os.environ.get("LOADTEST_RESULTS") or "loadtest/results")
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "feed_by_users.json").write_text(json.dumps(steps, indent=2))
+            steps[str(users)] = {"requests": len(samples),
+                                 "requests_per_s": round(len(samples) / seconds, 2) if seconds > 0 else None,
+                                 **percentiles(samples)}
+        write_result("feed_by_users.json", steps)
+
+
+@events.init.add_listener
+def _ramp_stats(environment, **_kwargs) -> None:
+    """The feed's latencies during the ramp (users starting, hence signing in, and LOADTEST_SETTLE_SECONDS
+    after the last one started) and after it: what the sign-in storm costs the feed. Written to
+    feed_ramp.json beside the summary."""
+    samples: dict[str, list[float]] = {"ramp": [], "after": []}
+    spawned = {"at": None}
+
+    @environment.events.spawning_complete.add_listener
+    def on_spawned(user_count, **_kw) -> None:
+        spawned["at"] = spawned["at"] or time.monotonic()
+
+    @environment.events.request.add_listener
+    def on_request(request_type, name, response_time, exception, **_kw) -> None:
+        if name == FEED:
+            ramp = spawned["at"] is None or time.monotonic() - spawned["at"] < SETTLE_SECONDS
+            samples["ramp" if ramp else "after"].append(response_time)
+
+    @environment.events.quitting.add_listener
+    def on_quit(environment, **_kw) -> None:
+        write_result("feed_ramp.json", {phase: {"requests": len(s), **percentiles(s)} for phase, s in samples.items()
+                                        if s})
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {f"p{q}_ms": ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] for q in (50, 95, 99)}
+
+
+def write_result(name: str, content: dict) -> None:
+    import json
+    import pathlib
+
+    out = pathlib.Path(os.environ.get("LOADTEST_RESULTS") or "loadtest/results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(content, indent=2))
