@@ -32,6 +32,9 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_MEDIA_TEST_HOOKS"] = "1"
     env["PICTOR_MEDIA_PROCESS_TIMEOUT"] = "4"
     env["PICTOR_MEDIA_COLLECT_INTERVAL_MS"] = "1000"
+    # Long: on a busy machine the password pool must not shed the sign-ups of tests about something
+    # else; the storm tests set a small pool and a short wait of their own.
+    env["PICTOR_PASSWORD_QUEUE_TIMEOUT_MS"] = "30000"
     return env
 
 
