@@ -111,14 +111,16 @@ class PostgresEngagementRepository:
         """Insert the comment (and count it on its parent) with its "comment" event; None when the parent is gone."""
         s = _s(comment.post_id)
         async with self.db.transaction(shard_of(comment.post_id)) as (conn,):
+            parent_author_id = 0
             if comment.parent_id:
                 # The parent's row lock also holds off its concurrent deletion.
-                bumped = await conn.execute(
+                bumped = await (await conn.execute(
                     f"UPDATE {s}.comments SET reply_count = reply_count + 1 "
-                    "WHERE id = %s AND post_id = %s AND parent_id IS NULL",
-                    (comment.parent_id, comment.post_id))
-                if bumped.rowcount == 0:
+                    "WHERE id = %s AND post_id = %s AND parent_id IS NULL RETURNING author_id",
+                    (comment.parent_id, comment.post_id))).fetchone()
+                if bumped is None:
                     return None
+                parent_author_id = bumped[0]
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"INSERT INTO {s}.comments (id, post_id, author_id, parent_id, text, mentions) "
@@ -128,7 +130,8 @@ class PostgresEngagementRepository:
             created = _comment(await cur.fetchone())
             await outbox.write(conn, shard_of(comment.post_id), TOPIC, "comment", post_id=comment.post_id,
                                user_id=comment.author_id, author_id=post_author_id, comment_id=created.id,
-                               parent_comment_id=comment.parent_id, mentions=created.mentions)
+                               parent_comment_id=comment.parent_id, mentions=created.mentions,
+                               parent_author_id=parent_author_id)
             return created
 
     async def get_comment(self, comment_id: int) -> Comment | None:

@@ -87,8 +87,9 @@ class PostgresGraphRepository:
                 found[kind].add(owner)
         return Edges(**found)
 
-    async def follow(self, follower_id: int, target_id: int) -> bool:
-        """Idempotent; True (and a "follow" event) when the edge is new on either side."""
+    async def follow(self, follower_id: int, target_id: int, approved: bool = False) -> bool:
+        """Idempotent; True (and a "follow" event) when the edge is new on either side. approved: the
+        target approved the follower's request (the event says so, for the follower's notification)."""
         async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (out_conn, in_conn):
             added_out = await out_conn.execute(
                 f"INSERT INTO {_s(follower_id)}.following (user_id, target_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -97,7 +98,7 @@ class PostgresGraphRepository:
                 f"INSERT INTO {_s(target_id)}.followers (user_id, follower_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                 (target_id, follower_id))
             return await _emit(out_conn, bool(added_out.rowcount or added_in.rowcount), "follow", follower_id,
-                               follower_id=follower_id, target_id=target_id)
+                               follower_id=follower_id, target_id=target_id, approved=approved)
 
     async def unfollow(self, follower_id: int, target_id: int) -> bool:
         """Idempotent; True (and an "unfollow" event) when the edge was there on either side."""
@@ -114,16 +115,19 @@ class PostgresGraphRepository:
                                follower_id=follower_id, target_id=target_id)
 
     async def request(self, requester_id: int, target_id: int) -> None:
+        """Idempotent; a "follow.requested" event when the request is new."""
         async with self.db.transaction(shard_of(requester_id), shard_of(target_id)) as (out_conn, in_conn):
             await out_conn.execute(
                 f"INSERT INTO {_s(requester_id)}.sent_follow_requests (user_id, target_id) VALUES (%s, %s) "
                 "ON CONFLICT DO NOTHING", (requester_id, target_id))
-            await in_conn.execute(
+            added = await in_conn.execute(
                 f"INSERT INTO {_s(target_id)}.follow_requests (user_id, requester_id) VALUES (%s, %s) "
                 "ON CONFLICT DO NOTHING", (target_id, requester_id))
+            await _emit(out_conn, bool(added.rowcount), "follow.requested", requester_id,
+                        follower_id=requester_id, target_id=target_id)
 
     async def drop_request(self, requester_id: int, target_id: int) -> bool:
-        """Remove a pending request; True when there was one."""
+        """Remove a pending request; True (and a "follow.request_removed" event) when there was one."""
         if not (self.db.holds(requester_id) and self.db.holds(target_id)):
             return False
         async with self.db.transaction(shard_of(requester_id), shard_of(target_id)) as (out_conn, in_conn):
@@ -133,7 +137,8 @@ class PostgresGraphRepository:
             gone = await in_conn.execute(
                 f"DELETE FROM {_s(target_id)}.follow_requests WHERE user_id = %s AND requester_id = %s",
                 (target_id, requester_id))
-            return gone.rowcount > 0
+            return await _emit(out_conn, gone.rowcount > 0, "follow.request_removed", requester_id,
+                               follower_id=requester_id, target_id=target_id)
 
     async def block(self, user_id: int, target_id: int) -> None:
         """Block, then end every follow and request between the two, both ways (each "unfollow" its own

@@ -53,7 +53,7 @@ class PostgresPostsRepository:
                                   (post.author_id, post.request_id))
                 return _post(await cur.fetchone())
             await outbox.write(conn, shard_of(post.author_id), TOPIC, "post.created", post_id=post.id,
-                               author_id=post.author_id)
+                               author_id=post.author_id, mentions=post.mentions)
             return _post(row)
 
     async def get_many(self, post_ids: list[int]) -> dict[int, Post]:
@@ -84,7 +84,7 @@ class PostgresPostsRepository:
             if row is None:
                 return None
             await outbox.write(conn, shard_of(post.id), TOPIC, "post.updated", post_id=post.id,
-                               author_id=row["author_id"])
+                               author_id=row["author_id"], mentions=post.mentions)
         return _post(row)
 
     async def soft_delete(self, post_id: int) -> bool:
