@@ -89,6 +89,10 @@ class PostgresAccountsRepository:
         rows = await self.db.select_by_shard(user_ids, f"SELECT {USER_COLUMNS} FROM {{schema}}.users WHERE id = ANY(%s)")
         return {row[0]: User(*row) for row in rows}
 
+    async def emails(self, user_ids: list[int]) -> dict[int, str]:
+        rows = await self.db.select_by_shard(user_ids, "SELECT id, email FROM {schema}.users WHERE id = ANY(%s)")
+        return dict(rows)
+
     async def password_hash(self, user_id: int) -> str | None:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
             row = await (

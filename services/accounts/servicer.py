@@ -71,6 +71,11 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         users = await self.service.batch_get(list(request.user_ids))
         return pb.BatchGetUsersResponse(users=[user_to_proto(u) for u in users])
 
+    async def BatchGetEmails(
+        self, request: pb.BatchGetEmailsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BatchGetEmailsResponse:
+        return pb.BatchGetEmailsResponse(emails=await self.service.emails(list(request.user_ids)))
+
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         session = await self.service.register(request.username, request.email, request.password, request.display_name)
         return session_to_proto(session)
