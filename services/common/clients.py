@@ -89,6 +89,26 @@ class AccountsClient:
             found.update((u.id, u) for u in reply.users)
         return found
 
+    async def user_id_by_username(self, username: str) -> int | None:
+        """The id of the user so named (any case), None when there is none."""
+        try:
+            reply = await self._stub.GetUserByUsername(accounts_service_pb2.GetUserByUsernameRequest(username=username),
+                                                       timeout=outbound_timeout())
+        except grpc.aio.AioRpcError as error:
+            if error.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.id
+
+    async def emails(self, user_ids: list[int]) -> dict[int, str]:
+        """Each known user's email address (for digests only)."""
+        found: dict[int, str] = {}
+        for batch in _batches(user_ids):
+            reply = await self._stub.BatchGetEmails(accounts_service_pb2.BatchGetEmailsRequest(user_ids=batch),
+                                                    timeout=outbound_timeout())
+            found.update(reply.emails)
+        return found
+
 
 def user_summary(user: accounts_pb2.User) -> accounts_pb2.UserSummary:
     return accounts_pb2.UserSummary(id=user.id, username=user.username, display_name=user.display_name,

@@ -68,6 +68,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.engagement.v1.EngagementService",),
         proto_modules=("pictor.engagement.v1.engagement_service_pb2",),
     ),
+    ServiceSpec(
+        name="notifications",
+        port=50057,
+        proto_services=("pictor.notifications.v1.NotificationsService",),
+        proto_modules=("pictor.notifications.v1.notifications_service_pb2",),
+    ),
 )
 
 
@@ -95,6 +101,10 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="cleanup", module="services.posts.worker"),
     # media's: expired uploads, media in no post, blobs nobody names (services.media.collector).
     WorkerSpec(name="collector", module="services.media.worker"),
+    # notifications': acts from the event bus into notifications (services.notifications.inbox),
+    WorkerSpec(name="notifier", module="services.notifications.worker"),
+    # and the email digest, with its projection of presence (services.notifications.digest).
+    WorkerSpec(name="digest", module="services.notifications.digest"),
 )
 
 

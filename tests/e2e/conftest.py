@@ -82,3 +82,13 @@ def settle_counts(stack):
     client, wait = waiter(stack, GROUP, TOPICS, "profile counts")
     yield wait
     client.close()
+
+
+@pytest.fixture
+def settle_notifications(stack):
+    """Wait until the notifier (notifications' worker) has handled every event written so far."""
+    from services.notifications.inbox import GROUP, TOPICS
+
+    client, wait = waiter(stack, GROUP, TOPICS, "notifier")
+    yield wait
+    client.close()

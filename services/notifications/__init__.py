@@ -1,0 +1,1 @@
+"""Notifications: the notification centre (groups, unread counts, settings) and the email digest."""

@@ -1,0 +1,182 @@
+"""From the event bus to notifications: the worker's rules (consumer group "notifications-inbox").
+
+The notifications service learns of acts only from events (graph, posts,
+engagement). Each act notifies its recipient unless: the actor is the
+recipient, a block stands between them either way, the recipient muted the
+actor or the kind (settings), or, for a mention, the recipient cannot see the
+post. Taking an act back (unlike, deleted comment, unfollow, withdrawn or
+answered request, deleted post, a mention edited out) takes its notification
+back; a block or a mute takes back what the other side caused. Every change
+of a user's groups is written with its event id (consumed_events, in the
+user's shard, in the same transaction), so a redelivered event changes
+nothing, and with a notification.changed event (outbox) per group changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from services.common.events import Event, published_at
+from services.notifications.service import GROUPED, Group, Grouping, Notification, OpenGroup, group_key
+
+log = logging.getLogger(__name__)
+
+GROUP = "notifications-inbox"
+TOPICS = ["graph", "posts", "engagement"]
+# Names this consumer's rows in consumed_events.
+CONSUMER = "notifications.inbox"
+
+
+class RecipientChanges(Protocol):
+    """One transaction on one recipient's notifications (their shard)."""
+
+    async def first_time(self, consumer: str, event_id: str) -> bool: ...
+    async def muted_types(self) -> set[str]: ...
+    async def newest_group(self, thread: str) -> OpenGroup | None: ...
+    # Record the act in group `key`; False when it was there already.
+    async def add(self, n: Notification, key: str) -> bool: ...
+    # Delete the acts matching `where` (column -> value; "source" is allowed); the group keys touched.
+    async def remove(self, **where: object) -> list[str]: ...
+    # Bring a group's row up to date with its acts; the group after it, None when it went.
+    async def refresh_group(self, key: str) -> Group | None: ...
+    async def unread_count(self) -> int: ...
+    async def publish(self, key: str, group_json: str, unread_count: int) -> None: ...
+
+
+class InboxStore(Protocol):
+    def changes(self, user_id: int) -> AbstractAsyncContextManager[RecipientChanges]: ...
+    # Recipients holding acts of a post or a comment (any shard).
+    async def recipients(self, **where: int) -> set[int]: ...
+    def holds(self, user_id: int) -> bool: ...
+
+
+class Relations(Protocol):
+    async def excluded(self, recipient_id: int, actor_id: int) -> bool:
+        """Blocked either way, or the recipient muted the actor."""
+        ...
+
+    async def sees_post(self, viewer_id: int, post_id: int) -> bool: ...
+
+
+class Usernames(Protocol):
+    async def ids(self, usernames: list[str]) -> dict[str, int]: ...
+
+
+class Renderer(Protocol):
+    async def group_json(self, group: Group) -> str: ...
+
+
+@dataclass
+class Inbox:
+    store: InboxStore
+    relations: Relations
+    usernames: Usernames
+    renderer: Renderer
+    grouping: Grouping
+
+    async def handle(self, event: Event) -> None:
+        at = datetime.fromtimestamp(published_at(event), UTC)
+        d = event.data
+        match event.type:
+            case "like":
+                await self.notify(event, Notification(d["author_id"], "LIKE", d["user_id"], at, post_id=d["post_id"]))
+            case "unlike":
+                like = Notification(d["author_id"], "LIKE", d["user_id"], at, post_id=d["post_id"])
+                await self.take_back(event, d["author_id"], source=like.source)
+            case "comment":
+                await self.comment(event, at)
+            case "comment.deleted":
+                await self.take_back_everywhere(comment_id=d["comment_id"])
+                await self.take_back_everywhere(parent_comment_id=d["comment_id"])
+            case "post.created" | "post.updated":
+                await self.caption(event, at)
+            case "post.deleted":
+                await self.take_back_everywhere(post_id=d["post_id"])
+            case "follow":
+                await self.notify(event, Notification(d["target_id"], "FOLLOW", d["follower_id"], at))
+                if d.get("approved"):
+                    await self.notify(event, Notification(d["follower_id"], "FOLLOW_ACCEPTED", d["target_id"], at))
+            case "unfollow":
+                await self.take_back(event, d["target_id"], source=f"follow:{d['follower_id']}")
+                await self.take_back(event, d["follower_id"], source=f"follow_accepted:{d['target_id']}")
+            case "follow.requested":
+                await self.notify(event, Notification(d["target_id"], "FOLLOW_REQUEST", d["follower_id"], at))
+            case "follow.request_removed":
+                await self.take_back(event, d["target_id"], source=f"follow_request:{d['follower_id']}")
+            case "block":
+                await self.take_back(event, d["user_id"], actor_id=d["target_id"])
+                await self.take_back(event, d["target_id"], actor_id=d["user_id"])
+            case "mute":
+                await self.take_back(event, d["user_id"], actor_id=d["target_id"])
+
+    async def comment(self, event: Event, at: datetime) -> None:
+        d = event.data
+        post_id, comment_id, parent_id = d["post_id"], d["comment_id"], d["parent_comment_id"]
+        act = {"post_id": post_id, "comment_id": comment_id, "parent_comment_id": parent_id}
+        told = set()
+        if parent_id and d.get("parent_author_id"):
+            await self.notify(event, Notification(d["parent_author_id"], "REPLY", d["user_id"], at, **act))
+            told.add(d["parent_author_id"])
+        if d["author_id"] not in told:
+            await self.notify(event, Notification(d["author_id"], "COMMENT", d["user_id"], at, **act))
+            told.add(d["author_id"])
+        for user_id in (await self.usernames.ids(d["mentions"])).values() if d["mentions"] else ():
+            if user_id not in told:
+                await self.notify(event, Notification(user_id, "MENTION", d["user_id"], at, **act), mention=True)
+
+    async def caption(self, event: Event, at: datetime) -> None:
+        """Mentions in a caption: each new one notifies; on an edit, one edited out is taken back."""
+        d = event.data
+        mentioned = set((await self.usernames.ids(d["mentions"])).values()) if d.get("mentions") else set()
+        if event.type == "post.updated":
+            for user_id in await self.store.recipients(post_id=d["post_id"]) - mentioned:
+                await self.take_back(event, user_id, source=f"mention:p{d['post_id']}")
+        for user_id in mentioned:
+            await self.notify(event, Notification(user_id, "MENTION", d["author_id"], at, post_id=d["post_id"]),
+                              mention=True)
+
+    async def notify(self, event: Event, n: Notification, *, mention: bool = False) -> None:
+        if n.user_id == n.actor_id or not n.user_id or not self.store.holds(n.user_id):
+            return
+        if await self.relations.excluded(n.user_id, n.actor_id):
+            return
+        if mention and not await self.relations.sees_post(n.user_id, n.post_id):
+            return
+        async with self.store.changes(n.user_id) as tx:
+            if not await tx.first_time(CONSUMER, event.id) or n.type in await tx.muted_types():
+                return
+            key = await _key(tx, n, self.grouping)
+            if await tx.add(n, key):
+                await self._publish(tx, [key])
+
+    async def take_back(self, event: Event, user_id: int, **where: object) -> None:
+        if not self.store.holds(user_id):
+            return
+        async with self.store.changes(user_id) as tx:
+            if not await tx.first_time(CONSUMER, event.id):
+                return
+            await self._publish(tx, await tx.remove(**where))
+
+    async def take_back_everywhere(self, **where: int) -> None:
+        """What went for good (a post, a comment): from every recipient; idempotent by itself."""
+        for user_id in sorted(await self.store.recipients(**where)):
+            async with self.store.changes(user_id) as tx:
+                await self._publish(tx, await tx.remove(**where))
+
+    async def _publish(self, tx: RecipientChanges, keys: list[str]) -> None:
+        """notification.changed for each group touched, with the group as the API shows it."""
+        groups = [(key, await tx.refresh_group(key)) for key in dict.fromkeys(keys)]
+        if not groups:
+            return
+        unread = await tx.unread_count()
+        for key, group in groups:
+            await tx.publish(key, await self.renderer.group_json(group) if group else "", unread)
+
+
+
+async def _key(tx: RecipientChanges, n: Notification, grouping: Grouping) -> str:
+    return group_key(n, await tx.newest_group(n.thread) if n.type in GROUPED else None, grouping)

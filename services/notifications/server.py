@@ -1,0 +1,38 @@
+"""Notifications process: `python -m services.notifications.server`.
+
+The notifier worker (services.notifications.worker) writes notifications from
+events; the digest worker (services.notifications.digest) emails them.
+"""
+
+from __future__ import annotations
+
+import grpc
+from pictor.notifications.v1 import notifications_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, PostsClient
+from services.common.registry import by_name
+from services.notifications.adapters import People, PostThumbnails
+from services.notifications.render import GroupRenderer
+from services.notifications.repository import PostgresNotificationStore
+from services.notifications.service import NotificationsService
+from services.notifications.servicer import NotificationsServicer
+
+SPEC = by_name("notifications")
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels = resources.settings, resources.channels()
+    service = NotificationsService(PostgresNotificationStore(await resources.database()))
+    renderer = GroupRenderer(People(AccountsClient(channels)), PostThumbnails(PostsClient(channels)))
+    notifications_service_pb2_grpc.add_NotificationsServiceServicer_to_server(
+        NotificationsServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer), renderer), grpc_server)
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()
