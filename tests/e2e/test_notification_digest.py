@@ -1,0 +1,157 @@
+"""The email digest, end to end: a stack of its own whose digest worker talks to a real SMTP server
+(aiosmtpd) on loopback; presence comes over the bus as realtime publishes it."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email import message_from_bytes
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.common.events import envelope, fields
+from services.mesh.launcher import Stack
+from services.mesh.private_stack import free_ports
+from tests.conftest import consumers_caught_up, private_stack
+from tests.e2e.http import Gateway, UserClient
+from tests.e2e.test_engagement_http import create_post
+
+pytestmark = pytest.mark.e2e
+
+AWAY_S = 2
+_names = itertools.count()
+
+
+class Inbox:
+    """What the SMTP server received."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], object, float]] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd calls it by this name
+        with self.lock:
+            self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content), time.time()))
+        return "250 OK"
+
+    def to(self, address: str) -> list:
+        with self.lock:
+            return [(m, at) for rcpt, m, at in self.messages if address in rcpt]
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_ports(1)[0]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+def digest_stack(tmp_path_factory: pytest.TempPathFactory, smtp) -> Iterator[Stack]:
+    _, port = smtp
+    with private_stack(tmp_path_factory.mktemp("digest"), PICTOR_SMTP_URL=f"smtp://127.0.0.1:{port}",
+                       PICTOR_DIGEST_AWAY_S=str(AWAY_S), PICTOR_DIGEST_INTERVAL_MS="200") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bus(digest_stack: Stack) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(digest_stack.settings.redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def new_user(digest_stack: Stack):
+    gateway = Gateway(digest_stack.settings.gateway_port)
+
+    def make() -> UserClient:
+        n = f"d{next(_names)}x{time.monotonic_ns() % 10**6}"
+        r = gateway.post("/v1/accounts", {"username": n, "email": f"{n}@example.com", "password": "correct horse"})
+        assert r.status == 200, r.body
+        return UserClient(gateway, r.json)
+
+    return make
+
+
+def presence(bus: redis.Redis, user: UserClient, state: str) -> None:
+    """Publish presence.changed as realtime would, and wait until the digest worker took it in."""
+    seen = Timestamp()
+    seen.FromDatetime(datetime.now(UTC))
+    event = envelope("presence.changed", {"user_id": int(user.id), "state": state, "last_active_at": seen})
+    bus.xadd("events:presence", fields(event.SerializeToString(), event.type))
+    deadline = time.monotonic() + 10
+    while not consumers_caught_up(bus, "notifications-presence", ["presence"]):
+        assert time.monotonic() < deadline, "the digest worker did not take presence in"
+        time.sleep(0.02)
+
+
+def wait_for_digest(smtp, user: UserClient, timeout_s: float = 20) -> tuple:
+    inbox, _ = smtp
+    deadline = time.monotonic() + timeout_s
+    while not (found := inbox.to(f"{user.username}@example.com")):
+        assert time.monotonic() < deadline, f"no digest reached {user.username}"
+        time.sleep(0.05)
+    return found[0]
+
+
+def digests_of(smtp, user: UserClient) -> int:
+    return len(smtp[0].to(f"{user.username}@example.com"))
+
+
+def test_an_away_user_with_unread_notifications_gets_a_digest_by_smtp(new_user, smtp):
+    author, fan = new_user(), new_user()
+    fan.post(f"/v1/posts/{create_post(author)}/like")
+    message, _ = wait_for_digest(smtp, author)
+    assert message["To"] == f"{author.username}@example.com"
+    assert message["Subject"] == "You have 1 unread notification on Pictor"
+    assert f"{fan.username} liked your post" in message.get_payload()
+
+
+def test_at_most_one_digest_a_day(new_user, smtp):
+    author, fan, other = new_user(), new_user(), new_user()
+    post = create_post(author)
+    fan.post(f"/v1/posts/{post}/like")
+    wait_for_digest(smtp, author)
+    other.post(f"/v1/users/{author.id}/follow")
+    time.sleep(AWAY_S + 2)  # ten rounds of the worker
+    assert digests_of(smtp, author) == 1
+
+
+def test_no_digest_while_a_stream_is_open_and_one_after_it_closed_for_the_away_time(new_user, smtp, bus):
+    author, fan = new_user(), new_user()
+    presence(bus, author, "ONLINE")
+    fan.post(f"/v1/posts/{create_post(author)}/like")
+    time.sleep(AWAY_S + 1)
+    assert digests_of(smtp, author) == 0
+    presence(bus, author, "OFFLINE")
+    closed = time.time()
+    _, sent_at = wait_for_digest(smtp, author)
+    assert sent_at - closed >= AWAY_S
+
+
+def test_no_digest_with_email_digest_off_or_nothing_unread(new_user, smtp, bus):
+    off, read, on, fan = new_user(), new_user(), new_user(), new_user()
+    assert off.patch("/v1/users/me/notification-settings", {"email_digest": False}).status == 200
+    presence(bus, read, "ONLINE")  # no digest before it reads
+    fan.post(f"/v1/users/{read.id}/follow")
+    deadline = time.monotonic() + 10
+    while read.get("/v1/notifications:unreadCount").json["count"] != "1":
+        assert time.monotonic() < deadline, "the follow did not notify"
+        time.sleep(0.05)
+    assert read.post("/v1/notifications:markRead", {}).status == 200
+    presence(bus, read, "OFFLINE")
+    fan.post(f"/v1/users/{off.id}/follow")
+    fan.post(f"/v1/users/{on.id}/follow")
+    wait_for_digest(smtp, on)
+    time.sleep(AWAY_S + 1)  # read has been away long enough by now
+    assert digests_of(smtp, off) == 0 and digests_of(smtp, read) == 0
