@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.common.events import Event, published_at
@@ -29,6 +29,9 @@ GROUP = "notifications-inbox"
 TOPICS = ["graph", "posts", "engagement"]
 # Names this consumer's rows in consumed_events.
 CONSUMER = "notifications.inbox"
+# An act older than this notifies no one: the group reads its topics from the start of the streams,
+# and a stream's history (up to a million events) is no news to anyone.
+MAX_AGE = timedelta(days=7)
 
 
 class RecipientChanges(Protocol):
@@ -141,6 +144,8 @@ class Inbox:
 
     async def notify(self, event: Event, n: Notification, *, mention: bool = False) -> None:
         if n.user_id == n.actor_id or not n.user_id or not self.store.holds(n.user_id):
+            return
+        if datetime.now(UTC) - n.at > MAX_AGE:
             return
         if await self.relations.excluded(n.user_id, n.actor_id):
             return

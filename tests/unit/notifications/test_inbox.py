@@ -1,0 +1,159 @@
+"""The notifier's rules on in-memory fakes: who an event notifies, and that it does so once."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from services.common.events import Event
+from services.notifications.inbox import Inbox
+from services.notifications.service import Group, Grouping, Notification, OpenGroup
+
+
+class FakeChanges:
+    def __init__(self, store: FakeStore, user_id: int) -> None:
+        self.store, self.user_id = store, user_id
+
+    async def first_time(self, consumer: str, event_id: str) -> bool:
+        seen = (consumer, event_id, self.user_id) in self.store.consumed
+        self.store.consumed.add((consumer, event_id, self.user_id))
+        return not seen
+
+    async def muted_types(self) -> set[str]:
+        return self.store.muted.get(self.user_id, set())
+
+    async def newest_group(self, thread: str) -> OpenGroup | None:
+        return None
+
+    async def add(self, n: Notification, key: str) -> bool:
+        fresh = (n.user_id, n.source) not in self.store.acts
+        self.store.acts[(n.user_id, n.source)] = (key, n)
+        return fresh
+
+    async def remove(self, **where: object) -> list[str]:
+        gone = [k for k, (_, n) in self.store.acts.items() if k[0] == self.user_id and all(
+            (k[1] if column == "source" else getattr(n, column)) == value for column, value in where.items())]
+        return [self.store.acts.pop(k)[0] for k in gone]
+
+    async def refresh_group(self, key: str) -> Group | None:
+        return None
+
+    async def unread_count(self) -> int:
+        return 0
+
+    async def publish(self, key: str, group_json: str, unread_count: int) -> None:
+        self.store.published.append((self.user_id, key))
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.acts: dict[tuple[int, str], tuple[str, Notification]] = {}
+        self.consumed: set[tuple[str, str, int]] = set()
+        self.muted: dict[int, set[str]] = {}
+        self.published: list[tuple[int, str]] = []
+
+    @asynccontextmanager
+    async def changes(self, user_id: int):
+        yield FakeChanges(self, user_id)
+
+    async def recipients(self, **where: int) -> set[int]:
+        return {user for (user, _), (_, n) in self.acts.items() if all(getattr(n, c) == v for c, v in where.items())}
+
+    def holds(self, user_id: int) -> bool:
+        return user_id > 0
+
+
+class FakeRelations:
+    def __init__(self, excluded: set[tuple[int, int]] = frozenset()) -> None:
+        self.pairs = excluded
+
+    async def excluded(self, recipient_id: int, actor_id: int) -> bool:
+        return (recipient_id, actor_id) in self.pairs
+
+    async def sees_post(self, viewer_id: int, post_id: int) -> bool:
+        return True
+
+
+class FakeUsernames:
+    async def ids(self, usernames: list[str]) -> dict[str, int]:
+        return {name: int(name.removeprefix("u")) for name in usernames}
+
+
+class FakeRenderer:
+    async def group_json(self, group: Group) -> str:
+        return "{}"
+
+
+def inbox(store: FakeStore, relations: FakeRelations | None = None) -> Inbox:
+    return Inbox(store, relations or FakeRelations(), FakeUsernames(), FakeRenderer(), Grouping())
+
+
+def event(type: str, event_id: str = "e1", age: timedelta = timedelta(0), **data) -> Event:
+    return Event("test", type, data, event_id, occurred_at=(datetime.now(UTC) - age).timestamp())
+
+
+def recipients(store: FakeStore) -> list[tuple[int, str]]:
+    return sorted((user, n.type) for (user, _), (_, n) in store.acts.items())
+
+
+async def test_a_like_notifies_the_posts_author():
+    store = FakeStore()
+    await inbox(store).handle(event("like", post_id=9, user_id=2, author_id=1))
+    assert recipients(store) == [(1, "LIKE")]
+
+
+async def test_the_same_event_twice_notifies_once_even_after_its_take_back():
+    store = FakeStore()
+    notifier = inbox(store)
+    like = event("like", "e1", post_id=9, user_id=2, author_id=1)
+    await notifier.handle(like)
+    await notifier.handle(event("unlike", "e2", post_id=9, user_id=2, author_id=1))
+    await notifier.handle(like)
+    assert recipients(store) == []
+
+
+async def test_own_acts_notify_no_one():
+    store = FakeStore()
+    await inbox(store).handle(event("like", post_id=9, user_id=1, author_id=1))
+    assert recipients(store) == []
+
+
+async def test_an_excluded_actor_notifies_no_one():
+    store = FakeStore()
+    await inbox(store, FakeRelations({(1, 2)})).handle(event("like", post_id=9, user_id=2, author_id=1))
+    assert recipients(store) == []
+
+
+async def test_a_muted_kind_notifies_no_one():
+    store = FakeStore()
+    store.muted[1] = {"LIKE"}
+    await inbox(store).handle(event("like", post_id=9, user_id=2, author_id=1))
+    assert recipients(store) == []
+
+
+async def test_an_act_older_than_a_week_notifies_no_one():
+    store = FakeStore()
+    await inbox(store).handle(event("like", age=timedelta(days=8), post_id=9, user_id=2, author_id=1))
+    assert recipients(store) == []
+
+
+async def test_a_reply_mentioning_the_post_author_notifies_each_person_once():
+    store = FakeStore()
+    await inbox(store).handle(event("comment", post_id=9, user_id=3, author_id=1, comment_id=20,
+                                    parent_comment_id=10, parent_author_id=2, mentions=["u1", "u4"]))
+    assert recipients(store) == [(1, "COMMENT"), (2, "REPLY"), (4, "MENTION")]
+
+
+async def test_an_approved_follow_tells_both_sides():
+    store = FakeStore()
+    await inbox(store).handle(event("follow", follower_id=2, target_id=1, approved=True))
+    assert recipients(store) == [(1, "FOLLOW"), (2, "FOLLOW_ACCEPTED")]
+
+
+async def test_a_block_takes_back_both_sides_acts():
+    store = FakeStore()
+    notifier = inbox(store)
+    await notifier.handle(event("follow", "e1", follower_id=2, target_id=1))
+    await notifier.handle(event("follow", "e2", follower_id=1, target_id=2))
+    await notifier.handle(event("block", "e3", user_id=1, target_id=2))
+    assert recipients(store) == []
