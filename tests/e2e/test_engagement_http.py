@@ -338,7 +338,8 @@ def test_likes_and_comments_publish_engagement_events(stack, new_user):
     eventually(last_three, [
         ("like", {"post_id": int(post), "user_id": int(fan.id), "author_id": int(author.id)}),
         ("comment", {"post_id": int(post), "user_id": int(fan.id), "author_id": int(author.id),
-                     "comment_id": int(made["id"]), "parent_comment_id": 0, "mentions": ["someone"]}),
+                     "comment_id": int(made["id"]), "parent_comment_id": 0, "mentions": ["someone"],
+                     "parent_author_id": 0}),
         ("unlike", {"post_id": int(post), "user_id": int(fan.id), "author_id": int(author.id)}),
     ])
     client.close()

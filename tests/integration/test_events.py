@@ -24,7 +24,7 @@ async def test_published_events_are_handled_once_and_acknowledged(client, topic)
     await consumer.ensure_groups()
     await EventPublisher(client).publish(topic, "post.created", post_id=7, author_id=3)
     assert await consumer.poll_once() == 1
-    assert [(e.type, e.data) for e in seen] == [("post.created", {"post_id": 7, "author_id": 3})]
+    assert [(e.type, e.data) for e in seen] == [("post.created", {"post_id": 7, "author_id": 3, "mentions": []})]
     assert (await client.xpending(stream(topic), "g"))["pending"] == 0
     assert await consumer.poll_once() == 0
 
@@ -44,7 +44,7 @@ async def test_a_dead_consumers_pending_message_is_reclaimed_by_another(client, 
     await dead.poll_once()
     survivor = Consumer(client, "g", [topic], handle, name="alive", block_ms=10, claim_idle_ms=0)
     await survivor.poll_once()
-    assert [e.data for e in handled] == [{"follower_id": 1, "target_id": 2}]
+    assert [e.data for e in handled] == [{"follower_id": 1, "target_id": 2, "approved": False}]
     assert (await client.xpending(stream(topic), "g"))["pending"] == 0
 
 

@@ -84,9 +84,9 @@ async def test_the_relay_moves_a_shards_events_to_their_streams_in_order_and_del
         assert await outbox_rows(db) == 0
     events = [e for e in await stream_events(client, "posts", after(start)) if e.id in written]
     assert [(e.id, e.type, e.data) for e in events] == [
-        (written[0], "post.created", {"post_id": 10, "author_id": 2}),
-        (written[1], "post.updated", {"post_id": 10, "author_id": 2}),
-        (written[2], "post.deleted", {"post_id": 10, "author_id": 2})]
+        (written[0], "post.created", {"post_id": 10, "author_id": 2, "mentions": []}),
+        (written[1], "post.updated", {"post_id": 10, "author_id": 2, "mentions": []}),
+        (written[2], "post.deleted", {"post_id": 10, "author_id": 2, "mentions": []})]
 
 
 async def test_a_relay_that_dies_after_publishing_leaves_the_rows_for_the_next_which_sends_the_same_ids(db, client):

@@ -20,7 +20,7 @@ def test_data_holds_every_payload_field_with_ids_as_ints_and_defaults_included()
     event = delivered(envelope("comment", {"post_id": 5, "user_id": 6, "author_id": 7, "comment_id": 8,
                                            "mentions": ["ada"]}))
     assert event.data == {"post_id": 5, "user_id": 6, "author_id": 7, "comment_id": 8, "parent_comment_id": 0,
-                          "mentions": ["ada"]}
+                          "mentions": ["ada"], "parent_author_id": 0}
     assert all(type(v) is int for k, v in event.data.items() if k != "mentions")
 
 
