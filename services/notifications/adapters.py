@@ -13,11 +13,17 @@ POSTS_BATCH = 100
 
 
 def thumbnail_url(post: posts_pb2.Post) -> str:
-    """The smallest JPEG of the post's first media item (the 150 square), else its smallest variant."""
+    """The smallest JPEG of the post's first media item (the 150 square), else its smallest variant;
+    from the item's url_template when it comes compact (no variants)."""
     if not post.media:
         return ""
-    variants = sorted(post.media[0].variants, key=lambda v: (v.format != "jpeg", v.size))
-    return variants[0].url if variants else ""
+    media = post.media[0]
+    variants = sorted(media.variants, key=lambda v: (v.format != "jpeg", v.size))
+    if variants:
+        return variants[0].url
+    if media.url_template and media.sizes:
+        return media.url_template.replace("{variant}", f"{min(media.sizes)}.jpg")
+    return ""
 
 
 class People:

@@ -90,3 +90,4 @@ def test_a_digest_says_how_many_are_unread_and_lists_at_most_five():
     subject, body = compose("bob", 7, groups, {2: "ada"})
     assert subject == "You have 7 unread notifications on Pictor"
     assert body.count("ada commented on your post") == 5 and "and 2 more" in body
+
