@@ -17,7 +17,7 @@ from services.common.ids import shard_of
 
 USER_COLUMNS = (
     "id, username, display_name, bio, avatar_media_id, is_private, "
-    "follower_count, following_count, post_count, created_at"
+    "follower_count, following_count, post_count, created_at, show_activity_status"
 )
 PRIVACY_LOCK = "accounts.privacy"
 

@@ -28,7 +28,7 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DISPLAY_NAME, MAX_BIO = 64, 150
 MAX_BATCH = 500
-EDITABLE_FIELDS = ("display_name", "bio", "is_private")
+EDITABLE_FIELDS = ("display_name", "bio", "is_private", "show_activity_status")
 BAD_LOGIN = "wrong username or password"
 
 
@@ -44,6 +44,7 @@ class User:
     following_count: int = 0
     post_count: int = 0
     created_at: datetime | None = None
+    show_activity_status: bool = True
 
 
 @dataclass
@@ -142,8 +143,9 @@ def validate_profile_changes(changes: dict[str, object]) -> dict[str, object]:
         changes["display_name"] = check_text("display_name", str(changes["display_name"]).strip(), MAX_DISPLAY_NAME)
     if "bio" in changes:
         changes["bio"] = check_text("bio", str(changes["bio"]), MAX_BIO)
-    if "is_private" in changes:
-        changes["is_private"] = bool(changes["is_private"])
+    for flag in ("is_private", "show_activity_status"):
+        if flag in changes:
+            changes[flag] = bool(changes[flag])
     return changes
 
 
@@ -274,6 +276,10 @@ class AccountsService:
         if len(user_ids) > MAX_BATCH:
             raise InvalidArgument("user_ids", f"at most {MAX_BATCH} ids per call")
         return await self.repo.emails(list(dict.fromkeys(user_ids)))
+
+    async def showing_activity(self, user_ids: list[int]) -> list[int]:
+        """Which of the users show their activity status."""
+        return [u.id for u in await self.batch_get(user_ids) if u.show_activity_status]
 
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User:
         changes = validate_profile_changes(changes)

@@ -11,7 +11,8 @@ from services.accounts.service import AccountsService, SessionTokens, User
 from services.common.auth import TokenVerifier
 
 
-def user_to_proto(user: User) -> accounts_pb2.User:
+def user_to_proto(user: User, own: bool = False) -> accounts_pb2.User:
+    """The profile; `own`: as its owner sees it (with their settings)."""
     message = accounts_pb2.User(
         id=user.id,
         username=user.username,
@@ -25,12 +26,14 @@ def user_to_proto(user: User) -> accounts_pb2.User:
     )
     if user.created_at is not None:
         message.created_at.FromDatetime(user.created_at)
+    if own:
+        message.show_activity_status = user.show_activity_status
     return message
 
 
 def session_to_proto(session: SessionTokens) -> pb.Session:
     return pb.Session(
-        user=user_to_proto(session.user),
+        user=user_to_proto(session.user, own=True),
         access_token=session.access_token,
         refresh_token=session.refresh_token,
         expires_in=session.expires_in,
@@ -53,7 +56,7 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         self.verifier = verifier
 
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
-        return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)))
+        return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)), own=True)
 
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
         viewer = self.verifier.caller(context)
@@ -76,13 +79,19 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
     ) -> pb.BatchGetEmailsResponse:
         return pb.BatchGetEmailsResponse(emails=await self.service.emails(list(request.user_ids)))
 
+    async def GetActivityStatusSettings(
+        self, request: pb.GetActivityStatusSettingsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetActivityStatusSettingsResponse:
+        return pb.GetActivityStatusSettingsResponse(
+            showing_user_ids=await self.service.showing_activity(list(request.user_ids)))
+
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         session = await self.service.register(request.username, request.email, request.password, request.display_name)
         return session_to_proto(session)
 
     async def UpdateMe(self, request: pb.UpdateMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
         caller = self.verifier.require_caller(context)
-        return user_to_proto(await self.service.update_profile(caller, profile_changes(request)))
+        return user_to_proto(await self.service.update_profile(caller, profile_changes(request)), own=True)
 
     async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         return session_to_proto(await self.service.login(request.username, request.password))

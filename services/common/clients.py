@@ -109,6 +109,15 @@ class AccountsClient:
             found.update(reply.emails)
         return found
 
+    async def showing_activity(self, user_ids: list[int]) -> set[int]:
+        """Which of the users have show_activity_status on."""
+        found: set[int] = set()
+        for batch in _batches(user_ids):
+            reply = await self._stub.GetActivityStatusSettings(
+                accounts_service_pb2.GetActivityStatusSettingsRequest(user_ids=batch), timeout=outbound_timeout())
+            found.update(reply.showing_user_ids)
+        return found
+
 
 def user_summary(user: accounts_pb2.User) -> accounts_pb2.UserSummary:
     return accounts_pb2.UserSummary(id=user.id, username=user.username, display_name=user.display_name,
