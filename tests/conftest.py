@@ -35,6 +35,12 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     # Long: on a busy machine the password pool must not shed the sign-ups of tests about something
     # else; the storm tests set a small pool and a short wait of their own.
     env["PICTOR_PASSWORD_QUEUE_TIMEOUT_MS"] = "30000"
+    # Realtime: heartbeats, idleness, ticket expiry and the sweeps in seconds, not minutes.
+    env["PICTOR_REALTIME_HEARTBEAT_MS"] = "1000"
+    env["PICTOR_REALTIME_IDLE_MS"] = "4000"
+    env["PICTOR_REALTIME_TICKET_TTL"] = "3"
+    env["PICTOR_REALTIME_PRESENCE_SWEEP_MS"] = "500"
+    env["PICTOR_CLASSIFIER_SWEEP_MS"] = "1000"
     return env
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import namedtuple
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -199,38 +199,61 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(PLUMBING):
             return handler
 
+        async def abort_for(error: Exception, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(error, DomainError):
+                await context.abort_with_status(to_status(error))
+            if isinstance(error, grpc.aio.AioRpcError):
+                # A dependency failed. Its own client errors are our bug; its
+                # unavailability or lateness is passed on as such.
+                if unavailable_reason(error) is not None:
+                    log.warning("%s: a service it called answered %s", method, error.code().name)
+                    await context.abort_with_status(
+                        to_status(Unavailable(f"a service this call needs did not answer ({error.code().name})",
+                                              reason="DEPENDENCY_UNAVAILABLE")))
+                log.error("call from %s failed: %s %s", method, error.code().name, error.details())
+                await context.abort_with_status(_internal_status())
+            reason = unavailable_reason(error)
+            if reason is None:
+                log.error("unexpected error in %s", method, exc_info=error)
+                await context.abort_with_status(_internal_status())
+            log.warning("%s: %s (%s: %s)", method, reason, type(error).__name__, error)
+            await context.abort_with_status(to_status(unavailable(reason)))
+
         def wrap_unary(behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 enter_call(context)
                 try:
                     return await self._run(behavior, request, context)
-                except DomainError as error:
-                    await context.abort_with_status(to_status(error))
                 except grpc.aio.AbortError:
                     raise
-                except grpc.aio.AioRpcError as error:
-                    # A dependency failed. Its own client errors are our bug; its
-                    # unavailability or lateness is passed on as such.
-                    if unavailable_reason(error) is not None:
-                        log.warning("%s: a service it called answered %s", method, error.code().name)
-                        await context.abort_with_status(
-                            to_status(Unavailable(f"a service this call needs did not answer ({error.code().name})",
-                                                  reason="DEPENDENCY_UNAVAILABLE")))
-                    log.error("call from %s failed: %s %s", method, error.code().name, error.details())
-                    await context.abort_with_status(_internal_status())
-                except Exception as error:
-                    reason = unavailable_reason(error)
-                    if reason is None:
-                        log.exception("unexpected error in %s", method)
-                        await context.abort_with_status(_internal_status())
-                    log.warning("%s: %s (%s: %s)", method, reason, type(error).__name__, error)
-                    await context.abort_with_status(to_status(unavailable(reason)))
+                except Exception as error:  # noqa: BLE001 (abort_for logs what is unexpected)
+                    await abort_for(error, context)
+
+            return wrapper
+
+        def wrap_server_stream(behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+            # A stream outlives any outage watch: its own reads of the stores fail and end it.
+            async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                enter_call(context)
+                try:
+                    async for message in behavior(request, context):
+                        yield message
+                except grpc.aio.AbortError:
+                    raise
+                except Exception as error:  # noqa: BLE001 (abort_for logs what is unexpected)
+                    await abort_for(error, context)
 
             return wrapper
 
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                wrap_server_stream(handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -20,6 +20,10 @@ class ServiceSpec:
     proto_services: tuple[str, ...]
     # Generated modules (pb2) that define those services, for reflection.
     proto_modules: tuple[str, ...]
+    # Methods without a JSON route that outside gRPC clients may still call
+    # through the gateway (a stream of typed events); the others without one
+    # are for the mesh only.
+    gateway_grpc_methods: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -74,6 +78,13 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.notifications.v1.NotificationsService",),
         proto_modules=("pictor.notifications.v1.notifications_service_pb2",),
     ),
+    ServiceSpec(
+        name="realtime",
+        port=50058,
+        proto_services=("pictor.realtime.v1.RealtimeService",),
+        proto_modules=("pictor.realtime.v1.realtime_service_pb2",),
+        gateway_grpc_methods=("Subscribe",),
+    ),
 )
 
 
@@ -105,6 +116,10 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="notifier", module="services.notifications.worker"),
     # and the email digest, with its projection of presence (services.notifications.digest).
     WorkerSpec(name="digest", module="services.notifications.digest"),
+    # realtime's: notification and presence events into the users' replay buffers; presence sweeps.
+    WorkerSpec(name="dispatch", module="services.realtime.worker"),
+    # realtime's: labels every user LIVE, ACTIVE, PASSIVE, INACTIVE, POPULAR (services.realtime.classes).
+    WorkerSpec(name="classifier", module="services.realtime.classifier"),
 )
 
 
@@ -136,6 +151,8 @@ def mesh_only_methods() -> list[str]:
             module = importlib.import_module(module_name)
             for service in module.DESCRIPTOR.services_by_name.values():
                 for method in service.methods:
+                    if method.name in spec.gateway_grpc_methods:
+                        continue
                     if not method.GetOptions().HasExtension(annotations_pb2.http):
                         paths.append(f"/{service.full_name}/{method.name}")
     return sorted(paths)

@@ -196,6 +196,14 @@ async def wait_for_stop(stop: asyncio.Event, timeout_s: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout_s)
 
 
+async def every(interval_s: float, task: Callable[[], Awaitable[object]], stop: asyncio.Event) -> None:
+    """Run `task` every `interval_s` until `stop` (a worker's sweep beside its consumer)."""
+    while not stop.is_set():
+        await wait_for_stop(stop, interval_s)
+        if not stop.is_set():
+            await task()
+
+
 # A worker's work: runs until `stop` is set, using the resources it is given.
 Work = Callable[[Resources, asyncio.Event], Awaitable[None]]
 

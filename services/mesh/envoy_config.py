@@ -17,13 +17,14 @@ Filter chain, in request order:
 from __future__ import annotations
 
 import argparse
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from services.common.config import REPO_ROOT, Settings
-from services.common.registry import SERVICES, all_proto_services, mesh_only_methods
+from services.common.registry import SERVICES, ServiceSpec, all_proto_services, mesh_only_methods
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -83,6 +84,17 @@ def compose_target() -> Target:
     )
 
 
+def server_streaming_methods() -> list[tuple[ServiceSpec, str]]:
+    """(service, gRPC path) of every server-streaming method of the registry."""
+    found = []
+    for spec in SERVICES:
+        for module_name in spec.proto_modules:
+            module = importlib.import_module(module_name)
+            for service in module.DESCRIPTOR.services_by_name.values():
+                found += [(spec, f"/{service.full_name}/{m.name}") for m in service.methods if m.server_streaming]
+    return found
+
+
 def _local_reply_config() -> dict:
     def json_body(code: int | str) -> dict:
         # The reason is Envoy's own (e.g. path_normalization_failed, http1.headers_too_large):
@@ -122,6 +134,10 @@ def _routes(t: Target) -> list[dict]:
          "direct_response": {"status": 404, "body": {"inline_string": "this method is only for the mesh"}}}
         for path in mesh_only_methods()
     ]
+    # A server stream lives as long as its client wants: no route timeout (Envoy's default of
+    # 15 s, or the 30 s below, would cut it); the service's heartbeats keep it from idling out.
+    for spec, path in server_streaming_methods():
+        routes.append({"match": {"path": path, "grpc": {}}, "route": {"cluster": spec.name, "timeout": "0s"}})
     for spec in SERVICES:
         for service in spec.proto_services:
             routes.append({"match": {"prefix": f"/{service}/", "grpc": {}},

@@ -1,0 +1,104 @@
+"""Bus events into the users' replay buffers (the dispatch worker's handler).
+
+  notification.changed (topic "notifications", from the notifications service)
+      -> for its user: `notification` (the group, or its removal) and `unread_count`
+  presence.changed (topic "presence", realtime's own)
+      -> `presence` for each user with a stream open who may see it: they and the
+         user follow each other and both show their activity status
+
+Each bus event is appended once however often the bus delivers it (the
+buffer's per-event marker, services.realtime.buffer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from google.protobuf import struct_pb2
+from pictor.realtime.v1 import realtime_pb2
+
+from services.common.events import Event
+from services.realtime import keys
+from services.realtime.buffer import ReplayBuffers
+
+log = logging.getLogger(__name__)
+
+TOPICS = ["notifications", "presence"]
+
+
+class Audience(Protocol):
+    async def mutuals(self, user_id: int) -> set[int]: ...
+    async def showing(self, user_ids: list[int]) -> set[int]: ...
+
+
+def _stream_event(event: Event, type: str, **payload: object) -> realtime_pb2.StreamEvent:
+    message = realtime_pb2.StreamEvent(type=type, **payload)
+    if event.envelope is not None and event.envelope.HasField("occurred_at"):
+        message.occurred_at.CopyFrom(event.envelope.occurred_at)
+    else:
+        message.occurred_at.GetCurrentTime()
+    return message
+
+
+def notification_events(event: Event) -> list[realtime_pb2.StreamEvent]:
+    data = event.data
+    update = realtime_pb2.NotificationUpdate(group_key=data["group_key"])
+    if data["group_json"]:
+        group = struct_pb2.Struct()
+        group.update(json.loads(data["group_json"]))
+        update.group.CopyFrom(group)
+    else:
+        update.removed = True
+    return [_stream_event(event, "notification", notification=update),
+            _stream_event(event, "unread_count", unread_count=realtime_pb2.UnreadCount(count=data["unread_count"]))]
+
+
+def presence_event(event: Event) -> realtime_pb2.StreamEvent:
+    data = event.data
+    presence = realtime_pb2.Presence(user_id=data["user_id"],
+                                     state=realtime_pb2.PresenceState.Value(f"PRESENCE_STATE_{data['state']}"))
+    changed = event.envelope.presence_changed if event.envelope is not None else None
+    if changed is not None and changed.HasField("last_active_at"):
+        presence.last_active_at.CopyFrom(changed.last_active_at)
+    return _stream_event(event, "presence", presence=presence)
+
+
+class Dispatcher:
+    def __init__(self, redis: aioredis.Redis, buffers: ReplayBuffers, audience: Audience) -> None:
+        self.redis = redis
+        self.buffers = buffers
+        self.audience = audience
+
+    async def handle(self, event: Event) -> None:
+        if event.type == "notification.changed":
+            try:
+                payloads = [e.SerializeToString() for e in notification_events(event)]
+            except (ValueError, AttributeError) as error:
+                # A group that is not a JSON object would fail the same way on every try.
+                log.error("notification.changed %s: unreadable group_json (%s); skipped", event.id, error)
+                return
+            await self.buffers.append(event.data["user_id"], event.id, payloads)
+        elif event.type == "presence.changed":
+            await self._presence(event)
+
+    async def _presence(self, event: Event) -> None:
+        user_id = event.data["user_id"]
+        mutuals = sorted(await self.audience.mutuals(user_id))
+        if not mutuals:
+            return
+        now = int(time.time() * 1000)
+        scores = await self.redis.zmscore(keys.LIVE, mutuals)
+        live = [u for u, s in zip(mutuals, scores, strict=True) if s is not None and s > now]
+        if not live:
+            return
+        showing = await self.audience.showing([user_id, *live])
+        if user_id not in showing:
+            return
+        payload = presence_event(event).SerializeToString()
+        for recipient in live:
+            if recipient in showing:
+                await self.buffers.append(recipient, event.id, [payload])

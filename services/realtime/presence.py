@@ -1,0 +1,139 @@
+"""Presence: ONLINE while a stream is open and its user acted in the last
+PICTOR_REALTIME_IDLE_MS (5 minutes), IDLE while a stream is open without that,
+else OFFLINE with the last-active time.
+
+Open streams are counted in Redis across every replica (keys.conns: each
+stream refreshes its entry every heartbeat, so the streams of a replica that
+died expire on their own); activity is the stream opening and
+RecordActivity. The state is derived on each read. A change is recorded by
+`settle`: PostgreSQL holds the last state per user and takes a change only
+when it differs (compare-and-set in one statement), writing presence.changed
+to the outbox in the same transaction, so replicas that notice one change
+together publish it once. The dispatch worker's sweep notices what time
+alone changes (ONLINE to IDLE, a dead replica's streams).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as aioredis
+
+from services.realtime import keys
+from services.realtime.config import RealtimeConfig
+
+ONLINE, IDLE, OFFLINE = "ONLINE", "IDLE", "OFFLINE"
+
+# KEYS: the user's conns, rt:live. ARGV: user id, conn id ('' for none), now (ms).
+# Forgets the stream (and any expired), and the user's place in rt:live once none is left, in one
+# step so that a stream opening meanwhile on another replica is never dropped from rt:live.
+CLOSE = """
+if ARGV[2] ~= '' then redis.call('ZREM', KEYS[1], ARGV[2]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local left = redis.call('ZCARD', KEYS[1])
+if left == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return left
+"""
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class PresenceView:
+    user_id: int
+    state: str
+    # Unix ms; None when never active.
+    last_active_ms: int | None
+
+
+class PresenceStore(Protocol):
+    async def record(self, user_id: int, state: str, last_active_ms: int | None) -> bool:
+        """Store the state when it differs from the stored one (and publish the change); whether it did."""
+
+    async def last_active(self, user_id: int) -> int | None: ...
+
+
+class PresenceTracker:
+    def __init__(self, redis: aioredis.Redis, store: PresenceStore, config: RealtimeConfig) -> None:
+        self.redis = redis
+        self.store = store
+        self.config = config
+        self._close = redis.register_script(CLOSE)
+
+    async def _keep(self, user_id: int, conn_id: str, now: int) -> None:
+        expiry = now + self.config.conn_ttl_ms
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.conns(user_id), {conn_id: expiry})
+            pipe.expire(keys.conns(user_id), self.config.conn_ttl_ms // 1000 + 1)
+            pipe.zadd(keys.LIVE, {user_id: expiry}, gt=True)
+            await pipe.execute()
+
+    async def opened(self, user_id: int, conn_id: str) -> None:
+        now = now_ms()
+        await self._keep(user_id, conn_id, now)
+        await self.redis.zadd(keys.ACTIVE, {user_id: now}, gt=True)
+        await self.settle(user_id)
+
+    async def refresh(self, user_id: int, conn_id: str) -> None:
+        """Called every heartbeat of an open stream: it is still there."""
+        await self._keep(user_id, conn_id, now_ms())
+
+    async def closed(self, user_id: int, conn_id: str) -> None:
+        await self._close(keys=[keys.conns(user_id), keys.LIVE], args=[user_id, conn_id, now_ms()])
+        await self.settle(user_id)
+
+    async def touch(self, user_id: int) -> None:
+        await self.redis.zadd(keys.ACTIVE, {user_id: now_ms()}, gt=True)
+        await self.settle(user_id)
+
+    async def views(self, user_ids: list[int]) -> list[PresenceView]:
+        now = now_ms()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.zcount(keys.conns(user_id), now, "+inf")
+            pipe.zmscore(keys.ACTIVE, user_ids)
+            *open_counts, active = await pipe.execute()
+        found = []
+        for user_id, streams, last in zip(user_ids, open_counts, active, strict=True):
+            last_ms = int(last) if last is not None else await self.store.last_active(user_id)
+            if not streams:
+                state = OFFLINE
+            elif last_ms is not None and now - last_ms < self.config.idle_ms:
+                state = ONLINE
+            else:
+                state = IDLE
+            found.append(PresenceView(user_id, state, last_ms))
+        return found
+
+    async def view(self, user_id: int) -> PresenceView:
+        return (await self.views([user_id]))[0]
+
+    async def settle(self, user_id: int) -> None:
+        await self._settle([await self.view(user_id)])
+
+    async def _settle(self, views: list[PresenceView]) -> None:
+        """Record the states that differ from the last recorded (cached in Redis, decided in PostgreSQL)."""
+        if not views:
+            return
+        recorded = await self.redis.hmget(keys.PRESENCE, [v.user_id for v in views])
+        for view, last in zip(views, recorded, strict=True):
+            if last is not None and last.decode() == view.state:
+                continue
+            await self.store.record(view.user_id, view.state, view.last_active_ms)
+            await self.redis.hset(keys.PRESENCE, str(view.user_id), view.state)
+
+    async def sweep(self) -> int:
+        """Settle every user with a stream open (or one that expired): what time alone changed."""
+        now = now_ms()
+        entries = await self.redis.zrange(keys.LIVE, 0, -1, withscores=True)
+        users = [int(member) for member, _ in entries]
+        for member, expiry in entries:
+            if expiry < now:  # every stream of theirs expired: their replica died
+                await self._close(keys=[keys.conns(int(member)), keys.LIVE], args=[int(member), "", now])
+        for start in range(0, len(users), 500):
+            await self._settle(await self.views(users[start:start + 500]))
+        return len(users)

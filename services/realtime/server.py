@@ -1,0 +1,50 @@
+"""Realtime process: `python -m services.realtime.server`.
+
+Holds the users' open streams; run several behind Envoy, they share nothing
+but Redis. The dispatch and classifier workers are processes of their own
+(services.realtime.worker, services.realtime.classifier).
+"""
+
+from __future__ import annotations
+
+import grpc
+from pictor.realtime.v1 import realtime_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, GraphClient
+from services.common.registry import by_name
+from services.realtime.adapters import PresenceAudience
+from services.realtime.buffer import ReplayBuffers, Tickets
+from services.realtime.classes import RedisClasses
+from services.realtime.config import RealtimeConfig
+from services.realtime.hub import Hub
+from services.realtime.presence import PresenceTracker
+from services.realtime.repository import PostgresPresenceStore
+from services.realtime.service import RealtimeService
+from services.realtime.servicer import RealtimeServicer
+
+SPEC = by_name("realtime")
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels, redis = resources.settings, resources.channels(), resources.redis()
+    config = RealtimeConfig.from_env()
+    db = await resources.database(max_size=4)
+    hub = Hub(settings.redis_url)
+    await hub.start()
+    resources.on_close(hub.close)
+    service = RealtimeService(
+        ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,
+        PresenceTracker(redis, PostgresPresenceStore(db), config),
+        PresenceAudience(GraphClient(channels), AccountsClient(channels)), RedisClasses(redis), config)
+    verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
+    realtime_service_pb2_grpc.add_RealtimeServiceServicer_to_server(RealtimeServicer(service, verifier), grpc_server)
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()
