@@ -17,9 +17,12 @@ class PresenceAudience:
     async def may_see(self, viewer_id: int, user_id: int) -> bool:
         if viewer_id == user_id:
             return True
+        # The graph knows of no such user, or the viewer does not follow them: no need to ask the other way.
         there = (await self.graph.relationships(viewer_id, [user_id])).get(user_id)
+        if there is None or not there.following:
+            return False
         back = (await self.graph.relationships(user_id, [viewer_id])).get(viewer_id)
-        if there is None or back is None or not (there.following and back.following):
+        if back is None or not back.following:
             return False
         return await self.accounts.showing_activity([viewer_id, user_id]) == {viewer_id, user_id}
 
