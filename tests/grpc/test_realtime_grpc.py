@@ -9,9 +9,8 @@ import json
 import grpc
 import pytest
 import redis.asyncio as aioredis
-from pictor.realtime.v1 import realtime_pb2
+from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2_grpc
 from pictor.realtime.v1 import realtime_service_pb2 as pb
-from pictor.realtime.v1 import realtime_service_pb2_grpc
 
 from services.common.auth import TokenSigner
 from services.common.events import envelope, fields, stream
