@@ -33,6 +33,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 LOCAL_REPLY_CODES = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 3, 429: 8, 431: 3, 500: 13,
                      502: 14, 503: 14, 504: 4}
 UNKNOWN = 2
+# Streams one cluster of stream servers may hold open through the gateway at once.
+STREAMS_PER_CLUSTER = 1_000_000
 REST_MARKER = "x-pictor-rest"
 # Beside the descriptor: services.mesh.openapi writes it next to pictor.pb.
 OPENAPI_NAME = "openapi.json"
@@ -237,7 +239,7 @@ def _http_filters(t: Target) -> list[dict]:
 
 
 def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> dict:
-    return {
+    cluster = {
         "name": name,
         "type": "STRICT_DNS" if dns else "STATIC",
         "connect_timeout": "1s",
@@ -252,6 +254,11 @@ def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> 
                            "unhealthy_threshold": 2, "healthy_threshold": 1,
                            "grpc_health_check": {"service_name": proto_service}}],
     }
+    if any(spec.name == name for spec, _ in server_streaming_methods()):
+        # Every open stream is a request in flight for as long as it lives: Envoy's default
+        # circuit breaker (1,024 requests per cluster) would refuse the 1,025th stream with a 503.
+        cluster["circuit_breakers"] = {"thresholds": [{"max_requests": STREAMS_PER_CLUSTER}]}
+    return cluster
 
 
 def build(t: Target) -> dict:

@@ -29,7 +29,7 @@ def test_me_reads_back_the_registered_user(gateway, new_account):
     assert r.status == 200, r.body
     assert r.json["id"] == session["user"]["id"]
     assert set(r.json) == {"id", "username", "display_name", "bio", "avatar_url", "is_private",
-                           "follower_count", "following_count", "post_count", "created_at"}
+                           "follower_count", "following_count", "post_count", "created_at", "show_activity_status"}
 
 
 def test_get_user_by_id_and_by_username(gateway, new_account):
