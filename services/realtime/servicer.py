@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,7 +12,8 @@ from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2_grpc
 from pictor.realtime.v1 import realtime_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
-from services.common.errors import Unauthenticated
+from services.common.dependencies import unavailable_reason
+from services.common.errors import DomainError, Unauthenticated
 from services.realtime.presence import PresenceView
 from services.realtime.service import RealtimeService, check_event_id
 
@@ -37,6 +39,16 @@ def sse_frame(event: realtime_pb2.StreamEvent) -> bytes:
                                      always_print_fields_with_no_presence=True) if case else "{}"
     head = f"id: {event.id}\n" if event.id else ""
     return f"{head}event: {event.type}\ndata: {data}\n\n".encode()
+
+
+def sse_error(error: Exception) -> bytes:
+    """An `error` event ending a stream: `{reason, message}`; the client reconnects with its Last-Event-ID."""
+    if isinstance(error, DomainError):
+        reason, message = error.reason, error.message
+    else:
+        reason = unavailable_reason(error) or "INTERNAL"
+        message = "the stream was interrupted; reconnect with Last-Event-ID"
+    return f"event: error\ndata: {json.dumps({'reason': reason, 'message': message})}\n\n".encode()
 
 
 def _header(context: grpc.aio.ServicerContext, name: str) -> str | None:
@@ -75,8 +87,13 @@ class RealtimeServicer(realtime_service_pb2_grpc.RealtimeServiceServicer):
                                       reason="TOKEN_MISSING")
             user_id = await self.service.redeem_ticket(request.ticket)
         yield httpbody_pb2.HttpBody(content_type=SSE_CONTENT_TYPE, data=SSE_PREAMBLE)
-        async for event in self.service.events(user_id, since):
-            yield httpbody_pb2.HttpBody(content_type=SSE_CONTENT_TYPE, data=sse_frame(event))
+        try:
+            async for event in self.service.events(user_id, since):
+                yield httpbody_pb2.HttpBody(content_type=SSE_CONTENT_TYPE, data=sse_frame(event))
+        except Exception as error:
+            # After the 200, an HTTP/1.1 client would see the gRPC status as a clean end: say it in-band.
+            yield httpbody_pb2.HttpBody(content_type=SSE_CONTENT_TYPE, data=sse_error(error))
+            raise
 
     async def CreateStreamTicket(self, request: pb.CreateStreamTicketRequest,
                                  context: grpc.aio.ServicerContext) -> pb.StreamTicket:
