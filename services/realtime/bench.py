@@ -104,7 +104,7 @@ async def run(settings: Settings, pid: int) -> None:
     streams = Streams(settings)
     began = time.monotonic()
     await streams.open(idle_streams)
-    # A stream's first message is its first heartbeat (15 s): wait for every one.
+    # A stream's first message is a heartbeat, sent once it is set up.
     await streams.wait_ready(idle_streams, timeout_s=120)
     opened_s = time.monotonic() - began
     await asyncio.sleep(3)

@@ -84,7 +84,8 @@ class RealtimeService:
                 last = OLDEST
             await self.presence.opened(user_id, conn_id)
             try:
-                beat_due = time.monotonic() + self.config.heartbeat_ms / 1000
+                # The first heartbeat goes at once: the client knows the stream is set up.
+                beat_due = time.monotonic()
                 while True:
                     wake.clear()
                     batch = await self.buffers.read_after(user_id, last, READ_BATCH)
