@@ -56,6 +56,9 @@ class Streams:
         self.channels: list[grpc.aio.Channel] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.ready = 0
+        self.open_rate = env_int("BENCH_OPEN_RATE", 200)
+        # status code -> streams that ended with it
+        self.failed: dict[str, int] = {}
         self.users: list[int] = []
         # event group_key -> arrival time (time.time())
         self.arrivals: dict[str, float] = {}
@@ -63,27 +66,32 @@ class Streams:
     async def open(self, count: int) -> None:
         for n in range(count):
             if n % STREAMS_PER_CHANNEL == 0:
-                self.channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{self.settings.gateway_port}"))
+                # A connection of its own (not the process-wide shared one), as separate clients have.
+                self.channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{self.settings.gateway_port}",
+                                                               options=[("grpc.use_local_subchannel_pool", 1)]))
             user_id = self.ids.new_id_in_random_shard()
             self.users.append(user_id)
             stub = realtime_service_pb2_grpc.RealtimeServiceStub(self.channels[-1])
             self.tasks.append(asyncio.create_task(self._read(stub, user_id)))
-            if n % 100 == 99:
-                await asyncio.sleep(0.05)  # a steady ramp, not a thundering herd
+            if n % 50 == 49:
+                await asyncio.sleep(50 / self.open_rate)  # a steady ramp
 
     async def _read(self, stub: realtime_service_pb2_grpc.RealtimeServiceStub, user_id: int) -> None:
         metadata = [("authorization", f"Bearer {self.signer.sign(user_id)}")]
         first = True
-        async for event in stub.Subscribe(pb.SubscribeRequest(), metadata=metadata):
-            if first:
-                self.ready += 1
-                first = False
-            if event.type == "notification":
-                self.arrivals[event.notification.group_key] = time.time()
+        try:
+            async for event in stub.Subscribe(pb.SubscribeRequest(), metadata=metadata):
+                if first:
+                    self.ready += 1
+                    first = False
+                if event.type == "notification":
+                    self.arrivals[event.notification.group_key] = time.time()
+        except grpc.aio.AioRpcError as error:
+            self.failed[error.code().name] = self.failed.get(error.code().name, 0) + 1
 
     async def wait_ready(self, count: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while self.ready < count and time.monotonic() < deadline:
+        while self.ready + sum(self.failed.values()) < count and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
 
     async def close(self) -> None:
@@ -105,11 +113,12 @@ async def run(settings: Settings, pid: int) -> None:
     began = time.monotonic()
     await streams.open(idle_streams)
     # A stream's first message is a heartbeat, sent once it is set up.
-    await streams.wait_ready(idle_streams, timeout_s=120)
+    await streams.wait_ready(idle_streams, timeout_s=idle_streams / streams.open_rate + 60)
     opened_s = time.monotonic() - began
     await asyncio.sleep(3)
     with_streams = rss_mb(pid)
     print(json.dumps({"op": "realtime.idle_streams", "streams": idle_streams, "ready": streams.ready,
+                      "failed": streams.failed, "open_rate_per_s": streams.open_rate,
                       "open_s": round(opened_s, 1), "rss_before_mb": round(before, 1),
                       "rss_with_streams_mb": round(with_streams, 1),
                       "kb_per_stream": round((with_streams - before) * 1024 / max(1, streams.ready), 1)}), flush=True)

@@ -21,6 +21,8 @@ class RealtimeConfig:
     idle_ms: int = 300_000
     # How often the dispatch worker looks for streams gone idle or lost with their replica.
     presence_sweep_ms: int = 5_000
+    # Streams of one process being set up (or closed) at once; the rest wait their turn.
+    setup_concurrency: int = 32
 
     @property
     def conn_ttl_ms(self) -> int:
@@ -36,6 +38,7 @@ class RealtimeConfig:
             ticket_ttl_s=env_int("PICTOR_REALTIME_TICKET_TTL", cls.ticket_ttl_s),
             idle_ms=env_int("PICTOR_REALTIME_IDLE_MS", cls.idle_ms),
             presence_sweep_ms=env_int("PICTOR_REALTIME_PRESENCE_SWEEP_MS", cls.presence_sweep_ms),
+            setup_concurrency=env_int("PICTOR_REALTIME_SETUP_CONCURRENCY", cls.setup_concurrency),
         )
 
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from pictor.realtime.v1 import realtime_pb2
+from redis.exceptions import RedisError
 
 from services.common.errors import InvalidArgument, NotFound, Unauthenticated
 from services.realtime.buffer import OLDEST, ReplayBuffers, Tickets, parse_event_id
@@ -26,6 +27,7 @@ from services.realtime.hub import Hub
 from services.realtime.presence import PresenceTracker, PresenceView
 
 READ_BATCH = 200
+RETRY_S = 0.5
 MAX_CLASSES_BATCH = 1000
 
 
@@ -61,6 +63,7 @@ class RealtimeService:
         self.audience = audience
         self.classes = classes
         self.config = config
+        self._setting_up = asyncio.Semaphore(config.setup_concurrency)
 
     async def issue_ticket(self, user_id: int) -> tuple[str, float]:
         return await self.tickets.issue(user_id)
@@ -75,20 +78,31 @@ class RealtimeService:
     async def events(self, user_id: int, since: str | None) -> AsyncIterator[realtime_pb2.StreamEvent]:
         """The user's stream: after `since` (None: from now), until the caller stops reading."""
         conn_id = uuid.uuid4().hex
-        async with self.hub.listen(user_id) as wake:
-            last = since if since is not None else await self.buffers.last_id(user_id)
-            if since is not None and await self.buffers.lost_after(user_id, since):
-                resync = realtime_pb2.StreamEvent(type="resync", resync=realtime_pb2.Resync())
-                resync.occurred_at.GetCurrentTime()
-                yield resync
-                last = OLDEST
-            await self.presence.opened(user_id, conn_id)
+        async with contextlib.AsyncExitStack() as stack:
+            # NOTE: a burst of streams (every client reconnecting after a deploy) queues here rather than
+            # opening as many Redis and PostgreSQL connections at once and failing them all.
+            async with self._setting_up:
+                wake = await stack.enter_async_context(self.hub.listen(user_id))
+                last = since if since is not None else await self.buffers.last_id(user_id)
+                lost = since is not None and await self.buffers.lost_after(user_id, since)
+                await self.presence.opened(user_id, conn_id)
             try:
+                if lost:
+                    resync = realtime_pb2.StreamEvent(type="resync", resync=realtime_pb2.Resync())
+                    resync.occurred_at.GetCurrentTime()
+                    yield resync
+                    last = OLDEST
                 # The first heartbeat goes at once: the client knows the stream is set up.
                 beat_due = time.monotonic()
                 while True:
                     wake.clear()
-                    batch = await self.buffers.read_after(user_id, last, READ_BATCH)
+                    try:
+                        batch = await self.buffers.read_after(user_id, last, READ_BATCH)
+                    except (RedisError, OSError):
+                        # Everything a stream needs is in Redis, where it stays: a slow or absent Redis
+                        # costs time, not the stream. Read again shortly, from where it was.
+                        await asyncio.sleep(RETRY_S)
+                        continue
                     for event_id, payload in batch:
                         event = realtime_pb2.StreamEvent.FromString(payload)
                         event.id = event_id
@@ -102,11 +116,16 @@ class RealtimeService:
                             await asyncio.wait_for(wake.wait(), wait)
                     if time.monotonic() >= beat_due:
                         yield heartbeat()
-                        await self.presence.refresh(user_id, conn_id)
+                        with contextlib.suppress(RedisError, OSError):  # the next heartbeat refreshes it
+                            await self.presence.refresh(user_id, conn_id)
                         beat_due = time.monotonic() + self.config.heartbeat_ms / 1000
             finally:
                 # The client went (or the server stops): forget the stream even while being cancelled.
-                await asyncio.shield(self.presence.closed(user_id, conn_id))
+                await asyncio.shield(self._closed(user_id, conn_id))
+
+    async def _closed(self, user_id: int, conn_id: str) -> None:
+        async with self._setting_up:
+            await self.presence.closed(user_id, conn_id)
 
     async def presence_of(self, viewer_id: int, user_id: int) -> PresenceView:
         """`user_id`'s presence, when the viewer may see it; NotFound otherwise (as for no such user)."""
