@@ -34,7 +34,10 @@ from services.common.config import Settings, env_int, load_settings
 from services.common.events import envelope, fields, stream
 from services.common.ids import IdAllocator
 
-STREAMS_PER_CHANNEL = 250
+# Streams per client connection. Real clients hold one each; many on one connection let Envoy's
+# queue of frames for a client that reads slowly (one Python process reading thousands of streams)
+# pass its flood limit (10,000 frames), and Envoy then closes the connection with all its streams.
+STREAMS_PER_CHANNEL = 25
 
 
 def rss_mb(pid: int) -> float:
