@@ -114,7 +114,7 @@ class Settings:
 
 def load_settings() -> Settings:
     data_dir = Path(env_str("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
-    postgres_port = env_int("PICTOR_POSTGRES_PORT", 54329)
+    postgres_port = env_int("PICTOR_POSTGRES_PORT", 15432)
     redis_port = env_int("PICTOR_REDIS_PORT", 63799)
     database_url = env_str("PICTOR_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/pictor")
     logical_shards = env_int("PICTOR_LOGICAL_SHARDS", 8)

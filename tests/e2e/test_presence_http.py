@@ -98,6 +98,9 @@ def test_presence_changes_reach_the_open_streams_of_those_allowed_to_see_them(ga
     assert carol.post(f"/v1/users/{bob.id}/follow").status == 200  # one way only
     mutual(dave, bob)
     assert dave.patch("/v1/users/me", {"show_activity_status": False}).status == 200
+    # The follows' notifications are delivered before the streams open, so none comes on them later.
+    for user in (alice, dave):
+        eventually(lambda u=user: u.get("/v1/notifications:unreadCount").json["count"], "1")
     with open_stream(gateway, alice) as a, open_stream(gateway, carol) as c, open_stream(gateway, dave) as d:
         with open_stream(gateway, bob):
             online = presence_events(a, 1)
