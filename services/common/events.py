@@ -9,7 +9,10 @@ writer puts it in its shard's outbox in the transaction of the change
 Consumers work at least once: a message is acknowledged only after its
 handler finished, a message left pending by a dead consumer is reclaimed after
 `claim_idle_ms`, and one that keeps failing goes to the dead-letter stream
-`events:dead` after `max_deliveries` tries. The relay, too, may deliver an
+`events:dead` after `max_deliveries` tries. A try that failed because something
+it needs was unavailable (a store, another service: an outage, not a bad
+message) or that its handler postponed is given back: it does not count
+towards `max_deliveries`, so an outage of any length buries nothing. The relay, too, may deliver an
 event twice (it died between the stream and its delete). Handlers must
 therefore be idempotent, or remember `Event.id` (the envelope's event_id,
 the same on every delivery) in the transaction of their effect.
@@ -32,6 +35,8 @@ import redis.asyncio as aioredis
 from pictor.events.v1 import events_pb2
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
+
+from services.common.dependencies import REDIS_ERRORS, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -162,16 +167,32 @@ class Consumer:
                 if "BUSYGROUP" not in str(error):
                     raise
 
-    async def _handle(self, topic: str, message_id: bytes, fields: dict[bytes, bytes]) -> None:
+    async def _handle(self, topic: str, message_id: bytes, fields: dict[bytes, bytes], deliveries: int = 1) -> None:
+        """Handle one message, its `deliveries`-th try; acknowledged once handled, else left pending
+        (reclaimed and tried again after claim_idle_ms)."""
         try:
             await self.handler(decode(topic, message_id, fields))
         except Postpone:
             log.info("%s: %s %s postponed", self.group, topic, message_id)
+            await self._give_back(topic, message_id, deliveries)
             return
-        except Exception:
-            log.exception("%s: handling %s %s failed", self.group, topic, message_id)
-            return  # stays pending; reclaimed and retried after claim_idle_ms
+        except Exception as error:
+            reason = unavailable_reason(error)
+            if reason is None:
+                log.exception("%s: handling %s %s failed", self.group, topic, message_id)
+                return
+            log.warning("%s: %s %s must wait (%s: %s)", self.group, topic, message_id, reason, error)
+            await self._give_back(topic, message_id, deliveries)
+            return
         await self.client.xack(stream(topic), self.group, message_id)
+
+    async def _give_back(self, topic: str, message_id: bytes, deliveries: int) -> None:
+        """This try does not count towards max_deliveries (XCLAIM ... RETRYCOUNT, JUSTID)."""
+        try:
+            await self.client.xclaim(stream(topic), self.group, self.name, 0, [message_id],
+                                     retrycount=max(deliveries - 1, 0), justid=True)
+        except REDIS_ERRORS as error:  # Redis is the outage: the try counts, nothing worse
+            log.warning("%s: could not give back %s (%s)", self.group, message_id, error)
 
     async def _reclaim(self, topic: str) -> int:
         """Take over messages idle too long (a dead consumer's, or our own failures); retry or bury them."""
@@ -194,7 +215,7 @@ class Consumer:
                 log.error("%s: %s %s failed %d times; moved to %s", self.group, topic, message_id,
                           deliveries[message_id], DEAD_LETTER)
             else:
-                await self._handle(topic, message_id, fields)
+                await self._handle(topic, message_id, fields, deliveries.get(message_id, 1))
         return len(claimed)
 
     async def poll_once(self) -> int:

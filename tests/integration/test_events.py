@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 
-from services.common.events import DEAD_LETTER, Consumer, Event, EventPublisher, stream
+from services.common.events import DEAD_LETTER, Consumer, Event, EventPublisher, Postpone, stream
 
 
 @pytest.fixture
@@ -61,6 +62,29 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_stream(clien
     assert await client.xlen(DEAD_LETTER) == before + 1
     last = (await client.xrevrange(DEAD_LETTER, count=1))[0][1]
     assert last[b"message_id"].decode() == message_id and last[b"topic"].decode() == topic
+    assert (await client.xpending(stream(topic), "g"))["pending"] == 0
+
+
+@pytest.mark.parametrize("outage", [psycopg.OperationalError("the database is down"), Postpone()])
+async def test_tries_during_an_outage_or_postponed_do_not_count_towards_the_dead_letter(client, topic, outage):
+    handled: list[Event] = []
+    tries = 0
+
+    async def flaky(event: Event) -> None:
+        nonlocal tries
+        tries += 1
+        if tries <= 6:  # three times max_deliveries
+            raise outage
+        handled.append(event)
+
+    before = await client.xlen(DEAD_LETTER)
+    consumer = Consumer(client, "g", [topic], flaky, name="c", block_ms=10, claim_idle_ms=0, max_deliveries=2)
+    await consumer.ensure_groups()
+    await EventPublisher(client).publish(topic, "post.created", post_id=1, author_id=2)
+    for _ in range(8):
+        await consumer.poll_once()
+    assert [e.data["post_id"] for e in handled] == [1]
+    assert await client.xlen(DEAD_LETTER) == before
     assert (await client.xpending(stream(topic), "g"))["pending"] == 0
 
 
