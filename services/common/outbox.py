@@ -6,7 +6,10 @@ its transaction: the event (a pictor.events.v1.EventEnvelope) goes into
 rolls back with the change, whichever physical database the shard lives in.
 A trigger NOTIFYs `pictor_outbox` (payload: the schema) at commit, unless
 the writer passed wake=False (likes: NOTIFY serializes commits, see
-migration 0008), which leaves the event to the relay's next sweep.
+migration 0008). Such a writer wakes the relay after its commit through a
+`Waker`, which coalesces the shards named within a few milliseconds into one
+pg_notify per database, off the writer's path; the relay's sweep is the
+fallback should a wake-up be lost.
 
 The relay (services.mesh.relay, WorkerSpec "relay") moves the rows to the
 streams `events:<topic>` and deletes them:
@@ -81,6 +84,36 @@ def event_params(topic: str, type: str, *, wake: bool = True, **data: object) ->
     """(event_id, topic, type, payload, wake): an outbox row's values for a new event."""
     message = envelope(type, dict(data))
     return message.event_id, topic, type, message.SerializeToString(), wake
+
+
+class Waker:
+    """Wakes the relay for events written with wake=False, after their commit: the shards named
+    within `coalesce_s` go out as one pg_notify statement per physical database, in a task of its
+    own, so a writer never waits on it (and never holds the commit lock NOTIFY takes)."""
+
+    def __init__(self, db: Database, coalesce_s: float = 0.01) -> None:
+        self.db = db
+        self.coalesce_s = coalesce_s
+        self._dirty: set[int] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self, shard: int) -> None:
+        self._dirty.add(shard)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        await asyncio.sleep(self.coalesce_s)
+        shards, self._dirty = self._dirty, set()
+        for group in self.db.shards_by_database():
+            schemas = [shard_schema(s) for s in group if s in shards]
+            if not schemas:
+                continue
+            try:
+                async with self.db.for_shard(group[0]).connection() as conn:
+                    await conn.execute("SELECT pg_notify(%s, s) FROM unnest(%s::text[]) AS s", (CHANNEL, schemas))
+            except psycopg.Error as error:  # the relay's sweep takes the events instead
+                log.debug("outbox: could not wake the relay (%s)", error)
 
 
 def shard_of_schema(schema: str) -> int | None:

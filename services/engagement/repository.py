@@ -32,14 +32,15 @@ def _comment(row: dict[str, Any]) -> Comment:
 class PostgresEngagementRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.waker = outbox.Waker(db)
 
     # --- likes ------------------------------------------------------------------------
 
     async def like(self, post_id: int, user_id: int, author_id: int) -> bool:
         """True (and a "like" event) when this call added the like.
 
-        The hot path: one statement, and no NOTIFY (wake=False): the relay's sweep takes the event
-        within PICTOR_RELAY_POLL_MS; nothing that shows waits on it (the count moves by its delta).
+        The hot path: one statement, and no NOTIFY in it (wake=False): the relay is woken after the
+        commit, coalesced with other likes (outbox.Waker); the count moves by its delta meanwhile.
         """
         async with self.db.for_shard(shard_of(post_id)).connection() as conn:
             cur = await conn.execute(
@@ -47,7 +48,10 @@ class PostgresEngagementRepository:
                 "ON CONFLICT DO NOTHING RETURNING 1) " + outbox.insert_for_each(shard_of(post_id), "changed"),
                 (post_id, user_id, *outbox.event_params(TOPIC, "like", wake=False, post_id=post_id,
                                                         user_id=user_id, author_id=author_id)))
-            return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self.waker.wake(shard_of(post_id))
+        return True
 
     async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool:
         """True (and an "unlike" event) when this call removed the like. One statement."""
@@ -57,7 +61,10 @@ class PostgresEngagementRepository:
                 + outbox.insert_for_each(shard_of(post_id), "changed"),
                 (post_id, user_id, *outbox.event_params(TOPIC, "unlike", wake=False, post_id=post_id,
                                                         user_id=user_id, author_id=author_id)))
-            return cur.rowcount == 1
+        if cur.rowcount != 1:
+            return False
+        self.waker.wake(shard_of(post_id))
+        return True
 
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]:
         query = f"SELECT user_id, created_at FROM {_s(post_id)}.likes WHERE post_id = %s"

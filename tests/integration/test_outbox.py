@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import psycopg
 import pytest
 
 from services.accounts.counts import ProfileCounts
@@ -87,6 +88,24 @@ async def test_the_relay_moves_a_shards_events_to_their_streams_in_order_and_del
         (written[0], "post.created", {"post_id": 10, "author_id": 2, "mentions": []}),
         (written[1], "post.updated", {"post_id": 10, "author_id": 2, "mentions": []}),
         (written[2], "post.deleted", {"post_id": 10, "author_id": 2, "mentions": []})]
+
+
+async def test_a_waker_notifies_the_relays_channel_of_each_shard_named(db):
+    """What wakes the relay for events written with wake=False (a relay drains the shard a
+    notification names: test_the_relay_... above)."""
+    url = db.settings.database_for_shard(SHARD)
+    other = next(s for s in range(db.logical_shards) if s != SHARD and db.settings.database_for_shard(s) == url)
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as listener:
+        await listener.execute(f"LISTEN {outbox.CHANNEL}")
+        waker = outbox.Waker(db)
+        for shard in (SHARD, other, SHARD):
+            waker.wake(shard)
+        heard: list[str] = []
+        async for n in listener.notifies(timeout=10):
+            heard.append(n.payload)
+            if {shard_schema(SHARD), shard_schema(other)} <= set(heard):
+                break
+    assert {shard_schema(SHARD), shard_schema(other)} <= set(heard)
 
 
 async def test_a_relay_that_dies_after_publishing_leaves_the_rows_for_the_next_which_sends_the_same_ids(db, client):
