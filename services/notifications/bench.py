@@ -4,6 +4,7 @@ Against a running stack (``make run`` in another terminal; PICTOR_GATEWAY_PORT
 and PICTOR_REDIS_URL say where). ``--samples`` times, a new fan likes the
 author's post, the author having read everything before; timed from the
 like's request until:
+  - its "like" event is on the stream `events:engagement` (like → outbox → relay: the first hop);
   - its notification.changed event is on the stream `events:notifications`
     (like → outbox → relay → notifier → outbox → relay), what the real-time
     stream delivers from;
@@ -34,13 +35,26 @@ def run(samples: int) -> list[dict]:
     media = gw.call("POST", "/v1/media", token, raw=jpeg(), content_type="image/jpeg")
     post = gw.call("POST", "/v1/posts", token, body={"media_ids": [media["id"]]})["id"]
     fans = [gw.register()["access_token"] for _ in range(samples)]
-    acks, on_stream, in_count = [], [], []
+    acks, relayed, on_stream, in_count = [], [], [], []
     for fan in fans:
         gw.call("POST", "/v1/notifications:markRead", token)
         last = (bus.xrevrange("events:notifications", count=1) or [(b"0-0", None)])[0][0]
+        last_like = (bus.xrevrange("events:engagement", count=1) or [(b"0-0", None)])[0][0]
         start = time.perf_counter()
         gw.call("POST", f"/v1/posts/{post}/like", fan)
         acks.append((time.perf_counter() - start) * 1000)
+
+        def like_relayed() -> bool:
+            nonlocal last_like
+            for _, messages in bus.xread({"events:engagement": last_like}, block=5) or []:
+                for message_id, raw in messages:
+                    last_like = message_id
+                    event = decode("engagement", message_id, raw)
+                    if event.type == "like" and event.data.get("post_id") == int(post):
+                        return True
+            return False
+
+        relayed.append((wait_until(like_relayed) - start) * 1000)
 
         def changed() -> bool:
             nonlocal last
@@ -56,7 +70,8 @@ def run(samples: int) -> list[dict]:
         in_count.append((wait_until(lambda: gw.call("GET", "/v1/notifications:unreadCount", token)["count"] == "1")
                          - start) * 1000)
     bus.close()
-    return [summary("notifications.like_to_changed_event", acks, on_stream),
+    return [summary("notifications.like_to_like_event", acks, relayed),
+            summary("notifications.like_to_changed_event", acks, on_stream),
             summary("notifications.like_to_unread_count", acks, in_count)]
 
 
