@@ -17,6 +17,7 @@ from pictor.engagement.v1 import engagement_service_pb2, engagement_service_pb2_
 from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 from pictor.media.v1 import media_pb2, media_service_pb2, media_service_pb2_grpc
 from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
+from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2, realtime_service_pb2_grpc
 
 from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
@@ -285,3 +286,25 @@ class EngagementClient:
         """Forget a deleted post's likes, comments, saves and counts."""
         return await self._stub.PurgePost(engagement_service_pb2.PurgePostRequest(post_id=post_id),
                                           timeout=CLEANUP_TIMEOUT_S)
+
+
+class RealtimeClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = realtime_service_pb2_grpc.RealtimeServiceStub(channels.channel("realtime"))
+
+    async def classes_if_up(self, user_ids: list[int]) -> dict[int, set[str]] | None:
+        """Each user's classes by name ("LIVE", "ACTIVE", "POPULAR", ...), from the classifier; None while
+        realtime is unavailable (the caller falls back to treating everyone alike)."""
+        found: dict[int, set[str]] = {}
+        try:
+            for batch in _batches(user_ids):
+                reply = await self._stub.BatchGetUserClasses(
+                    realtime_service_pb2.BatchGetUserClassesRequest(user_ids=batch), timeout=outbound_timeout())
+                found.update((u.user_id, {realtime_pb2.UserClass.Name(c).removeprefix("USER_CLASS_")
+                                          for c in u.classes}) for u in reply.users)
+        except grpc.aio.AioRpcError as error:
+            if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            log.warning("realtime unavailable (%s): user classes unknown", error.code().name)
+            return None
+        return found

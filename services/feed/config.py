@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import env_int
+from services.common.config import env_int, env_str
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,9 @@ class FeedConfig:
     active_days: int = 7
     # Ranked pages rank within windows of this many candidates.
     ranked_window: int = 100
+    # The user classes (realtime's classifier) whose feeds take pushes. Anyone else's feed is
+    # dropped when a followed author posts, and pulled whole (rebuilt) when they next open it.
+    push_classes: frozenset[str] = frozenset({"LIVE", "ACTIVE"})
 
     @property
     def ttl_s(self) -> int:
@@ -30,4 +33,6 @@ class FeedConfig:
             celebrity_threshold=env_int("PICTOR_FEED_CELEBRITY_THRESHOLD", cls.celebrity_threshold),
             active_days=env_int("PICTOR_FEED_ACTIVE_DAYS", cls.active_days),
             ranked_window=env_int("PICTOR_FEED_RANKED_WINDOW", cls.ranked_window),
+            push_classes=frozenset(c.strip().upper() for c in env_str(
+                "PICTOR_FEED_PUSH_CLASSES", ",".join(sorted(cls.push_classes))).split(",") if c.strip()),
         )

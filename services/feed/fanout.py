@@ -4,8 +4,18 @@ Posts and graph events change feeds (here); engagement's events change the
 ranking features (services.feed.features).
 
 Every handler is idempotent (events arrive at least once): pushes are ZADDs,
-removals ZREMs, set changes SADD/SREM, and none creates a feed that is not
-built (PUSH_IF_BUILT, SET_IF_BUILT).
+removals ZREMs, set changes SADD/SREM, drops DELs, and none creates a feed that
+is not built (PUSH_IF_BUILT, SET_IF_BUILT).
+
+User classes drive the push (realtime's classifier): a post goes into the
+built feeds of followers who are LIVE or ACTIVE (PICTOR_FEED_PUSH_CLASSES);
+the feeds of PASSIVE and INACTIVE followers are dropped instead, so the one
+who comes back gets a feed pulled whole at that read (a rebuild), and the
+fan-out spends nothing on feeds nobody is reading. While the classes cannot
+be read (realtime down) everyone takes the push, as before classes existed.
+POPULAR authors are the feed's celebrities (the same threshold,
+PICTOR_FEED_CELEBRITY_THRESHOLD, read from the author's follower count at
+once rather than from the classifier's next sweep): pulled at read time.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ class FanOutSources(Protocol):
     def follower_id_pages(self, user_id: int) -> AsyncIterator[list[int]]: ...
     async def follower_counts(self, user_ids: list[int]) -> dict[int, int]: ...
     async def recent_posts(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
+    async def classes_if_up(self, user_ids: list[int]) -> dict[int, set[str]] | None: ...
 
 
 @dataclass
@@ -55,10 +66,22 @@ class FanOut:
         await self.store.set_celebrity(author_id, celebrity)
         if celebrity:
             return  # pulled from the author's timeline at read time
-        # Only built feeds take the push: a feed that expired (inactive user) or
-        # was lost is rebuilt whole when its user comes back.
+        # Only built feeds take the push: a feed that expired, was dropped or was
+        # lost is rebuilt whole when its user comes back.
         async for page in self.sources.follower_id_pages(author_id):
-            await self.store.timelines.push([feed_key(f) for f in page], post_id, author_id, self.config.max_items)
+            pushed, pulled = await self.by_delivery(page)
+            await self.store.timelines.push([feed_key(f) for f in pushed], post_id, author_id, self.config.max_items)
+            await self.store.drop(pulled)
+
+    async def by_delivery(self, user_ids: list[int]) -> tuple[list[int], list[int]]:
+        """(whose feeds take pushes, whose feeds are pulled at their next read), by user class."""
+        classes = await self.sources.classes_if_up(user_ids)
+        if classes is None:
+            return user_ids, []
+        pushed, pulled = [], []
+        for user in user_ids:
+            (pushed if classes.get(user, set()) & self.config.push_classes else pulled).append(user)
+        return pushed, pulled
 
     async def on_post_deleted(self, post_id: int, author_id: int) -> None:
         # Also for celebrities: they may have been pushed before they became one.

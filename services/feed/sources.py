@@ -1,10 +1,10 @@
-"""The feed's sources of truth, reached through the mesh (graph, posts, accounts)."""
+"""The feed's sources of truth, reached through the mesh (graph, posts, accounts, realtime's user classes)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from services.common.clients import AccountsClient, GraphClient, MeshChannels, PostsClient
+from services.common.clients import AccountsClient, GraphClient, MeshChannels, PostsClient, RealtimeClient
 
 
 class MeshSources:
@@ -12,6 +12,7 @@ class MeshSources:
         self.graph = GraphClient(channels)
         self.posts = PostsClient(channels)
         self.accounts = AccountsClient(channels)
+        self.realtime = RealtimeClient(channels)
 
     async def following_ids(self, user_id: int) -> list[int]:
         return await self.graph.following_ids(user_id)
@@ -30,3 +31,6 @@ class MeshSources:
         for start in range(0, len(author_ids), 10_000):
             found += await self.posts.recent_ids(author_ids[start:start + 10_000], limit)
         return sorted(found, reverse=True)[:limit]
+
+    async def classes_if_up(self, user_ids: list[int]) -> dict[int, set[str]] | None:
+        return await self.realtime.classes_if_up(user_ids)

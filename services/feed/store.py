@@ -141,6 +141,11 @@ class FeedStore:
     async def feed_built(self, user_id: int) -> bool:
         return bool(await self.client.exists(feed_key(user_id)))
 
+    async def drop(self, user_ids: list[int]) -> None:
+        """Forget the users' built feeds: their next read pulls them whole (FeedService rebuilds)."""
+        if user_ids:
+            await self.client.unlink(*(k for u in user_ids for k in (feed_key(u), following_key(u), excluded_key(u))))
+
     async def set_celebrity(self, author_id: int, is_celebrity: bool) -> None:
         if is_celebrity:
             await self.client.sadd(CELEBRITIES, author_id)

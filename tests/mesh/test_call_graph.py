@@ -85,7 +85,7 @@ def test_a_loop_through_another_service_fails(tmp_path):
 def test_the_workers_calls_are_derived_through_the_handlers_they_hand_to_their_consumers():
     workers = derive_workers()
     assert workers["fanout"] == {Rpc("graph", "ListFollowerIds"), Rpc("accounts", "BatchGetUsers"),
-                                 Rpc("posts", "ListRecentPostIds")}
+                                 Rpc("posts", "ListRecentPostIds"), Rpc("realtime", "BatchGetUserClasses")}
     assert workers["cleanup"] == {Rpc("engagement", "PurgePost"), Rpc("media", "ReleaseMedia")}
 
 
