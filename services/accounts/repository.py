@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from services.accounts.counts import COLUMNS as COUNT_COLUMNS
-from services.accounts.service import NewUser, RefreshToken, User
+from services.accounts.service import NewUser, RefreshToken, SessionRecord, User
 from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
 from services.common.errors import AlreadyExists
 from services.common.ids import shard_of
@@ -124,14 +124,51 @@ class PostgresAccountsRepository:
             row = await cur.fetchone()
         return User(**row) if row else None
 
-    async def add_refresh_token(self, token: RefreshToken) -> None:
+    async def add_refresh_token(self, token: RefreshToken, user_agent: str) -> None:
         async with self.db.for_shard(shard_of(token.id)).connection() as conn:
             await conn.execute(
                 f"INSERT INTO {shard_schema(shard_of(token.id))}.refresh_tokens "
-                "(id, user_id, family_id, secret_hash, expires_at) VALUES (%s, %s, %s, %s, %s)",
+                "(id, user_id, family_id, secret_hash, expires_at, user_agent) VALUES (%s, %s, %s, %s, %s, %s)",
                 (token.id, token.user_id, token.family_id, token.secret_hash,
-                 datetime.fromtimestamp(token.expires_at, UTC)),
+                 datetime.fromtimestamp(token.expires_at, UTC), user_agent),
             )
+
+    async def rotate_refresh_token(self, spent_id: int, successor: RefreshToken) -> bool:
+        """Spend a token and add its successor in one statement; False when it was spent or revoked
+        already (a race is a reuse). Atomic, so a revocation of the family that follows a lost race
+        always finds the winner's successor: no concurrent refresh keeps a revoked family alive."""
+        s = shard_schema(shard_of(spent_id))
+        async with self.db.for_shard(shard_of(spent_id)).connection() as conn:
+            cur = await conn.execute(
+                f"WITH spent AS (UPDATE {s}.refresh_tokens SET used_at = now() "
+                "WHERE id = %s AND used_at IS NULL AND revoked_at IS NULL RETURNING user_id, family_id, user_agent) "
+                f"INSERT INTO {s}.refresh_tokens (id, user_id, family_id, secret_hash, expires_at, user_agent) "
+                "SELECT %s, user_id, family_id, %s, %s, user_agent FROM spent",
+                (spent_id, successor.id, successor.secret_hash, datetime.fromtimestamp(successor.expires_at, UTC)),
+            )
+            return cur.rowcount == 1
+
+    async def sessions(self, user_id: int) -> list[SessionRecord]:
+        """The user's families that can still refresh (their newest token unspent, unrevoked, unexpired)."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT family_id, min(created_at), max(created_at), "
+                "(array_agg(user_agent ORDER BY created_at))[1] "
+                f"FROM {shard_schema(shard_of(user_id))}.refresh_tokens "
+                "WHERE user_id = %s AND revoked_at IS NULL GROUP BY family_id "
+                "HAVING bool_or(used_at IS NULL AND expires_at > now()) ORDER BY max(created_at) DESC",
+                (user_id,))).fetchall()
+        return [SessionRecord(*row) for row in rows]
+
+    async def revoke_session(self, user_id: int, family_id: int) -> bool:
+        """Revoke the user's family; False when it is not theirs or was revoked already."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {shard_schema(shard_of(user_id))}.refresh_tokens SET revoked_at = now() "
+                "WHERE user_id = %s AND family_id = %s AND revoked_at IS NULL",
+                (user_id, family_id),
+            )
+            return cur.rowcount > 0
 
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None:
         shard = shard_of(token_id)
@@ -148,16 +185,6 @@ class PostgresAccountsRepository:
         if row is None:
             return None
         return RefreshToken(row[0], row[1], row[2], bytes(row[3]), row[4].timestamp(), row[5], row[6])
-
-    async def mark_refresh_token_used(self, token_id: int) -> bool:
-        """Spend a token; False when someone else spent it first (a race is a reuse)."""
-        async with self.db.for_shard(shard_of(token_id)).connection() as conn:
-            cur = await conn.execute(
-                f"UPDATE {shard_schema(shard_of(token_id))}.refresh_tokens SET used_at = now() "
-                "WHERE id = %s AND used_at IS NULL AND revoked_at IS NULL",
-                (token_id,),
-            )
-            return cur.rowcount == 1
 
     async def revoke_token_family(self, token_id: int, family_id: int) -> None:
         # A family lives in its user's shard, the shard of every token in it.

@@ -66,6 +66,15 @@ class RefreshToken:
 
 
 @dataclass
+class SessionRecord:
+    """A signed-in device: a refresh-token family that can still refresh."""
+    id: int
+    signed_in_at: datetime
+    last_active_at: datetime
+    user_agent: str
+
+
+@dataclass
 class SessionTokens:
     user: User
     access_token: str
@@ -95,9 +104,11 @@ class AccountsRepository(Protocol):
     async def password_hash(self, user_id: int) -> str | None: ...
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> None: ...
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None: ...
-    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+    async def add_refresh_token(self, token: RefreshToken, user_agent: str) -> None: ...
+    async def rotate_refresh_token(self, spent_id: int, successor: RefreshToken) -> bool: ...
+    async def sessions(self, user_id: int) -> list[SessionRecord]: ...
+    async def revoke_session(self, user_id: int, family_id: int) -> bool: ...
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None: ...
-    async def mark_refresh_token_used(self, token_id: int) -> bool: ...
     async def revoke_token_family(self, token_id: int, family_id: int) -> None: ...
 
 
@@ -152,6 +163,10 @@ def validate_profile_changes(changes: dict[str, object]) -> dict[str, object]:
 # --- refresh tokens ----------------------------------------------------------
 
 
+# What a session keeps of the client's User-Agent.
+MAX_USER_AGENT = 200
+
+
 def _hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
@@ -175,7 +190,8 @@ class AccountsService:
     # Every argon2 call goes through it: bounded workers, a bounded wait, then 503 (services.accounts.passwords).
     passwords: PasswordPool
 
-    async def register(self, username: str, email: str, password: str, display_name: str) -> SessionTokens:
+    async def register(self, username: str, email: str, password: str, display_name: str,
+                       user_agent: str = "") -> SessionTokens:
         username = normalize_username(username)
         email = normalize_email(email)
         check_password(password)
@@ -190,9 +206,9 @@ class AccountsService:
             await self.repo.delete_user(user.id)
             raise
         created = (await self.repo.get_users([user.id]))[user.id]
-        return await self._open_session(created, family_id=None)
+        return await self._sign_in(created, user_agent)
 
-    async def login(self, login: str, password: str) -> SessionTokens:
+    async def login(self, login: str, password: str, user_agent: str = "") -> SessionTokens:
         if not login.strip():
             raise InvalidArgument("username", "username is required")
         if not password:
@@ -206,15 +222,25 @@ class AccountsService:
         if verified.rehashed is not None:
             # Made with older parameters: the new hash replaces it now that the password is known.
             await self.repo.replace_password_hash(user_id, stored, verified.rehashed)
-        return await self._open_session(await self.get_user(user_id), family_id=None)
+        return await self._sign_in(await self.get_user(user_id), user_agent)
 
     async def refresh(self, raw_token: str) -> SessionTokens:
         token = await self._check_refresh_token(raw_token)
-        if token.used or not await self.repo.mark_refresh_token_used(token.id):
-            # A spent token came back: someone holds a copy. Revoke the family.
+        user = await self.get_user(token.user_id)
+        successor, raw_successor = self._new_refresh_token(user.id, token.family_id)
+        if token.used or not await self.repo.rotate_refresh_token(token.id, successor):
+            # A spent token came back: someone holds a copy. Revoke the family, the successor of
+            # whoever spent it first included (it was written with the spending).
             await self.repo.revoke_token_family(token.id, token.family_id)
             raise Unauthenticated("refresh token was already used; sign in again", reason="REFRESH_TOKEN_REUSED")
-        return await self._open_session(await self.get_user(token.user_id), family_id=token.family_id)
+        return self._tokens(user, token.family_id, raw_successor)
+
+    async def sessions(self, user_id: int) -> list[SessionRecord]:
+        return await self.repo.sessions(user_id)
+
+    async def sign_out(self, user_id: int, session_id: int) -> None:
+        if not await self.repo.revoke_session(user_id, session_id):
+            raise NotFound(f"session {session_id} not found", reason="SESSION_NOT_FOUND")
 
     async def revoke(self, raw_token: str) -> None:
         try:
@@ -234,16 +260,24 @@ class AccountsService:
             raise Unauthenticated("refresh token expired; sign in again", reason="REFRESH_TOKEN_EXPIRED")
         return token
 
-    async def _open_session(self, user: User, family_id: int | None) -> SessionTokens:
-        token_id = self.ids.new_id(shard_of(user.id))
+    async def _sign_in(self, user: User, user_agent: str) -> SessionTokens:
+        """A new session (a new refresh-token family, its first token's id)."""
+        token, raw = self._new_refresh_token(user.id, family_id=None)
+        await self.repo.add_refresh_token(token, user_agent[:MAX_USER_AGENT])
+        return self._tokens(user, token.family_id, raw)
+
+    def _new_refresh_token(self, user_id: int, family_id: int | None) -> tuple[RefreshToken, str]:
+        """A token of the family (None: a new one), and what the client is given for it: "<id>.<secret>"."""
+        token_id = self.ids.new_id(shard_of(user_id))
         secret = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
-        await self.repo.add_refresh_token(
-            RefreshToken(
-                id=token_id, user_id=user.id, family_id=family_id or token_id, secret_hash=_hash_secret(secret),
-                expires_at=time.time() + self.refresh_ttl_s, used=False, revoked=False,
-            )
-        )
-        return SessionTokens(user, self.signer.sign(user.id), f"{token_id}.{secret}", self.signer.ttl_s)
+        token = RefreshToken(id=token_id, user_id=user_id, family_id=family_id or token_id,
+                             secret_hash=_hash_secret(secret), expires_at=time.time() + self.refresh_ttl_s,
+                             used=False, revoked=False)
+        return token, f"{token_id}.{secret}"
+
+    def _tokens(self, user: User, session_id: int, raw_refresh_token: str) -> SessionTokens:
+        return SessionTokens(user, self.signer.sign(user.id, session_id=session_id), raw_refresh_token,
+                             self.signer.ttl_s)
 
     async def get_user(self, user_id: int) -> User:
         user = (await self.repo.get_users([user_id])).get(user_id)

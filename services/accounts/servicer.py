@@ -7,7 +7,7 @@ from google.protobuf import empty_pb2
 from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb
 
-from services.accounts.service import AccountsService, SessionTokens, User
+from services.accounts.service import AccountsService, SessionRecord, SessionTokens, User
 from services.common.auth import TokenVerifier
 
 
@@ -38,6 +38,18 @@ def session_to_proto(session: SessionTokens) -> pb.Session:
         refresh_token=session.refresh_token,
         expires_in=session.expires_in,
     )
+
+
+def user_agent(context: grpc.aio.ServicerContext) -> str:
+    """The client's User-Agent (Envoy passes a JSON client's on), "" when it sent none."""
+    return next((str(v) for k, v in context.invocation_metadata() or () if k == "user-agent"), "")
+
+
+def session_info_to_proto(session: SessionRecord, current: int | None) -> pb.SessionInfo:
+    message = pb.SessionInfo(id=session.id, user_agent=session.user_agent, current=session.id == current)
+    message.signed_in_at.FromDatetime(session.signed_in_at)
+    message.last_active_at.FromDatetime(session.last_active_at)
+    return message
 
 
 def profile_changes(request: pb.UpdateMeRequest) -> dict[str, object]:
@@ -86,7 +98,8 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
             showing_user_ids=await self.service.showing_activity(list(request.user_ids)))
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
-        session = await self.service.register(request.username, request.email, request.password, request.display_name)
+        session = await self.service.register(request.username, request.email, request.password, request.display_name,
+                                              user_agent(context))
         return session_to_proto(session)
 
     async def UpdateMe(self, request: pb.UpdateMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
@@ -94,7 +107,7 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         return user_to_proto(await self.service.update_profile(caller, profile_changes(request)), own=True)
 
     async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> pb.Session:
-        return session_to_proto(await self.service.login(request.username, request.password))
+        return session_to_proto(await self.service.login(request.username, request.password, user_agent(context)))
 
     async def RefreshSession(
         self, request: pb.RefreshSessionRequest, context: grpc.aio.ServicerContext
@@ -105,4 +118,15 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         self, request: pb.RevokeSessionRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
         await self.service.revoke(request.refresh_token)
+        return empty_pb2.Empty()
+
+    async def ListSessions(self, request: pb.ListSessionsRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListSessionsResponse:
+        caller, current = self.verifier.caller_session(context)
+        return pb.ListSessionsResponse(
+            sessions=[session_info_to_proto(s, current) for s in await self.service.sessions(caller)])
+
+    async def DeleteSession(self, request: pb.DeleteSessionRequest,
+                            context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        await self.service.sign_out(self.verifier.require_caller(context), request.session_id)
         return empty_pb2.Empty()

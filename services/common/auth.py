@@ -69,7 +69,8 @@ class TokenSigner:
         assert isinstance(key, rsa.RSAPrivateKey)
         return cls(key, _jwk(key.public_key())["kid"], issuer, ttl_s)
 
-    def sign(self, user_id: int, now: float | None = None) -> str:
+    def sign(self, user_id: int, now: float | None = None, session_id: int | None = None) -> str:
+        """An access token for `user_id`; `session_id`: the sign-in (refresh-token family) it came from."""
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": self.issuer,
@@ -79,6 +80,8 @@ class TokenSigner:
             "exp": issued + self.ttl_s,
             "jti": base64.urlsafe_b64encode(os.urandom(9)).decode(),
         }
+        if session_id is not None:
+            claims["sid"] = str(session_id)
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
@@ -93,6 +96,9 @@ class TokenVerifier:
 
     def verify(self, token: str) -> int:
         """The user id the token was issued to; Unauthenticated when it is not valid."""
+        return int(self._claims(token)["sub"])
+
+    def _claims(self, token: str) -> dict:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid)
@@ -102,7 +108,8 @@ class TokenVerifier:
                 token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=self._issuer,
                 options={"require": ["exp", "sub", "iat"]},
             )
-            return int(claims["sub"])
+            int(claims["sub"])  # a subject that is not a user id: not valid (ValueError, below)
+            return claims
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
         except (jwt.InvalidTokenError, ValueError):
@@ -110,12 +117,26 @@ class TokenVerifier:
 
     def caller(self, context: grpc.aio.ServicerContext) -> int | None:
         """The authenticated caller, None when the call carries no token."""
+        token = self._bearer(context)
+        return None if token is None else self.verify(token)
+
+    def caller_session(self, context: grpc.aio.ServicerContext) -> tuple[int, int | None]:
+        """The authenticated caller and the session its token came from (None for a token without one)."""
+        token = self._bearer(context)
+        if token is None:
+            raise Unauthenticated("sign in first: this call needs an access token", reason="TOKEN_MISSING")
+        claims = self._claims(token)
+        sid = claims.get("sid")
+        return int(claims["sub"]), int(sid) if isinstance(sid, str) and sid.isdigit() else None
+
+    @staticmethod
+    def _bearer(context: grpc.aio.ServicerContext) -> str | None:
         for key, value in context.invocation_metadata() or ():
             if key == "authorization":
                 scheme, _, token = str(value).partition(" ")
                 if scheme.lower() != "bearer" or not token.strip():
                     raise Unauthenticated("authorization must be 'Bearer <access_token>'", reason="TOKEN_INVALID")
-                return self.verify(token.strip())
+                return token.strip()
         return None
 
     def require_caller(self, context: grpc.aio.ServicerContext) -> int:
