@@ -90,7 +90,7 @@ class FileBlobStore:
             # Content-addressed: an existing file already holds these bytes.
             if not path.exists():
                 _make_dirs_durably(path.parent)
-                write_atomically(path, data)
+                write_atomically(path, data, mode=0o600)  # originals keep their metadata: the owner's alone
         return key
 
     def get(self, key: str) -> bytes:

@@ -13,7 +13,9 @@ from services.common.auth import TokenVerifier
 from services.media.service import MediaService, MediaView, Upload
 
 
-def media_to_proto(media: MediaView) -> media_pb2.Media:
+def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
+    """The media item; `for_owner` False (what other services show to other people): without what
+    the file's metadata said (captured_at), which only the uploader sees."""
     message = media_pb2.Media(
         id=media.id,
         width=media.width,
@@ -25,7 +27,7 @@ def media_to_proto(media: MediaView) -> media_pb2.Media:
         url_template=media.url_template,
         sizes=media.sizes,
     )
-    if media.captured_at is not None:
+    if media.captured_at is not None and for_owner:
         message.captured_at.FromDatetime(media.captured_at)
     if media.created_at is not None:
         message.created_at.FromDatetime(media.created_at)
@@ -104,7 +106,7 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         self, request: pb.BatchGetMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchGetMediaResponse:
         media = await self.service.batch_get(list(request.media_ids))
-        return pb.BatchGetMediaResponse(media=[media_to_proto(m) for m in media])
+        return pb.BatchGetMediaResponse(media=[media_to_proto(m, for_owner=False) for m in media])
 
     async def AttachMedia(
         self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext

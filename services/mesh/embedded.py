@@ -81,7 +81,7 @@ class Child:
                  uid: int | None = None, gid: int | None = None, cwd: Path | None = None) -> None:
         self.name = name
         self.argv, self.env, self.uid, self.gid, self.cwd = argv, env, uid, gid, cwd
-        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # its files are opened here, not by the child
         self.log_path = log_dir / f"{name}.log"
         # The supervisor restarts it when it dies, unless it is being stopped on purpose.
         self.supervised = True
@@ -160,7 +160,7 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
 
         data_dir.mkdir(parents=True, exist_ok=True)
         ensure_prefix_permissions(data_dir)  # the server user must traverse to its folder
-        data_dir.chmod(data_dir.stat().st_mode | 0o055)
+        data_dir.chmod(0o711)  # traverse, never list or read: keys, blobs and logs stay the owner's
     if not (pgdata / "PG_VERSION").exists():
         pgdata.mkdir(parents=True, exist_ok=True)
         if uid is not None:
@@ -170,9 +170,6 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
              "--encoding=utf8", "--no-instructions"],
             check=True, capture_output=True, preexec_fn=_child_setup(uid, gid),
         )
-    if uid is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        log_dir.chmod(0o777)
     child = Child(
         "postgres",
         [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),

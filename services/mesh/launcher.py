@@ -85,7 +85,7 @@ class Stack:
 
     def start(self) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, database, blobs: the user's alone
         try:
             if not os.environ.get("PICTOR_DATABASE_URL"):
                 self.children.append(embedded.start_postgres(s.data_dir, s.postgres_port, self.log_dir))

@@ -4,7 +4,7 @@ What is cached never decides who sees what: visibility and the viewer's own
 state (liked, saved, counts) are looked up on every read. Posts fills and
 invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
-  postv:{id}  the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
+  postv2:{id} the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
 
 Readers fill with SET NX; a delete writes a tombstone that outlives any fill
 a reader may still have in flight (it read the post before the delete), so a

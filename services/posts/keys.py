@@ -5,7 +5,7 @@
                        posts writes it as posts are created and deleted, and
                        rebuilds it when missing (RebuildTimelines); the feed
                        reads it (the author's own posts, celebrities' pulls)
-  postv:{id}   STRING  the cached viewer-independent Post, or a tombstone
+  postv2:{id}  STRING  the cached viewer-independent Post, or a tombstone
                        (services.posts.cache); posts' own
 """
 
@@ -19,4 +19,4 @@ def timeline_key(author_id: int) -> str:
 
 
 def cached_post_key(post_id: int) -> str:
-    return f"postv:{post_id}"
+    return f"postv2:{post_id}"  # v2: media without captured_at (v1 shapes carried it)

@@ -144,6 +144,18 @@ def test_media_is_visible_to_its_owner_only(gateway, uploaded, owner, new_accoun
     assert_json_error(other, 404, "MEDIA_NOT_FOUND")
 
 
+def test_when_a_photo_was_taken_reaches_its_uploader_only_never_the_viewers_of_its_post(
+        gateway, uploaded, owner, new_account):
+    media = uploaded("flower.jpg")  # EXIF: taken 2003-12-14 12:01:44
+    r = gateway.post("/v1/posts", {"media_ids": [media["id"]], "caption": "when?"}, token=owner["access_token"])
+    assert r.status == 200, r.body
+    assert "captured_at" not in r.json["media"][0]
+    viewer = new_account()["access_token"]
+    seen = gateway.get(f"/v1/posts/{r.json['id']}", token=viewer)
+    assert seen.status == 200 and "captured_at" not in seen.json["media"][0]
+    assert gateway.get(f"/v1/media/{media['id']}", token=owner["access_token"]).json["captured_at"]
+
+
 # --- signed URLs ------------------------------------------------------------------
 
 
