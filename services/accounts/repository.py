@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from services.accounts.counts import COLUMNS as COUNT_COLUMNS
-from services.accounts.service import NewUser, RefreshToken, SessionRecord, User
+from services.accounts.service import NewUser, RefreshToken, SessionRecord, TwoFactorState, User
 from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
 from services.common.errors import AlreadyExists
 from services.common.ids import shard_of
@@ -194,6 +194,70 @@ class PostgresAccountsRepository:
                 "WHERE family_id = %s AND revoked_at IS NULL",
                 (family_id,),
             )
+
+
+    # --- two-factor sign-in ---------------------------------------------------------
+
+    async def two_factor(self, user_id: int) -> TwoFactorState | None:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT secret, enabled_at IS NOT NULL, last_step FROM {shard_schema(shard_of(user_id))}.two_factor "
+                "WHERE user_id = %s", (user_id,))).fetchone()
+        return TwoFactorState(*row) if row else None
+
+    async def set_pending_secret(self, user_id: int, secret: str) -> bool:
+        """A new secret, not yet on; False (nothing changed) when two-factor sign-in is on already."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = await conn.execute(
+                f"INSERT INTO {shard_schema(shard_of(user_id))}.two_factor AS t (user_id, secret) VALUES (%s, %s) "
+                "ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = -1 "
+                "WHERE t.enabled_at IS NULL", (user_id, secret))
+            return cur.rowcount == 1
+
+    async def enable_two_factor(self, user_id: int, secret: str, step: int, code_hashes: list[bytes]) -> bool:
+        """On, with the step that proved it and new recovery codes, if still off with that secret."""
+        s = shard_schema(shard_of(user_id))
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"UPDATE {s}.two_factor SET enabled_at = now(), last_step = %s "
+                "WHERE user_id = %s AND secret = %s AND enabled_at IS NULL AND last_step < %s",
+                (step, user_id, secret, step))
+            if cur.rowcount != 1:
+                return False
+            await conn.execute(f"DELETE FROM {s}.recovery_codes WHERE user_id = %s", (user_id,))
+            await conn.execute(
+                f"INSERT INTO {s}.recovery_codes (user_id, code_hash) SELECT %s, unnest(%s::bytea[])",
+                (user_id, code_hashes))
+        return True
+
+    async def accept_step(self, user_id: int, step: int) -> bool:
+        """Spend a code's step: True only for a step later than every one accepted before (atomic, so
+        one code signs in once however many try it at once)."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {shard_schema(shard_of(user_id))}.two_factor SET last_step = %s "
+                "WHERE user_id = %s AND enabled_at IS NOT NULL AND last_step < %s", (step, user_id, step))
+            return cur.rowcount == 1
+
+    async def use_recovery_code(self, user_id: int, code_hash: bytes) -> bool:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            cur = await conn.execute(
+                f"UPDATE {shard_schema(shard_of(user_id))}.recovery_codes SET used_at = now() "
+                "WHERE user_id = %s AND code_hash = %s AND used_at IS NULL", (user_id, code_hash))
+            return cur.rowcount == 1
+
+    async def recovery_codes_left(self, user_id: int) -> int:
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT count(*) FROM {shard_schema(shard_of(user_id))}.recovery_codes "
+                "WHERE user_id = %s AND used_at IS NULL", (user_id,))).fetchone()
+        return row[0]
+
+    async def disable_two_factor(self, user_id: int) -> None:
+        s = shard_schema(shard_of(user_id))
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn, conn.transaction():
+            await conn.execute(f"DELETE FROM {s}.two_factor WHERE user_id = %s", (user_id,))
+            await conn.execute(f"DELETE FROM {s}.recovery_codes WHERE user_id = %s", (user_id,))
 
 
 class PostgresCountStore:

@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.accounts import totp
 from services.accounts.passwords import PasswordPool
 from services.common.auth import TokenSigner
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
+from services.common.errors import (
+    AlreadyExists,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decimal_int64
 
@@ -75,6 +84,13 @@ class SessionRecord:
 
 
 @dataclass
+class TwoFactorState:
+    secret: str
+    enabled: bool
+    last_step: int
+
+
+@dataclass
 class SessionTokens:
     user: User
     access_token: str
@@ -108,6 +124,13 @@ class AccountsRepository(Protocol):
     async def rotate_refresh_token(self, spent_id: int, successor: RefreshToken) -> bool: ...
     async def sessions(self, user_id: int) -> list[SessionRecord]: ...
     async def revoke_session(self, user_id: int, family_id: int) -> bool: ...
+    async def two_factor(self, user_id: int) -> TwoFactorState | None: ...
+    async def set_pending_secret(self, user_id: int, secret: str) -> bool: ...
+    async def enable_two_factor(self, user_id: int, secret: str, step: int, code_hashes: list[bytes]) -> bool: ...
+    async def accept_step(self, user_id: int, step: int) -> bool: ...
+    async def use_recovery_code(self, user_id: int, code_hash: bytes) -> bool: ...
+    async def recovery_codes_left(self, user_id: int) -> int: ...
+    async def disable_two_factor(self, user_id: int) -> None: ...
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None: ...
     async def revoke_token_family(self, token_id: int, family_id: int) -> None: ...
 
@@ -165,6 +188,8 @@ def validate_profile_changes(changes: dict[str, object]) -> dict[str, object]:
 
 # What a session keeps of the client's User-Agent.
 MAX_USER_AGENT = 200
+# Recovery codes given when two-factor sign-in is turned on.
+RECOVERY_CODES = 10
 
 
 def _hash_secret(secret: str) -> bytes:
@@ -208,7 +233,8 @@ class AccountsService:
         created = (await self.repo.get_users([user.id]))[user.id]
         return await self._sign_in(created, user_agent)
 
-    async def login(self, login: str, password: str, user_agent: str = "") -> SessionTokens:
+    async def login(self, login: str, password: str, user_agent: str = "", totp_code: str = "",
+                    recovery_code: str = "") -> SessionTokens:
         if not login.strip():
             raise InvalidArgument("username", "username is required")
         if not password:
@@ -219,6 +245,13 @@ class AccountsService:
         verified = await self.passwords.verify(stored, password)
         if not verified.ok or user_id is None or stored is None:
             raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")
+        # Only after the password: whether an account has a second factor is not told to a guesser.
+        state = await self.repo.two_factor(user_id)
+        if state is not None and state.enabled:
+            if not totp_code.strip() and not recovery_code.strip():
+                raise Unauthenticated("two-factor sign-in is on: send totp_code, or a recovery_code",
+                                      reason="TWO_FACTOR_REQUIRED")
+            await self._second_factor(user_id, state, totp_code, recovery_code)
         if verified.rehashed is not None:
             # Made with older parameters: the new hash replaces it now that the password is known.
             await self.repo.replace_password_hash(user_id, stored, verified.rehashed)
@@ -234,6 +267,61 @@ class AccountsService:
             await self.repo.revoke_token_family(token.id, token.family_id)
             raise Unauthenticated("refresh token was already used; sign in again", reason="REFRESH_TOKEN_REUSED")
         return self._tokens(user, token.family_id, raw_successor)
+
+    # --- two-factor sign-in -----------------------------------------------------------
+
+    async def two_factor(self, user_id: int) -> tuple[bool, int]:
+        """(on, recovery codes left)."""
+        state = await self.repo.two_factor(user_id)
+        if state is None or not state.enabled:
+            return False, 0
+        return True, await self.repo.recovery_codes_left(user_id)
+
+    async def set_up_two_factor(self, user_id: int) -> tuple[str, str]:
+        """A new secret for the app: (secret, otpauth URI)."""
+        user = await self.get_user(user_id)
+        secret = totp.new_secret()
+        if not await self.repo.set_pending_secret(user_id, secret):
+            raise Conflict("two-factor sign-in is on already; turn it off first", reason="TWO_FACTOR_ENABLED")
+        return secret, totp.otpauth_uri(secret, user.username)
+
+    async def enable_two_factor(self, user_id: int, totp_code: str) -> list[str]:
+        """On, once the code shows the app holds the secret; the recovery codes, shown this once."""
+        state = await self.repo.two_factor(user_id)
+        if state is not None and state.enabled:
+            raise Conflict("two-factor sign-in is on already", reason="TWO_FACTOR_ENABLED")
+        if state is None:
+            raise FailedPrecondition("set it up first (POST /v1/users/me/two-factor:setup)",
+                                     reason="TWO_FACTOR_NOT_SET_UP")
+        step = totp.matching_step(state.secret, totp_code, time.time())
+        if step is None:
+            raise InvalidArgument("totp_code", "the code does not match the secret (check the app's clock)",
+                                  reason="TOTP_INVALID")
+        codes = [totp.recovery_code() for _ in range(RECOVERY_CODES)]
+        if not await self.repo.enable_two_factor(user_id, state.secret, step, [totp.hash_recovery_code(c)
+                                                                                for c in codes]):
+            raise Conflict("two-factor sign-in changed meanwhile; set it up again", reason="TWO_FACTOR_CHANGED")
+        return codes
+
+    async def disable_two_factor(self, user_id: int, password: str, totp_code: str, recovery_code: str) -> None:
+        verified = await self.passwords.verify(await self.repo.password_hash(user_id), password)
+        if not verified.ok:
+            raise PermissionDenied("the password is not right", reason="BAD_CREDENTIALS")
+        state = await self.repo.two_factor(user_id)
+        if state is None or not state.enabled:
+            raise FailedPrecondition("two-factor sign-in is off", reason="TWO_FACTOR_OFF")
+        await self._second_factor(user_id, state, totp_code, recovery_code)
+        await self.repo.disable_two_factor(user_id)
+
+    async def _second_factor(self, user_id: int, state: TwoFactorState, totp_code: str, recovery_code: str) -> None:
+        """The code (or a recovery code) spent, each good once; Unauthenticated otherwise."""
+        if recovery_code.strip():
+            if not await self.repo.use_recovery_code(user_id, totp.hash_recovery_code(recovery_code)):
+                raise Unauthenticated("that recovery code is not valid, or was used", reason="RECOVERY_CODE_INVALID")
+            return
+        step = totp.matching_step(state.secret, totp_code, time.time(), after_step=state.last_step)
+        if step is None or not await self.repo.accept_step(user_id, step):
+            raise Unauthenticated("the code is not valid, or was used already", reason="TOTP_INVALID")
 
     async def sessions(self, user_id: int) -> list[SessionRecord]:
         return await self.repo.sessions(user_id)

@@ -107,7 +107,8 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         return user_to_proto(await self.service.update_profile(caller, profile_changes(request)), own=True)
 
     async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> pb.Session:
-        return session_to_proto(await self.service.login(request.username, request.password, user_agent(context)))
+        return session_to_proto(await self.service.login(request.username, request.password, user_agent(context),
+                                                         request.totp_code, request.recovery_code))
 
     async def RefreshSession(
         self, request: pb.RefreshSessionRequest, context: grpc.aio.ServicerContext
@@ -125,6 +126,26 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         caller, current = self.verifier.caller_session(context)
         return pb.ListSessionsResponse(
             sessions=[session_info_to_proto(s, current) for s in await self.service.sessions(caller)])
+
+    async def GetTwoFactor(self, request: pb.GetTwoFactorRequest, context: grpc.aio.ServicerContext) -> pb.TwoFactor:
+        enabled, left = await self.service.two_factor(self.verifier.require_caller(context))
+        return pb.TwoFactor(enabled=enabled, recovery_codes_left=left)
+
+    async def SetUpTwoFactor(self, request: pb.SetUpTwoFactorRequest,
+                             context: grpc.aio.ServicerContext) -> pb.TwoFactorSetup:
+        secret, uri = await self.service.set_up_two_factor(self.verifier.require_caller(context))
+        return pb.TwoFactorSetup(secret=secret, otpauth_uri=uri)
+
+    async def EnableTwoFactor(self, request: pb.EnableTwoFactorRequest,
+                              context: grpc.aio.ServicerContext) -> pb.RecoveryCodes:
+        codes = await self.service.enable_two_factor(self.verifier.require_caller(context), request.totp_code)
+        return pb.RecoveryCodes(recovery_codes=codes)
+
+    async def DisableTwoFactor(self, request: pb.DisableTwoFactorRequest,
+                               context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        await self.service.disable_two_factor(self.verifier.require_caller(context), request.password,
+                                              request.totp_code, request.recovery_code)
+        return empty_pb2.Empty()
 
     async def DeleteSession(self, request: pb.DeleteSessionRequest,
                             context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
