@@ -28,9 +28,10 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_CLEANUP_DELAY_MS"] = "200"
     env["PICTOR_CLEANUP_SWEEP_MS"] = "1000"
     # Media: the decoders act out a hang, a memory bomb or a crash for marked inputs
-    # (services/media/decoder.py), a hang is cut short, and the collector runs every second.
+    # (services/media/decoder.py), a hang is cut short (though not so short that a busy machine
+    # cuts a real photo short too), and the collector runs every second.
     env["PICTOR_MEDIA_TEST_HOOKS"] = "1"
-    env["PICTOR_MEDIA_PROCESS_TIMEOUT"] = "4"
+    env["PICTOR_MEDIA_PROCESS_TIMEOUT"] = "10"
     env["PICTOR_MEDIA_COLLECT_INTERVAL_MS"] = "1000"
     # Long: on a busy machine the password pool must not shed the sign-ups of tests about something
     # else; the storm tests set a small pool and a short wait of their own.
