@@ -19,9 +19,12 @@ from services.common.registry import SERVICES, WORKERS
 
 CHECKED_IN = REPO_ROOT / "docker-compose.yml"
 ENVOY_CONFIG_MOUNT = "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"
+# No default passwords: `docker compose up` refuses to start until .env (or the environment) sets them.
+DB_PASSWORD = "${PICTOR_DB_PASSWORD:?set PICTOR_DB_PASSWORD (in .env) to a long random string}"
+REDIS_PASSWORD = "${PICTOR_REDIS_PASSWORD:?set PICTOR_REDIS_PASSWORD (in .env) to a long random string}"
 SHARED_ENV = {
-    "PICTOR_DATABASE_URL": "postgresql://postgres:pictor@postgres:5432/pictor",
-    "PICTOR_REDIS_URL": "redis://redis:6379/0",
+    "PICTOR_DATABASE_URL": f"postgresql://postgres:{DB_PASSWORD}@postgres:5432/pictor",
+    "PICTOR_REDIS_URL": f"redis://:{REDIS_PASSWORD}@redis:6379/0",
     "PICTOR_DATA_DIR": "/var/lib/pictor",
     "PICTOR_JWT_PRIVATE_KEY_FILE": "/etc/pictor/keys/jwt_private.pem",
     "PICTOR_JWKS_FILE": "/etc/pictor/keys/jwks.json",
@@ -36,13 +39,14 @@ def build() -> dict:
     services: dict[str, dict] = {
         "postgres": {
             "image": "postgres:18",
-            "environment": {"POSTGRES_PASSWORD": "pictor", "POSTGRES_DB": "pictor"},
+            "environment": {"POSTGRES_PASSWORD": DB_PASSWORD, "POSTGRES_DB": "pictor"},
             "volumes": ["pgdata:/var/lib/postgresql"],
             "healthcheck": {"test": ["CMD-SHELL", "pg_isready -U postgres"], "interval": "2s", "retries": 30},
         },
         "redis": {
             "image": "redis:7",
-            "command": ["redis-server", "--appendonly", "yes"],
+            "command": ["redis-server", "--appendonly", "yes", "--requirepass", REDIS_PASSWORD],
+            "environment": {"REDISCLI_AUTH": REDIS_PASSWORD},
             "volumes": ["redisdata:/data"],
             "healthcheck": {"test": ["CMD", "redis-cli", "ping"], "interval": "2s", "retries": 30},
         },
@@ -85,7 +89,8 @@ def build() -> dict:
     services["envoy"] = {
         "image": "envoyproxy/envoy:v1.40-latest",
         "command": ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart"],
-        "ports": ["8080:8080", "127.0.0.1:9901:9901"],
+        # Envoy's admin listens on the container's loopback only (docker compose exec envoy ...).
+        "ports": ["8080:8080"],
         "volumes": [ENVOY_CONFIG_MOUNT, "./build/gen/pictor.pb:/etc/envoy/pictor.pb:ro",
                     "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "keys:/etc/pictor/keys:ro"],
         "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},

@@ -79,7 +79,7 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
 
 def compose_target() -> Target:
     return Target(
-        listen_host="0.0.0.0", gateway_port=8080, admin_host="0.0.0.0", admin_port=9901,
+        listen_host="0.0.0.0", gateway_port=8080, admin_host="127.0.0.1", admin_port=9901,
         descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}", jwks="/etc/pictor/keys/jwks.json",
         issuer="pictor",
         rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
