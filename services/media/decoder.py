@@ -5,6 +5,8 @@ parent dies, then serves jobs on the socket FD until it closes: a job is a
 JSON header ({"limits": {...}}) and the image bytes, one message each; the
 answer is one JSON message (`encode`). JSON, not pickle, on the way back:
 the service must never unpickle what a process handling hostile bytes wrote.
+An edit's job also carries the recipe ({"limits": ..., "recipe": {...}};
+services.media.edits.Recipe.to_dict).
 
 NOTE: PICTOR_MEDIA_TEST_HOOKS=1 (set by the test suite only) makes this
 process act out a hostile decoder for inputs that carry a marker (MARKERS):
@@ -26,8 +28,10 @@ import time
 from datetime import datetime
 from multiprocessing.connection import Connection
 
+from services.common.errors import InvalidArgument
 from services.media.config import Limits
-from services.media.pipeline import ImageRejected, ProcessedImage, RenderedVariant
+from services.media.edits import Recipe
+from services.media.pipeline import ProcessedImage, RenderedVariant
 
 TEST_HOOKS_VAR = "PICTOR_MEDIA_TEST_HOOKS"
 MARKERS = {b"PICTOR-TEST-HANG": "hang", b"PICTOR-TEST-BOMB": "bomb", b"PICTOR-TEST-CRASH": "crash"}
@@ -36,7 +40,7 @@ PR_SET_PDEATHSIG = 1
 MAX_ANSWER_BYTES = 256 << 20
 
 
-def encode(outcome: ProcessedImage | ImageRejected | str) -> bytes:
+def encode(outcome: ProcessedImage | InvalidArgument | str) -> bytes:
     """The answer to a job: the processed image, a rejection, or "memory" / "error: ..."."""
     if isinstance(outcome, ProcessedImage):
         return json.dumps({
@@ -46,7 +50,7 @@ def encode(outcome: ProcessedImage | ImageRejected | str) -> bytes:
             "variants": [{"size": v.size, "format": v.format, "width": v.width, "height": v.height,
                           "data": base64.b64encode(v.data).decode()} for v in outcome.variants],
         }).encode()
-    if isinstance(outcome, ImageRejected):
+    if isinstance(outcome, InvalidArgument):
         return json.dumps({"kind": "rejected", "reason": outcome.reason, "message": outcome.message}).encode()
     return json.dumps({"kind": outcome.split(":")[0], "what": outcome}).encode()
 
@@ -107,8 +111,10 @@ def serve(conn: Connection, memory_bytes: int) -> None:
         try:
             if hooks:
                 _misbehave(data)
-            outcome: ProcessedImage | ImageRejected | str = pipeline.process(data, Limits(**header["limits"]))
-        except ImageRejected as rejected:
+            recipe = Recipe.from_dict(header["recipe"]) if header.get("recipe") else None
+            outcome: ProcessedImage | InvalidArgument | str = pipeline.process(data, Limits(**header["limits"]),
+                                                                               recipe)
+        except InvalidArgument as rejected:  # ImageRejected, or a recipe the image cannot take
             outcome = rejected
         except MemoryError:
             outcome = "memory"

@@ -24,6 +24,7 @@ by killing the evaluation.
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import time
@@ -35,8 +36,9 @@ import pyvips
 from PIL import Image as PILImage
 
 from services.common.errors import InvalidArgument
-from services.media import blurhash
+from services.media import blurhash, edits
 from services.media.config import Limits
+from services.media.edits import Recipe
 
 SQUARE = 150
 LONG_EDGES = (320, 640, 1080)
@@ -284,13 +286,29 @@ def _decode_upright(data: bytes, header: Header, deadline: float) -> pyvips.Imag
     return _srgb8(_materialize(image, deadline))
 
 
-def _thumbnail(data: bytes, managed: bool) -> pyvips.Image:
-    """Shrink-on-load to 1080 on the long edge (never up), rotated upright by EXIF orientation."""
-    return pyvips.Image.thumbnail_buffer(data, LONG_EDGES[-1], height=LONG_EDGES[-1], size="down",
+def _decode_edited(data: bytes, header: Header, deadline: float, recipe: Recipe) -> pyvips.Image:
+    """The original edited by `recipe`, at most 1080 on the long edge, 8-bit sRGB.
+
+    The original is shrunk on load only as far as the edited result allows:
+    a crop of a quarter of the frame decodes at twice the scale of the whole.
+    """
+    width, height = header.upright_size
+    scale = edits.decode_scale(recipe, width, height, LONG_EDGES[-1])
+    box = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+    loaded = _heif_thumbnail(data, box) if header.via_pillow_heif else _thumbnail(data, header.color_managed, box)
+    image = _srgb8(_materialize(loaded, deadline))
+    edited = edits.apply(image, recipe, width, height)
+    # Rounding at the shrink may leave the result a pixel over 1080.
+    return _resized(edited, LONG_EDGES[-1]).copy_memory()
+
+
+def _thumbnail(data: bytes, managed: bool, box: tuple[int, int] = (LONG_EDGES[-1], LONG_EDGES[-1])) -> pyvips.Image:
+    """Shrink-on-load to fit `box` (never up), rotated upright by EXIF orientation."""
+    return pyvips.Image.thumbnail_buffer(data, box[0], height=box[1], size="down",
                                          option_string=LOAD_OPTIONS, **(_TO_SRGB if managed else {}))
 
 
-def _heif_thumbnail(data: bytes) -> pyvips.Image:
+def _heif_thumbnail(data: bytes, box: tuple[int, int] = (LONG_EDGES[-1], LONG_EDGES[-1])) -> pyvips.Image:
     """HEVC through pillow-heif, pixels handed to libvips (no shrink-on-load for these)."""
     try:
         heif = pillow_heif.open_heif(data, convert_hdr_to_8bit=True)
@@ -310,8 +328,7 @@ def _heif_thumbnail(data: bytes) -> pyvips.Image:
     image = pyvips.Image.new_from_memory(pixels, width, height, bands, "uchar").copy(interpretation="srgb")
     if icc:
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
-    return image.thumbnail_image(LONG_EDGES[-1], height=LONG_EDGES[-1], size="down",
-                                 **(_TO_SRGB if icc else {}))
+    return image.thumbnail_image(box[0], height=box[1], size="down", **(_TO_SRGB if icc else {}))
 
 
 def _srgb8(image: pyvips.Image) -> pyvips.Image:
@@ -361,12 +378,17 @@ def _placeholder(image: pyvips.Image) -> str:
                            4 if landscape else 3, 3 if landscape else 4)
 
 
-def process(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ProcessedImage:
-    """Check, decode and render `data`; raises ImageRejected for anything but a good image."""
+def process(data: bytes, limits: Limits = DEFAULT_LIMITS, recipe: Recipe | None = None) -> ProcessedImage:
+    """Check, decode and render `data`, edited by `recipe` when given (services.media.edits); raises
+    ImageRejected for anything but a good image, InvalidArgument for a recipe it cannot apply."""
     deadline = time.monotonic() + limits.timeout_s
     header = read_header(data, limits)
+    result_size = header.upright_size
+    if recipe is not None:
+        edits.check(recipe, *result_size)
+        result_size = edits.result_size(recipe, *result_size)
     try:
-        scaled = _scaled(data, header, deadline)
+        scaled = _scaled(data, header, deadline, recipe)
         variants = []
         for size in SIZES:
             for fmt in FORMATS:
@@ -378,20 +400,25 @@ def process(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ProcessedImage:
     except pyvips.Error as error:
         # Killed at the deadline, or the decoder found what the header hid.
         raise (_too_slow(limits) if time.monotonic() > deadline else corrupt(header.format, error)) from None
-    return ProcessedImage(header.format, *header.upright_size, captured_at(header.exif), placeholder,
-                          tuple(variants))
+    return ProcessedImage(header.format, *result_size, captured_at(header.exif), placeholder, tuple(variants))
 
 
-def _scaled(data: bytes, header: Header, deadline: float) -> dict[int, pyvips.Image]:
+def render_look(jpeg: bytes, recipe: Recipe) -> bytes:
+    """A JPEG of our own (a variant) with the recipe's look (filter, adjustments) on it: a filter's preview."""
+    image = pyvips.Image.new_from_buffer(jpeg, "")
+    return _encode(edits.apply_look(_srgb8(image), recipe).copy_memory(), "jpeg", 0)
+
+
+def _scaled(data: bytes, header: Header, deadline: float, recipe: Recipe | None = None) -> dict[int, pyvips.Image]:
     """The image at each variant size, in memory."""
-    big = _decode_upright(data, header, deadline)
+    big = _decode_upright(data, header, deadline) if recipe is None else _decode_edited(data, header, deadline, recipe)
     scaled = {1080: big}
     # Each smaller size from the next larger one: cheap, and sharp enough.
     scaled[640] = _resized(big, 640).copy_memory()
     scaled[320] = _resized(scaled[640], 320).copy_memory()
     scaled[SQUARE] = _square(scaled[320] if min(scaled[320].width, scaled[320].height) >= SQUARE else big)
     side = min(SQUARE, *header.upright_size)
-    if scaled[SQUARE].width < side and not header.via_pillow_heif:
+    if scaled[SQUARE].width < side and not header.via_pillow_heif and recipe is None:
         # A panorama past 7:1 is under 150 tall at 1080 wide: cut the square from the source instead.
         square = pyvips.Image.thumbnail_buffer(data, side, height=side, crop="centre", option_string=LOAD_OPTIONS,
                                                **(_TO_SRGB if header.color_managed else {}))

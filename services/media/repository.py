@@ -8,15 +8,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from services.common.db import Database, shard_schema
 from services.common.errors import Conflict
 from services.common.ids import shard_of
+from services.media.edits import Edit
 from services.media.service import MediaRecord, StoredVariant, Upload
 
 MEDIA_COLUMNS = ("id, owner_id, width, height, placeholder, original_key, original_format, original_bytes, "
-                 "captured_at, created_at")
-UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id"
+                 "captured_at, created_at, alt_text, edit")
+UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id, alt_text"
 # First key of the (int, int) advisory locks on an owner's uploads ("upld"); blob keys use the bigint form.
 UPLOADS_LOCK_SPACE = 0x75706C64
 
@@ -29,6 +31,11 @@ def blob_lock_ids(keys: Iterable[str]) -> list[int]:
         value = int(key[:16], 16)
         ids.add(value - (1 << 64) if value >= 1 << 63 else value)
     return sorted(ids)
+
+
+def _record(row: dict, variants: list[StoredVariant]) -> MediaRecord:
+    edit = row.pop("edit")
+    return MediaRecord(**row, variants=tuple(variants), edit=Edit.from_dict(edit) if edit else None)
 
 
 class PostgresMediaRepository:
@@ -49,12 +56,15 @@ class PostgresMediaRepository:
             await conn.execute("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
                                (blob_lock_ids(record.blob_keys),))
             await write_blobs()
+            edit = record.edit
             cur = await conn.execute(
                 f"INSERT INTO {schema}.media (id, owner_id, width, height, placeholder, original_key, "
-                "original_format, original_bytes, captured_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING created_at",
+                "original_format, original_bytes, captured_at, alt_text, source_media_id, edit) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING created_at",
                 (record.id, record.owner_id, record.width, record.height, record.placeholder,
-                 record.original_key, record.original_format, record.original_bytes, record.captured_at),
+                 record.original_key, record.original_format, record.original_bytes, record.captured_at,
+                 record.alt_text, edit.source_media_id if edit else None,
+                 Jsonb(edit.to_dict()) if edit else None),
             )
             created_at = (await cur.fetchone())[0]
             async with conn.cursor() as variants:
@@ -96,8 +106,17 @@ class PostgresMediaRepository:
                     media_id = v.pop("media_id")
                     variants[media_id].append(StoredVariant(**v))
             for row in rows:
-                found[row["id"]] = MediaRecord(**row, variants=tuple(variants[row["id"]]))
+                found[row["id"]] = _record(row, variants[row["id"]])
         return found
+
+    async def set_alt_text(self, owner_id: int, media_id: int, alt_text: str) -> MediaRecord | None:
+        shard = shard_of(media_id)
+        async with self.db.for_shard(shard).connection() as conn:
+            cur = await conn.execute(f"UPDATE {shard_schema(shard)}.media SET alt_text = %s "
+                                     "WHERE id = %s AND owner_id = %s", (alt_text, media_id, owner_id))
+            if cur.rowcount != 1:
+                return None
+        return (await self.get_media([media_id])).get(media_id)
 
     async def add_upload(self, upload: Upload, max_open: int, max_bytes: int) -> tuple[int, int] | None:
         """Insert the upload within its owner's limits (see MediaRepository); one owner's creates take
@@ -113,9 +132,9 @@ class PostgresMediaRepository:
                 return count, declared
             await conn.execute(
                 f"INSERT INTO {s}.uploads (id, owner_id, content_type, size_bytes, sha256, "
-                "expires_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                "expires_at, alt_text) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                 (upload.id, upload.owner_id, upload.content_type, upload.size_bytes, upload.sha256,
-                 upload.expires_at),
+                 upload.expires_at, upload.alt_text),
             )
         return None
 

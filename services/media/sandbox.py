@@ -38,6 +38,7 @@ from services.common.config import REPO_ROOT
 from services.common.errors import Unavailable
 from services.media import decoder
 from services.media.config import Limits
+from services.media.edits import Recipe
 from services.media.pipeline import ImageRejected, ProcessedImage
 
 log = logging.getLogger(__name__)
@@ -66,11 +67,13 @@ class _Worker:
             raise RuntimeError(f"a decoder process did not start within {SPAWN_TIMEOUT_S:g} s")
         self.conn.recv_bytes()  # ready: imports done, limit set
 
-    def run(self, data: bytes, limits: Limits, wait_s: float) -> ProcessedImage | tuple[str, ...]:
+    def run(self, data: bytes, limits: Limits, wait_s: float,
+            recipe: Recipe | None = None) -> ProcessedImage | tuple[str, ...]:
         """The job's outcome (decoder.decode), or ("timeout",) / ("crashed",): the worker is unusable
         after those two."""
         try:
-            self.conn.send_bytes(json.dumps({"limits": dataclasses.asdict(limits)}).encode())
+            job = {"limits": dataclasses.asdict(limits), "recipe": recipe.to_dict() if recipe else None}
+            self.conn.send_bytes(json.dumps(job).encode())
             self.conn.send_bytes(data)
             if not self.conn.poll(wait_s):
                 return ("timeout",)
@@ -130,7 +133,7 @@ class ImageProcessor:
         for worker in started:
             self._idle.put_nowait(worker)
 
-    async def process(self, data: bytes, field_name: str) -> ProcessedImage:
+    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None) -> ProcessedImage:
         try:
             slot = await asyncio.wait_for(self._idle.get(), self.config.queue_timeout_s)
         except TimeoutError:
@@ -139,15 +142,15 @@ class ImageProcessor:
                               reason="PROCESSING_BUSY") from None
         # Shielded: a caller that stops waiting must not leave the worker half used; the job
         # finishes (or is killed at its deadline) and hands the worker back either way.
-        outcome = await asyncio.shield(asyncio.ensure_future(self._run(slot, data)))
+        outcome = await asyncio.shield(asyncio.ensure_future(self._run(slot, data, recipe)))
         return self._result(outcome, field_name)
 
-    async def _run(self, slot: _Slot, data: bytes) -> ProcessedImage | tuple[str, ...]:
+    async def _run(self, slot: _Slot, data: bytes, recipe: Recipe | None) -> ProcessedImage | tuple[str, ...]:
         worker = None
         healthy = False
         try:
             worker = await self._ready(slot)
-            outcome = await self._blocking(worker.run, data, self.limits, self.limits.timeout_s + GRACE_S)
+            outcome = await self._blocking(worker.run, data, self.limits, self.limits.timeout_s + GRACE_S, recipe)
             healthy = isinstance(outcome, ProcessedImage) or outcome[0] in ("rejected", "error")
             return outcome
         finally:

@@ -28,9 +28,10 @@ from typing import Protocol
 from services.common.errors import Conflict, InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decimal_int64
-from services.media import pipeline
+from services.media import edits, pipeline
 from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
 from services.media.config import MediaConfig
+from services.media.edits import Edit, Recipe
 from services.media.pipeline import ImageRejected, ProcessedImage
 from services.media.signing import UrlSigner
 
@@ -42,6 +43,10 @@ DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/a
 EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
 VARIANT = "{variant}"  # the placeholder of MediaView.url_template
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_ALT_TEXT = 1000
+# A filter's preview: GET /v1/media/{id}/filter-<name>.jpg, rendered from this variant.
+PREVIEW_RE = re.compile(r"^filter-([a-z0-9]+)\.jpg$")
+PREVIEW_SIZE = 320
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class MediaRecord:
     captured_at: datetime | None
     variants: tuple[StoredVariant, ...]
     created_at: datetime | None = None
+    alt_text: str = ""
+    # Set on an edit (services.media.edits): its original and recipe.
+    edit: Edit | None = None
 
     @property
     def blob_keys(self) -> list[str]:
@@ -101,6 +109,16 @@ class MediaView:
     # Every variant's URL: "{variant}" replaced by a file such as "640.webp" (one signature covers all).
     url_template: str = ""
     sizes: tuple[int, ...] = ()
+    alt_text: str = ""
+    edit: Edit | None = None
+
+
+@dataclass(frozen=True)
+class FilterView:
+    name: str
+    title: str
+    # Empty when no media item was given to preview on.
+    preview_url: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +131,7 @@ class Upload:
     received_bytes: int
     expires_at: datetime
     media_id: int | None = None
+    alt_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,8 @@ class MediaRepository(Protocol):
         the same transaction (Conflict when it already was)."""
 
     async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]: ...
+    async def set_alt_text(self, owner_id: int, media_id: int, alt_text: str) -> MediaRecord | None:
+        """Set the owner's media item's alt text; the record after, or None when it is gone."""
     async def add_upload(self, upload: Upload, max_open: int, max_bytes: int) -> tuple[int, int] | None:
         """Record the upload unless its owner's open uploads (not completed, not expired) would then be
         more than `max_open`, or declare more than `max_bytes`: then (how many are open, the bytes
@@ -154,9 +175,9 @@ class MediaRepository(Protocol):
 
 
 class ImageProcessor(Protocol):
-    async def process(self, data: bytes, field_name: str) -> ProcessedImage:
-        """The pipeline's result for `data`, worked out away from this process (services.media.sandbox);
-        ImageRejected naming `field_name` for what it refuses."""
+    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None) -> ProcessedImage:
+        """The pipeline's result for `data` (edited by `recipe`), worked out away from this process
+        (services.media.sandbox); ImageRejected naming `field_name` for what it refuses."""
 
 
 @dataclass
@@ -179,18 +200,21 @@ class MediaService:
 
     # --- one request ------------------------------------------------------------
 
-    async def upload(self, owner_id: int, data: bytes, field_name: str = "body") -> MediaView:
+    async def upload(self, owner_id: int, data: bytes, field_name: str = "body", alt_text: str = "") -> MediaView:
+        alt_text = checked_alt_text(alt_text)
         processed = await self.processor.process(data, field_name)
-        record = await self._store(owner_id, data, processed)
+        record = await self._store(owner_id, data, processed, alt_text=alt_text)
         return self._view(record)
 
-    async def upload_stream(self, owner_id: int, messages: AsyncIterator[tuple[str, bytes]]) -> MediaView:
-        """A client stream: (content_type, bytes) messages, the type in the first one."""
+    async def upload_stream(self, owner_id: int, messages: AsyncIterator[tuple[str, bytes, str]]) -> MediaView:
+        """A client stream: (content_type, bytes, alt_text) messages, the type and alt text in the first one."""
         buffer = bytearray()
         first = True
-        async for content_type, chunk in messages:
+        alt_text = ""
+        async for content_type, chunk, given_alt_text in messages:
             if first:
                 self._check_declared_type(content_type)
+                alt_text = checked_alt_text(given_alt_text)
                 first = False
             if len(buffer) + len(chunk) > self.config.limits.max_bytes:
                 raise ImageRejected("IMAGE_TOO_LARGE", f"the image is over {self.config.limits.max_bytes} bytes, "
@@ -198,12 +222,14 @@ class MediaService:
             buffer += chunk
         if first:
             raise InvalidArgument("content_type", "the stream was empty: send the content type and the bytes")
-        return await self.upload(owner_id, bytes(buffer), "data")
+        return await self.upload(owner_id, bytes(buffer), "data", alt_text)
 
     # --- resumable --------------------------------------------------------------
 
-    async def create_upload(self, owner_id: int, content_type: str, size_bytes: int, sha256: str) -> Upload:
+    async def create_upload(self, owner_id: int, content_type: str, size_bytes: int, sha256: str,
+                            alt_text: str = "") -> Upload:
         self._check_declared_type(content_type)
+        alt_text = checked_alt_text(alt_text)
         limit = self.config.limits.max_bytes
         if size_bytes <= 0:
             raise InvalidArgument("size_bytes", "size_bytes must be the file's size, at least 1")
@@ -217,7 +243,7 @@ class MediaService:
         upload = Upload(
             id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, content_type=content_type.strip().lower(),
             size_bytes=size_bytes, sha256=digest, received_bytes=0,
-            expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, UTC),
+            expires_at=datetime.fromtimestamp(now + self.config.upload_ttl_s, UTC), alt_text=alt_text,
         )
         in_flight = await self.repo.add_upload(upload, self.config.max_open_uploads,
                                                self.config.max_upload_bytes_in_flight)
@@ -287,9 +313,49 @@ class MediaService:
                 raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
                                       "was created", reason="SHA256_MISMATCH")
             processed = await self.processor.process(data, "file")
-            record = await self._store(owner_id, data, processed, completes_upload=upload_id)
+            record = await self._store(owner_id, data, processed, completes_upload=upload_id,
+                                       alt_text=upload.alt_text)
             await asyncio.to_thread(self.parts.delete, upload_id)
             return self._view(record)
+
+    # --- alt text and edits -------------------------------------------------------
+
+    async def update_media(self, caller_id: int, media_id: int, alt_text: str | None) -> MediaView:
+        """Set my media item's alt text (None: leave it)."""
+        record = await self._owned_record(caller_id, media_id)
+        if alt_text is None:
+            return self._view(record)
+        updated = await self.repo.set_alt_text(record.owner_id, media_id, checked_alt_text(alt_text))
+        if updated is None:  # deleted meanwhile
+            raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND")
+        return self._view(updated)
+
+    async def edit_media(self, caller_id: int, media_id: int, recipe: Recipe,
+                         alt_text: str | None = None) -> MediaView:
+        """A new media item: my media item's kept original, edited by `recipe` (complete by itself)."""
+        source = await self._owned_record(caller_id, media_id)
+        root = source.edit
+        width, height = (root.source_width, root.source_height) if root else (source.width, source.height)
+        # Checked here to answer at once; the pipeline checks again against the bytes.
+        edits.check(recipe, width, height)
+        new_alt_text = source.alt_text if alt_text is None else checked_alt_text(alt_text)
+        try:
+            original = await asyncio.to_thread(self.blobs.get, source.original_key)
+        except BlobNotFound:
+            raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND") from None
+        processed = await self.processor.process(original, "media_id", recipe)
+        edit = Edit(root.source_media_id if root else source.id, width, height, recipe)
+        record = await self._store(caller_id, original, processed, alt_text=new_alt_text, edit=edit,
+                                   original_format=source.original_format, captured_at=source.captured_at)
+        return self._view(record)
+
+    async def list_filters(self, caller_id: int, media_id: int = 0) -> list[FilterView]:
+        """Every filter; with `media_id` (mine), a signed preview URL of each on it."""
+        template = ""
+        if media_id:
+            template = self._view(await self._owned_record(caller_id, media_id)).url_template
+        return [FilterView(f.name, f.title, template.replace(VARIANT, f"filter-{f.name}.jpg") if template else "")
+                for f in edits.FILTERS.values()]
 
     # --- reading ----------------------------------------------------------------
 
@@ -307,13 +373,22 @@ class MediaService:
         # The signature first: without it, nothing about the media is revealed.
         self.signer.verify(media_id, exp, sig, now)
         record = await self._record(media_id)
-        variant = next((v for v in record.variants if v.file == file), None) if record else None
+        preview = PREVIEW_RE.match(file)
+        if preview and preview.group(1) in edits.FILTERS:
+            wanted, look = f"{PREVIEW_SIZE}.jpg", Recipe(filter=preview.group(1))
+        else:
+            wanted, look = file, None
+        variant = next((v for v in record.variants if v.file == wanted), None) if record else None
         if variant is None:
             raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND")
         try:
             data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
         except BlobNotFound:
             raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND") from None
+        if look is not None:
+            # NOTE: rendered here, not in a decoder process: the input is our own 320-pixel variant,
+            # never a client's bytes, and the look costs a few milliseconds.
+            data = await asyncio.to_thread(pipeline.render_look, data, look)
         # The bytes behind a URL never change; caches may keep them as long as the URL is valid.
         return MediaFile(data, pipeline.CONTENT_TYPES[variant.format],
                          f"public, max-age={max(0, exp - int(now))}, immutable")
@@ -355,13 +430,18 @@ class MediaService:
     # --- internals --------------------------------------------------------------
 
     async def _store(self, owner_id: int, data: bytes, processed: ProcessedImage,
-                     completes_upload: int | None = None) -> MediaRecord:
+                     completes_upload: int | None = None, alt_text: str = "", edit: Edit | None = None,
+                     original_format: str | None = None, captured_at: datetime | None = None) -> MediaRecord:
+        """Store a processed image as a new media item. An edit passes what it keeps of its original
+        (format, capture time): EXIF is read from the original's bytes again, the format stays."""
         record = MediaRecord(
             id=self.ids.new_id(shard_of(owner_id)), owner_id=owner_id, width=processed.width,
             height=processed.height, placeholder=processed.placeholder, original_key=blob_key(data),
-            original_format=processed.format, original_bytes=len(data), captured_at=processed.captured_at,
+            original_format=original_format or processed.format, original_bytes=len(data),
+            captured_at=captured_at if edit else processed.captured_at,
             variants=tuple(StoredVariant(v.size, v.format, v.width, v.height, blob_key(v.data), len(v.data))
                            for v in processed.variants),
+            alt_text=alt_text, edit=edit,
         )
 
         def put_all() -> None:
@@ -378,17 +458,20 @@ class MediaService:
                          for v in record.variants)
         return MediaView(record.id, record.owner_id, record.width, record.height, record.placeholder,
                          variants, record.captured_at, record.created_at, template,
-                         tuple(sorted({v.size for v in record.variants})))
+                         tuple(sorted({v.size for v in record.variants})), record.alt_text, record.edit)
 
     async def _record(self, media_id: int) -> MediaRecord | None:
         return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None
 
     async def _media_for_owner(self, caller_id: int, media_id: int) -> MediaView:
+        return self._view(await self._owned_record(caller_id, media_id))
+
+    async def _owned_record(self, caller_id: int, media_id: int) -> MediaRecord:
         record = await self._record(media_id)
         # Someone else's media answers like missing media.
         if record is None or record.owner_id != caller_id:
             raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND")
-        return self._view(record)
+        return record
 
     def _in_range(self, any_id: int) -> bool:
         return any_id > 0 and shard_of(any_id) < self.ids.logical_shards
@@ -426,6 +509,17 @@ class MediaService:
         if declared not in DECLARED_TYPES:
             raise InvalidArgument("content_type", f"content_type {content_type!r} is not accepted; send one of "
                                   f"{', '.join(DECLARED_TYPES)}", reason="UNSUPPORTED_FORMAT")
+
+
+def checked_alt_text(alt_text: str, field_name: str = "alt_text") -> str:
+    """The alt text to store (surrounding whitespace gone); InvalidArgument when it cannot be."""
+    text = alt_text.strip()
+    if len(text) > MAX_ALT_TEXT:
+        raise InvalidArgument(field_name, f"alt_text is {len(text)} characters; at most {MAX_ALT_TEXT} are "
+                              "accepted", reason="ALT_TEXT_TOO_LONG")
+    if "\x00" in text:
+        raise InvalidArgument(field_name, "alt_text must not contain NUL characters")
+    return text
 
 
 async def collect_garbage(repo: MediaRepository, blobs: BlobStore, shard: int) -> int:

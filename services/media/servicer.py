@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import grpc
@@ -10,12 +11,41 @@ from pictor.media.v1 import media_pb2, media_service_pb2_grpc
 from pictor.media.v1 import media_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
+from services.media.edits import Adjustments, Crop, Edit, Recipe
 from services.media.service import MediaService, MediaView, Upload
+
+
+def crop_to_proto(crop: Crop) -> media_pb2.Crop:
+    return media_pb2.Crop(x=crop.x, y=crop.y, width=crop.width, height=crop.height)
+
+
+def edit_to_proto(edit: Edit) -> media_pb2.Edit:
+    recipe = edit.recipe
+    message = media_pb2.Edit(
+        source_media_id=edit.source_media_id, source_width=edit.source_width, source_height=edit.source_height,
+        aspect=recipe.aspect, rotate=recipe.rotate, filter=recipe.filter,
+        adjustments=media_pb2.Adjustments(**dataclasses.asdict(recipe.adjustments)),
+    )
+    if recipe.crop is not None:
+        message.crop.CopyFrom(crop_to_proto(recipe.crop))
+    return message
+
+
+def recipe_from_proto(request: pb.EditMediaRequest) -> Recipe:
+    crop = request.crop if request.HasField("crop") else None
+    a = request.adjustments
+    return Recipe(
+        crop=Crop(crop.x, crop.y, crop.width, crop.height) if crop is not None else None,
+        aspect=request.aspect.strip().upper(), rotate=request.rotate,
+        filter=request.filter.strip().lower(),
+        adjustments=Adjustments(a.brightness, a.contrast, a.saturation, a.warmth, a.fade, a.vignette, a.sharpen),
+    )
 
 
 def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
     """The media item; `for_owner` False (what other services show to other people): without what
-    the file's metadata said (captured_at), which only the uploader sees."""
+    the file's metadata said (captured_at) and the edit recipe (it names the unposted original),
+    which only the uploader sees."""
     message = media_pb2.Media(
         id=media.id,
         width=media.width,
@@ -26,7 +56,10 @@ def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
                   for v in media.variants],
         url_template=media.url_template,
         sizes=media.sizes,
+        alt_text=media.alt_text,
     )
+    if media.edit is not None and for_owner:
+        message.edit.CopyFrom(edit_to_proto(media.edit))
     if media.captured_at is not None and for_owner:
         message.captured_at.FromDatetime(media.captured_at)
     if media.created_at is not None:
@@ -61,11 +94,12 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
 
     async def UploadMedia(self, request: pb.UploadMediaRequest, context: grpc.aio.ServicerContext) -> media_pb2.Media:
         caller = self.verifier.require_caller(context)
-        return media_to_proto(await self.service.upload(caller, request.body.data))
+        return media_to_proto(await self.service.upload(caller, request.body.data, alt_text=request.alt_text))
 
     async def CreateUpload(self, request: pb.CreateUploadRequest, context: grpc.aio.ServicerContext) -> media_pb2.Upload:
         caller = self.verifier.require_caller(context)
-        upload = await self.service.create_upload(caller, request.content_type, request.size_bytes, request.sha256)
+        upload = await self.service.create_upload(caller, request.content_type, request.size_bytes, request.sha256,
+                                                  request.alt_text)
         return self._upload(upload)
 
     async def AppendUpload(self, request: pb.AppendUploadRequest, context: grpc.aio.ServicerContext) -> media_pb2.Upload:
@@ -83,6 +117,25 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         caller = self.verifier.require_caller(context)
         return media_to_proto(await self.service.complete_upload(caller, request.upload_id))
 
+    async def UpdateMedia(self, request: pb.UpdateMediaRequest, context: grpc.aio.ServicerContext) -> media_pb2.Media:
+        caller = self.verifier.require_caller(context)
+        alt_text = request.alt_text if request.HasField("alt_text") else None
+        return media_to_proto(await self.service.update_media(caller, request.media_id, alt_text))
+
+    async def EditMedia(self, request: pb.EditMediaRequest, context: grpc.aio.ServicerContext) -> media_pb2.Media:
+        caller = self.verifier.require_caller(context)
+        alt_text = request.alt_text if request.HasField("alt_text") else None
+        return media_to_proto(await self.service.edit_media(caller, request.media_id, recipe_from_proto(request),
+                                                            alt_text))
+
+    async def ListFilters(
+        self, request: pb.ListFiltersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListFiltersResponse:
+        caller = self.verifier.require_caller(context)
+        filters = await self.service.list_filters(caller, request.media_id)
+        return pb.ListFiltersResponse(filters=[media_pb2.Filter(name=f.name, title=f.title, preview_url=f.preview_url)
+                                               for f in filters])
+
     async def GetMediaFile(
         self, request: pb.GetMediaFileRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
@@ -98,7 +151,7 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
 
         async def messages() -> AsyncIterator[tuple[str, bytes]]:
             async for message in request_iterator:
-                yield message.content_type, message.data
+                yield message.content_type, message.data, message.alt_text
 
         return media_to_proto(await self.service.upload_stream(caller, messages()))
 
