@@ -57,7 +57,7 @@ class FeedPages:
                 continue
             for media in post.media:
                 # What drawing needs stays (size, placeholder, the URL template and sizes).
-                for name in ("variants", "owner_id", "created_at", "captured_at"):
+                for name in ("variants", "owner_id", "created_at", "captured_at", "edit"):
                     media.ClearField(name)
             page.append(with_state(post, states.get(post_id)))
         return page

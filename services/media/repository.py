@@ -10,6 +10,7 @@ from datetime import datetime
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from services.common import outbox
 from services.common.db import Database, shard_schema
 from services.common.errors import Conflict
 from services.common.ids import shard_of
@@ -110,12 +111,23 @@ class PostgresMediaRepository:
         return found
 
     async def set_alt_text(self, owner_id: int, media_id: int, alt_text: str) -> MediaRecord | None:
+        """Set the alt text and, in the same transaction, tell posts (a media.updated event naming the
+        posts that use the item) when it changed, so their cached shapes go."""
         shard = shard_of(media_id)
-        async with self.db.for_shard(shard).connection() as conn:
-            cur = await conn.execute(f"UPDATE {shard_schema(shard)}.media SET alt_text = %s "
-                                     "WHERE id = %s AND owner_id = %s", (alt_text, media_id, owner_id))
-            if cur.rowcount != 1:
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            row = await (await conn.execute(
+                f"SELECT alt_text FROM {s}.media WHERE id = %s AND owner_id = %s FOR UPDATE",
+                (media_id, owner_id))).fetchone()
+            if row is None:
                 return None
+            if row[0] != alt_text:
+                await conn.execute(f"UPDATE {s}.media SET alt_text = %s WHERE id = %s", (alt_text, media_id))
+                posts = [r[0] for r in await (await conn.execute(
+                    f"SELECT post_id FROM {s}.media_attachments WHERE media_id = %s", (media_id,))).fetchall()]
+                if posts:
+                    await outbox.write(conn, shard, "media", "media.updated", media_id=media_id,
+                                       owner_id=owner_id, post_ids=posts)
         return (await self.get_media([media_id])).get(media_id)
 
     async def add_upload(self, upload: Upload, max_open: int, max_bytes: int) -> tuple[int, int] | None:

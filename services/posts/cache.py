@@ -6,7 +6,8 @@ invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
   postv2:{id} the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
 
-Readers fill with SET NX; a delete writes a tombstone that outlives any fill
+Media's media.updated events (an alt text changed) evict the posts that use
+the item (MediaChanges, in the posts worker). Readers fill with SET NX; a delete writes a tombstone that outlives any fill
 a reader may still have in flight (it read the post before the delete), so a
 deleted post can never come back from the cache; an edit overwrites.
 """
@@ -20,6 +21,7 @@ import redis.asyncio as aioredis
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
+from services.common.events import Event
 from services.posts.keys import cached_post_key
 
 # A shape is kept this long at most, and never past the point where its media URLs (signed
@@ -46,9 +48,14 @@ def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
     return post
 
 
+# Delete a cached shape unless it is a tombstone.
+_EVICT = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+
 class PostCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
+        self._evict = client.register_script(_EVICT)
 
     async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
         """Cached posts by id; None for a post known deleted; absent when not cached."""
@@ -72,6 +79,28 @@ class PostCache:
         """After an edit: the new version wins over any fill in flight."""
         await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=cache_ttl(post, time.time()))
 
+    async def evict(self, post_ids: list[int]) -> None:
+        """After a change elsewhere (a media item's alt text): the next read shapes these posts again.
+        A tombstone stays (one script per key: a delete never comes back)."""
+        for post_id in post_ids:
+            await self._evict(keys=[cached_post_key(post_id)], args=[TOMBSTONE])
+
     async def forget(self, post_id: int) -> None:
         """After a delete."""
         await self.client.set(cached_post_key(post_id), TOMBSTONE, ex=CACHE_TTL_S * 2)
+
+
+MEDIA_GROUP = "post-media"
+MEDIA_TOPICS = ["media"]
+
+
+class MediaChanges:
+    """The consumer group "post-media": a media item's alt text changed (media.updated, naming the posts
+    that use it), so their cached shapes go; the next read asks media again. A repeat is harmless."""
+
+    def __init__(self, cache: PostCache) -> None:
+        self.cache = cache
+
+    async def handle(self, event: Event) -> None:
+        if event.type == "media.updated":
+            await self.cache.evict([int(p) for p in event.data["post_ids"]])

@@ -2,8 +2,10 @@
 
 A member of the consumer group "post-cleanup" over the posts topic, with the
 sweep that finishes cleanups whose event never came (services.posts.cleanup),
-and of "post-timelines", which puts each new post in its author's timeline
-should Redis have failed when CreatePost did (services.posts.timelines).
+of "post-timelines", which puts each new post in its author's timeline
+should Redis have failed when CreatePost did (services.posts.timelines), and
+of "post-media" over media's topic, which evicts the cached shapes of posts
+whose media changed (services.posts.cache).
 SIGTERM finishes the post in hand, then exits.
 """
 
@@ -15,6 +17,7 @@ from services.common.clients import EngagementClient, MediaClient
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker
+from services.posts.cache import MEDIA_GROUP, MEDIA_TOPICS, MediaChanges, PostCache
 from services.posts.cleanup import GROUP, TOPICS, Cleanup, CleanupConfig
 from services.posts.repository import PostgresPostsRepository
 from services.posts.timelines import TIMELINE_GROUP, RedisAuthorTimelines, TimelineCatchUp
@@ -31,9 +34,12 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
                         claim_idle_ms=events_claim_idle_ms())
     timelines = Consumer(resources.redis(), TIMELINE_GROUP, TOPICS, catch_up.handle,
                          claim_idle_ms=events_claim_idle_ms())
+    media = Consumer(resources.redis(), MEDIA_GROUP, MEDIA_TOPICS, MediaChanges(PostCache(resources.redis())).handle,
+                     claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
         tasks.create_task(timelines.run(stop))
+        tasks.create_task(media.run(stop))
         tasks.create_task(cleanup.run_sweeps())
 
 

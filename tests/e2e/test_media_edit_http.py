@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 import pyvips
 
-from tests.e2e.http import path_of
+from tests.e2e.http import eventually, path_of
 from tests.unit.media.test_edits import make_scene, saturation
 
 pytestmark = pytest.mark.e2e
@@ -241,6 +241,25 @@ def test_alt_text_is_in_posts_and_feed_pages(new_user, settle):
     settle()
     page = alice.get("/v1/feed").json
     assert next(p for p in page["posts"] if p["id"] == post["id"])["media"][0]["alt_text"] == "a red kite"
+
+
+def test_a_changed_alt_text_reaches_posts_and_feeds_already_cached(new_user, settle):
+    alice = new_user()
+    media = upload(alice, "before")
+    post = alice.post("/v1/posts", {"media_ids": [media["id"]]}).json
+    assert alice.get(f"/v1/posts/{post['id']}").json["media"][0]["alt_text"] == "before"  # cached now
+    assert alice.patch(f"/v1/media/{media['id']}", {"alt_text": "after"}).status == 200
+
+    def in_post() -> str:
+        return alice.get(f"/v1/posts/{post['id']}").json["media"][0]["alt_text"]
+
+    def in_feed() -> str:
+        page = alice.get("/v1/feed").json
+        return next(p for p in page["posts"] if p["id"] == post["id"])["media"][0]["alt_text"]
+
+    eventually(in_post, "after", timeout_s=15)
+    settle()
+    assert in_feed() == "after"
 
 
 @pytest.mark.parametrize(("alt_text", "reason"), [("x" * 1001, "ALT_TEXT_TOO_LONG"), ("a\u0000b", "INVALID_ARGUMENT")])
