@@ -349,10 +349,12 @@ class MediaService:
                                    original_format=source.original_format, captured_at=source.captured_at)
         return self._view(record)
 
-    async def list_filters(self, caller_id: int, media_id: int = 0) -> list[FilterView]:
+    async def list_filters(self, caller_id: int, media_id: int | None = None) -> list[FilterView]:
         """Every filter; with `media_id` (mine), a signed preview URL of each on it."""
         template = ""
-        if media_id:
+        if media_id is not None:
+            if media_id <= 0:
+                raise InvalidArgument("media_id", f"media_id must be a media item's id, not {media_id}")
             template = self._view(await self._owned_record(caller_id, media_id)).url_template
         return [FilterView(f.name, f.title, template.replace(VARIANT, f"filter-{f.name}.jpg") if template else "")
                 for f in edits.FILTERS.values()]

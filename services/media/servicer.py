@@ -132,7 +132,7 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         self, request: pb.ListFiltersRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListFiltersResponse:
         caller = self.verifier.require_caller(context)
-        filters = await self.service.list_filters(caller, request.media_id)
+        filters = await self.service.list_filters(caller, request.media_id if request.HasField("media_id") else None)
         return pb.ListFiltersResponse(filters=[media_pb2.Filter(name=f.name, title=f.title, preview_url=f.preview_url)
                                                for f in filters])
 
