@@ -90,6 +90,11 @@ class AccountsClient:
             found.update((u.id, u) for u in reply.users)
         return found
 
+    async def summaries(self, user_ids: list[int]) -> dict[int, accounts_pb2.UserSummary]:
+        """The known users among these, small (id, username, display name, avatar)."""
+        users = await self.get_users(user_ids) if user_ids else {}
+        return {user_id: user_summary(user) for user_id, user in users.items()}
+
     async def user_id_by_username(self, username: str) -> int | None:
         """The id of the user so named (any case), None when there is none."""
         try:
@@ -182,12 +187,13 @@ class MediaClient:
             found.update((m.id, m) for m in reply.media)
         return found
 
-    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int]) -> None:
-        """Have media record that the post uses these media; its INVALID_ARGUMENT (MEDIA_NOT_FOUND: one
-        does not exist or is not the owner's) comes back as our own, for our caller to see."""
+    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> None:
+        """Have media record that the post (confirmed: the story) uses these media; its INVALID_ARGUMENT
+        (MEDIA_NOT_FOUND: one does not exist or is not the owner's) comes back as our own, for our caller."""
         try:
             await self._stub.AttachMedia(
-                media_service_pb2.AttachMediaRequest(owner_id=owner_id, post_id=post_id, media_ids=media_ids),
+                media_service_pb2.AttachMediaRequest(owner_id=owner_id, post_id=post_id, media_ids=media_ids,
+                                                     confirmed=confirmed),
                 timeout=outbound_timeout())
         except grpc.aio.AioRpcError as error:
             refused = passed_on(error)

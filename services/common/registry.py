@@ -85,6 +85,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.realtime.v1.realtime_service_pb2",),
         gateway_grpc_methods=("Subscribe",),
     ),
+    ServiceSpec(
+        name="stories",
+        port=7059,
+        proto_services=("pictor.stories.v1.StoriesService",),
+        proto_modules=("pictor.stories.v1.stories_service_pb2",),
+    ),
 )
 
 
@@ -120,6 +126,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="dispatch", module="services.realtime.worker"),
     # realtime's: labels every user LIVE, ACTIVE, PASSIVE, INACTIVE, POPULAR (services.realtime.classes).
     WorkerSpec(name="classifier", module="services.realtime.classifier"),
+    # stories': a deleted story's media released, its highlights and tray entries cleaned (services.stories.cleanup).
+    WorkerSpec(name="story_cleanup", module="services.stories.worker"),
 )
 
 

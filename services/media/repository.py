@@ -192,7 +192,7 @@ class PostgresMediaRepository:
 
     # --- attachments: which posts use each media item ------------------------------------
 
-    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> set[int]:
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> set[int]:
         """Record that the post uses these media, if every one exists and is the owner's; returns the
         ids that do not (nothing is recorded then).
 
@@ -211,8 +211,8 @@ class PostgresMediaRepository:
             if missing:
                 return missing
             await conn.execute(
-                f"INSERT INTO {s}.media_attachments (media_id, post_id) SELECT unnest(%s::bigint[]), %s "
-                "ON CONFLICT DO NOTHING", (media_ids, post_id))
+                f"INSERT INTO {s}.media_attachments (media_id, post_id, confirmed) "
+                "SELECT unnest(%s::bigint[]), %s, %s ON CONFLICT DO NOTHING", (media_ids, post_id, confirmed))
         return set()
 
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]:

@@ -164,7 +164,8 @@ class MediaRepository(Protocol):
         processes; None (nothing written) when it was no longer `expected`."""
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
-    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> set[int]: ...
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int],
+                     confirmed: bool = False) -> set[int]: ...
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]: ...
     async def collect_unused(self, shard: int, created_before: datetime, limit: int) -> list[int]: ...
     async def unconfirmed_posts(self, shard: int, attached_before: datetime, limit: int) -> list[int]: ...
@@ -397,9 +398,10 @@ class MediaService:
 
     # --- which posts use which media ------------------------------------------------
 
-    async def attach(self, owner_id: int, post_id: int, media_ids: list[int]) -> None:
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> None:
         """Record that the post uses these media: every one must exist, be the owner's and be ready
-        (processed: a media row exists only then); MEDIA_NOT_FOUND otherwise. Idempotent."""
+        (processed: a media row exists only then); MEDIA_NOT_FOUND otherwise. Idempotent.
+        confirmed: the holder is a story (whose id stands in post_id), never asked about."""
         if not self._in_range(owner_id):
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
         # The attachments live in the owner's shard, where the author's posts live too.
@@ -410,7 +412,7 @@ class MediaService:
             raise InvalidArgument("media_ids", f"attach 1 to {MAX_BATCH} media at a time")
         missing = [m for m in unique if not self._in_range(m)]
         if not missing:
-            missing = sorted(await self.repo.attach(owner_id, post_id, unique))
+            missing = sorted(await self.repo.attach(owner_id, post_id, unique, confirmed))
         if missing:
             raise InvalidArgument("media_ids", f"media {missing[0]} does not exist or is not yours",
                                   reason="MEDIA_NOT_FOUND")

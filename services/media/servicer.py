@@ -164,7 +164,8 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
     async def AttachMedia(
         self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.AttachMediaResponse:
-        await self.service.attach(request.owner_id, request.post_id, list(request.media_ids))
+        await self.service.attach(request.owner_id, request.post_id, list(request.media_ids),
+                                 confirmed=request.confirmed)
         return pb.AttachMediaResponse()
 
     async def ReleaseMedia(

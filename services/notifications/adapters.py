@@ -6,7 +6,7 @@ from __future__ import annotations
 from pictor.accounts.v1 import accounts_pb2
 from pictor.posts.v1 import posts_pb2
 
-from services.common.clients import AccountsClient, GraphClient, PostsClient, user_summary
+from services.common.clients import AccountsClient, GraphClient, PostsClient
 
 # posts' BatchGetPosts takes at most this many ids.
 POSTS_BATCH = 100
@@ -31,8 +31,7 @@ class People:
         self.accounts = accounts
 
     async def summaries(self, user_ids: list[int]) -> dict[int, accounts_pb2.UserSummary]:
-        users = await self.accounts.get_users(user_ids) if user_ids else {}
-        return {user_id: user_summary(user) for user_id, user in users.items()}
+        return await self.accounts.summaries(user_ids)
 
     async def ids(self, usernames: list[str]) -> dict[str, int]:
         """The mentioned users that exist, by username."""

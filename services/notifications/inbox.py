@@ -1,7 +1,7 @@
 """From the event bus to notifications: the worker's rules (consumer group "notifications-inbox").
 
 The notifications service learns of acts only from events (graph, posts,
-engagement). Each act notifies its recipient unless: the actor is the
+engagement, stories: a reaction to or a reply to my story). Each act notifies its recipient unless: the actor is the
 recipient, a block stands between them either way, the recipient muted the
 actor or the kind (settings), or, for a mention, the recipient cannot see the
 post. Taking an act back (unlike, deleted comment, unfollow, withdrawn or
@@ -26,7 +26,7 @@ from services.notifications.service import GROUPED, Group, Grouping, Notificatio
 log = logging.getLogger(__name__)
 
 GROUP = "notifications-inbox"
-TOPICS = ["graph", "posts", "engagement"]
+TOPICS = ["graph", "posts", "engagement", "stories"]
 # Names this consumer's rows in consumed_events.
 CONSUMER = "notifications.inbox"
 # An act older than this notifies no one: the group reads its topics from the start of the streams,
@@ -115,6 +115,12 @@ class Inbox:
                 await self.take_back(event, d["target_id"], actor_id=d["user_id"])
             case "mute":
                 await self.take_back(event, d["user_id"], actor_id=d["target_id"])
+            case "story.reaction":
+                await self.notify(event, Notification(d["author_id"], "STORY_REACTION", d["user_id"], at,
+                                                      story_id=d["story_id"]))
+            case "story.reply":  # a direct message once messaging exists
+                await self.notify(event, Notification(d["author_id"], "STORY_REPLY", d["user_id"], at,
+                                                      story_id=d["story_id"]))
 
     async def comment(self, event: Event, at: datetime) -> None:
         d = event.data

@@ -28,7 +28,8 @@ DEFAULT_PAGE, MAX_PAGE = 20, 100
 TOPIC = "notifications"
 CHANGED = "notification.changed"
 
-TYPES = ("LIKE", "COMMENT", "REPLY", "MENTION", "FOLLOW", "FOLLOW_REQUEST", "FOLLOW_ACCEPTED")
+TYPES = ("LIKE", "COMMENT", "REPLY", "MENTION", "FOLLOW", "FOLLOW_REQUEST", "FOLLOW_ACCEPTED", "STORY_REACTION",
+         "STORY_REPLY")
 # Kinds whose acts group; the others stand alone.
 GROUPED = frozenset({"LIKE", "FOLLOW"})
 SETTINGS_FIELDS = ("muted_types", "email_digest")
@@ -65,10 +66,16 @@ class Notification:
     post_id: int = 0
     comment_id: int = 0
     parent_comment_id: int = 0
+    # STORY_REACTION and STORY_REPLY: the story (kept in the source only).
+    story_id: int = 0
 
     @property
     def source(self) -> str:
         """Names the act itself, so that taking it back finds it (and it is recorded once)."""
+        if self.type == "STORY_REACTION":  # a new reaction replaces the viewer's last
+            return f"story_reaction:{self.story_id}:{self.actor_id}"
+        if self.type == "STORY_REPLY":  # every reply is its own act
+            return f"story_reply:{self.story_id}:{self.actor_id}:{int(self.at.timestamp() * 1000)}"
         if self.type == "LIKE":
             return f"like:{self.post_id}:{self.actor_id}"
         if self.type == "MENTION":

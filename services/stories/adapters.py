@@ -1,0 +1,44 @@
+"""What stories asks of other services: visibility and follows (graph), media (people: AccountsClient.summaries).
+Narrow calls; nothing that calls back into stories."""
+
+from __future__ import annotations
+
+from pictor.media.v1 import media_pb2
+
+from services.common.clients import GraphClient, MediaClient
+from services.common.errors import InvalidArgument
+
+
+class GraphRelations:
+    """The posts' visibility path: graph's GetRelationships decides (can_view: public, or followed, and
+    no block either way); ListFollowingIds for the tray."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    async def can_view(self, viewer_id: int, owner_id: int) -> bool | None:
+        relation = (await self.graph.relationships(viewer_id, [owner_id])).get(owner_id)
+        return None if relation is None else relation.can_view
+
+    async def blocked_or_unknown(self, viewer_id: int, owner_id: int) -> bool:
+        relation = (await self.graph.relationships(viewer_id, [owner_id])).get(owner_id)
+        return relation is None or relation.blocked
+
+    async def following_ids(self, viewer_id: int) -> list[int]:
+        return await self.graph.following_ids(viewer_id)
+
+
+class StoryMedia:
+    def __init__(self, media: MediaClient) -> None:
+        self.media = media
+
+    async def attach(self, owner_id: int, story_id: int, media_id: int) -> None:
+        try:
+            await self.media.attach_media(owner_id, story_id, [media_id], confirmed=True)
+        except InvalidArgument as error:
+            # Media names its own field (media_ids); the route's is media_id.
+            raise InvalidArgument("media_id", error.message.replace("media_ids", "media_id"),
+                                  reason=error.reason) from None
+
+    async def items(self, media_ids: list[int]) -> dict[int, media_pb2.Media]:
+        return await self.media.get_media(media_ids) if media_ids else {}

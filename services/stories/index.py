@@ -1,0 +1,151 @@
+"""The tray's structures in Redis (keys: services.stories.keys), derived from PostgreSQL.
+
+Per author, the ids of their active stories scored by expires_at (two sorted
+sets: EVERYONE and CLOSE_FRIENDS) and their close friends; per viewer, the
+authors whose stories they muted and, per author, the newest story id they
+viewed. The tray is one script over the accounts the viewer follows: a few
+O(log n) commands per account, never a walk over stories, so its cost grows
+with the accounts followed and not with the stories they posted.
+
+A Redis that lost the structures (no `st:built`) makes the next tray rebuild
+them from PostgreSQL first (active stories, close friends, story mutes).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from services.stories import keys
+from services.stories.service import Story, TrayEntry
+
+log = logging.getLogger(__name__)
+
+REBUILD_LOCK_S = 30
+
+# ARGV: viewer, now (ms), the three key prefixes, the viewer's muted and seen keys, then the authors.
+# Returns nil when the structures were never built, else a flat list: author, count, newest id, unseen (0/1).
+# NOTE: ids pass the 2^53 a Lua number holds exactly, so they are compared as decimal strings.
+TRAY_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local viewer, now = ARGV[1], '(' .. ARGV[2]
+local active, active_cf, friends, muted, seen = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local function newer(a, b)
+  if b == false or b == nil then return true end
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+local out = {}
+for i = 8, #ARGV do
+  local author = ARGV[i]
+  if author == viewer or redis.call('SISMEMBER', muted, author) == 0 then
+    local count, latest = 0, nil
+    local n = redis.call('ZCOUNT', active .. author, now, '+inf')
+    if n > 0 then
+      count = n
+      latest = redis.call('ZREVRANGEBYSCORE', active .. author, '+inf', now, 'LIMIT', 0, 1)[1]
+    end
+    local c = redis.call('ZCOUNT', active_cf .. author, now, '+inf')
+    if c > 0 and (author == viewer or redis.call('SISMEMBER', friends .. author, viewer) == 1) then
+      count = count + c
+      local top = redis.call('ZREVRANGEBYSCORE', active_cf .. author, '+inf', now, 'LIMIT', 0, 1)[1]
+      if latest == nil or newer(top, latest) then latest = top end
+    end
+    if count > 0 then
+      local unseen = 0
+      if author ~= viewer and newer(latest, redis.call('HGET', seen, author)) then unseen = 1 end
+      out[#out + 1] = author
+      out[#out + 1] = count
+      out[#out + 1] = latest
+      out[#out + 1] = unseen
+    end
+  end
+end
+return out
+"""
+
+# KEYS[1]: the viewer's seen hash; ARGV: author, story id, ttl (s). Keeps the newest id.
+SEEN_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+local new = ARGV[2]
+if old == false or #new > #old or (#new == #old and new > old) then
+  redis.call('HSET', KEYS[1], ARGV[1], new)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+class RedisStoryIndex:
+    def __init__(self, redis: aioredis.Redis, repo, ttl_s: int) -> None:
+        self.redis = redis
+        self.repo = repo  # PostgresStoryRepository: what a rebuild reads
+        self.ttl_s = ttl_s
+        self._tray = redis.register_script(TRAY_SCRIPT)
+        self._seen = redis.register_script(SEEN_SCRIPT)
+
+    async def add(self, story: Story) -> None:
+        key = keys.active_key(story.author_id, story.close_friends)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {str(story.id): _ms(story.expires_at)})
+            pipe.zremrangebyscore(key, "-inf", _ms(story.created_at))  # the expired ones
+            pipe.expireat(key, story.expires_at)
+            await pipe.execute()
+
+    async def remove(self, story: Story) -> None:
+        await self.redis.zrem(keys.active_key(story.author_id, story.close_friends), str(story.id))
+
+    async def mark_seen(self, viewer_id: int, story: Story) -> None:
+        await self._seen(keys=[keys.seen_key(viewer_id)], args=[story.author_id, story.id, 2 * self.ttl_s])
+
+    async def set_close_friend(self, owner_id: int, friend_id: int, on: bool) -> None:
+        if on:
+            await self.redis.sadd(keys.close_friends_key(owner_id), friend_id)
+        else:
+            await self.redis.srem(keys.close_friends_key(owner_id), friend_id)
+
+    async def set_muted(self, user_id: int, target_id: int, on: bool) -> None:
+        if on:
+            await self.redis.sadd(keys.muted_key(user_id), target_id)
+        else:
+            await self.redis.srem(keys.muted_key(user_id), target_id)
+
+    async def tray(self, viewer_id: int, author_ids: list[int], now_ms: int) -> list[TrayEntry]:
+        args = [viewer_id, now_ms, keys.ACTIVE, keys.ACTIVE_CLOSE_FRIENDS, keys.CLOSE_FRIENDS,
+                keys.muted_key(viewer_id), keys.seen_key(viewer_id), *dict.fromkeys(author_ids)]
+        flat = await self._tray(keys=[keys.BUILT], args=args)
+        if flat is None:
+            await self.rebuild()
+            flat = await self._tray(keys=[keys.BUILT], args=args) or []
+        return [TrayEntry(int(flat[i]), int(flat[i + 1]), int(flat[i + 2]), bool(int(flat[i + 3])))
+                for i in range(0, len(flat), 4)]
+
+    async def rebuild(self) -> None:
+        """Everything but the seen markers, from PostgreSQL; one rebuild at a time (the others wait for it)."""
+        if not await self.redis.set(keys.BUILDING, 1, nx=True, ex=REBUILD_LOCK_S):
+            return  # another replica is at it: this tray shows what is there so far
+        try:
+            now = datetime.now(UTC)
+            last: dict[str, datetime] = {}
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for story_id, author_id, audience, expires_at in await self.repo.all_active(now):
+                    key = keys.active_key(author_id, audience == 2)
+                    pipe.zadd(key, {str(story_id): _ms(expires_at)})
+                    last[key] = max(last.get(key, expires_at), expires_at)
+                for key, at in last.items():
+                    pipe.expireat(key, at)
+                for owner_id, friend_id in await self.repo.all_close_friends():
+                    pipe.sadd(keys.close_friends_key(owner_id), friend_id)
+                for user_id, target_id in await self.repo.all_story_mutes():
+                    pipe.sadd(keys.muted_key(user_id), target_id)
+                pipe.set(keys.BUILT, 1)
+                await pipe.execute()
+            log.info("stories: rebuilt the tray's structures from PostgreSQL")
+        finally:
+            await self.redis.delete(keys.BUILDING)

@@ -1,0 +1,46 @@
+"""Stories process: `python -m services.stories.server`.
+
+The story_cleanup worker (services.stories.worker) cleans up after deleted stories.
+"""
+
+from __future__ import annotations
+
+import grpc
+from pictor.stories.v1 import stories_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, GraphClient, MediaClient
+from services.common.ids import IdAllocator
+from services.common.registry import by_name
+from services.stories.adapters import GraphRelations, StoryMedia
+from services.stories.index import RedisStoryIndex
+from services.stories.repository import PostgresStoryRepository
+from services.stories.service import StoriesConfig, StoriesService
+from services.stories.servicer import StoriesServicer
+from services.stories.views import ViewBatcher
+
+SPEC = by_name("stories")
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels = resources.settings, resources.channels()
+    config = StoriesConfig.from_env()
+    repo = PostgresStoryRepository(await resources.database())
+    views = ViewBatcher(repo)
+    resources.on_close(views.close)
+    media = StoryMedia(MediaClient(channels))
+    service = StoriesService(repo, RedisStoryIndex(resources.redis(), repo, config.ttl_s), views,
+                             GraphRelations(GraphClient(channels)), media, IdAllocator(settings.logical_shards),
+                             config)
+    stories_service_pb2_grpc.add_StoriesServiceServicer_to_server(
+        StoriesServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),
+                        AccountsClient(channels), media), grpc_server)
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()
