@@ -60,14 +60,31 @@ def auth(token: str) -> list[tuple[str, str]]:
     return [("authorization", f"Bearer {token}")]
 
 
-async def gather_limited(limit: int, jobs) -> list:
+RETRIED = {"unavailable": 0}
+
+
+async def retrying(call):
+    """await call() until it is not UNAVAILABLE (a pool or a store busy on a loaded machine)."""
+    for _ in range(30):
+        try:
+            return await call()
+        except grpc.aio.AioRpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE:
+                raise
+            RETRIED["unavailable"] += 1
+            await asyncio.sleep(1)
+    return await call()
+
+
+async def gather_limited(limit: int, calls) -> list:
+    """Run the calls (functions returning awaitables) at most `limit` at a time, each retried while UNAVAILABLE."""
     gate = asyncio.Semaphore(limit)
 
-    async def one(job):
+    async def one(call):
         async with gate:
-            return await job
+            return await retrying(call)
 
-    return await asyncio.gather(*(one(j) for j in jobs))
+    return await asyncio.gather(*(one(c) for c in calls))
 
 
 def tray_http(conn: http.client.HTTPConnection, token: str) -> float:
@@ -95,22 +112,15 @@ async def run(gateway_port: int, stories_port: int) -> None:
     stories_direct = stories_service_pb2_grpc.StoriesServiceStub(direct)
     tag = f"{os.getpid()}{int(time.time()) % 100000}"
 
-    async def register(n: str):
-        for _ in range(20):
-            try:
-                return await accounts.CreateAccount(accounts_pb.CreateAccountRequest(
-                    username=f"b{tag}_{n}", email=f"b{tag}_{n}@example.com", password="bench-stories"), timeout=60)
-            except grpc.aio.AioRpcError as error:
-                if error.code() != grpc.StatusCode.UNAVAILABLE:
-                    raise
-                await asyncio.sleep(1)
-        raise RuntimeError("could not register")
+    def register(n: str):
+        return lambda: accounts.CreateAccount(accounts_pb.CreateAccountRequest(
+            username=f"b{tag}_{n}", email=f"b{tag}_{n}@example.com", password="bench-stories"), timeout=60)
 
     started = time.monotonic()
-    viewer = await register("viewer")
+    viewer = await retrying(register("viewer"))
     people = await gather_limited(8, [register(str(i)) for i in range(following)])
-    await gather_limited(32, [graph.Follow(graph_pb.FollowRequest(user_id=p.user.id), metadata=auth(viewer.access_token),
-                                           timeout=30) for p in people])
+    await gather_limited(8, [lambda p=p: graph.Follow(graph_pb.FollowRequest(user_id=p.user.id),
+                                                      metadata=auth(viewer.access_token), timeout=30) for p in people])
     jpeg = small_jpeg()
 
     async def post(person, media_id: int | None = None) -> tuple[int, int]:
@@ -123,7 +133,7 @@ async def run(gateway_port: int, stories_port: int) -> None:
                                           timeout=30)
         return story.id, media_id
 
-    posted = await gather_limited(8, [post(p) for p in people[:with_stories]])
+    posted = await gather_limited(8, [lambda p=p: post(p) for p in people[:with_stories]])
     emit(what="setup", accounts=following + 1, follows=following, stories=with_stories,
          seconds=round(time.monotonic() - started, 1))
 
@@ -147,22 +157,25 @@ async def run(gateway_port: int, stories_port: int) -> None:
 
     await measure(f"{with_stories} x 1")
     if extra:
-        await gather_limited(8, [post(p, media_id) for p, (_, media_id) in zip(people[:with_stories], posted)
+        await gather_limited(8, [lambda p=p, m=media_id: post(p, m)
+                                 for p, (_, media_id) in zip(people[:with_stories], posted, strict=True)
                                  for _ in range(extra)])
         await measure(f"{with_stories} x {1 + extra}")
 
     celebrity = people[0]
     story_id = posted[0][0]
     viewers = people[1:] + [viewer]
+    RETRIED["unavailable"] = 0
     t = time.perf_counter()
-    await gather_limited(concurrency, [stories.ViewStory(pb.ViewStoryRequest(story_id=story_id),
-                                                         metadata=auth(p.access_token), timeout=60) for p in viewers])
+    await gather_limited(concurrency, [lambda p=p: stories.ViewStory(pb.ViewStoryRequest(story_id=story_id),
+                                                                     metadata=auth(p.access_token), timeout=60)
+                                       for p in viewers])
     elapsed = time.perf_counter() - t
     listed = await stories.ListStoryViewers(pb.ListStoryViewersRequest(story_id=story_id, page_size=1),
                                             metadata=auth(celebrity.access_token), timeout=30)
     emit(what="celebrity views through Envoy", views=len(viewers), concurrency=concurrency,
          views_per_s=round(len(viewers) / elapsed, 1), view_count=listed.view_count,
-         exact=listed.view_count == len(viewers))
+         exact=listed.view_count == len(viewers), retried_unavailable=RETRIED["unavailable"])
     await gateway.close()
     await direct.close()
 
@@ -179,6 +192,7 @@ def main() -> None:
             os.environ.pop(name, None)
         os.environ.update(private_environment(Path(data_dir)))
         os.environ.setdefault("PICTOR_GATEWAY_RATE_LIMIT", "100000")
+        os.environ.setdefault("PICTOR_ACCESS_TOKEN_TTL", "7200")
         stack = Stack(load_settings())
         print(f"bench-stories: starting a private stack in {data_dir}", flush=True)
         stack.start()

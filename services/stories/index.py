@@ -13,10 +13,12 @@ them from PostgreSQL first (active stories, close friends, story mutes).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from services.stories import keys
 from services.stories.service import Story, TrayEntry
@@ -91,12 +93,19 @@ class RedisStoryIndex:
         self._seen = redis.register_script(SEEN_SCRIPT)
 
     async def add(self, story: Story) -> None:
+        """After the story committed. Should Redis fail here, the story is not lost (nor posted twice by a
+        client's retry): the structures are marked for a rebuild, which the next tray makes."""
         key = keys.active_key(story.author_id, story.close_friends)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(key, {str(story.id): _ms(story.expires_at)})
-            pipe.zremrangebyscore(key, "-inf", _ms(story.created_at))  # the expired ones
-            pipe.expireat(key, story.expires_at)
-            await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, {str(story.id): _ms(story.expires_at)})
+                pipe.zremrangebyscore(key, "-inf", _ms(story.created_at))  # the expired ones
+                pipe.expireat(key, story.expires_at)
+                await pipe.execute()
+        except RedisError as error:
+            log.warning("stories: story %d not in the tray's index (%s); marking it for a rebuild", story.id, error)
+            with contextlib.suppress(RedisError):
+                await self.redis.delete(keys.BUILT)
 
     async def remove(self, story: Story) -> None:
         await self.redis.zrem(keys.active_key(story.author_id, story.close_friends), str(story.id))
