@@ -3,9 +3,13 @@ Narrow calls; nothing that calls back into stories."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+from pictor.accounts.v1 import accounts_pb2
 from pictor.media.v1 import media_pb2
 
-from services.common.clients import GraphClient, MediaClient
+from services.common.clients import AccountsClient, GraphClient, MediaClient
 from services.common.errors import InvalidArgument
 
 
@@ -42,3 +46,36 @@ class StoryMedia:
 
     async def items(self, media_ids: list[int]) -> dict[int, media_pb2.Media]:
         return await self.media.get_media(media_ids) if media_ids else {}
+
+
+class AuthorSummaries:
+    """Users' summaries (accounts' BatchGetUsers), kept in this process for `ttl_s`.
+
+    Every tray and story list shows people, up to a few hundred at a time, and
+    the same ones again and again; a changed name or avatar shows within `ttl_s`.
+    """
+
+    def __init__(self, accounts: AccountsClient, ttl_s: float = 30.0, max_entries: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.accounts = accounts
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self.clock = clock
+        self._cache: dict[int, tuple[float, accounts_pb2.UserSummary]] = {}
+
+    async def summaries(self, user_ids: list[int]) -> dict[int, accounts_pb2.UserSummary]:
+        now = self.clock()
+        found, missing = {}, []
+        for user_id in dict.fromkeys(user_ids):
+            hit = self._cache.get(user_id)
+            if hit is not None and hit[0] > now:
+                found[user_id] = hit[1]
+            else:
+                missing.append(user_id)
+        if missing:
+            fresh = await self.accounts.summaries(missing)
+            if len(self._cache) + len(fresh) > self.max_entries:
+                self._cache.clear()
+            self._cache.update((user_id, (now + self.ttl_s, summary)) for user_id, summary in fresh.items())
+            found.update(fresh)
+        return found

@@ -13,7 +13,7 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
-from services.stories.adapters import GraphRelations, StoryMedia
+from services.stories.adapters import AuthorSummaries, GraphRelations, StoryMedia
 from services.stories.index import RedisStoryIndex
 from services.stories.repository import PostgresStoryRepository
 from services.stories.service import StoriesConfig, StoriesService
@@ -35,7 +35,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
                              config)
     stories_service_pb2_grpc.add_StoriesServiceServicer_to_server(
         StoriesServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),
-                        AccountsClient(channels), media), grpc_server)
+                        AuthorSummaries(AccountsClient(channels)), media), grpc_server)
 
 
 def main() -> None:

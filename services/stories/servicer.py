@@ -10,8 +10,7 @@ from pictor.stories.v1 import stories_pb2, stories_service_pb2_grpc
 from pictor.stories.v1 import stories_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient
-from services.stories.adapters import StoryMedia
+from services.stories.adapters import AuthorSummaries, StoryMedia
 from services.stories.service import Highlight, StoriesService, Story
 
 Context = grpc.aio.ServicerContext
@@ -32,7 +31,7 @@ def audience_name(value: int) -> str:
 
 
 class StoriesServicer(stories_service_pb2_grpc.StoriesServiceServicer):
-    def __init__(self, service: StoriesService, verifier: TokenVerifier, people: AccountsClient, media: StoryMedia) -> None:
+    def __init__(self, service: StoriesService, verifier: TokenVerifier, people: AuthorSummaries, media: StoryMedia) -> None:
         self.service = service
         self.verifier = verifier
         self.people = people
