@@ -27,7 +27,9 @@ def start_launcher(tmp_path) -> tuple[subprocess.Popen, dict[str, str], list[str
     proc = subprocess.Popen([sys.executable, "-m", "services.mesh.launcher"], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = []
-    deadline = time.monotonic() + 90
+    # Generous: nine services and eleven workers start in turn, and a machine shared by several
+    # suites (load average 50 on 2 cores) took over 90 s to bring them up.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
