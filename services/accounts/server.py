@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
+from services.accounts.devices import DeviceKeys, PostgresDevices
 from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.service import AccountsService
@@ -32,9 +33,11 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     graph = GraphClient(resources.channels())
     passwords = PasswordPool(load_password_pool_config())
     resources.on_close(passwords.close)
+    db, ids = await resources.database(), IdAllocator(settings.logical_shards)
+    repo = PostgresAccountsRepository(db)
     service = AccountsService(
-        repo=PostgresAccountsRepository(await resources.database()),
-        ids=IdAllocator(settings.logical_shards),
+        repo=repo,
+        ids=ids,
         signer=TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, settings.access_token_ttl_s),
         refresh_ttl_s=settings.refresh_token_ttl_s,
         blocks=GraphBlocks(graph),
@@ -42,7 +45,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         passwords=passwords,
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier), grpc_server)
+    devices = DeviceKeys(PostgresDevices(db), ids, repo, GraphBlocks(graph))
+    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier, devices),
+                                                                    grpc_server)
 
 
 def main() -> None:

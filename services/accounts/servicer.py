@@ -7,6 +7,7 @@ from google.protobuf import empty_pb2
 from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb
 
+from services.accounts.devices import Device, DeviceKeys
 from services.accounts.service import AccountsService, SessionRecord, SessionTokens, User
 from services.common.auth import TokenVerifier
 
@@ -62,10 +63,33 @@ def profile_changes(request: pb.UpdateMeRequest) -> dict[str, object]:
     return {path: getattr(request.user, path, None) for path in paths}
 
 
+def device_to_proto(device: Device) -> accounts_pb2.Device:
+    message = accounts_pb2.Device(id=device.id, user_id=device.user_id, public_key=device.public_key)
+    if device.created_at is not None:
+        message.created_at.FromDatetime(device.created_at)
+    return message
+
+
 class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
-    def __init__(self, service: AccountsService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: AccountsService, verifier: TokenVerifier, devices: DeviceKeys) -> None:
         self.service = service
         self.verifier = verifier
+        self.devices = devices
+
+    async def CreateDevice(self, request: pb.CreateDeviceRequest, context: grpc.aio.ServicerContext
+                           ) -> accounts_pb2.Device:
+        return device_to_proto(await self.devices.publish(self.verifier.require_caller(context), request.public_key))
+
+    async def ListUserDevices(self, request: pb.ListUserDevicesRequest, context: grpc.aio.ServicerContext
+                              ) -> pb.ListUserDevicesResponse:
+        devices = await self.devices.of_user(self.verifier.require_caller(context), request.user_id)
+        return pb.ListUserDevicesResponse(devices=[device_to_proto(d) for d in devices])
+
+    async def ListDeviceIds(self, request: pb.ListDeviceIdsRequest, context: grpc.aio.ServicerContext
+                            ) -> pb.ListDeviceIdsResponse:
+        pairs = await self.devices.ids_of(list(request.user_ids))
+        return pb.ListDeviceIdsResponse(devices=[pb.ListDeviceIdsResponse.UserDevice(user_id=u, device_id=d)
+                                                 for u, d in pairs])
 
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
         return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)), own=True)

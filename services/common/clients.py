@@ -115,6 +115,16 @@ class AccountsClient:
             found.update(reply.emails)
         return found
 
+    async def device_ids(self, user_ids: list[int]) -> dict[int, set[int]]:
+        """Each user's device ids (those with a public key published; users without any are left out)."""
+        found: dict[int, set[int]] = {}
+        for batch in _batches(user_ids):
+            reply = await self._stub.ListDeviceIds(accounts_service_pb2.ListDeviceIdsRequest(user_ids=batch),
+                                                   timeout=outbound_timeout())
+            for device in reply.devices:
+                found.setdefault(device.user_id, set()).add(device.device_id)
+        return found
+
     async def showing_activity(self, user_ids: list[int]) -> set[int]:
         """Which of the users have show_activity_status on."""
         found: set[int] = set()

@@ -91,6 +91,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.stories.v1.StoriesService",),
         proto_modules=("pictor.stories.v1.stories_service_pb2",),
     ),
+    ServiceSpec(
+        name="messaging",
+        port=7060,
+        proto_services=("pictor.messaging.v1.MessagingService",),
+        proto_modules=("pictor.messaging.v1.messaging_service_pb2",),
+    ),
 )
 
 

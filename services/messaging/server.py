@@ -1,0 +1,44 @@
+"""Messaging process: `python -m services.messaging.server`.
+
+Conversations and their messages; the realtime dispatch worker delivers its
+events to the members' streams, the notifier turns new messages into MESSAGE
+notifications for members who are away.
+"""
+
+from __future__ import annotations
+
+import grpc
+from pictor.messaging.v1 import messaging_service_pb2_grpc
+
+from services.common import server
+from services.common.auth import TokenVerifier
+from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient
+from services.common.events import EventPublisher
+from services.common.ids import IdAllocator
+from services.common.registry import by_name
+from services.messaging.adapters import AccountDevices, BusTyping, GraphRelations, MediaItems, SharedPosts
+from services.messaging.repository import PostgresMessagingStore
+from services.messaging.service import MessagingService
+from services.messaging.servicer import MessagingServicer
+
+SPEC = by_name("messaging")
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels = resources.settings, resources.channels()
+    accounts = AccountsClient(channels)
+    service = MessagingService(
+        PostgresMessagingStore(await resources.database()), IdAllocator(settings.logical_shards),
+        GraphRelations(GraphClient(channels)), MediaItems(MediaClient(channels)), SharedPosts(PostsClient(channels)),
+        AccountDevices(accounts), BusTyping(EventPublisher(resources.redis())))
+    verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
+    messaging_service_pb2_grpc.add_MessagingServiceServicer_to_server(
+        MessagingServicer(service, verifier, accounts), grpc_server)
+
+
+def main() -> None:
+    server.main(SPEC, setup)
+
+
+if __name__ == "__main__":
+    main()
