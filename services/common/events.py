@@ -106,8 +106,14 @@ def payload_dict(message: events_pb2.EventEnvelope) -> dict[str, Any]:
     if case is None:
         return {}
     payload = getattr(message, case)
-    return {f.name: list(getattr(payload, f.name)) if f.is_repeated else getattr(payload, f.name)
-            for f in payload.DESCRIPTOR.fields}
+    return {f.name: _field_value(getattr(payload, f.name), f) for f in payload.DESCRIPTOR.fields}
+
+
+def _field_value(value: Any, field: Any) -> Any:
+    """A map field as a dict, a repeated one as a list, anything else as it is."""
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return dict(value)
+    return list(value) if field.is_repeated else value
 
 
 class EventPublisher:

@@ -2,6 +2,10 @@
 
   notification.changed (topic "notifications", from the notifications service)
       -> for its user: `notification` (the group, or its removal) and `unread_count`
+  message.* (topic "messaging", from the messaging service)
+      -> for each recipient the event names: `message`, `message_unsent`,
+         `message_reaction`, `read_receipt` or `typing`, with the JSON meant
+         for them (services.messaging.events)
   presence.changed (topic "presence", realtime's own)
       -> `presence` for each user with a stream open who may see it: they and the
          user follow each other and both show their activity status
@@ -12,6 +16,7 @@ buffer's per-event marker, services.realtime.buffer).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -27,7 +32,10 @@ from services.realtime.buffer import ReplayBuffers
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["notifications", "presence"]
+TOPICS = ["notifications", "presence", "messaging"]
+# Messaging's event types -> the stream's.
+MESSAGING_TYPES = {"message.created": "message", "message.unsent": "message_unsent",
+                   "message.reacted": "message_reaction", "message.read": "read_receipt", "message.typing": "typing"}
 
 
 class Audience(Protocol):
@@ -67,6 +75,13 @@ def presence_event(event: Event) -> realtime_pb2.StreamEvent:
     return _stream_event(event, "presence", presence=presence)
 
 
+def messaging_event(event: Event, data_json: str) -> realtime_pb2.StreamEvent:
+    data = struct_pb2.Struct()
+    data.update(json.loads(data_json))
+    update = realtime_pb2.MessagingUpdate(conversation_id=event.data["conversation_id"], data=data)
+    return _stream_event(event, MESSAGING_TYPES[event.type], messaging=update)
+
+
 class Dispatcher:
     def __init__(self, redis: aioredis.Redis, buffers: ReplayBuffers, audience: Audience) -> None:
         self.redis = redis
@@ -84,6 +99,20 @@ class Dispatcher:
             await self.buffers.append(event.data["user_id"], event.id, payloads)
         elif event.type == "presence.changed":
             await self._presence(event)
+        elif event.type in MESSAGING_TYPES:
+            await self._messaging(event)
+
+    async def _messaging(self, event: Event) -> None:
+        """Each recipient's copy into their buffer; the copies go out together (one wait, not one per member)."""
+        personal = event.data.get("data_json_for") or {}
+        try:
+            shared = messaging_event(event, event.data["data_json"]).SerializeToString()
+            payloads = {u: messaging_event(event, personal[u]).SerializeToString() if u in personal else shared
+                        for u in dict.fromkeys(event.data["recipient_ids"])}
+        except (ValueError, AttributeError) as error:
+            log.error("%s %s: unreadable data_json (%s); skipped", event.type, event.id, error)
+            return
+        await asyncio.gather(*(self.buffers.append(u, event.id, [p]) for u, p in payloads.items()))
 
     async def _presence(self, event: Event) -> None:
         user_id = event.data["user_id"]
