@@ -21,12 +21,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.common.events import Event, published_at
-from services.notifications.service import GROUPED, Group, Grouping, Notification, OpenGroup, group_key
+from services.notifications.service import (
+    GROUPED,
+    MESSAGES,
+    Group,
+    Grouping,
+    Notification,
+    OpenGroup,
+    group_key,
+    message_source,
+)
 
 log = logging.getLogger(__name__)
 
 GROUP = "notifications-inbox"
-TOPICS = ["graph", "posts", "engagement", "stories"]
+TOPICS = ["graph", "posts", "engagement", "stories", "messaging"]
 # Names this consumer's rows in consumed_events.
 CONSUMER = "notifications.inbox"
 # An act older than this notifies no one: the group reads its topics from the start of the streams,
@@ -39,6 +48,8 @@ class RecipientChanges(Protocol):
 
     async def first_time(self, consumer: str, event_id: str) -> bool: ...
     async def muted_types(self) -> set[str]: ...
+    # Whether the user has a stream open (the digest's projection of presence; never heard of: no).
+    async def stream_open(self) -> bool: ...
     async def newest_group(self, thread: str) -> OpenGroup | None: ...
     # Record the act in group `key`; False when it was there already.
     async def add(self, n: Notification, key: str) -> bool: ...
@@ -121,6 +132,17 @@ class Inbox:
             case "story.reply":  # a direct message once messaging exists
                 await self.notify(event, Notification(d["author_id"], "STORY_REPLY", d["user_id"], at,
                                                       story_id=d["story_id"]))
+            case "message.created":
+                # Messaging names whom to tell: members not muting it (MESSAGE), or for whom it is a
+                # request (MESSAGE_REQUEST); only those away (no stream open) are notified.
+                for kind, user_ids in (("MESSAGE", d["notify_user_ids"]), ("MESSAGE_REQUEST", d["request_user_ids"])):
+                    for user_id in user_ids:
+                        await self.notify(event, Notification(user_id, kind, d["actor_id"], at,
+                                                              conversation_id=d["conversation_id"],
+                                                              message_id=d["message_id"]))
+            case "message.unsent":
+                for user_id in d["recipient_ids"]:
+                    await self.take_back(event, user_id, source=message_source(d["message_id"]))
 
     async def comment(self, event: Event, at: datetime) -> None:
         d = event.data
@@ -160,6 +182,8 @@ class Inbox:
         async with self.store.changes(n.user_id) as tx:
             if not await tx.first_time(CONSUMER, event.id) or n.type in await tx.muted_types():
                 return
+            if n.type in MESSAGES and await tx.stream_open():
+                return  # the message is on their open stream already
             key = await _key(tx, n, self.grouping)
             if await tx.add(n, key):
                 await self._publish(tx, [key])

@@ -54,11 +54,13 @@ def thread_of(key: str, type: str) -> str:
 
 
 async def _actors(conn: psycopg.AsyncConnection, user_id: int, keys: list[str]) -> dict[str, list[int]]:
-    """The MAX_ACTORS newest actors of each group, newest first."""
+    """The MAX_ACTORS newest actors of each group, newest first, each once (a conversation's messages
+    are many acts of one actor)."""
     rows = await (await conn.execute(
         f"SELECT group_key, actor_id FROM (SELECT group_key, actor_id, row_number() OVER "
-        f"(PARTITION BY group_key ORDER BY created_at DESC, actor_id DESC) AS rank FROM {_s(user_id)}.notifications "
-        f"WHERE user_id = %s AND group_key = ANY(%s)) ranked WHERE rank <= {MAX_ACTORS} ORDER BY group_key, rank",
+        f"(PARTITION BY group_key ORDER BY max(created_at) DESC, actor_id DESC) AS rank FROM {_s(user_id)}.notifications "
+        f"WHERE user_id = %s AND group_key = ANY(%s) GROUP BY group_key, actor_id) ranked "
+        f"WHERE rank <= {MAX_ACTORS} ORDER BY group_key, rank",
         (user_id, keys))).fetchall()
     found: dict[str, list[int]] = {}
     for key, actor_id in rows:
@@ -105,6 +107,11 @@ class PostgresRecipientChanges:
         row = await (await self.conn.execute(
             f"SELECT muted_types FROM {self.s}.notification_settings WHERE user_id = %s", (self.user_id,))).fetchone()
         return set(row[0]) if row else set()
+
+    async def stream_open(self) -> bool:
+        row = await (await self.conn.execute(
+            f"SELECT stream_open FROM {self.s}.notification_digests WHERE user_id = %s", (self.user_id,))).fetchone()
+        return bool(row and row[0])
 
     async def newest_group(self, thread: str) -> OpenGroup | None:
         row = await (await self.conn.execute(

@@ -29,9 +29,10 @@ TOPIC = "notifications"
 CHANGED = "notification.changed"
 
 TYPES = ("LIKE", "COMMENT", "REPLY", "MENTION", "FOLLOW", "FOLLOW_REQUEST", "FOLLOW_ACCEPTED", "STORY_REACTION",
-         "STORY_REPLY")
-# Kinds whose acts group; the others stand alone.
-GROUPED = frozenset({"LIKE", "FOLLOW"})
+         "STORY_REPLY", "MESSAGE", "MESSAGE_REQUEST")
+# Kinds whose acts group; the others stand alone. Messages group per conversation.
+GROUPED = frozenset({"LIKE", "FOLLOW", "MESSAGE", "MESSAGE_REQUEST"})
+MESSAGES = frozenset({"MESSAGE", "MESSAGE_REQUEST"})
 SETTINGS_FIELDS = ("muted_types", "email_digest")
 
 
@@ -68,6 +69,9 @@ class Notification:
     parent_comment_id: int = 0
     # STORY_REACTION and STORY_REPLY: the story (kept in the source only).
     story_id: int = 0
+    # MESSAGE, MESSAGE_REQUEST: named in the source and the group key only (no columns of their own).
+    conversation_id: int = 0
+    message_id: int = 0
 
     @property
     def source(self) -> str:
@@ -76,6 +80,8 @@ class Notification:
             return f"story_reaction:{self.story_id}:{self.actor_id}"
         if self.type == "STORY_REPLY":  # every reply is its own act
             return f"story_reply:{self.story_id}:{self.actor_id}:{int(self.at.timestamp() * 1000)}"
+        if self.type in MESSAGES:
+            return message_source(self.message_id)
         if self.type == "LIKE":
             return f"like:{self.post_id}:{self.actor_id}"
         if self.type == "MENTION":
@@ -91,7 +97,14 @@ class Notification:
             return f"like:{self.post_id}"
         if self.type == "FOLLOW":
             return "follow"
+        if self.type in MESSAGES:
+            # A conversation's line: its group key is "message:<conversation_id>:<ms>".
+            return f"{self.type.lower()}:{self.conversation_id}"
         return self.source
+
+
+def message_source(message_id: int) -> str:
+    return f"message:{message_id}"
 
 
 @dataclass(frozen=True)

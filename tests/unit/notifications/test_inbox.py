@@ -22,6 +22,9 @@ class FakeChanges:
     async def muted_types(self) -> set[str]:
         return self.store.muted.get(self.user_id, set())
 
+    async def stream_open(self) -> bool:
+        return self.user_id in self.store.online
+
     async def newest_group(self, thread: str) -> OpenGroup | None:
         return None
 
@@ -50,6 +53,7 @@ class FakeStore:
         self.acts: dict[tuple[int, str], tuple[str, Notification]] = {}
         self.consumed: set[tuple[str, str, int]] = set()
         self.muted: dict[int, set[str]] = {}
+        self.online: set[int] = set()
         self.published: list[tuple[int, str]] = []
 
     @asynccontextmanager
@@ -157,3 +161,38 @@ async def test_a_block_takes_back_both_sides_acts():
     await notifier.handle(event("follow", "e2", follower_id=1, target_id=2))
     await notifier.handle(event("block", "e3", user_id=1, target_id=2))
     assert recipients(store) == []
+
+
+def message_created(event_id: str = "m1", **data) -> Event:
+    fields = {"conversation_id": 7, "actor_id": 2, "message_id": 70, "recipient_ids": [1, 2, 3],
+              "notify_user_ids": [], "request_user_ids": [], **data}
+    return event("message.created", event_id, **fields)
+
+
+async def test_a_message_notifies_the_members_messaging_names_who_are_away():
+    store = FakeStore()
+    store.online.add(3)
+    await inbox(store).handle(message_created(notify_user_ids=[1, 3]))
+    assert recipients(store) == [(1, "MESSAGE")]
+
+
+async def test_a_message_request_notifies_as_one():
+    store = FakeStore()
+    await inbox(store).handle(message_created(request_user_ids=[1]))
+    assert recipients(store) == [(1, "MESSAGE_REQUEST")]
+
+
+async def test_an_unsent_message_takes_its_notification_back():
+    store = FakeStore()
+    notifier = inbox(store)
+    await notifier.handle(message_created(notify_user_ids=[1]))
+    await notifier.handle(event("message.unsent", "m2", conversation_id=7, actor_id=2, message_id=70,
+                                recipient_ids=[1, 2]))
+    assert recipients(store) == []
+
+
+def test_messages_of_a_conversation_share_a_thread():
+    at = datetime.now(UTC)
+    first = Notification(1, "MESSAGE", 2, at, conversation_id=7, message_id=70)
+    second = Notification(1, "MESSAGE", 3, at, conversation_id=7, message_id=71)
+    assert first.thread == second.thread == "message:7" and first.source != second.source
