@@ -34,13 +34,12 @@ class Blocks(Protocol):
     async def blocked(self, viewer_id: int, user_id: int) -> bool: ...
 
 
-class UserDirectory(Protocol):
-    async def get_users(self, user_ids: list[int]) -> dict: ...
-
-
 class PostgresDevices:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    def holds(self, user_id: int) -> bool:
+        return self.db.holds(user_id)
 
     async def add(self, device: Device, limit: int) -> bool:
         """Insert unless the user has `limit` devices already (one statement decides)."""
@@ -51,6 +50,11 @@ class PostgresDevices:
                 f"WHERE (SELECT count(*) FROM {s}.devices WHERE user_id = %s) < %s",
                 (device.user_id, device.id, device.public_key, device.user_id, limit))
         return cur.rowcount == 1
+
+    async def user_exists(self, user_id: int) -> bool:
+        s = shard_schema(shard_of(user_id))
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            return await (await conn.execute(f"SELECT 1 FROM {s}.users WHERE id = %s", (user_id,))).fetchone() is not None
 
     async def of_user(self, user_id: int) -> list[Device]:
         s = shard_schema(shard_of(user_id))
@@ -70,7 +74,6 @@ class PostgresDevices:
 class DeviceKeys:
     store: PostgresDevices
     ids: IdAllocator
-    users: UserDirectory
     blocks: Blocks
 
     async def publish(self, user_id: int, public_key: bytes) -> Device:
@@ -83,7 +86,7 @@ class DeviceKeys:
         return next(d for d in await self.store.of_user(user_id) if d.id == device.id)
 
     async def of_user(self, viewer_id: int, user_id: int) -> list[Device]:
-        if user_id not in await self.users.get_users([user_id]) or (
+        if not self.store.holds(user_id) or not await self.store.user_exists(user_id) or (
                 viewer_id != user_id and await self.blocks.blocked(viewer_id, user_id)):
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
         return await self.store.of_user(user_id)

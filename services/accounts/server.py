@@ -45,7 +45,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         passwords=passwords,
     )
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    devices = DeviceKeys(PostgresDevices(db), ids, repo, GraphBlocks(graph))
+    devices = DeviceKeys(PostgresDevices(db), ids, GraphBlocks(graph))
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier, devices),
                                                                     grpc_server)
 
