@@ -128,12 +128,16 @@ async def delivery(settings: Settings, gateway: grpc.aio.Channel) -> None:
     for n in range(messages):
         tasks.append(asyncio.create_task(send(n)))
         await asyncio.sleep(max(0.0, began + (n + 1) / rate - time.time()))
-    await asyncio.gather(*tasks, return_exceptions=True)
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failed: dict[str, int] = {}
+    for outcome in outcomes:
+        if isinstance(outcome, grpc.aio.AioRpcError):
+            failed[outcome.code().name] = failed.get(outcome.code().name, 0) + 1
     deadline = time.monotonic() + 15
     while len(recipients.arrivals) < len(sent) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     latencies = [(recipients.arrivals[k] - t) * 1000 for k, t in sent.items() if k in recipients.arrivals]
-    print(summary("messaging.send_acknowledged", acked, rate_per_s=rate), flush=True)
+    print(summary("messaging.send_acknowledged", acked, rate_per_s=rate, failed=failed), flush=True)
     print(summary("messaging.send_to_stream", latencies, streams_open=open_streams,
                   streams_failed=idle_streams.failed, messages=messages, received=len(latencies), rate_per_s=rate),
           flush=True)

@@ -535,10 +535,11 @@ class MessagingService:
 
     async def messages(self, caller: int, conversation_id: int, size: int, token: str
                        ) -> tuple[list[MessageView], str]:
-        _, members = await self._membership(caller, conversation_id)
+        # Bad input is 400 whatever the conversation (a token names its conversation: it tells nothing).
         limit = page_size(size, default=DEFAULT_MESSAGES, maximum=MAX_MESSAGES)
         scope = f"messages:{conversation_id}"
         cursor = decode_token(token, scope, b=positive_int64)
+        _, members = await self._membership(caller, conversation_id)
         mine = next(m for m in members if m.user_id == caller)
         rows = await self.store.page(conversation_id, mine.history_from, cursor["b"] if cursor else None, limit + 1)
         more, rows = len(rows) > limit, rows[:limit]
