@@ -8,7 +8,7 @@ from pictor.accounts.v1 import accounts_service_pb2_grpc
 from services.accounts.devices import DeviceKeys, PostgresDevices
 from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
-from services.accounts.service import AccountsService
+from services.accounts.service import AccountsService, ViewerRelationship
 from services.accounts.servicer import AccountsServicer
 from services.common import server
 from services.common.auth import TokenSigner, TokenVerifier
@@ -23,9 +23,12 @@ class GraphBlocks:
     def __init__(self, graph: GraphClient) -> None:
         self.graph = graph
 
-    async def blocked(self, viewer_id: int, user_id: int) -> bool:
+    async def relationship(self, viewer_id: int, user_id: int) -> ViewerRelationship:
         relation = (await self.graph.relationships(viewer_id, [user_id])).get(user_id)
-        return relation is not None and relation.blocked
+        if relation is None:
+            return ViewerRelationship()
+        return ViewerRelationship(following=relation.following, requested=relation.requested,
+                                  muted=relation.muted, blocked=relation.blocked)
 
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:

@@ -9,7 +9,7 @@ import os
 import re
 import time
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -54,6 +54,17 @@ class User:
     post_count: int = 0
     created_at: datetime | None = None
     show_activity_status: bool = True
+    # How the viewer of a profile stands with this user (view_user only).
+    viewer: ViewerRelationship | None = None
+
+
+@dataclass(frozen=True)
+class ViewerRelationship:
+    following: bool = False
+    requested: bool = False
+    muted: bool = False
+    # Either side blocked the other.
+    blocked: bool = False
 
 
 @dataclass
@@ -99,8 +110,8 @@ class SessionTokens:
 
 
 class Blocks(Protocol):
-    async def blocked(self, viewer_id: int, user_id: int) -> bool:
-        """True when either of the two blocked the other."""
+    async def relationship(self, viewer_id: int, user_id: int) -> ViewerRelationship:
+        """How the viewer stands with the user, from the graph (blocked: either of the two blocked the other)."""
         ...
 
 
@@ -376,9 +387,12 @@ class AccountsService:
     async def view_user(self, viewer_id: int | None, user_id: int) -> User:
         """A profile as `viewer_id` (None: signed out) sees it: blocked either way reads as missing."""
         user = await self.get_user(user_id)
-        if viewer_id and viewer_id != user_id and await self.blocks.blocked(viewer_id, user_id):
+        if not viewer_id or viewer_id == user_id:
+            return user
+        relation = await self.blocks.relationship(viewer_id, user_id)
+        if relation.blocked:
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
-        return user
+        return replace(user, viewer=relation)
 
     async def view_user_by_username(self, viewer_id: int | None, username: str) -> User:
         name = username.strip().lower()

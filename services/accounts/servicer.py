@@ -29,6 +29,11 @@ def user_to_proto(user: User, own: bool = False) -> accounts_pb2.User:
         message.created_at.FromDatetime(user.created_at)
     if own:
         message.show_activity_status = user.show_activity_status
+    if user.viewer is not None:
+        message.viewer.SetInParent()
+        message.viewer.following = user.viewer.following
+        message.viewer.requested = user.viewer.requested
+        message.viewer.muted = user.viewer.muted
     return message
 
 

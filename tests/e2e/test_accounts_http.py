@@ -172,3 +172,16 @@ def test_bad_tokens_are_401_json_from_the_gateway(gateway, new_account, make_tok
     assert r.status == 401
     assert r.headers["content-type"].startswith("application/json")
     assert r.json["code"] == 16 and r.json["message"]
+
+
+def test_a_profile_says_how_the_viewer_stands_with_its_owner(new_user):
+    viewer, owner, private = new_user(), new_user(), new_user(private=True)
+    assert viewer.post(f"/v1/users/{owner.id}/follow").status == 200
+    assert viewer.post(f"/v1/users/{owner.id}/mute").status == 200
+    assert viewer.post(f"/v1/users/{private.id}/follow").status == 200
+    assert viewer.get(f"/v1/users/{owner.id}").json["viewer"] == {"following": True, "requested": False, "muted": True}
+    assert viewer.get(f"/v1/usernames/{private.username}").json["viewer"] == {
+        "following": False, "requested": True, "muted": False}
+    # Only a signed-in viewer looking at someone else gets it.
+    assert "viewer" not in viewer.get(f"/v1/users/{viewer.id}").json
+    assert "viewer" not in viewer.gateway.get(f"/v1/users/{owner.id}").json
