@@ -92,7 +92,8 @@ def build() -> dict:
         # Envoy's admin listens on the container's loopback only (docker compose exec envoy ...).
         "ports": ["8080:8080"],
         "volumes": [ENVOY_CONFIG_MOUNT, "./build/gen/pictor.pb:/etc/envoy/pictor.pb:ro",
-                    "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "keys:/etc/pictor/keys:ro"],
+                    "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "./web:/etc/pictor/web:ro",
+                    "keys:/etc/pictor/keys:ro"],
         "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
     }
     return {"name": "pictor", "services": services,

@@ -12,12 +12,17 @@ Filter chain, in request order:
   compressor       brotli or gzip (one filter each) for JSON replies to clients that accept it
   grpc_json_transcoder  JSON <-> gRPC for every service in the registry
   router           routes on the gRPC path, so native and transcoded calls share routes
+
+The web client (web/, static files) is served by Envoy itself: one direct_response route
+per file, generated from the folder's listing, read when Envoy loads its config.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +32,27 @@ from services.common.config import REPO_ROOT, Settings
 from services.common.registry import SERVICES, ServiceSpec, all_proto_services, mesh_only_methods
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
+# The web client's files, served as they are (no build step): see _web_routes.
+WEB_ROOT = REPO_ROOT / "web"
+WEB_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".webmanifest": "application/manifest+json",
+}
+# The page may load nothing from elsewhere: scripts, styles and API calls come from the gateway,
+# images from it or from PICTOR_PUBLIC_URL (the base of media's signed URLs), blob: for the
+# composer's previews of the files picked.
+WEB_CSP = ("default-src 'self'; img-src 'self' blob: {media}; connect-src 'self'; style-src 'self'; "
+           "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+WEB_SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    # Envoy's direct responses answer no conditional request, so every load revalidates in full:
+    # the whole client is about 100 KB on the same machine, and a new version is seen at once.
+    "cache-control": "no-cache",
+}
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # gRPC code numbers for the HTTP statuses Envoy answers by itself, so its own
 # errors have the same {code, message} shape as the services' errors.
@@ -57,6 +83,10 @@ class Target:
     descriptor: str
     # The generated OpenAPI document, served at GET /openapi.json.
     openapi: str
+    # Where Envoy reads the web client's files (the same files, mounted in compose).
+    web_root: str
+    # The origin of media's signed URLs (PICTOR_PUBLIC_URL, the gateway by default), for the CSP.
+    media_origin: str
     jwks: str
     issuer: str
     rate_limit_per_s: int
@@ -69,7 +99,9 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
     return Target(
         listen_host=settings.gateway_host, gateway_port=settings.gateway_port,
         admin_host="127.0.0.1", admin_port=settings.envoy_admin_port,
-        descriptor=str(descriptor), openapi=str(descriptor.parent / OPENAPI_NAME), jwks=str(settings.jwks_file),
+        descriptor=str(descriptor), openapi=str(descriptor.parent / OPENAPI_NAME),
+        web_root=str(WEB_ROOT), media_origin=_origin(os.environ.get("PICTOR_PUBLIC_URL", settings.gateway_url)),
+        jwks=str(settings.jwks_file),
         issuer=settings.jwt_issuer,
         rate_limit_per_s=settings.gateway_rate_limit_per_s,
         upstreams={s.name: (settings.service_hosts[s.name], settings.service_ports[s.name]) for s in SERVICES},
@@ -77,10 +109,16 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
     )
 
 
+def _origin(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def compose_target() -> Target:
     return Target(
         listen_host="0.0.0.0", gateway_port=8080, admin_host="127.0.0.1", admin_port=9901,
-        descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}", jwks="/etc/pictor/keys/jwks.json",
+        descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}",
+        web_root="/etc/pictor/web", media_origin="'self'", jwks="/etc/pictor/keys/jwks.json",
         issuer="pictor",
         rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
     )
@@ -154,6 +192,7 @@ def _routes(t: Target) -> list[dict]:
                    # Not a method: the transcoder would refuse it.
                    "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": {
                        "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}})
+    routes += _web_routes(t)
     # Everything else is REST. A REST request matches this route on its
     # original path, before transcoding, which is when header_mutation reads
     # the per-route config: it marks the request as REST (so Envoy's own errors
@@ -173,6 +212,37 @@ def _routes(t: Target) -> list[dict]:
         }},
     })
     return routes
+
+
+def web_files() -> list[Path]:
+    """The web client's files, relative to WEB_ROOT, in a stable order."""
+    files = sorted(p.relative_to(WEB_ROOT) for p in WEB_ROOT.rglob("*") if p.is_file())
+    unknown = [str(p) for p in files if p.suffix not in WEB_CONTENT_TYPES]
+    if unknown:
+        raise ValueError(f"web/ holds files of no known content type: {unknown}")
+    return files
+
+
+def _web_routes(t: Target) -> list[dict]:
+    """GET /<file> for every file of web/, and GET / for index.html.
+
+    The body is read by Envoy when it loads the config (direct_response `filename`), so a changed
+    file is served after a restart, a new one after `make generate` too. The local reply mapper
+    for 200 (the OpenAPI document's) would call every file JSON: each route sets its own type.
+    """
+    def route(path: str, file: Path) -> dict:
+        headers = {**WEB_SECURITY_HEADERS, "content-security-policy": WEB_CSP.format(media=t.media_origin),
+                   "content-type": WEB_CONTENT_TYPES[file.suffix]}
+        return {"match": {"path": path, "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+                "direct_response": {"status": 200, "body": {"filename": f"{t.web_root}/{file.as_posix()}"}},
+                "response_headers_to_add": [{"header": {"key": k, "value": v},
+                                             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                                            for k, v in headers.items()],
+                "typed_per_filter_config": {"envoy.filters.http.grpc_json_transcoder": {
+                    "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}}
+
+    files = web_files()
+    return [route("/", Path("index.html")), *(route(f"/{f.as_posix()}", f) for f in files)]
 
 
 def _compressors() -> list[dict]:

@@ -1,0 +1,98 @@
+// The shell: hash routes to screens, the navigation, the unread badge kept live from the stream.
+import { api, currentSession, me } from "./api.js";
+import { h } from "./dom.js";
+import { startStream, stopStream } from "./stream.js";
+import { signInScreen, signUpScreen } from "./views/auth.js";
+import { composerScreen } from "./views/composer.js";
+import { feedScreen } from "./views/feed.js";
+import { notificationsScreen } from "./views/notifications.js";
+import { postScreen } from "./views/post.js";
+import { editProfileScreen, followRequestsScreen, peopleScreen, profileScreen } from "./views/profile.js";
+import { settingsScreen } from "./views/settings.js";
+
+const ROUTES = [
+  [/^\/signin$/, signInScreen, { open: true }],
+  [/^\/signup$/, signUpScreen, { open: true }],
+  [/^\/$/, feedScreen, { nav: "feed" }],
+  [/^\/new$/, composerScreen, { nav: "new" }],
+  [/^\/notifications$/, notificationsScreen, { nav: "notifications" }],
+  [/^\/settings$/, settingsScreen, { nav: "settings" }],
+  [/^\/edit$/, editProfileScreen, { nav: "profile" }],
+  [/^\/requests$/, followRequestsScreen, { nav: "profile" }],
+  [/^\/p\/(\d+)$/, postScreen, {}],
+  [/^\/u\/([^/]+)\/(followers|following)$/, peopleScreen, { nav: "profile" }],
+  [/^\/u\/([^/]+)$/, profileScreen, { nav: "profile" }],
+];
+
+let unread = 0;
+let current = null;
+
+function setUnread(n) {
+  unread = Math.max(0, Number(n) || 0);
+  const badge = document.querySelector(".nav .badge");
+  badge.hidden = unread === 0;
+  badge.textContent = unread > 99 ? "99+" : String(unread);
+  badge.setAttribute("aria-label", `${unread} unread notifications`);
+}
+
+function signedInChrome(on) {
+  document.querySelector(".nav").hidden = !on;
+  document.querySelector(".top").hidden = !on;
+  if (on) {
+    startStream();
+    api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
+  } else {
+    stopStream();
+    setUnread(0);
+  }
+}
+
+async function route() {
+  let path = decodeURIComponent(location.hash.slice(1) || "/");
+  if (path === "/me" && me()) {
+    location.replace(`#/u/${encodeURIComponent(me().username)}`);
+    return;
+  }
+  const [pattern, screen, opts] = ROUTES.find(([re]) => re.test(path)) || [];
+  if (!screen) {
+    location.replace("#/");
+    return;
+  }
+  if (!opts.open && !currentSession()) {
+    location.replace("#/signin");
+    return;
+  }
+  if (opts.open && currentSession()) {
+    location.replace("#/");
+    return;
+  }
+  for (const link of document.querySelectorAll("[data-nav]")) {
+    if (link.dataset.nav === opts.nav) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  current?.abort();
+  current = new AbortController();
+  const main = document.querySelector("main");
+  main.replaceChildren();
+  main.dataset.screen = screen.name.replace(/Screen$/, "");
+  const args = pattern.exec(path).slice(1);
+  try {
+    await screen(main, { params: args, signal: current.signal, setUnread });
+  } catch (e) {
+    main.append(h("p.error", { role: "alert" }, e.message || String(e)));
+  }
+  if (!opts.keepFocus) main.focus({ preventScroll: true });
+}
+
+document.addEventListener("pictor:unread_count", (e) => setUnread(e.detail.count));
+document.addEventListener("pictor:session", (e) => signedInChrome(Boolean(e.detail)));
+document.querySelector(".find").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = event.target.elements.username;
+  const name = input.value.trim().replace(/^@/, "");
+  if (name) location.hash = `#/u/${encodeURIComponent(name)}`;
+  input.value = "";
+});
+addEventListener("hashchange", route);
+signedInChrome(Boolean(currentSession()));
+route();

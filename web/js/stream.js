@@ -1,0 +1,66 @@
+// The live stream (GET /v1/stream, Server-Sent Events). EventSource cannot send an Authorization
+// header, so each connection is opened with a single-use ticket (POST /v1/stream:ticket) and never
+// with the access token; after a drop, a new ticket and `since` the last event id seen: nothing lost.
+import { api } from "./api.js";
+
+let source = null;
+let lastId = "";
+let retryTimer = null;
+let attempt = 0;
+let wanted = false;
+
+function emit(type, data) {
+  document.dispatchEvent(new CustomEvent(`pictor:${type}`, { detail: data }));
+}
+
+async function open() {
+  clearTimeout(retryTimer);
+  if (!wanted) return;
+  let ticket;
+  try {
+    ticket = (await api("/v1/stream:ticket", { method: "POST", body: {} })).ticket;
+  } catch {
+    return retry();
+  }
+  if (!wanted) return;
+  const query = new URLSearchParams({ ticket });
+  if (lastId) query.set("since", lastId);
+  source = new EventSource(`/v1/stream?${query}`);
+  source.addEventListener("open", () => { attempt = 0; emit("stream-open", {}); });
+  for (const type of ["notification", "unread_count", "presence"]) {
+    source.addEventListener(type, (event) => {
+      if (event.lastEventId) lastId = event.lastEventId;
+      emit(type, JSON.parse(event.data));
+    });
+  }
+  source.addEventListener("resync", (event) => {
+    if (event.lastEventId) lastId = event.lastEventId;
+    emit("resync", {});
+  });
+  // The ticket was spent: EventSource's own reconnect would be refused, so reconnect here.
+  source.addEventListener("error", () => {
+    source.close();
+    source = null;
+    retry();
+  });
+}
+
+function retry() {
+  attempt += 1;
+  retryTimer = setTimeout(open, Math.min(15000, 500 * 2 ** attempt));
+}
+
+export function startStream() {
+  if (wanted) return;
+  wanted = true;
+  attempt = 0;
+  open();
+}
+
+export function stopStream() {
+  wanted = false;
+  lastId = "";
+  clearTimeout(retryTimer);
+  source?.close();
+  source = null;
+}

@@ -1,0 +1,115 @@
+// The composer: pick 1-10 photos, put them in order, caption and location, then each goes up
+// through the resumable upload API (a progress bar each) and the post is created.
+import { api, describe } from "../api.js";
+import { h, toast } from "../dom.js";
+import { uploadFile } from "../upload.js";
+
+const MAX_PHOTOS = 10;
+
+export function composerScreen(main) {
+  /** @type {{file: File, url: string, media?: object, bar?: HTMLProgressElement, note?: HTMLElement}[]} */
+  let picked = [];
+  const list = h("ol.picked", { "aria-label": "Photos, in the order they will appear" });
+  const picker = h("input", { type: "file", id: "photos", accept: "image/*", multiple: true });
+  const error = h("p.error", { role: "alert" });
+  const status = h("p.status", { role: "status" });
+  const share = h("button.primary", { type: "submit" }, "Share");
+
+  function move(i, d) {
+    const j = i + d;
+    if (j < 0 || j >= picked.length) return;
+    [picked[i], picked[j]] = [picked[j], picked[i]];
+    draw();
+    list.children[j]?.querySelector(d < 0 ? ".earlier" : ".later")?.focus();
+  }
+
+  function draw() {
+    list.replaceChildren(...picked.map((item, i) => {
+      item.bar ??= h("progress", { max: 100, value: 0, "aria-label": `Upload of ${item.file.name}` });
+      item.note ??= h("span.note");
+      return h("li", {},
+        h("img", { src: item.url, alt: `Photo ${i + 1}: ${item.file.name}` }),
+        h("div.controls", {},
+          h("span.name", {}, `${i + 1}. ${item.file.name}`),
+          h("span", {},
+            h("button.earlier", { type: "button", disabled: i === 0, onclick: () => move(i, -1),
+                                  "aria-label": `Move ${item.file.name} earlier` }, "↑"),
+            h("button.later", { type: "button", disabled: i === picked.length - 1, onclick: () => move(i, 1),
+                                "aria-label": `Move ${item.file.name} later` }, "↓"),
+            h("button", { type: "button", "aria-label": `Remove ${item.file.name}`, onclick: () => {
+              URL.revokeObjectURL(item.url);
+              picked.splice(i, 1);
+              draw();
+            } }, "✕")),
+          item.bar, item.note));
+    }));
+    share.disabled = picked.length === 0;
+  }
+
+  picker.addEventListener("change", () => {
+    error.textContent = "";
+    const files = [...picker.files];
+    if (picked.length + files.length > MAX_PHOTOS) {
+      error.textContent = `A post holds at most ${MAX_PHOTOS} photos: ${picked.length + files.length} picked.`;
+    }
+    for (const file of files.slice(0, MAX_PHOTOS - picked.length)) picked.push({ file, url: URL.createObjectURL(file) });
+    picker.value = "";
+    draw();
+  });
+
+  const form = h("form.card.composer", { "aria-labelledby": "composer-title" },
+    h("h1", { id: "composer-title" }, "New post"),
+    h("p.field", {}, h("label.button", { for: "photos" }, "Choose photos (1–10)"), picker),
+    list,
+    h("p.field", {}, h("label", { for: "caption" }, "Caption"),
+      h("textarea", { id: "caption", name: "caption", maxlength: 2200, rows: 3 })),
+    h("fieldset.location", {}, h("legend", {}, "Location (optional)"),
+      h("label", { for: "place" }, "Place"), h("input", { id: "place", name: "place", maxlength: 100 }),
+      h("label", { for: "lat" }, "Latitude"), h("input", { id: "lat", name: "lat", type: "number", step: "any",
+                                                          min: -90, max: 90 }),
+      h("label", { for: "lng" }, "Longitude"), h("input", { id: "lng", name: "lng", type: "number", step: "any",
+                                                           min: -180, max: 180 })),
+    error, status, share);
+  draw();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const v = Object.fromEntries(new FormData(form));
+    const place = String(v.place || "").trim();
+    if (place && (v.lat === "" || v.lng === "")) {
+      error.textContent = "A place needs its latitude and longitude.";
+      form.elements.lat.focus();
+      return;
+    }
+    share.disabled = true;
+    try {
+      for (const item of picked) {
+        if (item.media) continue;
+        item.note.textContent = "";
+        item.media = await uploadFile(item.file, (sent, total, note) => {
+          item.bar.value = Math.round((100 * sent) / Math.max(1, total));
+          item.note.textContent = note;
+          status.textContent = note ? `${item.file.name}: ${note}` : `Uploading ${item.file.name}…`;
+        }).catch((e) => {
+          item.note.textContent = describe(e);
+          throw new Error(`${item.file.name}: ${describe(e)}`);
+        });
+        item.note.textContent = "Uploaded";
+      }
+      status.textContent = "Sharing…";
+      const body = { media_ids: picked.map((p) => p.media.id), caption: v.caption || "", request_id: crypto.randomUUID() };
+      if (place) body.location = { name: place, lat: Number(v.lat), lng: Number(v.lng) };
+      await api("/v1/posts", { method: "POST", body });
+      toast("Shared");
+      picked.forEach((p) => URL.revokeObjectURL(p.url));
+      location.hash = "#/me";
+    } catch (e) {
+      error.textContent = describe(e);
+      status.textContent = "";
+    } finally {
+      share.disabled = picked.length === 0;
+    }
+  });
+  main.append(form);
+}
