@@ -62,9 +62,11 @@ def test_compose_and_embedded_configs_differ_only_in_addresses_and_paths(tmp_pat
     settings = load_settings()
     loopback = envoy_config.embedded_target(settings, tmp_path / "pictor.pb")
     embedded_cfg = envoy_config.build(loopback)
-    # The OpenAPI document's path is in a route (a direct response reads it).
+    # The OpenAPI document's and the web files' paths are in routes (direct responses read them), and
+    # the origin of media's URLs in the web files' CSP.
     compose_cfg = envoy_config.build(envoy_config.Target(**{**envoy_config.compose_target().__dict__,
-                                                            "openapi": loopback.openapi}))
+                                                            "openapi": loopback.openapi, "web_root": loopback.web_root,
+                                                            "media_origin": loopback.media_origin}))
     http = lambda cfg: cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
     assert http(embedded_cfg)["typed_config"]["route_config"] == http(compose_cfg)["typed_config"]["route_config"]
     assert [c["name"] for c in embedded_cfg["static_resources"]["clusters"]] == [s.name for s in SERVICES]
@@ -81,7 +83,7 @@ def test_envoy_validates_both_flavours(tmp_path):
     for name, t in (("embedded", target),
                     ("compose", envoy_config.Target(**{**envoy_config.compose_target().__dict__,
                                                        "descriptor": target.descriptor, "openapi": target.openapi,
-                                                       "jwks": str(jwks)}))):
+                                                       "web_root": target.web_root, "jwks": str(jwks)}))):
         path = tmp_path / f"{name}.yaml"
         path.write_text(envoy_config.render(t))
         result = embedded.validate_envoy_config(path)
@@ -91,3 +93,13 @@ def test_envoy_validates_both_flavours(tmp_path):
 def test_every_service_module_exists():
     for spec in SERVICES:
         assert (REPO_ROOT / Path(*spec.module.split("."))).with_suffix(".py").is_file()
+
+
+def test_every_web_file_has_a_route_and_compose_mounts_them():
+    routes = envoy_config._web_routes(envoy_config.compose_target())
+    served = {r["match"]["path"]: r["direct_response"]["body"]["filename"] for r in routes}
+    assert served["/"] == "/etc/pictor/web/index.html"
+    for f in envoy_config.web_files():
+        assert served[f"/{f.as_posix()}"] == f"/etc/pictor/web/{f.as_posix()}"
+    doc = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert "./web:/etc/pictor/web:ro" in doc["services"]["envoy"]["volumes"]
