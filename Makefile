@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench seed bench-feed bench-realtime bench-stories bench-messaging loadtest faults fuzz lint clean distclean
+.PHONY: run test build generate bench seed bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -45,6 +45,11 @@ bench-stories: build
 
 bench-messaging: build
 	$(PY) -m services.messaging.bench
+
+# First feed paint in Chromium, from the browser's timing API (BENCH_RUNS; BENCH_USERNAME and
+# BENCH_PASSWORD to read as a seeded user; loadtest/web_bench.py).
+bench-web: build
+	$(PY) -m loadtest.web_bench
 
 # and the Locust run: CSV and HTML reports and loadtest/results/summary.json; names the knee (the
 # highest step of concurrent users whose feed p99 < 200 ms; goal 150): LOADTEST_SHAPE=steps LOADTEST_STEP=25
