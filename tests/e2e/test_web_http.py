@@ -27,3 +27,10 @@ def test_a_file_that_is_not_there_is_a_json_404(gateway):
     r = gateway.get("/js/missing.js")
     assert r.status == 404
     assert r.json["code"] == 5
+
+
+def test_the_page_preloads_every_module_it_imports(gateway):
+    page = gateway.get("/").body.decode()
+    for f in web_files():
+        if f.suffix == ".js" and f.name != "app.js":
+            assert f'<link rel="modulepreload" href="/{f.as_posix()}">' in page
