@@ -95,3 +95,13 @@ def test_too_many_open_uploads_is_a_429_the_person_is_told_about(browser, regist
     page.get_by_role("button", name="Share").click()
     expect(page.get_by_role("alert")).to_contain_text("hopper.jpg: Slow down: you have 20 uploads open")
     assert latest_post(gateway, session) == {}
+
+
+def test_the_picker_opens_from_the_keyboard(browser, register):
+    page = open_composer(browser, register("composer"))
+    page.locator("#photos").focus()
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(CORPUS / "hopper.jpg"))
+    expect(page.locator(".picked li")).to_have_count(1)
+    expect(page.get_by_role("img", name="Photo 1: hopper.jpg")).to_be_visible()

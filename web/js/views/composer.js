@@ -59,7 +59,8 @@ export function composerScreen(main) {
 
   const form = h("form.card.composer", { "aria-labelledby": "composer-title" },
     h("h1", { id: "composer-title" }, "New post"),
-    h("p.field", {}, h("label.button", { for: "photos" }, "Choose photos (1–10)"), picker),
+    // The input itself takes the keyboard focus (Enter or Space opens the picker); its label is what shows.
+    h("p.field", {}, picker, h("label.button", { for: "photos" }, "Choose photos (1–10)")),
     list,
     h("p.field", {}, h("label", { for: "caption" }, "Caption"),
       h("textarea", { id: "caption", name: "caption", maxlength: 2200, rows: 3 })),
