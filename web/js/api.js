@@ -112,8 +112,12 @@ export async function signUp(fields) {
   keep(await send("/v1/accounts", { method: "POST", body: fields }));
 }
 
-export async function signIn(username, password) {
-  keep(await send("/v1/sessions", { method: "POST", body: { username, password } }));
+/** `code`: with two-factor sign-in on, the authenticator's 6 digits (or a recovery code). */
+export async function signIn(username, password, code = "") {
+  const body = { username, password };
+  if (/^\d{6}$/.test(code)) body.totp_code = code;
+  else if (code) body.recovery_code = code;
+  keep(await send("/v1/sessions", { method: "POST", body }));
 }
 
 export async function signOut() {

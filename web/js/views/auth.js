@@ -32,10 +32,25 @@ function form(main, title, fields, submitLabel, action, footer) {
 }
 
 export function signInScreen(main) {
+  // Shown once the server answers TWO_FACTOR_REQUIRED: the password was right, a code is missing.
+  const code = field("Code from your authenticator app (or a recovery code)", "code",
+                     { autocomplete: "one-time-code", inputmode: "numeric", required: false });
+  code.hidden = true;
   form(main, "Sign in", [
     field("Username or email", "username", { autocomplete: "username", autocapitalize: "none" }),
     field("Password", "password", { type: "password", autocomplete: "current-password" }),
-  ], "Sign in", (v) => signIn(v.username.trim(), v.password),
+    code,
+  ], "Sign in", async (v) => {
+    try {
+      await signIn(v.username.trim(), v.password, (v.code || "").trim());
+    } catch (e) {
+      if (e.reason === "TWO_FACTOR_REQUIRED") {
+        code.hidden = false;
+        e.metadata = { field: "code" };
+      }
+      throw e;
+    }
+  },
   h("p", {}, "New here? ", h("a", { href: "#/signup" }, "Create an account")));
 }
 
