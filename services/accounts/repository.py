@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 
 from services.accounts.counts import COLUMNS as COUNT_COLUMNS
 from services.accounts.service import NewUser, RefreshToken, SessionRecord, TwoFactorState, User
+from services.common import outbox
 from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
 from services.common.errors import AlreadyExists
 from services.common.ids import shard_of
@@ -20,6 +21,14 @@ USER_COLUMNS = (
     "follower_count, following_count, post_count, created_at, show_activity_status"
 )
 PRIVACY_LOCK = "accounts.privacy"
+# The stream of user.created, user.updated and user.deleted (for search's index).
+TOPIC = "accounts"
+
+
+async def _user_event(conn: psycopg.AsyncConnection, type: str, user_id: int, username: str = "",
+                      display_name: str = "", is_private: bool = False) -> None:
+    await outbox.write(conn, shard_of(user_id), TOPIC, type, user_id=user_id, username=username,
+                       display_name=display_name, is_private=is_private)
 
 
 class PostgresAccountsRepository:
@@ -43,12 +52,13 @@ class PostgresAccountsRepository:
                 taken = "email" if "emails" in (e.diag.table_name or "") else "username"
                 raise AlreadyExists(f"that {taken} is taken", reason=f"{taken.upper()}_TAKEN", field=taken) from None
         try:
-            async with self.db.for_shard(shard_of(user.id)).connection() as conn:
+            async with self.db.transaction(shard_of(user.id)) as (conn,):
                 await conn.execute(
                     f"INSERT INTO {shard_schema(shard_of(user.id))}.users "
                     "(id, username, email, password_hash, display_name) VALUES (%s, %s, %s, %s, %s)",
                     (user.id, user.username, new.email, new.password_hash, user.display_name),
                 )
+                await _user_event(conn, "user.created", user.id, user.username, user.display_name, user.is_private)
         except BaseException:
             # Release the claims so the name is not lost to a half-made account.
             await self._release_claims(user.id)
@@ -61,8 +71,11 @@ class PostgresAccountsRepository:
 
     async def delete_user(self, user_id: int) -> None:
         """Undo create_user (its row, then its name claims): for a registration that could not finish."""
-        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
-            await conn.execute(f"DELETE FROM {shard_schema(shard_of(user_id))}.users WHERE id = %s", (user_id,))
+        async with self.db.transaction(shard_of(user_id)) as (conn,):
+            cur = await conn.execute(f"DELETE FROM {shard_schema(shard_of(user_id))}.users WHERE id = %s",
+                                     (user_id,))
+            if cur.rowcount:
+                await _user_event(conn, "user.deleted", user_id)
         await self._release_claims(user_id)
 
     @asynccontextmanager
@@ -114,7 +127,7 @@ class PostgresAccountsRepository:
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None:
         # Column names come from the service's fixed list of editable fields.
         assignments = ", ".join(f"{column} = %s" for column in changes)
-        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+        async with self.db.transaction(shard_of(user_id)) as (conn,):
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 f"UPDATE {shard_schema(shard_of(user_id))}.users SET {assignments}, updated_at = now() "
@@ -122,7 +135,18 @@ class PostgresAccountsRepository:
                 (*changes.values(), user_id),
             )
             row = await cur.fetchone()
+            if row and {"display_name", "is_private"} & set(changes):
+                await _user_event(conn, "user.updated", user_id, row["username"], row["display_name"],
+                                  row["is_private"])
         return User(**row) if row else None
+
+    async def scan(self, shard: int, after_id: int, limit: int) -> list[User]:
+        """The shard's users in id order after `after_id` (search's index rebuild)."""
+        async with self.db.for_shard(shard).connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT {USER_COLUMNS} FROM {shard_schema(shard)}.users WHERE id > %s ORDER BY id LIMIT %s",
+                (after_id, limit))).fetchall()
+        return [User(*row) for row in rows]
 
     async def add_refresh_token(self, token: RefreshToken, user_agent: str) -> None:
         async with self.db.for_shard(shard_of(token.id)).connection() as conn:

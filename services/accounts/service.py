@@ -26,7 +26,7 @@ from services.common.errors import (
     Unauthenticated,
 )
 from services.common.ids import IdAllocator, shard_of
-from services.common.pagination import decimal_int64
+from services.common.pagination import check_scan, decimal_int64
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 # Deliberately simple: one @, a dot in the domain, no spaces or control characters.
@@ -131,6 +131,7 @@ class AccountsRepository(Protocol):
     async def password_hash(self, user_id: int) -> str | None: ...
     async def replace_password_hash(self, user_id: int, old: str, new: str) -> None: ...
     async def update_profile(self, user_id: int, changes: dict[str, object]) -> User | None: ...
+    async def scan(self, shard: int, after_id: int, limit: int) -> list[User]: ...
     async def add_refresh_token(self, token: RefreshToken, user_agent: str) -> None: ...
     async def rotate_refresh_token(self, spent_id: int, successor: RefreshToken) -> bool: ...
     async def sessions(self, user_id: int) -> list[SessionRecord]: ...
@@ -412,6 +413,12 @@ class AccountsService:
         if len(user_ids) > MAX_BATCH:
             raise InvalidArgument("user_ids", f"at most {MAX_BATCH} ids per call")
         return await self.repo.emails(list(dict.fromkeys(user_ids)))
+
+    async def scan(self, shard: int, after_id: int, page_size: int) -> tuple[list[User], int]:
+        """For the mesh (search's rebuild): a page of the shard's users and the id to go on after (0: done)."""
+        size = check_scan(shard, page_size, self.ids.logical_shards, default=500, maximum=2000)
+        users = await self.repo.scan(shard, after_id, size)
+        return users, users[-1].id if len(users) == size else 0
 
     async def showing_activity(self, user_ids: list[int]) -> list[int]:
         """Which of the users show their activity status."""

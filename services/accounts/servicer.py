@@ -126,6 +126,10 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
         return pb.GetActivityStatusSettingsResponse(
             showing_user_ids=await self.service.showing_activity(list(request.user_ids)))
 
+    async def ScanUsers(self, request: pb.ScanUsersRequest, context: grpc.aio.ServicerContext) -> pb.ScanUsersResponse:
+        users, next_after = await self.service.scan(request.shard, request.after_id, request.page_size)
+        return pb.ScanUsersResponse(users=[user_to_proto(u) for u in users], next_after_id=next_after)
+
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         session = await self.service.register(request.username, request.email, request.password, request.display_name,
                                               user_agent(context))

@@ -104,3 +104,10 @@ def decode_token(token: str, scope: str, **fields: Callable[[Any], Any]) -> dict
         return {name: check(cursor[name]) for name, check in fields.items()}
     except (ValueError, TypeError, OverflowError):
         raise invalid_page_token() from None
+
+
+def check_scan(shard: int, requested: int, logical_shards: int, *, default: int, maximum: int) -> int:
+    """A scan of one logical shard (the mesh's index rebuilds): the shard must exist; the page size."""
+    if not 0 <= shard < logical_shards:
+        raise InvalidArgument("shard", f"shard must be 0..{logical_shards - 1}")
+    return page_size(requested, default=default, maximum=maximum)

@@ -66,6 +66,12 @@ class PostgresEngagementRepository:
         self.waker.wake(shard_of(post_id))
         return True
 
+    async def scan_likes(self, shard: int, after: tuple[int, int], limit: int) -> list[tuple[int, int, datetime]]:
+        async with self.db.for_shard(shard).connection() as conn:
+            return await (await conn.execute(
+                f"SELECT post_id, user_id, created_at FROM {shard_schema(shard)}.likes WHERE (post_id, user_id) > "
+                "(%s, %s) ORDER BY post_id, user_id LIMIT %s", (*after, limit))).fetchall()
+
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]:
         query = f"SELECT user_id, created_at FROM {_s(post_id)}.likes WHERE post_id = %s"
         params: list[object] = [post_id]

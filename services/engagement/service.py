@@ -18,7 +18,15 @@ from typing import Protocol
 from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
-from services.common.pagination import decode_token, encode_token, iso_time, one_of, page_size, positive_int64
+from services.common.pagination import (
+    check_scan,
+    decode_token,
+    encode_token,
+    iso_time,
+    one_of,
+    page_size,
+    positive_int64,
+)
 from services.engagement.viewer_state import LIKED, SAVED
 
 MAX_COMMENT = 2200
@@ -86,6 +94,7 @@ class EngagementRepository(Protocol):
     async def like(self, post_id: int, user_id: int, author_id: int) -> bool: ...
     async def unlike(self, post_id: int, user_id: int, author_id: int) -> bool: ...
     async def likers(self, post_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
+    async def scan_likes(self, shard: int, after: tuple[int, int], limit: int) -> list[tuple[int, int, datetime]]: ...
     async def save(self, user_id: int, post_id: int) -> bool: ...
     async def unsave(self, user_id: int, post_id: int) -> bool: ...
     async def saved(self, user_id: int, limit: int, after: tuple[datetime, int] | None) -> list[Entry]: ...
@@ -163,6 +172,12 @@ class EngagementService:
     graph: Graph
     ids: IdAllocator
     viewer_states: ViewerStates
+
+    async def scan_likes(self, shard: int, after: tuple[int, int], page_size: int
+                         ) -> list[tuple[int, int, datetime]]:
+        """For the mesh (search's rebuild): (post_id, user_id, created_at) of the shard's likes after `after`."""
+        size = check_scan(shard, page_size, self.ids.logical_shards, default=1000, maximum=5000)
+        return await self.repo.scan_likes(shard, after, size)
 
     async def _author_of_visible(self, viewer_id: int, post_id: int) -> int:
         """The post's author; NotFound when the post does not exist or the viewer may not see it."""

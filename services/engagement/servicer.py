@@ -24,6 +24,12 @@ class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
         self.accounts = accounts
         self.purger = purger
 
+    async def ScanLikes(self, request: pb.ScanLikesRequest, context: Context) -> pb.ScanLikesResponse:
+        likes = await self.service.scan_likes(request.shard, (request.after_post_id, request.after_user_id),
+                                              request.page_size)
+        return pb.ScanLikesResponse(likes=[pb.ScannedLike(post_id=p, user_id=u, created_at_ms=int(at.timestamp() * 1000))
+                                           for p, u, at in likes])
+
     async def _comments(self, comments: list[Comment], token: str = "") -> pb.ListCommentsResponse:
         return pb.ListCommentsResponse(comments=await self._comment_protos(comments), next_page_token=token)
 

@@ -29,6 +29,13 @@ def _post(row: dict[str, Any]) -> Post:
     )
 
 
+def _indexed(post: Post) -> dict[str, object]:
+    """What search indexes of a post, as post.created and post.updated carry it."""
+    loc = post.location
+    return {"caption": post.caption, "hashtags": post.hashtags, "location_name": loc.name if loc else "",
+            "location_lat": loc.lat if loc else 0.0, "location_lng": loc.lng if loc else 0.0}
+
+
 class PostgresPostsRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -53,12 +60,20 @@ class PostgresPostsRepository:
                                   (post.author_id, post.request_id))
                 return _post(await cur.fetchone())
             await outbox.write(conn, shard_of(post.author_id), TOPIC, "post.created", post_id=post.id,
-                               author_id=post.author_id, mentions=post.mentions)
+                               author_id=post.author_id, mentions=post.mentions, **_indexed(post))
             return _post(row)
 
     async def get_many(self, post_ids: list[int]) -> dict[int, Post]:
         rows = await self.db.select_by_shard(post_ids, f"SELECT {COLUMNS} FROM {{schema}}.posts WHERE id = ANY(%s)")
         return {row[0]: _post(dict(zip(COLUMN_NAMES, row))) for row in rows}
+
+    async def scan(self, shard: int, after_id: int, limit: int) -> list[Post]:
+        """The shard's live posts in id order after `after_id` (search's index rebuild)."""
+        async with self.db.for_shard(shard).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"SELECT {COLUMNS} FROM {shard_schema(shard)}.posts WHERE id > %s "
+                              "AND deleted_at IS NULL ORDER BY id LIMIT %s", (after_id, limit))
+            return [_post(r) for r in await cur.fetchall()]
 
     async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]:
         s = shard_schema(shard_of(author_id))
@@ -83,9 +98,10 @@ class PostgresPostsRepository:
             row = await cur.fetchone()
             if row is None:
                 return None
+            updated = _post(row)
             await outbox.write(conn, shard_of(post.id), TOPIC, "post.updated", post_id=post.id,
-                               author_id=row["author_id"], mentions=post.mentions)
-        return _post(row)
+                               author_id=row["author_id"], mentions=post.mentions, **_indexed(updated))
+        return updated
 
     async def soft_delete(self, post_id: int) -> bool:
         """Hide the post, once, with its post.deleted event; True when this call deleted it."""

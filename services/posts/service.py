@@ -10,7 +10,7 @@ from typing import Protocol
 from services.common import text
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
-from services.common.pagination import decode_token, encode_token, page_size, positive_int64
+from services.common.pagination import check_scan, decode_token, encode_token, page_size, positive_int64
 from services.posts.keys import TIMELINE_MAX
 
 MAX_CAPTION = 2200
@@ -69,6 +69,7 @@ class PostsRepository(Protocol):
     async def mark_cleaned(self, post_id: int) -> bool: ...
     async def uncleaned(self, shard: int, deleted_before: datetime, limit: int) -> list[int]: ...
     async def recent_ids(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
+    async def scan(self, shard: int, after_id: int, limit: int) -> list[Post]: ...
 
 
 class AuthorTimelines(Protocol):
@@ -152,6 +153,12 @@ class PostsService:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         found = await self.repo.get_many(post_ids)
         return [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
+
+    async def scan(self, shard: int, after_id: int, page_size: int) -> tuple[list[Post], int]:
+        """For the mesh (search's rebuild): a page of the shard's live posts and the id to go on after (0: done)."""
+        size = check_scan(shard, page_size, self.ids.logical_shards, default=500, maximum=2000)
+        posts = await self.repo.scan(shard, after_id, size)
+        return posts, posts[-1].id if len(posts) == size else 0
 
     async def existing(self, post_ids: list[int]) -> list[int]:
         """The ids among these of posts that exist, deleted ones included (media's collector asks)."""

@@ -9,9 +9,22 @@ from pictor.posts.v1 import posts_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
 from services.posts.reading import PostReader
-from services.posts.service import Location, PostsService, not_found
+from services.posts.service import Location, Post, PostsService, not_found
 
 Context = grpc.aio.ServicerContext
+
+
+def scanned_proto(post: Post) -> posts_pb2.Post:
+    """A post as the index rebuild reads it: the row's fields, no media, the author's id only."""
+    message = posts_pb2.Post(id=post.id, caption=post.caption, hashtags=post.hashtags, mentions=post.mentions,
+                             like_count=post.like_count, comment_count=post.comment_count)
+    message.author.id = post.author_id
+    if post.location is not None:
+        message.location.CopyFrom(posts_pb2.Location(name=post.location.name, lat=post.location.lat,
+                                                     lng=post.location.lng))
+    if post.created_at is not None:
+        message.created_at.FromDatetime(post.created_at)
+    return message
 
 
 class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
@@ -19,6 +32,10 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
         self.service = service
         self.verifier = verifier
         self.reader = reader
+
+    async def ScanPosts(self, request: pb.ScanPostsRequest, context: Context) -> pb.ScanPostsResponse:
+        posts, next_after = await self.service.scan(request.shard, request.after_id, request.page_size)
+        return pb.ScanPostsResponse(posts=[scanned_proto(p) for p in posts], next_after_id=next_after)
 
     async def GetPost(self, request: pb.GetPostRequest, context: Context) -> posts_pb2.Post:
         viewer = self.verifier.caller(context) or 0
