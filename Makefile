@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench seed bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
+.PHONY: run test build generate bench seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -28,6 +28,17 @@ bench: build
 # a realistic dataset (SEED_USERS, SEED_POSTS, ...: see loadtest/seed.py),
 seed: build
 	$(PY) -m loadtest.seed
+
+# search's index rebuilt from its owners (after a seed: the seed writes no events), with progress;
+# explore's offline evaluation (recall@20 against popularity); search's benchmark (services/search/).
+search-index: build
+	$(PY) -m services.search.rebuild
+
+search-eval: build
+	$(PY) -m services.search.evaluate
+
+bench-search: build
+	$(PY) -m services.search.bench
 
 # the feed benchmark: wrk through Envoy (the GET /v1/users/me ceiling and GET /v1/feed, installed with
 # apt-get if missing), page bytes (JSON, gzip, brotli, protobuf), hybrid vs naive (id selection and the

@@ -59,6 +59,9 @@ from services.feed.keys import CELEBRITIES, excluded_key, features_key, feed_key
 from services.posts.keys import TIMELINE_MAX, timeline_key
 
 TAGS = [f"tag{i}" for i in range(500)]
+# Posts' locations (one post in ten has one), accents included: search folds them.
+PLACES = [("Zürich HB", 47.378, 8.540), ("São Paulo", -23.550, -46.633), ("Café de Flore", 48.854, 2.333),
+          ("Central Park", 40.782, -73.965), ("Kraków Old Town", 50.061, 19.937), ("Reykjavík", 64.146, -21.942)]
 WORDS = ["sunset", "beach", "coffee", "city", "night", "friends", "food", "travel", "mountain", "river", "light", "morning", "dog", "cat", "art", "street", "summer", "winter", "autumn", "spring", "garden", "book", "music", "party", "home", "work", "run"]
 
 
@@ -79,6 +82,11 @@ class Params:
         self.comments = float(os.environ.get("SEED_COMMENTS") or 1)
         self.password = os.environ.get("SEED_PASSWORD") or "pictor-seed"
         self.random_seed = _env_int("SEED_RANDOM", 42)
+        # Tastes: users and authors fall into SEED_TASTES groups (by index); this share of a post's likers
+        # come from its author's group, the rest from anyone. Explore's offline evaluation needs that
+        # structure: with likers drawn uniformly no ranker can beat popularity.
+        self.tastes = _env_int("SEED_TASTES", 50)
+        self.taste_share = float(os.environ.get("SEED_TASTE_SHARE") or 0.7)
 
 
 def username(n: int) -> str:
@@ -272,6 +280,15 @@ def make_follows(settings: Settings, params: Params, user_ids: array, active: se
     return followers, following, followees_of
 
 
+def _liker(author: int, n: int, params: Params, rng: random.Random) -> int:
+    """A user to like the author's post: of the author's taste group (index modulo SEED_TASTES) with
+    probability SEED_TASTE_SHARE, else anyone."""
+    group_size = n // params.tastes if params.tastes else 0
+    if group_size and rng.random() < params.taste_share:
+        return author % params.tastes + params.tastes * rng.randrange(group_size)
+    return rng.randrange(n)
+
+
 def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: list[int], copier: Copier,
                client: redis.Redis, rng: random.Random) -> tuple[array, dict[int, array]]:
     """Stream posts, their likes and comments into COPY (and their counts into the Redis hashes the
@@ -296,11 +313,15 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
         mentions = [username(rng.randrange(n))] if rng.random() < 0.2 else []
         caption = " ".join(rng.sample(WORDS, rng.randint(2, 8)) + [f"#{t}" for t in tags] + [f"@{m}" for m in mentions])
         media = rng.sample(media_ids, rng.randint(1, min(3, len(media_ids))))
-        copier.write(shard, "posts", "id, author_id, caption, hashtags, mentions, media_ids, created_at",
-                   f"{post_id}\t{uid}\t{caption}\t{{{','.join(tags)}}}\t{{{','.join(mentions)}}}\t"
-                   f"{{{','.join(map(str, media))}}}\t{_ts(ms)}\n")
+        place = rng.choice(PLACES) if rng.random() < 0.1 else None
+        copier.write(shard, "posts", "id, author_id, caption, hashtags, mentions, media_ids, created_at, "
+                     "location_name, location_lat, location_lng",
+                     f"{post_id}\t{uid}\t{caption}\t{{{','.join(tags)}}}\t{{{','.join(mentions)}}}\t"
+                     f"{{{','.join(map(str, media))}}}\t{_ts(ms)}\t"
+                     + ("\t".join(map(str, place)) if place else "\\N\t\\N\t\\N") + "\n")
         when = _ts(ms)
-        likers = {rng.randrange(n) for _ in range(int(rng.expovariate(1 / params.likes)))} if params.likes else set()
+        likers = {_liker(author, n, params, rng) for _ in range(int(rng.expovariate(1 / params.likes)))} \
+            if params.likes else set()
         if likers:
             copier.write(shard, "likes", "post_id, user_id, created_at",
                          "".join(f"{post_id}\t{ids[u]}\t{when}\n" for u in likers))

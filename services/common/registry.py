@@ -97,6 +97,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.messaging.v1.MessagingService",),
         proto_modules=("pictor.messaging.v1.messaging_service_pb2",),
     ),
+    ServiceSpec(
+        name="search",
+        port=7061,
+        proto_services=("pictor.search.v1.SearchService",),
+        proto_modules=("pictor.search.v1.search_service_pb2",),
+    ),
 )
 
 
@@ -134,6 +140,10 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="classifier", module="services.realtime.classifier"),
     # stories': a deleted story's media released, its highlights and tray entries cleaned (services.stories.cleanup).
     WorkerSpec(name="story_cleanup", module="services.stories.worker"),
+    # search's: users, posts, follows and likes from the event bus into the index (services.search.indexer),
+    WorkerSpec(name="indexer", module="services.search.worker"),
+    # and explore's item-item co-engagement model, refreshed every PICTOR_EXPLORE_MODEL_EVERY_S (services.search.model).
+    WorkerSpec(name="explore_model", module="services.search.model_worker"),
 )
 
 

@@ -1,0 +1,45 @@
+"""The search service's Redis keys: the one module that spells them.
+
+Written and read by the search service and its indexer worker only.
+
+  tr:5m:{bucket}:{tag}   HLL     authors of public posts with the tag in a 5-minute bucket (26 h)
+  tr:1h:{hour}:{tag}     HLL     the same per hour (8 days)
+  tr:1d:{day}:{tag}      HLL     the same per day (9 days): the 24h window's baseline
+  tr:tags:{hour}         SET     tags used in that hour (8 days): the candidates
+  tr:top:{window}        STRING  the last answer for the window, JSON (a few seconds)
+  sx:{viewer}:{chain}    STRING  one explore token chain's ranked post ids, int64 little-endian (1 h)
+
+Buckets count from the Unix epoch: bucket = t // 300, hour = t // 3600, day = t // 86400.
+"""
+
+from __future__ import annotations
+
+FIVE_MINUTES_TTL_S = 26 * 3600
+HOUR_TTL_S = 8 * 86_400 + 3600
+DAY_TTL_S = 9 * 86_400
+TOP_TTL_S = 5
+EXPLORE_TTL_S = 3600
+
+
+def trend_5m_key(bucket: int, tag: str) -> str:
+    return f"tr:5m:{bucket}:{tag}"
+
+
+def trend_hour_key(hour: int, tag: str) -> str:
+    return f"tr:1h:{hour}:{tag}"
+
+
+def trend_day_key(day: int, tag: str) -> str:
+    return f"tr:1d:{day}:{tag}"
+
+
+def trend_tags_key(hour: int) -> str:
+    return f"tr:tags:{hour}"
+
+
+def trend_top_key(window: str) -> str:
+    return f"tr:top:{window}"
+
+
+def explore_key(viewer_id: int, chain: str) -> str:
+    return f"sx:{viewer_id}:{chain}"

@@ -1,0 +1,191 @@
+"""Rebuild search's whole index from its owners: `python -m services.search.rebuild` (`make search-index`).
+
+Against a running stack (the same PICTOR_* settings). It empties the index,
+then pages every owner's data through their mesh-only scans, never their
+tables: users (accounts' ScanUsers), live posts (posts' ScanPosts), follows
+(graph's ListFollowingIds, per user), likes (engagement's ScanLikes); then
+counts followers, likes, hashtags and places, replays the last 8 days of
+public posts into the trend counters, and refreshes explore's model. Each
+phase prints its progress, rate and an estimate of what is left.
+
+Events keep flowing meanwhile: the rows written here carry the rebuild's start
+time as their version, so an event that happened after it still wins, and one
+before it changes nothing (the scan already saw its effect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from services.common.clients import MeshChannels
+from services.common.config import load_settings
+from services.common.db import Database
+from services.common.ids import shard_of
+from services.search.adapters import Owners
+from services.search.indexer import created_at
+from services.search.model_worker import refresh
+from services.search.repository import PostgresSearchIndex
+from services.search.service import place_id
+from services.search.trending import RedisTrends
+
+PAGE = 2000
+LIKES_PAGE = 5000
+FOLLOW_CONCURRENCY = 16
+TREND_DAYS = 8
+
+
+class Progress:
+    """One phase's progress line: done, rate, and what is left by the share of work done."""
+
+    def __init__(self, phase: str, total_units: int, out=sys.stderr) -> None:
+        self.phase, self.total, self.out = phase, total_units, out
+        self.started = time.monotonic()
+        self.rows = 0
+        self.units = 0
+        self.last = 0.0
+
+    def advance(self, rows: int, units: int = 0, force: bool = False) -> None:
+        self.rows += rows
+        self.units += units
+        now = time.monotonic()
+        if not force and now - self.last < 1.0:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        left = elapsed / self.units * (self.total - self.units) if self.units else float("nan")
+        print(f"{self.phase}: {self.units}/{self.total} ({100 * self.units / max(self.total, 1):.0f}%), "
+              f"{self.rows:,} rows, {self.rows / elapsed:,.0f}/s, ~{left:.0f} s left", file=self.out, flush=True)
+
+    def done(self) -> dict:
+        self.advance(0, force=True)
+        return {"rows": self.rows, "seconds": round(time.monotonic() - self.started, 1)}
+
+
+async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
+    index = PostgresSearchIndex(db)
+    version = datetime.now(UTC)
+    shards = db.logical_shards
+    report: dict[str, dict] = {}
+    await index.clear()
+
+    progress = Progress("users", shards)
+    public: set[int] = set()
+    user_ids: list[int] = []
+    for shard in range(shards):
+        after = 0
+        while True:
+            users, after = await owners.users(shard, after, PAGE)
+            await index.copy_rows(shard, "search_users", "user_id, username, display_name, is_private, version",
+                                  [(u.id, u.username, u.display_name, u.is_private, version) for u in users])
+            public |= {u.id for u in users if not u.is_private}
+            user_ids += [u.id for u in users]
+            progress.advance(len(users), units=0 if after else 1)
+            if not after:
+                break
+    report["users"] = progress.done()
+
+    progress = Progress("posts", shards)
+    places: dict[int, tuple[str, float, float]] = {}
+    post_ids: set[int] = set()
+    recent: list[tuple[list[str], int, float]] = []
+    trend_since = time.time() - TREND_DAYS * 86_400
+    for shard in range(shards):
+        after = 0
+        while True:
+            posts, after = await owners.posts(shard, after, PAGE)
+            rows = []
+            for p in posts:
+                place = None
+                if p.HasField("location") and p.location.name:
+                    place = place_id(p.location.name, p.location.lat, p.location.lng)
+                    places[place] = (p.location.name, p.location.lat, p.location.lng)
+                at = created_at(p.id)
+                rows.append((p.id, p.author.id, p.caption, list(p.hashtags), place, at, version))
+                post_ids.add(p.id)
+                if p.hashtags and p.author.id in public and at.timestamp() >= trend_since:
+                    recent.append((list(p.hashtags), p.author.id, at.timestamp()))
+            await index.copy_rows(shard, "search_posts",
+                                  "post_id, author_id, caption, hashtags, place_id, created_at, version", rows)
+            progress.advance(len(posts), units=0 if after else 1)
+            if not after:
+                break
+    report["posts"] = progress.done()
+
+    progress = Progress("follows", len(user_ids))
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for user_id in user_ids:
+        queue.put_nowait(user_id)
+
+    async def follows_worker() -> None:
+        while not queue.empty():
+            user_id = queue.get_nowait()
+            targets = await owners.following(user_id)
+            await index.copy_rows(shard_of(user_id), "search_following", "follower_id, target_id",
+                                  [(user_id, t) for t in targets])
+            by_shard: dict[int, list[tuple[int, int]]] = {}
+            for t in targets:
+                by_shard.setdefault(shard_of(t), []).append((t, user_id))
+            for shard, rows in by_shard.items():
+                await index.copy_rows(shard, "search_followers", "target_id, follower_id", rows)
+            progress.advance(len(targets), units=1)
+
+    await asyncio.gather(*(follows_worker() for _ in range(FOLLOW_CONCURRENCY)))
+    report["follows"] = progress.done()
+
+    progress = Progress("likes", shards)
+    for shard in range(shards):
+        after = (0, 0)
+        while True:
+            likes = await owners.likes(shard, after, LIKES_PAGE)
+            if not likes:
+                progress.advance(0, units=1)
+                break
+            await index.copy_rows(shard, "search_likes", "post_id, user_id, liked_at", [
+                (p, u, datetime.fromtimestamp(ms / 1000, UTC)) for p, u, ms in likes if p in post_ids])
+            after = likes[-1][:2]
+            progress.advance(len(likes))
+    report["likes"] = progress.done()
+
+    started = time.monotonic()
+    await index.finish_rebuild(version)
+    await index.put_places(places)
+    for start in range(0, len(recent), 5000):
+        await trends.count_many(recent[start:start + 5000])
+    report["counts_and_trends"] = {"rows": len(places) + len(recent), "seconds": round(time.monotonic() - started, 1)}
+    started = time.monotonic()
+    likes_used, pairs = await refresh(index)
+    report["explore_model"] = {"rows": pairs, "likes": likes_used, "seconds": round(time.monotonic() - started, 1)}
+    return report
+
+
+async def run() -> dict:
+    import redis.asyncio as aioredis
+
+    settings = load_settings()
+    db = Database(settings, max_size=4)
+    await db.open()
+    channels = MeshChannels(settings)
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        return await rebuild(db, Owners(channels), RedisTrends(client))
+    finally:
+        await channels.close()
+        await client.aclose()
+        await db.close()
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    started = time.monotonic()
+    report = asyncio.run(run())
+    report["total_seconds"] = round(time.monotonic() - started, 1)
+    print(json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()
