@@ -74,26 +74,26 @@ class Owners:
     TIMEOUT_S = 60.0
 
     def __init__(self, channels: MeshChannels) -> None:
-        self.accounts = accounts_service_pb2_grpc.AccountsServiceStub(channels.channel("accounts"))
-        self.posts = posts_service_pb2_grpc.PostsServiceStub(channels.channel("posts"))
-        self.engagement = engagement_service_pb2_grpc.EngagementServiceStub(channels.channel("engagement"))
-        self.graph = GraphClient(channels)
+        self._accounts = accounts_service_pb2_grpc.AccountsServiceStub(channels.channel("accounts"))
+        self._posts = posts_service_pb2_grpc.PostsServiceStub(channels.channel("posts"))
+        self._engagement = engagement_service_pb2_grpc.EngagementServiceStub(channels.channel("engagement"))
+        self._graph = GraphClient(channels)
 
     async def users(self, shard: int, after_id: int, page_size: int) -> tuple[list, int]:
-        reply = await self.accounts.ScanUsers(accounts_service_pb2.ScanUsersRequest(
+        reply = await self._accounts.ScanUsers(accounts_service_pb2.ScanUsersRequest(
             shard=shard, after_id=after_id, page_size=page_size), timeout=self.TIMEOUT_S)
         return list(reply.users), reply.next_after_id
 
     async def posts(self, shard: int, after_id: int, page_size: int) -> tuple[list[posts_pb2.Post], int]:
-        reply = await self.posts.ScanPosts(posts_service_pb2.ScanPostsRequest(
+        reply = await self._posts.ScanPosts(posts_service_pb2.ScanPostsRequest(
             shard=shard, after_id=after_id, page_size=page_size), timeout=self.TIMEOUT_S)
         return list(reply.posts), reply.next_after_id
 
     async def likes(self, shard: int, after: tuple[int, int], page_size: int) -> list[tuple[int, int, int]]:
-        reply = await self.engagement.ScanLikes(engagement_service_pb2.ScanLikesRequest(
+        reply = await self._engagement.ScanLikes(engagement_service_pb2.ScanLikesRequest(
             shard=shard, after_post_id=after[0], after_user_id=after[1], page_size=page_size),
             timeout=self.TIMEOUT_S)
         return [(like.post_id, like.user_id, like.created_at_ms) for like in reply.likes]
 
     async def following(self, user_id: int) -> list[int]:
-        return await self.graph.following_ids(user_id)
+        return await self._graph.following_ids(user_id)

@@ -20,8 +20,10 @@ import asyncio
 import json
 import sys
 import time
+from collections import defaultdict
 from datetime import UTC, datetime
 
+from hotpath.ids import decode
 from services.common.clients import MeshChannels
 from services.common.config import load_settings
 from services.common.db import Database
@@ -36,6 +38,7 @@ from services.search.trending import RedisTrends
 PAGE = 2000
 LIKES_PAGE = 5000
 FOLLOW_CONCURRENCY = 16
+FLUSH_EDGES = 50_000
 TREND_DAYS = 8
 
 
@@ -46,24 +49,37 @@ class Progress:
         self.phase, self.total, self.out = phase, total_units, out
         self.started = time.monotonic()
         self.rows = 0
-        self.units = 0
+        self.units: float = 0
+        self.partial = 0.0
         self.last = 0.0
 
-    def advance(self, rows: int, units: int = 0, force: bool = False) -> None:
+    def advance(self, rows: int, units: float = 0, force: bool = False, partial: float = 0.0) -> None:
+        """`units` finished; `partial`: how far into the next one (0..1), for the estimate."""
         self.rows += rows
         self.units += units
+        self.partial = partial
         now = time.monotonic()
         if not force and now - self.last < 1.0:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-6)
-        left = elapsed / self.units * (self.total - self.units) if self.units else float("nan")
-        print(f"{self.phase}: {self.units}/{self.total} ({100 * self.units / max(self.total, 1):.0f}%), "
+        done = self.units + self.partial
+        left = elapsed / done * (self.total - done) if done else float("nan")
+        print(f"{self.phase}: {done:.1f}/{self.total} ({100 * done / max(self.total, 1):.0f}%), "
               f"{self.rows:,} rows, {self.rows / elapsed:,.0f}/s, ~{left:.0f} s left", file=self.out, flush=True)
 
     def done(self) -> dict:
         self.advance(0, force=True)
         return {"rows": self.rows, "seconds": round(time.monotonic() - self.started, 1)}
+
+
+def through(after_id: int, first_id: int, now_ms: float) -> float:
+    """How far a scan in id order is through its shard, by the time in the ids (they grow with
+    time): from the shard's first row to now. 0 when done."""
+    if not after_id or not first_id:
+        return 0.0
+    first_ms = decode(first_id).timestamp_ms
+    return max(0.0, min(1.0, (decode(after_id).timestamp_ms - first_ms) / max(now_ms - first_ms, 1)))
 
 
 async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
@@ -72,19 +88,21 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     shards = db.logical_shards
     report: dict[str, dict] = {}
     await index.clear()
+    started_ms = time.time() * 1000
 
     progress = Progress("users", shards)
     public: set[int] = set()
     user_ids: list[int] = []
     for shard in range(shards):
-        after = 0
+        after = first = 0
         while True:
             users, after = await owners.users(shard, after, PAGE)
+            first = first or (users[0].id if users else 0)
             await index.copy_rows(shard, "search_users", "user_id, username, display_name, is_private, version",
                                   [(u.id, u.username, u.display_name, u.is_private, version) for u in users])
             public |= {u.id for u in users if not u.is_private}
             user_ids += [u.id for u in users]
-            progress.advance(len(users), units=0 if after else 1)
+            progress.advance(len(users), units=0 if after else 1, partial=through(after, first, started_ms))
             if not after:
                 break
     report["users"] = progress.done()
@@ -95,9 +113,10 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     recent: list[tuple[list[str], int, float]] = []
     trend_since = time.time() - TREND_DAYS * 86_400
     for shard in range(shards):
-        after = 0
+        after = first = 0
         while True:
             posts, after = await owners.posts(shard, after, PAGE)
+            first = first or (posts[0].id if posts else 0)
             rows = []
             for p in posts:
                 place = None
@@ -111,7 +130,7 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
                     recent.append((list(p.hashtags), p.author.id, at.timestamp()))
             await index.copy_rows(shard, "search_posts",
                                   "post_id, author_id, caption, hashtags, place_id, created_at, version", rows)
-            progress.advance(len(posts), units=0 if after else 1)
+            progress.advance(len(posts), units=0 if after else 1, partial=through(after, first, started_ms))
             if not after:
                 break
     report["posts"] = progress.done()
@@ -120,21 +139,33 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for user_id in user_ids:
         queue.put_nowait(user_id)
+    # Edges wait here and go in one COPY per shard and table: a COPY per user costs more than its rows.
+    following: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    followers: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    buffered = [0]
+
+    async def flush() -> None:
+        batches = [(shard, "search_following", "follower_id, target_id", rows) for shard, rows in following.items()]
+        batches += [(shard, "search_followers", "target_id, follower_id", rows) for shard, rows in followers.items()]
+        following.clear(), followers.clear()
+        buffered[0] = 0
+        for shard, table, columns, rows in batches:
+            await index.copy_rows(shard, table, columns, rows)
 
     async def follows_worker() -> None:
         while not queue.empty():
             user_id = queue.get_nowait()
             targets = await owners.following(user_id)
-            await index.copy_rows(shard_of(user_id), "search_following", "follower_id, target_id",
-                                  [(user_id, t) for t in targets])
-            by_shard: dict[int, list[tuple[int, int]]] = {}
+            following[shard_of(user_id)] += [(user_id, t) for t in targets]
             for t in targets:
-                by_shard.setdefault(shard_of(t), []).append((t, user_id))
-            for shard, rows in by_shard.items():
-                await index.copy_rows(shard, "search_followers", "target_id, follower_id", rows)
+                followers[shard_of(t)].append((t, user_id))
+            buffered[0] += len(targets)
+            if buffered[0] >= FLUSH_EDGES:
+                await flush()
             progress.advance(len(targets), units=1)
 
     await asyncio.gather(*(follows_worker() for _ in range(FOLLOW_CONCURRENCY)))
+    await flush()
     report["follows"] = progress.done()
 
     progress = Progress("likes", shards)

@@ -15,6 +15,7 @@ pipelined round trip per physical database, the databases concurrently).
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import datetime
 
@@ -345,9 +346,18 @@ class PostgresSearchIndex:
 
     # --- rebuild -------------------------------------------------------------------------
 
+    async def _in_every_shard(self, sql: str) -> None:
+        """Run a statement that returns no rows in every shard schema (the rebuild's bulk steps)."""
+        async def one_database(shards: list[int]) -> None:
+            async with self.db.for_shard(shards[0]).connection() as conn, conn.transaction():
+                for shard in shards:
+                    await conn.execute(sql.format(schema=shard_schema(shard)))
+
+        await asyncio.gather(*(one_database(shards) for shards in self.db.shards_by_database()))
+
     async def clear(self) -> None:
         """Empty the whole index (the rebuild's first step)."""
-        await self.db.every_shard("TRUNCATE {schema}.search_users, {schema}.search_posts, {schema}.search_following, "
+        await self._in_every_shard("TRUNCATE {schema}.search_users, {schema}.search_posts, {schema}.search_following, "
                                   "{schema}.search_followers, {schema}.search_likes")
         async with self.db.global_pool.connection() as conn:
             await conn.execute(f"TRUNCATE {G}.search_hashtags, {G}.search_places")
@@ -362,10 +372,10 @@ class PostgresSearchIndex:
 
     async def finish_rebuild(self, version: datetime) -> None:
         """After a bulk load: follower and like counts, hashtag and place counts, from the rows."""
-        await self.db.every_shard(
+        await self._in_every_shard(
             "UPDATE {schema}.search_users u SET follower_count = c.n FROM (SELECT target_id, count(*) n FROM "
             "{schema}.search_followers GROUP BY target_id) c WHERE u.user_id = c.target_id")
-        await self.db.every_shard(
+        await self._in_every_shard(
             "UPDATE {schema}.search_posts p SET like_count = c.n FROM (SELECT post_id, count(*) n FROM "
             "{schema}.search_likes GROUP BY post_id) c WHERE p.post_id = c.post_id")
         rows = await self.db.every_shard(
@@ -378,8 +388,8 @@ class PostgresSearchIndex:
                 f"INSERT INTO {G}.search_hashtags (name, post_count) SELECT * FROM unnest(%s::text[], %s::bigint[]) "
                 "ON CONFLICT (name) DO UPDATE SET post_count = excluded.post_count",
                 (list(counts), list(counts.values())))
-        await self.db.every_shard("ANALYZE {schema}.search_users")
-        await self.db.every_shard("ANALYZE {schema}.search_posts")
+        await self._in_every_shard("ANALYZE {schema}.search_users")
+        await self._in_every_shard("ANALYZE {schema}.search_posts")
 
     async def put_places(self, places: dict[int, tuple[str, float, float]]) -> None:
         if places:

@@ -393,3 +393,49 @@ def test_search_needs_a_signed_in_caller(gateway):
 def test_an_unknown_hashtag_is_404(new_user):
     r = new_user().get(f"/v1/hashtags/{word()}")
     assert r.status == 404 and r.json["details"][0]["reason"] == "HASHTAG_NOT_FOUND"
+
+
+# --- the rebuild ---------------------------------------------------------------------------------------
+
+
+def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, stack):
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from services.common.clients import MeshChannels
+    from services.common.db import Database
+    from services.search.adapters import Owners
+    from services.search.rebuild import rebuild
+    from services.search.trending import RedisTrends
+
+    name, tag = word(), word()
+    author, fan = new_user(display_name=f"Rebuilt {name}"), new_user()
+    follow(fan, author)
+    post_id = post(author, f"#{tag} {name}", {"name": f"Place {name}", "lat": 1.0, "lng": 2.0})
+    assert fan.post(f"/v1/posts/{post_id}/like").status == 200
+    indexed()
+
+    async def run() -> dict:
+        db = Database(stack.settings, max_size=2)
+        await db.open()
+        channels, client = MeshChannels(stack.settings), aioredis.Redis.from_url(stack.settings.redis_url)
+        try:
+            return await rebuild(db, Owners(channels), RedisTrends(client))
+        finally:
+            await channels.close()
+            await client.aclose()
+            await db.close()
+
+    report = asyncio.run(run())
+    assert report["users"]["rows"] >= 2 and report["posts"]["rows"] >= 1
+    assert usernames(suggestions(fan, name))[0] == author.username
+    assert post_ids(search(fan, name, "POSTS")) == [post_id]
+    assert fan.get(f"/v1/hashtags/{tag}").json["post_count"] == "1"
+    assert post_ids(fan.get(f"/v1/hashtags/{tag}/posts?order=TOP").json) == [post_id]
+    assert search(fan, f"place {name}", "PLACES")["places"][0]["post_count"] == "1"
+    assert fan.get(f"/v1/users/{author.id}/mutual-followers").json.get("total_count", "0") == "0"
+    me = new_user()
+    follow(me, fan)
+    indexed()
+    assert [s["user"]["id"] for s in me.get("/v1/users/me/suggestions").json["suggestions"]] == [author.id]
