@@ -40,6 +40,8 @@ LIKES_PAGE = 5000
 FOLLOW_CONCURRENCY = 16
 FLUSH_EDGES = 50_000
 TREND_DAYS = 8
+# Posts per Redis pipeline when replaying trends (about 8 commands per tag): a large one times out.
+TREND_BATCH = 250
 
 
 class Progress:
@@ -185,8 +187,8 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     started = time.monotonic()
     await index.finish_rebuild(version)
     await index.put_places(places)
-    for start in range(0, len(recent), 5000):
-        await trends.count_many(recent[start:start + 5000])
+    for start in range(0, len(recent), TREND_BATCH):
+        await trends.count_many(recent[start:start + TREND_BATCH])
     report["counts_and_trends"] = {"rows": len(places) + len(recent), "seconds": round(time.monotonic() - started, 1)}
     started = time.monotonic()
     likes_used, pairs = await refresh(index)

@@ -31,6 +31,8 @@ from services.search.service import (
 )
 
 G = GLOBAL_SCHEMA
+# How many users each way of matching a query may bring, per shard, before they are scored.
+BRANCH = 100
 
 
 def _s(entity_id: int) -> str:
@@ -68,23 +70,35 @@ class PostgresSearchIndex:
                       "FROM {schema}.search_users WHERE user_id = ANY(%s) AND NOT deleted")
         return {r[0]: UserDoc(*r) for r in rows}
 
-    async def match_users(self, q: str, keys: list[str], limit: int) -> list[Candidate]:
+    async def match_users(self, q: str, keys: list[str], limit: int, following: list[int] | None = None
+                          ) -> list[Candidate]:
         """Users whose username starts with q, a word of whose name starts with q, one typo away from
-        q (shared typo keys), or trigram-similar to it; with how well they match (higher is better)."""
+        q (shared typo keys), or trigram-similar to it; with how well they match (higher is better).
+
+        Each way of matching takes at most BRANCH rows (no ordering: a GIN or btree scan that stops
+        early), and only those are scored, so a query most users match ("seed") costs no more than a
+        rare one; accounts the searcher follows that match are always among them.
+        """
         fuzzy = len(q) >= 3
-        where = ["username LIKE %(prefix)s"]
+        branch = max(limit, BRANCH)
+        live = "SELECT user_id FROM {schema}.search_users WHERE NOT deleted AND "
+        branches = [live + "username LIKE %(prefix)s ORDER BY username LIMIT %(branch)s"]
         if fuzzy:
-            where += ["folded LIKE %(word)s", "%(q)s <%% folded"]
+            branches += [live + "folded LIKE %(word)s LIMIT %(branch)s", live + "%(q)s <%% folded LIMIT %(branch)s"]
         if keys:
-            where.append("typo_keys && %(keys)s::text[]")
+            branches.append(live + "typo_keys && %(keys)s::text[] LIMIT %(branch)s")
+        if following:
+            branches.append(live + "user_id = ANY(%(following)s) AND (username LIKE %(prefix)s"
+                            + (" OR folded LIKE %(word)s" if fuzzy else "") + ")")
         match = ("CASE WHEN username LIKE %(prefix)s THEN 3.0 "
                  + ("WHEN folded LIKE %(word)s THEN 2.5 " if fuzzy else "")
                  + ("WHEN typo_keys && %(keys)s::text[] THEN 1.5 " if keys else "")
                  + "ELSE 0 END" + (" + word_similarity(%(q)s, folded)" if fuzzy else ""))
         sql = (f"SELECT user_id, username, display_name, follower_count, {match} AS match "
-               "FROM {schema}.search_users WHERE NOT deleted AND (" + " OR ".join(where) + ") "
+               "FROM {schema}.search_users WHERE user_id IN (" + " UNION ".join(f"({b})" for b in branches) + ") "
                "ORDER BY match DESC, follower_count DESC LIMIT %(limit)s")
-        params = {"q": q, "prefix": _like_prefix(q), "word": "% " + _like_prefix(q), "keys": keys, "limit": limit}
+        params = {"q": q, "prefix": _like_prefix(q), "word": "% " + _like_prefix(q), "keys": keys, "limit": limit,
+                  "branch": branch, "following": following or []}
         rows = await self.db.every_shard(sql, params)  # type: ignore[arg-type]
         return [Candidate("user", r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
 

@@ -219,7 +219,8 @@ def explore_rank(seeds: list[int], neighbors: list[tuple[int, int, float]], popu
 
 class SearchIndex(Protocol):
     async def users(self, user_ids: list[int]) -> dict[int, UserDoc]: ...
-    async def match_users(self, q: str, keys: list[str], limit: int) -> list[Candidate]: ...
+    async def match_users(self, q: str, keys: list[str], limit: int, following: list[int] | None = None
+                          ) -> list[Candidate]: ...
     async def match_posts(self, query: str, following: list[int], blocked: list[int], limit: int
                           ) -> list[PostHit]: ...
     async def match_hashtags(self, q: str, limit: int, offset: int = 0) -> list[Hashtag]: ...
@@ -287,9 +288,11 @@ class SearchService:
             raise InvalidArgument("q", "q must have a letter or digit after # or @", reason="QUERY_INVALID")
         if tags_only:
             return list(await self.index.match_hashtags(q, AUTOCOMPLETE_LIMIT))
-        viewer, users, tags, places = await asyncio.gather(
-            self.viewer(user_id), self.index.match_users(q, typo_keys(q), 20),
+        following = await self.index.following(user_id)
+        exclusions, users, tags, places = await asyncio.gather(
+            self.relations.exclusions(user_id), self.index.match_users(q, typo_keys(q), 20, following),
             self.index.match_hashtags(q, 5), self.index.match_places(q, 5))
+        viewer = Viewer(user_id, set(following), set(exclusions[0]), set(exclusions[1]))
         scored: list[tuple[float, int, UserDoc | Hashtag | Place]] = []
         for c in rank_users(users, viewer)[:AUTOCOMPLETE_LIMIT]:
             score = c.match + (FOLLOWED_BOOST if c.id in viewer.following else 0.0) + popularity(c.popularity)
@@ -317,7 +320,10 @@ class SearchService:
             raise InvalidArgument("q", "q must have a letter or digit", reason="QUERY_INVALID")
         items: list
         if type == "USERS":
-            viewer, users = await asyncio.gather(self.viewer(user_id), self.index.match_users(q, typo_keys(q), want))
+            following = await self.index.following(user_id)
+            exclusions, users = await asyncio.gather(self.relations.exclusions(user_id),
+                                                     self.index.match_users(q, typo_keys(q), want, following))
+            viewer = Viewer(user_id, set(following), set(exclusions[0]), set(exclusions[1]))
             items = [UserDoc(c.id, c.name, c.display_name, follower_count=c.popularity)
                      for c in rank_users(users, viewer)[offset:want]]
         elif type == "HASHTAGS":
