@@ -23,6 +23,7 @@ import random
 import secrets
 import statistics
 import time
+from typing import Self
 
 import grpc
 import psycopg
@@ -89,9 +90,30 @@ def post_queries(rng: random.Random, n: int) -> list[str]:
     return [rng.choice(forms)() for _ in range(n)]
 
 
+FAILURES: dict[str, int] = {}
+
+
+class Emitted(list):
+    """The measures, each printed as soon as it is taken (a later failure loses none)."""
+
+    def append(self, line: dict) -> None:
+        print(json.dumps(line), flush=True)
+        super().append(line)
+
+    def __iadd__(self, lines: list[dict]) -> Self:
+        for line in lines:
+            self.append(line)
+        return self
+
+
 async def timed(call, request, token: str) -> tuple[float, object]:
+    """(ms, reply); a failed call counts in FAILURES by its status and takes its time, with an empty reply."""
     start = time.perf_counter()
-    reply = await call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    try:
+        reply = await call(request, metadata=(("authorization", f"Bearer {token}"),), timeout=10)
+    except grpc.aio.AioRpcError as error:
+        FAILURES[error.code().name] = FAILURES.get(error.code().name, 0) + 1
+        reply = None
     return (time.perf_counter() - start) * 1000, reply
 
 
@@ -103,7 +125,7 @@ async def measure(samples: int, seed: int) -> list[dict]:
     tokens = [signer.sign(u[0]) for u in rng.sample(users, min(200, len(users)))]
     channel = grpc.aio.insecure_channel(settings.service_address(by_name("search")))
     stub = search_service_pb2_grpc.SearchServiceStub(channel)
-    results = []
+    results = Emitted()
     try:
         for q in autocomplete_queries(users, rng, 20):  # warm up
             await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens))
@@ -120,7 +142,7 @@ async def measure(samples: int, seed: int) -> list[dict]:
         for token in tokens[:min(len(tokens), samples // 5)]:
             ms, reply = await timed(stub.GetExplore, pb.GetExploreRequest(page_size=20), token)
             first.append(ms)
-            if reply.next_page_token:
+            if reply is not None and reply.next_page_token:
                 second.append((await timed(stub.GetExplore, pb.GetExploreRequest(
                     page_size=20, page_token=reply.next_page_token), token))[0])
         results.append(percentiles("search.explore_first_page", first))
@@ -165,8 +187,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    for line in asyncio.run(measure(args.samples, args.seed)):
-        print(json.dumps(line), flush=True)
+    asyncio.run(measure(args.samples, args.seed))
+    print(json.dumps({"op": "search.failed_calls", "by_status": FAILURES}), flush=True)
 
 
 if __name__ == "__main__":
