@@ -361,6 +361,7 @@ class SearchService:
         return found
 
     async def place_posts(self, user_id: int, place_id: int, size: int, token: str) -> Page:
+        decode_token(token, f"place:{place_id}", k=_non_negative, i=positive_int64)  # a bad token: 400 before 404
         await self.place(place_id)
         return await self._tagged(user_id, "p.place_id = %s", place_id, f"place:{place_id}", False, size, token)
 
