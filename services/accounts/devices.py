@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from services.accounts.service import ViewerRelationship
 from services.common.db import Database, shard_schema
 from services.common.errors import InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
@@ -31,7 +32,7 @@ class Device:
 
 
 class Blocks(Protocol):
-    async def blocked(self, viewer_id: int, user_id: int) -> bool: ...
+    async def relationship(self, viewer_id: int, user_id: int) -> ViewerRelationship: ...
 
 
 class PostgresDevices:
@@ -87,7 +88,7 @@ class DeviceKeys:
 
     async def of_user(self, viewer_id: int, user_id: int) -> list[Device]:
         if not self.store.holds(user_id) or not await self.store.user_exists(user_id) or (
-                viewer_id != user_id and await self.blocks.blocked(viewer_id, user_id)):
+                viewer_id != user_id and (await self.blocks.relationship(viewer_id, user_id)).blocked):
             raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
         return await self.store.of_user(user_id)
 
