@@ -13,10 +13,11 @@ import json
 import psycopg
 import redis
 
-from loadtest.feed_bench import HttpClient, percentiles
+from loadtest.feed_bench import HttpClient
 from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
+from services.common.stats import percentiles
 from services.feed.keys import feed_key
 
 BANDS = ((1, 50), (50, 150), (150, 300), (300, 600), (600, 100_000))

@@ -55,6 +55,7 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, load_settings
 from services.common.db import shard_schema
 from services.common.ids import shard_of
+from services.common.stats import percentiles
 
 PAGE_SIZE = 20
 FEED_PATH = f"/v1/feed?page_size={PAGE_SIZE}&mode=RANKED"
@@ -76,15 +77,6 @@ def _env_int(name: str, default: int) -> int:
 def emit(line: dict) -> dict:
     print(json.dumps(line), flush=True)
     return line
-
-
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    ordered = sorted(samples_ms)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1], 2)}
 
 
 class HttpClient:

@@ -36,6 +36,8 @@ import gevent
 import grpc
 from locust import FastHttpUser, LoadTestShape, User, between, events, task
 
+from services.common.stats import percentiles
+
 SEED_USERS = int(os.environ.get("SEED_USERS") or 100_000)
 SEED_PASSWORD = os.environ.get("SEED_PASSWORD") or "pictor-seed"
 FEED = "GET /v1/feed"
@@ -383,11 +385,6 @@ def _ramp_stats(environment, **_kwargs) -> None:
     def on_quit(environment, **_kw) -> None:
         write_result("feed_ramp.json", {phase: {"requests": len(s), **percentiles(s)} for phase, s in samples.items()
                                         if s})
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {f"p{q}_ms": ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] for q in (50, 95, 99)}
 
 
 def write_result(name: str, content: dict) -> None:

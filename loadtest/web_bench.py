@@ -21,6 +21,7 @@ import os
 import statistics
 import time
 
+from services.common.stats import percentile
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP
 from tests.browser.helpers import signed_in_script
 from tests.e2e.http import Gateway
@@ -66,11 +67,6 @@ def reader(gateway: Gateway) -> dict:
     return viewer
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -99,7 +95,7 @@ def main() -> None:
     for name, values in found.items():
         if values:
             print(json.dumps({"figure": f"web.{name}_ms", "runs": len(values),
-                              "p50": round(statistics.median(values), 1), "p90": round(percentile(values, 0.9), 1),
+                              "p50": round(statistics.median(values), 1), "p90": round(percentile(values, 90), 1),
                               "max": round(max(values), 1), "user": session["user"]["username"]}))
 
 

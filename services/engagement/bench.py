@@ -35,6 +35,7 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, load_settings
 from services.common.db import GLOBAL_SCHEMA, shard_schema
 from services.common.ids import IdAllocator, shard_of
+from services.common.stats import percentile
 
 
 @dataclass(frozen=True)
@@ -170,10 +171,6 @@ def wait_settled(port: int, post_ids: list[str], expected: int, timeout_s: float
     return time.perf_counter() - started
 
 
-def percentile(sorted_ms: list[float], fraction: float) -> float:
-    return sorted_ms[min(len(sorted_ms) - 1, round(fraction * (len(sorted_ms) - 1)))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=500)
@@ -192,7 +189,7 @@ def main() -> None:
         "op": "engagement.like", "route": "POST /v1/posts/[id]/like", "likes": len(jobs), "users": args.users,
         "posts": args.posts, "concurrency": args.concurrency, "cpus": len(os.sched_getaffinity(0)),
         "seconds": round(seconds, 2), "likes_per_s": round(len(jobs) / seconds, 1),
-        "p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
+        "p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(latencies[-1], 1), "errors": errors, "settled_ms": round(settled * 1000),
     }), flush=True)
 

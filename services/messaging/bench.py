@@ -38,7 +38,8 @@ from services.common.config import Settings, env_int, load_settings
 from services.common.db import shard_schema
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import encode_token
-from services.realtime.bench import STREAMS_PER_CHANNEL, Streams, percentile
+from services.common.stats import percentile
+from services.realtime.bench import STREAMS_PER_CHANNEL, Streams
 
 
 def summary(op: str, values_ms: list[float], **extra: object) -> str:

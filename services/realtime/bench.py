@@ -33,6 +33,7 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, env_int, load_settings
 from services.common.events import envelope, fields, stream
 from services.common.ids import IdAllocator
+from services.common.stats import percentile
 
 # Streams per client connection. Real clients hold one each; many on one connection let Envoy's
 # queue of frames for a client that reads slowly (one Python process reading thousands of streams)
@@ -42,11 +43,6 @@ STREAMS_PER_CHANNEL = 25
 
 def rss_mb(pid: int) -> float:
     return psutil.Process(pid).memory_info().rss / 2**20
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 class Streams:

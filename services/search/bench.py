@@ -21,7 +21,6 @@ import asyncio
 import json
 import random
 import secrets
-import statistics
 import time
 from typing import Self
 
@@ -34,19 +33,14 @@ from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
 from services.common.registry import by_name
+from services.common.stats import percentiles
 from services.mesh.relay_bench import Gateway, jpeg
 
 WORDS = ["sunset", "beach", "coffee", "city", "night", "friends", "food", "travel", "mountain", "river"]
 
 
-def percentiles(op: str, samples: list[float]) -> dict:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 2)
-
-    return {"op": op, "samples": len(ordered), "p50_ms": round(statistics.median(ordered), 2), "p90_ms": at(0.90),
-            "p99_ms": at(0.99), "max_ms": round(ordered[-1], 2)}
+def figures(op: str, samples: list[float]) -> dict:
+    return {"op": op, "samples": len(samples), **percentiles(samples, (50, 90, 99))}
 
 
 def typo(word: str, rng: random.Random) -> str:
@@ -131,13 +125,13 @@ async def measure(samples: int, seed: int) -> list[dict]:
             await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens))
         times = [(await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens)))[0]
                  for q in autocomplete_queries(users, rng, samples)]
-        results.append(percentiles("search.autocomplete", times))
+        results.append(figures("search.autocomplete", times))
         times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="POSTS"), rng.choice(tokens)))[0]
                  for q in post_queries(rng, samples // 2)]
-        results.append(percentiles("search.posts", times))
+        results.append(figures("search.posts", times))
         times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="USERS"), rng.choice(tokens)))[0]
                  for q in autocomplete_queries(users, rng, samples // 2)]
-        results.append(percentiles("search.users", times))
+        results.append(figures("search.users", times))
         first, second = [], []
         for token in tokens[:min(len(tokens), samples // 5)]:
             ms, reply = await timed(stub.GetExplore, pb.GetExploreRequest(page_size=20), token)
@@ -145,9 +139,9 @@ async def measure(samples: int, seed: int) -> list[dict]:
             if reply is not None and reply.next_page_token:
                 second.append((await timed(stub.GetExplore, pb.GetExploreRequest(
                     page_size=20, page_token=reply.next_page_token), token))[0])
-        results.append(percentiles("search.explore_first_page", first))
+        results.append(figures("search.explore_first_page", first))
         if second:
-            results.append(percentiles("search.explore_next_page", second))
+            results.append(figures("search.explore_next_page", second))
         results += await index_lag(settings, stub, max(10, samples // 50))
     finally:
         await channel.close()
@@ -179,7 +173,7 @@ async def index_lag(settings, stub, samples: int) -> list[dict]:
                 metadata=(("authorization", f"Bearer {token}"),))).suggestions]:
             await asyncio.sleep(0.01)
         people.append((time.perf_counter() - start) * 1000)
-    return [percentiles("search.index_lag_new_post", posts), percentiles("search.index_lag_new_user", people)]
+    return [figures("search.index_lag_new_post", posts), figures("search.index_lag_new_user", people)]
 
 
 def main() -> None:

@@ -36,11 +36,7 @@ from pictor.stories.v1 import stories_service_pb2 as pb
 from pictor.stories.v1 import stories_service_pb2_grpc
 
 from services.common.config import env_int, load_settings
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+from services.common.stats import percentile
 
 
 def emit(**figure: object) -> None:
