@@ -91,11 +91,18 @@ class Settings:
     refresh_token_ttl_s: int
     gateway_rate_limit_per_s: int
     shutdown_grace_s: float
+    # Where other processes reach each service (a container's DNS name in a deployment).
     service_hosts: dict[str, str] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
+    # The address a service listens on when that is not the one it is reached at (0.0.0.0 in a
+    # container); empty: its own host from service_hosts.
+    bind_host: str = ""
 
     def service_port(self, spec: ServiceSpec) -> int:
         return self.service_ports[spec.name]
+
+    def listen_host(self, spec: ServiceSpec) -> str:
+        return self.bind_host or self.service_hosts[spec.name]
 
     def service_address(self, spec: ServiceSpec) -> str:
         """host:port at which other processes reach the service."""
@@ -141,4 +148,5 @@ def load_settings() -> Settings:
         shutdown_grace_s=float(env_str("PICTOR_SHUTDOWN_GRACE", "5")),
         service_hosts={s.name: env_str(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
         service_ports={s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
+        bind_host=env_str("PICTOR_BIND_HOST", ""),
     )

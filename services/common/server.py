@@ -251,7 +251,7 @@ def main(spec: ServiceSpec, setup: Setup) -> None:
 
     async def run() -> None:
         stop = stop_on_signals()
-        running = await start(spec, setup, settings, host=settings.service_hosts[spec.name])
+        running = await start(spec, setup, settings, host=settings.listen_host(spec))
         await stop.wait()
         log.info("%s shutting down", spec.name)
         await running.shutdown(settings.shutdown_grace_s)

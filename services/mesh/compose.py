@@ -30,6 +30,9 @@ SHARED_ENV = {
     "PICTOR_JWKS_FILE": "/etc/pictor/keys/jwks.json",
     # Where clients reach the gateway: the base of signed media URLs.
     "PICTOR_PUBLIC_URL": "http://localhost:8080",
+    # Each service listens on all of its container's addresses and is reached by its service name.
+    "PICTOR_BIND_HOST": "0.0.0.0",
+    **{f"{spec.env_prefix}_HOST": spec.name for spec in SERVICES},
 }
 # The keys (read only) and the data directory (blobs, partial uploads), in every service and worker.
 DATA_VOLUMES = ["keys:/etc/pictor/keys:ro", "media:/var/lib/pictor"]
@@ -63,7 +66,7 @@ def build() -> dict:
         services[spec.name] = {
             "build": ".",
             "command": ["python", "-m", spec.module],
-            "environment": {**SHARED_ENV, f"{spec.env_prefix}_HOST": "0.0.0.0"},
+            "environment": SHARED_ENV,
             "volumes": list(DATA_VOLUMES),
             "expose": [str(spec.port)],
             "healthcheck": {

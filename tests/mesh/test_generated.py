@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from services.common.config import REPO_ROOT, load_settings
-from services.common.registry import SERVICES
+from services.common.registry import SERVICES, WORKERS
 from services.mesh import codegen, compose, embedded, envoy_config, openapi
 
 
@@ -103,3 +103,15 @@ def test_every_web_file_has_a_route_and_compose_mounts_them():
         assert served[f"/{f.as_posix()}"] == f"/etc/pictor/web/{f.as_posix()}"
     doc = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     assert "./web:/etc/pictor/web:ro" in doc["services"]["envoy"]["volumes"]
+
+
+def test_compose_containers_reach_each_other_by_service_name_and_listen_on_every_address(monkeypatch):
+    doc = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    for name in [spec.name for spec in SERVICES] + [worker.name for worker in WORKERS]:
+        env = doc["services"][name]["environment"]
+        for key, value in env.items():
+            monkeypatch.setenv(key, str(value))
+        settings = load_settings()
+        for spec in SERVICES:
+            assert settings.service_address(spec) == f"{spec.name}:{spec.port}", name
+            assert settings.listen_host(spec) == "0.0.0.0", name
