@@ -96,10 +96,11 @@ build: $(INSTALLED)
 	$(PY) setup.py -q build_ext --inplace
 
 # Rewrite the checked-in files derived from the service registry (a test
-# fails while they are stale): envoy/envoy.yaml and docker-compose.yml.
+# fails while they are stale): envoy/envoy.yaml, docker-compose.yml and deploy/kubernetes.
 generate: $(INSTALLED)
 	$(PY) -m services.mesh.envoy_config
 	$(PY) -m services.mesh.compose
+	$(PY) -m services.mesh.kubernetes
 
 $(INSTALLED): requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
