@@ -18,6 +18,7 @@ from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 from pictor.media.v1 import media_pb2, media_service_pb2, media_service_pb2_grpc
 from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
 from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2, realtime_service_pb2_grpc
+from pictor.stories.v1 import stories_pb2, stories_service_pb2, stories_service_pb2_grpc
 
 from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
@@ -302,6 +303,21 @@ class EngagementClient:
         """Forget a deleted post's likes, comments, saves and counts."""
         return await self._stub.PurgePost(engagement_service_pb2.PurgePostRequest(post_id=post_id),
                                           timeout=CLEANUP_TIMEOUT_S)
+
+
+class StoriesClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = stories_service_pb2_grpc.StoriesServiceStub(channels.channel("stories"))
+
+    async def visible_stories(self, viewer_id: int, story_ids: list[int]) -> list[stories_pb2.Story]:
+        """Hydrated stories the viewer may see now, in the order asked."""
+        found: list[stories_pb2.Story] = []
+        for batch in _batches(story_ids):
+            reply = await self._stub.BatchGetStories(
+                stories_service_pb2.BatchGetStoriesRequest(viewer_id=viewer_id, story_ids=batch),
+                timeout=outbound_timeout())
+            found.extend(reply.stories)
+        return found
 
 
 class RealtimeClient:

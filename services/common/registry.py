@@ -140,6 +140,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="classifier", module="services.realtime.classifier"),
     # stories': a deleted story's media released, its highlights and tray entries cleaned (services.stories.cleanup).
     WorkerSpec(name="story_cleanup", module="services.stories.worker"),
+    # messaging's: story replies become direct messages (services.messaging.story_replies).
+    WorkerSpec(name="story_replies", module="services.messaging.worker"),
     # search's: users, posts, follows and likes from the event bus into the index (services.search.indexer),
     WorkerSpec(name="indexer", module="services.search.worker"),
     # and explore's item-item co-engagement model, refreshed every PICTOR_EXPLORE_MODEL_EVERY_S (services.search.model).

@@ -1,9 +1,9 @@
 """What messaging asks of other services: who relates how (graph), media (media), shared posts
-(posts), devices (accounts); and the bus, for typing. Narrow calls; none calls back."""
+(posts), shared stories (stories), devices (accounts); and the bus, for typing. Narrow calls; none calls back."""
 
 from __future__ import annotations
 
-from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient
+from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
 from services.messaging.events import TOPIC, MessagingEvent
 from services.messaging.service import Relation
@@ -41,6 +41,14 @@ class SharedPosts:
 
     async def sees(self, viewer_id: int, post_ids: list[int]) -> set[int]:
         return set(await self.posts.visible_authors(viewer_id, list(dict.fromkeys(post_ids))[:POSTS_BATCH]))
+
+
+class SharedStories:
+    def __init__(self, stories: StoriesClient) -> None:
+        self.stories = stories
+
+    async def visible(self, viewer_id: int, story_ids: list[int]) -> dict[int, object]:
+        return {s.id: s for s in await self.stories.visible_stories(viewer_id, story_ids)}
 
 
 class AccountDevices:

@@ -45,8 +45,12 @@ def message_proto(view: MessageView) -> messaging_pb2.Message:
             shared.post.CopyFrom(view.post)
         message.post.CopyFrom(shared)
     if m.kind == "STORY":
-        # NOTE: no stories service in this build: a story cannot be checked, so it reads as unavailable.
-        message.story.CopyFrom(messaging_pb2.SharedStory(story_id=0, unavailable=True))
+        # A story the reader may not see (expired, deleted, private, blocked) is "unavailable" and nothing else.
+        shared = messaging_pb2.SharedStory(story_id=m.story_id if view.story_visible else 0,
+                                           unavailable=not view.story_visible)
+        if view.story is not None:
+            shared.story.CopyFrom(view.story)
+        message.story.CopyFrom(shared)
     if m.created_at is not None:
         message.created_at.FromDatetime(m.created_at)
     return message

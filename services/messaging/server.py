@@ -12,11 +12,18 @@ from pictor.messaging.v1 import messaging_service_pb2_grpc
 
 from services.common import server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient
+from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
-from services.messaging.adapters import AccountDevices, BusTyping, GraphRelations, MediaItems, SharedPosts
+from services.messaging.adapters import (
+    AccountDevices,
+    BusTyping,
+    GraphRelations,
+    MediaItems,
+    SharedPosts,
+    SharedStories,
+)
 from services.messaging.repository import PostgresMessagingStore
 from services.messaging.service import MessagingService
 from services.messaging.servicer import MessagingServicer
@@ -24,16 +31,22 @@ from services.messaging.servicer import MessagingServicer
 SPEC = by_name("messaging")
 
 
-async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+async def messaging_service(resources: server.Resources) -> MessagingService:
+    """The service as wired in a process of the mesh (the server, and the story_replies worker)."""
     settings, channels = resources.settings, resources.channels()
-    accounts = AccountsClient(channels)
-    service = MessagingService(
+    return MessagingService(
         PostgresMessagingStore(await resources.database()), IdAllocator(settings.logical_shards),
         GraphRelations(GraphClient(channels)), MediaItems(MediaClient(channels)), SharedPosts(PostsClient(channels)),
-        AccountDevices(accounts), BusTyping(EventPublisher(resources.redis())))
+        SharedStories(StoriesClient(channels)), AccountDevices(AccountsClient(channels)),
+        BusTyping(EventPublisher(resources.redis())))
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings = resources.settings
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     messaging_service_pb2_grpc.add_MessagingServiceServicer_to_server(
-        MessagingServicer(service, verifier, accounts), grpc_server)
+        MessagingServicer(await messaging_service(resources), verifier, AccountsClient(resources.channels())),
+        grpc_server)
 
 
 def main() -> None:

@@ -139,6 +139,8 @@ class MessageView:
     media: object | None = None  # pictor.media.v1.Media, hydrated
     post: object | None = None  # pictor.posts.v1.Post, when the reader may see it
     post_visible: bool = False
+    story: object | None = None  # pictor.stories.v1.Story, when the reader may see it
+    story_visible: bool = False
 
 
 # --- what it asks of others ---------------------------------------------------------
@@ -165,6 +167,11 @@ class SharedPosts(Protocol):
     async def visible(self, viewer_id: int, post_ids: list[int]) -> dict[int, object]: ...
     # Which of the posts the viewer may see (ids only).
     async def sees(self, viewer_id: int, post_ids: list[int]) -> set[int]: ...
+
+
+class SharedStories(Protocol):
+    # Hydrated stories the viewer may see now (pictor.stories.v1.Story), by id.
+    async def visible(self, viewer_id: int, story_ids: list[int]) -> dict[int, object]: ...
 
 
 class Devices(Protocol):
@@ -247,6 +254,10 @@ def message_kind(draft: Draft, secret: bool) -> str:
                               reason="INVALID_CLIENT_MESSAGE_ID")
     given = [name for name, value in (("text", draft.text), ("media_id", draft.media_id),
                                       ("post_id", draft.post_id), ("story_id", draft.story_id)) if value]
+    if draft.story_id and "text" in given and not secret:
+        given.remove("text")  # words about the story: a reply
+        if not draft.text.strip() or len(draft.text) > MAX_TEXT:
+            raise InvalidArgument("text", f"text must be 1-{MAX_TEXT} characters", reason="INVALID_TEXT")
     if secret:
         if given:
             raise InvalidArgument(given[0], f"{given[0]}: a secret conversation's messages are envelopes only "
@@ -275,6 +286,7 @@ class MessagingService:
     relations: Relations
     media: MediaItems
     posts: SharedPosts
+    stories: SharedStories
     devices: Devices
     ephemeral: Ephemeral
 
@@ -458,7 +470,10 @@ class MessagingService:
 
     # --- messages -----------------------------------------------------------------
 
-    async def send(self, caller: int, conversation_id: int, draft: Draft) -> MessageView:
+    async def send(self, caller: int, conversation_id: int, draft: Draft, story_checked: bool = False
+                   ) -> MessageView:
+        """Adds the draft to the conversation. `story_checked`: the stories service already let the
+        caller answer the story (a reply arriving as an event, perhaps after the story expired)."""
         conversation, members = await self._membership(caller, conversation_id)
         kind = message_kind(draft, conversation.secret)
         existing = await self.store.message_by_client_id(conversation_id, caller, draft.client_message_id)
@@ -473,9 +488,12 @@ class MessagingService:
                                       reason="MEDIA_NOT_FOUND")
         if kind == "POST" and draft.post_id not in await self.posts.sees(caller, [draft.post_id]):
             raise NotFound(f"post {draft.post_id} not found", reason="POST_NOT_FOUND")
+        if kind == "STORY" and not story_checked and draft.story_id not in await self.stories.visible(
+                caller, [draft.story_id]):
+            raise NotFound(f"story {draft.story_id} not found", reason="STORY_NOT_FOUND")
         envelopes = await self._envelopes(caller, active, draft) if kind == "ENCRYPTED" else []
         new = NewMessage(conversation_id, self.ids.new_id(shard_of(conversation_id)), caller,
-                         draft.client_message_id, kind, draft.text if kind == "TEXT" else "", draft.media_id,
+                         draft.client_message_id, kind, draft.text if kind in ("TEXT", "STORY") else "", draft.media_id,
                          draft.post_id, draft.story_id, envelopes)
         stored = Message(conversation_id, new.id, caller, new.client_message_id, kind, new.text, new.media_id,
                          new.post_id, new.story_id, False, datetime.now().astimezone())
@@ -493,9 +511,10 @@ class MessagingService:
                             envelopes: list[tuple[int, int, bytes]]) -> None:
         """What each recipient's stream shows of a new message: a shared post they may not see is
         unavailable; an encrypted one carries only their own devices' envelopes."""
-        def shown(user_id: int, post_visible: bool) -> str:
+        def shown(user_id: int, visible: bool) -> str:
             mine = [e for e in envelopes if e[1] == user_id]
-            return render.message_json(MessageView(m, [], mine, media, None, post_visible))
+            return render.message_json(MessageView(m, [], mine, media, None, visible and m.kind == "POST",
+                                                   None, visible and m.kind == "STORY"))
 
         if m.kind == "ENCRYPTED":
             event.data_json = shown(0, False)
@@ -504,6 +523,11 @@ class MessagingService:
             seeing = await asyncio.gather(*(self.posts.sees(u, [m.post_id]) for u in recipients))
             event.data_json = shown(0, False)
             event.data_json_for = {u: shown(u, True) for u, s in zip(recipients, seeing, strict=True) if m.post_id in s}
+        elif m.kind == "STORY":
+            seeing = await asyncio.gather(*(self.stories.visible(u, [m.story_id]) for u in recipients))
+            event.data_json = shown(0, False)
+            event.data_json_for = {u: shown(u, True) for u, s in zip(recipients, seeing, strict=True)
+                                   if m.story_id in s}
         else:
             event.data_json = shown(0, False)
 
@@ -549,12 +573,15 @@ class MessagingService:
         ids = [m.id for m in rows]
         media_ids = [m.media_id for m in rows if m.media_id]
         post_ids = [m.post_id for m in rows if m.post_id]
-        reactions, envelopes, media, posts = await asyncio.gather(
+        story_ids = [m.story_id for m in rows if m.story_id]
+        reactions, envelopes, media, posts, stories = await asyncio.gather(
             self.store.reactions(ids), self.store.envelopes(ids, caller),
-            self.media.get(media_ids) if media_ids else _empty(), self.posts.visible(caller, post_ids)
-            if post_ids else _empty())
+            self.media.get(media_ids) if media_ids else _empty(),
+            self.posts.visible(caller, post_ids) if post_ids else _empty(),
+            self.stories.visible(caller, story_ids) if story_ids else _empty())
         return [MessageView(m, reactions.get(m.id, []), envelopes.get(m.id, []), media.get(m.media_id),
-                            posts.get(m.post_id), m.post_id in posts) for m in rows]
+                            posts.get(m.post_id), m.post_id in posts, stories.get(m.story_id), m.story_id in stories)
+                for m in rows]
 
     async def _own_message(self, caller: int, message_id: int) -> tuple[Message, list[Member]]:
         """A message of a conversation the caller is active in; NOT_FOUND otherwise."""

@@ -129,9 +129,6 @@ class Inbox:
             case "story.reaction":
                 await self.notify(event, Notification(d["author_id"], "STORY_REACTION", d["user_id"], at,
                                                       story_id=d["story_id"]))
-            case "story.reply":  # a direct message once messaging exists
-                await self.notify(event, Notification(d["author_id"], "STORY_REPLY", d["user_id"], at,
-                                                      story_id=d["story_id"]))
             case "message.created":
                 # Messaging names whom to tell: members not muting it (MESSAGE), or for whom it is a
                 # request (MESSAGE_REQUEST); only those away (no stream open) are notified.

@@ -13,6 +13,7 @@ not see answers NOT_FOUND, like what does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ DEFAULT_FRIENDS_PAGE, MAX_FRIENDS_PAGE = 50, 200
 MAX_TITLE = 50
 MAX_HIGHLIGHT_STORIES = 100
 MAX_REPLY = 1000
+MAX_BATCH = 500  # story ids per BatchGetStories (the mesh clients ask in batches of 500)
 MAX_EMOJI_CODEPOINTS = 8
 # Milliseconds of the id layout's epoch (services.common.ids): an id carries its creation time.
 ID_EPOCH_MS = 1_767_225_600_000
@@ -251,6 +253,19 @@ class StoriesService:
         if story is None or not story.active(self.now()) or not await self._may_see(viewer_id, story):
             raise story_not_found(story_id)
         return story
+
+    async def visible(self, viewer_id: int, story_ids: list[int]) -> list[Story]:
+        """Those of the stories the viewer may see now, in the order asked."""
+        if len(story_ids) > MAX_BATCH:
+            raise InvalidArgument("story_ids", f"at most {MAX_BATCH} story_ids", reason="TOO_MANY_IDS")
+        async def seen_or_none(story_id: int) -> Story | None:
+            try:
+                return await self._active_story(viewer_id, story_id)
+            except NotFound:
+                return None
+
+        found = await asyncio.gather(*(seen_or_none(i) for i in dict.fromkeys(story_ids)))
+        return [s for s in found if s is not None]
 
     async def user_stories(self, viewer_id: int, user_id: int) -> list[Story]:
         """The user's active stories the viewer may see, oldest first, with seen_by_me."""

@@ -65,6 +65,11 @@ class StoriesServicer(stories_service_pb2_grpc.StoriesServiceServicer):
         story = await self.service.create(author, request.media_id, audience_name(request.audience), allow_replies)
         return (await self._stories(author, [story]))[0]
 
+    async def BatchGetStories(self, request: pb.BatchGetStoriesRequest, context: Context
+                              ) -> pb.BatchGetStoriesResponse:
+        stories = await self.service.visible(request.viewer_id, list(request.story_ids))
+        return pb.BatchGetStoriesResponse(stories=await self._stories(request.viewer_id, stories))
+
     async def DeleteStory(self, request: pb.DeleteStoryRequest, context: Context) -> empty_pb2.Empty:
         await self.service.delete(self.verifier.require_caller(context), request.story_id)
         return EMPTY

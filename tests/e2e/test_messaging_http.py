@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from tests.e2e.test_posts_http import create_post, upload
+from tests.e2e.test_stories_http import post_story
 
 pytestmark = pytest.mark.e2e
 
@@ -287,11 +288,28 @@ def test_a_shared_post_the_recipient_may_not_see_is_unavailable(new_user):
     assert mine["post"]["post_id"] == secret_post["id"]
 
 
-def test_a_story_reply_is_accepted_and_reads_unavailable(new_user):
-    alice, bob = new_user(), new_user()
+def test_a_shared_story_shows_while_the_reader_may_see_it_and_then_reads_unavailable(new_user):
+    alice, bob, carol = new_user(), new_user(), new_user()
+    story = post_story(carol)
     direct = start(alice, bob)
-    message = send(alice, direct["id"], story_id="123")
-    assert message["kind"] == "MESSAGE_KIND_STORY" and message["story"]["unavailable"] is True
+    message = send(alice, direct["id"], story_id=story["id"], text="look at this")
+    assert message["kind"] == "MESSAGE_KIND_STORY" and message["text"] == "look at this"
+    shown = bob.get(f"/v1/conversations/{direct['id']}/messages").json["messages"][0]["story"]
+    assert shown["story_id"] == story["id"] and shown["story"]["author"]["id"] == carol.id
+    assert carol.delete(f"/v1/stories/{story['id']}").status == 200
+    gone = bob.get(f"/v1/conversations/{direct['id']}/messages").json["messages"][0]
+    assert gone["story"]["unavailable"] is True and gone["story"].get("story_id", "0") == "0"
+    assert "story" not in gone["story"] and gone["text"] == "look at this"
+
+
+def test_a_story_the_sender_may_not_see_cannot_be_shared(new_user):
+    alice, bob, hidden = new_user(), new_user(), new_user()
+    story = post_story(hidden, audience="CLOSE_FRIENDS")
+    direct = start(alice, bob)
+    for story_id in (story["id"], "123"):
+        r = alice.post(f"/v1/conversations/{direct['id']}/messages", {"client_message_id": story_id,
+                                                                       "story_id": story_id})
+        assert r.status == 404 and reason(r) == "STORY_NOT_FOUND", r.body
 
 
 def test_unsend_removes_a_message_for_everyone_and_only_the_sender_may(new_user):

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests.e2e.http import eventually
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -309,12 +310,41 @@ def test_a_reaction_shows_in_the_viewers_and_notifies_the_author(new_user, settl
     assert [(g["type"], g["actors"][0]["id"]) for g in groups] == [("STORY_REACTION", fan.id)]
 
 
-def test_a_reply_notifies_the_author(new_user, settle_notifications):
+def conversations(user, folder: str) -> list[dict]:
+    r = user.get(f"/v1/conversations?folder={folder}")
+    assert r.status == 200, r.body
+    return r.json.get("conversations", [])
+
+
+def test_a_reply_arrives_as_a_direct_message_in_the_authors_requests(new_user, settle_notifications):
     author, fan = new_user(), new_user()
     story = post_story(author)
     assert fan.post(f"/v1/stories/{story['id']}/replies", {"text": "where is this?"}).status == 200
+    eventually(lambda: len(conversations(author, "REQUESTS")), 1, timeout_s=15)
+    (conversation,) = conversations(author, "REQUESTS")
+    (message,) = author.get(f"/v1/conversations/{conversation['id']}/messages").json["messages"]
+    assert (message["kind"], message["sender_id"], message["text"]) == ("MESSAGE_KIND_STORY", fan.id,
+                                                                       "where is this?")
+    assert message["story"]["story_id"] == story["id"] and message["story"]["story"]["author"]["id"] == author.id
     settle_notifications()
-    assert [g["type"] for g in author.get("/v1/notifications").json["groups"]] == ["STORY_REPLY"]
+    assert [g["type"] for g in author.get("/v1/notifications").json["groups"]] == ["MESSAGE_REQUEST"]
+
+
+def test_replies_of_someone_the_author_follows_go_to_one_conversation_in_the_inbox(new_user):
+    author, friend = new_user(), new_user()
+    assert author.post(f"/v1/users/{friend.id}/follow", {}).status == 200
+    first, second = post_story(author), post_story(author)
+    for story, text in ((first, "one"), (second, "two")):
+        assert friend.post(f"/v1/stories/{story['id']}/replies", {"text": text}).status == 200
+
+    def texts() -> list[str]:
+        inbox = conversations(author, "INBOX")
+        assert len(inbox) <= 1, inbox
+        r = author.get(f"/v1/conversations/{inbox[0]['id']}/messages") if inbox else None
+        return sorted(m["text"] for m in r.json.get("messages", [])) if r else []
+
+    eventually(texts, ["one", "two"], timeout_s=15)
+    assert conversations(author, "REQUESTS") == []
 
 
 def test_reactions_and_replies_are_refused_when_the_author_turned_them_off(new_user):
