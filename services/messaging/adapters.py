@@ -3,10 +3,16 @@
 
 from __future__ import annotations
 
+import logging
+
+import grpc
+
 from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
 from services.messaging.events import TOPIC, MessagingEvent
 from services.messaging.service import Relation
+
+log = logging.getLogger(__name__)
 
 # posts' BatchGetPosts and CheckPostAccess take at most this many ids.
 POSTS_BATCH = 100
@@ -27,6 +33,16 @@ class MediaItems:
 
     async def get(self, media_ids: list[int]) -> dict[int, object]:
         return dict(await self.media.get_media(media_ids))
+
+    async def pin(self, owner_id: int, message_id: int, media_id: int) -> None:
+        # The message's id stands in the attachment's post_id; confirmed: media never asks posts about it.
+        await self.media.attach_media(owner_id, message_id, [media_id], confirmed=True)
+
+    async def unpin(self, owner_id: int, message_id: int, media_id: int) -> None:
+        try:
+            await self.media.release_media(owner_id, [media_id], message_id)
+        except grpc.aio.AioRpcError as error:
+            log.warning("media %d of unsent message %d not released: %s", media_id, message_id, error.code().name)
 
 
 class SharedPosts:

@@ -160,6 +160,11 @@ class Relations(Protocol):
 class MediaItems(Protocol):
     # Media items (pictor.media.v1.Media) by id, with their owner_id.
     async def get(self, media_ids: list[int]) -> dict[int, object]: ...
+    # Keep the owner's media item while the message shows it (media's collector takes media no
+    # post, story or message holds); unpin lets it go once the message is unsent (best effort: an
+    # item it could not release stays, nothing is lost).
+    async def pin(self, owner_id: int, message_id: int, media_id: int) -> None: ...
+    async def unpin(self, owner_id: int, message_id: int, media_id: int) -> None: ...
 
 
 class SharedPosts(Protocol):
@@ -497,6 +502,8 @@ class MessagingService:
                          draft.post_id, draft.story_id, envelopes)
         stored = Message(conversation_id, new.id, caller, new.client_message_id, kind, new.text, new.media_id,
                          new.post_id, new.story_id, False, datetime.now().astimezone())
+        if kind == "MEDIA":
+            await self.media.pin(caller, new.id, draft.media_id)
         views = await self.store.user_views_of(conversation_id, active)
         event = MessagingEvent(conversation_id, caller, active, "", message_id=new.id,
                                notify_user_ids=[u for u in active if u != caller and u in views
@@ -604,9 +611,11 @@ class MessagingService:
         if message.unsent:
             return
         active = [m.user_id for m in members if m.state == "ACTIVE"]
-        await self.store.unsend(message, MessagingEvent(
+        unsent = await self.store.unsend(message, MessagingEvent(
             message.conversation_id, caller, active, render.to_json({"message_id": str(message.id)}),
             message_id=message.id))
+        if unsent and message.media_id:
+            await self.media.unpin(caller, message.id, message.media_id)
 
     async def react(self, caller: int, message_id: int, emoji: str | None) -> MessageView:
         message, members = await self._own_message(caller, message_id)
