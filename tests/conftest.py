@@ -33,6 +33,9 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_MEDIA_TEST_HOOKS"] = "1"
     env["PICTOR_MEDIA_PROCESS_TIMEOUT"] = "10"
     env["PICTOR_MEDIA_COLLECT_INTERVAL_MS"] = "1000"
+    # A transcoder killed mid-job gives its job up this soon (tests/e2e/test_video_http.py).
+    env["PICTOR_VIDEO_LEASE_MS"] = "4000"
+    env["PICTOR_VIDEO_POLL_MS"] = "200"
     # Long: on a busy machine the password pool must not shed the sign-ups of tests about something
     # else; the storm tests set a small pool and a short wait of their own.
     env["PICTOR_PASSWORD_QUEUE_TIMEOUT_MS"] = "30000"

@@ -130,6 +130,9 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="cleanup", module="services.posts.worker"),
     # media's: expired uploads, media in no post, blobs nobody names (services.media.collector).
     WorkerSpec(name="collector", module="services.media.worker"),
+    # and the video transcoder: PROCESSING videos to READY or FAILED, each job in a child process
+    # (services.media.transcoder); never in the media service's own process.
+    WorkerSpec(name="video_transcoder", module="services.media.video_worker"),
     # notifications': acts from the event bus into notifications (services.notifications.inbox),
     WorkerSpec(name="notifier", module="services.notifications.worker"),
     # and the email digest, with its projection of presence (services.notifications.digest).

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -45,6 +46,13 @@ class BlobStore(Protocol):
     def delete(self, key: str) -> None: ...
 
     def exists(self, key: str) -> bool: ...
+
+    def put_file(self, source: Path, key: str) -> str:
+        """Store a file's bytes under `key` (their SHA-256, which the caller checked), durably, without
+        reading them all into memory."""
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        """`length` bytes from `offset` of the blob (fewer at its end); BlobNotFound when there is none."""
 
 
 def fsync_dir(path: Path) -> None:
@@ -96,6 +104,32 @@ class FileBlobStore:
     def get(self, key: str) -> bytes:
         try:
             return self.path(key).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+
+    def put_file(self, source: Path, key: str) -> str:
+        path = self.path(key)
+        with self._locks[int(key[:8], 16) % self._STRIPES]:
+            if not path.exists():
+                _make_dirs_durably(path.parent)
+                tmp = path.with_name(f".{key}.{os.getpid()}.{threading.get_ident()}.tmp")
+                try:
+                    with open(source, "rb") as src, open(tmp, "wb") as dst:
+                        os.fchmod(dst.fileno(), 0o600)
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                        dst.flush()
+                        os.fsync(dst.fileno())
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                fsync_dir(path.parent)
+        return key
+
+    def read_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self.path(key), "rb") as f:
+                f.seek(offset)
+                return f.read(length)
         except FileNotFoundError:
             raise BlobNotFound(key) from None
 

@@ -24,6 +24,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class VideoLimits:
+    """What a video may be (PICTOR_VIDEO_*)."""
+
+    max_bytes: int = 200 * MiB
+    # Posts; stories take at most max_story_duration_s (checked when a story attaches it).
+    max_duration_s: float = 90.0
+    max_story_duration_s: float = 60.0
+    # "4K": 4096 on the long edge, 2160 on the short one.
+    max_long_edge: int = 4096
+    max_short_edge: int = 2160
+    max_fps: float = 60.0
+    # x264's preset: veryfast or faster keeps a 30 s 1080p clip under 20 s on two cores.
+    preset: str = "veryfast"
+    crf: int = 23
+
+
+@dataclass(frozen=True)
 class MediaConfig:
     blob_dir: Path
     # Partial data of resumable uploads.
@@ -53,6 +70,18 @@ class MediaConfig:
     collect_interval_s: float
     unused_media_ttl_s: int
     attachment_grace_s: int
+    # Video (services.media.video, services.media.transcoder).
+    video: VideoLimits = VideoLimits()
+    # The header probe at completion, in a child process: its wall-clock bound and address space.
+    probe_timeout_s: float = 10.0
+    # The transcoder: a job's lease (pushed forward every third of it while the job runs), how
+    # often an idle transcoder looks for jobs, the takes before a video FAILs, the wall-clock
+    # bound on one transcode and the child's address space.
+    video_lease_s: float = 30.0
+    video_poll_s: float = 1.0
+    video_max_attempts: int = 3
+    video_timeout_s: float = 600.0
+    video_memory_limit_bytes: int = 3072 * MiB
 
 
 def load_media_config(settings: Settings) -> MediaConfig:
@@ -75,4 +104,20 @@ def load_media_config(settings: Settings) -> MediaConfig:
         collect_interval_s=env_int("PICTOR_MEDIA_COLLECT_INTERVAL_MS", 60_000) / 1000,
         unused_media_ttl_s=env_int("PICTOR_MEDIA_UNUSED_TTL", 24 * 3600),
         attachment_grace_s=env_int("PICTOR_MEDIA_ATTACHMENT_GRACE", 3600),
+        video=VideoLimits(
+            max_bytes=env_int("PICTOR_VIDEO_MAX_MB", 200) * MiB,
+            max_duration_s=float(env_str("PICTOR_VIDEO_MAX_SECONDS", "90")),
+            max_story_duration_s=float(env_str("PICTOR_VIDEO_MAX_STORY_SECONDS", "60")),
+            max_long_edge=env_int("PICTOR_VIDEO_MAX_LONG_EDGE", 4096),
+            max_short_edge=env_int("PICTOR_VIDEO_MAX_SHORT_EDGE", 2160),
+            max_fps=float(env_str("PICTOR_VIDEO_MAX_FPS", "60")),
+            preset=env_str("PICTOR_VIDEO_PRESET", "veryfast"),
+            crf=env_int("PICTOR_VIDEO_CRF", 23),
+        ),
+        probe_timeout_s=env_int("PICTOR_VIDEO_PROBE_TIMEOUT_MS", 10_000) / 1000,
+        video_lease_s=env_int("PICTOR_VIDEO_LEASE_MS", 30_000) / 1000,
+        video_poll_s=env_int("PICTOR_VIDEO_POLL_MS", 1000) / 1000,
+        video_max_attempts=env_int("PICTOR_VIDEO_MAX_ATTEMPTS", 3),
+        video_timeout_s=env_int("PICTOR_VIDEO_TIMEOUT_MS", 600_000) / 1000,
+        video_memory_limit_bytes=env_int("PICTOR_VIDEO_MEMORY_LIMIT_MB", 3072) * MiB,
     )

@@ -18,7 +18,7 @@ from services.media.edits import Edit
 from services.media.service import MediaRecord, StoredVariant, Upload
 
 MEDIA_COLUMNS = ("id, owner_id, width, height, placeholder, original_key, original_format, original_bytes, "
-                 "captured_at, created_at, alt_text, edit")
+                 "captured_at, created_at, alt_text, edit, kind, state, failure_reason, duration_ms, has_audio")
 UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id, alt_text"
 # First key of the (int, int) advisory locks on an owner's uploads ("upld"); blob keys use the bigint form.
 UPLOADS_LOCK_SPACE = 0x75706C64
@@ -85,6 +85,109 @@ class PostgresMediaRepository:
                     raise Conflict(f"upload {completes_upload} was completed meanwhile: complete it again "
                                    "to get its media", reason="UPLOAD_COMPLETED")
         return created_at
+
+    async def add_video(self, record: MediaRecord, write_blob: Callable[[], Awaitable[object]],
+                        completes_upload: int) -> datetime:
+        """The video's row (PROCESSING), its job and the upload's completion in one transaction, the
+        original's blob written first under its key's shared lock (as add_media)."""
+        shard = shard_of(record.id)
+        s = shard_schema(shard)
+        async with self.db.for_shard(shard).connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
+                               (blob_lock_ids([record.original_key]),))
+            await write_blob()
+            cur = await conn.execute(
+                f"INSERT INTO {s}.media (id, owner_id, width, height, placeholder, original_key, original_format, "
+                "original_bytes, alt_text, kind, state, duration_ms, has_audio) "
+                "VALUES (%s, %s, %s, %s, '', %s, %s, %s, %s, 'video', %s, %s, %s) RETURNING created_at",
+                (record.id, record.owner_id, record.width, record.height, record.original_key,
+                 record.original_format, record.original_bytes, record.alt_text, record.state, record.duration_ms,
+                 record.has_audio))
+            created_at = (await cur.fetchone())[0]
+            await conn.execute(f"INSERT INTO {s}.video_jobs (media_id, owner_id) VALUES (%s, %s)",
+                               (record.id, record.owner_id))
+            done = await conn.execute(f"UPDATE {s}.uploads SET media_id = %s WHERE id = %s AND media_id IS NULL",
+                                      (record.id, completes_upload))
+            if done.rowcount != 1:
+                raise Conflict(f"upload {completes_upload} was completed meanwhile: complete it again "
+                               "to get its media", reason="UPLOAD_COMPLETED")
+        return created_at
+
+    # --- the transcoder's jobs (services.media.transcoder) -------------------------------
+
+    async def due_video_jobs(self, limit: int) -> list[int]:
+        """Media ids of jobs nobody holds (never taken, or their lease ran out), oldest first."""
+        rows = await self.db.every_shard(
+            "SELECT media_id, created_at FROM {schema}.video_jobs WHERE leased_until IS NULL OR leased_until < now() "
+            "ORDER BY created_at LIMIT %s", (limit,))
+        return [r[0] for r in sorted(rows, key=lambda r: r[1])][:limit]
+
+    async def claim_video_job(self, media_id: int, worker: str, lease_s: float) -> tuple[int, str] | None:
+        """Take the job for `lease_s` unless someone holds it: (attempts so far, the original's blob key)."""
+        shard = shard_of(media_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            row = await (await conn.execute(
+                f"UPDATE {s}.video_jobs j SET leased_until = now() + make_interval(secs => %s), leased_by = %s, "
+                "attempts = attempts + 1 FROM " + s + ".media m WHERE j.media_id = %s AND m.id = j.media_id AND "
+                "(j.leased_until IS NULL OR j.leased_until < now()) RETURNING j.attempts, m.original_key",
+                (lease_s, worker, media_id))).fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def extend_video_job(self, media_id: int, worker: str, lease_s: float, progress: int) -> bool:
+        """The heartbeat: the lease pushed forward; False when the job is no longer this worker's."""
+        shard = shard_of(media_id)
+        async with self.db.for_shard(shard).connection() as conn:
+            done = await conn.execute(
+                f"UPDATE {shard_schema(shard)}.video_jobs SET leased_until = now() + make_interval(secs => %s), "
+                "progress = %s WHERE media_id = %s AND leased_by = %s", (lease_s, progress, media_id, worker))
+            return done.rowcount == 1
+
+    async def finish_video(self, media_id: int, worker: str, state: str, failure_reason: str = "",
+                           result: MediaRecord | None = None,
+                           write_blobs: Callable[[], Awaitable[object]] | None = None) -> bool:
+        """End the job: READY with `result`'s size, placeholder, duration and files (written by
+        `write_blobs` under their keys' shared locks), or FAILED with the reason; the job row goes and
+        media.processed (and media.updated, for posts' caches, when posts hold it) is written in the
+        same transaction. False (nothing changed) when the job is no longer this worker's."""
+        shard = shard_of(media_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            job = await (await conn.execute(
+                f"SELECT owner_id FROM {s}.video_jobs WHERE media_id = %s AND leased_by = %s FOR UPDATE",
+                (media_id, worker))).fetchone()
+            if job is None:
+                return False
+            owner_id = job[0]
+            if result is not None:
+                await conn.execute("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
+                                   (blob_lock_ids([v.blob_key for v in result.variants]),))
+                if write_blobs is not None:
+                    await write_blobs()
+                async with conn.cursor() as variants:
+                    await variants.executemany(
+                        f"INSERT INTO {s}.media_variants (media_id, size, format, width, height, blob_key, byte_size) "
+                        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        [(media_id, v.size, v.format, v.width, v.height, v.blob_key, v.byte_size)
+                         for v in result.variants])
+                await conn.execute(
+                    f"UPDATE {s}.media SET state = %s, width = %s, height = %s, placeholder = %s, duration_ms = %s, "
+                    "has_audio = %s, failure_reason = '' WHERE id = %s",
+                    (state, result.width, result.height, result.placeholder, result.duration_ms, result.has_audio,
+                     media_id))
+            else:
+                await conn.execute(f"UPDATE {s}.media SET state = %s, failure_reason = %s WHERE id = %s",
+                                   (state, failure_reason, media_id))
+            await conn.execute(f"DELETE FROM {s}.video_jobs WHERE media_id = %s", (media_id,))
+            posts = [r[0] for r in await (await conn.execute(
+                f"SELECT post_id FROM {s}.media_attachments WHERE media_id = %s", (media_id,))).fetchall()]
+            await outbox.write(conn, shard, "media", "media.processed", media_id=media_id, owner_id=owner_id,
+                               state=state, failure_reason=failure_reason, post_ids=posts,
+                               duration_ms=result.duration_ms if result else 0)
+            if posts:
+                await outbox.write(conn, shard, "media", "media.updated", media_id=media_id, owner_id=owner_id,
+                                   post_ids=posts)
+        return True
 
     async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]:
         by_shard: dict[int, list[int]] = defaultdict(list)

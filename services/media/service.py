@@ -28,7 +28,7 @@ from typing import Protocol
 from services.common.errors import Conflict, InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decimal_int64
-from services.media import edits, pipeline
+from services.media import edits, pipeline, video, videobox
 from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
 from services.media.config import MediaConfig
 from services.media.edits import Edit, Recipe
@@ -39,8 +39,16 @@ MAX_BATCH = 500
 GARBAGE_BATCH = 200
 # Declared types a resumable or streamed upload may announce. The bytes decide
 # the format in the end; this only refuses, early, what we would refuse anyway.
-DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif")
-EXTENSIONS = {"jpeg": "jpg", "webp": "webp"}
+DECLARED_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic", "image/heif",
+                  "video/mp4", "video/quicktime", "video/webm", "video/x-matroska")
+EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "mp4": "mp4", "m3u8": "m3u8", "m4s": "m4s"}
+IMAGE_FORMATS = ("jpeg", "webp")
+# A video's master playlist is stored as size 0, format m3u8.
+MASTER_PLAYLIST = "master.m3u8"
+# The most bytes of a video file one ranged answer carries (a client asks again for the rest).
+MAX_RANGE_BYTES = 4 * 1024 * 1024
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+READY, PROCESSING, FAILED = "READY", "PROCESSING", "FAILED"
 VARIANT = "{variant}"  # the placeholder of MediaView.url_template
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_ALT_TEXT = 1000
@@ -60,7 +68,13 @@ class StoredVariant:
 
     @property
     def file(self) -> str:
+        if self.size == 0 and self.format == "m3u8":
+            return MASTER_PLAYLIST
         return f"{self.size}.{EXTENSIONS[self.format]}"
+
+    @property
+    def is_image(self) -> bool:
+        return self.format in IMAGE_FORMATS
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,12 @@ class MediaRecord:
     alt_text: str = ""
     # Set on an edit (services.media.edits): its original and recipe.
     edit: Edit | None = None
+    # "photo" or "video"; a video is PROCESSING until the transcoder is done with it.
+    kind: str = "photo"
+    state: str = READY
+    failure_reason: str = ""
+    duration_ms: int = 0
+    has_audio: bool = False
 
     @property
     def blob_keys(self) -> list[str]:
@@ -91,6 +111,15 @@ class SignedVariant:
     format: str
     width: int
     height: int
+    url: str
+
+
+@dataclass(frozen=True)
+class SignedRendition:
+    label: int
+    width: int
+    height: int
+    byte_size: int
     url: str
 
 
@@ -111,6 +140,14 @@ class MediaView:
     sizes: tuple[int, ...] = ()
     alt_text: str = ""
     edit: Edit | None = None
+    kind: str = "photo"
+    state: str = READY
+    failure_reason: str = ""
+    duration_ms: int = 0
+    has_audio: bool = False
+    # A READY video's master playlist and MP4 renditions.
+    hls_url: str = ""
+    renditions: tuple[SignedRendition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,6 +176,9 @@ class MediaFile:
     data: bytes
     content_type: str
     cache_control: str
+    # 206 with content-range for a ranged answer; accept-ranges on video files.
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class MediaRepository(Protocol):
@@ -147,6 +187,11 @@ class MediaRepository(Protocol):
         """Run `write_blobs`, then insert the media and its variants, holding the blob keys against the
         collector meanwhile; returns created_at. With `completes_upload`, marks that upload completed in
         the same transaction (Conflict when it already was)."""
+
+    async def add_video(self, record: MediaRecord, write_blob: Callable[[], Awaitable[object]],
+                        completes_upload: int) -> datetime:
+        """Like add_media for a video that is still PROCESSING (no variants yet): the row, its transcoding
+        job and the upload's completion in one transaction, after `write_blob` stored the original."""
 
     async def get_media(self, media_ids: list[int]) -> dict[int, MediaRecord]: ...
     async def set_alt_text(self, owner_id: int, media_id: int, alt_text: str) -> MediaRecord | None:
@@ -215,6 +260,9 @@ class MediaService:
         async for content_type, chunk, given_alt_text in messages:
             if first:
                 self._check_declared_type(content_type)
+                if is_video_type(content_type):
+                    raise InvalidArgument("content_type", "a video goes through a resumable upload (POST /v1/uploads)",
+                                          reason="VIDEO_NEEDS_RESUMABLE_UPLOAD")
                 alt_text = checked_alt_text(given_alt_text)
                 first = False
             if len(buffer) + len(chunk) > self.config.limits.max_bytes:
@@ -231,12 +279,15 @@ class MediaService:
                             alt_text: str = "") -> Upload:
         self._check_declared_type(content_type)
         alt_text = checked_alt_text(alt_text)
-        limit = self.config.limits.max_bytes
+        is_video = is_video_type(content_type)
+        limit = self.config.video.max_bytes if is_video else self.config.limits.max_bytes
         if size_bytes <= 0:
             raise InvalidArgument("size_bytes", "size_bytes must be the file's size, at least 1")
         if size_bytes > limit:
-            raise InvalidArgument("size_bytes", f"the file is {size_bytes} bytes; at most {limit} are accepted",
-                                  reason="IMAGE_TOO_LARGE")
+            error = InvalidArgument("size_bytes", f"the file is {size_bytes} bytes; at most {limit} are accepted",
+                                    reason="VIDEO_TOO_LARGE" if is_video else "IMAGE_TOO_LARGE")
+            error.metadata["limit"] = str(limit)
+            raise error
         digest = sha256.strip().lower()
         if not SHA256_RE.match(digest):
             raise InvalidArgument("sha256", "sha256 must be the file's SHA-256 as 64 hex digits")
@@ -309,6 +360,8 @@ class MediaService:
                     f"upload {upload_id} has {upload.received_bytes} of {upload.size_bytes} bytes: send the rest "
                     f"from offset {upload.received_bytes}",
                     reason="UPLOAD_INCOMPLETE", received_bytes=str(upload.received_bytes))
+            if is_video_type(upload.content_type):
+                return self._view(await self._complete_video(upload))
             data = await asyncio.to_thread(self.parts.read, upload_id, upload.size_bytes)
             if hashlib.sha256(data).hexdigest() != upload.sha256:
                 raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
@@ -371,7 +424,7 @@ class MediaService:
         found = await self.repo.get_media([i for i in dict.fromkeys(media_ids) if self._in_range(i)])
         return [self._view(found[i]) for i in media_ids if i in found]
 
-    async def get_file(self, media_id: int, file: str, exp: int, sig: str) -> MediaFile:
+    async def get_file(self, media_id: int, file: str, exp: int, sig: str, range_header: str = "") -> MediaFile:
         now = self.clock()
         # The signature first: without it, nothing about the media is revealed.
         self.signer.verify(media_id, exp, sig, now)
@@ -384,6 +437,9 @@ class MediaService:
         variant = next((v for v in record.variants if v.file == wanted), None) if record else None
         if variant is None:
             raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND")
+        cache_control = f"public, max-age={max(0, exp - int(now))}, immutable"
+        if not variant.is_image:
+            return await self._video_file(variant, exp, sig, cache_control, range_header)
         try:
             data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
         except BlobNotFound:
@@ -393,8 +449,36 @@ class MediaService:
             # never a client's bytes, and the look costs a few milliseconds.
             data = await asyncio.to_thread(pipeline.render_look, data, look)
         # The bytes behind a URL never change; caches may keep them as long as the URL is valid.
-        return MediaFile(data, pipeline.CONTENT_TYPES[variant.format],
-                         f"public, max-age={max(0, exp - int(now))}, immutable")
+        return MediaFile(data, pipeline.CONTENT_TYPES[variant.format], cache_control)
+
+    async def _video_file(self, variant: StoredVariant, exp: int, sig: str, cache_control: str,
+                          range_header: str) -> MediaFile:
+        """A video's file: a playlist with every URI in it signed like its own URL; an MP4 or segment file
+        whole (200) or the part a Range asks for (206; at most MAX_RANGE_BYTES at a time)."""
+        content_type = video.CONTENT_TYPES[variant.format]
+        if variant.format == "m3u8":
+            try:
+                text = (await asyncio.to_thread(self.blobs.get, variant.blob_key)).decode()
+            except BlobNotFound:
+                raise NotFound("the video's playlist is gone", reason="MEDIA_NOT_FOUND") from None
+            return MediaFile(sign_playlist(text, f"exp={exp}&sig={sig}").encode(), content_type, cache_control)
+        size = variant.byte_size
+        ranged = parse_range(range_header, size)
+        if ranged is None:  # no Range, or one we do not serve (several ranges): the whole file
+            start, end, status = 0, size - 1, 200
+        elif ranged == (-1, -1):
+            return MediaFile(b"", content_type, cache_control, 416, (("content-range", f"bytes */{size}"),))
+        else:
+            start, end = ranged
+            end, status = min(end, start + MAX_RANGE_BYTES - 1), 206
+        try:
+            data = await asyncio.to_thread(self.blobs.read_range, variant.blob_key, start, end - start + 1)
+        except BlobNotFound:
+            raise NotFound("the video's file is gone", reason="MEDIA_NOT_FOUND") from None
+        headers = [("accept-ranges", "bytes")]
+        if status == 206:
+            headers.append(("content-range", f"bytes {start}-{end}/{size}"))
+        return MediaFile(data, content_type, cache_control, status, tuple(headers))
 
     # --- which posts use which media ------------------------------------------------
 
@@ -412,6 +496,7 @@ class MediaService:
             raise InvalidArgument("media_ids", f"attach 1 to {MAX_BATCH} media at a time")
         missing = [m for m in unique if not self._in_range(m)]
         if not missing:
+            await self._check_videos(owner_id, unique, story=confirmed)
             missing = sorted(await self.repo.attach(owner_id, post_id, unique, confirmed))
         if missing:
             raise InvalidArgument("media_ids", f"media {missing[0]} does not exist or is not yours",
@@ -455,14 +540,70 @@ class MediaService:
         created_at = await self.repo.add_media(record, lambda: asyncio.to_thread(put_all), completes_upload)
         return dataclasses.replace(record, created_at=created_at)
 
+    async def _complete_video(self, upload: Upload) -> MediaRecord:
+        """A complete video upload: checked, its header probed in a child process (limits: 400), stored
+        as the original, and recorded PROCESSING with its transcoding job (services.media.transcoder)."""
+        path = self.parts.path(upload.id)
+        if await asyncio.to_thread(file_sha256, path) != upload.sha256:
+            raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
+                                  "was created", reason="SHA256_MISMATCH")
+        head = await asyncio.to_thread(self.parts.read, upload.id, 16)
+        if video.sniff(head) is None:
+            raise video.VideoRejected("UNSUPPORTED_FORMAT", f"not a video format we accept: send {video.ACCEPTED}")
+        outcome = await videobox.probe(path, self.config.video, self.config.probe_timeout_s,
+                                       self.config.video_memory_limit_bytes)
+        found = outcome.data.get("probe") if outcome.kind == "ok" else None
+        if outcome.kind == "rejected" and outcome.data["reason"] != "CORRUPT_VIDEO":
+            # What the header declares beyond a limit, or a format we do not take: refused now.
+            raise outcome.rejection(self.config.video, self.config.video_memory_limit_bytes,
+                                    self.config.probe_timeout_s)
+        # NOTE: a file the probe cannot read is still taken: the transcoder tries it under its own
+        # bounds and the item ends FAILED with the reason, like any file whose header lies.
+        width, height = video.Probe(**found).size if found else (0, 0)
+        record = MediaRecord(
+            id=self.ids.new_id(shard_of(upload.owner_id)), owner_id=upload.owner_id, width=width, height=height,
+            placeholder="", original_key=upload.sha256, original_format=found["container"] if found else "video",
+            original_bytes=upload.size_bytes, captured_at=None, variants=(), alt_text=upload.alt_text,
+            kind="video", state=PROCESSING, duration_ms=found["duration_ms"] if found else 0,
+            has_audio=bool(found and found["audio_codec"]))
+        created_at = await self.repo.add_video(
+            record, lambda: asyncio.to_thread(self.blobs.put_file, path, upload.sha256), upload.id)
+        await asyncio.to_thread(self.parts.delete, upload.id)
+        return dataclasses.replace(record, created_at=created_at)
+
+    async def _check_videos(self, owner_id: int, media_ids: list[int], story: bool) -> None:
+        """Videos a post (or a story) may not hold: FAILED ones, and those past the holder's length."""
+        limits = self.config.video
+        longest = video.duration_limit_for(limits, story)
+        for record in (await self.repo.get_media(media_ids)).values():
+            if record.owner_id != owner_id or record.kind != "video":
+                continue
+            if record.state == FAILED:
+                raise InvalidArgument("media_ids", f"video {record.id} failed to process: {record.failure_reason}",
+                                      reason="MEDIA_FAILED")
+            if record.duration_ms > longest * 1000:
+                error = InvalidArgument(
+                    "media_ids", f"video {record.id} lasts {record.duration_ms / 1000:.1f} s; a "
+                    f"{'story' if story else 'post'} takes at most {longest:g} s", reason="VIDEO_TOO_LONG")
+                error.metadata["limit"] = f"{longest:g}s"
+                raise error
+
     def _view(self, record: MediaRecord) -> MediaView:
         exp, sig = self.signer.sign(record.id, self.clock())
         template = f"{self.config.public_url}/v1/media/{record.id}/{VARIANT}?exp={exp}&sig={sig}"
+        images = [v for v in record.variants if v.is_image]
         variants = tuple(SignedVariant(v.size, v.format, v.width, v.height, template.replace(VARIANT, v.file))
-                         for v in record.variants)
+                         for v in images)
+        renditions = tuple(SignedRendition(v.size, v.width, v.height, v.byte_size, template.replace(VARIANT, v.file))
+                           for v in record.variants if v.format == "mp4")
+        ready_video = record.kind == "video" and record.state == READY
         return MediaView(record.id, record.owner_id, record.width, record.height, record.placeholder,
                          variants, record.captured_at, record.created_at, template,
-                         tuple(sorted({v.size for v in record.variants})), record.alt_text, record.edit)
+                         tuple(sorted({v.size for v in images})), record.alt_text, record.edit,
+                         kind=record.kind, state=record.state, failure_reason=record.failure_reason,
+                         duration_ms=record.duration_ms, has_audio=record.has_audio,
+                         hls_url=template.replace(VARIANT, MASTER_PLAYLIST) if ready_video else "",
+                         renditions=renditions if ready_video else ())
 
     async def _record(self, media_id: int) -> MediaRecord | None:
         return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None
@@ -513,6 +654,53 @@ class MediaService:
         if declared not in DECLARED_TYPES:
             raise InvalidArgument("content_type", f"content_type {content_type!r} is not accepted; send one of "
                                   f"{', '.join(DECLARED_TYPES)}", reason="UNSUPPORTED_FORMAT")
+
+
+def is_video_type(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower().startswith("video/")
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single-range `Range` header, None without one (or with several: the
+    whole file is the answer then), (-1, -1) when it cannot be satisfied (416)."""
+    match = RANGE_RE.match(header.strip().replace(" ", "")) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        return (max(0, size - n), size - 1) if n > 0 and size > 0 else (-1, -1)
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return (-1, -1)
+    return start, end
+
+
+_URI_ATTR = re.compile(r'URI="([^"?]+)"')
+
+
+def sign_playlist(text: str, query: str) -> str:
+    """The playlist with `?query` on every URI (segment lines and URI="..." attributes): a player
+    resolves them against the playlist's URL without its query, and every file needs the signature."""
+    lines = []
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            line = f"{line}?{query}"
+        elif "URI=" in line:
+            line = _URI_ATTR.sub(lambda m: f'URI="{m.group(1)}?{query}"', line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def checked_alt_text(alt_text: str, field_name: str = "alt_text") -> str:

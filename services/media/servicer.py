@@ -14,6 +14,9 @@ from services.common.auth import TokenVerifier
 from services.media.edits import Adjustments, Crop, Edit, Recipe
 from services.media.service import MediaService, MediaView, Upload
 
+# Read by the gateway's Lua filter (services.mesh.envoy_config), which sets the HTTP status from it.
+STATUS_HEADER = "x-pictor-status"
+
 
 def crop_to_proto(crop: Crop) -> media_pb2.Crop:
     return media_pb2.Crop(x=crop.x, y=crop.y, width=crop.width, height=crop.height)
@@ -57,7 +60,16 @@ def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
         url_template=media.url_template,
         sizes=media.sizes,
         alt_text=media.alt_text,
+        state=media_pb2.Media.State.Value(media.state),
+        failure_reason=media.failure_reason,
+        duration_ms=media.duration_ms,
+        has_audio=media.has_audio,
+        kind=media_pb2.Media.VIDEO if media.kind == "video" else media_pb2.Media.PHOTO,
     )
+    if media.hls_url:
+        message.video.CopyFrom(media_pb2.Video(hls_url=media.hls_url, renditions=[
+            media_pb2.Rendition(label=r.label, width=r.width, height=r.height, byte_size=r.byte_size, url=r.url)
+            for r in media.renditions]))
     if media.edit is not None and for_owner:
         message.edit.CopyFrom(edit_to_proto(media.edit))
     if media.captured_at is not None and for_owner:
@@ -139,9 +151,15 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
     async def GetMediaFile(
         self, request: pb.GetMediaFileRequest, context: grpc.aio.ServicerContext
     ) -> httpbody_pb2.HttpBody:
-        media_file = await self.service.get_file(request.media_id, request.file, request.exp, request.sig)
-        # The transcoder turns initial metadata into response headers.
-        await context.send_initial_metadata((("cache-control", media_file.cache_control),))
+        range_header = next((v for k, v in context.invocation_metadata() or () if k == "range"), "")
+        media_file = await self.service.get_file(request.media_id, request.file, request.exp, request.sig,
+                                                 str(range_header))
+        # The transcoder turns initial metadata into response headers; the gateway's status filter
+        # turns x-pictor-status into the HTTP status (206, 416): gRPC has no word for those.
+        headers = [("cache-control", media_file.cache_control), *media_file.headers]
+        if media_file.status != 200:
+            headers.append((STATUS_HEADER, str(media_file.status)))
+        await context.send_initial_metadata(tuple(headers))
         return httpbody_pb2.HttpBody(content_type=media_file.content_type, data=media_file.data)
 
     async def StreamUpload(

@@ -7,6 +7,7 @@ docker-compose.yml). Only addresses and file paths differ between them.
 
 Filter chain, in request order:
   header_mutation  strips grpc-* headers from REST responses (REST routes only)
+  lua              the HTTP status a service asks for in x-pictor-status (206, 416: media's Range replies)
   local_ratelimit  one token bucket for the listener
   jwt_authn        a token, when sent, must verify against the JWKS
   compressor       brotli or gzip (one filter each) for JSON replies to clients that accept it
@@ -70,6 +71,21 @@ OPENAPI_MAX_BYTES = 4 * 1024 * 1024
 # framing), and only past one packet's worth: below that the headers and CPU outweigh the saving.
 COMPRESSED_CONTENT_TYPES = ("application/json",)
 COMPRESS_MIN_BYTES = 1024
+# A service that needs an HTTP status gRPC has no word for (media's 206 and 416 for Range
+# requests) says it in this response header; the Lua filter sets the status from it on
+# transcoded (non-gRPC) replies and drops the header.
+STATUS_HEADER = "x-pictor-status"
+STATUS_LUA = f"""
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local status = headers:get("{STATUS_HEADER}")
+  if status == nil then return end
+  headers:remove("{STATUS_HEADER}")
+  local content_type = headers:get("content-type") or ""
+  if string.find(content_type, "application/grpc", 1, true) == 1 then return end
+  if status == "206" or status == "416" then headers:replace(":status", status) end
+end
+"""
 GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin", "grpc-encoding",
                          "grpc-accept-encoding")
 
@@ -267,6 +283,9 @@ def _http_filters(t: Target) -> list[dict]:
         {"name": "envoy.filters.http.header_mutation", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
             "mutations": {}}},
+        {"name": "envoy.filters.http.lua", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": STATUS_LUA}}},
         {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
             "stat_prefix": "gateway_rate_limit",

@@ -1,0 +1,30 @@
+"""Video transcoder process: `python -m services.media.video_worker` (WorkerSpec "video_transcoder").
+
+Runs services.media.transcoder: one job at a time, each in a child process of its own.
+SIGTERM stops it between jobs; a job in hand when it dies is taken again once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common.server import Resources, run_worker
+from services.media.blobstore import FileBlobStore
+from services.media.config import load_media_config
+from services.media.repository import PostgresMediaRepository
+from services.media.transcoder import Transcoder
+
+
+async def work(resources: Resources, stop: asyncio.Event) -> None:
+    config = load_media_config(resources.settings)
+    transcoder = Transcoder(PostgresMediaRepository(await resources.database(max_size=2)),
+                            FileBlobStore(config.blob_dir), config, stop)
+    await transcoder.run()
+
+
+def main() -> None:
+    run_worker("video_transcoder", work)
+
+
+if __name__ == "__main__":
+    main()
