@@ -36,6 +36,11 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     # A transcoder killed mid-job gives its job up this soon (tests/e2e/test_video_http.py).
     env["PICTOR_VIDEO_LEASE_MS"] = "4000"
     env["PICTOR_VIDEO_POLL_MS"] = "200"
+    # Video limits small enough for short test clips to pass them (the defaults: 90 s, 60 s, 4K).
+    env["PICTOR_VIDEO_MAX_SECONDS"] = "8"
+    env["PICTOR_VIDEO_MAX_STORY_SECONDS"] = "4"
+    env["PICTOR_VIDEO_MAX_LONG_EDGE"] = "1920"
+    env["PICTOR_VIDEO_MAX_SHORT_EDGE"] = "1080"
     # Long: on a busy machine the password pool must not shed the sign-ups of tests about something
     # else; the storm tests set a small pool and a short wait of their own.
     env["PICTOR_PASSWORD_QUEUE_TIMEOUT_MS"] = "30000"

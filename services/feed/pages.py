@@ -23,7 +23,7 @@ from typing import Protocol
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
 
-from services.posts.cache import PostCache, with_state
+from services.posts.cache import PostCache, shown_to, with_state
 
 
 class PostsReader(Protocol):
@@ -53,8 +53,8 @@ class FeedPages:
         page = []
         for post_id in post_ids:
             post = shapes.get(post_id)
-            if post is None:  # deleted (a tombstone), or posts no longer shows it
-                continue
+            if post is None or not shown_to(post, viewer_id):  # deleted (a tombstone), posts no longer shows
+                continue  # it, or a video in it is not READY yet
             for media in post.media:
                 # What drawing needs stays (size, placeholder, the URL template and sizes).
                 for name in ("variants", "owner_id", "created_at", "captured_at", "edit"):

@@ -69,3 +69,43 @@ def clip(path: str | Path, *, seconds: float = 2.0, width: int = 320, height: in
                 out.mux(tone.encode(frame))
             out.mux(tone.encode(None))
     return path
+
+
+class _Stream:
+    """A file-like object without seek: the muxer writes as to a live stream (no duration, no index)."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close(), which the muxer calls last
+
+    def write(self, data: bytes) -> int:
+        return self.file.write(data)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def endless_audio(path: str | Path, *, hours: float = 10.0) -> bytes:
+    """A WebM (VP9, Opus) written as a live stream, so it declares no duration: a second of video,
+    and a silent audio track that goes on for `hours` (a packet at the start, the last at the end).
+    Returns its bytes."""
+    path = Path(path)
+    sink = _Stream(path)
+    with av.open(sink, "w", format="webm") as out:
+        video = out.add_stream("libvpx-vp9", rate=5)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = out.add_stream("libopus", rate=48000, layout="mono")
+        for i in range(5):
+            frame = av.VideoFrame(64, 48, "yuv420p")
+            for plane in frame.planes:
+                plane.update(bytes(plane.buffer_size))
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        for start in (0, 960, int(hours * 3600 * 48000)):
+            frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+            frame.planes[0].update(bytes(frame.planes[0].buffer_size))
+            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    sink.close()
+    return path.read_bytes()

@@ -230,6 +230,7 @@ class _Output:
         assert self.audio is not None and self.fifo is not None
         size = self.audio.codec_context.frame_size or 1024
         if frame is not None:
+            frame.pts = None  # the fifo would insist on gapless timestamps; ours are counted below
             self.fifo.write(frame)
         while self.fifo.samples >= size or (frame is None and self.fifo.samples):
             chunk = self.fifo.read(min(size, self.fifo.samples))

@@ -6,7 +6,7 @@ invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
   postv2:{id} the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
 
-Media's media.updated events (an alt text changed) evict the posts that use
+Media's media.updated events (an alt text changed, a video finished processing) evict the posts that use
 the item (MediaChanges, in the posts worker). Readers fill with SET NX; a delete writes a tombstone that outlives any fill
 a reader may still have in flight (it read the post before the delete), so a
 deleted post can never come back from the cache; an edit overwrites.
@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
 from pictor.engagement.v1.engagement_service_pb2 import PostState
+from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.events import Event
@@ -29,6 +30,7 @@ from services.posts.keys import cached_post_key
 CACHE_TTL_S = 1800
 URL_LIFE_S = 900
 TOMBSTONE = b"-"
+_NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)
 
 
 def cache_ttl(post: posts_pb2.Post, now: float) -> int:
@@ -38,6 +40,12 @@ def cache_ttl(post: posts_pb2.Post, now: float) -> int:
     if not expiries:
         return CACHE_TTL_S
     return max(1, min(CACHE_TTL_S, int(min(expiries) - now) - URL_LIFE_S))
+
+
+def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:
+    """A post holding a video that is not READY (still PROCESSING, or FAILED) is shown to its author
+    only; everyone else sees it once every item is READY (media's media.updated evicts the shape then)."""
+    return post.author.id == viewer_id or all(m.state not in _NOT_READY for m in post.media)
 
 
 def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:

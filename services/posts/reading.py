@@ -17,7 +17,7 @@ from pictor.posts.v1 import posts_pb2
 
 from services.common.clients import AccountsClient, EngagementClient, MediaClient, user_summary
 from services.common.errors import InvalidArgument
-from services.posts.cache import PostCache, with_state
+from services.posts.cache import PostCache, shown_to, with_state
 from services.posts.service import MAX_BATCH, Post, PostsService
 
 
@@ -76,7 +76,7 @@ class PostReader:
         allowed, states = await asyncio.gather(
             self.service.viewable_authors(viewer_id, list({p.author.id for p in live})),
             self.hydrator.states(viewer_id, [p.id for p in live]))
-        return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed]
+        return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed and shown_to(p, viewer_id)]
 
     async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[posts_pb2.Post], str]:
         """A page of the viewer's saved posts (engagement keeps which), those they can no longer see left out."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pyvips
 
 from services.media import testclips
 from tests.e2e.http import Gateway, UserClient, path_of
+from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
 
@@ -237,3 +240,169 @@ def test_a_tampered_video_url_is_403(gateway, bars):
     _, media = bars
     url = media["video"]["renditions"][0]["url"].replace("sig=", "sig=x")
     assert fetch(gateway, url).status == 403
+
+
+# --- limits: what the header declares is refused at completion ---------------------------
+
+
+def assert_error(r, status: int, reason: str) -> dict:
+    assert r.status == status, (r.status, r.body)
+    detail = r.json["details"][0]
+    assert detail["reason"] == reason, r.body
+    return detail
+
+
+def test_a_video_over_the_size_limit_is_refused_when_the_upload_starts(new_user):
+    r = new_user().post("/v1/uploads", {"content_type": "video/mp4", "size_bytes": str(200 * 1024 * 1024 + 1),
+                                        "sha256": "0" * 64})
+    assert assert_error(r, 400, "VIDEO_TOO_LARGE")["metadata"]["limit"] == str(200 * 1024 * 1024)
+
+
+def test_a_video_longer_than_the_limit_is_a_400_naming_it(new_user, tmp_path):
+    clip = testclips.clip(tmp_path / "long.mp4", seconds=9, width=64, height=48, fps=5, audio=False)
+    detail = assert_error(put_all(new_user(), clip.read_bytes()), 400, "VIDEO_TOO_LONG")
+    assert detail["metadata"]["limit"] == "8s"
+
+
+def test_a_video_past_the_resolution_limit_is_a_400_naming_it(new_user, tmp_path):
+    clip = testclips.clip(tmp_path / "wide.mp4", seconds=0.2, width=2048, height=1152, fps=10, audio=False)
+    detail = assert_error(put_all(new_user(), clip.read_bytes()), 400, "VIDEO_RESOLUTION_TOO_HIGH")
+    assert detail["metadata"]["limit"] == "1920x1080"
+
+
+def test_a_video_past_the_frame_rate_limit_is_a_400_naming_it(new_user, tmp_path):
+    clip = testclips.clip(tmp_path / "fast.mp4", seconds=1, width=64, height=48, fps=120, audio=False)
+    detail = assert_error(put_all(new_user(), clip.read_bytes()), 400, "VIDEO_FRAME_RATE_TOO_HIGH")
+    assert detail["metadata"]["limit"] == "60fps"
+
+
+def test_a_zero_byte_video_cannot_start_an_upload(new_user):
+    r = new_user().post("/v1/uploads", {"content_type": "video/mp4", "size_bytes": "0",
+                                        "sha256": hashlib.sha256(b"").hexdigest()})
+    assert r.status == 400 and r.json["details"][0]["metadata"]["field"] == "size_bytes"
+
+
+def test_a_video_in_one_request_is_refused_pointing_to_resumable_uploads(new_user, clips):
+    r = new_user().upload((clips / "vfr.mp4").read_bytes(), "video/mp4")
+    assert r.status == 400
+
+
+# --- hostile files end FAILED with a reason, and harm nothing else -----------------------
+
+
+def failed(user: UserClient, data: bytes) -> dict:
+    done = put_all(user, data)
+    assert done.status == 200, done.body
+    media = settled(user, done.json["id"])
+    assert media["state"] == "FAILED", media
+    assert media["failure_reason"]
+    assert not media.get("video")
+    return media
+
+
+def test_garbage_behind_a_video_signature_ends_failed(new_user):
+    media = failed(new_user(), b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + os.urandom(40_000))
+    assert media["failure_reason"].startswith("CORRUPT_VIDEO")
+
+
+def test_a_file_cut_before_its_index_ends_failed(new_user, clips):
+    data = (clips / "bars.mp4").read_bytes()  # written with the index (moov) at the end
+    assert failed(new_user(), data[: len(data) // 2])["failure_reason"].startswith("CORRUPT_VIDEO")
+
+
+def test_a_file_cut_in_its_frames_ends_failed_as_truncated(gateway, new_user, bars, clips):
+    _, media = bars
+    whole = fetch(gateway, media["video"]["renditions"][0]["url"]).body  # faststart: index first
+    cut = whole[: int(len(whole) * 0.3)]
+    assert failed(new_user(), cut)["failure_reason"].startswith("VIDEO_TRUNCATED")
+
+
+def test_a_track_that_runs_for_hours_ends_failed_as_too_long(new_user, tmp_path):
+    """A WebM written as a live stream declares no duration; its silent audio runs for ten hours."""
+    media = failed(new_user(), testclips.endless_audio(tmp_path / "ten-hours.webm", hours=10))
+    assert media["failure_reason"].startswith("VIDEO_TOO_LONG")
+
+
+def test_after_a_hostile_file_other_videos_still_process(gateway, new_user, clips):
+    failed(new_user(), b"\x1a\x45\xdf\xa3" + os.urandom(20_000))
+    media = uploaded_video(new_user(), clips / "vfr.mp4")
+    assert media["state"] == "READY"
+
+
+# --- the transcoder: killed mid-job, it resumes; posts wait for READY ---------------------
+
+
+def job_taken(stack, media_id: str, timeout_s: float = 60.0) -> None:
+    """Until a transcoder holds the video's job."""
+    import psycopg
+
+    from services.common.db import shard_schema
+    from services.common.ids import shard_of
+
+    deadline = time.monotonic() + timeout_s
+    with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(f"SELECT leased_by FROM {shard_schema(shard_of(int(media_id)))}.video_jobs "
+                               "WHERE media_id = %s", (int(media_id),)).fetchone()
+            if row and row[0]:
+                return
+            assert time.monotonic() < deadline, "no transcoder took the job"
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def transcoder(stack):
+    """The stack's transcoder process; running again after the test whatever it did to it."""
+    child = stack.child("video_transcoder-1")
+    yield child
+    if not child.running:
+        child.spawn()
+
+
+def test_a_transcoder_killed_mid_job_leaves_it_for_the_next_which_finishes_it(stack, gateway, new_user, clips,
+                                                                              transcoder):
+    user = new_user()
+    done = put_all(user, (clips / "bars.mp4").read_bytes())
+    job_taken(stack, done.json["id"])
+    transcoder.stop(signal.SIGKILL)  # its child (the encoder) dies with it
+    assert user.get(f"/v1/media/{done.json['id']}").json["state"] == "PROCESSING"
+    transcoder.spawn()
+    media = settled(user, done.json["id"])
+    assert media["state"] == "READY", media
+    assert decoded(fetch(gateway, media["video"]["renditions"][0]["url"]).body)["frames"] >= 85
+    assert f"transcoding video {done.json['id']} (take 2)" in transcoder.log_path.read_text()
+
+
+def test_a_post_with_a_processing_video_is_shown_to_others_once_it_is_ready(stack, new_user, clips, transcoder):
+    author, follower = new_user(), new_user()
+    assert follower.post(f"/v1/users/{author.id}/follow").status == 200
+    photo = author.upload(small_jpeg(), "image/jpeg").json["id"]
+    transcoder.stop()  # the video stays PROCESSING until it is back
+    video = put_all(author, (clips / "vfr.mp4").read_bytes()).json["id"]
+    created = author.post("/v1/posts", {"media_ids": [photo, video], "caption": "a carousel"})
+    assert created.status == 200, created.body
+    post_id = created.json["id"]
+    assert [m["state"] for m in created.json["media"]] == ["READY", "PROCESSING"]
+    assert author.get(f"/v1/posts/{post_id}").status == 200
+    assert follower.get(f"/v1/posts/{post_id}").status == 404
+    assert post_id not in [p["id"] for p in follower.get("/v1/feed").json.get("posts", [])]
+
+    transcoder.spawn()
+    assert settled(author, video)["state"] == "READY"
+    deadline = time.monotonic() + 30
+    while (seen := follower.get(f"/v1/posts/{post_id}")).status != 200:
+        assert time.monotonic() < deadline, seen.body
+        time.sleep(0.1)
+    assert [m["kind"] for m in seen.json["media"]] == ["PHOTO", "VIDEO"]
+    assert seen.json["media"][1]["video"]["hls_url"]
+    assert post_id in [p["id"] for p in follower.get("/v1/feed").json["posts"]]
+
+
+def test_a_story_takes_no_video_longer_than_the_story_limit(new_user, tmp_path):
+    user = new_user()
+    clip = testclips.clip(tmp_path / "six.mp4", seconds=6, width=64, height=48, fps=5, audio=False)
+    media = uploaded_video(user, clip)
+    assert media["state"] == "READY"
+    r = user.post("/v1/stories", {"media_id": media["id"]})
+    assert r.status == 400 and "VIDEO_TOO_LONG" in r.body.decode()
+    assert user.post("/v1/posts", {"media_ids": [media["id"]]}).status == 200

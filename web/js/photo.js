@@ -32,6 +32,7 @@ export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 
   const frame = h(`div.photo${square ? ".square" : ""}`);
   if (!square) frame.style.aspectRatio = `${media.width} / ${media.height}`;
   frame.append(placeholder(media.placeholder));
+  if (!square && media.kind === "VIDEO") return withVideo(frame, media, alt);
   const img = square
     ? h("img", { alt, src: media.url_template.replace("{variant}", "150.webp"), loading: "lazy", decoding: "async" })
     : h("img", { alt, srcset: srcset(media), sizes, loading: "lazy", decoding: "async",
@@ -39,5 +40,16 @@ export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 
   if (timing) img.setAttribute("elementtiming", timing);
   img.addEventListener("load", () => frame.classList.add("loaded"));
   frame.append(img);
+  return frame;
+}
+
+/** A video (READY: posts show no other): the 720p MP4 with its poster frame; Chromium plays no HLS itself. */
+function withVideo(frame, media, alt) {
+  const file = (name) => media.url_template.replace("{variant}", name);
+  const video = h("video", { controls: true, playsinline: true, preload: "metadata", "aria-label": alt || "video",
+                             poster: file("640.jpg"), src: file("720.mp4") });
+  Object.assign(video.style, { position: "absolute", inset: "0", width: "100%", height: "100%", background: "#000" });
+  frame.append(video);
+  frame.classList.add("loaded");
   return frame;
 }
