@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
+.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -23,6 +23,11 @@ test: build
 bench: build
 	$(PY) -m hotpath.bench
 	$(PY) -m services.media.bench
+
+# A 30 s 1080p30 clip through the transcoder's child process: both renditions, HLS and the poster;
+# wall time and real-time factor per run, with the load average (BENCH_SECONDS, BENCH_RUNS; services/media/video_bench.py).
+bench-video: build
+	$(PY) -m services.media.video_bench
 
 # Against a running stack (`make run` in another terminal):
 # a realistic dataset (SEED_USERS, SEED_POSTS, ...: see loadtest/seed.py),

@@ -179,8 +179,8 @@ def rendition_size(width: int, height: int, short_edge: int) -> tuple[int, int]:
     """The upright size with at most `short_edge` pixels on the short side (never more than now), even."""
     scale = min(1.0, short_edge / min(width, height))
 
-    def even(x: float) -> int:
-        return max(2, round(x / 2) * 2)
+    def even(x: float) -> int:  # rounded down: an odd edge never grows a pixel
+        return max(2, int(x + 1e-6) // 2 * 2)
 
     return even(width * scale), even(height * scale)
 
