@@ -141,7 +141,9 @@ def service_resources(spec: ServiceSpec) -> list[dict]:
 
 
 def worker_resources(worker: WorkerSpec) -> list[dict]:
-    container = pictor_container(worker.name, worker.module, signs=False)
+    # The transcoder's child may take PICTOR_VIDEO_MEMORY_LIMIT_MB (3 GiB) of address space per job.
+    container = pictor_container(worker.name, worker.module, signs=False,
+                                 memory="4Gi" if worker.name == "video_transcoder" else "512Mi")
     return [deployment(worker.name, "worker", worker.replicas,
                        pod(worker.name, "worker", [container], pictor_volumes(signs=False)))]
 
