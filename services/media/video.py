@@ -185,14 +185,15 @@ def rendition_size(width: int, height: int, short_edge: int) -> tuple[int, int]:
     return even(width * scale), even(height * scale)
 
 
-def _graph(stream: av.video.stream.VideoStream, rotation: int, width: int, height: int) -> av.filter.Graph:
-    """Upright (rotation applied), scaled to width x height, yuv420p."""
+def _graph(source: dict, rotation: int, width: int, height: int) -> av.filter.Graph:
+    """Frames like `source` (width, height, format, time_base) upright (rotation applied), scaled to
+    width x height (bilinear: for shrinking by at most 3, as good as bicubic here and much cheaper), yuv420p."""
     graph = av.filter.Graph()
-    chain = [graph.add_buffer(template=stream)]
+    chain = [graph.add_buffer(**source)]
     turns = {90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "cclock")]}
     for name, args in turns.get(rotation, []):
         chain.append(graph.add(name, args))
-    chain.append(graph.add("scale", f"{width}:{height}"))
+    chain.append(graph.add("scale", f"{width}:{height}:flags=bilinear"))
     chain.append(graph.add("format", "yuv420p"))
     chain.append(graph.add("buffersink"))
     for a, b in itertools.pairwise(chain):
@@ -214,8 +215,10 @@ class _Output:
     fifo: av.AudioFifo | None = None
     audio_samples: int = 0
 
-    def encode_video(self, frame: av.VideoFrame | None) -> None:
+    def encode_video(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
+        """Scale and encode `frame` (None: flush); the scaled frames, for the next smaller rendition."""
         self.graph.push(frame)
+        scaled = []
         while True:
             try:
                 out = self.graph.pull()
@@ -223,8 +226,10 @@ class _Output:
                 break
             out.pict_type = av.video.frame.PictureType.NONE
             self.container.mux(self.video.encode(out))
+            scaled.append(out)
         if frame is None:
             self.container.mux(self.video.encode(None))
+        return scaled
 
     def encode_audio(self, frame: av.AudioFrame | None) -> None:
         assert self.audio is not None and self.fifo is not None
@@ -241,8 +246,9 @@ class _Output:
             self.container.mux(self.audio.encode(None))
 
 
-def _open_output(path: Path, label: int, size: tuple[int, int], source: av.video.stream.VideoStream, rotation: int,
-                 fps: Fraction, audio: bool, limits: VideoLimits) -> _Output:
+def _open_output(path: Path, label: int, size: tuple[int, int], source: av.video.stream.VideoStream,
+                 frames: dict, rotation: int, fps: Fraction, audio: bool, limits: VideoLimits) -> _Output:
+    """A rendition's MP4, fed `frames` (the decoder's, or the larger rendition's: see _graph)."""
     container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
     video = container.add_stream("libx264", rate=fps)
     video.width, video.height = size
@@ -253,7 +259,7 @@ def _open_output(path: Path, label: int, size: tuple[int, int], source: av.video
     video.options = {"preset": limits.preset, "crf": str(limits.crf), "maxrate": str(rate),
                      "bufsize": str(2 * rate), "g": str(max(1, round(float(fps) * GOP_S))),
                      "keyint_min": str(max(1, round(float(fps)))), "sc_threshold": "0", "profile": "high"}
-    output = _Output(label, *size, path, container, video, _graph(source, rotation, *size))
+    output = _Output(label, *size, path, container, video, _graph(frames, rotation, *size))
     if audio:
         output.audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
         output.audio.bit_rate = AUDIO_BITRATE
@@ -277,9 +283,17 @@ def transcode(src: str | Path, out_dir: str | Path, limits: VideoLimits, deadlin
             fps = video.average_rate or video.guessed_rate or Fraction(30)
             if fps > limits.max_fps:
                 fps = Fraction(limits.max_fps)
+            # NOTE: the first rendition scales (and turns) the decoded frames, each next one the
+            # frames of the one before: 360p from 720p costs a ninth of 360p from 4K.
+            frames = {"width": video.codec_context.width, "height": video.codec_context.height,
+                      "format": video.codec_context.pix_fmt, "time_base": video.time_base}
+            rotation = found.rotation
             for label in RENDITIONS:
-                outputs.append(_open_output(out / f"{label}.mp4", label, rendition_size(width, height, label), video,
-                                            found.rotation, fps, audio is not None, limits))
+                size = rendition_size(width, height, label)
+                outputs.append(_open_output(out / f"{label}.mp4", label, size, video, frames, rotation, fps,
+                                            audio is not None, limits))
+                frames = {"width": size[0], "height": size[1], "format": "yuv420p", "time_base": video.time_base}
+                rotation = 0
             resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE) if audio else None
             result = Transcoded(0, width, height, audio is not None)
             poster = None
@@ -306,8 +320,7 @@ def transcode(src: str | Path, out_dir: str | Path, limits: VideoLimits, deadlin
                         if poster is None or (poster[0] < POSTER_AT_S and at >= POSTER_AT_S and
                                               at < declared_s):
                             poster = (at, frame.to_image())
-                        for output in outputs:
-                            output.encode_video(frame)
+                        _cascade(outputs, frame)
                         result.duration_ms = max(result.duration_ms, int(at * 1000))
                         if declared_s:
                             progress(min(1.0, at / declared_s))
@@ -322,8 +335,8 @@ def transcode(src: str | Path, out_dir: str | Path, limits: VideoLimits, deadlin
                                     f"at {last_s:.1f} s: the file is cut short")
             frame_s = 1 / float(fps)
             result.duration_ms = int((result.duration_ms / 1000 + frame_s) * 1000)
+            _cascade(outputs, None)
             for output in outputs:
-                output.encode_video(None)
                 if output.audio is not None:
                     if resampler is not None:
                         for resampled in resampler.resample(None):
@@ -347,6 +360,16 @@ def transcode(src: str | Path, out_dir: str | Path, limits: VideoLimits, deadlin
     result.renditions = [_hls(output, result.duration_ms) for output in outputs]
     (out / "master.m3u8").write_text(master_playlist(result.renditions))
     return result
+
+
+def _cascade(outputs: list[_Output], frame: av.VideoFrame | None) -> None:
+    """The frame into the first rendition, its scaled frames into the next, and so on (None flushes all)."""
+    frames = [frame] if frame is not None else []
+    for output in outputs:
+        scaled = [f for given in frames for f in output.encode_video(given)]
+        if frame is None:
+            scaled.extend(output.encode_video(None))
+        frames = scaled
 
 
 def _hls(output: _Output, duration_ms: int) -> Rendition:
