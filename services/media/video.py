@@ -11,7 +11,8 @@ What comes out of one video (`transcode`):
   - per rendition an HLS media playlist over the same frames as fragmented MP4 in one file
     (`720.m3u8` + `720.m4s`, byte ranges), and `master.m3u8` over both: adaptive streaming;
   - a poster frame (JPEG of the upright frame about a second in) for the photo pipeline.
-Nothing of the source's metadata is copied (GPS of phone videos, names, dates): the outputs
+PyAV is imported inside the functions that use it: the media service imports this module (limits,
+names) without loading FFmpeg. Nothing of the source's metadata is copied (GPS of phone videos, names, dates): the outputs
 carry only what the muxers write themselves.
 
 Limits: what the container's header declares is checked by `check` (the service answers 400
@@ -29,11 +30,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-
-import av
+from typing import TYPE_CHECKING
 
 from services.common.errors import InvalidArgument
 from services.media.config import MiB, VideoLimits
+
+if TYPE_CHECKING:
+    import av
 
 # Renditions by the pixels of their short edge (720p and 360p for landscape; the width of portrait).
 RENDITIONS = (720, 360)
@@ -127,6 +130,8 @@ def clockwise(frame_or_rotation: float | None) -> int:
 
 def probe(path: str | Path) -> Probe:
     """What the header says; VideoRejected (CORRUPT_VIDEO, UNSUPPORTED_FORMAT) when it says nothing usable."""
+    import av
+
     try:
         with av.open(str(path), "r", options={"probesize": str(8 * MiB)}) as container:
             fmt = CONTAINERS.get(container.format.name)
@@ -188,6 +193,8 @@ def rendition_size(width: int, height: int, short_edge: int) -> tuple[int, int]:
 def _graph(source: dict, rotation: int, width: int, height: int) -> av.filter.Graph:
     """Frames like `source` (width, height, format, time_base) upright (rotation applied), scaled to
     width x height (bilinear: for shrinking by at most 3, as good as bicubic here and much cheaper), yuv420p."""
+    import av
+
     graph = av.filter.Graph()
     chain = [graph.add_buffer(**source)]
     turns = {90: [("transpose", "clock")], 180: [("hflip", ""), ("vflip", "")], 270: [("transpose", "cclock")]}
@@ -217,6 +224,8 @@ class _Output:
 
     def encode_video(self, frame: av.VideoFrame | None) -> list[av.VideoFrame]:
         """Scale and encode `frame` (None: flush); the scaled frames, for the next smaller rendition."""
+        import av
+
         self.graph.push(frame)
         scaled = []
         while True:
@@ -249,6 +258,8 @@ class _Output:
 def _open_output(path: Path, label: int, size: tuple[int, int], source: av.video.stream.VideoStream,
                  frames: dict, rotation: int, fps: Fraction, audio: bool, limits: VideoLimits) -> _Output:
     """A rendition's MP4, fed `frames` (the decoder's, or the larger rendition's: see _graph)."""
+    import av
+
     container = av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"})
     video = container.add_stream("libx264", rate=fps)
     video.width, video.height = size
@@ -270,6 +281,8 @@ def _open_output(path: Path, label: int, size: tuple[int, int], source: av.video
 def transcode(src: str | Path, out_dir: str | Path, limits: VideoLimits, deadline: float,
               progress: Callable[[float], None] = lambda share: None) -> Transcoded:
     """Every output of the module's docstring into `out_dir`; VideoRejected for what the bytes hide."""
+    import av
+
     out = Path(out_dir)
     found = probe(src)
     check(found, limits)
@@ -374,6 +387,8 @@ def _cascade(outputs: list[_Output], frame: av.VideoFrame | None) -> None:
 
 def _hls(output: _Output, duration_ms: int) -> Rendition:
     """The rendition's MP4 remuxed (no re-encoding) into an HLS playlist over one fragmented MP4 file."""
+    import av
+
     playlist = output.path.with_suffix(".m3u8")
     with av.open(str(output.path)) as source:
         codecs = [_avc1(source.streams.video[0].codec_context.extradata)]
