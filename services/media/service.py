@@ -572,7 +572,8 @@ class MediaService:
         return dataclasses.replace(record, created_at=created_at)
 
     async def _check_videos(self, owner_id: int, media_ids: list[int], story: bool) -> None:
-        """Videos a post (or a story) may not hold: FAILED ones, and those past the holder's length."""
+        """Videos a post (or a story: `story`, which stands for every confirmed holder, messages too) may
+        not hold: FAILED ones, and those past the holder's length."""
         limits = self.config.video
         longest = video.duration_limit_for(limits, story)
         for record in (await self.repo.get_media(media_ids)).values():
@@ -584,7 +585,7 @@ class MediaService:
             if record.duration_ms > longest * 1000:
                 error = InvalidArgument(
                     "media_ids", f"video {record.id} lasts {record.duration_ms / 1000:.1f} s; a "
-                    f"{'story' if story else 'post'} takes at most {longest:g} s", reason="VIDEO_TOO_LONG")
+                    f"{'story (or message)' if story else 'post'} takes at most {longest:g} s", reason="VIDEO_TOO_LONG")
                 error.metadata["limit"] = f"{longest:g}s"
                 raise error
 
