@@ -59,3 +59,14 @@ def wait_for_feed(gateway, session, count: int, timeout_s: float = 30.0) -> None
             return
         assert time.monotonic() < deadline, f"the feed holds {seen} posts, not {count}"
         time.sleep(0.1)
+
+
+def post_story(gateway, session, audience: str = "EVERYONE", allow_replies: bool = True) -> dict:
+    """A story of a new 96×64 JPEG."""
+    token = session["access_token"]
+    r = gateway.request("POST", "/v1/media", raw=unique_jpeg(96, 64), token=token, headers={"content-type": "image/jpeg"})
+    assert r.status == 200, r.body
+    r = gateway.post("/v1/stories", {"media_id": r.json["id"], "audience": audience, "allow_replies": allow_replies},
+                     token=token)
+    assert r.status == 200, r.body
+    return r.json

@@ -5,10 +5,13 @@ import { startStream, stopStream } from "./stream.js";
 import { signInScreen, signUpScreen } from "./views/auth.js";
 import { composerScreen } from "./views/composer.js";
 import { feedScreen } from "./views/feed.js";
+import { conversationScreen, inboxScreen } from "./views/messages.js";
 import { notificationsScreen } from "./views/notifications.js";
 import { postScreen } from "./views/post.js";
 import { editProfileScreen, followRequestsScreen, peopleScreen, profileScreen } from "./views/profile.js";
+import { hashtagScreen, placeScreen, searchScreen } from "./views/search.js";
 import { settingsScreen } from "./views/settings.js";
+import { newStoryScreen } from "./views/stories.js";
 
 const ROUTES = [
   [/^\/signin$/, signInScreen, { open: true }],
@@ -17,6 +20,12 @@ const ROUTES = [
   [/^\/new$/, composerScreen, { nav: "new" }],
   [/^\/notifications$/, notificationsScreen, { nav: "notifications" }],
   [/^\/settings$/, settingsScreen, { nav: "settings" }],
+  [/^\/search(?:\?(.*))?$/, searchScreen, { nav: "search" }],
+  [/^\/tags\/([^/?]+)$/, hashtagScreen, { nav: "search" }],
+  [/^\/places\/(\d+)$/, placeScreen, { nav: "search" }],
+  [/^\/stories\/new$/, newStoryScreen, { nav: "feed" }],
+  [/^\/direct(?:\/(requests))?$/, inboxScreen, { nav: "direct" }],
+  [/^\/direct\/t\/(\d+)$/, conversationScreen, { nav: "direct" }],
   [/^\/edit$/, editProfileScreen, { nav: "profile" }],
   [/^\/requests$/, followRequestsScreen, { nav: "profile" }],
   [/^\/p\/(\d+)$/, postScreen, {}],

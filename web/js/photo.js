@@ -53,3 +53,12 @@ function withVideo(frame, media, alt) {
   frame.classList.add("loaded");
   return frame;
 }
+
+/** A post as a square tile of a grid (profiles, hashtags, places, explore), linking to the post. */
+export function postTile(post) {
+  const first = post.media[0];
+  const who = post.author?.username;
+  const alt = first.alt_text || `Post${who ? ` by ${who}` : ""}${post.caption ? `: ${post.caption.slice(0, 100)}` : ""}`;
+  return h("a.tile", { href: `#/p/${post.id}` }, photo(first, alt, { square: true }),
+    post.media.length > 1 ? h("span.multi", { "aria-label": `${post.media.length} photos` }, "❏") : null);
+}

@@ -3,6 +3,9 @@
 // with the access token; after a drop, a new ticket and `since` the last event id seen: nothing lost.
 import { api } from "./api.js";
 
+// Messaging's events (each `{conversation_id, data}`), as realtime's dispatch worker names them.
+const MESSAGING = ["message", "message_unsent", "message_reaction", "read_receipt", "typing"];
+
 let source = null;
 let lastId = "";
 let retryTimer = null;
@@ -27,7 +30,7 @@ async function open() {
   if (lastId) query.set("since", lastId);
   source = new EventSource(`/v1/stream?${query}`);
   source.addEventListener("open", () => { attempt = 0; emit("stream-open", {}); });
-  for (const type of ["notification", "unread_count", "presence"]) {
+  for (const type of ["notification", "unread_count", "presence", ...MESSAGING]) {
     source.addEventListener(type, (event) => {
       if (event.lastEventId) lastId = event.lastEventId;
       emit(type, JSON.parse(event.data));

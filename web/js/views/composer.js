@@ -1,8 +1,11 @@
-// The composer: pick 1-10 photos, put them in order, caption and location, then each goes up
-// through the resumable upload API (a progress bar each) and the post is created.
+// The composer: pick 1-10 photos, put them in order, edit each (crop to an aspect, rotate, a
+// filter, adjustments, alt text), caption and location, then each goes up through the resumable
+// upload API (a progress bar each), its edit is applied (POST /v1/media/{id}:edit) and the post
+// is created.
 import { api, describe } from "../api.js";
 import { h, toast } from "../dom.js";
 import { uploadFile } from "../upload.js";
+import { editRecipe, editSheet } from "./edit.js";
 
 const MAX_PHOTOS = 10;
 
@@ -28,10 +31,12 @@ export function composerScreen(main) {
       item.bar ??= h("progress", { max: 100, value: 0, "aria-label": `Upload of ${item.file.name}` });
       item.note ??= h("span.note");
       return h("li", {},
-        h("img", { src: item.url, alt: `Photo ${i + 1}: ${item.file.name}` }),
+        h("img", { src: item.preview || item.url, alt: item.recipe?.alt_text || `Photo ${i + 1}: ${item.file.name}` }),
         h("div.controls", {},
           h("span.name", {}, `${i + 1}. ${item.file.name}`),
           h("span", {},
+            h("button.edit", { type: "button", onclick: () => edit(item), "aria-label": `Edit ${item.file.name}` },
+              item.recipe ? "Edited" : "Edit"), " ",
             h("button.earlier", { type: "button", disabled: i === 0, onclick: () => move(i, -1),
                                   "aria-label": `Move ${item.file.name} earlier` }, "↑"),
             h("button.later", { type: "button", disabled: i === picked.length - 1, onclick: () => move(i, 1),
@@ -44,6 +49,39 @@ export function composerScreen(main) {
           item.bar, item.note));
     }));
     share.disabled = picked.length === 0;
+  }
+
+  async function upload(item) {
+    if (item.media) return item.media;
+    item.note.textContent = "";
+    item.media = await uploadFile(item.file, (sent, total, note) => {
+      item.bar.value = Math.round((100 * sent) / Math.max(1, total));
+      item.note.textContent = note;
+      status.textContent = note ? `${item.file.name}: ${note}` : `Uploading ${item.file.name}…`;
+    }).catch((e) => {
+      item.note.textContent = describe(e);
+      throw new Error(`${item.file.name}: ${describe(e)}`);
+    });
+    item.note.textContent = "Uploaded";
+    status.textContent = "";
+    return item.media;
+  }
+
+  /** The edit sheet needs the photo on the server (the filter previews are made from it). */
+  async function edit(item) {
+    error.textContent = "";
+    try {
+      const media = await upload(item);
+      editSheet(media, item.file.name, item.recipe, (recipe, preview) => {
+        item.recipe = recipe;
+        item.preview = recipe ? preview : null;
+        item.edited = null;
+        draw();
+        list.querySelector(`[aria-label="Edit ${CSS.escape(item.file.name)}"]`)?.focus();
+      });
+    } catch (e) {
+      error.textContent = e.message;
+    }
   }
 
   picker.addEventListener("change", () => {
@@ -85,21 +123,20 @@ export function composerScreen(main) {
     }
     share.disabled = true;
     try {
+      for (const item of picked) await upload(item);
       for (const item of picked) {
-        if (item.media) continue;
-        item.note.textContent = "";
-        item.media = await uploadFile(item.file, (sent, total, note) => {
-          item.bar.value = Math.round((100 * sent) / Math.max(1, total));
-          item.note.textContent = note;
-          status.textContent = note ? `${item.file.name}: ${note}` : `Uploading ${item.file.name}…`;
-        }).catch((e) => {
+        if (!item.recipe || item.edited) continue;
+        status.textContent = `Applying the edit of ${item.file.name}…`;
+        const body = editRecipe(item.recipe);
+        const altOnly = Object.keys(body).length === 1 && "alt_text" in body;
+        item.edited = await api(altOnly ? `/v1/media/${item.media.id}` : `/v1/media/${item.media.id}:edit`,
+          { method: altOnly ? "PATCH" : "POST", body }).catch((e) => {
           item.note.textContent = describe(e);
           throw new Error(`${item.file.name}: ${describe(e)}`);
         });
-        item.note.textContent = "Uploaded";
       }
       status.textContent = "Sharing…";
-      const body = { media_ids: picked.map((p) => p.media.id), caption: v.caption || "", request_id: crypto.randomUUID() };
+      const body = { media_ids: picked.map((p) => (p.edited || p.media).id), caption: v.caption || "", request_id: crypto.randomUUID() };
       if (place) body.location = { name: place, lat: Number(v.lat), lng: Number(v.lng) };
       await api("/v1/posts", { method: "POST", body });
       toast("Shared");

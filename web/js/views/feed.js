@@ -2,6 +2,7 @@
 import { api, describe } from "../api.js";
 import { h, onReachEnd } from "../dom.js";
 import { postCard } from "./post.js";
+import { storyTray } from "./stories.js";
 
 const MODE_KEY = "pictor.feed-mode";
 
@@ -14,6 +15,7 @@ export async function feedScreen(main, { signal }) {
     onchange: () => { localStorage.setItem(MODE_KEY, value); start(value); } }),
     value === "RANKED" ? " For you" : " Latest");
   main.append(
+    storyTray(signal),
     h("header.screen-head", {}, h("h1", {}, "Home"),
       h("fieldset.mode", {}, h("legend.visually-hidden", {}, "Order of the feed"), choose("RANKED"),
         choose("CHRONOLOGICAL"))),

@@ -4,8 +4,10 @@ import { api, describe } from "../api.js";
 import { ago, count, h, toast, userLink } from "../dom.js";
 import { icon } from "../icons.js";
 import { photo } from "../photo.js";
+import { sharePost } from "./messages.js";
 
 function altText(post, i) {
+  if (post.media[i].alt_text) return post.media[i].alt_text;
   const n = post.media.length;
   const who = post.author.display_name || post.author.username;
   const caption = post.caption ? `: ${post.caption.slice(0, 120)}` : "";
@@ -111,6 +113,8 @@ export function postCard(post, options = {}) {
   const likeButton = h("button.icon.like", { type: "button", "aria-pressed": String(liked), "aria-label": "Like" }, icon("heart"));
   const saveButton = h("button.icon.save", { type: "button", "aria-pressed": String(saved), "aria-label": "Save" }, icon("bookmark"));
   const commentButton = h("button.icon", { type: "button", "aria-label": "Comments", "aria-expanded": "false" }, icon("comment"));
+  const shareButton = h("button.icon.share", { type: "button", "aria-label": "Share", "aria-haspopup": "dialog",
+                                               onclick: () => sharePost(post) }, icon("send"));
   const likeLine = h("p.likes");
   const commentLine = h("button.link.comment-count", { type: "button" });
   const render = () => {
@@ -176,7 +180,7 @@ export function postCard(post, options = {}) {
   const card = h("article.post", { "aria-label": `Post by ${post.author.username}`, dataset: { id: post.id } },
     h("header", {}, userLink(post.author), post.location?.name ? h("span.place", {}, post.location.name) : null),
     media,
-    h("div.actions", {}, likeButton, commentButton, h("span.spacer"), saveButton),
+    h("div.actions", {}, likeButton, commentButton, shareButton, h("span.spacer"), saveButton),
     likeLine,
     post.caption ? h("p.caption", {}, userLink(post.author), " ", post.caption) : null,
     commentLine,

@@ -2,7 +2,9 @@
 // following lists; my follow requests; editing my profile.
 import { api, ApiError, describe, me, updateMe } from "../api.js";
 import { count, h, onReachEnd, toast, userLink } from "../dom.js";
-import { photo } from "../photo.js";
+import { postTile } from "../photo.js";
+import { conversationWith } from "./messages.js";
+import { highlightsRow } from "./stories.js";
 
 async function userByName(name, signal) {
   try {
@@ -64,12 +66,7 @@ function grid(user, signal) {
     if (token) query.set("page_token", token);
     try {
       const r = await api(`/v1/users/${user.id}/posts?${query}`, { signal });
-      for (const post of r.posts) {
-        const first = post.media[0];
-        const alt = `Post by ${user.username}${post.caption ? `: ${post.caption.slice(0, 100)}` : ""}`;
-        box.append(h("a.tile", { href: `#/p/${post.id}` }, photo(first, alt, { square: true }),
-          post.media.length > 1 ? h("span.multi", { "aria-label": `${post.media.length} photos` }, "❏") : null));
-      }
+      for (const post of r.posts) box.append(postTile({ author: user, ...post }));
       if (!box.children.length) status.textContent = "No posts yet.";
       token = r.next_page_token;
       return Boolean(token);
@@ -120,7 +117,15 @@ export async function profileScreen(main, { params, signal }) {
         toast(describe(e), "error");
       }
     });
-    actions.append(mute, block);
+    const message = h("button", { type: "button" }, "Message");
+    message.addEventListener("click", async () => {
+      try {
+        location.hash = `#/direct/t/${await conversationWith(user.username)}`;
+      } catch (e) {
+        toast(describe(e), "error");
+      }
+    });
+    actions.append(message, mute, block);
   }
   const base = `#/u/${encodeURIComponent(user.username)}`;
   main.append(
@@ -133,6 +138,7 @@ export async function profileScreen(main, { params, signal }) {
         h("ul.counts", {}, stat(count(user.post_count), "posts"), stat(followers, "followers", `${base}/followers`),
           stat(count(user.following_count), "following", `${base}/following`)),
         actions)),
+    highlightsRow(user, signal),
     grid(user, signal));
 }
 

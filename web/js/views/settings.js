@@ -1,7 +1,7 @@
-// Settings: which notifications I get, the email digest, whether people see when I am active;
-// and signing out.
-import { api, describe, signOut, updateMe } from "../api.js";
-import { h, toast } from "../dom.js";
+// Settings: which notifications I get, the email digest, whether people see when I am active,
+// my close friends (who sees my close-friends stories); and signing out.
+import { api, ApiError, describe, signOut, updateMe } from "../api.js";
+import { h, toast, userLink } from "../dom.js";
 
 const KINDS = [
   ["LIKE", "Likes of my posts"], ["COMMENT", "Comments on my posts"], ["REPLY", "Replies to my comments"],
@@ -11,6 +11,50 @@ const KINDS = [
 
 function check(id, label, checked, onchange) {
   return h("p.check", {}, h("input", { type: "checkbox", id, checked, onchange }), h("label", { for: id }, label));
+}
+
+function closeFriends(signal) {
+  const list = h("ul.people.close-friends");
+  const status = h("p.status");
+  const error = h("p.error", { role: "alert" });
+  const name = h("input", { id: "close-friend", name: "username", required: true, autocomplete: "off",
+                            autocapitalize: "none", spellcheck: "false", placeholder: "username" });
+  const row = (u) => h("li.person", { dataset: { id: u.id } }, h("div", {}, userLink(u)),
+    h("button", { type: "button", "aria-label": `Remove ${u.username} from close friends`, onclick: async (event) => {
+      try {
+        await api(`/v1/users/me/close-friends/${u.id}`, { method: "DELETE" });
+        event.target.closest("li").remove();
+        toast(`${u.username} is no longer a close friend`);
+      } catch (e) {
+        toast(describe(e), "error");
+      }
+    } }, "Remove"));
+  const form = h("form.inline-add", {}, h("label", { for: "close-friend" }, "Add a close friend"), name,
+    h("button.primary", { type: "submit" }, "Add"), error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.textContent = "";
+    const username = name.value.trim().replace(/^@/, "");
+    try {
+      const user = await api(`/v1/usernames/${encodeURIComponent(username)}`).catch((e) => {
+        throw e instanceof ApiError && (e.status === 404 || e.status === 400) ? new Error(`No account named “${username}”.`) : e;
+      });
+      await api(`/v1/users/me/close-friends/${user.id}`, { method: "PUT", body: {} });
+      if (!list.querySelector(`[data-id="${user.id}"]`)) list.append(row(user));
+      name.value = "";
+      status.textContent = "";
+      toast(`${user.username} is a close friend`);
+    } catch (e) {
+      error.textContent = describe(e);
+      name.focus();
+    }
+  });
+  api("/v1/users/me/close-friends?page_size=200", { signal }).then((r) => {
+    list.replaceChildren(...(r.users || []).map(row));
+    status.textContent = list.children.length ? "" : "Nobody yet: stories you share with close friends only reach them.";
+  }).catch((e) => { if (e.name !== "AbortError") status.textContent = describe(e); });
+  return h("section.card", { "aria-labelledby": "close-friends-title" },
+    h("h2", { id: "close-friends-title" }, "Close friends"), list, status, form);
 }
 
 export async function settingsScreen(main, { signal }) {
@@ -43,6 +87,7 @@ export async function settingsScreen(main, { signal }) {
     h("section.card", { "aria-labelledby": "activity-title" }, h("h2", { id: "activity-title" }, "Activity status"),
       check("activity-status", "Let people I follow back see when I'm active", user.show_activity_status !== false,
         (event) => save("/v1/users/me", { show_activity_status: event.target.checked }, updateMe)(event))),
+    closeFriends(signal),
     h("section.card", {}, h("h2", {}, "Account"),
       h("p", {}, "Signed in as ", h("strong", {}, user.username), "."),
       h("button.danger", { type: "button", onclick: async () => { await signOut(); location.hash = "#/signin"; } },
