@@ -2,7 +2,7 @@
 // are for apps that hold them): the inbox and requests, a conversation kept live from the stream
 // (messages, typing, read receipts, reactions, unsends), starting one, sharing a post into one.
 import { api, ApiError, describe, me } from "../api.js";
-import { ago, h, toast, userLink } from "../dom.js";
+import { ago, h, toast } from "../dom.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
@@ -193,7 +193,7 @@ export async function conversationScreen(main, { params, signal }) {
   main.append(h("section.card.conversation-view", { "aria-labelledby": "conversation-title" },
     h("header.conversation-head", {}, h("a", { href: "#/direct", "aria-label": "Back to messages" }, "‹"),
       h("h1", { id: "conversation-title" }, title(conversation)),
-      names.length === 1 ? userLink(names[0]) : null),
+      names.length === 1 ? h("a", { href: `#/u/${encodeURIComponent(names[0].username)}` }, "Profile") : null),
     request, older, list, seen, typing, form));
 
   input.addEventListener("input", () => {

@@ -1,0 +1,115 @@
+"""Direct messages: a conversation kept live from the stream (messages, typing, read receipts), a
+message request accepted, a post shared into a conversation; a message the network loses and an
+unknown username."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, allow_console_error, cut_off, shoot
+from tests.browser.helpers import follow, post_photos
+
+
+def conversation(gateway, a, b) -> str:
+    r = gateway.post("/v1/conversations", {"member_ids": [b["user"]["id"]]}, token=a["access_token"])
+    assert r.status == 200, r.body
+    return r.json["id"]
+
+
+def mutuals(register, gateway):
+    a, b = register("ann"), register("ben")
+    follow(gateway, a, b)
+    follow(gateway, b, a)
+    return a, b
+
+
+def test_messages_typing_and_read_receipts_arrive_live(browser, register, gateway):
+    a, b = mutuals(register, gateway)
+    ben = browser.page(b, viewport=PHONE)
+    ben.goto("/#/direct")
+    expect(ben.locator(".status")).to_contain_text("No conversations yet")
+    ann = browser.page(a)
+    ann.goto(f"/#/u/{b['user']['username']}")
+    ann.get_by_role("button", name="Message").click()
+    expect(ann.get_by_role("heading", name=b["user"]["username"])).to_be_visible()
+    ann.get_by_role("textbox", name="Message").fill("Hello Ben")
+    ann.get_by_role("button", name="Send").click()
+    expect(ann.locator(".message.mine")).to_contain_text("Hello Ben")
+
+    # Ben's inbox moves from the stream; opening the conversation reads it, and Ann sees the receipt.
+    ben.get_by_role("link", name=a["user"]["username"]).click()
+    expect(ben.locator(".message.theirs")).to_contain_text("Hello Ben")
+    expect(ann.locator(".seen")).to_have_text("Seen")
+
+    ben.get_by_role("textbox", name="Message").press_sequentially("Hi")
+    expect(ann.locator(".typing")).to_have_text(f"{b['user']['username']} is typing…")
+    ben.get_by_role("textbox", name="Message").press_sequentially(" Ann")
+    ben.get_by_role("textbox", name="Message").press("Enter")
+    expect(ann.locator(".message.theirs")).to_contain_text("Hi Ann")
+    expect(ann.locator(".typing")).to_have_text("")
+    expect(ben.locator(".seen")).to_have_text("Seen")
+    shoot(ben, "conversation")
+    shoot(ann, "conversation")
+
+
+def test_a_message_request_is_accepted_and_moves_to_the_inbox(browser, register, gateway):
+    stranger, me = register("stranger"), register("me")
+    cid = conversation(gateway, stranger, me)
+    r = gateway.post(f"/v1/conversations/{cid}/messages", {"client_message_id": "one", "text": "Hi there"},
+                     token=stranger["access_token"])
+    assert r.status == 200, r.body
+    page = browser.page(me)
+    page.goto("/#/direct")
+    expect(page.locator(".status")).to_contain_text("No conversations yet")
+    page.get_by_role("link", name="Requests").click()
+    page.get_by_role("link", name=stranger["user"]["username"]).click()
+    expect(page.locator(".message.theirs")).to_contain_text("Hi there")
+    shoot(page, "message-request")
+    page.get_by_role("button", name="Accept").click()
+    expect(page.locator(".request-banner")).to_have_count(0)
+    page.get_by_role("link", name="Back to messages").click()
+    expect(page.locator(".conversation")).to_contain_text(stranger["user"]["username"])
+    shoot(page, "inbox")
+
+
+def test_a_post_is_shared_into_a_conversation(browser, register, gateway):
+    a, b = mutuals(register, gateway)
+    post_photos(gateway, b, caption="Look at this")
+    conversation(gateway, a, b)
+    page = browser.page(a)
+    page.goto(f"/#/u/{b['user']['username']}")
+    page.locator(".grid .tile").first.click()
+    page.get_by_role("button", name="Share").click()
+    sheet = page.get_by_role("dialog", name="Share post")
+    sheet.get_by_role("button", name=f"Send to {b['user']['username']}").click()
+    expect(page.locator(".toast").last).to_have_text(f"Sent to {b['user']['username']}")
+    expect(sheet).to_have_count(0)
+    ben = browser.page(b)
+    ben.goto("/#/direct")
+    ben.get_by_role("link", name=a["user"]["username"]).click()
+    shared = ben.locator(".message.theirs .shared-post")
+    expect(shared).to_contain_text("Look at this")
+    shared.click()
+    expect(ben.locator("article.post")).to_contain_text("Look at this")
+
+
+def test_a_message_the_network_loses_says_so_and_keeps_the_text(browser, register, gateway):
+    a, b = mutuals(register, gateway)
+    cid = conversation(gateway, a, b)
+    page = browser.page(a)
+    page.goto(f"/#/direct/t/{cid}")
+    cut_off(page, "**/v1/conversations/*/messages")
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Are you there?")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("alert")).to_contain_text("offline")
+    expect(box).to_have_value("Are you there?")
+
+
+def test_a_message_to_an_unknown_username_is_refused(browser, register):
+    page = browser.page(register("lonely"))
+    allow_console_error(page, "status of 404")
+    page.goto("/#/direct")
+    page.get_by_label("New message to").fill("nobody_has_this_name")
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_role("alert")).to_have_text("No account named “nobody_has_this_name”.")
