@@ -1,15 +1,17 @@
-"""The composer: photos in the order chosen, through the resumable upload API; a file the server
-rejects, a connection cut mid-upload, and the open-upload limit (429) each end as the person sees."""
+"""The composer: photos in the order chosen, through the resumable upload API, edited (filter,
+aspect, adjustments, alt text) before posting; a file the server rejects, a connection cut mid-upload,
+an edit the network loses, and the open-upload limit (429) each end as the person sees."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pytest
 from playwright.sync_api import expect
 
 from services.common.config import REPO_ROOT
-from tests.browser.conftest import allow_console_error
+from tests.browser.conftest import allow_console_error, cut_off, shoot
 
 CORPUS = REPO_ROOT / "tests" / "media-corpus"
 
@@ -112,3 +114,44 @@ def test_the_picker_opens_from_the_keyboard(browser, register, key):
     chooser.value.set_files(str(CORPUS / "hopper.jpg"))
     expect(page.locator(".picked li")).to_have_count(1)
     expect(page.get_by_role("img", name="Photo 1: hopper.jpg")).to_be_visible()
+
+
+def test_an_edit_with_filter_aspect_adjustment_and_alt_text_is_applied_before_posting(browser, register, gateway):
+    session = register("composer")
+    page = open_composer(browser, session)
+    page.locator("#photos").set_input_files(str(CORPUS / "hopper.jpg"))
+    page.get_by_role("button", name="Edit hopper.jpg").click()
+    sheet = page.get_by_role("dialog", name="Edit hopper.jpg")
+    expect(sheet).to_be_visible()
+    filters = sheet.get_by_role("radiogroup", name="Filter")
+    expect(filters.get_by_role("radio", name="Normal")).to_be_checked()
+    expect(filters.locator("img").first).to_have_attribute("src", re.compile(r"filter-normal\.jpg"))
+    filters.get_by_text("Clarendon").click()
+    expect(filters.get_by_role("radio", name="Clarendon")).to_be_checked()
+    sheet.get_by_label("Aspect").select_option("SQUARE")
+    sheet.get_by_label("Brightness").fill("20")
+    sheet.get_by_label("Alt text").fill("Grace Hopper in uniform")
+    shoot(page, "composer-edit")
+    sheet.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("button", name="Edit hopper.jpg")).to_have_text("Edited")
+    page.get_by_role("button", name="Share").click()
+    expect(page.locator(".grid .tile")).to_have_count(1)
+    posted = latest_post(gateway, session)["media"][0]
+    assert posted["alt_text"] == "Grace Hopper in uniform"
+    assert posted["width"] == posted["height"]
+    media = gateway.get(f"/v1/media/{posted['id']}", token=session["access_token"]).json
+    assert media["edit"]["filter"] == "clarendon" and media["edit"]["adjustments"]["brightness"] == 20
+
+
+def test_an_edit_the_network_loses_is_named_and_nothing_is_posted(browser, register, gateway):
+    session = register("composer")
+    page = open_composer(browser, session)
+    page.locator("#photos").set_input_files(str(CORPUS / "hopper.jpg"))
+    page.get_by_role("button", name="Edit hopper.jpg").click()
+    sheet = page.get_by_role("dialog", name="Edit hopper.jpg")
+    sheet.get_by_label("Aspect").select_option("PORTRAIT")
+    sheet.get_by_role("button", name="Done").click()
+    cut_off(page, "**/v1/media/*:edit")
+    page.get_by_role("button", name="Share").click()
+    expect(page.get_by_role("alert")).to_contain_text("hopper.jpg: You seem to be offline")
+    assert latest_post(gateway, session) == {}
