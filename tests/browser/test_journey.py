@@ -1,5 +1,6 @@
-"""Two people in two browsers: A signs up and posts a photo; B finds A, follows, sees the post,
-likes it and comments; A's notifications arrive live, without a reload."""
+"""Two people in two browsers: A signs up and posts a photo with a filter; B finds A, follows, sees the
+post, likes it and comments; A's notifications arrive live, without a reload; they exchange messages
+live; B views A's story and A sees B among its viewers."""
 
 from __future__ import annotations
 
@@ -34,6 +35,10 @@ def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
     sign_up(a, a_name, "Ada Lovelace")
     a.get_by_role("link", name="New post").click()
     a.locator("#photos").set_input_files(str(PHOTO))
+    a.get_by_role("button", name="Edit flower2.jpg").click()
+    a.get_by_role("dialog").get_by_text("Clarendon").click()
+    a.get_by_role("dialog").get_by_role("button", name="Done").click()
+    expect(a.get_by_role("button", name="Edit flower2.jpg")).to_have_text("Edited")
     a.get_by_label("Caption").fill("Heather in bloom #flowers")
     a.get_by_role("button", name="Share").click()
     expect(a.get_by_role("heading", name=a_name)).to_be_visible()
@@ -70,3 +75,42 @@ def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
     b.get_by_placeholder("Go to @username").press("Enter")
     b.get_by_role("button", name="Following").click()  # unfollow: takes the follow notification back
     expect(a.locator(".notification")).to_have_count(2)
+
+    b.get_by_role("button", name="Follow").click()
+    expect(b.get_by_role("button", name="Following")).to_be_visible()
+
+    # Messages, live both ways: B writes first (a request for A, who does not follow B).
+    a.get_by_role("link", name="Messages").click()
+    a.get_by_role("link", name="Requests").click()
+    expect(a.locator(".status")).to_have_text("No message requests.")
+    b.get_by_role("button", name="Message").click()
+    b.get_by_role("textbox", name="Message").fill("Where was the heather?")
+    b.get_by_role("button", name="Send").click()
+    a.get_by_role("link", name=b_name).click()
+    expect(a.locator(".message.theirs")).to_contain_text("Where was the heather?")
+    a.get_by_role("button", name="Accept").click()
+    expect(a.locator(".request-banner")).to_have_count(0)
+    a.get_by_role("textbox", name="Message").fill("On the moor above the village")
+    a.get_by_role("textbox", name="Message").press("Enter")
+    expect(b.locator(".message.theirs")).to_contain_text("On the moor above the village")
+    expect(a.locator(".seen")).to_have_text("Seen")
+    shoot(b, "journey-messages")
+
+    # A's story: B views it, A finds B among the viewers.
+    for page in (a, b):
+        page.emulate_media(reduced_motion="reduce")
+    a.get_by_role("link", name="Home").click()
+    a.get_by_role("link", name="Your story: add one").click()
+    a.locator("#story-photo").set_input_files(str(PHOTO))
+    a.get_by_role("button", name="Share to your story").click()
+    expect(a.get_by_role("button", name="Your story", exact=True)).to_be_visible()
+    b.get_by_role("link", name="Home").click()
+    b.get_by_role("button", name=f"Story of {a_name}, new").click()
+    expect(b.get_by_role("dialog", name=f"Stories of {a_name}").locator(".story-image")).to_be_visible()
+    shoot(b, "journey-story")
+    b.keyboard.press("Escape")
+    expect(b.get_by_role("button", name=f"Story of {a_name}", exact=True)).to_be_visible()  # seen now
+    a.get_by_role("button", name="Your story", exact=True).click()
+    a.get_by_role("button", name="Viewers (1)").click()
+    expect(a.locator(".story-panel .person")).to_contain_text(b_name)
+    shoot(a, "journey-story-viewers")

@@ -45,8 +45,15 @@ def people(stack):
     c = gateway.post(f"/v1/posts/{created['id']}/comments", {"text": "Where is this?"}, token=bob["access_token"])
     gateway.post(f"/v1/posts/{created['id']}/comments", {"text": "Lisbon!", "parent_comment_id": c.json["id"]},
                  token=ada["access_token"])
+    r = gateway.post("/v1/conversations", {"member_ids": [ada["user"]["id"]]}, token=bob["access_token"])
+    assert r.status == 200, r.body
+    conversation = r.json["id"]
+    for who, text in ((bob, "Is that Lisbon?"), (ada, "It is: the Alfama at noon")):
+        r = gateway.post(f"/v1/conversations/{conversation}/messages", {"client_message_id": text, "text": text},
+                         token=who["access_token"])
+        assert r.status == 200, r.body
     wait_for_feed(gateway, bob, 4)
-    return {**made, "post": created}
+    return {**made, "post": created, "conversation": conversation}
 
 
 SCREENS = [
@@ -61,13 +68,18 @@ SCREENS = [
     ("edit-profile", "ada", "/#/edit", "Edit profile"),
     ("notifications", "ada", "/#/notifications", "Notifications"),
     ("settings", "ada", "/#/settings", "Notifications"),
+    ("search", "bob", "/#/search", "Search"),
+    ("messages", "bob", "/#/direct", "Messages"),
+    ("conversation", "bob", "/#/direct/t/{conversation}", "{ada}"),
+    ("new-story", "ada", "/#/stories/new", "New story"),
 ]
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
 @pytest.mark.parametrize(("name", "who", "path", "heading"), SCREENS, ids=[s[0] for s in SCREENS])
 def test_screen_fits_the_window(browser, people, viewport, name, who, path, heading):
-    names = {"ada": people["ada"]["user"]["username"], "post": people["post"]["id"]}
+    names = {"ada": people["ada"]["user"]["username"], "post": people["post"]["id"],
+             "conversation": people["conversation"]}
     page = browser.page(people[who] if who else None, viewport=viewport)
     page.goto(path.format(**names))
     if heading:

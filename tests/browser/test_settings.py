@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import cut_off
+from tests.browser.conftest import allow_console_error, cut_off
 
 
 def test_notification_kinds_and_activity_status_are_saved(browser, register, gateway):
@@ -34,3 +34,27 @@ def test_a_change_the_network_loses_is_put_back(browser, register, gateway):
     expect(page.locator(".toast.error")).to_contain_text("offline")
     expect(digest).to_be_checked()
     assert gateway.get("/v1/users/me/notification-settings", token=session["access_token"]).json["email_digest"]
+
+
+def test_close_friends_are_added_by_username_and_removed(browser, register, gateway):
+    session, friend = register("settings"), register("friend")
+    page = browser.page(session)
+    page.goto("/#/settings")
+    name = friend["user"]["username"]
+    page.get_by_label("Add a close friend").fill(name)
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator(".close-friends .person")).to_contain_text(name)
+    listed = gateway.get("/v1/users/me/close-friends", token=session["access_token"]).json
+    assert [u["id"] for u in listed["users"]] == [friend["user"]["id"]]
+    page.get_by_role("button", name=f"Remove {name} from close friends").click()
+    expect(page.locator(".close-friends .person")).to_have_count(0)
+    assert gateway.get("/v1/users/me/close-friends", token=session["access_token"]).json.get("users", []) == []
+
+
+def test_an_unknown_close_friend_is_named(browser, register):
+    page = browser.page(register("settings"))
+    allow_console_error(page, "status of 404")
+    page.goto("/#/settings")
+    page.get_by_label("Add a close friend").fill("nobody_has_this_name")
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator(".inline-add .error")).to_have_text("No account named “nobody_has_this_name”.")

@@ -43,6 +43,8 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   let userPaused = false;
   let loaded = false;
   let closed = false;
+  // The views sent; the tray is read again once they are in (its rings say what I have seen).
+  const views = [];
 
   const bars = h("div.bars", { "aria-hidden": "true" });
   const who = h("span.who");
@@ -117,7 +119,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
     const reel = reels[reelIndex];
     if (!reel.mine && reel.views !== false && !story.seen_by_me) {
       story.seen_by_me = true;
-      api(`/v1/stories/${story.id}:view`, { method: "POST", body: {} }).catch(() => { story.seen_by_me = false; });
+      views.push(api(`/v1/stories/${story.id}:view`, { method: "POST", body: {} }).catch(() => { story.seen_by_me = false; }));
     }
   }
 
@@ -197,7 +199,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
     viewer.remove();
     document.body.classList.remove("viewing");
     if (opener?.isConnected) opener.focus();
-    onClose?.();
+    Promise.allSettled(views).then(() => onClose?.());
   }
 
   function onKey(event) {
