@@ -88,7 +88,7 @@ def test_stories_advance_by_themselves_and_close_after_the_last(browser, registe
     expect(page.get_by_role("dialog")).to_have_count(0)
 
 
-def test_a_reaction_and_a_reply_reach_the_author_who_sees_them_among_the_viewers(browser, register, gateway):
+def test_a_reaction_and_a_reply_reach_the_author_among_the_viewers_and_in_messages(browser, register, gateway):
     author, fan = register("author"), register("fan")
     story = post_story(gateway, author)
     follow(gateway, fan, author)
@@ -111,6 +111,15 @@ def test_a_reaction_and_a_reply_reach_the_author_who_sees_them_among_the_viewers
     expect(panel.locator(".person")).to_contain_text(fan["user"]["username"])
     expect(panel.get_by_label("reacted 🔥")).to_be_visible()
     shoot(mine, "story-viewers")
+    # The reply is a direct message: a request, since the author does not follow the fan.
+    mine.keyboard.press("Escape")
+    mine.keyboard.press("Escape")
+    mine.get_by_role("link", name="Messages").click()
+    mine.get_by_role("link", name="Requests").click()
+    mine.get_by_role("link", name=fan["user"]["username"]).click()
+    reply = mine.locator(".message.theirs .story-reply")
+    expect(reply).to_contain_text("Where is that?")
+    expect(reply.get_by_role("img", name=re.compile("^Story by "))).to_be_visible()
 
 
 def test_a_story_added_to_a_highlight_shows_on_the_profile(browser, register, gateway):

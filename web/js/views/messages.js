@@ -108,7 +108,16 @@ function body(message) {
     return h("img.message-photo", { src: message.media.url_template.replace("{variant}", "320.webp"),
                                     alt: message.media.alt_text || "A photo", loading: "lazy" });
   }
-  if (kind.endsWith("STORY")) return h("p.meta", {}, message.text || "Replied to a story");
+  if (kind.endsWith("STORY")) {
+    // A story reply: the story while the reader may see it (the live stream carries only its id), then the text.
+    const story = message.story?.story;
+    const media = message.story?.unavailable ? null : story?.media;
+    return h("div.story-reply", {},
+      h("p.meta", {}, message.story?.unavailable ? "Replied to a story that is no longer available" : "Replied to a story"),
+      media?.url_template ? h("img.message-photo", { src: media.url_template.replace("{variant}", "320.webp"),
+        alt: media.alt_text || `Story by ${story.author?.username || "someone"}`, loading: "lazy" }) : null,
+      message.text ? h("p.text", {}, message.text) : null);
+  }
   if (kind.endsWith("ENCRYPTED")) return h("p.meta", {}, "Encrypted message: open it in an app that holds your keys.");
   return h("p.text", {}, message.text);
 }
