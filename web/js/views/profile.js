@@ -51,9 +51,13 @@ function followButton(user, onChange) {
   return button;
 }
 
+/** A private account I do not follow: its posts, stories and highlights are not mine to see. */
+function closedTo(user) {
+  return Boolean(user.is_private && user.viewer && !user.viewer.following);
+}
+
 function grid(user, signal) {
-  const closed = user.is_private && user.viewer && !user.viewer.following;
-  if (closed) {
+  if (closedTo(user)) {
     return h("section.posts", { "aria-label": "Posts" },
       h("p.status", {}, "This account is private. Follow it to see its photos."));
   }
@@ -138,7 +142,7 @@ export async function profileScreen(main, { params, signal }) {
         h("ul.counts", {}, stat(count(user.post_count), "posts"), stat(followers, "followers", `${base}/followers`),
           stat(count(user.following_count), "following", `${base}/following`)),
         actions)),
-    highlightsRow(user, signal),
+    closedTo(user) ? null : highlightsRow(user, signal),
     grid(user, signal));
 }
 
