@@ -50,8 +50,12 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_REALTIME_TICKET_TTL"] = "3"
     env["PICTOR_REALTIME_PRESENCE_SWEEP_MS"] = "500"
     env["PICTOR_CLASSIFIER_SWEEP_MS"] = "1000"
+    env["PICTOR_USERNAME_GRACE_DAYS"] = str(GRACE_DAYS)
     return env
 
+
+# A deleted account's username is free again after this many days (about 4 s).
+GRACE_DAYS = 0.00005
 
 STORE_URLS = ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP")
 

@@ -41,6 +41,10 @@ class PostgresAccountsRepository:
         async with self.db.global_pool.connection() as conn:
             try:
                 async with conn.transaction():
+                    # A deleted account's name, held past its grace period, is free again.
+                    await conn.execute(
+                        f"DELETE FROM {GLOBAL_SCHEMA}.usernames WHERE username = %s AND user_id IS NULL "
+                        "AND free_at <= now()", (user.username,))
                     await conn.execute(
                         f"INSERT INTO {GLOBAL_SCHEMA}.usernames (username, user_id) VALUES (%s, %s)",
                         (user.username, user.id),
@@ -77,6 +81,28 @@ class PostgresAccountsRepository:
             if cur.rowcount:
                 await _user_event(conn, "user.deleted", user_id)
         await self._release_claims(user_id)
+
+    async def delete_account(self, user_id: int, username_free_at: datetime) -> bool:
+        """The account goes at once: its row (its refresh tokens, second factor and recovery codes
+        with it, ON DELETE CASCADE) and its devices, with the account.deleted event in the same
+        transaction; then its email, and its username held by nobody until `username_free_at`.
+        Idempotent; False when there was no account."""
+        shard = shard_of(user_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            cur = await conn.execute(f"DELETE FROM {s}.users WHERE id = %s", (user_id,))
+            await conn.execute(f"DELETE FROM {s}.devices WHERE user_id = %s", (user_id,))
+            deleted = cur.rowcount > 0
+            if deleted:
+                await outbox.write(conn, shard, TOPIC, "account.deleted", user_id=user_id)
+        await self.release_claims_of_deleted(user_id, username_free_at)
+        return deleted
+
+    async def release_claims_of_deleted(self, user_id: int, username_free_at: datetime) -> None:
+        async with self.db.global_pool.connection() as conn, conn.transaction():
+            await conn.execute(f"UPDATE {GLOBAL_SCHEMA}.usernames SET user_id = NULL, free_at = %s WHERE user_id = %s",
+                               (username_free_at, user_id))
+            await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user_id,))
 
     @asynccontextmanager
     async def privacy_lock(self, user_id: int) -> AsyncIterator[None]:

@@ -6,11 +6,12 @@ import grpc
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
 from services.accounts.devices import DeviceKeys, PostgresDevices
+from services.accounts.erasure import AccountsEraser, username_grace_s
 from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.service import AccountsService, ViewerRelationship
 from services.accounts.servicer import AccountsServicer
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
 from services.common.clients import GraphClient
 from services.common.ids import IdAllocator
@@ -46,7 +47,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         blocks=GraphBlocks(graph),
         members=graph,
         passwords=passwords,
+        username_grace_s=username_grace_s(),
     )
+    erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     devices = DeviceKeys(PostgresDevices(db), ids, GraphBlocks(graph))
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier, devices),

@@ -10,7 +10,7 @@ import re
 import time
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from services.accounts import totp
@@ -143,6 +143,7 @@ class AccountsRepository(Protocol):
     async def use_recovery_code(self, user_id: int, code_hash: bytes) -> bool: ...
     async def recovery_codes_left(self, user_id: int) -> int: ...
     async def disable_two_factor(self, user_id: int) -> None: ...
+    async def delete_account(self, user_id: int, username_free_at: datetime) -> bool: ...
     async def get_refresh_token(self, token_id: int) -> RefreshToken | None: ...
     async def revoke_token_family(self, token_id: int, family_id: int) -> None: ...
 
@@ -226,6 +227,8 @@ class AccountsService:
     members: Members
     # Every argon2 call goes through it: bounded workers, a bounded wait, then 503 (services.accounts.passwords).
     passwords: PasswordPool
+    # How long a deleted account's username stays taken (PICTOR_USERNAME_GRACE_DAYS).
+    username_grace_s: float = 30 * 86400
 
     async def register(self, username: str, email: str, password: str, display_name: str,
                        user_agent: str = "") -> SessionTokens:
@@ -258,12 +261,7 @@ class AccountsService:
         if not verified.ok or user_id is None or stored is None:
             raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")
         # Only after the password: whether an account has a second factor is not told to a guesser.
-        state = await self.repo.two_factor(user_id)
-        if state is not None and state.enabled:
-            if not totp_code.strip() and not recovery_code.strip():
-                raise Unauthenticated("two-factor sign-in is on: send totp_code, or a recovery_code",
-                                      reason="TWO_FACTOR_REQUIRED")
-            await self._second_factor(user_id, state, totp_code, recovery_code)
+        await self._second_factor_if_on(user_id, totp_code, recovery_code)
         if verified.rehashed is not None:
             # Made with older parameters: the new hash replaces it now that the password is known.
             await self.repo.replace_password_hash(user_id, stored, verified.rehashed)
@@ -324,6 +322,26 @@ class AccountsService:
             raise FailedPrecondition("two-factor sign-in is off", reason="TWO_FACTOR_OFF")
         await self._second_factor(user_id, state, totp_code, recovery_code)
         await self.repo.disable_two_factor(user_id)
+
+    async def delete_account(self, user_id: int, password: str, totp_code: str, recovery_code: str) -> None:
+        """With the password (and the second factor when it is on), the account goes at once; its
+        account.deleted event has every owner erase the rest (services.common.erasure)."""
+        if not password:
+            raise InvalidArgument("password", "password is required")
+        verified = await self.passwords.verify(await self.repo.password_hash(user_id), password)
+        if not verified.ok:
+            raise PermissionDenied("the password is not right", reason="BAD_CREDENTIALS")
+        await self._second_factor_if_on(user_id, totp_code, recovery_code)
+        await self.repo.delete_account(user_id, datetime.fromtimestamp(time.time() + self.username_grace_s, UTC))
+
+    async def _second_factor_if_on(self, user_id: int, totp_code: str, recovery_code: str) -> None:
+        """With two-factor sign-in on, the code (or a recovery code) is required and spent."""
+        state = await self.repo.two_factor(user_id)
+        if state is not None and state.enabled:
+            if not totp_code.strip() and not recovery_code.strip():
+                raise Unauthenticated("two-factor sign-in is on: send totp_code, or a recovery_code",
+                                      reason="TWO_FACTOR_REQUIRED")
+            await self._second_factor(user_id, state, totp_code, recovery_code)
 
     async def _second_factor(self, user_id: int, state: TwoFactorState, totp_code: str, recovery_code: str) -> None:
         """The code (or a recovery code) spent, each good once; Unauthenticated otherwise."""

@@ -180,6 +180,11 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
                                               request.totp_code, request.recovery_code)
         return empty_pb2.Empty()
 
+    async def DeleteMe(self, request: pb.DeleteMeRequest, context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
+        await self.service.delete_account(self.verifier.require_caller(context), request.password,
+                                          request.totp_code, request.recovery_code)
+        return empty_pb2.Empty()
+
     async def DeleteSession(self, request: pb.DeleteSessionRequest,
                             context: grpc.aio.ServicerContext) -> empty_pb2.Empty:
         await self.service.sign_out(self.verifier.require_caller(context), request.session_id)

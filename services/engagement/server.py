@@ -8,13 +8,14 @@ from __future__ import annotations
 import grpc
 from pictor.engagement.v1 import engagement_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.engagement.adapters import BlockedUsers, PostsVisibility
 from services.engagement.counters import RedisCounters
+from services.engagement.erasure import EngagementEraser
 from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import EngagementService
@@ -32,6 +33,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     service = EngagementService(
         repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
         IdAllocator(settings.logical_shards), viewer_states)
+    erasure.start(resources, "engagement", EngagementEraser(db, repo, counters, redis).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
         EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store, viewer_states)),

@@ -35,6 +35,10 @@ def excluded_key(user_id: int) -> str:
     return f"excl:{user_id}"
 
 
+# Every viewer's affinities (an erasure takes the deleted author out of each).
+AFFINITY_PATTERN = "aff:*"
+
+
 def affinity_key(viewer_id: int) -> str:
     return f"aff:{viewer_id}"
 

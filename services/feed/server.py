@@ -5,11 +5,12 @@ from __future__ import annotations
 import grpc
 from pictor.feed.v1 import feed_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import EngagementClient, PostsClient
 from services.common.registry import by_name
 from services.feed.config import FeedConfig
+from services.feed.erasure import FeedEraser
 from services.feed.pages import FeedPages
 from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer
@@ -24,6 +25,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings, channels = resources.settings, resources.channels()
     redis, posts = resources.redis(), PostsClient(channels)
     pages = FeedPages(PostCache(redis), posts, EngagementClient(channels))
+    erasure.start(resources, "feed", FeedEraser(redis).erase_user)
     service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     feed_service_pb2_grpc.add_FeedServiceServicer_to_server(FeedServicer(service, verifier), grpc_server)

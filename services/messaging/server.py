@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 from pictor.messaging.v1 import messaging_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
@@ -24,6 +24,7 @@ from services.messaging.adapters import (
     SharedPosts,
     SharedStories,
 )
+from services.messaging.erasure import MessagingEraser
 from services.messaging.repository import PostgresMessagingStore
 from services.messaging.service import MessagingService
 from services.messaging.servicer import MessagingServicer
@@ -43,6 +44,7 @@ async def messaging_service(resources: server.Resources) -> MessagingService:
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings = resources.settings
+    erasure.start(resources, "messaging", MessagingEraser(await resources.database()).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     messaging_service_pb2_grpc.add_MessagingServiceServicer_to_server(
         MessagingServicer(await messaging_service(resources), verifier, AccountsClient(resources.channels())),

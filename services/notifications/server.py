@@ -9,14 +9,16 @@ from __future__ import annotations
 import grpc
 from pictor.notifications.v1 import notifications_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, PostsClient
+from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.registry import by_name
-from services.notifications.adapters import People, PostThumbnails
+from services.notifications.adapters import MeshRelations, People, PostThumbnails
+from services.notifications.erasure import NotificationsEraser
+from services.notifications.inbox import Inbox
 from services.notifications.render import GroupRenderer
 from services.notifications.repository import PostgresNotificationStore
-from services.notifications.service import NotificationsService
+from services.notifications.service import Grouping, NotificationsService
 from services.notifications.servicer import NotificationsServicer
 
 SPEC = by_name("notifications")
@@ -24,8 +26,13 @@ SPEC = by_name("notifications")
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
-    service = NotificationsService(PostgresNotificationStore(await resources.database()))
-    renderer = GroupRenderer(People(AccountsClient(channels)), PostThumbnails(PostsClient(channels)))
+    store = PostgresNotificationStore(await resources.database())
+    service = NotificationsService(store)
+    people = People(AccountsClient(channels))
+    renderer = GroupRenderer(people, PostThumbnails(PostsClient(channels)))
+    inbox = Inbox(store, MeshRelations(GraphClient(channels), PostsClient(channels)), people, renderer,
+                  Grouping.from_env())
+    erasure.start(resources, "notifications", NotificationsEraser(store, inbox).erase_user)
     notifications_service_pb2_grpc.add_NotificationsServiceServicer_to_server(
         NotificationsServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer), renderer), grpc_server)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import grpc
 from pictor.posts.v1 import posts_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.posts.cache import PostCache
+from services.posts.cleanup import Cleanup, CleanupConfig
+from services.posts.erasure import PostsEraser
 from services.posts.reading import PostHydrator, PostReader
 from services.posts.repository import PostgresPostsRepository
 from services.posts.service import Access, PostsService
@@ -32,13 +34,18 @@ class GraphAccess:
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings = resources.settings
     channels, redis = resources.channels(), resources.redis()
-    service = PostsService(PostgresPostsRepository(await resources.database()), IdAllocator(settings.logical_shards),
+    db = await resources.database()
+    posts = PostgresPostsRepository(db)
+    service = PostsService(posts, IdAllocator(settings.logical_shards),
                            GraphAccess(GraphClient(channels)),
                            RedisAuthorTimelines(redis), MediaClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))
     posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader), grpc_server)
+    cleanup = Cleanup(posts, EngagementClient(channels), MediaClient(channels), CleanupConfig.from_env(),
+                      settings.logical_shards)
+    erasure.start(resources, "posts", PostsEraser(db, posts, cleanup, redis).erase_user)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 from pictor.realtime.v1 import realtime_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient
 from services.common.registry import by_name
@@ -18,6 +18,7 @@ from services.realtime.adapters import PresenceAudience
 from services.realtime.buffer import ReplayBuffers, Tickets
 from services.realtime.classes import RedisClasses
 from services.realtime.config import RealtimeConfig
+from services.realtime.erasure import RealtimeEraser
 from services.realtime.hub import Hub
 from services.realtime.presence import PresenceTracker
 from services.realtime.repository import PostgresPresenceStore
@@ -38,6 +39,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,
         PresenceTracker(redis, PostgresPresenceStore(db), config),
         PresenceAudience(GraphClient(channels), AccountsClient(channels)), RedisClasses(redis), config)
+    # Its dispatch and classifier workers may still be handling events about the user (the
+    # take-backs other owners' erasures cause): erase again once the deletion is 20 s old.
+    erasure.start(resources, "realtime", RealtimeEraser(db, redis).erase_user, settle_s=20)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     realtime_service_pb2_grpc.add_RealtimeServiceServicer_to_server(RealtimeServicer(service, verifier), grpc_server)
 

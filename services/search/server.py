@@ -10,11 +10,12 @@ from __future__ import annotations
 import grpc
 from pictor.search.v1 import search_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import GraphClient, PostsClient
 from services.common.registry import by_name
 from services.search.adapters import GraphRelations, PostPages, RedisExplorePages
+from services.search.erasure import SearchEraser
 from services.search.repository import PostgresSearchIndex
 from services.search.service import SearchService
 from services.search.servicer import SearchServicer
@@ -25,7 +26,9 @@ SPEC = by_name("search")
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels, client = resources.settings, resources.channels(), resources.redis()
-    service = SearchService(PostgresSearchIndex(await resources.database()), GraphRelations(GraphClient(channels)),
+    index = PostgresSearchIndex(await resources.database())
+    erasure.start(resources, "search", SearchEraser(index, client).erase_user)
+    service = SearchService(index, GraphRelations(GraphClient(channels)),
                             RedisTrends(client), RedisExplorePages(client))
     search_service_pb2_grpc.add_SearchServiceServicer_to_server(
         SearchServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),

@@ -8,12 +8,13 @@ from __future__ import annotations
 import grpc
 from pictor.stories.v1 import stories_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.stories.adapters import AuthorSummaries, GraphRelations, StoryMedia
+from services.stories.erasure import StoriesEraser
 from services.stories.index import RedisStoryIndex
 from services.stories.repository import PostgresStoryRepository
 from services.stories.service import StoriesConfig, StoriesService
@@ -26,7 +27,9 @@ SPEC = by_name("stories")
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
     config = StoriesConfig.from_env()
-    repo = PostgresStoryRepository(await resources.database())
+    db = await resources.database()
+    repo = PostgresStoryRepository(db)
+    erasure.start(resources, "stories", StoriesEraser(db, resources.redis()).erase_user)
     views = ViewBatcher(repo)
     resources.on_close(views.close)
     media = StoryMedia(MediaClient(channels))

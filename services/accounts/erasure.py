@@ -1,0 +1,37 @@
+"""Accounts' part of an account's erasure (services.common.erasure): the account.deleted event's
+own writer makes sure the row, the devices, the email and the username's link are gone (they
+went with DeleteMe already; this repeats it harmlessly, and finishes a deletion whose global
+step failed). The username stays held by nobody until its grace period ends."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.accounts.repository import PostgresAccountsRepository
+
+DEFAULT_GRACE_DAYS = 30.0
+
+
+def username_grace_s() -> float:
+    """PICTOR_USERNAME_GRACE_DAYS (default 30; fractions allowed, for tests): how long a deleted
+    account's username stays taken."""
+    raw = os.environ.get("PICTOR_USERNAME_GRACE_DAYS", "")
+    try:
+        days = float(raw) if raw else DEFAULT_GRACE_DAYS
+    except ValueError:
+        raise SystemExit(f"PICTOR_USERNAME_GRACE_DAYS must be a number of days, got {raw!r}") from None
+    if days < 0:
+        raise SystemExit(f"PICTOR_USERNAME_GRACE_DAYS must not be negative, got {raw!r}")
+    return days * 86400
+
+
+@dataclass
+class AccountsEraser:
+    repo: PostgresAccountsRepository
+    grace_s: float
+
+    async def erase_user(self, user_id: int) -> None:
+        await self.repo.delete_account(user_id, datetime.fromtimestamp(time.time() + self.grace_s, UTC))
