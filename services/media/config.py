@@ -90,8 +90,11 @@ def load_media_config(settings: Settings) -> MediaConfig:
         blob_dir=Path(env_str("PICTOR_BLOB_DIR", str(data_dir / "blobs"))),
         upload_dir=Path(env_str("PICTOR_MEDIA_UPLOAD_DIR", str(data_dir / "uploads"))),
         url_key_file=Path(env_str("PICTOR_MEDIA_URL_KEY_FILE", str(data_dir / "keys" / "media_url.key"))),
-        url_ttl_s=env_int("PICTOR_MEDIA_URL_TTL", 3600),
-        url_bucket_s=env_int("PICTOR_MEDIA_URL_BUCKET", 300),
+        # NOTE: a URL lives at most url_ttl_s + url_bucket_s (300 s by default): a post that
+        # became invisible to someone (block, private, delete) stops opening for them within
+        # that (docs/SECURITY.md, "Media URLs").
+        url_ttl_s=env_int("PICTOR_MEDIA_URL_TTL", 240),
+        url_bucket_s=env_int("PICTOR_MEDIA_URL_BUCKET", 60),
         public_url=env_str("PICTOR_PUBLIC_URL", settings.gateway_url).rstrip("/"),
         limits=Limits(timeout_s=float(env_str("PICTOR_MEDIA_PROCESS_TIMEOUT", "20"))),
         chunk_size=env_int("PICTOR_MEDIA_CHUNK_SIZE", 1 * MiB),

@@ -26,9 +26,11 @@ from services.common.events import Event
 from services.posts.keys import cached_post_key
 
 # A shape is kept this long at most, and never past the point where its media URLs (signed
-# for PICTOR_MEDIA_URL_TTL, an hour by default) would have less than URL_LIFE_S left when served.
+# for PICTOR_MEDIA_URL_TTL + up to PICTOR_MEDIA_URL_BUCKET, 4-5 minutes by default, so that a
+# revoked viewer loses them soon) would have less than URL_LIFE_S left when served: with the
+# defaults a shape is cached for 2-3 minutes.
 CACHE_TTL_S = 1800
-URL_LIFE_S = 900
+URL_LIFE_S = 120
 TOMBSTONE = b"-"
 _NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)
 

@@ -18,6 +18,7 @@ from services.messaging.e2e_client import Device
 from tests.conftest import GRACE_DAYS
 from tests.e2e.http import eventually, path_of
 from tests.e2e.media_files import unique_jpeg
+from tests.e2e.test_two_factor_http import turned_on
 
 pytestmark = pytest.mark.e2e
 
@@ -186,3 +187,18 @@ def test_the_username_is_free_only_after_the_grace_period(new_user, new_account)
     again = new_account(username=alice.username, email=f"again.{alice.username}@example.com")
     assert again["user"]["username"] == alice.username
     assert again["user"]["id"] != alice.id
+
+
+def test_with_two_factor_on_deletion_needs_a_code_too(gateway, new_account):
+    account = new_account()
+    _, recovery_codes = turned_on(gateway, account)
+    r = gateway.delete("/v1/users/me", body={"password": PASSWORD}, token=account["access_token"])
+    assert r.status == 401, r.body
+    assert r.json["details"][0]["reason"] == "TWO_FACTOR_REQUIRED"
+    r = gateway.delete("/v1/users/me", body={"password": PASSWORD, "recovery_code": "not-a-code"},
+                       token=account["access_token"])
+    assert r.status == 401, r.body
+    ok(gateway.delete("/v1/users/me", body={"password": PASSWORD, "recovery_code": recovery_codes[0]},
+                      token=account["access_token"]))
+    assert gateway.post("/v1/sessions", {"username": account["user"]["username"], "password": PASSWORD,
+                                         "recovery_code": recovery_codes[1]}).status == 401

@@ -1,0 +1,117 @@
+"""A media URL of a post that became invisible to someone (block, private account, delete) stops
+opening for them within PICTOR_MEDIA_URL_TTL + PICTOR_MEDIA_URL_BUCKET (5 minutes by default;
+2 + 1 s on this module's own stack), while whoever may still see the post gets fresh URLs that
+open. The default bound itself is checked on the session's stack: every URL served expires
+within 300 s, from the cache or not."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from services.mesh.launcher import Stack
+from tests.conftest import private_stack
+from tests.e2e.http import Gateway, UserClient, path_of
+from tests.e2e.media_files import unique_jpeg
+
+pytestmark = pytest.mark.e2e
+
+TTL_S, BUCKET_S = 2, 1
+BOUND_S = 300
+_names = itertools.count()
+
+
+def ok(r) -> dict:
+    assert r.status == 200, r.body
+    return r.json
+
+
+def expiry(url: str) -> int:
+    return int(parse_qs(urlsplit(url).query)["exp"][0])
+
+
+def photo_url(post: dict) -> str:
+    return post["media"][0]["variants"][0]["url"]
+
+
+def post_photo(user: UserClient) -> dict:
+    media = ok(user.upload(unique_jpeg(), "image/jpeg"))
+    return ok(user.post("/v1/posts", {"media_ids": [media["id"]], "caption": "revocable"}))
+
+
+def test_every_media_url_served_expires_within_five_minutes(new_user):
+    alice, bob = new_user(), new_user()
+    ok(bob.post(f"/v1/users/{alice.id}/follow"))
+    post = post_photo(alice)
+    served = [photo_url(post), ok(alice.get(f"/v1/media/{post['media'][0]['id']}"))["variants"][0]["url"]]
+    for _ in range(2):  # the second read comes from posts' cache
+        served.append(photo_url(ok(bob.get(f"/v1/posts/{post['id']}"))))
+    served += [p["media"][0]["url_template"] for p in ok(bob.get("/v1/feed?mode=CHRONOLOGICAL")).get("posts", [])
+               if p["id"] == post["id"]]
+    now = time.time()
+    assert len(served) >= 4
+    assert all(now < expiry(url) <= now + BOUND_S + 1 for url in served), [expiry(u) - now for u in served]
+
+
+@pytest.fixture(scope="module")
+def short_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with private_stack(tmp_path_factory.mktemp("urls"), PICTOR_MEDIA_URL_TTL=str(TTL_S),
+                       PICTOR_MEDIA_URL_BUCKET=str(BUCKET_S)) as running:
+        yield running
+
+
+@pytest.fixture
+def person(short_urls: Stack):
+    gateway = Gateway(short_urls.settings.gateway_port)
+
+    def make() -> UserClient:
+        n = f"r{next(_names)}x{time.monotonic_ns() % 10**6}"
+        return UserClient(gateway, ok(gateway.post("/v1/accounts", {"username": n, "email": f"{n}@example.com",
+                                                                    "password": "correct horse"})))
+
+    return make
+
+
+def stops_opening(viewer: UserClient, url: str) -> float:
+    """Seconds until the URL no longer opens (fails the test past TTL + bucket + slack)."""
+    began = time.monotonic()
+    while viewer.gateway.get(path_of(url)).status == 200:
+        assert time.monotonic() - began < TTL_S + BUCKET_S + 5, "the URL still opens"
+        time.sleep(0.1)
+    return time.monotonic() - began
+
+
+def test_a_blocked_viewer_loses_the_photo_and_a_friend_keeps_it(person):
+    alice, bob, carol = person(), person(), person()
+    post = post_photo(alice)
+    seen = photo_url(ok(bob.get(f"/v1/posts/{post['id']}")))
+    assert bob.gateway.get(path_of(seen)).status == 200
+    ok(alice.post(f"/v1/users/{bob.id}/block"))
+    assert bob.get(f"/v1/posts/{post['id']}").status == 404
+    stops_opening(bob, seen)
+    fresh = photo_url(ok(carol.get(f"/v1/posts/{post['id']}")))
+    assert carol.gateway.get(path_of(fresh)).status == 200
+
+
+def test_going_private_takes_the_photo_from_non_followers(person):
+    alice, stranger, follower = person(), person(), person()
+    ok(follower.post(f"/v1/users/{alice.id}/follow"))
+    post = post_photo(alice)
+    seen = photo_url(ok(stranger.get(f"/v1/posts/{post['id']}")))
+    ok(alice.patch("/v1/users/me", {"is_private": True}))
+    assert stranger.get(f"/v1/posts/{post['id']}").status == 404
+    stops_opening(stranger, seen)
+    fresh = photo_url(ok(follower.get(f"/v1/posts/{post['id']}")))
+    assert follower.gateway.get(path_of(fresh)).status == 200
+
+
+def test_a_deleted_posts_photo_stops_opening(person):
+    alice, bob = person(), person()
+    post = post_photo(alice)
+    seen = photo_url(ok(bob.get(f"/v1/posts/{post['id']}")))
+    ok(alice.delete(f"/v1/posts/{post['id']}"))
+    stops_opening(bob, seen)
