@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -109,6 +110,8 @@ def test_compose_containers_reach_each_other_by_service_name_and_listen_on_every
     doc = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     for name in [spec.name for spec in SERVICES] + [worker.name for worker in WORKERS]:
         env = doc["services"][name]["environment"]
+        for key in [k for k in os.environ if k.startswith("PICTOR_")]:  # a container has only its own settings
+            monkeypatch.delenv(key)
         for key, value in env.items():
             monkeypatch.setenv(key, str(value))
         settings = load_settings()
