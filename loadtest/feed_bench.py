@@ -55,6 +55,7 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, load_settings
 from services.common.db import shard_schema
 from services.common.ids import shard_of
+from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.stats import percentiles
 
 PAGE_SIZE = 20
@@ -229,11 +230,10 @@ def _first_page(settings: Settings, token: str, accept_encoding: str) -> tuple[b
 
 async def page_bytes(settings: Settings, tokens: dict[int, str], sample: int) -> dict:
     """Bytes of full first pages (20 posts) of up to `sample` users: JSON raw, gzip, brotli; protobuf."""
-    import grpc
     from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
 
     sizes: dict[str, list[int]] = {"json": [], "gzip": [], "br": [], "protobuf": []}
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    async with gateway_channel(settings) as channel:
         feed = feed_service_pb2_grpc.FeedServiceStub(channel)
         for token in list(tokens.values())[: sample * 5]:
             raw, _ = _first_page(settings, token, "")
@@ -339,14 +339,12 @@ async def id_selection(settings: Settings, users: list[int], pool: AsyncConnecti
 async def hydrated_page(settings: Settings, tokens: dict[int, str], pool: AsyncConnectionPool, concurrency: int,
                         seconds: float) -> list[dict]:
     """The whole page over gRPC: FeedService.GetFeed vs the naive SQL ids, then posts.BatchGetPosts."""
-    import grpc
     from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
     from pictor.posts.v1 import posts_service_pb2, posts_service_pb2_grpc
 
-    from services.common.registry import by_name
-
-    feed_channel = grpc.aio.insecure_channel(settings.service_address(by_name("feed")))
-    posts_channel = grpc.aio.insecure_channel(settings.service_address(by_name("posts")))
+    # As the feed service calls posts (BatchGetPosts is for the mesh only, feed among its callers).
+    feed_channel = service_channel(settings, "feed")
+    posts_channel = service_channel(settings, "posts", identity="feed")
     feed = feed_service_pb2_grpc.FeedServiceStub(feed_channel)
     posts = posts_service_pb2_grpc.PostsServiceStub(posts_channel)
     naive_ids = naive_sql_ids(settings, pool)

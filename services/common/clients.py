@@ -23,6 +23,7 @@ from pictor.stories.v1 import stories_pb2, stories_service_pb2, stories_service_
 from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
 from services.common.errors import InvalidArgument
+from services.common.mesh_tls import mesh_channel
 from services.common.registry import by_name
 
 CHANNEL_OPTIONS = [
@@ -42,15 +43,22 @@ log = logging.getLogger(__name__)
 
 
 class MeshChannels:
-    def __init__(self, settings: Settings) -> None:
+    """Channels to the services, mutual TLS with the certificate of `identity` (by default the
+    process's, settings.mesh_identity: a service's own, a worker's service's)."""
+
+    def __init__(self, settings: Settings, identity: str = "") -> None:
         self.settings = settings
+        self.identity = identity or settings.mesh_identity
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def channel(self, service: str) -> grpc.aio.Channel:
         channel = self._channels.get(service)
         if channel is None:
+            if not self.identity:
+                raise RuntimeError("no mesh identity to call other services with: set PICTOR_MESH_IDENTITY")
             address = self.settings.service_address(by_name(service))
-            channel = self._channels[service] = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            channel = self._channels[service] = mesh_channel(address, service, self.settings.mesh_dir, self.identity,
+                                                             options=CHANNEL_OPTIONS)
         return channel
 
     async def close(self) -> None:

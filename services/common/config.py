@@ -73,6 +73,48 @@ def parse_shard_map(raw: str, logical_shards: int, default_url: str) -> tuple[Sh
 
 
 @dataclass(frozen=True)
+class Limit:
+    """A token bucket: `count` requests per `seconds`, refilled whole every `seconds`."""
+
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}"
+
+
+# The gateway's rate limits (Envoy's local_ratelimit; services.mesh.rate_limits): name ->
+# (what it counts, its default). Each is set by PICTOR_RATE_LIMIT_<NAME> as "COUNT/SECONDS".
+RATE_LIMITS: dict[str, tuple[str, Limit]] = {
+    "sign_in_address": ("sign-ins (POST /v1/sessions) per client address", Limit(10, 60)),
+    "sign_in_account": ("sign-ins per account named (username or email)", Limit(5, 60)),
+    "sign_up_address": ("sign-ups (POST /v1/accounts) per client address", Limit(5, 3600)),
+    "uploads_user": ("uploads started (POST /v1/media, POST /v1/uploads) per signed-in user", Limit(30, 1800)),
+    "writes_user": ("writes (every other POST, PUT, PATCH, DELETE) per signed-in user", Limit(300, 300)),
+    "reads_address": ("reads (GET) per client address", Limit(3000, 60)),
+}
+
+
+def parse_limit(name: str, raw: str) -> Limit:
+    count, _, seconds = raw.partition("/")
+    try:
+        limit = Limit(int(count), int(seconds))
+    except ValueError:
+        raise SystemExit(f"{name} must be COUNT/SECONDS (e.g. 10/60), got {raw!r}") from None
+    if limit.count < 1 or limit.seconds < 1:
+        raise SystemExit(f"{name} must be COUNT/SECONDS with both at least 1, got {raw!r}")
+    return limit
+
+
+def rate_limits() -> dict[str, Limit]:
+    found = {}
+    for name, (_, default) in RATE_LIMITS.items():
+        variable = f"PICTOR_RATE_LIMIT_{name.upper()}"
+        found[name] = parse_limit(variable, env_str(variable, str(default)))
+    return found
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     database_url: str
@@ -97,6 +139,14 @@ class Settings:
     # The address a service listens on when that is not the one it is reached at (0.0.0.0 in a
     # container); empty: its own host from service_hosts.
     bind_host: str = ""
+    # Mesh identity (services.common.mesh_tls): the certificates' folder, and whose certificate
+    # this process presents ("": none chosen; a service presents its own).
+    mesh_dir: Path = Path()
+    mesh_identity: str = ""
+    # TLS at the gateway: the certificate chain and key Envoy serves (both, or neither).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    rate_limits: dict[str, Limit] = field(default_factory=dict)
 
     def service_port(self, spec: ServiceSpec) -> int:
         return self.service_ports[spec.name]
@@ -110,7 +160,8 @@ class Settings:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{self.gateway_host}:{self.gateway_port}"
+        scheme = "https" if self.tls_cert_file else "http"
+        return f"{scheme}://{self.gateway_host}:{self.gateway_port}"
 
     def database_for_shard(self, shard: int) -> str:
         for r in self.shard_map:
@@ -128,6 +179,9 @@ def load_settings() -> Settings:
     if not 1 <= logical_shards <= 8192:
         raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
     keys = data_dir / "keys"
+    tls_cert, tls_key = env_str("PICTOR_TLS_CERT", ""), env_str("PICTOR_TLS_KEY", "")
+    if bool(tls_cert) != bool(tls_key):
+        raise SystemExit("PICTOR_TLS_CERT and PICTOR_TLS_KEY go together: set both, or neither")
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -149,4 +203,9 @@ def load_settings() -> Settings:
         service_hosts={s.name: env_str(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
         service_ports={s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
         bind_host=env_str("PICTOR_BIND_HOST", ""),
+        mesh_dir=Path(env_str("PICTOR_MESH_DIR", str(data_dir / "mesh"))),
+        mesh_identity=env_str("PICTOR_MESH_IDENTITY", ""),
+        tls_cert_file=str(Path(tls_cert).resolve()) if tls_cert else "",
+        tls_key_file=str(Path(tls_key).resolve()) if tls_key else "",
+        rate_limits=rate_limits(),
     )

@@ -24,6 +24,11 @@ class ServiceSpec:
     # through the gateway (a stream of typed events); the others without one
     # are for the mesh only.
     gateway_grpc_methods: tuple[str, ...] = ()
+    # Who may call each of its methods for the mesh only (those mesh_only_methods lists): method ->
+    # the identities whose mesh certificates may (services of this registry; a worker calls as
+    # its service; TOOLS: operator commands on the host). Any other caller is PERMISSION_DENIED.
+    # tests/mesh/test_mesh_identity.py checks it against the call graph derived from the code.
+    internal_callers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def module(self) -> str:
@@ -41,24 +46,52 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7051,
         proto_services=("pictor.accounts.v1.AccountsService",),
         proto_modules=("pictor.accounts.v1.accounts_service_pb2",),
+        internal_callers=(
+            ("BatchGetEmails", ("notifications",)),
+            ("BatchGetUsers", ("engagement", "feed", "graph", "messaging", "notifications", "posts", "realtime", "stories")),
+            ("GetActivityStatusSettings", ("realtime",)),
+            ("ListDeviceIds", ("messaging",)),
+            ("ScanUsers", ("search",)),
+        ),
     ),
     ServiceSpec(
         name="graph",
         port=7052,
         proto_services=("pictor.graph.v1.GraphService",),
         proto_modules=("pictor.graph.v1.graph_service_pb2",),
+        internal_callers=(
+            ("GetExclusions", ("feed", "search")),
+            ("GetRelationships", ("accounts", "engagement", "messaging", "notifications", "posts", "realtime", "search", "stories")),
+            ("ListFollowerIds", ("feed", "realtime")),
+            ("ListFollowingIds", ("feed", "realtime", "search", "stories")),
+            ("SetAccountPrivacy", ("accounts",)),
+        ),
     ),
     ServiceSpec(
         name="posts",
         port=7053,
         proto_services=("pictor.posts.v1.PostsService",),
         proto_modules=("pictor.posts.v1.posts_service_pb2",),
+        internal_callers=(
+            ("BatchGetPosts", ("feed", "messaging", "notifications", "search")),
+            ("CheckPostAccess", ("engagement", "messaging", "notifications")),
+            ("CheckPostsExist", ("media",)),
+            ("ListRecentPostIds", ("feed",)),
+            ("RebuildTimelines", ("feed",)),
+            ("ScanPosts", ("search",)),
+        ),
     ),
     ServiceSpec(
         name="media",
         port=7054,
         proto_services=("pictor.media.v1.MediaService",),
         proto_modules=("pictor.media.v1.media_service_pb2",),
+        internal_callers=(
+            ("AttachMedia", ("posts", "stories")),
+            ("BatchGetMedia", ("messaging", "posts", "stories")),
+            ("ReleaseMedia", ("posts", "stories")),
+            ("StreamUpload", ("tools",)),
+        ),
     ),
     ServiceSpec(
         name="feed",
@@ -71,6 +104,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7056,
         proto_services=("pictor.engagement.v1.EngagementService",),
         proto_modules=("pictor.engagement.v1.engagement_service_pb2",),
+        internal_callers=(
+            ("GetPostStates", ("feed", "posts")),
+            ("ListSavedPostIds", ("posts",)),
+            ("PurgePost", ("posts",)),
+            ("ScanLikes", ("search",)),
+        ),
     ),
     ServiceSpec(
         name="notifications",
@@ -84,6 +123,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.realtime.v1.RealtimeService",),
         proto_modules=("pictor.realtime.v1.realtime_service_pb2",),
         gateway_grpc_methods=("Subscribe",),
+        internal_callers=(
+            ("BatchGetUserClasses", ("feed",)),
+        ),
     ),
     ServiceSpec(
         name="stories",
@@ -115,6 +157,11 @@ class WorkerSpec:
     # How many the launcher starts (PICTOR_<NAME>_REPLICAS overrides); they
     # share the work through their consumer group.
     replicas: int = 1
+
+    @property
+    def identity(self) -> str:
+        """Whose mesh certificate it calls with: its service's (services.<service>.worker)."""
+        return self.module.split(".")[1]
 
     @property
     def env_prefix(self) -> str:
@@ -159,11 +206,34 @@ def by_name(name: str) -> ServiceSpec:
     raise KeyError(f"no service named {name!r}; known: {[s.name for s in SERVICES]}")
 
 
+# Operator commands run on the host (the search index rebuild runs as search): their own identity.
+TOOLS = "tools"
+# Envoy's identity toward the services.
+GATEWAY = "gateway"
+
+
+def mesh_identities() -> tuple[str, ...]:
+    """Every identity that gets a mesh certificate: the services, the gateway, the workers' (a
+    worker calls as its service; the relay as "mesh") and the operator's tools."""
+    names = [s.name for s in SERVICES] + [GATEWAY] + [w.identity for w in WORKERS] + [TOOLS]
+    return tuple(dict.fromkeys(names))
+
+
+def internal_callers() -> dict[str, frozenset[str]]:
+    """gRPC path of each mesh-only method -> the identities allowed to call it (empty: nobody)."""
+    declared = {}
+    for spec in SERVICES:
+        callers = dict(spec.internal_callers)
+        for path in mesh_only_methods(spec):
+            declared[path] = frozenset(callers.get(path.rsplit("/", 1)[1], ()))
+    return declared
+
+
 def all_proto_services() -> tuple[str, ...]:
     return tuple(name for spec in SERVICES for name in spec.proto_services)
 
 
-def mesh_only_methods() -> list[str]:
+def mesh_only_methods(only: ServiceSpec | None = None) -> list[str]:
     """gRPC paths of the methods without a google.api.http rule.
 
     They exist for the services' own calls to each other (batch reads that
@@ -175,7 +245,7 @@ def mesh_only_methods() -> list[str]:
     from google.api import annotations_pb2
 
     paths = []
-    for spec in SERVICES:
+    for spec in SERVICES if only is None else (only,):
         for module_name in spec.proto_modules:
             module = importlib.import_module(module_name)
             for service in module.DESCRIPTOR.services_by_name.values():

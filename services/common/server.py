@@ -26,7 +26,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 import redis.asyncio as aioredis
@@ -45,7 +45,8 @@ from services.common.dependencies import (
     unavailable_reason,
 )
 from services.common.errors import ErrorInterceptor
-from services.common.registry import SERVICES, ServiceSpec, all_proto_services
+from services.common.mesh_tls import CallerCheckInterceptor, server_credentials
+from services.common.registry import SERVICES, WORKERS, ServiceSpec, all_proto_services, internal_callers
 from services.common.request_checks import RequestCheckInterceptor
 
 log = logging.getLogger(__name__)
@@ -142,14 +143,19 @@ class RunningService:
 
 async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: str = "127.0.0.1",
                 port: int | None = None) -> RunningService:
-    """Start `spec` on host:port (port 0 picks a free one); SERVING once its stores answer."""
+    """Start `spec` on host:port (port 0 picks a free one); SERVING once its stores answer.
+
+    The port is mutual TLS with the service's mesh certificate (services.common.mesh_tls); its
+    calls to other services present the same certificate."""
     # Reflection describes the whole mesh, so grpcurl through the gateway
     # lists every service whichever backend answers.
     for module in (m for s in SERVICES for m in s.proto_modules):
         importlib.import_module(module)
     watcher = DependencyWatcher([])
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher), RequestCheckInterceptor()],
+    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher), RequestCheckInterceptor(),
+                                           CallerCheckInterceptor(internal_callers())],
                              options=SERVER_OPTIONS)
+    settings = replace(settings, mesh_identity=spec.name)
     resources = Resources(settings)
     try:
         await setup(server, resources)
@@ -161,7 +167,8 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
              reflection.SERVICE_NAME),
             server,
         )
-        bound = server.add_insecure_port(f"{host}:{settings.service_port(spec) if port is None else port}")
+        bound = server.add_secure_port(f"{host}:{settings.service_port(spec) if port is None else port}",
+                                       server_credentials(settings.mesh_dir, spec.name))
         await resources.ready()
         await server.start()
     except BaseException:
@@ -235,6 +242,9 @@ def run_worker(name: str, work: Work) -> None:
     """Run a worker process (it serves no port) until SIGTERM or SIGINT."""
     configure_logging(name)
     settings = load_settings()
+    worker = next((w for w in WORKERS if w.name == name), None)
+    if worker is not None and not settings.mesh_identity:
+        settings = replace(settings, mesh_identity=worker.identity)
 
     async def run() -> None:
         stop = stop_on_signals()

@@ -3,7 +3,17 @@
 The same deployment as `make run` with real images: postgres, redis,
 envoyproxy/envoy and one container per service, each with a health check.
 Envoy mounts envoy/envoy.yaml, the checked-in compose flavour of the gateway
-config. Run `make build` first (the services' image and Envoy use build/gen).
+config (PICTOR_ENVOY_CONFIG names another: `python -m services.mesh.envoy_config
+--out FILE` writes one with this environment's rate limits). Run `make build`
+first (the services' image and Envoy use build/gen).
+
+Least privilege: the signing key lives in the `signing` volume, which only
+`migrate` (it makes the key) and accounts mount; everyone else mounts `keys`
+(the public JWKS). The `certs` container makes the mesh CA and one certificate
+per identity (services.mesh.certs); the CA's key stays in `mesh-ca`, which no
+service mounts, and each service (and its workers) mounts only `mesh-<service>`:
+its own certificate and key and the CA's certificate. With the `tls` profile,
+`envoy-tls` serves HTTPS with HSTS on 8443 (PICTOR_TLS_CERT, PICTOR_TLS_KEY).
 
     python -m services.mesh.compose [--check]
 """
@@ -15,10 +25,11 @@ import argparse
 import yaml
 
 from services.common.config import REPO_ROOT
-from services.common.registry import SERVICES, WORKERS
+from services.common.registry import GATEWAY, SERVICES, WORKERS, mesh_identities
+from services.mesh.envoy_config import COMPOSE_MESH_DIR, COMPOSE_TLS_CERT, COMPOSE_TLS_KEY
 
 CHECKED_IN = REPO_ROOT / "docker-compose.yml"
-ENVOY_CONFIG_MOUNT = "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro"
+ENVOY_CONFIG_MOUNT = "${PICTOR_ENVOY_CONFIG:-./envoy/envoy.yaml}:/etc/envoy/envoy.yaml:ro"
 # No default passwords: `docker compose up` refuses to start until .env (or the environment) sets them.
 DB_PASSWORD = "${PICTOR_DB_PASSWORD:?set PICTOR_DB_PASSWORD (in .env) to a long random string}"
 REDIS_PASSWORD = "${PICTOR_REDIS_PASSWORD:?set PICTOR_REDIS_PASSWORD (in .env) to a long random string}"
@@ -26,16 +37,30 @@ SHARED_ENV = {
     "PICTOR_DATABASE_URL": f"postgresql://postgres:{DB_PASSWORD}@postgres:5432/pictor",
     "PICTOR_REDIS_URL": f"redis://:{REDIS_PASSWORD}@redis:6379/0",
     "PICTOR_DATA_DIR": "/var/lib/pictor",
-    "PICTOR_JWT_PRIVATE_KEY_FILE": "/etc/pictor/keys/jwt_private.pem",
     "PICTOR_JWKS_FILE": "/etc/pictor/keys/jwks.json",
+    "PICTOR_MESH_DIR": COMPOSE_MESH_DIR,
     # Where clients reach the gateway: the base of signed media URLs.
     "PICTOR_PUBLIC_URL": "http://localhost:8080",
     # Each service listens on all of its container's addresses and is reached by its service name.
     "PICTOR_BIND_HOST": "0.0.0.0",
     **{f"{spec.env_prefix}_HOST": spec.name for spec in SERVICES},
 }
-# The keys (read only) and the data directory (blobs, partial uploads), in every service and worker.
+# The JWKS (read only) and the data directory (blobs, partial uploads), in every service and worker.
 DATA_VOLUMES = ["keys:/etc/pictor/keys:ro", "media:/var/lib/pictor"]
+# The signing key: made by migrate, read by accounts alone.
+SIGNING_KEY = "/etc/pictor/signing/jwt_private.pem"
+SIGNING_ENV = {"PICTOR_JWT_PRIVATE_KEY_FILE": SIGNING_KEY}
+CERTS_DIR = "/var/lib/pictor-ca"
+# Envoy's image runs as root unless told: as the images' user, it reads its mesh key (0600).
+IMAGE_UID = "10001"
+
+
+def mesh_volume(identity: str) -> str:
+    return f"mesh-{identity}"
+
+
+def mesh_mount(identity: str) -> str:
+    return f"{mesh_volume(identity)}:{COMPOSE_MESH_DIR}:ro"
 
 
 def build() -> dict:
@@ -57,17 +82,26 @@ def build() -> dict:
         "migrate": {
             "build": ".",
             "command": ["python", "-m", "services.mesh.prepare"],
-            "environment": SHARED_ENV,
-            "volumes": ["keys:/etc/pictor/keys"],
+            "environment": {**SHARED_ENV, **SIGNING_ENV},
+            "volumes": ["keys:/etc/pictor/keys", "signing:/etc/pictor/signing"],
             "depends_on": {"postgres": {"condition": "service_healthy"}},
+        },
+        # Makes the mesh CA and each identity's certificate (once), each into its own volume, then exits.
+        "certs": {
+            "build": ".",
+            "command": ["python", "-m", "services.mesh.certs", CERTS_DIR,
+                        *(f"{identity}=/etc/pictor/{mesh_volume(identity)}" for identity in compose_identities())],
+            "volumes": [f"mesh-ca:{CERTS_DIR}",
+                        *(f"{mesh_volume(i)}:/etc/pictor/{mesh_volume(i)}" for i in compose_identities())],
         },
     }
     for spec in SERVICES:
+        signs = spec.name == "accounts"
         services[spec.name] = {
             "build": ".",
             "command": ["python", "-m", spec.module],
-            "environment": SHARED_ENV,
-            "volumes": list(DATA_VOLUMES),
+            "environment": {**SHARED_ENV, **(SIGNING_ENV if signs else {}), "PICTOR_MESH_IDENTITY": spec.name},
+            "volumes": [*DATA_VOLUMES, mesh_mount(spec.name), *(["signing:/etc/pictor/signing:ro"] if signs else [])],
             "expose": [str(spec.port)],
             "healthcheck": {
                 "test": ["CMD", "python", "-m", "services.mesh.healthcheck", f"127.0.0.1:{spec.port}",
@@ -76,6 +110,7 @@ def build() -> dict:
             },
             "depends_on": {
                 "migrate": {"condition": "service_completed_successfully"},
+                "certs": {"condition": "service_completed_successfully"},
                 "redis": {"condition": "service_healthy"},
             },
         }
@@ -83,24 +118,41 @@ def build() -> dict:
         services[worker.name] = {
             "build": ".",
             "command": ["python", "-m", worker.module],
-            "environment": SHARED_ENV,
+            "environment": {**SHARED_ENV, "PICTOR_MESH_IDENTITY": worker.identity},
             # The data directory too: media's collector deletes blobs and partial uploads there.
-            "volumes": list(DATA_VOLUMES),
+            "volumes": [*DATA_VOLUMES, mesh_mount(worker.identity)],
             "deploy": {"replicas": worker.replicas},
             "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
         }
+    envoy_volumes = ["./build/gen/pictor.pb:/etc/envoy/pictor.pb:ro",
+                     "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "./web:/etc/pictor/web:ro",
+                     "keys:/etc/pictor/keys:ro", mesh_mount(GATEWAY)]
     services["envoy"] = {
         "image": "envoyproxy/envoy:v1.40-latest",
+        "user": IMAGE_UID,
         "command": ["envoy", "-c", "/etc/envoy/envoy.yaml", "--disable-hot-restart"],
         # Envoy's admin listens on the container's loopback only (docker compose exec envoy ...).
         "ports": ["8080:8080"],
-        "volumes": [ENVOY_CONFIG_MOUNT, "./build/gen/pictor.pb:/etc/envoy/pictor.pb:ro",
-                    "./build/gen/openapi.json:/etc/envoy/openapi.json:ro", "./web:/etc/pictor/web:ro",
-                    "keys:/etc/pictor/keys:ro"],
+        "volumes": [ENVOY_CONFIG_MOUNT, *envoy_volumes],
         "depends_on": {spec.name: {"condition": "service_healthy"} for spec in SERVICES},
     }
-    return {"name": "pictor", "services": services,
-            "volumes": {"pgdata": {}, "redisdata": {}, "keys": {}, "media": {}}}
+    # `docker compose --profile tls up`: the gateway over HTTPS with HSTS as well, on 8443.
+    services["envoy-tls"] = {
+        **services["envoy"],
+        "profiles": ["tls"],
+        "ports": ["8443:8443"],
+        "volumes": ["./envoy/envoy-tls.yaml:/etc/envoy/envoy.yaml:ro", *envoy_volumes,
+                    f"${{PICTOR_TLS_CERT:-./tls/cert.pem}}:{COMPOSE_TLS_CERT}:ro",
+                    f"${{PICTOR_TLS_KEY:-./tls/key.pem}}:{COMPOSE_TLS_KEY}:ro"],
+    }
+    volumes = ["pgdata", "redisdata", "keys", "signing", "media", "mesh-ca",
+               *(mesh_volume(i) for i in compose_identities())]
+    return {"name": "pictor", "services": services, "volumes": {v: {} for v in volumes}}
+
+
+def compose_identities() -> list[str]:
+    """The identities compose runs: no operator's tools inside it."""
+    return [i for i in mesh_identities() if i != "tools"]
 
 
 def render() -> str:

@@ -8,11 +8,18 @@ docker-compose.yml). Only addresses and file paths differ between them.
 Filter chain, in request order:
   header_mutation  strips grpc-* headers from REST responses (REST routes only)
   lua              the HTTP status a service asks for in x-pictor-status (206, 416: media's Range replies)
-  local_ratelimit  one token bucket for the listener
-  jwt_authn        a token, when sent, must verify against the JWKS
+  jwt_authn        a token, when sent, must verify against the JWKS (its claims go to metadata)
   compressor       brotli or gzip (one filter each) for JSON replies to clients that accept it
   grpc_json_transcoder  JSON <-> gRPC for every service in the registry
+  lua              on the sign-in route only: the account a sign-in names, for its bucket
+  local_ratelimit  per address, user and account buckets (services.mesh.rate_limits), under
+                   one listener-wide ceiling; after the transcoder, so routes are per method
   router           routes on the gRPC path, so native and transcoded calls share routes
+
+Upstream, Envoy calls every service with mutual TLS: its own mesh certificate (`gateway`),
+and it checks the service's certificate against the mesh CA and the service's name
+(services.common.mesh_tls). Downstream, the listener serves TLS with HSTS when given a
+certificate (PICTOR_TLS_CERT, PICTOR_TLS_KEY).
 
 The web client (web/, static files) is served by Envoy itself: one direct_response route
 per file, generated from the folder's listing, read when Envoy loads its config.
@@ -24,15 +31,20 @@ import argparse
 import importlib
 import os
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from services.common.config import REPO_ROOT, Settings
-from services.common.registry import SERVICES, ServiceSpec, all_proto_services, mesh_only_methods
+from services.common.config import RATE_LIMITS, REPO_ROOT, Limit, Settings, env_int, rate_limits
+from services.common.mesh_tls import CA_NAME
+from services.common.registry import GATEWAY, SERVICES, ServiceSpec, all_proto_services, mesh_only_methods
+from services.mesh import rate_limits as limits
 
 CHECKED_IN = REPO_ROOT / "envoy" / "envoy.yaml"
+# The compose flavour with TLS at the gateway (compose's `tls` profile).
+CHECKED_IN_TLS = REPO_ROOT / "envoy" / "envoy-tls.yaml"
+HSTS = "max-age=31536000; includeSubDomains"
 # The web client's files, served as they are (no build step): see _web_routes.
 WEB_ROOT = REPO_ROOT / "web"
 WEB_CONTENT_TYPES = {
@@ -110,6 +122,21 @@ class Target:
     # name -> (host, port)
     upstreams: dict[str, tuple[str, int]]
     dns: bool
+    # The gateway's mesh certificate, key and the mesh CA (upstream mutual TLS).
+    mesh_cert: str = ""
+    mesh_key: str = ""
+    mesh_ca: str = ""
+    # The certificate and key served to clients ("": plain HTTP).
+    tls_cert: str = ""
+    tls_key: str = ""
+    # services.mesh.rate_limits' buckets, and how many keys (addresses, users) Envoy tracks.
+    rate_limits: dict[str, Limit] = field(default_factory=lambda: {n: d for n, (_, d) in RATE_LIMITS.items()})
+    rate_limit_keys: int = limits.MAX_KEYS_DEFAULT
+
+
+def _mesh_files(directory: str) -> dict[str, str]:
+    return {"mesh_cert": f"{directory}/{GATEWAY}.crt", "mesh_key": f"{directory}/{GATEWAY}.key",
+            "mesh_ca": f"{directory}/{CA_NAME}.crt"}
 
 
 def embedded_target(settings: Settings, descriptor: Path) -> Target:
@@ -123,6 +150,10 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
         rate_limit_per_s=settings.gateway_rate_limit_per_s,
         upstreams={s.name: (settings.service_hosts[s.name], settings.service_ports[s.name]) for s in SERVICES},
         dns=False,
+        **_mesh_files(str(settings.mesh_dir)),
+        tls_cert=settings.tls_cert_file, tls_key=settings.tls_key_file,
+        rate_limits=settings.rate_limits,
+        rate_limit_keys=env_int("PICTOR_RATE_LIMIT_MAX_KEYS", limits.MAX_KEYS_DEFAULT),
     )
 
 
@@ -131,13 +162,22 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def compose_target() -> Target:
+COMPOSE_MESH_DIR = "/etc/pictor/mesh"
+COMPOSE_TLS_CERT, COMPOSE_TLS_KEY = "/etc/pictor/tls/cert.pem", "/etc/pictor/tls/key.pem"
+
+
+def compose_target(tls: bool = False, from_env: bool = False) -> Target:
+    """The checked-in flavour (default limits; `tls`: envoy/envoy-tls.yaml); `from_env`: the
+    limits of this environment's PICTOR_RATE_LIMIT_* (for `--out`)."""
     return Target(
-        listen_host="0.0.0.0", gateway_port=8080, admin_host="127.0.0.1", admin_port=9901,
+        listen_host="0.0.0.0", gateway_port=8443 if tls else 8080, admin_host="127.0.0.1", admin_port=9901,
         descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}",
         web_root="/etc/pictor/web", media_origin="'self'", jwks="/etc/pictor/keys/jwks.json",
         issuer="pictor",
         rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
+        **_mesh_files(COMPOSE_MESH_DIR),
+        tls_cert=COMPOSE_TLS_CERT if tls else "", tls_key=COMPOSE_TLS_KEY if tls else "",
+        **({"rate_limits": rate_limits()} if from_env else {}),
     )
 
 
@@ -172,8 +212,22 @@ def _local_reply_config() -> dict:
     document = {"filter": {"status_code_filter": {"comparison": {
         "op": "EQ", "value": {"default_value": 200, "runtime_key": "pictor.reply.200"}}}},
         "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%", "content_type": "application/json"}}
-    mappers = [document, {"filter": native_grpc, "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%"}}]
+    # Over a rate limit (Envoy's only 429): the reason; Retry-After is added by a Lua filter
+    # (services.mesh.rate_limits.RETRY_AFTER_LUA).
+    rate_limited = {
+        "filter": {"status_code_filter": {"comparison": {"op": "EQ", "value": {
+            "default_value": 429, "runtime_key": "pictor.reply.429"}}}},
+        "body_format_override": {"json_format": {
+            "code": LOCAL_REPLY_CODES[429],
+            "message": "too many requests: try again after the seconds Retry-After says",
+            "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "RATE_LIMITED",
+                         "domain": "gateway.pictor"}]},
+            "content_type": "application/json"}}
+    mappers = [document, {"filter": native_grpc, "body_format_override": {"text_format": "%LOCAL_REPLY_BODY%"}},
+               rate_limited]
     for http_status, grpc_code in LOCAL_REPLY_CODES.items():
+        if http_status == 429:
+            continue
         mappers.append({
             "filter": {"status_code_filter": {"comparison": {
                 "op": "EQ", "value": {"default_value": http_status, "runtime_key": f"pictor.reply.{http_status}"}}}},
@@ -193,8 +247,14 @@ def _routes(t: Target) -> list[dict]:
     ]
     # A server stream lives as long as its client wants: no route timeout (Envoy's default of
     # 15 s, or the 30 s below, would cut it); the service's heartbeats keep it from idling out.
-    for spec, path in server_streaming_methods():
+    streams = server_streaming_methods()
+    for spec, path in streams:
         routes.append({"match": {"path": path, "grpc": {}}, "route": {"cluster": spec.name, "timeout": "0s"}})
+    # One route per method with a JSON route, so each takes from its class's buckets.
+    streaming = {path for _, path in streams}
+    for path, (cluster, cls) in method_classes().items():
+        if path not in streaming:
+            routes.append(_limited_route(path, cluster, cls))
     for spec in SERVICES:
         for service in spec.proto_services:
             routes.append({"match": {"prefix": f"/{service}/", "grpc": {}},
@@ -229,6 +289,29 @@ def _routes(t: Target) -> list[dict]:
         }},
     })
     return routes
+
+
+def method_classes() -> dict[str, tuple[str, str]]:
+    """gRPC path of every method with a JSON route -> (its service's cluster, its rate-limit class)."""
+    from services.mesh.http_rules import http_routes
+
+    cluster = {service: spec.name for spec in SERVICES for service in spec.proto_services}
+    found: dict[str, tuple[str, str]] = {}
+    for route in http_routes():
+        found.setdefault(route.grpc_path, (cluster[route.method.containing_service.full_name],
+                                           limits.method_class(route.grpc_path, route.verb)))
+    return found
+
+
+def _limited_route(path: str, cluster: str, cls: str) -> dict:
+    route = {"match": {"path": path, "grpc": {}},
+             "route": {"cluster": cluster, "timeout": "30s", "rate_limits": limits.route_rate_limits(cls)}}
+    if cls == limits.SIGN_IN:
+        # The Lua filter (code on this route alone) reads the account this sign-in names.
+        route["typed_per_filter_config"] = {limits.LUA_FILTER: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+            "source_code": {"inline_string": limits.SIGN_IN_LUA}}}
+    return route
 
 
 def web_files() -> list[Path]:
@@ -287,16 +370,6 @@ def _http_filters(t: Target) -> list[dict]:
         {"name": "envoy.filters.http.lua", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": STATUS_LUA}}},
-        {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-            "stat_prefix": "gateway_rate_limit",
-            "token_bucket": {"max_tokens": t.rate_limit_per_s, "tokens_per_fill": t.rate_limit_per_s,
-                             "fill_interval": "1s"},
-            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
-                               "runtime_key": "pictor.rate_limit.enabled"},
-            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
-                                "runtime_key": "pictor.rate_limit.enforced"},
-            "local_rate_limit_per_downstream_connection": False}},
         {"name": "envoy.filters.http.jwt_authn", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
             "providers": {"pictor": {
@@ -304,7 +377,9 @@ def _http_filters(t: Target) -> list[dict]:
                 "local_jwks": {"filename": t.jwks},
                 "from_headers": [{"name": "authorization", "value_prefix": "Bearer "}],
                 # Services verify again, so they need the token itself.
-                "forward": True}},
+                "forward": True,
+                # The verified claims, for the per-user rate limits (metadata: no header can forge it).
+                "payload_in_metadata": limits.JWT_METADATA[1]}},
             # Calls without a token pass (each method decides whether it needs
             # one); a token that is sent must be valid.
             "rules": [{"match": {"prefix": "/"}, "requires": {"requires_any": {"requirements": [
@@ -323,12 +398,47 @@ def _http_filters(t: Target) -> list[dict]:
                                            "reject_unknown_query_parameters": True},
             "max_request_body_size": MAX_BODY_BYTES,
             "max_response_body_size": MAX_BODY_BYTES}},
+        # Retry-After on a rate limit's 429; the sign-in's route brings its own code, which also
+        # reads the account it names.
+        {"name": limits.LUA_FILTER, "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+            "default_source_code": {"inline_string": limits.RETRY_AFTER_LUA}}},
+        {"name": "envoy.filters.http.local_ratelimit", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+            "stat_prefix": "gateway_rate_limit",
+            # The listener's ceiling, taken by every request.
+            "token_bucket": {"max_tokens": t.rate_limit_per_s, "tokens_per_fill": t.rate_limit_per_s,
+                             "fill_interval": "1s"},
+            "descriptors": limits.descriptors(t.rate_limits),
+            "max_dynamic_descriptors": t.rate_limit_keys,
+            # x-ratelimit-reset: the seconds until the bucket refills, copied into Retry-After.
+            "enable_x_ratelimit_headers": "DRAFT_VERSION_03",
+            "rate_limited_as_resource_exhausted": True,
+            "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                               "runtime_key": "pictor.rate_limit.enabled"},
+            "filter_enforced": {"default_value": {"numerator": 100, "denominator": "HUNDRED"},
+                                "runtime_key": "pictor.rate_limit.enforced"},
+            "local_rate_limit_per_downstream_connection": False}},
         {"name": "envoy.filters.http.router", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}},
     ]
 
 
-def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> dict:
+def _upstream_tls(t: Target, name: str) -> dict:
+    """Mutual TLS to the service `name`: the gateway's certificate; the service's checked."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "sni": name,
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "tls_certificates": [{"certificate_chain": {"filename": t.mesh_cert},
+                                  "private_key": {"filename": t.mesh_key}}],
+            "validation_context": {"trusted_ca": {"filename": t.mesh_ca},
+                                   "match_typed_subject_alt_names": [
+                                       {"san_type": "DNS", "matcher": {"exact": name}}]}}}}
+
+
+def _cluster(t: Target, name: str, host: str, port: int, proto_service: str, dns: bool) -> dict:
     cluster = {
         "name": name,
         "type": "STRICT_DNS" if dns else "STATIC",
@@ -338,6 +448,7 @@ def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> 
         "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
             "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
             "explicit_http_config": {"http2_protocol_options": {}}}},
+        "transport_socket": _upstream_tls(t, name),
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
             {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
         "health_checks": [{"timeout": "1s", "interval": "2s", "no_traffic_interval": "2s",
@@ -349,6 +460,14 @@ def _cluster(name: str, host: str, port: int, proto_service: str, dns: bool) -> 
         # circuit breaker (1,024 requests per cluster) would refuse the 1,025th stream with a 503.
         cluster["circuit_breakers"] = {"thresholds": [{"max_requests": STREAMS_PER_CLUSTER}]}
     return cluster
+
+
+def _hsts(t: Target) -> dict:
+    """With TLS, every response (Envoy's own included) tells browsers to come back over HTTPS only."""
+    if not t.tls_cert:
+        return {}
+    return {"response_headers_to_add": [{"header": {"key": "strict-transport-security", "value": HSTS},
+                                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
 
 
 def build(t: Target) -> dict:
@@ -367,9 +486,18 @@ def build(t: Target) -> dict:
                                             # this header; the services do not read it, and a long one
                                             # would trip gRPC's 8 KiB metadata limit (a 429) before a
                                             # service could say what is wrong with the request.
-                                            "request_headers_to_remove": ["x-envoy-original-path"]}]},
+                                            "request_headers_to_remove": ["x-envoy-original-path"],
+                                            **_hsts(t)}]},
         "http_filters": _http_filters(t),
     }
+    chain: dict = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
+    if t.tls_cert:
+        chain["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {
+                "alpn_protocols": ["h2", "http/1.1"],
+                "tls_certificates": [{"certificate_chain": {"filename": t.tls_cert},
+                                      "private_key": {"filename": t.tls_key}}]}}}
     return {
         "admin": {"address": {"socket_address": {"address": t.admin_host, "port_value": t.admin_port}}},
         "static_resources": {
@@ -378,11 +506,10 @@ def build(t: Target) -> dict:
                 "address": {"socket_address": {"address": t.listen_host, "port_value": t.gateway_port}},
                 "enable_reuse_port": False,
                 "per_connection_buffer_limit_bytes": MAX_BODY_BYTES,
-                "filter_chains": [{"filters": [
-                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}],
+                "filter_chains": [chain],
             }],
             "clusters": [
-                _cluster(s.name, *t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
+                _cluster(t, s.name, *t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
             ],
         },
     }
@@ -394,16 +521,25 @@ def render(t: Target) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Write envoy/envoy.yaml (the compose flavour).")
-    parser.add_argument("--check", action="store_true", help="fail when envoy/envoy.yaml is stale")
+    parser = argparse.ArgumentParser(description="Write envoy/envoy.yaml and envoy/envoy-tls.yaml (the compose "
+                                                 "flavours, with the default rate limits).")
+    parser.add_argument("--check", action="store_true", help="fail when the checked-in files are stale")
+    parser.add_argument("--out", type=Path, help="write the compose flavour with this environment's "
+                                                 "PICTOR_RATE_LIMIT_* to this file instead (compose's "
+                                                 "PICTOR_ENVOY_CONFIG)")
+    parser.add_argument("--tls", action="store_true", help="with --out: the TLS flavour")
     args = parser.parse_args()
-    text = render(compose_target())
+    if args.out:
+        args.out.write_text(render(compose_target(tls=args.tls, from_env=True)))
+        return
+    files = {CHECKED_IN: render(compose_target()), CHECKED_IN_TLS: render(compose_target(tls=True))}
     if args.check:
-        if not CHECKED_IN.exists() or CHECKED_IN.read_text() != text:
+        if any(not path.exists() or path.read_text() != text for path, text in files.items()):
             raise SystemExit("envoy/envoy.yaml is stale: run `make build`")
         return
     CHECKED_IN.parent.mkdir(exist_ok=True)
-    CHECKED_IN.write_text(text)
+    for path, text in files.items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.config import REPO_ROOT, Settings, load_settings
 from services.common.dependencies import Backoff
-from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name
+from services.common.mesh_tls import ensure_certificates, service_channel
+from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name, mesh_identities
 from services.mesh import embedded, envoy_config
 from services.mesh.codegen import DEFAULT_OUT
 from services.mesh.prepare import prepare
@@ -36,9 +37,10 @@ from services.mesh.prepare import prepare
 log = logging.getLogger("pictor")
 
 
-def wait_serving(address: str, service: str, timeout_s: float, child: embedded.Child | None = None) -> None:
+def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child: embedded.Child | None = None) -> None:
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    address, service = settings.service_address(spec), spec.proto_services[0]
+    with service_channel(settings, spec.name, aio=False) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if child is not None and not child.running:
@@ -79,8 +81,19 @@ class Stack:
             "PICTOR_DATA_DIR": str(s.data_dir),
             "PICTOR_DATABASE_URL": s.database_url,
             "PICTOR_REDIS_URL": s.redis_url,
+            "PICTOR_MESH_DIR": str(s.mesh_dir),
             "PYTHONUNBUFFERED": "1",
         })
+        return env
+
+    def child_env(self, identity: str) -> dict[str, str]:
+        """A child's environment: its mesh identity; the signing key's path for accounts alone
+        (the others verify with the JWKS and are not told where the key is)."""
+        env = {**self.env, "PICTOR_MESH_IDENTITY": identity}
+        if identity == "accounts":
+            env["PICTOR_JWT_PRIVATE_KEY_FILE"] = str(self.settings.jwt_private_key_file)
+        else:
+            env.pop("PICTOR_JWT_PRIVATE_KEY_FILE", None)
         return env
 
     def start(self) -> None:
@@ -92,6 +105,7 @@ class Stack:
             if not os.environ.get("PICTOR_REDIS_URL"):
                 self.children.append(embedded.start_redis(s.data_dir, s.redis_port, self.log_dir))
             prepare(s)
+            ensure_certificates(s.mesh_dir, mesh_identities())
             for spec in SERVICES:
                 self.start_service(spec)
             for worker in WORKERS:
@@ -103,15 +117,15 @@ class Stack:
             raise
 
     def start_service(self, spec: ServiceSpec) -> embedded.Child:
-        child = embedded.Child(spec.name, [sys.executable, "-m", spec.module], self.log_dir, env=self.env,
-                               cwd=REPO_ROOT)
+        child = embedded.Child(spec.name, [sys.executable, "-m", spec.module], self.log_dir,
+                               env=self.child_env(spec.name), cwd=REPO_ROOT)
         self.children.append(child)
-        wait_serving(self.settings.service_address(spec), spec.proto_services[0], 60, child)
+        wait_serving(self.settings, spec, 60, child)
         return child
 
     def start_worker(self, worker: WorkerSpec, number: int) -> embedded.Child:
         child = embedded.Child(f"{worker.name}-{number}", [sys.executable, "-m", worker.module], self.log_dir,
-                               env=self.env, cwd=REPO_ROOT)
+                               env=self.child_env(worker.identity), cwd=REPO_ROOT)
         self.children.append(child)
         return child
 

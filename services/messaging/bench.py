@@ -37,6 +37,7 @@ from pictor.realtime.v1 import realtime_service_pb2_grpc
 from services.common.config import Settings, env_int, load_settings
 from services.common.db import shard_schema
 from services.common.ids import IdAllocator, shard_of
+from services.common.mesh_tls import gateway_channel
 from services.common.pagination import encode_token
 from services.common.stats import percentile
 from services.realtime.bench import STREAMS_PER_CHANNEL, Streams
@@ -107,8 +108,7 @@ async def delivery(settings: Settings, gateway: grpc.aio.Channel) -> None:
     channels = []
     for n, (_, token) in enumerate(users[1::2]):
         if n % STREAMS_PER_CHANNEL == 0:
-            channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}",
-                                                      options=[("grpc.use_local_subchannel_pool", 1)]))
+            channels.append(gateway_channel(settings, options=[("grpc.use_local_subchannel_pool", 1)]))
         recipients.open(channels[-1], token)
     while recipients.ready < pairs:
         await asyncio.sleep(0.2)
@@ -202,7 +202,7 @@ async def listing(settings: Settings, gateway: grpc.aio.Channel) -> None:
 
 
 async def run(settings: Settings) -> None:
-    gateway = grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}")
+    gateway = gateway_channel(settings)
     try:
         if os.environ.get("BENCH_PART", "all") in ("all", "delivery"):
             await delivery(settings, gateway)

@@ -86,7 +86,8 @@ async def run(args: argparse.Namespace) -> dict:
 
     db = Database(settings, max_size=args.concurrency + 2)
     await db.open()
-    channels = MeshChannels(settings)
+    # As posts' cleanup worker calls them.
+    channels = MeshChannels(settings, identity="posts")
     cleanup = Cleanup(PostgresPostsRepository(db), EngagementClient(channels), MediaClient(channels),
                       CleanupConfig(), settings.logical_shards)
     try:

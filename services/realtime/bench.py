@@ -33,6 +33,7 @@ from services.common.auth import TokenSigner
 from services.common.config import Settings, env_int, load_settings
 from services.common.events import envelope, fields, stream
 from services.common.ids import IdAllocator
+from services.common.mesh_tls import gateway_channel
 from services.common.stats import percentile
 
 # Streams per client connection. Real clients hold one each; many on one connection let Envoy's
@@ -66,8 +67,7 @@ class Streams:
         for n in range(count):
             if n % STREAMS_PER_CHANNEL == 0:
                 # A connection of its own (not the process-wide shared one), as separate clients have.
-                self.channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{self.settings.gateway_port}",
-                                                               options=[("grpc.use_local_subchannel_pool", 1)]))
+                self.channels.append(gateway_channel(self.settings, options=[("grpc.use_local_subchannel_pool", 1)]))
             user_id = self.ids.new_id_in_random_shard()
             self.users.append(user_id)
             stub = realtime_service_pb2_grpc.RealtimeServiceStub(self.channels[-1])

@@ -32,7 +32,7 @@ from pictor.search.v1 import search_service_pb2_grpc
 from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
-from services.common.registry import by_name
+from services.common.mesh_tls import service_channel
 from services.common.stats import percentiles
 from services.mesh.relay_bench import Gateway, jpeg
 
@@ -117,7 +117,7 @@ async def measure(samples: int, seed: int) -> list[dict]:
     users = seeded_users(settings, max(50, samples // settings.logical_shards))
     signer = TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, 3600)
     tokens = [signer.sign(u[0]) for u in rng.sample(users, min(200, len(users)))]
-    channel = grpc.aio.insecure_channel(settings.service_address(by_name("search")))
+    channel = service_channel(settings, "search")
     stub = search_service_pb2_grpc.SearchServiceStub(channel)
     results = Emitted()
     try:

@@ -202,7 +202,8 @@ async def run() -> dict:
     settings = load_settings()
     db = Database(settings, max_size=4)
     await db.open()
-    channels = MeshChannels(settings)
+    # The index is search's: the owners' scans admit search.
+    channels = MeshChannels(settings, identity="search")
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
         return await rebuild(db, Owners(channels), RedisTrends(client))

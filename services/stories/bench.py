@@ -35,7 +35,8 @@ from pictor.media.v1 import media_service_pb2_grpc
 from pictor.stories.v1 import stories_service_pb2 as pb
 from pictor.stories.v1 import stories_service_pb2_grpc
 
-from services.common.config import env_int, load_settings
+from services.common.config import Settings, env_int, load_settings
+from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.stats import percentile
 
 
@@ -93,14 +94,14 @@ def tray_http(conn: http.client.HTTPConnection, token: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-async def run(gateway_port: int, stories_port: int) -> None:
+async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
     following = env_int("BENCH_FOLLOWING", 1000)
     with_stories = env_int("BENCH_WITH_STORIES", 200)
     calls = env_int("BENCH_TRAY_CALLS", 300)
     extra = env_int("BENCH_EXTRA_STORIES", 4)
     concurrency = env_int("BENCH_VIEW_CONCURRENCY", 100)
-    gateway = grpc.aio.insecure_channel(f"127.0.0.1:{gateway_port}")
-    direct = grpc.aio.insecure_channel(f"127.0.0.1:{stories_port}")
+    gateway = gateway_channel(settings, port=gateway_port)
+    direct = service_channel(settings, "stories", port=stories_port)
     accounts = accounts_service_pb2_grpc.AccountsServiceStub(gateway)
     graph = graph_service_pb2_grpc.GraphServiceStub(gateway)
     media = media_service_pb2_grpc.MediaServiceStub(gateway)
@@ -178,7 +179,7 @@ async def run(gateway_port: int, stories_port: int) -> None:
 
 def main() -> None:
     if os.environ.get("BENCH_GATEWAY_PORT"):
-        asyncio.run(run(int(os.environ["BENCH_GATEWAY_PORT"]), int(os.environ["BENCH_STORIES_PORT"])))
+        asyncio.run(run(load_settings(), int(os.environ["BENCH_GATEWAY_PORT"]), int(os.environ["BENCH_STORIES_PORT"])))
         return
     from services.mesh.launcher import Stack
     from services.mesh.private_stack import private_environment
@@ -195,7 +196,7 @@ def main() -> None:
         try:
             settings = stack.settings
             from services.common.registry import by_name
-            asyncio.run(run(settings.gateway_port, settings.service_port(by_name("stories"))))
+            asyncio.run(run(settings, settings.gateway_port, settings.service_port(by_name("stories"))))
         finally:
             stack.stop()
 

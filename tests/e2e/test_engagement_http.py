@@ -16,6 +16,7 @@ from services.common.config import REPO_ROOT
 from services.common.db import shard_schema
 from services.common.events import decode
 from services.common.ids import shard_of
+from services.common.mesh_tls import gateway_channel
 from services.engagement.bench import Client, seed_users
 from services.feed.keys import affinity_key, features_key
 from tests.e2e.http import eventually
@@ -350,7 +351,7 @@ def test_mesh_only_post_states_are_refused_at_the_gateway(settings):
     from pictor.engagement.v1 import engagement_service_pb2 as pb
     from pictor.engagement.v1 import engagement_service_pb2_grpc
 
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    with gateway_channel(settings, aio=False) as channel:
         stub = engagement_service_pb2_grpc.EngagementServiceStub(channel)
         with pytest.raises(grpc.RpcError):
             stub.GetPostStates(pb.GetPostStatesRequest(viewer_id=1, post_ids=[1]), timeout=5)

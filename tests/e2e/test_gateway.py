@@ -14,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
+from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.registry import SERVICES, all_proto_services, mesh_only_methods
 
 pytestmark = pytest.mark.e2e
@@ -71,7 +72,7 @@ def test_service_down_is_503_json(stack, gateway):
 
 def test_native_grpc_stub_through_the_gateway(settings, new_account):
     session = new_account()
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    with gateway_channel(settings, aio=False) as channel:
         stub = accounts_service_pb2_grpc.AccountsServiceStub(channel)
         me = stub.GetMe(pb.GetMeRequest(), metadata=[("authorization", f"Bearer {session['access_token']}")],
                         timeout=5)
@@ -93,7 +94,7 @@ def test_grpcurl_lists_every_service_through_the_gateway(settings):
 
 @pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
 def test_every_service_answers_health_serving(settings, spec):
-    with grpc.insecure_channel(settings.service_address(spec)) as channel:
+    with service_channel(settings, spec.name, aio=False) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         for name in ("", *spec.proto_services):
             reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
@@ -134,7 +135,7 @@ def test_rate_limit_answers_429_json(stack, tmp_path):
 
 @pytest.mark.parametrize("path", mesh_only_methods())
 def test_every_mesh_only_method_is_refused_at_the_gateway(settings, path):
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel, \
+    with gateway_channel(settings, aio=False) as channel, \
             pytest.raises(grpc.RpcError) as error:
         channel.unary_unary(path)(b"", timeout=5)
     assert error.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND), path

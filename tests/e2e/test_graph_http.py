@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.mesh_tls import gateway_channel
+
 pytestmark = pytest.mark.e2e
 
 
@@ -175,7 +177,7 @@ def test_mesh_only_methods_are_refused_at_the_gateway(settings, new_user):
     from pictor.graph.v1 import graph_service_pb2_grpc
 
     alice = new_user()
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    with gateway_channel(settings, aio=False) as channel:
         stub = graph_service_pb2_grpc.GraphServiceStub(channel)
         with pytest.raises(grpc.RpcError) as error:
             stub.GetRelationships(pb.GetRelationshipsRequest(viewer_id=int(alice.id), owner_ids=[1]), timeout=5)

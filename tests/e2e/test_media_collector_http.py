@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import time
 
-import grpc
 import psycopg
 import pytest
 from pictor.media.v1 import media_service_pb2 as pb
@@ -15,6 +14,7 @@ from pictor.media.v1 import media_service_pb2_grpc
 
 from services.common.db import shard_schema
 from services.common.ids import IdAllocator, shard_of
+from services.common.mesh_tls import service_channel
 from services.media.config import load_media_config
 from tests.e2e.media_files import unique_jpeg
 
@@ -104,7 +104,7 @@ def test_an_attachment_whose_post_never_appeared_is_dropped_and_its_media_collec
     item = upload(alice)
     # What posts does before inserting a post, for a post that then failed to commit.
     never_created = IdAllocator(settings.logical_shards).new_id(shard_of(int(alice.id)))
-    with grpc.insecure_channel(f"127.0.0.1:{settings.service_ports['media']}") as channel:
+    with service_channel(settings, "media", "posts", aio=False) as channel:
         media_service_pb2_grpc.MediaServiceStub(channel).AttachMedia(
             pb.AttachMediaRequest(owner_id=int(alice.id), post_id=never_created, media_ids=[int(item["id"])]),
             timeout=10)

@@ -12,6 +12,7 @@ import pyvips
 from pictor.media.v1 import media_service_pb2 as pb
 from pictor.media.v1 import media_service_pb2_grpc
 
+from services.common.mesh_tls import gateway_channel, service_channel
 from services.media.config import load_media_config
 from services.media.signing import UrlSigner, load_or_create_key
 from tests.e2e.http import path_of
@@ -232,12 +233,12 @@ def test_stream_upload_is_for_the_mesh_only(settings, new_account, corpus):
     def messages():
         yield pb.StreamUploadRequest(content_type="image/jpeg", data=(corpus / "hopper.jpg").read_bytes())
 
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel, \
+    with gateway_channel(settings, aio=False) as channel, \
             pytest.raises(grpc.RpcError) as refused:
         media_service_pb2_grpc.MediaServiceStub(channel).StreamUpload(
             messages(), metadata=[("authorization", f"Bearer {token}")], timeout=10)
     assert refused.value.code() != grpc.StatusCode.OK
-    with grpc.insecure_channel(f"127.0.0.1:{settings.service_ports['media']}") as channel:
+    with service_channel(settings, "media", aio=False) as channel:  # as a tool, StreamUpload's caller
         media = media_service_pb2_grpc.MediaServiceStub(channel).StreamUpload(
             messages(), metadata=[("authorization", f"Bearer {token}")], timeout=30)
     assert media.width == 128

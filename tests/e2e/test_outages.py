@@ -20,6 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.mesh_tls import service_channel
 from services.common.registry import SERVICES, by_name
 from services.mesh.embedded import wait_for_port
 from services.mesh.launcher import Stack
@@ -51,7 +52,7 @@ def user(own_stack: Stack) -> UserClient:
 def health(stack: Stack, service: str) -> int | None:
     """The service's health status, or None while it does not answer (not started yet)."""
     spec = by_name(service)
-    with grpc.insecure_channel(stack.settings.service_address(spec)) as channel:
+    with service_channel(stack.settings, service, aio=False) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=spec.proto_services[0]), timeout=1)

@@ -18,6 +18,7 @@ import pytest
 
 from services.common.db import shard_schema
 from services.common.ids import shard_of
+from services.common.mesh_tls import gateway_channel
 from services.media.config import load_media_config
 from tests.e2e.media_files import unique_jpeg
 
@@ -180,7 +181,7 @@ def test_the_cleanup_calls_are_refused_at_the_gateway(settings):
     from pictor.posts.v1 import posts_service_pb2 as ppb
     from pictor.posts.v1 import posts_service_pb2_grpc
 
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    with gateway_channel(settings, aio=False) as channel:
         calls = (
             lambda: engagement_service_pb2_grpc.EngagementServiceStub(channel).PurgePost(
                 epb.PurgePostRequest(post_id=1), timeout=5),

@@ -158,19 +158,23 @@ def test_mesh_only_batch_read_is_refused_at_the_gateway(settings):
     from pictor.posts.v1 import posts_service_pb2 as pb
     from pictor.posts.v1 import posts_service_pb2_grpc
 
-    with grpc.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    from services.common.mesh_tls import gateway_channel
+
+    with gateway_channel(settings, aio=False) as channel:
         stub = posts_service_pb2_grpc.PostsServiceStub(channel)
         with pytest.raises(grpc.RpcError):
             stub.BatchGetPosts(pb.BatchGetPostsRequest(viewer_id=1, post_ids=[1]), timeout=5)
 
 
 def check_post_access(settings, viewer_id: int, post_ids: list[int], port: int | None = None) -> list[tuple[int, int]]:
-    """PostsService/CheckPostAccess on the posts service's own port (or on `port`)."""
-    import grpc
+    """PostsService/CheckPostAccess on the posts service's own port (or on `port`), as engagement
+    (one of its callers) calls it."""
     from pictor.posts.v1 import posts_service_pb2 as pb
     from pictor.posts.v1 import posts_service_pb2_grpc
 
-    with grpc.insecure_channel(f"127.0.0.1:{port or settings.service_ports['posts']}") as channel:
+    from services.common.mesh_tls import service_channel
+
+    with service_channel(settings, "posts", "engagement", port=port, aio=False) as channel:
         reply = posts_service_pb2_grpc.PostsServiceStub(channel).CheckPostAccess(
             pb.CheckPostAccessRequest(viewer_id=viewer_id, post_ids=post_ids), timeout=5)
     return [(p.post_id, p.author_id) for p in reply.posts]

@@ -7,7 +7,6 @@ celebrity threshold is 3 followers and the classifier sweeps every second.
 
 from __future__ import annotations
 
-import grpc
 import psycopg
 import pytest
 from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2_grpc
@@ -15,7 +14,7 @@ from pictor.realtime.v1 import realtime_service_pb2 as pb
 
 from services.common.db import shard_schema
 from services.common.ids import shard_of
-from services.common.registry import by_name
+from services.common.mesh_tls import service_channel
 from tests.e2e.http import eventually
 from tests.e2e.test_realtime_http import open_stream
 
@@ -24,7 +23,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def classes_of(stack):
-    channel = grpc.insecure_channel(stack.settings.service_address(by_name("realtime")))
+    # As feed, BatchGetUserClasses' caller.
+    channel = service_channel(stack.settings, "realtime", "feed", aio=False)
     stub = realtime_service_pb2_grpc.RealtimeServiceStub(channel)
 
     def read(user) -> list[str]:

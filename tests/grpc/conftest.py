@@ -6,17 +6,20 @@ import grpc
 import pytest
 
 from services.common import server
+from services.common.mesh_tls import service_channel
+from services.common.registry import TOOLS
 
 
 @pytest.fixture
 async def serve(settings):
     """`await serve(SPEC, setup, SomeServiceStub)`: the service on a free port, against the stack's
-    stores, and a stub on a channel to it; both closed (the server gracefully) after the test."""
+    stores, and a stub on a channel to it (mutual TLS as `identity`: a method for the mesh only
+    needs one its allow-list admits); both closed (the server gracefully) after the test."""
     started: list[tuple[server.RunningService, grpc.aio.Channel]] = []
 
-    async def start(spec, setup, stub_class):
+    async def start(spec, setup, stub_class, identity: str = TOOLS):
         running = await server.start(spec, setup, settings, port=0)
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channel = service_channel(settings, spec.name, identity, port=running.port)
         started.append((running, channel))
         return stub_class(channel)
 

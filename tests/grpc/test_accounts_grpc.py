@@ -18,12 +18,14 @@ from services.accounts.server import SPEC, setup
 from services.common import server
 from services.common.db import shard_schema
 from services.common.ids import shard_of
+from services.common.mesh_tls import service_channel
 from tests.grpc.status import error_info
 
 
 @pytest.fixture
 async def stub(serve):
-    return await serve(SPEC, setup, accounts_service_pb2_grpc.AccountsServiceStub)
+    # As feed, one of BatchGetUsers' callers.
+    return await serve(SPEC, setup, accounts_service_pb2_grpc.AccountsServiceStub, "feed")
 
 
 def unique() -> str:
@@ -85,7 +87,7 @@ async def test_concurrent_registrations_of_one_name_create_one_account(stub):
 
 async def test_shutdown_turns_health_not_serving(settings):
     service = await server.start(SPEC, setup, settings, port=0)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
+    async with service_channel(settings, SPEC.name, port=service.port) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=SPEC.proto_services[0])
         assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.SERVING

@@ -25,7 +25,8 @@ from tests.grpc.status import error_info
 
 @pytest.fixture
 async def stub(serve):
-    return await serve(SPEC, setup, engagement_service_pb2_grpc.EngagementServiceStub)
+    # As posts, which calls GetPostStates and (its cleanup) PurgePost.
+    return await serve(SPEC, setup, engagement_service_pb2_grpc.EngagementServiceStub, "posts")
 
 
 class User:

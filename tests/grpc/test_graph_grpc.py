@@ -15,7 +15,8 @@ from tests.grpc.status import error_info
 
 @pytest.fixture
 async def stub(serve):
-    return await serve(SPEC, setup, graph_service_pb2_grpc.GraphServiceStub)
+    # As accounts, which calls GetRelationships and SetAccountPrivacy.
+    return await serve(SPEC, setup, graph_service_pb2_grpc.GraphServiceStub, "accounts")
 
 
 @pytest.fixture

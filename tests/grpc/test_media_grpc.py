@@ -24,6 +24,13 @@ from tests.unit.media.conftest import media_corpus_dir
 
 @pytest.fixture
 async def stub(serve):
+    # As posts, which attaches, reads and (its cleanup) releases media.
+    return await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub, "posts")
+
+
+@pytest.fixture
+async def tool_stub(serve):
+    """As an operator's tool: StreamUpload is for internal clients, which are those."""
     return await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub)
 
 
@@ -172,7 +179,7 @@ async def test_signed_url_of_unknown_media_is_not_found(stub, settings):
 # --- client stream ------------------------------------------------------------------
 
 
-async def test_stream_upload_assembles_chunks(stub, new_user, corpus):
+async def test_stream_upload_assembles_chunks(tool_stub, new_user, corpus):
     user_id, auth = new_user()
     data = (corpus / "flower2.jpg").read_bytes()
 
@@ -181,18 +188,18 @@ async def test_stream_upload_assembles_chunks(stub, new_user, corpus):
         for i in range(1000, len(data), 10_000):
             yield pb.StreamUploadRequest(data=data[i:i + 10_000])
 
-    media = await stub.StreamUpload(messages(), metadata=auth, timeout=30)
+    media = await tool_stub.StreamUpload(messages(), metadata=auth, timeout=30)
     assert (media.width, media.height, media.owner_id) == (300, 225, user_id)
     assert len(media.variants) == 8
 
 
-async def test_stream_upload_needs_a_content_type_first(stub, new_user, corpus):
+async def test_stream_upload_needs_a_content_type_first(tool_stub, new_user, corpus):
     _, auth = new_user()
 
     async def messages():
         yield pb.StreamUploadRequest(data=(corpus / "hopper.jpg").read_bytes())
 
-    code, info, _ = await failure(stub.StreamUpload(messages(), metadata=auth, timeout=10))
+    code, info, _ = await failure(tool_stub.StreamUpload(messages(), metadata=auth, timeout=10))
     assert code == grpc.StatusCode.INVALID_ARGUMENT and info.metadata["field"] == "content_type"
 
 

@@ -15,6 +15,7 @@ from pictor.realtime.v1 import realtime_service_pb2 as pb
 from services.common.auth import TokenSigner
 from services.common.events import envelope, fields, stream
 from services.common.ids import IdAllocator
+from services.common.mesh_tls import gateway_channel
 from services.realtime.server import SPEC, setup
 from tests.grpc.status import error_info
 
@@ -70,7 +71,7 @@ async def ready(call) -> None:
 
 async def test_subscribe_through_the_gateway_carries_typed_events(settings, new_user, bus):
     user_id, metadata = new_user()
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    async with gateway_channel(settings) as channel:
         stub = realtime_service_pb2_grpc.RealtimeServiceStub(channel)
         call = stub.Subscribe(pb.SubscribeRequest(), metadata=metadata)
         await ready(call)
@@ -84,7 +85,7 @@ async def test_subscribe_through_the_gateway_carries_typed_events(settings, new_
 
 
 async def test_subscribe_without_a_token_is_unauthenticated(settings):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.gateway_port}") as channel:
+    async with gateway_channel(settings) as channel:
         stub = realtime_service_pb2_grpc.RealtimeServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             async for _ in stub.Subscribe(pb.SubscribeRequest(), timeout=5):
@@ -136,7 +137,7 @@ async def test_a_stream_resumed_on_another_replica_loses_and_repeats_nothing(ser
 
 
 async def test_user_classes_of_users_never_seen_are_inactive_in_the_order_asked(serve, new_user):
-    stub = await serve(SPEC, setup, realtime_service_pb2_grpc.RealtimeServiceStub)
+    stub = await serve(SPEC, setup, realtime_service_pb2_grpc.RealtimeServiceStub, "feed")
     ids = [new_user()[0] for _ in range(3)]
     reply = await stub.BatchGetUserClasses(pb.BatchGetUserClassesRequest(user_ids=ids), timeout=5)
     assert [u.user_id for u in reply.users] == ids
@@ -144,7 +145,7 @@ async def test_user_classes_of_users_never_seen_are_inactive_in_the_order_asked(
 
 
 async def test_user_classes_refuse_more_than_1000_ids(serve):
-    stub = await serve(SPEC, setup, realtime_service_pb2_grpc.RealtimeServiceStub)
+    stub = await serve(SPEC, setup, realtime_service_pb2_grpc.RealtimeServiceStub, "feed")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.BatchGetUserClasses(pb.BatchGetUserClassesRequest(user_ids=range(1, 1002)), timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

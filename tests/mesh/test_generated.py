@@ -29,8 +29,9 @@ def test_every_http_rpc_service_is_in_the_descriptor():
         assert set(spec.proto_services) <= services
 
 
-def test_checked_in_envoy_config_is_current():
+def test_checked_in_envoy_configs_are_current():
     assert envoy_config.CHECKED_IN.read_text() == envoy_config.render(envoy_config.compose_target())
+    assert envoy_config.CHECKED_IN_TLS.read_text() == envoy_config.render(envoy_config.compose_target(tls=True))
 
 
 def test_gateway_compresses_only_json_and_sees_it_after_transcoding():
@@ -56,7 +57,8 @@ def test_compose_names_every_service_and_mounts_the_envoy_config():
         assert "healthcheck" in services[spec.name]
     assert {"postgres", "redis", "envoy"} <= set(services)
     assert services["envoy"]["image"].startswith("envoyproxy/envoy:")
-    assert "./envoy/envoy.yaml:/etc/envoy/envoy.yaml:ro" in services["envoy"]["volumes"]
+    assert compose.ENVOY_CONFIG_MOUNT in services["envoy"]["volumes"]
+    assert compose.ENVOY_CONFIG_MOUNT.startswith("${PICTOR_ENVOY_CONFIG:-./envoy/envoy.yaml}:")
 
 
 def test_compose_and_embedded_configs_differ_only_in_addresses_and_paths(tmp_path):
@@ -73,22 +75,29 @@ def test_compose_and_embedded_configs_differ_only_in_addresses_and_paths(tmp_pat
     assert [c["name"] for c in embedded_cfg["static_resources"]["clusters"]] == [s.name for s in SERVICES]
 
 
-def test_envoy_validates_both_flavours(tmp_path):
+def test_envoy_validates_every_flavour(tmp_path):
     settings = load_settings()
     jwks = tmp_path / "jwks.json"
     from services.common.auth import ensure_signing_key
+    from services.common.mesh_tls import ensure_certificates
 
     ensure_signing_key(tmp_path / "key.pem", jwks)
+    ensure_certificates(tmp_path / "mesh", ["gateway", "localhost"])
+    files = {"jwks": str(jwks), "mesh_cert": str(tmp_path / "mesh/gateway.crt"),
+             "mesh_key": str(tmp_path / "mesh/gateway.key"), "mesh_ca": str(tmp_path / "mesh/ca.crt")}
     target = envoy_config.embedded_target(settings, codegen.DEFAULT_OUT / "pictor.pb")
-    target = envoy_config.Target(**{**target.__dict__, "jwks": str(jwks)})
+    target = envoy_config.Target(**{**target.__dict__, **files})
+    tls = {"tls_cert": str(tmp_path / "mesh/localhost.crt"), "tls_key": str(tmp_path / "mesh/localhost.key")}
     for name, t in (("embedded", target),
-                    ("compose", envoy_config.Target(**{**envoy_config.compose_target().__dict__,
-                                                       "descriptor": target.descriptor, "openapi": target.openapi,
-                                                       "web_root": target.web_root, "jwks": str(jwks)}))):
+                    ("embedded-tls", envoy_config.Target(**{**target.__dict__, **tls})),
+                    *((f"compose-{tls_on}", envoy_config.Target(**{
+                        **envoy_config.compose_target(tls=tls_on).__dict__, **files,
+                        "descriptor": target.descriptor, "openapi": target.openapi, "web_root": target.web_root,
+                        **(tls if tls_on else {})})) for tls_on in (False, True))):
         path = tmp_path / f"{name}.yaml"
         path.write_text(envoy_config.render(t))
         result = embedded.validate_envoy_config(path)
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode == 0, name + result.stdout + result.stderr
 
 
 def test_every_service_module_exists():
