@@ -9,5 +9,6 @@ ENV PYTHONPATH=/app:/app/build/gen/python PYTHONUNBUFFERED=1
 # The same build steps as `make build`, without the virtual environment.
 RUN python -m services.mesh.codegen && python -m services.mesh.openapi && python setup.py -q build_ext --inplace
 # Not root: a service that is broken into holds only what this user may touch.
-RUN useradd --system --uid 10001 --home-dir /app pictor && mkdir -p /var/lib/pictor && chown pictor /var/lib/pictor
+RUN useradd --system --uid 10001 --home-dir /app pictor \
+    && mkdir -p /var/lib/pictor /etc/pictor/keys /etc/pictor/signing && chown pictor /var/lib/pictor /etc/pictor/keys /etc/pictor/signing
 USER pictor

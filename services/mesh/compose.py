@@ -89,6 +89,9 @@ def build() -> dict:
         # Makes the mesh CA and each identity's certificate (once), each into its own volume, then exits.
         "certs": {
             "build": ".",
+            # Fresh volumes are root's: it writes as root and gives every file to the images' user.
+            "user": "0",
+            "environment": {"PICTOR_CERTS_OWNER": IMAGE_UID},
             "command": ["python", "-m", "services.mesh.certs", CERTS_DIR,
                         *(f"{identity}=/etc/pictor/{mesh_volume(identity)}" for identity in compose_identities())],
             "volumes": [f"mesh-ca:{CERTS_DIR}",

@@ -364,9 +364,10 @@ def _compressors() -> list[dict]:
 
 def _http_filters(t: Target) -> list[dict]:
     return [
+        # First, so that it sees every answer on its way out, Envoy's own replies included: HSTS.
         {"name": "envoy.filters.http.header_mutation", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-            "mutations": {}}},
+            "mutations": _hsts(t)}},
         {"name": "envoy.filters.http.lua", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
             "default_source_code": {"inline_string": STATUS_LUA}}},
@@ -466,8 +467,8 @@ def _hsts(t: Target) -> dict:
     """With TLS, every response (Envoy's own included) tells browsers to come back over HTTPS only."""
     if not t.tls_cert:
         return {}
-    return {"response_headers_to_add": [{"header": {"key": "strict-transport-security", "value": HSTS},
-                                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]}
+    return {"response_mutations": [{"append": {"header": {"key": "strict-transport-security", "value": HSTS},
+                                               "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}]}
 
 
 def build(t: Target) -> dict:
@@ -486,8 +487,7 @@ def build(t: Target) -> dict:
                                             # this header; the services do not read it, and a long one
                                             # would trip gRPC's 8 KiB metadata limit (a 429) before a
                                             # service could say what is wrong with the request.
-                                            "request_headers_to_remove": ["x-envoy-original-path"],
-                                            **_hsts(t)}]},
+                                            "request_headers_to_remove": ["x-envoy-original-path"]}]},
         "http_filters": _http_filters(t),
     }
     chain: dict = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}

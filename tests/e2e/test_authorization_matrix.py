@@ -37,6 +37,8 @@ OWNED = ("post_id", "comment_id", "media_id", "upload_id", "story_id", "highligh
          "message_id", "session_id")
 # The others, with a value that is well formed (the handler is reached) and names nothing of hers.
 PLAIN = {"user_id": "1", "username": "nobody", "name": "nothing", "place_id": "1", "file": "1080.jpg"}
+# Well-formed values for body fields that are checked before the thing they act on is looked up.
+BODY = {"text": "hello", "emoji": "\u2764", "title": "mine", "caption": "mine"}
 
 
 def _params(route: HttpRoute) -> list[str]:
@@ -50,7 +52,8 @@ def test_every_path_parameter_is_known():
 
 def _call(client, route: HttpRoute, values: dict[str, str], token: str | None):
     path = route.path(**{p: values.get(p, PLAIN.get(p)) for p in _params(route)})
-    body = None if route.verb in ("get", "delete") else {}
+    body = None if route.verb in ("get", "delete") else {
+        f.name: BODY[f.name] for f in route.body_fields if f.name in BODY}
     if route.raw_body:
         return client.request(route.verb.upper(), path, raw=small_jpeg(), token=token,
                               headers={"content-type": "image/jpeg"})
