@@ -17,7 +17,8 @@ import yaml
 
 from services.common.auth import ensure_signing_key
 from services.common.config import REPO_ROOT
-from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec
+from services.common.registry import GATEWAY, SERVICES, WORKERS, ServiceSpec, WorkerSpec
+from services.mesh.envoy_config import COMPOSE_MESH_DIR
 
 ROOT = REPO_ROOT / "deploy" / "kubernetes"
 IMAGE = "pictor"  # overlays pin it (kustomize `images:`)
@@ -32,6 +33,7 @@ ENV = {
     "PICTOR_DATA_DIR": DATA_DIR,
     "PICTOR_JWT_PRIVATE_KEY_FILE": f"{KEYS_DIR}/private/jwt_private.pem",
     "PICTOR_JWKS_FILE": f"{KEYS_DIR}/jwks.json",
+    "PICTOR_MESH_DIR": COMPOSE_MESH_DIR,
     "PICTOR_PUBLIC_URL": "http://localhost:8080",
     "PICTOR_BIND_HOST": "0.0.0.0",
     **{f"{spec.env_prefix}_HOST": spec.name for spec in SERVICES},
@@ -44,6 +46,12 @@ SECRET_JWKS = "pictor-jwks"
 MEDIA_CLAIM = "pictor-media"
 # Who may sign tokens: the one service that mounts the private key.
 SIGNS_TOKENS = {"accounts"}
+
+
+def mesh_secret(identity: str) -> str:
+    """The Secret holding `identity`'s mesh certificate, key and the CA's certificate (made by the
+    operator with services.mesh.certs: deploy/kubernetes/README.md); each pod mounts its own."""
+    return f"pictor-mesh-{dns_name(identity)}"
 
 
 def dns_name(name: str) -> str:
@@ -85,9 +93,11 @@ def locked_down(container: dict) -> dict:
                                              "capabilities": {"drop": ["ALL"]}}}
 
 
-def pictor_container(name: str, module: str, *, signs: bool, memory: str = "512Mi") -> dict:
+def pictor_container(name: str, module: str, *, signs: bool, memory: str = "512Mi", identity: str = "") -> dict:
     mounts = [{"name": "media", "mountPath": DATA_DIR}, {"name": "jwks", "mountPath": KEYS_DIR, "readOnly": True},
               {"name": "tmp", "mountPath": "/tmp"}]
+    if identity:
+        mounts.append({"name": "mesh", "mountPath": COMPOSE_MESH_DIR, "readOnly": True})
     if signs:
         mounts.append({"name": "signing-key", "mountPath": f"{KEYS_DIR}/private", "readOnly": True})
     return locked_down({
@@ -95,15 +105,22 @@ def pictor_container(name: str, module: str, *, signs: bool, memory: str = "512M
         "image": IMAGE,
         "command": ["python", "-m", module],
         "envFrom": [{"configMapRef": {"name": "pictor-env"}}, {"secretRef": {"name": SECRET_ENV}}],
+        **({"env": [{"name": "PICTOR_MESH_IDENTITY", "value": identity}]} if identity else {}),
         "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": memory}},
         "volumeMounts": mounts,
     })
 
 
-def pictor_volumes(*, signs: bool) -> list[dict]:
+def mesh_volume(identity: str) -> dict:
+    return {"name": "mesh", "secret": {"secretName": mesh_secret(identity), "defaultMode": 0o400}}
+
+
+def pictor_volumes(*, signs: bool, identity: str = "") -> list[dict]:
     volumes = [{"name": "media", "persistentVolumeClaim": {"claimName": MEDIA_CLAIM}},
                {"name": "jwks", "secret": {"secretName": SECRET_JWKS}},
                {"name": "tmp", "emptyDir": {}}]
+    if identity:
+        volumes.append(mesh_volume(identity))
     if signs:
         volumes.append({"name": "signing-key", "secret": {"secretName": SECRET_SIGNING_KEY, "defaultMode": 0o400}})
     return volumes
@@ -118,7 +135,7 @@ def deployment(name: str, component: str, replicas: int, template: dict) -> dict
 def service_resources(spec: ServiceSpec) -> list[dict]:
     signs = spec.name in SIGNS_TOKENS
     container = pictor_container(spec.name, spec.module, signs=signs,
-                                 memory="2Gi" if spec.name == "media" else "512Mi")
+                                 memory="2Gi" if spec.name == "media" else "512Mi", identity=spec.name)
     container["ports"] = [{"name": "grpc", "containerPort": spec.port}]
     container["readinessProbe"] = {**healthcheck(spec), "periodSeconds": 5, "timeoutSeconds": 3}
     container["livenessProbe"] = {**healthcheck(spec), "periodSeconds": 10, "timeoutSeconds": 3,
@@ -126,7 +143,8 @@ def service_resources(spec: ServiceSpec) -> list[dict]:
     container["startupProbe"] = {**healthcheck(spec), "periodSeconds": 2, "failureThreshold": 60}
     selector = {"app.kubernetes.io/name": dns_name(spec.name)}
     return [
-        deployment(spec.name, "service", 2, pod(spec.name, "service", [container], pictor_volumes(signs=signs))),
+        deployment(spec.name, "service", 2, pod(spec.name, "service", [container],
+                                                pictor_volumes(signs=signs, identity=spec.name))),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(spec.name, "service"),
          "spec": {"selector": selector,
                   "ports": [{"name": "grpc", "port": spec.port, "targetPort": "grpc", "appProtocol": "grpc"}]}},
@@ -143,9 +161,10 @@ def service_resources(spec: ServiceSpec) -> list[dict]:
 def worker_resources(worker: WorkerSpec) -> list[dict]:
     # The transcoder's child may take PICTOR_VIDEO_MEMORY_LIMIT_MB (3 GiB) of address space per job.
     container = pictor_container(worker.name, worker.module, signs=False,
-                                 memory="4Gi" if worker.name == "video_transcoder" else "512Mi")
+                                 memory="4Gi" if worker.name == "video_transcoder" else "512Mi",
+                                 identity=worker.identity)
     return [deployment(worker.name, "worker", worker.replicas,
-                       pod(worker.name, "worker", [container], pictor_volumes(signs=False)))]
+                       pod(worker.name, "worker", [container], pictor_volumes(signs=False, identity=worker.identity)))]
 
 
 def shared_resources() -> list[dict]:
@@ -192,10 +211,11 @@ def gateway_resources() -> list[dict]:
         "resources": {"requests": {"cpu": "200m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
         "volumeMounts": [{"name": "envoy", "mountPath": "/etc/envoy", "readOnly": True},
                          {"name": "web", "mountPath": "/etc/pictor/web", "readOnly": True},
-                         {"name": "jwks", "mountPath": KEYS_DIR, "readOnly": True}],
+                         {"name": "jwks", "mountPath": KEYS_DIR, "readOnly": True},
+                         {"name": "mesh", "mountPath": COMPOSE_MESH_DIR, "readOnly": True}],
     })
     volumes = [{"name": "envoy", "emptyDir": {}}, {"name": "web", "emptyDir": {}},
-               {"name": "jwks", "secret": {"secretName": SECRET_JWKS}}]
+               {"name": "jwks", "secret": {"secretName": SECRET_JWKS}}, mesh_volume(GATEWAY)]
     selector = {"app.kubernetes.io/name": "gateway"}
     return [
         deployment("gateway", "gateway", 2, pod("gateway", "gateway", [envoy], volumes, init_containers=[files])),

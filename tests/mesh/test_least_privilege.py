@@ -6,7 +6,6 @@ that every channel a test or a bench opens goes through the mesh helpers.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
@@ -97,6 +96,20 @@ def test_compose_mounts_each_container_its_own_mesh_certificate_only():
         assert all(v.endswith(":ro") for v in service["volumes"] if v.startswith("mesh-")), name
 
 
+def test_kubernetes_mounts_each_pod_its_own_mesh_certificate_only():
+    from services.mesh import kubernetes
+
+    identity = {**{s.name: s.name for s in SERVICES}, **{w.name: w.identity for w in WORKERS}, "gateway": "gateway"}
+    for resources in kubernetes.base().values():
+        for resource in resources:
+            if resource["kind"] != "Deployment":
+                continue
+            name = resource["metadata"]["labels"]["app.kubernetes.io/name"].replace("-", "_")
+            secrets = [v["secret"]["secretName"] for v in resource["spec"]["template"]["spec"]["volumes"]
+                       if "secret" in v and v["secret"]["secretName"].startswith("pictor-mesh-")]
+            assert secrets == [kubernetes.mesh_secret(identity[name])], name
+
+
 def test_the_certs_container_hands_each_identity_its_own_files():
     command = _compose()["certs"]["command"]
     assignments = dict(a.split("=") for a in command[4:])
@@ -104,9 +117,10 @@ def test_the_certs_container_hands_each_identity_its_own_files():
     assert all(target == f"/etc/pictor/mesh-{identity}" for identity, target in assignments.items())
 
 
-# Where channels may be opened directly: the helpers themselves, and Locust's client of whatever
-# gateway its -H names.
-CHANNEL_MAKERS = {"services/common/mesh_tls.py", "loadtest/locustfile.py"}
+# Where channels may be opened directly: the helpers themselves, Locust's client of whatever
+# gateway its -H names, and the tests that show a channel without a mesh certificate refused.
+CHANNEL_MAKERS = {"services/common/mesh_tls.py", "loadtest/locustfile.py", "tests/e2e/test_mesh_identity.py",
+                  "tests/e2e/test_authorization_matrix.py", "tests/mesh/test_least_privilege.py"}
 
 
 def test_tests_benches_and_tools_open_channels_through_the_mesh_helpers():
@@ -116,7 +130,7 @@ def test_tests_benches_and_tools_open_channels_through_the_mesh_helpers():
     for root in ("services", "tests", "loadtest"):
         for path in (REPO_ROOT / root).rglob("*.py"):
             rel = path.relative_to(REPO_ROOT).as_posix()
-            if rel in CHANNEL_MAKERS or rel.startswith("tests/e2e/test_mesh_identity") or rel == Path(__file__).relative_to(REPO_ROOT).as_posix():
+            if rel in CHANNEL_MAKERS:
                 continue
             if re.search(r"\b(insecure_channel|secure_channel)\(", path.read_text()):
                 offenders.append(rel)
