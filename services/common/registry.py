@@ -132,6 +132,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7059,
         proto_services=("pictor.stories.v1.StoriesService",),
         proto_modules=("pictor.stories.v1.stories_service_pb2",),
+        internal_callers=(
+            ("BatchGetStories", ("messaging",)),
+        ),
     ),
     ServiceSpec(
         name="messaging",
