@@ -87,9 +87,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.media.v1.MediaService",),
         proto_modules=("pictor.media.v1.media_service_pb2",),
         internal_callers=(
-            ("AttachMedia", ("posts", "stories")),
+            ("AttachMedia", ("messaging", "posts", "stories")),
             ("BatchGetMedia", ("messaging", "posts", "stories")),
-            ("ReleaseMedia", ("posts", "stories")),
+            ("ReleaseMedia", ("messaging", "posts", "stories")),
             ("StreamUpload", ("tools",)),
         ),
     ),
