@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint clean distclean
+.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint moderator-grant moderator-revoke clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -89,6 +89,13 @@ faults: build
 # FUZZ_GATEWAY names a running one (e.g. FUZZ_GATEWAY=$(GATEWAY) with `make run` up).
 fuzz: build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PY) -m services.mesh.fuzz
+
+# Moderators, against a running stack (its PICTOR_* settings): make moderator-grant USERNAME=alice
+moderator-grant: $(INSTALLED)
+	$(PY) -m services.moderation.admin grant "$(USERNAME)"
+
+moderator-revoke: $(INSTALLED)
+	$(PY) -m services.moderation.admin revoke "$(USERNAME)"
 
 # ruff, as configured in pyproject.toml.
 lint: $(INSTALLED)

@@ -18,7 +18,8 @@ from services.common.ids import shard_of
 
 USER_COLUMNS = (
     "id, username, display_name, bio, avatar_media_id, is_private, "
-    "follower_count, following_count, post_count, created_at, show_activity_status"
+    "follower_count, following_count, post_count, created_at, show_activity_status, "
+    "suspended_at IS NOT NULL AS suspended"
 )
 PRIVACY_LOCK = "accounts.privacy"
 # The stream of user.created, user.updated and user.deleted (for search's index).
@@ -165,6 +166,18 @@ class PostgresAccountsRepository:
                 await _user_event(conn, "user.updated", user_id, row["username"], row["display_name"],
                                   row["is_private"])
         return User(**row) if row else None
+
+    async def suspend(self, user_id: int) -> None:
+        """A moderator suspended the account (moderation.account_suspended): marked, and every session
+        signed out (their refresh tokens revoked). Idempotent."""
+        if not self.db.holds(user_id):
+            return
+        s = shard_schema(shard_of(user_id))
+        async with self.db.transaction(shard_of(user_id)) as (conn,):
+            await conn.execute(f"UPDATE {s}.users SET suspended_at = coalesce(suspended_at, now()) WHERE id = %s",
+                               (user_id,))
+            await conn.execute(f"UPDATE {s}.refresh_tokens SET revoked_at = now() "
+                               "WHERE user_id = %s AND revoked_at IS NULL", (user_id,))
 
     async def scan(self, shard: int, after_id: int, limit: int) -> list[User]:
         """The shard's users in id order after `after_id` (search's index rebuild)."""

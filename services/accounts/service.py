@@ -54,6 +54,8 @@ class User:
     post_count: int = 0
     created_at: datetime | None = None
     show_activity_status: bool = True
+    # Suspended by a moderator: no sign-in, no refresh; others see the account as missing.
+    suspended: bool = False
     # How the viewer of a profile stands with this user (view_user only).
     viewer: ViewerRelationship | None = None
 
@@ -149,6 +151,10 @@ class AccountsRepository(Protocol):
 
 
 # --- validation -------------------------------------------------------------
+
+
+def suspended() -> PermissionDenied:
+    return PermissionDenied("this account is suspended by a moderator", reason="ACCOUNT_SUSPENDED")
 
 
 def normalize_username(raw: str) -> str:
@@ -260,16 +266,22 @@ class AccountsService:
         verified = await self.passwords.verify(stored, password)
         if not verified.ok or user_id is None or stored is None:
             raise Unauthenticated(BAD_LOGIN, reason="BAD_CREDENTIALS")
+        # Only after the password, like the second factor: nothing is told to a guesser.
+        user = await self.get_user(user_id)
+        if user.suspended:
+            raise suspended()
         # Only after the password: whether an account has a second factor is not told to a guesser.
         await self._second_factor_if_on(user_id, totp_code, recovery_code)
         if verified.rehashed is not None:
             # Made with older parameters: the new hash replaces it now that the password is known.
             await self.repo.replace_password_hash(user_id, stored, verified.rehashed)
-        return await self._sign_in(await self.get_user(user_id), user_agent)
+        return await self._sign_in(user, user_agent)
 
     async def refresh(self, raw_token: str) -> SessionTokens:
-        token = await self._check_refresh_token(raw_token)
+        token = await self._check_refresh_token(raw_token, say_suspended=True)
         user = await self.get_user(token.user_id)
+        if user.suspended:  # (its tokens were revoked with the suspension; this says why)
+            raise suspended()
         successor, raw_successor = self._new_refresh_token(user.id, token.family_id)
         if token.used or not await self.repo.rotate_refresh_token(token.id, successor):
             # A spent token came back: someone holds a copy. Revoke the family, the successor of
@@ -367,12 +379,17 @@ class AccountsService:
             return  # Revoking something that grants nothing succeeds.
         await self.repo.revoke_token_family(token.id, token.family_id)
 
-    async def _check_refresh_token(self, raw_token: str) -> RefreshToken:
+    async def _check_refresh_token(self, raw_token: str, *, say_suspended: bool = False) -> RefreshToken:
+        """The stored token the raw one names; Unauthenticated unless it is valid. say_suspended: a
+        revoked token of a suspended account says so (403 ACCOUNT_SUSPENDED) to whoever holds it."""
         if not raw_token.strip():
             raise InvalidArgument("refresh_token", "refresh_token is required")
         token_id, secret = _parse_refresh_token(raw_token)
         token = await self.repo.get_refresh_token(token_id)
-        if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(secret)) or token.revoked:
+        genuine = token is not None and hmac.compare_digest(token.secret_hash, _hash_secret(secret))
+        if genuine and token.revoked and say_suspended and (await self.get_user(token.user_id)).suspended:
+            raise suspended()
+        if not genuine or token.revoked:
             raise Unauthenticated("refresh token is not valid", reason="REFRESH_TOKEN_INVALID")
         if token.expires_at < time.time():
             raise Unauthenticated("refresh token expired; sign in again", reason="REFRESH_TOKEN_EXPIRED")
@@ -406,7 +423,11 @@ class AccountsService:
     async def view_user(self, viewer_id: int | None, user_id: int) -> User:
         """A profile as `viewer_id` (None: signed out) sees it: blocked either way reads as missing."""
         user = await self.get_user(user_id)
-        if not viewer_id or viewer_id == user_id:
+        if viewer_id == user_id:
+            return user
+        if user.suspended:
+            raise NotFound(f"user {user_id} not found", reason="USER_NOT_FOUND")
+        if not viewer_id:
             return user
         relation = await self.blocks.relationship(viewer_id, user_id)
         if relation.blocked:

@@ -4,7 +4,9 @@ A member of the consumer group "accounts-profile-counts" over the graph and
 posts topics: it keeps users' follower, following and post counts from the
 follow, unfollow, post.created and post.deleted events, each exactly once
 (services.accounts.counts). A worker of accounts because `users` is
-accounts' table. Replicas share the work through the group. Once an hour it
+accounts' table. Also a member of "accounts-moderation" over moderation's topic:
+a suspension marks the account and revokes its sessions (services.accounts.moderation).
+Replicas share the work through the group. Once an hour it
 forgets the event ids applied more than a week ago. SIGTERM finishes the
 event in hand, then exits.
 """
@@ -15,7 +17,10 @@ import asyncio
 import logging
 
 from services.accounts.counts import GROUP, TOPICS, ProfileCounts
-from services.accounts.repository import PostgresCountStore
+from services.accounts.moderation import GROUP as MODERATION_GROUP
+from services.accounts.moderation import TOPICS as MODERATION_TOPICS
+from services.accounts.moderation import Suspensions
+from services.accounts.repository import PostgresAccountsRepository, PostgresCountStore
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker, wait_for_stop
@@ -37,13 +42,18 @@ async def prune_loop(store: PostgresCountStore, logical_shards: int, stop: async
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
-    store = PostgresCountStore(await resources.database(max_size=4))
+    db = await resources.database(max_size=4)
+    store = PostgresCountStore(db)
     # Its handler fails only while PostgreSQL is away (the events are well-formed: protobuf from the
     # outbox), so it retries for about an hour (claim_idle_ms apart) before giving a count up.
     consumer = Consumer(resources.redis(), GROUP, TOPICS, ProfileCounts(store).handle, max_deliveries=120,
                         claim_idle_ms=events_claim_idle_ms())
+    suspensions = Consumer(resources.redis(), MODERATION_GROUP, MODERATION_TOPICS,
+                           Suspensions(PostgresAccountsRepository(db)).handle, max_deliveries=120,
+                           claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
+        tasks.create_task(suspensions.run(stop))
         tasks.create_task(prune_loop(store, resources.settings.logical_shards, stop))
 
 

@@ -16,6 +16,7 @@ from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2, accounts_serv
 from pictor.engagement.v1 import engagement_service_pb2, engagement_service_pb2_grpc
 from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 from pictor.media.v1 import media_pb2, media_service_pb2, media_service_pb2_grpc
+from pictor.moderation.v1 import moderation_service_pb2, moderation_service_pb2_grpc
 from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
 from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2, realtime_service_pb2_grpc
 from pictor.stories.v1 import stories_pb2, stories_service_pb2, stories_service_pb2_grpc
@@ -348,3 +349,14 @@ class RealtimeClient:
             log.warning("realtime unavailable (%s): user classes unknown", error.code().name)
             return None
         return found
+
+
+class ModerationClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = moderation_service_pb2_grpc.ModerationServiceStub(channels.channel("moderation"))
+
+    async def is_moderator(self, user_id: int) -> bool:
+        """Whether the user is a moderator (who may see content a moderator hid)."""
+        reply = await self._stub.CheckModerator(moderation_service_pb2.CheckModeratorRequest(user_id=user_id),
+                                                timeout=outbound_timeout())
+        return reply.is_moderator

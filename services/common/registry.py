@@ -148,6 +148,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.search.v1.SearchService",),
         proto_modules=("pictor.search.v1.search_service_pb2",),
     ),
+    ServiceSpec(
+        name="moderation",
+        port=7062,
+        proto_services=("pictor.moderation.v1.ModerationService",),
+        proto_modules=("pictor.moderation.v1.moderation_service_pb2",),
+    ),
 )
 
 

@@ -89,6 +89,12 @@ class FanOut:
             await self.store.timelines.remove([feed_key(f) for f in page], [(post_id, author_id)])
         await self.features.forget(post_id)
 
+    async def on_moderation_content_hidden(self, target_type: str, target_id: int, owner_id: int) -> None:
+        """A moderator hid a post: out of its author's followers' feeds, as a deleted one. (A suspended
+        author's posts are dropped at read time: posts tombstones their cached shapes.)"""
+        if target_type == "post":
+            await self.on_post_deleted(target_id, owner_id)
+
     async def on_follow(self, follower_id: int, target_id: int) -> None:
         await self.store.follows(follower_id, target_id, True)
         if not await self.store.feed_built(follower_id) or await self.store.is_celebrity(target_id):

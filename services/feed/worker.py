@@ -1,7 +1,7 @@
 """Feed fan-out worker: `python -m services.feed.worker`.
 
-A member of the consumer group "feed-fanout" over the posts and graph topics
-(feeds) and the engagement topic (ranking features).
+A member of the consumer group "feed-fanout" over the posts, graph and
+moderation topics (feeds) and the engagement topic (ranking features).
 Run more of them to fan out faster (PICTOR_FANOUT_REPLICAS for the launcher).
 SIGTERM finishes the batch in hand, then exits.
 """
@@ -20,7 +20,7 @@ from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
 
 GROUP = "feed-fanout"
-TOPICS = ["posts", "graph", "engagement"]
+TOPICS = ["posts", "graph", "engagement", "moderation"]
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:

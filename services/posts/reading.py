@@ -89,5 +89,10 @@ class PostReader:
         await self.cache.replace(shared)
         return with_state(shared, (await self.hydrator.states(viewer_id, [post.id])).get(post.id))
 
+    async def shape_uncached(self, viewer_id: int, post: Post) -> posts_pb2.Post:
+        """A post only some may see (hidden by a moderator): shaped, and kept out of the shared cache."""
+        shared, = await self.hydrator.shared([post])
+        return with_state(shared, (await self.hydrator.states(viewer_id, [post.id])).get(post.id))
+
     async def forget(self, post_id: int) -> None:
         await self.cache.forget(post_id)

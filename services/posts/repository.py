@@ -13,7 +13,7 @@ from services.common.ids import shard_of
 from services.posts.service import TOPIC, Location, Post
 
 COLUMNS = ("id, author_id, media_ids, caption, hashtags, mentions, location_name, location_lat, location_lng, "
-           "like_count, comment_count, request_id, created_at, deleted_at, cleaned_at")
+           "like_count, comment_count, request_id, created_at, deleted_at, cleaned_at, hidden_at")
 COLUMN_NAMES = COLUMNS.split(", ")
 
 
@@ -26,6 +26,7 @@ def _post(row: dict[str, Any]) -> Post:
         hashtags=list(row["hashtags"]), mentions=list(row["mentions"]), location=location,
         like_count=row["like_count"], comment_count=row["comment_count"], request_id=row["request_id"],
         created_at=row["created_at"], deleted=row["deleted_at"] is not None, cleaned=row["cleaned_at"] is not None,
+        hidden=row["hidden_at"] is not None,
     )
 
 
@@ -72,7 +73,7 @@ class PostgresPostsRepository:
         async with self.db.for_shard(shard).connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(f"SELECT {COLUMNS} FROM {shard_schema(shard)}.posts WHERE id > %s "
-                              "AND deleted_at IS NULL ORDER BY id LIMIT %s", (after_id, limit))
+                              "AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY id LIMIT %s", (after_id, limit))
             return [_post(r) for r in await cur.fetchall()]
 
     async def list_by_author(self, author_id: int, before_id: int | None, limit: int) -> list[Post]:
@@ -80,7 +81,7 @@ class PostgresPostsRepository:
         async with self.db.for_shard(shard_of(author_id)).connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
-                f"SELECT {COLUMNS} FROM {s}.posts WHERE author_id = %s AND deleted_at IS NULL AND id < %s "
+                f"SELECT {COLUMNS} FROM {s}.posts WHERE author_id = %s AND deleted_at IS NULL AND hidden_at IS NULL AND id < %s "
                 "ORDER BY id DESC LIMIT %s",
                 (author_id, before_id if before_id is not None else 2**63 - 1, limit),
             )
@@ -141,7 +142,27 @@ class PostgresPostsRepository:
                 return await (await conn.execute(
                     f"SELECT p.id, p.author_id FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("
                     f"  SELECT id, author_id FROM {shard_schema(shard)}.posts"
-                    "   WHERE author_id = a.id AND deleted_at IS NULL ORDER BY id DESC LIMIT %s) p "
+                    "   WHERE author_id = a.id AND deleted_at IS NULL AND hidden_at IS NULL ORDER BY id DESC LIMIT %s) p "
                     "ORDER BY p.id DESC LIMIT %s", (authors, limit, limit))).fetchall()
 
         return sorted(((p, a) for p, a in await self.db.per_shard(author_ids, one_shard)), reverse=True)[:limit]
+
+    async def hide(self, post_id: int) -> int | None:
+        """A moderator hid the post (moderation.content_hidden): its author, None for no such post. Idempotent."""
+        if not self.db.holds(post_id):
+            return None
+        async with self.db.for_shard(shard_of(post_id)).connection() as conn:
+            row = await (await conn.execute(
+                f"UPDATE {shard_schema(shard_of(post_id))}.posts SET hidden_at = coalesce(hidden_at, now()) "
+                "WHERE id = %s RETURNING author_id", (post_id,))).fetchone()
+        return None if row is None else row[0]
+
+    async def hide_by_author(self, author_id: int) -> list[int]:
+        """Every post of a suspended author hidden (moderation.account_suspended); all their hidden posts' ids."""
+        if not self.db.holds(author_id):
+            return []
+        async with self.db.for_shard(shard_of(author_id)).connection() as conn:
+            rows = await (await conn.execute(
+                f"UPDATE {shard_schema(shard_of(author_id))}.posts SET hidden_at = coalesce(hidden_at, now()) "
+                "WHERE author_id = %s AND deleted_at IS NULL RETURNING id", (author_id,))).fetchall()
+        return [r[0] for r in rows]

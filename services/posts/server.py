@@ -7,7 +7,7 @@ from pictor.posts.v1 import posts_service_pb2_grpc
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient
+from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, ModerationClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.posts.cache import PostCache
@@ -38,7 +38,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     posts = PostgresPostsRepository(db)
     service = PostsService(posts, IdAllocator(settings.logical_shards),
                            GraphAccess(GraphClient(channels)),
-                           RedisAuthorTimelines(redis), MediaClient(channels))
+                           RedisAuthorTimelines(redis), MediaClient(channels), ModerationClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))

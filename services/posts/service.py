@@ -48,6 +48,8 @@ class Post:
     deleted: bool = False
     # Deleted, and everything that hung on it cleaned up (services.posts.cleanup).
     cleaned: bool = False
+    # Hidden by a moderator: seen by its author and moderators only, at its own URL (services.posts.moderation).
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,11 @@ class AuthorTimelines(Protocol):
 
 class Graph(Protocol):
     async def access(self, viewer_id: int, author_ids: list[int]) -> dict[int, Access]: ...
+
+
+class Moderators(Protocol):
+    async def is_moderator(self, user_id: int) -> bool:
+        """Whether the user may see hidden content (moderation's CheckModerator)."""
 
 
 class Media(Protocol):
@@ -123,6 +130,7 @@ class PostsService:
     graph: Graph
     timelines: AuthorTimelines
     media: Media
+    moderators: Moderators | None = None
 
     async def create(self, author_id: int, media_ids: list[int], caption: str, location: Location | None,
                      request_id: str = "") -> Post:
@@ -148,11 +156,24 @@ class PostsService:
         return created
 
     async def live(self, post_ids: list[int]) -> list[Post]:
-        """The posts that exist and are not deleted, whoever asks, in the order asked."""
+        """The posts that exist and are neither deleted nor hidden, whoever asks, in the order asked."""
         if len(post_ids) > MAX_BATCH:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         found = await self.repo.get_many(post_ids)
-        return [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted]
+        return [found[i] for i in dict.fromkeys(post_ids) if i in found and not found[i].deleted
+                and not found[i].hidden]
+
+    async def hidden_for(self, viewer_id: int, post_id: int) -> Post | None:
+        """A hidden post, when the viewer is its author or a moderator (the only ones who see it)."""
+        if viewer_id <= 0:
+            return None
+        post = (await self.repo.get_many([post_id])).get(post_id)
+        if post is None or post.deleted or not post.hidden:
+            return None
+        if post.author_id == viewer_id or (self.moderators is not None
+                                            and await self.moderators.is_moderator(viewer_id)):
+            return post
+        return None
 
     async def scan(self, shard: int, after_id: int, page_size: int) -> tuple[list[Post], int]:
         """For the mesh (search's rebuild): a page of the shard's live posts and the id to go on after (0: done)."""
@@ -203,7 +224,8 @@ class PostsService:
         found = (await self.repo.get_many([post_id])).get(post_id)
         if found is not None and found.deleted and found.author_id == viewer_id:
             return  # deleting again succeeds
-        await self._own(viewer_id, post_id)
+        if found is None or not (found.hidden and found.author_id == viewer_id):  # an author may delete a hidden post
+            await self._own(viewer_id, post_id)
         await self.repo.soft_delete(post_id)
         # Feeds and caches clean up from its post.deleted event, afterwards and idempotently.
         await self.timelines.removed(post_id, viewer_id)

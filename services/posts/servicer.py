@@ -40,9 +40,12 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
     async def GetPost(self, request: pb.GetPostRequest, context: Context) -> posts_pb2.Post:
         viewer = self.verifier.caller(context) or 0
         posts = await self.reader.read(viewer, [request.post_id])
-        if not posts:
+        if posts:
+            return posts[0]
+        hidden = await self.service.hidden_for(viewer, request.post_id)
+        if hidden is None:
             raise not_found(request.post_id)
-        return posts[0]
+        return await self.reader.shape_uncached(viewer, hidden)
 
     async def ListUserPosts(self, request: pb.ListUserPostsRequest, context: Context) -> pb.ListPostsResponse:
         viewer = self.verifier.caller(context) or 0

@@ -56,5 +56,5 @@ class TimelineCatchUp:
             return
         post_id = int(event.data["post_id"])
         post = (await self.posts.get_many([post_id])).get(post_id)
-        if post is not None and not post.deleted:
+        if post is not None and not post.deleted and not post.hidden:
             await self.timelines.added(post.id, post.author_id)

@@ -6,7 +6,10 @@
   counts; a new public post counts its author for its hashtags' trends;
 - follow / unfollow (graph): the follow edges (a block ends a follow with an
   unfollow; the graph's exclusions are asked at query time);
-- like / unlike (engagement): the like edges and the post's like count.
+- like / unlike (engagement): the like edges and the post's like count;
+- moderation.content_hidden of a post and moderation.account_suspended
+  (moderation): out of the index as a deleted post or user would be (the
+  suspended user's posts are hidden by posts, which search asks at query time).
 
 Every write is idempotent or versioned by the event's occurred_at (see
 services.search.repository), so redelivered and reordered events are harmless.
@@ -24,7 +27,7 @@ from services.search.repository import PostgresSearchIndex
 from services.search.service import PostDoc, UserDoc, place_id
 
 GROUP = "search-indexer"
-TOPICS = ["accounts", "posts", "graph", "engagement"]
+TOPICS = ["accounts", "posts", "graph", "engagement", "moderation"]
 
 
 class TrendCounter(Protocol):
@@ -61,15 +64,15 @@ class Indexer:
                 if self.index.holds(d["user_id"]):
                     await self.index.put_user(UserDoc(d["user_id"], d["username"], d["display_name"],
                                                       d["is_private"]), version)
-            case "user.deleted":
+            case "user.deleted" | "moderation.account_suspended":
                 if self.index.holds(d["user_id"]):
                     await self.index.delete_user(d["user_id"], version)
             case "post.created" | "post.updated":
                 await self.post(event.type, d, version, at)
             case "post.deleted":
-                if self.index.holds(d["post_id"]):
-                    tags, places = await self.index.delete_post(d["post_id"], d["author_id"], version)
-                    await self.index.recount(tags, places)
+                await self.delete_post(d["post_id"], d["author_id"], version)
+            case "moderation.content_hidden" if d["target_type"] == "post":
+                await self.delete_post(d["target_id"], d["owner_id"], version)
             case "follow":
                 if self.index.holds(d["follower_id"]) and self.index.holds(d["target_id"]):
                     await self.index.follow(d["follower_id"], d["target_id"])
@@ -82,6 +85,11 @@ class Indexer:
             case "unlike":
                 if self.index.holds(d["post_id"]):
                     await self.index.unlike(d["post_id"], d["user_id"])
+
+    async def delete_post(self, post_id: int, author_id: int, version: datetime) -> None:
+        if self.index.holds(post_id):
+            tags, places = await self.index.delete_post(post_id, author_id, version)
+            await self.index.recount(tags, places)
 
     async def post(self, type: str, d: dict, version: datetime, at: float) -> None:
         if not self.index.holds(d["post_id"]):
