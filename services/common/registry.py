@@ -199,7 +199,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
     WorkerSpec(name="classifier", module="services.realtime.classifier"),
     # stories': a deleted story's media released, its highlights and tray entries cleaned (services.stories.cleanup).
     WorkerSpec(name="story_cleanup", module="services.stories.worker"),
-    # messaging's: story replies become direct messages (services.messaging.story_replies).
+    # messaging's: story replies become direct messages (services.messaging.story_replies); hides
+    # the messages a moderator hid (services.messaging.moderation).
     WorkerSpec(name="story_replies", module="services.messaging.worker"),
     # search's: users, posts, follows and likes from the event bus into the index (services.search.indexer),
     WorkerSpec(name="indexer", module="services.search.worker"),

@@ -15,7 +15,8 @@ from services.common.ids import shard_of
 from services.engagement.counters import Flush, fold
 from services.engagement.service import TOPIC, Comment, Counts, Entry
 
-COMMENT_COLUMNS = "id, post_id, author_id, parent_id, text, mentions, reply_count, created_at"
+COMMENT_COLUMNS = ("id, post_id, author_id, parent_id, text, mentions, reply_count, created_at, "
+                   "hidden_at IS NOT NULL AS hidden")
 NEVER = 2**63 - 1
 
 
@@ -26,7 +27,7 @@ def _s(some_id: int) -> str:
 def _comment(row: dict[str, Any]) -> Comment:
     return Comment(id=row["id"], post_id=row["post_id"], author_id=row["author_id"], text=row["text"],
                    parent_id=row["parent_id"] or 0, mentions=list(row["mentions"]), reply_count=row["reply_count"],
-                   created_at=row["created_at"])
+                   created_at=row["created_at"], hidden=row["hidden"])
 
 
 class PostgresEngagementRepository:
@@ -242,6 +243,19 @@ class PostgresEngagementRepository:
         counts = {post_id: Counts(likes or 0, comments or 0) for post_id, likes, comments, _ in rows}
         return counts, {post_id for post_id, _, _, is_liked in rows if is_liked}
 
+    # --- moderation (services.engagement.moderation) ---------------------------------------
+
+    async def hide_comment(self, comment_id: int) -> None:
+        if self.db.holds(comment_id):
+            async with self.db.for_shard(shard_of(comment_id)).connection() as conn:
+                await conn.execute(f"UPDATE {_s(comment_id)}.comments SET hidden_at = coalesce(hidden_at, now()) "
+                                   "WHERE id = %s", (comment_id,))
+
+    async def hide_comments_by(self, author_id: int) -> None:
+        """Every comment of a suspended author, in every shard (they are in their posts' shards)."""
+        await self.db.every_shard("UPDATE {schema}.comments SET hidden_at = now() "
+                                  "WHERE author_id = %s AND hidden_at IS NULL RETURNING id", (author_id,))
+
 
 class PostgresCountStore:
     """post_counts for the flusher and the reconciliation job."""
@@ -357,3 +371,4 @@ class PostgresCountStore:
         counts.update({r[0]: Counts(r[1], r[2]) for r in rows})
         # A new row of zeros was no repair: the post simply had no count yet.
         return [r[0] for r in repaired if not (r[3] and r[1] == 0 and r[2] == 0)], counts
+

@@ -53,6 +53,8 @@ class Comment:
     mentions: list[str] = field(default_factory=list)
     reply_count: int = 0
     created_at: datetime | None = None
+    # Hidden by a moderator: shown to its author only (services.engagement.moderation).
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,14 +256,23 @@ class EngagementService:
     async def _visible_comment(self, viewer_id: int, comment_id: int) -> tuple[Comment, int]:
         """The comment and its post's author; NotFound when either is missing or the post is not visible."""
         comment = await self.repo.get_comment(comment_id) if comment_id > 0 else None
-        if comment is None:
+        if comment is None or (comment.hidden and comment.author_id != viewer_id):
             raise comment_not_found(comment_id)
         author = (await self.posts.authors_visible_to(viewer_id, [comment.post_id])).get(comment.post_id)
         if author is None:
             raise comment_not_found(comment_id)
         return comment, author
 
-    async def _without_blocked(self, viewer_id: int, comments: list[Comment]) -> list[Comment]:
+    async def seen_comment(self, viewer_id: int, comment_id: int) -> Comment:
+        """The comment, when the viewer can see it (its post, no block either way, not hidden from them)."""
+        comment, _ = await self._visible_comment(viewer_id, comment_id)
+        if not await self._seen_by(viewer_id, [comment]):
+            raise comment_not_found(comment_id)
+        return comment
+
+    async def _seen_by(self, viewer_id: int, comments: list[Comment]) -> list[Comment]:
+        """What the viewer may see of these: neither hidden from them nor across a block."""
+        comments = [c for c in comments if not c.hidden or c.author_id == viewer_id]
         if not viewer_id or not comments:
             return comments
         hidden = await self.graph.blocked_either_way(viewer_id, list({c.author_id for c in comments}))
@@ -281,7 +292,7 @@ class EngagementService:
         more = len(found) > limit
         found = found[:limit]
         token = encode_token(scope, after=found[-1].id, order=order.value) if more else ""
-        return await self._without_blocked(viewer_id, found), token
+        return await self._seen_by(viewer_id, found), token
 
     async def list_replies(self, viewer_id: int, comment_id: int, size: int, token: str) -> tuple[list[Comment], str]:
         """Replies to a top-level comment, oldest first."""
@@ -293,7 +304,7 @@ class EngagementService:
         more = len(found) > limit
         found = found[:limit]
         token = encode_token(scope, after=found[-1].id) if more else ""
-        return await self._without_blocked(viewer_id, found), token
+        return await self._seen_by(viewer_id, found), token
 
     async def delete_comment(self, viewer_id: int, comment_id: int) -> None:
         """The comment's author or the post's author deletes a comment; its replies go with it."""

@@ -103,6 +103,11 @@ class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
             for s in states
         ])
 
+    async def CheckCommentAccess(self, request: pb.CheckCommentAccessRequest, context: Context
+                                 ) -> pb.CheckCommentAccessResponse:
+        comment = await self.service.seen_comment(request.viewer_id, request.comment_id)
+        return pb.CheckCommentAccessResponse(author_id=comment.author_id)
+
     async def PurgePost(self, request: pb.PurgePostRequest, context: Context) -> pb.PurgePostResponse:
         purged = await self.purger.purge(request.post_id)
         return pb.PurgePostResponse(likes_removed=purged.likes, comments_removed=purged.comments,

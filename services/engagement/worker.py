@@ -6,7 +6,9 @@ the counts right by itself (services.engagement.reconcile): a member of the
 consumer group "engagement-count-rechecks" schedules a recount of each post
 an engagement event names, run PICTOR_COUNTERS_RECHECK_DELAY_MS (2000) after
 the event; and a pass over every post runs every PICTOR_COUNTERS_RECONCILE_S
-(3600; 0 turns it off). A process of its
+(3600; 0 turns it off). And a member of "engagement-moderation", which hides
+the comments a moderator hid or whose author was suspended
+(services.engagement.moderation). A process of its
 own rather than a task inside the engagement service: the service can run as
 many replicas as load needs while exactly one flusher cycle runs at a time
 (several flushers would only queue on the advisory lock), and a flush never
@@ -26,8 +28,11 @@ from services.common.events import Consumer
 from services.common.server import Resources, run_worker, wait_for_stop
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
+from services.engagement.moderation import GROUP as MODERATION_GROUP
+from services.engagement.moderation import TOPICS as MODERATION_TOPICS
+from services.engagement.moderation import CommentModeration
 from services.engagement.reconcile import RECHECK_GROUP, RECHECK_TOPICS, Rechecks, reconcile
-from services.engagement.repository import PostgresCountStore
+from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +71,17 @@ async def every(interval_s: float, job: Callable[[], Awaitable[object]], what: s
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     settings = resources.settings
-    store = PostgresCountStore(await resources.database(max_size=4))
+    db = await resources.database(max_size=4)
+    store = PostgresCountStore(db)
     counters = RedisCounters(resources.redis(), store.counts)
     flusher = Flusher(counters, store, logical_shards=settings.logical_shards)
     rechecks = Rechecks(counters, store, settings.logical_shards,
                         delay_s=env_int("PICTOR_COUNTERS_RECHECK_DELAY_MS", 2000) / 1000)
     consumer = Consumer(resources.redis(), RECHECK_GROUP, RECHECK_TOPICS, rechecks.handle,
                         claim_idle_ms=events_claim_idle_ms())
+    moderation = Consumer(resources.redis(), MODERATION_GROUP, MODERATION_TOPICS,
+                          CommentModeration(PostgresEngagementRepository(db)).handle,
+                          claim_idle_ms=events_claim_idle_ms())
     full_pass_s = env_int("PICTOR_COUNTERS_RECONCILE_S", 3600)
 
     async def recheck_due() -> None:
@@ -87,6 +96,7 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(run_flusher(flusher, stop, flush_interval_s()))
         tasks.create_task(consumer.run(stop))
+        tasks.create_task(moderation.run(stop))
         tasks.create_task(every(0.5, recheck_due, "recounting rechecked posts", stop))
         if full_pass_s > 0:
             tasks.create_task(every(full_pass_s, full_pass, "reconciliation", stop))

@@ -28,7 +28,7 @@ from services.messaging.service import (
 UNREAD_CAP = 1000
 CONVERSATION_COLUMNS = "id, is_group, secret, title, creator_id, last_message_id, created_at"
 MESSAGE_COLUMNS = ("conversation_id, id, sender_id, client_message_id, kind, text, media_id, post_id, story_id, "
-                   "unsent, created_at")
+                   "unsent, created_at, hidden_at IS NOT NULL")
 
 
 def _s(entity_id: int) -> str:
@@ -371,3 +371,10 @@ class PostgresMessagingStore:
     async def _publish(conn: psycopg.AsyncConnection, conversation_id: int, type: str, event: MessagingEvent) -> None:
         await outbox.write(conn, shard_of(conversation_id), TOPIC, type, **event.fields())
 
+
+    async def hide_message(self, message_id: int) -> None:
+        """A moderator hid the message (services.messaging.moderation): its sender alone still sees it."""
+        if self.holds(message_id):
+            async with self.db.for_shard(shard_of(message_id)).connection() as conn:
+                await conn.execute(f"UPDATE {_s(message_id)}.messages SET hidden_at = coalesce(hidden_at, now()) "
+                                   "WHERE id = %s", (message_id,))

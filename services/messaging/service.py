@@ -82,6 +82,8 @@ class Message:
     story_id: int
     unsent: bool = False
     created_at: datetime | None = None
+    # Hidden by a moderator: listed for its sender only (services.messaging.moderation).
+    hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -574,7 +576,9 @@ class MessagingService:
         mine = next(m for m in members if m.user_id == caller)
         rows = await self.store.page(conversation_id, mine.history_from, cursor["b"] if cursor else None, limit + 1)
         more, rows = len(rows) > limit, rows[:limit]
-        return await self._message_views(caller, rows), encode_token(scope, b=rows[-1].id) if more else ""
+        token = encode_token(scope, b=rows[-1].id) if more else ""
+        shown = [m for m in rows if not m.hidden or m.sender_id == caller]
+        return await self._message_views(caller, shown), token
 
     async def _message_views(self, caller: int, rows: list[Message]) -> list[MessageView]:
         ids = [m.id for m in rows]
@@ -603,6 +607,13 @@ class MessagingService:
         if message.id <= mine.history_from:
             raise message_not_found(message_id)
         return message, members
+
+    async def sender_seen_by(self, viewer_id: int, message_id: int) -> int:
+        """For moderation: the sender of a message the viewer can see in a conversation of theirs."""
+        message, _ = await self._own_message(viewer_id, message_id)
+        if message.unsent or (message.hidden and message.sender_id != viewer_id):
+            raise message_not_found(message_id)
+        return message.sender_id
 
     async def unsend(self, caller: int, message_id: int) -> None:
         message, members = await self._own_message(caller, message_id)

@@ -98,6 +98,11 @@ class MessagingServicer(messaging_service_pb2_grpc.MessagingServiceServicer):
                                                    request.page_token)
         return pb.ListMessagesResponse(messages=[render.message_proto(v) for v in views], next_page_token=token)
 
+    async def CheckMessageAccess(self, request: pb.CheckMessageAccessRequest, context: Context
+                                 ) -> pb.CheckMessageAccessResponse:
+        return pb.CheckMessageAccessResponse(sender_id=await self.service.sender_seen_by(request.viewer_id,
+                                                                                         request.message_id))
+
     async def UnsendMessage(self, request: pb.UnsendMessageRequest, context: Context) -> empty_pb2.Empty:
         await self.service.unsend(self.verifier.require_caller(context), request.message_id)
         return empty_pb2.Empty()

@@ -11,7 +11,6 @@ from pictor.moderation.v1 import moderation_service_pb2_grpc
 
 from services.common import server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.moderation.adapters import OwnerTargets
@@ -24,7 +23,7 @@ SPEC = by_name("moderation")
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
-    targets = OwnerTargets(PostsClient(channels), AccountsClient(channels), GraphClient(channels))
+    targets = OwnerTargets(channels)
     service = ModerationService(PostgresModerationRepository(await resources.database()),
                                 IdAllocator(settings.logical_shards), targets)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)

@@ -137,8 +137,11 @@ class ModerationService:
         return await self.repo.add_report(Report(self.ids.new_id(shard_of(target_id)), reporter_id, target_type,
                                                  target_id, owner, reason, note))
 
+    async def is_moderator(self, user_id: int) -> bool:
+        return user_id > 0 and await self.repo.is_moderator(user_id)
+
     async def require_moderator(self, user_id: int) -> None:
-        if not await self.repo.is_moderator(user_id):
+        if not await self.is_moderator(user_id):
             raise PermissionDenied("only moderators may do this", reason="NOT_A_MODERATOR")
 
     async def queue(self, moderator_id: int, size: int, token: str) -> tuple[list[ReportedTarget], str]:

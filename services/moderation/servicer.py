@@ -66,4 +66,4 @@ class ModerationServicer(moderation_service_pb2_grpc.ModerationServiceServicer):
 
     async def CheckModerator(self, request: pb.CheckModeratorRequest, context: Context
                              ) -> pb.CheckModeratorResponse:
-        return pb.CheckModeratorResponse(is_moderator=await self.service.repo.is_moderator(request.user_id))
+        return pb.CheckModeratorResponse(is_moderator=await self.service.is_moderator(request.user_id))

@@ -15,7 +15,8 @@ from services.stories.service import TOPIC, Highlight, Story, Viewer
 
 AUDIENCE_CODES = {"EVERYONE": 1, "CLOSE_FRIENDS": 2}
 AUDIENCE_NAMES = {code: name for name, code in AUDIENCE_CODES.items()}
-COLUMNS = "id, author_id, media_id, audience, allow_replies, created_at, expires_at, view_count, deleted_at"
+COLUMNS = ("id, author_id, media_id, audience, allow_replies, created_at, expires_at, view_count, deleted_at, "
+           "hidden_at")
 
 
 def _s(any_id: int) -> str:
@@ -26,7 +27,7 @@ def _story(row: dict[str, Any]) -> Story:
     return Story(id=row["id"], author_id=row["author_id"], media_id=row["media_id"],
                  audience=AUDIENCE_NAMES[row["audience"]], allow_replies=row["allow_replies"],
                  created_at=row["created_at"], expires_at=row["expires_at"], view_count=row["view_count"],
-                 deleted=row["deleted_at"] is not None)
+                 deleted=row["deleted_at"] is not None, hidden=row["hidden_at"] is not None)
 
 
 def _after(column: str, tiebreak: str, after: tuple[str, int] | None) -> tuple[str, list[object]]:
@@ -189,7 +190,8 @@ class PostgresStoryRepository:
         items = await self._rows(
             owner_id, f"SELECT h.highlight_id, {', '.join('st.' + c for c in COLUMNS.split(', '))} "
                       f"FROM {s}.highlight_stories h JOIN {s}.stories st ON st.id = h.story_id "
-                      "WHERE h.highlight_id = ANY(%s) AND st.deleted_at IS NULL ORDER BY h.added_at, h.story_id",
+                      "WHERE h.highlight_id = ANY(%s) AND st.deleted_at IS NULL AND st.hidden_at IS NULL "
+                      "ORDER BY h.added_at, h.story_id",
             ([h["id"] for h in heads],))
         stories: dict[int, list[Story]] = {}
         for row in items:
@@ -268,10 +270,29 @@ class PostgresStoryRepository:
         """(story_id, author_id, audience code, expires_at) of every active story, every shard."""
         return await self.db.every_shard(
             "SELECT id, author_id, audience, expires_at FROM {schema}.stories WHERE deleted_at IS NULL "
-            "AND expires_at > %s", (now,))
+            "AND hidden_at IS NULL AND expires_at > %s", (now,))
 
     async def all_close_friends(self) -> list[tuple[int, int]]:
         return await self.db.every_shard("SELECT user_id, friend_id FROM {schema}.close_friends")
 
     async def all_story_mutes(self) -> list[tuple[int, int]]:
         return await self.db.every_shard("SELECT user_id, target_id FROM {schema}.story_mutes")
+
+    # --- moderation (services.stories.moderation) ----------------------------------------
+
+    async def hide(self, story_id: int) -> list[Story]:
+        """A moderator hid the story: marked (idempotent); the story, to leave the tray."""
+        return await self._hide("id = %s", story_id)
+
+    async def hide_by_author(self, author_id: int) -> list[Story]:
+        """Every story of a suspended author hidden; all of them, to leave the tray."""
+        return await self._hide("author_id = %s", author_id)
+
+    async def _hide(self, where: str, some_id: int) -> list[Story]:
+        if not self.db.holds(some_id):
+            return []
+        async with self.db.for_shard(shard_of(some_id)).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"UPDATE {_s(some_id)}.stories SET hidden_at = coalesce(hidden_at, now()) "
+                              f"WHERE {where} AND deleted_at IS NULL RETURNING {COLUMNS}", (some_id,))
+            return [_story(r) for r in await cur.fetchall()]

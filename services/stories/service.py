@@ -69,6 +69,8 @@ class Story:
     view_count: int = 0
     deleted: bool = False
     seen_by_me: bool = False
+    # Hidden by a moderator: its author alone still sees it (services.stories.moderation).
+    hidden: bool = False
 
     @property
     def close_friends(self) -> bool:
@@ -243,6 +245,8 @@ class StoriesService:
     async def _may_see(self, viewer_id: int, story: Story) -> bool:
         if viewer_id == story.author_id:
             return True
+        if story.hidden:
+            return False
         if story.close_friends and not await self.repo.is_close_friend(story.author_id, viewer_id):
             return False
         return await self._may_see_author(viewer_id, story.author_id)
@@ -272,11 +276,17 @@ class StoriesService:
         if not await self._may_see_author(viewer_id, user_id):
             raise user_not_found(user_id)
         stories = await self.repo.active(user_id, self.now())
+        if viewer_id != user_id:
+            stories = [s for s in stories if not s.hidden]
         if viewer_id != user_id and any(s.close_friends for s in stories) \
                 and not await self.repo.is_close_friend(user_id, viewer_id):
             stories = [s for s in stories if not s.close_friends]
         seen = await self.repo.seen(viewer_id, [s.id for s in stories]) if viewer_id != user_id else set()
         return [replace(s, seen_by_me=s.id in seen) for s in stories]
+
+    async def author_seen_by(self, viewer_id: int, story_id: int) -> int:
+        """For moderation: the author of the active story, when the viewer may see it."""
+        return (await self._active_story(viewer_id, story_id)).author_id
 
     async def delete(self, author_id: int, story_id: int) -> None:
         story = await self.repo.get(story_id)

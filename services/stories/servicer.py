@@ -87,6 +87,11 @@ class StoriesServicer(stories_service_pb2_grpc.StoriesServiceServicer):
         stories = await self.service.user_stories(viewer, request.user_id)
         return pb.ListStoriesResponse(stories=await self._stories(viewer, stories))
 
+    async def CheckStoryAccess(self, request: pb.CheckStoryAccessRequest, context: Context
+                               ) -> pb.CheckStoryAccessResponse:
+        return pb.CheckStoryAccessResponse(author_id=await self.service.author_seen_by(request.viewer_id,
+                                                                                       request.story_id))
+
     async def ViewStory(self, request: pb.ViewStoryRequest, context: Context) -> pb.ViewStoryResponse:
         await self.service.view(self.verifier.require_caller(context), request.story_id)
         return pb.ViewStoryResponse()

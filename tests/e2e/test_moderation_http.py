@@ -8,6 +8,7 @@ import secrets
 import subprocess
 import sys
 import time
+import uuid
 from urllib.parse import quote
 
 import pytest
@@ -34,12 +35,15 @@ def moderator(new_user):
 
 @pytest.fixture
 def applied(stack):
-    """Wait until the owners' consumers (posts, accounts, feed, search) have applied every moderation event."""
+    """Wait until every owner's consumer has applied every moderation event written so far."""
     from services.accounts.moderation import GROUP as ACCOUNTS
+    from services.engagement.moderation import GROUP as COMMENTS
+    from services.messaging.moderation import GROUP as MESSAGES
     from services.posts.moderation import GROUP as POSTS
+    from services.stories.moderation import GROUP as STORIES
 
-    waits = [waiter(stack, group, ["moderation"], group) for group in (POSTS, ACCOUNTS, "feed-fanout",
-                                                                           "search-indexer")]
+    groups = (POSTS, ACCOUNTS, COMMENTS, STORIES, MESSAGES, "feed-fanout", "search-indexer")
+    waits = [waiter(stack, group, ["moderation"], group) for group in groups]
 
     def wait(timeout_s: float = 15.0) -> None:
         for _, one in waits:
@@ -137,6 +141,75 @@ def test_reporting_needs_a_signed_in_caller(gateway, new_user):
     r = gateway.post("/v1/reports", {"target_type": "TARGET_TYPE_POST", "target_id": post_id,
                                      "reason": "REASON_SPAM"})
     assert r.status == 401
+
+
+def comment(user, post_id: str) -> str:
+    r = user.post(f"/v1/posts/{post_id}/comments", {"text": "a comment"})
+    assert r.status == 200, r.body
+    return r.json["id"]
+
+
+def comment_ids(user, post_id: str) -> list[str]:
+    r = user.get(f"/v1/posts/{post_id}/comments")
+    assert r.status == 200, r.body
+    return [c["id"] for c in r.json.get("comments", [])]
+
+
+def story(user) -> str:
+    media_id = user.upload(small_jpeg(), "image/jpeg").json["id"]
+    r = user.post("/v1/stories", {"media_id": media_id})
+    assert r.status == 200, r.body
+    return r.json["id"]
+
+
+def story_ids(viewer, author) -> list[str]:
+    r = viewer.get(f"/v1/users/{author.id}/stories")
+    assert r.status == 200, r.body
+    return [s["id"] for s in r.json.get("stories", [])]
+
+
+def message(sender, *others) -> tuple[str, str]:
+    """(conversation id, message id): a conversation of the sender with the others, and a message in it."""
+    r = sender.post("/v1/conversations", {"member_ids": [o.id for o in others]})
+    assert r.status == 200, r.body
+    conversation_id = r.json["id"]
+    sent = sender.post(f"/v1/conversations/{conversation_id}/messages",
+                       {"client_message_id": uuid.uuid4().hex, "text": "hello"})
+    assert sent.status == 200, sent.body
+    return conversation_id, sent.json["id"]
+
+
+def message_ids(user, conversation_id: str) -> list[str]:
+    r = user.get(f"/v1/conversations/{conversation_id}/messages")
+    assert r.status == 200, r.body
+    return [m["id"] for m in r.json.get("messages", [])]
+
+
+def test_a_comment_is_reported_by_whoever_sees_it_and_is_404_across_a_block(new_user):
+    author, commenter, blocked = new_user(), new_user(), new_user()
+    post_id = post(author)
+    comment_id = comment(commenter, post_id)
+    assert report(author, "TARGET_TYPE_COMMENT", comment_id).status == 200
+    assert commenter.post(f"/v1/users/{blocked.id}/block").status == 200
+    assert report(blocked, "TARGET_TYPE_COMMENT", comment_id).status == 404
+
+
+def test_a_story_is_reported_by_whoever_sees_it_and_is_404_to_a_blocked_user(new_user):
+    author, viewer, blocked = new_user(), new_user(), new_user()
+    story_id = story(author)
+    assert report(viewer, "TARGET_TYPE_STORY", story_id).status == 200
+    assert author.post(f"/v1/users/{blocked.id}/block").status == 200
+    assert report(blocked, "TARGET_TYPE_STORY", story_id).status == 404
+
+
+def test_a_message_is_reported_only_by_a_member_of_its_conversation(new_user):
+    sender, recipient, outsider = new_user(), new_user(), new_user()
+    follow(sender, recipient)
+    follow(recipient, sender)
+    _, message_id = message(sender, recipient)
+    assert report(recipient, "TARGET_TYPE_MESSAGE", message_id, "REASON_HARASSMENT").status == 200
+    r = report(outsider, "TARGET_TYPE_MESSAGE", message_id)
+    assert r.status == 404 and r.json["details"][0]["reason"] == "TARGET_NOT_FOUND"
 
 
 # --- who may moderate --------------------------------------------------------------------------
@@ -294,3 +367,27 @@ def test_every_action_and_grant_is_in_the_audit_log_newest_first(new_user, moder
                         ("ACTION_GRANT_MODERATOR", moderator.id)]
     hide = next(e for e in entries if e["target_id"] == hidden)
     assert hide["note"] == "why: spam" and hide["owner_id"] == author.id
+
+
+def test_a_hidden_comment_story_and_message_are_gone_for_others_and_kept_for_their_authors(
+        new_user, moderator, applied):
+    author, other = new_user(), new_user()
+    follow(author, other)
+    follow(other, author)
+    post_id = post(other)
+    comment_id = comment(author, post_id)
+    story_id = story(author)
+    conversation_id, message_id = message(author, other)
+    for target_type, target_id in (("TARGET_TYPE_COMMENT", comment_id), ("TARGET_TYPE_STORY", story_id),
+                                   ("TARGET_TYPE_MESSAGE", message_id)):
+        assert report(other, target_type, target_id).status == 200
+        done = act(moderator, target_type, target_id, "ACTION_HIDE")
+        assert done.status == 200, done.body
+    applied()
+    assert comment_id not in comment_ids(other, post_id)
+    assert comment_id in comment_ids(author, post_id)
+    assert story_id not in story_ids(other, author)
+    assert story_id in story_ids(author, author)
+    assert other.post(f"/v1/stories/{story_id}:view").status == 404
+    assert message_id not in message_ids(other, conversation_id)
+    assert message_id in message_ids(author, conversation_id)
