@@ -145,9 +145,10 @@ class ModerationService:
             raise PermissionDenied("only moderators may do this", reason="NOT_A_MODERATOR")
 
     async def queue(self, moderator_id: int, size: int, token: str) -> tuple[list[ReportedTarget], str]:
-        await self.require_moderator(moderator_id)
+        # Bad input is 400 whoever asks (it tells nothing); then the role.
         limit = page_size(size, default=QUEUE_PAGE, maximum=QUEUE_MAX)
         cursor = decode_token(token, "moderation-queue", at=iso_time, type=positive_int64, id=positive_int64)
+        await self.require_moderator(moderator_id)
         after = (cursor["at"], cursor["type"], cursor["id"]) if cursor else None
         found = await self.repo.reported_targets(after, limit + 1)
         page = found[:limit]
@@ -158,7 +159,6 @@ class ModerationService:
                                   type=last.target_type, id=last.target_id)
 
     async def act(self, moderator_id: int, target_type: int, target_id: int, action: int, note: str) -> AuditEntry:
-        await self.require_moderator(moderator_id)
         check_target(target_type, target_id)
         if action not in (HIDE, SUSPEND, DISMISS):
             raise InvalidArgument("action", "action must be one of ACTION_HIDE, ACTION_SUSPEND, ACTION_DISMISS",
@@ -167,6 +167,7 @@ class ModerationService:
             raise InvalidArgument("action", "an account is not hidden: suspend it (ACTION_SUSPEND)",
                                   reason="INVALID_ACTION")
         note = check_note(note)
+        await self.require_moderator(moderator_id)
         if not self._holds(target_id):
             raise NotFound(f"no open report on {TARGET_TYPES[target_type]} {target_id}", reason="REPORT_NOT_FOUND")
         entry = AuditEntry(self.ids.new_id(shard_of(target_id)), moderator_id, action, target_type, target_id, 0,
@@ -183,9 +184,9 @@ class ModerationService:
         return done
 
     async def audit(self, moderator_id: int, size: int, token: str) -> tuple[list[AuditEntry], str]:
-        await self.require_moderator(moderator_id)
         limit = page_size(size, default=AUDIT_PAGE, maximum=AUDIT_MAX)
         cursor = decode_token(token, "moderation-audit", before=positive_int64)
+        await self.require_moderator(moderator_id)
         found = await self.repo.audit(cursor["before"] if cursor else None, limit + 1)
         page = found[:limit]
         return page, encode_token("moderation-audit", before=page[-1].id) if len(found) > limit else ""

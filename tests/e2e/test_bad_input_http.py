@@ -269,3 +269,58 @@ def test_a_refresh_token_of_odd_digits_is_401_not_500(gateway, raw):
     response = gateway.post("/v1/sessions:refresh", {"refresh_token": f"{raw}.secret"})
     assert response.status == 401, response.body
     assert response.json["details"][0]["reason"] == "REFRESH_TOKEN_INVALID"
+
+
+# Reports and moderation: enums, notes and actions a client got wrong.
+REPORT = {"target_type": "TARGET_TYPE_POST", "target_id": "1", "reason": "REASON_SPAM"}
+BAD_REPORTS = [
+    ({"target_type": "TARGET_TYPE_UNSPECIFIED"}, "target_type", "INVALID_TARGET_TYPE"),
+    ({"target_type": None}, "target_type", "INVALID_TARGET_TYPE"),
+    ({"target_type": 99}, "target_type", "INVALID_TARGET_TYPE"),
+    ({"target_type": "TARGET_TYPE_PICTURE"}, "target_type", None),
+    ({"reason": None}, "reason", "INVALID_REASON"),
+    ({"reason": "REASON_BORED"}, "reason", None),
+    ({"reason": 42}, "reason", "INVALID_REASON"),
+    ({"target_id": None}, "target_id", "INVALID_ID"),
+    ({"note": "x" * 1001}, "note", "INVALID_ARGUMENT"),
+]
+
+
+@pytest.mark.parametrize("change,field,reason", BAD_REPORTS, ids=lambda v: repr(v)[:40])
+def test_a_bad_report_is_400_naming_the_field(gateway, world, change, field, reason):
+    body = {k: v for k, v in {**REPORT, "target_id": world["post_id"], **change}.items() if v is not None}
+    response = gateway.post("/v1/reports", body, token=world["token"])
+    assert response.status == 400, (response.status, response.body)
+    error = assert_names_the_field(response, field)
+    if reason is not None:  # None: the gateway's own (a name the enum does not have)
+        assert error["details"][0]["reason"] == reason, error
+
+
+BAD_ACTIONS = [
+    ({"action": "ACTION_UNSPECIFIED"}, "action", "INVALID_ACTION"),
+    ({"action": "ACTION_GRANT_MODERATOR"}, "action", "INVALID_ACTION"),
+    ({"action": "ACTION_HIDE", "target_type": "TARGET_TYPE_ACCOUNT"}, "action", "INVALID_ACTION"),
+    ({"action": "ACTION_EXPLODE"}, "action", None),
+    ({"target_type": "TARGET_TYPE_UNSPECIFIED"}, "target_type", "INVALID_TARGET_TYPE"),
+    ({"note": "a\x00b"}, "note", "INVALID_ARGUMENT"),
+]
+
+
+@pytest.mark.parametrize("change,field,reason", BAD_ACTIONS, ids=lambda v: repr(v)[:40])
+def test_a_bad_moderator_action_is_400_naming_the_field_whoever_sends_it(gateway, world, change, field, reason):
+    body = {"target_type": "TARGET_TYPE_POST", "target_id": world["post_id"], "action": "ACTION_DISMISS", **change}
+    response = gateway.post("/v1/moderation/actions", body, token=world["token"])
+    assert response.status == 400, (response.status, response.body)
+    error = assert_names_the_field(response, field)
+    if reason is not None:
+        assert error["details"][0]["reason"] == reason, error
+
+
+def test_reporting_a_target_that_does_not_exist_is_404(gateway, world):
+    for target_type in ("TARGET_TYPE_POST", "TARGET_TYPE_COMMENT", "TARGET_TYPE_STORY", "TARGET_TYPE_MESSAGE",
+                        "TARGET_TYPE_ACCOUNT"):
+        for target_id in ("1", "9223372036854775807"):
+            response = gateway.post("/v1/reports", {**REPORT, "target_type": target_type, "target_id": target_id},
+                                    token=world["token"])
+            assert response.status == 404, (target_type, target_id, response.body)
+            assert response.json["details"][0]["reason"] == "TARGET_NOT_FOUND"
