@@ -48,7 +48,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.accounts.v1.accounts_service_pb2",),
         internal_callers=(
             ("BatchGetEmails", ("notifications",)),
-            ("BatchGetUsers", ("engagement", "feed", "graph", "messaging", "notifications", "posts", "realtime", "stories")),
+            ("BatchGetUsers", ("engagement", "feed", "graph", "messaging", "moderation", "notifications", "posts", "realtime",
+                               "stories")),
             ("GetActivityStatusSettings", ("realtime",)),
             ("ListDeviceIds", ("messaging",)),
             ("ScanUsers", ("search",)),
@@ -61,7 +62,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.graph.v1.graph_service_pb2",),
         internal_callers=(
             ("GetExclusions", ("feed", "search")),
-            ("GetRelationships", ("accounts", "engagement", "messaging", "notifications", "posts", "realtime", "search", "stories")),
+            ("GetRelationships", ("accounts", "engagement", "messaging", "moderation", "notifications", "posts", "realtime",
+                                  "search", "stories")),
             ("ListFollowerIds", ("feed", "realtime")),
             ("ListFollowingIds", ("feed", "realtime", "search", "stories")),
             ("SetAccountPrivacy", ("accounts",)),
@@ -74,7 +76,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.posts.v1.posts_service_pb2",),
         internal_callers=(
             ("BatchGetPosts", ("feed", "messaging", "notifications", "search")),
-            ("CheckPostAccess", ("engagement", "messaging", "notifications")),
+            ("CheckPostAccess", ("engagement", "messaging", "moderation", "notifications")),
             ("CheckPostsExist", ("media",)),
             ("ListRecentPostIds", ("feed",)),
             ("RebuildTimelines", ("feed",)),
@@ -105,6 +107,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.engagement.v1.EngagementService",),
         proto_modules=("pictor.engagement.v1.engagement_service_pb2",),
         internal_callers=(
+            ("CheckCommentAccess", ("moderation",)),
             ("GetPostStates", ("feed", "posts")),
             ("ListSavedPostIds", ("posts",)),
             ("PurgePost", ("posts",)),
@@ -134,6 +137,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.stories.v1.stories_service_pb2",),
         internal_callers=(
             ("BatchGetStories", ("messaging",)),
+            ("CheckStoryAccess", ("moderation",)),
         ),
     ),
     ServiceSpec(
@@ -141,6 +145,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7060,
         proto_services=("pictor.messaging.v1.MessagingService",),
         proto_modules=("pictor.messaging.v1.messaging_service_pb2",),
+        internal_callers=(
+            ("CheckMessageAccess", ("moderation",)),
+        ),
     ),
     ServiceSpec(
         name="search",
@@ -153,6 +160,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7062,
         proto_services=("pictor.moderation.v1.ModerationService",),
         proto_modules=("pictor.moderation.v1.moderation_service_pb2",),
+        internal_callers=(
+            ("CheckModerator", ("posts",)),
+        ),
     ),
 )
 
