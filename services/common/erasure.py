@@ -3,7 +3,7 @@
 `DELETE /v1/users/me` (accounts) deletes the account at once and writes an
 `account.deleted` event to accounts' outbox in the same transaction. Each owner
 (accounts itself, graph, posts, media, feed, engagement, notifications, realtime,
-stories, messaging, search) runs a member of its own consumer group
+stories, messaging, search, moderation) runs a member of its own consumer group
 `<service>-erasure` over the "accounts" topic inside its service process
 (`start`), and its `erase_user(user_id)` deletes the user's rows and Redis keys.
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import grpc
 from pictor.moderation.v1 import moderation_service_pb2_grpc
 
-from services.common import server
+from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.moderation.adapters import OwnerTargets
+from services.moderation.erasure import ModerationEraser
 from services.moderation.repository import PostgresModerationRepository
 from services.moderation.service import ModerationService
 from services.moderation.servicer import ModerationServicer
@@ -24,8 +25,9 @@ SPEC = by_name("moderation")
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
     targets = OwnerTargets(channels)
-    service = ModerationService(PostgresModerationRepository(await resources.database()),
-                                IdAllocator(settings.logical_shards), targets)
+    db = await resources.database()
+    service = ModerationService(PostgresModerationRepository(db), IdAllocator(settings.logical_shards), targets)
+    erasure.start(resources, "moderation", ModerationEraser(db).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     moderation_service_pb2_grpc.add_ModerationServiceServicer_to_server(ModerationServicer(service, verifier),
                                                                         grpc_server)
