@@ -23,7 +23,8 @@ from services.moderation.service import ModerationService
 
 async def run(command: str, username: str, note: str) -> int:
     settings = load_settings()
-    channels, db = MeshChannels(settings), Database(settings, max_size=2)
+    # moderation's own command: it calls as moderation (the search index rebuild runs as search).
+    channels, db = MeshChannels(settings, identity="moderation"), Database(settings, max_size=2)
     await db.open()
     try:
         user_id = await AccountsClient(channels).user_id_by_username(username)

@@ -128,6 +128,10 @@ def make_a_life(alice, bob, carol, dave) -> dict:
     conversation = ok(alice.post("/v1/conversations", {"member_ids": [bob.id]}))
     ok(alice.post(f"/v1/conversations/{conversation['id']}/messages", {"client_message_id": "m1", "text": "hi"}))
     ok(alice.post("/v1/users/me/devices", {"public_key": base64.b64encode(Device.new().public_key).decode()}))
+    # Reports by her and about her post (moderation's rows name her both ways).
+    for reporter, post_id in ((alice, bob_post["id"]), (bob, post["id"])):
+        ok(reporter.post("/v1/reports", {"target_type": "TARGET_TYPE_POST", "target_id": post_id,
+                                         "reason": "REASON_SPAM"}))
     ok(alice.patch("/v1/users/me/notification-settings", {"email_digest": False}))
     return {"post": post, "bob_post": bob_post, "media": media, "bob_story": bob_story}
 
