@@ -419,7 +419,7 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
     async def run() -> dict:
         db = Database(stack.settings, max_size=2)
         await db.open()
-        channels, client = MeshChannels(stack.settings), aioredis.Redis.from_url(stack.settings.redis_url)
+        channels, client = MeshChannels(stack.settings, identity="search"), aioredis.Redis.from_url(stack.settings.redis_url)
         try:
             return await rebuild(db, Owners(channels), RedisTrends(client))
         finally:
