@@ -518,8 +518,8 @@ class MessagingService:
 
     async def _message_json(self, event: MessagingEvent, m: Message, recipients: list[int], media: object | None,
                             envelopes: list[tuple[int, int, bytes]]) -> None:
-        """What each recipient's stream shows of a new message: a shared post they may not see is
-        unavailable; an encrypted one carries only their own devices' envelopes."""
+        """What each recipient's stream shows of a new message: a shared post or story they may not
+        see is unavailable; an encrypted one carries only their own devices' envelopes."""
         def shown(user_id: int, visible: bool) -> str:
             mine = [e for e in envelopes if e[1] == user_id]
             return render.message_json(MessageView(m, [], mine, media, None, visible and m.kind == "POST",
@@ -528,15 +528,11 @@ class MessagingService:
         if m.kind == "ENCRYPTED":
             event.data_json = shown(0, False)
             event.data_json_for = {u: shown(u, False) for u in recipients}
-        elif m.kind == "POST":
-            seeing = await asyncio.gather(*(self.posts.sees(u, [m.post_id]) for u in recipients))
+        elif m.kind in ("POST", "STORY"):
+            sees, shared_id = (self.posts.sees, m.post_id) if m.kind == "POST" else (self.stories.visible, m.story_id)
+            seeing = await asyncio.gather(*(sees(u, [shared_id]) for u in recipients))
             event.data_json = shown(0, False)
-            event.data_json_for = {u: shown(u, True) for u, s in zip(recipients, seeing, strict=True) if m.post_id in s}
-        elif m.kind == "STORY":
-            seeing = await asyncio.gather(*(self.stories.visible(u, [m.story_id]) for u in recipients))
-            event.data_json = shown(0, False)
-            event.data_json_for = {u: shown(u, True) for u, s in zip(recipients, seeing, strict=True)
-                                   if m.story_id in s}
+            event.data_json_for = {u: shown(u, True) for u, s in zip(recipients, seeing, strict=True) if shared_id in s}
         else:
             event.data_json = shown(0, False)
 
