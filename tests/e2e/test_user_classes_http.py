@@ -20,6 +20,10 @@ from tests.e2e.test_realtime_http import open_stream
 
 pytestmark = pytest.mark.e2e
 
+# Labels follow events through the bus and a sweep every second: seconds on a busy machine
+# (CI once saw more than 5 s for LIVE). No latency is promised for them.
+LAG_S = 15.0
+
 
 @pytest.fixture(scope="module")
 def classes_of(stack):
@@ -47,15 +51,15 @@ def test_a_user_who_acts_is_active(new_user, classes_of):
     alice, bob = new_user(), new_user()
     assert classes_of(alice) == ["INACTIVE"]
     assert alice.post(f"/v1/users/{bob.id}/follow").status == 200
-    eventually(lambda: classes_of(alice), ["ACTIVE"])
+    eventually(lambda: classes_of(alice), ["ACTIVE"], timeout_s=LAG_S)
 
 
 def test_a_user_with_a_stream_open_is_live_then_passive_with_the_history_kept(gateway, new_user, classes_of,
                                                                            settings):
     carol = new_user()
     with open_stream(gateway, carol):
-        eventually(lambda: classes_of(carol), ["LIVE"])
-    eventually(lambda: classes_of(carol), ["PASSIVE"])
+        eventually(lambda: classes_of(carol), ["LIVE"], timeout_s=LAG_S)
+    eventually(lambda: classes_of(carol), ["PASSIVE"], timeout_s=LAG_S)
     assert history(settings, carol) == [["LIVE"], ["PASSIVE"]]
 
 
@@ -66,6 +70,6 @@ def test_a_user_at_the_celebrity_threshold_is_popular(new_user, classes_of):
         assert fan.post(f"/v1/users/{star.id}/follow").status == 200
     assert "POPULAR" not in classes_of(star)
     assert fans[2].post(f"/v1/users/{star.id}/follow").status == 200
-    eventually(lambda: "POPULAR" in classes_of(star), True, timeout_s=8)
+    eventually(lambda: "POPULAR" in classes_of(star), True, timeout_s=LAG_S)
     assert fans[0].delete(f"/v1/users/{star.id}/follow").status == 200
-    eventually(lambda: "POPULAR" in classes_of(star), False, timeout_s=8)
+    eventually(lambda: "POPULAR" in classes_of(star), False, timeout_s=LAG_S)
