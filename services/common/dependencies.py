@@ -33,6 +33,10 @@ CACHE_UNAVAILABLE = "CACHE_UNAVAILABLE"
 # XREADGROUP, blocks 0.5 s); a connection attempt, likewise.
 REDIS_SOCKET_TIMEOUT_S = 1.5
 REDIS_CONNECT_TIMEOUT_S = 1.0
+# Connections per process. A burst beyond them (thousands of live streams closing at once) waits
+# up to a command's timeout for a free one, instead of failing at once as redis-py's default pool
+# does past its 100.
+REDIS_MAX_CONNECTIONS = 200
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
 
@@ -62,9 +66,11 @@ def unavailable_reason(error: BaseException) -> str | None:
 def connect_redis(url: str) -> aioredis.Redis:
     """An asyncio Redis client that gives up in bounded time. A connection error is retried once, on a
     fresh connection (the pooled one may predate a restart of Redis); a timeout is not retried."""
-    return aioredis.from_url(
-        url, socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_SOCKET_TIMEOUT_S,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
+    return aioredis.Redis.from_pool(pool)
 
 
 @dataclass

@@ -6,7 +6,9 @@ Open streams are counted in Redis across every replica (keys.conns: each
 stream refreshes its entry every heartbeat, so the streams of a replica that
 died expire on their own); activity is the stream opening and
 RecordActivity. The state is derived on each read. A change is recorded by
-`settle`: PostgreSQL holds the last state per user and takes a change only
+`settle` (for the stream's own open and close, in the background: `run_settler`
+records the users due in batches, so a burst of streams opening never waits on
+PostgreSQL, and an outage there delays the record rather than the stream): PostgreSQL holds the last state per user and takes a change only
 when it differs (compare-and-set in one statement), writing presence.changed
 to the outbox in the same transaction, so replicas that notice one change
 together publish it once. The dispatch worker's sweep notices what time
@@ -15,16 +17,25 @@ alone changes (ONLINE to IDLE, a dead replica's streams).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
+import psycopg
 import redis.asyncio as aioredis
+from psycopg_pool import PoolTimeout
+from redis.exceptions import RedisError
 
 from services.realtime import keys
 from services.realtime.config import RealtimeConfig
 
 ONLINE, IDLE, OFFLINE = "ONLINE", "IDLE", "OFFLINE"
+SETTLE_BATCH = 500
+SETTLE_RETRY_S = 1.0
+
+log = logging.getLogger(__name__)
 
 # KEYS: the user's conns, rt:live. ARGV: user id, conn id ('' for none), now (ms).
 # Forgets the stream (and any expired), and the user's place in rt:live once none is left, in one
@@ -63,6 +74,9 @@ class PresenceTracker:
         self.store = store
         self.config = config
         self._close = redis.register_script(CLOSE)
+        # Users whose state may have changed, to record (insertion-ordered, each once).
+        self._due: dict[int, None] = {}
+        self._has_due = asyncio.Event()
 
     async def _keep(self, user_id: int, conn_id: str, now: int) -> None:
         expiry = now + self.config.conn_ttl_ms
@@ -76,7 +90,7 @@ class PresenceTracker:
         now = now_ms()
         await self._keep(user_id, conn_id, now)
         await self.redis.zadd(keys.ACTIVE, {user_id: now}, gt=True)
-        await self.settle(user_id)
+        self.settle_soon(user_id)
 
     async def refresh(self, user_id: int, conn_id: str) -> None:
         """Called every heartbeat of an open stream: it is still there."""
@@ -84,7 +98,7 @@ class PresenceTracker:
 
     async def closed(self, user_id: int, conn_id: str) -> None:
         await self._close(keys=[keys.conns(user_id), keys.LIVE], args=[user_id, conn_id, now_ms()])
-        await self.settle(user_id)
+        self.settle_soon(user_id)
 
     async def touch(self, user_id: int) -> None:
         await self.redis.zadd(keys.ACTIVE, {user_id: now_ms()}, gt=True)
@@ -114,6 +128,30 @@ class PresenceTracker:
 
     async def settle(self, user_id: int) -> None:
         await self._settle([await self.view(user_id)])
+
+    def settle_soon(self, user_id: int) -> None:
+        """Have `run_settler` record the user's state shortly."""
+        self._due[user_id] = None
+        self._has_due.set()
+
+    async def run_settler(self, stop: asyncio.Event) -> None:
+        """Record the states of the users due, in batches, until `stop`. What fails stays due and is
+        tried again (and the dispatch worker's sweep settles every open stream's user anyway)."""
+        while not stop.is_set():
+            await self._has_due.wait()
+            self._has_due.clear()
+            while self._due and not stop.is_set():
+                batch = list(self._due)[:SETTLE_BATCH]
+                for user_id in batch:
+                    del self._due[user_id]
+                try:
+                    await self._settle(await self.views(batch))
+                except (RedisError, OSError, psycopg.Error, PoolTimeout) as error:  # a store away: keep them due
+                    log.warning("presence: %d states not recorded yet (%s: %s); retrying",
+                                len(batch), type(error).__name__, error)
+                    for user_id in batch:
+                        self._due.setdefault(user_id, None)
+                    await asyncio.sleep(SETTLE_RETRY_S)
 
     async def _settle(self, views: list[PresenceView]) -> None:
         """Record the states that differ from the last recorded (cached in Redis, decided in PostgreSQL)."""

@@ -7,6 +7,9 @@ but Redis. The dispatch and classifier workers are processes of their own
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import grpc
 from pictor.realtime.v1 import realtime_service_pb2_grpc
 
@@ -35,10 +38,20 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     hub = Hub(settings.redis_url)
     await hub.start()
     resources.on_close(hub.close)
+    presence = PresenceTracker(redis, PostgresPresenceStore(db), config)
     service = RealtimeService(
         ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,
-        PresenceTracker(redis, PostgresPresenceStore(db), config),
-        PresenceAudience(GraphClient(channels), AccountsClient(channels)), RedisClasses(redis), config)
+        presence, PresenceAudience(GraphClient(channels), AccountsClient(channels)), RedisClasses(redis), config)
+    stop_settling = asyncio.Event()
+    settler = asyncio.get_running_loop().create_task(presence.run_settler(stop_settling))
+
+    async def close_settler() -> None:
+        stop_settling.set()
+        settler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await settler
+
+    resources.on_close(close_settler)
     # Its dispatch and classifier workers may still be handling events about the user (the
     # take-backs other owners' erasures cause): erase again once the deletion is 20 s old.
     erasure.start(resources, "realtime", RealtimeEraser(db, redis).erase_user, settle_s=20)
