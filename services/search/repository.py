@@ -282,6 +282,13 @@ class PostgresSearchIndex:
             counts[target] += n
         return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
+    async def most_followed(self, limit: int) -> list[int]:
+        """The `limit` accounts with the most followers (at least one), most first."""
+        rows = await self.db.every_shard(
+            "SELECT user_id, follower_count FROM {schema}.search_users WHERE NOT deleted AND follower_count > 0 "
+            "ORDER BY follower_count DESC, user_id LIMIT %s", (limit,))
+        return [u for u, _ in sorted(rows, key=lambda row: (-row[1], row[0]))[:limit]]
+
     async def followers_among(self, target_id: int, candidates: list[int]) -> list[tuple[int, int]]:
         """(follower, their follower count) of target's followers among candidates, most followed first."""
         async with self.db.for_shard(shard_of(target_id)).connection() as conn:

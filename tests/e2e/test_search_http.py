@@ -439,3 +439,19 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
     follow(me, fan)
     indexed()
     assert [s["user"]["id"] for s in me.get("/v1/users/me/suggestions").json["suggestions"]] == [author.id]
+
+
+def test_someone_with_no_follows_to_go_by_is_suggested_the_most_followed_accounts(new_user, indexed):
+    star, blocked_star = new_user(), new_user()
+    fans = [new_user() for _ in range(8)]
+    for fan in fans:
+        follow(fan, star), follow(fan, blocked_star)
+    newcomer = new_user()
+    assert newcomer.post(f"/v1/users/{blocked_star.id}/block").status == 200
+    indexed()
+    r = newcomer.get("/v1/users/me/suggestions?page_size=30")
+    assert r.status == 200, r.body
+    found = [s["user"]["id"] for s in r.json["suggestions"]]
+    assert star.id in found
+    assert blocked_star.id not in found and newcomer.id not in found
+    assert all(s.get("mutual_count", "0") == "0" for s in r.json["suggestions"])
