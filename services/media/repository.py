@@ -122,17 +122,18 @@ class PostgresMediaRepository:
             "ORDER BY created_at LIMIT %s", (limit,))
         return [r[0] for r in sorted(rows, key=lambda r: r[1])][:limit]
 
-    async def claim_video_job(self, media_id: int, worker: str, lease_s: float) -> tuple[int, str] | None:
-        """Take the job for `lease_s` unless someone holds it: (attempts so far, the original's blob key)."""
+    async def claim_video_job(self, media_id: int, worker: str, lease_s: float) -> tuple[int, str, int] | None:
+        """Take the job for `lease_s` unless someone holds it: (attempts so far, the original's blob key,
+        the owner)."""
         shard = shard_of(media_id)
         s = shard_schema(shard)
         async with self.db.transaction(shard) as (conn,):
             row = await (await conn.execute(
                 f"UPDATE {s}.video_jobs j SET leased_until = now() + make_interval(secs => %s), leased_by = %s, "
                 "attempts = attempts + 1 FROM " + s + ".media m WHERE j.media_id = %s AND m.id = j.media_id AND "
-                "(j.leased_until IS NULL OR j.leased_until < now()) RETURNING j.attempts, m.original_key",
+                "(j.leased_until IS NULL OR j.leased_until < now()) RETURNING j.attempts, m.original_key, j.owner_id",
                 (lease_s, worker, media_id))).fetchone()
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2]) if row else None
 
     async def extend_video_job(self, media_id: int, worker: str, lease_s: float, progress: int) -> bool:
         """The heartbeat: the lease pushed forward; False when the job is no longer this worker's."""

@@ -5,7 +5,9 @@ completes (services.media.service), so an acknowledged upload always has one. A
 transcoder takes a job under a lease (PICTOR_VIDEO_LEASE_MS) and pushes the lease
 forward every third of it while the child works (services.media.videobox); a transcoder
 that dies stops pushing, its child dies with it (PDEATHSIG), and when the lease runs out
-the job is taken again, from the start, by whichever transcoder looks first. A job taken
+the job is taken again, from the start, by whichever transcoder looks first. While it works,
+the owner hears how far it is (`notify`: media.progress on their live stream, at most every
+PROGRESS_EVERY_S and only when it moved). A job taken
 PICTOR_VIDEO_MAX_ATTEMPTS times without an end FAILs (a file that kills its transcoder
 every time must not hold one forever).
 
@@ -21,7 +23,10 @@ import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from redis.exceptions import RedisError
 
 from services.common.server import wait_for_stop
 from services.media import videobox
@@ -32,6 +37,10 @@ from services.media.service import FAILED, MASTER_PLAYLIST, READY, MediaRecord, 
 
 log = logging.getLogger(__name__)
 DUE_BATCH = 16
+PROGRESS_EVERY_S = 1.0
+
+# (media id, owner id, percent done): tells the owner how far their video is.
+Notify = Callable[[int, int, int], Awaitable[object]]
 
 
 def stored_files(out: Path, outcome: dict) -> list[tuple[StoredVariant, Path]]:
@@ -48,8 +57,9 @@ def stored_files(out: Path, outcome: dict) -> list[tuple[StoredVariant, Path]]:
 
 class Transcoder:
     def __init__(self, repo: PostgresMediaRepository, blobs: FileBlobStore, config: MediaConfig,
-                 stop: asyncio.Event, name: str | None = None) -> None:
+                 stop: asyncio.Event, name: str | None = None, notify: Notify | None = None) -> None:
         self.repo = repo
+        self.notify = notify
         self.blobs = blobs
         self.config = config
         self.stop = stop
@@ -70,7 +80,7 @@ class Transcoder:
                 return True
         return False
 
-    async def process(self, media_id: int, attempts: int, original_key: str) -> None:
+    async def process(self, media_id: int, attempts: int, original_key: str, owner_id: int = 0) -> None:
         config = self.config
         if attempts > config.video_max_attempts:
             await self.repo.finish_video(media_id, self.name, FAILED, f"VIDEO_UNDECODABLE: the transcoder stopped "
@@ -90,8 +100,21 @@ class Transcoder:
                     lost.set()
                     return
 
+        async def tell_owner() -> None:
+            told = -1
+            while self.notify is not None and owner_id:
+                await asyncio.sleep(PROGRESS_EVERY_S)
+                percent = int(progress[0] * 100)
+                if percent != told:
+                    try:
+                        await self.notify(media_id, owner_id, percent)
+                        told = percent
+                    except (RedisError, OSError) as error:  # a notice missed; the next one says more
+                        log.warning("video %s: progress notice not sent (%s)", media_id, error)
+
         log.info("transcoding video %s (take %s)", media_id, attempts)
         beating = asyncio.create_task(heartbeat())
+        telling = asyncio.create_task(tell_owner())
         job = asyncio.create_task(videobox.run_job(
             "transcode", {"src": str(self.blobs.path(original_key)), "out": str(out)}, config.video,
             config.video_timeout_s, config.video_memory_limit_bytes,
@@ -110,9 +133,10 @@ class Transcoder:
                 await self.repo.finish_video(media_id, self.name, FAILED, f"{rejected.reason}: {rejected.message}")
                 log.info("video %s FAILED: %s", media_id, rejected.message)
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            for task in (beating, telling):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if not job.done():
                 job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -6,6 +6,9 @@
       -> for each recipient the event names: `message`, `message_unsent`,
          `message_reaction`, `read_receipt` or `typing`, with the JSON meant
          for them (services.messaging.events)
+  media.progress, media.processed (topic "media", from the media service's transcoder)
+      -> for the upload's owner: `media_progress` (percent) and `media_processed`
+         (READY or FAILED, with why)
   presence.changed (topic "presence", realtime's own)
       -> `presence` for each user with a stream open who may see it: they and the
          user follow each other and both show their activity status
@@ -32,10 +35,12 @@ from services.realtime.buffer import ReplayBuffers
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["notifications", "presence", "messaging"]
+TOPICS = ["notifications", "presence", "messaging", "media"]
 # Messaging's event types -> the stream's.
 MESSAGING_TYPES = {"message.created": "message", "message.unsent": "message_unsent",
                    "message.reacted": "message_reaction", "message.read": "read_receipt", "message.typing": "typing"}
+
+MEDIA_TYPES = {"media.progress": "media_progress", "media.processed": "media_processed"}
 
 
 class Audience(Protocol):
@@ -82,6 +87,17 @@ def messaging_event(event: Event, data_json: str) -> realtime_pb2.StreamEvent:
     return _stream_event(event, MESSAGING_TYPES[event.type], messaging=update)
 
 
+def media_event(event: Event) -> realtime_pb2.StreamEvent:
+    d = event.data
+    if event.type == "media.progress":
+        update = realtime_pb2.MediaUpdate(media_id=d["media_id"], state="PROCESSING", percent=d.get("percent", 0))
+    else:
+        state = d.get("state", "")
+        update = realtime_pb2.MediaUpdate(media_id=d["media_id"], state=state, percent=100 if state == "READY" else 0,
+                                          failure_reason=d.get("failure_reason", ""))
+    return _stream_event(event, MEDIA_TYPES[event.type], media=update)
+
+
 class Dispatcher:
     def __init__(self, redis: aioredis.Redis, buffers: ReplayBuffers, audience: Audience) -> None:
         self.redis = redis
@@ -101,6 +117,8 @@ class Dispatcher:
             await self._presence(event)
         elif event.type in MESSAGING_TYPES:
             await self._messaging(event)
+        elif event.type in MEDIA_TYPES and event.data.get("owner_id"):
+            await self.buffers.append(event.data["owner_id"], event.id, [media_event(event).SerializeToString()])
 
     async def _messaging(self, event: Event) -> None:
         """Each recipient's copy into their buffer; the copies go out together (one wait, not one per member)."""

@@ -382,3 +382,31 @@ def test_a_story_takes_no_video_longer_than_the_story_limit(new_user, tmp_path):
     r = user.post("/v1/stories", {"media_id": media["id"]})
     assert r.status == 400 and "VIDEO_TOO_LONG" in r.body.decode()
     assert user.post("/v1/posts", {"media_ids": [media["id"]]}).status == 200
+
+
+def test_the_owner_hears_how_far_the_transcode_is_and_when_it_ended_on_the_live_stream(gateway, clips,
+                                                                                       new_user_module):
+    from tests.e2e.sse import SseStream
+
+    owner = new_user_module()
+    testclips.clip(clips / "long.mp4", seconds=8, width=960, height=540, fps=30)
+    with SseStream(gateway.port, token=owner.token) as stream:
+        stream.wait_for_heartbeat()
+        done = put_all(owner, (clips / "long.mp4").read_bytes())
+        assert done.status == 200, done.body
+        media_id = done.json["id"]
+        progress: list[int] = []
+        deadline = time.monotonic() + 180
+        while True:
+            assert time.monotonic() < deadline, f"no media_processed; progress seen: {progress}"
+            event = stream.next_event()
+            if event.event == "media_progress":
+                assert event.json["media_id"] == media_id and event.json["state"] == "PROCESSING"
+                progress.append(event.json["percent"])
+            elif event.event == "media_processed":
+                assert event.json["media_id"] == media_id
+                assert (event.json["state"], event.json["percent"]) == ("READY", 100)
+                break
+    assert progress, "no progress notice while an 8 s clip was transcoded"
+    assert progress == sorted(progress) and all(0 <= p <= 100 for p in progress)
+    assert owner.get(f"/v1/media/{media_id}").json["state"] == "READY"
