@@ -123,7 +123,8 @@ class EventPublisher:
         self.client = client
 
     async def publish(self, topic: str, type: str, **data: Any) -> str:
-        """A new event straight onto the stream, bypassing any outbox (tests and tools)."""
+        """A new event straight onto the stream, bypassing any outbox: tests, tools, and ephemeral
+        events that no row stands for (a video's transcode progress)."""
         message_id = await self.add_to(self.client, topic, envelope(type, data).SerializeToString(), type)
         return message_id.decode() if isinstance(message_id, bytes) else message_id
 

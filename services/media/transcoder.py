@@ -80,7 +80,7 @@ class Transcoder:
                 return True
         return False
 
-    async def process(self, media_id: int, attempts: int, original_key: str, owner_id: int = 0) -> None:
+    async def process(self, media_id: int, attempts: int, original_key: str, owner_id: int) -> None:
         config = self.config
         if attempts > config.video_max_attempts:
             await self.repo.finish_video(media_id, self.name, FAILED, f"VIDEO_UNDECODABLE: the transcoder stopped "
@@ -102,7 +102,7 @@ class Transcoder:
 
         async def tell_owner() -> None:
             told = -1
-            while self.notify is not None and owner_id:
+            while self.notify is not None:
                 await asyncio.sleep(PROGRESS_EVERY_S)
                 percent = int(progress[0] * 100)
                 if percent != told:

@@ -6,9 +6,10 @@ Open streams are counted in Redis across every replica (keys.conns: each
 stream refreshes its entry every heartbeat, so the streams of a replica that
 died expire on their own); activity is the stream opening and
 RecordActivity. The state is derived on each read. A change is recorded by
-`settle` (for the stream's own open and close, in the background: `run_settler`
+`settle` (for a stream's own open and close in the background: `run_settler`
 records the users due in batches, so a burst of streams opening never waits on
-PostgreSQL, and an outage there delays the record rather than the stream): PostgreSQL holds the last state per user and takes a change only
+PostgreSQL, and an outage there delays the record, not the stream). PostgreSQL
+holds the last state per user and takes a change only
 when it differs (compare-and-set in one statement), writing presence.changed
 to the outbox in the same transaction, so replicas that notice one change
 together publish it once. The dispatch worker's sweep notices what time
@@ -18,6 +19,7 @@ alone changes (ONLINE to IDLE, a dead replica's streams).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass
@@ -134,14 +136,14 @@ class PresenceTracker:
         self._due[user_id] = None
         self._has_due.set()
 
-    async def run_settler(self, stop: asyncio.Event) -> None:
-        """Record the states of the users due, in batches, until `stop`. What fails stays due and is
+    async def run_settler(self) -> None:
+        """Record the states of the users due, in batches, until cancelled. What fails stays due and is
         tried again (and the dispatch worker's sweep settles every open stream's user anyway)."""
-        while not stop.is_set():
+        while True:
             await self._has_due.wait()
             self._has_due.clear()
-            while self._due and not stop.is_set():
-                batch = list(self._due)[:SETTLE_BATCH]
+            while self._due:
+                batch = list(itertools.islice(self._due, SETTLE_BATCH))
                 for user_id in batch:
                     del self._due[user_id]
                 try:
@@ -172,6 +174,6 @@ class PresenceTracker:
         for member, expiry in entries:
             if expiry < now:  # every stream of theirs expired: their replica died
                 await self._close(keys=[keys.conns(int(member)), keys.LIVE], args=[int(member), "", now])
-        for start in range(0, len(users), 500):
-            await self._settle(await self.views(users[start:start + 500]))
+        for start in range(0, len(users), SETTLE_BATCH):
+            await self._settle(await self.views(users[start:start + SETTLE_BATCH]))
         return len(users)

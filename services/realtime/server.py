@@ -42,11 +42,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     service = RealtimeService(
         ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,
         presence, PresenceAudience(GraphClient(channels), AccountsClient(channels)), RedisClasses(redis), config)
-    stop_settling = asyncio.Event()
-    settler = asyncio.get_running_loop().create_task(presence.run_settler(stop_settling))
+    settler = asyncio.get_running_loop().create_task(presence.run_settler())
 
     async def close_settler() -> None:
-        stop_settling.set()
         settler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await settler
