@@ -211,6 +211,20 @@ async def every(interval_s: float, task: Callable[[], Awaitable[object]], stop: 
             await task()
 
 
+async def side_by_side(*jobs: Awaitable[object]) -> None:
+    """Run `jobs` together (a worker's consumer and its sweep) until all end. The first to fail
+    stops the others and its error is raised as it is: keep_working then closes the resources
+    and starts afresh, with nothing left running on the closed ones (asyncio.gather alone would
+    leave the others running; a TaskGroup would wrap the error in an ExceptionGroup)."""
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 # A worker's work: runs until `stop` is set, using the resources it is given.
 Work = Callable[[Resources, asyncio.Event], Awaitable[None]]
 

@@ -13,7 +13,7 @@ import asyncio
 from services.common.clients import AccountsClient
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
-from services.common.server import Resources, every, run_worker
+from services.common.server import Resources, every, run_worker, side_by_side
 from services.realtime.adapters import FollowerCounts
 from services.realtime.classes import Classifier
 from services.realtime.config import ClassifierConfig
@@ -28,7 +28,7 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     config = ClassifierConfig.from_env()
     classifier = Classifier(redis, PostgresClassesStore(await resources.database(max_size=2)),
                             FollowerCounts(AccountsClient(resources.channels())), config)
-    await asyncio.gather(Consumer(redis, GROUP, TOPICS, classifier.handle,
+    await side_by_side(Consumer(redis, GROUP, TOPICS, classifier.handle,
                                   claim_idle_ms=events_claim_idle_ms()).run(stop),
                          every(config.sweep_ms / 1000, classifier.sweep, stop))
 

@@ -15,7 +15,7 @@ import asyncio
 from services.common.clients import AccountsClient, GraphClient
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
-from services.common.server import Resources, every, run_worker
+from services.common.server import Resources, every, run_worker, side_by_side
 from services.realtime.adapters import PresenceAudience
 from services.realtime.buffer import ReplayBuffers
 from services.realtime.config import RealtimeConfig
@@ -33,7 +33,7 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     dispatcher = Dispatcher(redis, ReplayBuffers(redis, config.replay_events, config.replay_ttl_s),
                             PresenceAudience(GraphClient(channels), AccountsClient(channels)))
     presence = PresenceTracker(redis, PostgresPresenceStore(await resources.database(max_size=2)), config)
-    await asyncio.gather(Consumer(redis, GROUP, TOPICS, dispatcher.handle,
+    await side_by_side(Consumer(redis, GROUP, TOPICS, dispatcher.handle,
                                   claim_idle_ms=events_claim_idle_ms()).run(stop),
                          every(config.presence_sweep_ms / 1000, presence.sweep, stop))
 
