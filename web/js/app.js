@@ -94,6 +94,11 @@ async function route() {
 }
 
 document.addEventListener("pictor:unread_count", (e) => setUnread(e.detail.count));
+// Read again once the stream carries every change: a notification made between the first read
+// and the stream's set-up would otherwise never reach the badge.
+document.addEventListener("pictor:stream-ready", () => {
+  api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
+});
 document.addEventListener("pictor:session", (e) => signedInChrome(Boolean(e.detail)));
 document.querySelector(".find").addEventListener("submit", (event) => {
   event.preventDefault();

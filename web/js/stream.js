@@ -30,6 +30,9 @@ async function open() {
   if (lastId) query.set("since", lastId);
   source = new EventSource(`/v1/stream?${query}`);
   source.addEventListener("open", () => { attempt = 0; emit("stream-open", {}); });
+  // The server sends a heartbeat as soon as the stream is set up: from then on every change comes
+  // on it, so state read after this point misses nothing ("stream-ready", once per connection).
+  source.addEventListener("heartbeat", () => emit("stream-ready", {}), { once: true });
   for (const type of ["notification", "unread_count", "presence", ...MESSAGING]) {
     source.addEventListener(type, (event) => {
       if (event.lastEventId) lastId = event.lastEventId;
