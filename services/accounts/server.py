@@ -7,6 +7,13 @@ from pictor.accounts.v1 import accounts_service_pb2_grpc
 
 from services.accounts.devices import DeviceKeys, PostgresDevices
 from services.accounts.erasure import AccountsEraser, username_grace_s
+from services.accounts.exports import (
+    ArchiveSigner,
+    ExportService,
+    PostgresExports,
+    load_export_config,
+    load_or_create_key,
+)
 from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.service import AccountsService, ViewerRelationship
@@ -49,11 +56,14 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         passwords=passwords,
         username_grace_s=username_grace_s(),
     )
-    erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s).erase_user)
+    config = load_export_config(settings)
+    erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s, config.root).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     devices = DeviceKeys(PostgresDevices(db), ids, GraphBlocks(graph))
-    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier, devices),
-                                                                    grpc_server)
+    exports = ExportService(PostgresExports(db), ids, ArchiveSigner(
+        load_or_create_key(config.root / "url.key"), config.url_ttl_s), config, resources.redis())
+    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(
+        AccountsServicer(service, verifier, devices, exports), grpc_server)
 
 
 def main() -> None:
