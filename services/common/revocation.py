@@ -21,6 +21,7 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from services.common.dependencies import REDIS_ERRORS
 
@@ -100,7 +101,7 @@ class RevocationList:
         while True:
             try:
                 await self.reload()
-            except REDIS_ERRORS as error:  # Redis away: keep the last copy, try again
+            except (*REDIS_ERRORS, redis.exceptions.RedisError) as error:  # keep the last copy, try again
                 log.warning("revocation list not reloaded (%s: %s)", type(error).__name__, error)
             await asyncio.sleep(self.refresh_s)
 
