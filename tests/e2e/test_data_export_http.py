@@ -70,9 +70,12 @@ def exported(gateway):
                            {"client_message_id": "e2", "text": "bob answers"}))
     ok(carol.post(f"/v1/posts/{post['id']}/like"))
 
+    began = time.monotonic()
     first = ok(alice.post("/v1/users/me:export", {}))
     again = ok(alice.post("/v1/users/me:export", {}))
     job = ready(alice, first["id"])
+    print(f"\nexport READY {time.monotonic() - began:.2f} s after POST /v1/users/me:export "
+          f"({job['items_done']} items, {job['size_bytes']} bytes)")
     r = gateway.get(path_of(job["download_url"]))
     assert r.status == 200, (r.status, r.body[:300])
     archive = zipfile.ZipFile(io.BytesIO(r.body))
