@@ -6,9 +6,11 @@ step failed). The username stays held by nobody until its grace period ends."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from services.accounts.repository import PostgresAccountsRepository
 
@@ -33,5 +35,11 @@ class AccountsEraser:
     repo: PostgresAccountsRepository
     grace_s: float
 
+    # Where the data exports live (services.accounts.exports): the user's archives go too (their
+    # export rows went with the user row).
+    export_root: Path | None = None
+
     async def erase_user(self, user_id: int) -> None:
         await self.repo.delete_account(user_id, datetime.fromtimestamp(time.time() + self.grace_s, UTC))
+        if self.export_root is not None:
+            shutil.rmtree(self.export_root / str(user_id), ignore_errors=True)

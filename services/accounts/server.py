@@ -7,6 +7,13 @@ from pictor.accounts.v1 import accounts_service_pb2_grpc
 
 from services.accounts.devices import DeviceKeys, PostgresDevices
 from services.accounts.erasure import AccountsEraser, username_grace_s
+from services.accounts.exports import (
+    ArchiveSigner,
+    ExportService,
+    PostgresExports,
+    load_export_config,
+    load_or_create_key,
+)
 from services.accounts.passwords import PasswordPool, load_password_pool_config
 from services.accounts.repository import PostgresAccountsRepository
 from services.accounts.service import AccountsService, ViewerRelationship
@@ -14,8 +21,10 @@ from services.accounts.servicer import AccountsServicer
 from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
 from services.common.clients import GraphClient
+from services.common.dependencies import connect_redis
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
+from services.common.revocation import TokenRevoker
 
 SPEC = by_name("accounts")
 
@@ -39,6 +48,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     resources.on_close(passwords.close)
     db, ids = await resources.database(), IdAllocator(settings.logical_shards)
     repo = PostgresAccountsRepository(db)
+    # Not a health dependency: accounts serves without Redis (revocations then wait for the tokens' TTL).
+    tokens_redis = connect_redis(settings.redis_url)
+    resources.on_close(tokens_redis.aclose)
     service = AccountsService(
         repo=repo,
         ids=ids,
@@ -48,12 +60,16 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         members=graph,
         passwords=passwords,
         username_grace_s=username_grace_s(),
+        revoker=TokenRevoker(tokens_redis, settings.access_token_ttl_s),
     )
-    erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s).erase_user)
+    config = load_export_config(settings)
+    erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s, config.root).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     devices = DeviceKeys(PostgresDevices(db), ids, GraphBlocks(graph))
-    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(AccountsServicer(service, verifier, devices),
-                                                                    grpc_server)
+    exports = ExportService(PostgresExports(db), ids, ArchiveSigner(
+        load_or_create_key(config.root / "url.key"), config.url_ttl_s), config, tokens_redis)
+    accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(
+        AccountsServicer(service, verifier, devices, exports), grpc_server)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import re
 import time
@@ -16,6 +17,7 @@ from typing import Protocol
 from services.accounts import totp
 from services.accounts.passwords import PasswordPool
 from services.common.auth import TokenSigner
+from services.common.dependencies import REDIS_ERRORS
 from services.common.errors import (
     AlreadyExists,
     Conflict,
@@ -27,6 +29,7 @@ from services.common.errors import (
 )
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import check_scan, decimal_int64
+from services.common.revocation import TokenRevoker
 
 USERNAME_RE = re.compile(r"^[a-z0-9._]{1,30}$")
 # Deliberately simple: one @, a dot in the domain, no spaces or control characters.
@@ -39,6 +42,8 @@ MAX_DISPLAY_NAME, MAX_BIO = 64, 150
 MAX_BATCH = 500
 EDITABLE_FIELDS = ("display_name", "bio", "is_private", "show_activity_status")
 BAD_LOGIN = "wrong username or password"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -235,6 +240,22 @@ class AccountsService:
     passwords: PasswordPool
     # How long a deleted account's username stays taken (PICTOR_USERNAME_GRACE_DAYS).
     username_grace_s: float = 30 * 86400
+    # Voids access tokens before they expire (services.common.revocation); None: they live out their TTL.
+    revoker: TokenRevoker | None = None
+
+    async def _revoke(self, *, user_id: int = 0, session_id: int = 0) -> None:
+        """After the change that calls for it committed: with Redis away it is logged, not failed (the
+        tokens then live out their TTL, as before revocation existed)."""
+        if self.revoker is None:
+            return
+        try:
+            if user_id:
+                await self.revoker.user(user_id)
+            if session_id:
+                await self.revoker.session(session_id)
+        except REDIS_ERRORS as error:
+            log.warning("access tokens of user %d / session %d not revoked (%s); they expire within the TTL",
+                        user_id, session_id, error)
 
     async def register(self, username: str, email: str, password: str, display_name: str,
                        user_agent: str = "") -> SessionTokens:
@@ -287,6 +308,7 @@ class AccountsService:
             # A spent token came back: someone holds a copy. Revoke the family, the successor of
             # whoever spent it first included (it was written with the spending).
             await self.repo.revoke_token_family(token.id, token.family_id)
+            await self._revoke(session_id=token.family_id)
             raise Unauthenticated("refresh token was already used; sign in again", reason="REFRESH_TOKEN_REUSED")
         return self._tokens(user, token.family_id, raw_successor)
 
@@ -345,6 +367,7 @@ class AccountsService:
             raise PermissionDenied("the password is not right", reason="BAD_CREDENTIALS")
         await self._second_factor_if_on(user_id, totp_code, recovery_code)
         await self.repo.delete_account(user_id, datetime.fromtimestamp(time.time() + self.username_grace_s, UTC))
+        await self._revoke(user_id=user_id)
 
     async def _second_factor_if_on(self, user_id: int, totp_code: str, recovery_code: str) -> None:
         """With two-factor sign-in on, the code (or a recovery code) is required and spent."""
@@ -371,6 +394,7 @@ class AccountsService:
     async def sign_out(self, user_id: int, session_id: int) -> None:
         if not await self.repo.revoke_session(user_id, session_id):
             raise NotFound(f"session {session_id} not found", reason="SESSION_NOT_FOUND")
+        await self._revoke(session_id=session_id)
 
     async def revoke(self, raw_token: str) -> None:
         try:
@@ -378,6 +402,7 @@ class AccountsService:
         except Unauthenticated:
             return  # Revoking something that grants nothing succeeds.
         await self.repo.revoke_token_family(token.id, token.family_id)
+        await self._revoke(session_id=token.family_id)
 
     async def _check_refresh_token(self, raw_token: str, *, say_suspended: bool = False) -> RefreshToken:
         """The stored token the raw one names; Unauthenticated unless it is valid. say_suspended: a

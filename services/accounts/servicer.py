@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2_grpc
 from pictor.accounts.v1 import accounts_service_pb2 as pb
 
 from services.accounts.devices import Device, DeviceKeys
+from services.accounts.exports import ExportJob, ExportService
 from services.accounts.service import AccountsService, SessionRecord, SessionTokens, User
 from services.common.auth import TokenVerifier
 
@@ -34,6 +36,18 @@ def user_to_proto(user: User, own: bool = False) -> accounts_pb2.User:
         message.viewer.following = user.viewer.following
         message.viewer.requested = user.viewer.requested
         message.viewer.muted = user.viewer.muted
+    return message
+
+
+def export_to_proto(job: ExportJob) -> accounts_pb2.Export:
+    message = accounts_pb2.Export(id=job.id, state=accounts_pb2.Export.State.Value(job.state),
+                                  items_done=job.items_done, current_step=job.current_step,
+                                  download_url=job.download_url, size_bytes=job.size_bytes, error=job.error)
+    message.created_at.FromDatetime(job.created_at)
+    if job.finished_at is not None:
+        message.finished_at.FromDatetime(job.finished_at)
+    if job.expires_at is not None:
+        message.expires_at.FromDatetime(job.expires_at)
     return message
 
 
@@ -76,10 +90,27 @@ def device_to_proto(device: Device) -> accounts_pb2.Device:
 
 
 class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
-    def __init__(self, service: AccountsService, verifier: TokenVerifier, devices: DeviceKeys) -> None:
+    def __init__(self, service: AccountsService, verifier: TokenVerifier, devices: DeviceKeys,
+                 exports: ExportService) -> None:
         self.service = service
         self.verifier = verifier
         self.devices = devices
+        self.exports = exports
+
+    async def CreateExport(self, request: pb.CreateExportRequest, context: grpc.aio.ServicerContext
+                           ) -> accounts_pb2.Export:
+        return export_to_proto(await self.exports.create(self.verifier.require_caller(context)))
+
+    async def GetExport(self, request: pb.GetExportRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.Export:
+        caller = self.verifier.require_caller(context)
+        return export_to_proto(await self.exports.get(caller, request.export_id))
+
+    async def GetExportArchive(self, request: pb.GetExportArchiveRequest, context: grpc.aio.ServicerContext
+                               ) -> httpbody_pb2.HttpBody:
+        data, name = await self.exports.archive(request.export_id, request.exp, request.sig)
+        await context.send_initial_metadata((("content-disposition", f'attachment; filename="{name}"'),
+                                             ("cache-control", "private, no-store")))
+        return httpbody_pb2.HttpBody(content_type="application/zip", data=data)
 
     async def CreateDevice(self, request: pb.CreateDeviceRequest, context: grpc.aio.ServicerContext
                            ) -> accounts_pb2.Device:

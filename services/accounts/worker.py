@@ -23,6 +23,7 @@ from services.accounts.moderation import Suspensions
 from services.accounts.repository import PostgresAccountsRepository, PostgresCountStore
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
+from services.common.revocation import TokenRevoker
 from services.common.server import Resources, run_worker, wait_for_stop
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     # outbox), so it retries for about an hour (claim_idle_ms apart) before giving a count up.
     consumer = Consumer(resources.redis(), GROUP, TOPICS, ProfileCounts(store).handle, max_deliveries=120,
                         claim_idle_ms=events_claim_idle_ms())
+    revoker = TokenRevoker(resources.redis(), resources.settings.access_token_ttl_s)
     suspensions = Consumer(resources.redis(), MODERATION_GROUP, MODERATION_TOPICS,
-                           Suspensions(PostgresAccountsRepository(db)).handle, max_deliveries=120,
+                           Suspensions(PostgresAccountsRepository(db), revoker).handle, max_deliveries=120,
                            claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))

@@ -20,6 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from services.common import revocation
 from services.common.errors import Unauthenticated
 from services.common.files import write_atomically
 
@@ -109,11 +110,18 @@ class TokenVerifier:
                 options={"require": ["exp", "sub", "iat"]},
             )
             int(claims["sub"])  # a subject that is not a user id: not valid (ValueError, below)
-            return claims
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
         except (jwt.InvalidTokenError, ValueError):
             raise Unauthenticated("access token is not valid", reason="TOKEN_INVALID") from None
+        revocations = revocation.current()
+        if revocations is not None:
+            sid = claims.get("sid")
+            if revocations.revoked(int(claims["sub"]), int(claims["iat"]),
+                                   int(sid) if isinstance(sid, str) and sid.isdigit() else None):
+                raise Unauthenticated("access token was revoked (signed out, suspended or deleted); sign in again",
+                                      reason="TOKEN_REVOKED")
+        return claims
 
     def caller(self, context: grpc.aio.ServicerContext) -> int | None:
         """The authenticated caller, None when the call carries no token."""

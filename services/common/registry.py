@@ -61,6 +61,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_services=("pictor.graph.v1.GraphService",),
         proto_modules=("pictor.graph.v1.graph_service_pb2",),
         internal_callers=(
+            ("ExportUserData", ("accounts",)),
             ("GetExclusions", ("feed", "search")),
             ("GetRelationships", ("accounts", "engagement", "messaging", "moderation", "notifications", "posts", "realtime",
                                   "search", "stories")),
@@ -78,6 +79,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("BatchGetPosts", ("feed", "messaging", "notifications", "search")),
             ("CheckPostAccess", ("engagement", "messaging", "moderation", "notifications")),
             ("CheckPostsExist", ("media",)),
+            ("ExportUserData", ("accounts",)),
             ("ListRecentPostIds", ("feed",)),
             ("RebuildTimelines", ("feed",)),
             ("ScanPosts", ("search",)),
@@ -91,6 +93,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
         internal_callers=(
             ("AttachMedia", ("messaging", "posts", "stories")),
             ("BatchGetMedia", ("messaging", "posts", "stories")),
+            ("ExportUserData", ("accounts",)),
+            ("ReadOriginal", ("accounts",)),
             ("ReleaseMedia", ("messaging", "posts", "stories")),
             ("StreamUpload", ("tools",)),
         ),
@@ -108,6 +112,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.engagement.v1.engagement_service_pb2",),
         internal_callers=(
             ("CheckCommentAccess", ("moderation",)),
+            ("ExportUserData", ("accounts",)),
             ("GetPostStates", ("feed", "posts")),
             ("ListSavedPostIds", ("posts",)),
             ("PurgePost", ("posts",)),
@@ -138,6 +143,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         internal_callers=(
             ("BatchGetStories", ("messaging",)),
             ("CheckStoryAccess", ("moderation",)),
+            ("ExportUserData", ("accounts",)),
         ),
     ),
     ServiceSpec(
@@ -147,6 +153,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.messaging.v1.messaging_service_pb2",),
         internal_callers=(
             ("CheckMessageAccess", ("moderation",)),
+            ("ExportUserData", ("accounts",)),
         ),
     ),
     ServiceSpec(
@@ -191,6 +198,8 @@ WORKERS: tuple[WorkerSpec, ...] = (
     # Moves every service's outbox to the streams (services.common.outbox).
     WorkerSpec(name="relay", module="services.mesh.relay"),
     WorkerSpec(name="profile_counts", module="services.accounts.worker"),
+    # accounts': builds the data exports from the owners' ExportUserData (services.accounts.exports).
+    WorkerSpec(name="exporter", module="services.accounts.export_worker"),
     WorkerSpec(name="fanout", module="services.feed.worker"),
     WorkerSpec(name="counters", module="services.engagement.worker"),
     WorkerSpec(name="cleanup", module="services.posts.worker"),

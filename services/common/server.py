@@ -33,10 +33,12 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common import revocation
 from services.common.clients import MeshChannels
-from services.common.config import Settings, load_settings
+from services.common.config import Settings, env_int, load_settings
 from services.common.db import Database
 from services.common.dependencies import (
+    REDIS_ERRORS,
     Backoff,
     Dependency,
     DependencyWatcher,
@@ -48,6 +50,7 @@ from services.common.errors import ErrorInterceptor
 from services.common.mesh_tls import CallerCheckInterceptor, server_credentials
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, all_proto_services, internal_callers
 from services.common.request_checks import RequestCheckInterceptor
+from services.common.revocation import RevocationList
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,25 @@ class RunningService:
         await self.resources.close()
 
 
+async def watch_revocations(resources: Resources) -> None:
+    """This process's copy of the revoked access tokens (services.common.revocation), checked by every
+    TokenVerifier. Its own Redis client, not a health dependency: with Redis away the last copy holds."""
+    client = connect_redis(resources.settings.redis_url)
+    revocations = RevocationList(client, resources.settings.access_token_ttl_s,
+                                 env_int("PICTOR_REVOCATION_REFRESH_MS", 1000) / 1000)
+    with contextlib.suppress(*REDIS_ERRORS):
+        await revocations.reload()
+    revocations.start()
+    revocation.install(revocations)
+
+    async def close() -> None:
+        revocation.install(None)
+        await revocations.close()
+        await client.aclose()
+
+    resources.on_close(close)
+
+
 async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: str = "127.0.0.1",
                 port: int | None = None) -> RunningService:
     """Start `spec` on host:port (port 0 picks a free one); SERVING once its stores answer.
@@ -158,6 +180,7 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     settings = replace(settings, mesh_identity=spec.name)
     resources = Resources(settings)
     try:
+        await watch_revocations(resources)
         await setup(server, resources)
         watcher.dependencies = resources.dependencies
         health_servicer = health.aio.HealthServicer()

@@ -11,11 +11,13 @@ from pictor.engagement.v1 import engagement_service_pb2_grpc
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
+from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.engagement.adapters import BlockedUsers, PostsVisibility
 from services.engagement.counters import RedisCounters
 from services.engagement.erasure import EngagementEraser
+from services.engagement.exports import KINDS
 from services.engagement.purge import PostPurger
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import EngagementService
@@ -36,7 +38,8 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     erasure.start(resources, "engagement", EngagementEraser(db, repo, counters, redis).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(
-        EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store, viewer_states)),
+        EngagementServicer(service, verifier, AccountsClient(channels), PostPurger(repo, counters, store, viewer_states),
+                           UserDataExport(db, KINDS)),
         grpc_server)
 
 

@@ -6,7 +6,9 @@ import grpc
 from google.protobuf import empty_pb2
 from pictor.engagement.v1 import engagement_pb2, engagement_service_pb2_grpc
 from pictor.engagement.v1 import engagement_service_pb2 as pb
+from pictor.exports.v1 import exports_pb2
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, user_summary
 from services.engagement.purge import PostPurger
@@ -18,11 +20,17 @@ EMPTY = empty_pb2.Empty()
 
 class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
     def __init__(self, service: EngagementService, verifier: TokenVerifier, accounts: AccountsClient,
-                 purger: PostPurger) -> None:
+                 purger: PostPurger,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.accounts = accounts
         self.purger = purger
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def ScanLikes(self, request: pb.ScanLikesRequest, context: Context) -> pb.ScanLikesResponse:
         likes = await self.service.scan_likes(request.shard, (request.after_post_id, request.after_user_id),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
+from pictor.exports.v1 import exports_pb2
 from pictor.graph.v1 import graph_service_pb2 as pb
 from pictor.graph.v1 import graph_service_pb2_grpc
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient
 from services.graph.service import FollowState, GraphService, Page, page_token
@@ -16,10 +18,16 @@ EMPTY = empty_pb2.Empty()
 
 
 class GraphServicer(graph_service_pb2_grpc.GraphServiceServicer):
-    def __init__(self, service: GraphService, verifier: TokenVerifier, accounts: AccountsClient) -> None:
+    def __init__(self, service: GraphService, verifier: TokenVerifier, accounts: AccountsClient,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.accounts = accounts
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def _users(self, page: Page) -> pb.ListUsersResponse:
         found = await self.accounts.get_users(page.user_ids)

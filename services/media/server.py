@@ -7,11 +7,13 @@ from pictor.media.v1 import media_service_pb2_grpc
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
+from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.media.blobstore import FileBlobStore, PartFiles
 from services.media.config import load_media_config
 from services.media.erasure import MediaEraser
+from services.media.exports import KINDS
 from services.media.repository import PostgresMediaRepository
 from services.media.sandbox import ImageProcessor, SandboxConfig
 from services.media.service import MediaService
@@ -39,7 +41,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     )
     erasure.start(resources, "media", MediaEraser(service.repo, service.blobs, service.parts).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    media_service_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(service, verifier), grpc_server)
+    media_service_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(service, verifier, UserDataExport(service.repo.db, KINDS)), grpc_server)
 
 
 def main() -> None:

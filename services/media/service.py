@@ -57,6 +57,10 @@ PREVIEW_RE = re.compile(r"^filter-([a-z0-9]+)\.jpg$")
 PREVIEW_SIZE = 320
 
 
+# ReadOriginal's most per answer.
+ORIGINAL_CHUNK = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class StoredVariant:
     size: int
@@ -479,6 +483,17 @@ class MediaService:
         if status == 206:
             headers.append(("content-range", f"bytes {start}-{end}/{size}"))
         return MediaFile(data, content_type, cache_control, status, tuple(headers))
+
+    async def read_original(self, owner_id: int, media_id: int, offset: int) -> tuple[bytes, int, str]:
+        """Up to ORIGINAL_CHUNK bytes of owner_id's original from `offset` (a data export's files)."""
+        if offset < 0:
+            raise InvalidArgument("offset", "offset must not be negative")
+        record = await self._owned_record(owner_id, media_id)
+        try:
+            data = await asyncio.to_thread(self.blobs.read_range, record.original_key, offset, ORIGINAL_CHUNK)
+        except BlobNotFound:
+            raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND") from None
+        return data, record.original_bytes, record.original_format
 
     # --- which posts use which media ------------------------------------------------
 

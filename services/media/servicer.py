@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import grpc
 from google.api import httpbody_pb2
+from pictor.exports.v1 import exports_pb2
 from pictor.media.v1 import media_pb2, media_service_pb2_grpc
 from pictor.media.v1 import media_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.media.edits import Adjustments, Crop, Edit, Recipe
 from services.media.service import MediaService, MediaView, Upload
@@ -93,9 +95,20 @@ def upload_to_proto(upload: Upload, chunk_size: int) -> media_pb2.Upload:
 
 
 class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
-    def __init__(self, service: MediaService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: MediaService, verifier: TokenVerifier,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
+
+    async def ReadOriginal(self, request: pb.ReadOriginalRequest, context: grpc.aio.ServicerContext
+                           ) -> pb.ReadOriginalResponse:
+        data, size, fmt = await self.service.read_original(request.owner_id, request.media_id, request.offset)
+        return pb.ReadOriginalResponse(data=data, size_bytes=size, format=fmt)
 
     def _upload(self, upload: Upload) -> media_pb2.Upload:
         return upload_to_proto(upload, self.service.config.chunk_size)

@@ -14,6 +14,7 @@ from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
+from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.messaging.adapters import (
@@ -25,6 +26,7 @@ from services.messaging.adapters import (
     SharedStories,
 )
 from services.messaging.erasure import MessagingEraser
+from services.messaging.exports import KINDS
 from services.messaging.repository import PostgresMessagingStore
 from services.messaging.service import MessagingService
 from services.messaging.servicer import MessagingServicer
@@ -47,7 +49,8 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     erasure.start(resources, "messaging", MessagingEraser(await resources.database()).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     messaging_service_pb2_grpc.add_MessagingServiceServicer_to_server(
-        MessagingServicer(await messaging_service(resources), verifier, AccountsClient(resources.channels())),
+        MessagingServicer(await messaging_service(resources), verifier, AccountsClient(resources.channels()),
+                          UserDataExport(await resources.database(), KINDS)),
         grpc_server)
 
 

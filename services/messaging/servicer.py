@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
+from pictor.exports.v1 import exports_pb2
 from pictor.messaging.v1 import messaging_pb2, messaging_service_pb2_grpc
 from pictor.messaging.v1 import messaging_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient
 from services.messaging import render
@@ -26,10 +28,16 @@ def conversation_changes(request: pb.UpdateConversationRequest) -> dict[str, obj
 
 
 class MessagingServicer(messaging_service_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, service: MessagingService, verifier: TokenVerifier, people: AccountsClient) -> None:
+    def __init__(self, service: MessagingService, verifier: TokenVerifier, people: AccountsClient,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.people = people
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def _protos(self, views: list[ConversationView]) -> list[messaging_pb2.Conversation]:
         people = await self.people.summaries(list({m.user_id for v in views for m in v.members}))

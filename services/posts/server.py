@@ -8,11 +8,13 @@ from pictor.posts.v1 import posts_service_pb2_grpc
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, ModerationClient
+from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.posts.cache import PostCache
 from services.posts.cleanup import Cleanup, CleanupConfig
 from services.posts.erasure import PostsEraser
+from services.posts.exports import KINDS
 from services.posts.reading import PostHydrator, PostReader
 from services.posts.repository import PostgresPostsRepository
 from services.posts.service import Access, PostsService
@@ -42,7 +44,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
     reader = PostReader(service, hydrator, PostCache(redis))
-    posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader), grpc_server)
+    posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader, UserDataExport(db, KINDS)), grpc_server)
     cleanup = Cleanup(posts, EngagementClient(channels), MediaClient(channels), CleanupConfig.from_env(),
                       settings.logical_shards)
     erasure.start(resources, "posts", PostsEraser(db, posts, cleanup, redis).erase_user)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
+from pictor.exports.v1 import exports_pb2
 from pictor.posts.v1 import posts_pb2, posts_service_pb2_grpc
 from pictor.posts.v1 import posts_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.posts.reading import PostReader
 from services.posts.service import Location, Post, PostsService, not_found
@@ -28,10 +30,16 @@ def scanned_proto(post: Post) -> posts_pb2.Post:
 
 
 class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
-    def __init__(self, service: PostsService, verifier: TokenVerifier, reader: PostReader) -> None:
+    def __init__(self, service: PostsService, verifier: TokenVerifier, reader: PostReader,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.reader = reader
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def ScanPosts(self, request: pb.ScanPostsRequest, context: Context) -> pb.ScanPostsResponse:
         posts, next_after = await self.service.scan(request.shard, request.after_id, request.page_size)

@@ -11,10 +11,12 @@ from pictor.stories.v1 import stories_service_pb2_grpc
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient
+from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.stories.adapters import AuthorSummaries, GraphRelations, StoryMedia
 from services.stories.erasure import StoriesEraser
+from services.stories.exports import KINDS
 from services.stories.index import RedisStoryIndex
 from services.stories.repository import PostgresStoryRepository
 from services.stories.service import StoriesConfig, StoriesService
@@ -38,7 +40,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
                              config)
     stories_service_pb2_grpc.add_StoriesServiceServicer_to_server(
         StoriesServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),
-                        AuthorSummaries(AccountsClient(channels)), media), grpc_server)
+                        AuthorSummaries(AccountsClient(channels)), media, UserDataExport(db, KINDS)), grpc_server)
 
 
 def main() -> None:

@@ -6,9 +6,11 @@ from datetime import datetime
 
 import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
+from pictor.exports.v1 import exports_pb2
 from pictor.stories.v1 import stories_pb2, stories_service_pb2_grpc
 from pictor.stories.v1 import stories_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.stories.adapters import AuthorSummaries, StoryMedia
 from services.stories.service import Highlight, StoriesService, Story
@@ -31,11 +33,17 @@ def audience_name(value: int) -> str:
 
 
 class StoriesServicer(stories_service_pb2_grpc.StoriesServiceServicer):
-    def __init__(self, service: StoriesService, verifier: TokenVerifier, people: AuthorSummaries, media: StoryMedia) -> None:
+    def __init__(self, service: StoriesService, verifier: TokenVerifier, people: AuthorSummaries, media: StoryMedia,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.people = people
         self.media = media
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: grpc.aio.ServicerContext
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def _stories(self, viewer_id: int, stories: list[Story]) -> list[stories_pb2.Story]:
         people = await self.people.summaries(list({s.author_id for s in stories}))

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from services.common.db import GLOBAL_SCHEMA
+from services.common.revocation import KEY as REVOKED_TOKENS
 from services.messaging.e2e_client import Device
 from tests.conftest import GRACE_DAYS
 from tests.e2e.http import eventually, path_of
@@ -28,8 +29,10 @@ PASSWORD = "correct horse"
 # no personal data, pruned after their retention.
 EXEMPT_TABLES = {"consumed_events"}
 # Redis keys that may: the event streams (the bus, capped) and the replay buffers of other users'
-# open streams (their last events, capped and expiring), which are logs of what happened.
-EXEMPT_KEY_PREFIXES = ("events:",)
+# open streams (their last events, capped and expiring), which are logs of what happened; the
+# revoked access tokens (services/common/revocation.py: the deleted user's entry voids their tokens
+# until the last expires, and is pruned a minute later).
+EXEMPT_KEY_PREFIXES = ("events:", REVOKED_TOKENS)
 
 
 def ok(r) -> dict:

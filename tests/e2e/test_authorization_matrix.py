@@ -6,7 +6,7 @@ Routes, from outside, through the gateway:
 - anonymous: a route whose handler requires a caller answers 401, whatever the ids;
 - another user: alice's account is private and bob does not follow her; on every route naming
   one of her things (a post, comment, media, upload, story, highlight, conversation, message,
-  session) bob is refused (403 or 404: never a success), and so is an anonymous caller;
+  session, data export) bob is refused (403 or 404: never a success), and so is an anonymous caller;
 - the owner: alice reads each of her things (every GET route naming one) with 200, so the
   refusals above are about who asks, not about ids that do not exist.
 Methods for the mesh only: refused at the gateway (404 or UNIMPLEMENTED), on the service's port
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e
 ROUTES = http_routes()
 # Path parameters that name something of alice's (made by the `alices` fixture).
 OWNED = ("post_id", "comment_id", "media_id", "upload_id", "story_id", "highlight_id", "conversation_id",
-         "message_id", "session_id")
+         "message_id", "session_id", "export_id")
 # The others, with a value that is well formed (the handler is reached) and names nothing of hers.
 PLAIN = {"user_id": "1", "username": "nobody", "name": "nothing", "place_id": "1", "file": "1080.jpg"}
 # Well-formed values for body fields that are checked before the thing they act on is looked up.
@@ -96,9 +96,10 @@ def alices(gateway):
     message = alice.post(f"/v1/conversations/{conversation}/messages",
                          {"client_message_id": uuid.uuid4().hex, "text": "hi"}).json["id"]
     session = alice.get("/v1/sessions").json["sessions"][0]["id"]
+    export = alice.post("/v1/users/me:export", {}).json["id"]
     owned = {"post_id": post, "comment_id": comment, "media_id": media, "upload_id": upload, "story_id": story,
              "highlight_id": highlight, "conversation_id": conversation, "message_id": message,
-             "session_id": session, "user_id": carol.id}
+             "session_id": session, "export_id": export, "user_id": carol.id}
     assert all(owned.values()), owned
     return alice, bob, owned
 
@@ -120,8 +121,9 @@ def test_an_anonymous_caller_is_refused_alices_things(gateway, alices, route):
     assert r.status in (401, 403, 404), (route.name, r.status, r.body[:200])
 
 
-# Reads of hers that need more than her token: the file of a media item needs a signed URL.
-SIGNED_URL_ONLY = {"GET /v1/media/{media_id}/{file}"}
+# Reads of hers that need more than her token: the file of a media item and an export's archive
+# need a signed URL.
+SIGNED_URL_ONLY = {"GET /v1/media/{media_id}/{file}", "GET /v1/exports/{export_id}/archive"}
 
 
 @pytest.mark.parametrize("route", [r for r in NAMING_HERS if r.verb == "get" and r.name not in SIGNED_URL_ONLY],

@@ -1,0 +1,14 @@
+"""media's part of a data export (services.common.exports): the user's media items; their original
+files travel through ReadOriginal."""
+
+from __future__ import annotations
+
+from services.common.exports import ExportKind
+
+KINDS = {
+    "media": ExportKind(
+        "SELECT id, width, height, original_format, original_bytes, captured_at, alt_text, "
+        "created_at, kind, state, duration_ms, source_media_id FROM {schema}.media WHERE owner_id "
+        "= %(user)s AND id > %(after)s ORDER BY id LIMIT %(limit)s",
+        key="id"),
+}

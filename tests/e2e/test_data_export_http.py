@@ -1,0 +1,252 @@
+"""Exporting one's data through the gateway (POST /v1/users/me:export): a job at once, a worker that
+asks every owner over its mesh-only ExportUserData, a signed zip only its owner can reach, and in it
+every kind of the user's data and nothing of anyone else's (README: "Your data")."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+import zipfile
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import grpc
+import pytest
+from pictor.exports.v1 import exports_pb2
+from pictor.posts.v1 import posts_service_pb2_grpc
+
+from services.common.mesh_tls import service_channel
+from tests.e2e.http import UserClient, path_of
+from tests.e2e.media_files import unique_jpeg
+
+pytestmark = pytest.mark.e2e
+
+
+def ok(r) -> dict:
+    assert r.status == 200, (r.status, r.body[:300])
+    return r.json
+
+
+def ready(user, export_id: str, timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (job := ok(user.get(f"/v1/users/me/exports/{export_id}")))["state"] in ("PENDING", "RUNNING"):
+        assert time.monotonic() < deadline, f"export still {job['state']} after {timeout_s} s: {job}"
+        time.sleep(0.2)
+    return job
+
+
+def new_user(gateway) -> UserClient:
+    n = uuid.uuid4().hex[:12]
+    return UserClient(gateway, ok(gateway.post("/v1/accounts", {
+        "username": f"export{n}", "email": f"export{n}@example.com", "password": "correct horse",
+        "display_name": "Export"})))
+
+
+@pytest.fixture(scope="module")
+def exported(gateway):
+    """alice's life (bob and carol around her), her export, and its archive unzipped."""
+    alice, bob, carol, dave = (new_user(gateway) for _ in range(4))
+    photo, bob_photo = unique_jpeg(), unique_jpeg()
+    media = ok(alice.upload(photo, "image/jpeg"))
+    post = ok(alice.post("/v1/posts", {"media_ids": [media["id"]], "caption": "my export"}))
+    bob_post = ok(bob.post("/v1/posts", {"media_ids": [ok(bob.upload(bob_photo, "image/jpeg"))["id"]],
+                                         "caption": "bob's"}))
+    ok(alice.post(f"/v1/users/{bob.id}/follow"))
+    ok(bob.post(f"/v1/users/{alice.id}/follow"))
+    ok(alice.post(f"/v1/users/{dave.id}/block"))
+    ok(alice.post(f"/v1/posts/{bob_post['id']}/like"))
+    ok(alice.post(f"/v1/posts/{bob_post['id']}/save"))
+    mine = ok(alice.post(f"/v1/posts/{bob_post['id']}/comments", {"text": "alice's comment"}))
+    theirs = ok(bob.post(f"/v1/posts/{post['id']}/comments", {"text": "bob's comment"}))
+    story_media = ok(alice.upload(unique_jpeg(), "image/jpeg"))
+    story = ok(alice.post("/v1/stories", {"media_id": story_media["id"]}))
+    highlight = ok(alice.post("/v1/highlights", {"title": "mine", "story_ids": [story["id"]]}))
+    conversation = ok(alice.post("/v1/conversations", {"member_ids": [bob.id]}))
+    sent = ok(alice.post(f"/v1/conversations/{conversation['id']}/messages",
+                         {"client_message_id": "e1", "text": "alice says hi"}))
+    received = ok(bob.post(f"/v1/conversations/{conversation['id']}/messages",
+                           {"client_message_id": "e2", "text": "bob answers"}))
+    ok(carol.post(f"/v1/posts/{post['id']}/like"))
+
+    began = time.monotonic()
+    first = ok(alice.post("/v1/users/me:export", {}))
+    again = ok(alice.post("/v1/users/me:export", {}))
+    job = ready(alice, first["id"])
+    print(f"\nexport READY {time.monotonic() - began:.2f} s after POST /v1/users/me:export "
+          f"({job['items_done']} items, {job['size_bytes']} bytes)")
+    r = gateway.get(path_of(job["download_url"]))
+    assert r.status == 200, (r.status, r.body[:300])
+    archive = zipfile.ZipFile(io.BytesIO(r.body))
+    return {"alice": alice, "bob": bob, "carol": carol, "dave": dave, "first": first, "again": again,
+            "job": job, "response": r, "archive": archive, "photo": photo, "media": media, "post": post,
+            "bob_post": bob_post, "mine": mine, "theirs": theirs, "story": story, "story_media": story_media,
+            "highlight": highlight, "conversation": conversation, "sent": sent, "received": received}
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp)
+
+
+def table(archive: zipfile.ZipFile, name: str) -> list[dict]:
+    return json.loads(archive.read(name))
+
+
+def test_the_request_answers_at_once_with_a_job(exported):
+    first = exported["first"]
+    assert first["state"] in ("PENDING", "RUNNING", "READY"), first
+    assert first["id"] and first["created_at"], first
+
+
+def test_a_second_request_while_one_runs_returns_the_running_one(exported):
+    first, again = exported["first"], exported["again"]
+    if again["id"] != first["id"]:
+        # Only once the first had finished may a new one start.
+        job = exported["job"]
+        assert when(job["finished_at"]) <= when(again["created_at"]), (job, again)
+    else:
+        assert again["state"] in ("PENDING", "RUNNING"), again
+
+
+def test_a_ready_job_shows_its_progress_size_expiry_and_a_signed_url(exported):
+    job = exported["job"]
+    assert job["state"] == "READY", job
+    assert int(job["items_done"]) >= 10, job
+    assert int(job["size_bytes"]) == len(exported["response"].body)
+    assert when(job["expires_at"]) > when(job["finished_at"])
+    query = parse_qs(urlsplit(job["download_url"]).query)
+    assert set(query) == {"exp", "sig"}
+
+
+def test_the_archive_is_a_zip_download_kept_private(exported):
+    headers = exported["response"].headers
+    assert headers["content-type"] == "application/zip"
+    assert headers["content-disposition"].startswith("attachment; filename=\"pictor-export-")
+    assert headers["cache-control"] == "private, no-store"
+
+
+def test_every_kind_of_data_is_in_the_archive(exported):
+    archive = exported["archive"]
+    names = set(archive.namelist())
+    assert {"README.txt", "profile.json", "sessions.json", "posts.json", "comments.json", "likes.json",
+            "saves.json", "following.json", "followers.json", "blocks.json", "stories.json", "highlights.json",
+            "messages.json", "media.json"} <= names
+    alice, bob, dave = exported["alice"], exported["bob"], exported["dave"]
+    profile = json.loads(archive.read("profile.json"))
+    assert (profile["id"], profile["username"]) == (alice.id, alice.username)
+    assert "password_hash" not in profile
+    assert len(table(archive, "sessions.json")) >= 1
+    assert [p["id"] for p in table(archive, "posts.json")] == [exported["post"]["id"]]
+    assert table(archive, "posts.json")[0]["caption"] == "my export"
+    assert [(c["id"], c["text"]) for c in table(archive, "comments.json")] == [(exported["mine"]["id"],
+                                                                                 "alice's comment")]
+    assert [x["post_id"] for x in table(archive, "likes.json")] == [exported["bob_post"]["id"]]
+    assert [x["post_id"] for x in table(archive, "saves.json")] == [exported["bob_post"]["id"]]
+    assert [x["user_id"] for x in table(archive, "following.json")] == [bob.id]
+    assert [x["user_id"] for x in table(archive, "followers.json")] == [bob.id]
+    assert [x["user_id"] for x in table(archive, "blocks.json")] == [dave.id]
+    assert [s["id"] for s in table(archive, "stories.json")] == [exported["story"]["id"]]
+    highlights = table(archive, "highlights.json")
+    assert [(h["id"], h["story_ids"]) for h in highlights] == [(exported["highlight"]["id"], [exported["story"]["id"]])]
+    assert [(m["id"], m["text"]) for m in table(archive, "messages.json")] == [(exported["sent"]["id"], "alice says hi")]
+    media_ids = {m["id"] for m in table(archive, "media.json")}
+    assert media_ids == {exported["media"]["id"], exported["story_media"]["id"]}
+
+
+def test_the_original_files_are_in_the_archive_byte_for_byte(exported):
+    archive = exported["archive"]
+    media = {m["id"]: m for m in table(archive, "media.json")}
+    for media_id, item in media.items():
+        assert f"media/{media_id}.{item['original_format']}" in archive.namelist()
+    assert archive.read(f"media/{exported['media']['id']}.{media[exported['media']['id']]['original_format']}") \
+        == exported["photo"]
+
+
+def test_nothing_of_anyone_else_is_in_the_archive(exported):
+    """Others' comments on her posts, the messages they sent her, their likes: theirs, not hers."""
+    archive = exported["archive"]
+    everything = b"".join(archive.read(n) for n in archive.namelist() if n.endswith(".json"))
+    assert b"bob's comment" not in everything
+    assert b"bob answers" not in everything
+    assert exported["theirs"]["id"].encode() not in everything
+    assert exported["received"]["id"].encode() not in everything
+    assert exported["carol"].id.encode() not in everything
+    assert f"media/{exported['bob_post']['media'][0]['id']}".encode() not in b" ".join(
+        n.encode() for n in archive.namelist())
+
+
+def test_another_user_cannot_see_the_job_or_reach_the_archive(exported, gateway):
+    job, bob = exported["job"], exported["bob"]
+    r = bob.get(f"/v1/users/me/exports/{job['id']}")
+    assert r.status == 404, r.body
+    assert r.json["details"][0]["reason"] == "EXPORT_NOT_FOUND"
+    assert gateway.get(f"/v1/users/me/exports/{job['id']}").status == 401
+    query = parse_qs(urlsplit(job["download_url"]).query)
+    exp, sig = query["exp"][0], query["sig"][0]
+    tampered = sig[:-2] + ("AA" if not sig.endswith("AA") else "BB")
+    for path in (f"/v1/exports/{job['id']}/archive?exp={exp}&sig={tampered}",
+                 f"/v1/exports/{job['id']}/archive?exp={int(exp) + 1}&sig={sig}",
+                 f"/v1/exports/{job['id']}/archive",
+                 f"/v1/exports/{int(job['id']) + 1}/archive?exp={exp}&sig={sig}"):
+        r = gateway.get(path, token=bob.token)
+        assert r.status == 404, (path, r.status, r.body[:200])
+        assert b"PK" not in r.body[:2]
+
+
+def test_an_expired_url_is_404(exported, gateway):
+    job = exported["job"]
+    sig = parse_qs(urlsplit(job["download_url"]).query)["sig"][0]
+    r = gateway.get(f"/v1/exports/{job['id']}/archive?exp={int(time.time()) - 1}&sig={sig}")
+    assert r.status == 404, r.body
+
+
+def test_each_read_of_a_ready_job_signs_a_fresh_url_that_works(exported, gateway):
+    alice = exported["alice"]
+    job = ok(alice.get(f"/v1/users/me/exports/{exported['job']['id']}"))
+    r = gateway.get(path_of(job["download_url"]))
+    assert r.status == 200
+    assert r.body == exported["response"].body
+
+
+@pytest.mark.parametrize("path, field", [
+    ("/v1/users/me/exports/abc", "export_id"),
+    ("/v1/users/me/exports/-5", "export_id"),
+])
+def test_a_malformed_export_id_is_400_naming_it(exported, path, field):
+    r = exported["alice"].get(path)
+    assert r.status == 400, (r.status, r.body)
+    assert field in r.body.decode()
+
+
+def test_an_unknown_export_id_is_404(exported):
+    assert exported["alice"].get("/v1/users/me/exports/123456789").status == 404
+
+
+def test_a_malformed_expiry_is_400(exported, gateway):
+    r = gateway.get(f"/v1/exports/{exported['job']['id']}/archive?exp=soon&sig=x")
+    assert r.status == 400, (r.status, r.body)
+
+
+def test_an_owners_export_method_pages_and_refuses_unknown_kinds(settings, exported):
+    """posts' ExportUserData, called as accounts (its exporter's identity) over the mesh."""
+    alice = exported["alice"]
+    with service_channel(settings, "posts", "accounts", aio=False) as channel:
+        stub = posts_service_pb2_grpc.PostsServiceStub(channel)
+        pages, token = [], ""
+        while True:
+            reply = stub.ExportUserData(exports_pb2.ExportUserDataRequest(
+                user_id=int(alice.id), kind="posts", page_size=1, page_token=token), timeout=30)
+            pages.append(list(reply.records))
+            token = reply.next_page_token
+            if not token:
+                break
+        assert [json.loads(r)["id"] for page in pages for r in page] == [exported["post"]["id"]]
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ExportUserData(exports_pb2.ExportUserDataRequest(user_id=int(alice.id), kind="passwords"),
+                                timeout=30)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ExportUserData(exports_pb2.ExportUserDataRequest(user_id=int(alice.id), kind="posts",
+                                                                  page_token="garbage"), timeout=30)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
