@@ -3,6 +3,7 @@
 // (messages, typing, read receipts, reactions, unsends), starting one, sharing a post into one.
 import { api, ApiError, describe, me } from "../api.js";
 import { ago, h, toast } from "../dom.js";
+import { postMedia, readAgain, renewingImg } from "../photo.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
@@ -96,17 +97,31 @@ function sharedPost(shared) {
   const post = shared.post;
   const media = post.media?.[0];
   return h("a.shared-post", { href: `#/p/${post.id}` },
-    media ? h("img", { src: media.url_template.replace("{variant}", "150.webp"),
-                       alt: media.alt_text || `Post by ${post.author.username}`, loading: "lazy" }) : null,
+    media ? renewingImg({ alt: media.alt_text || `Post by ${post.author.username}`, loading: "lazy" }, media,
+      "150.webp", () => postMedia(post.id, media.id)) : null,
     h("span", {}, h("strong", {}, post.author.username), " ", (post.caption || "").slice(0, 80)));
+}
+
+/** The message as the conversation's pages hold it now (fresh media URLs), or null past a few pages. */
+async function messageAgain(message) {
+  let token = "";
+  for (let pages = 0; pages < 5; pages += 1) {
+    const query = new URLSearchParams({ page_size: "100" });
+    if (token) query.set("page_token", token);
+    const r = await readAgain(`/v1/conversations/${message.conversation_id}/messages?${query}`);
+    const found = r.messages.find((m) => m.id === message.id);
+    if (found || !r.next_page_token) return found || null;
+    token = r.next_page_token;
+  }
+  return null;
 }
 
 function body(message) {
   const kind = message.kind || "";
   if (kind.endsWith("POST")) return sharedPost(message.post);
   if (kind.endsWith("MEDIA") && message.media?.url_template) {
-    return h("img.message-photo", { src: message.media.url_template.replace("{variant}", "320.webp"),
-                                    alt: message.media.alt_text || "A photo", loading: "lazy" });
+    return renewingImg({ class: "message-photo", alt: message.media.alt_text || "A photo", loading: "lazy" },
+      message.media, "320.webp", async () => (await messageAgain(message))?.media);
   }
   if (kind.endsWith("STORY")) {
     // A story reply: the story while the reader may see it (the live stream carries only its id), then the text.
@@ -114,8 +129,10 @@ function body(message) {
     const media = message.story?.unavailable ? null : story?.media;
     return h("div.story-reply", {},
       h("p.meta", {}, message.story?.unavailable ? "Replied to a story that is no longer available" : "Replied to a story"),
-      media?.url_template ? h("img.message-photo", { src: media.url_template.replace("{variant}", "320.webp"),
-        alt: media.alt_text || `Story by ${story.author?.username || "someone"}`, loading: "lazy" }) : null,
+      media?.url_template ? renewingImg({ class: "message-photo", loading: "lazy",
+        alt: media.alt_text || `Story by ${story.author?.username || "someone"}` }, media, "320.webp",
+      async () => { const again = await messageAgain(message); return again?.story?.unavailable ? null : again?.story?.story?.media; })
+        : null,
       message.text ? h("p.text", {}, message.text) : null);
   }
   if (kind.endsWith("ENCRYPTED")) return h("p.meta", {}, "Encrypted message: open it in an app that holds your keys.");

@@ -16,7 +16,7 @@ function altText(post, i) {
 
 function carousel(post, options) {
   const slides = h("ul.slides", { tabindex: "0", "aria-label": `Photos of the post by ${post.author.username}` });
-  post.media.forEach((m, i) => slides.append(h("li", {}, photo(m, altText(post, i), {
+  post.media.forEach((m, i) => slides.append(h("li", {}, photo(m, altText(post, i), { postId: post.id,
     timing: options.first && i === 0 ? "feed-first-image" : undefined }))));
   const box = h("div.carousel", {}, slides);
   if (post.media.length > 1) {
