@@ -4,6 +4,7 @@
 import { api, describe, me } from "../api.js";
 import { ago, h, toast, userLink } from "../dom.js";
 import { renewing, renewingImg, variant } from "../photo.js";
+import { reportButton } from "../report.js";
 import { uploadFile } from "../upload.js";
 
 const STORY_MS = 5000;
@@ -64,7 +65,9 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
       h("div.stage", {}, img, prevZone, nextZone),
       position, footer, panel));
 
-  const paused = () => userPaused || !loaded || !panel.hidden || document.hidden
+  // A sheet over the viewer (reporting the story) pauses it and takes the keys.
+  const sheetOpen = () => Boolean(document.querySelector("dialog[open]"));
+  const paused = () => userPaused || !loaded || !panel.hidden || document.hidden || sheetOpen()
     || footer.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
 
   function tick(now) {
@@ -148,7 +151,8 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   }
 
   function theirControls(story) {
-    if (!story.allow_replies) return [h("p.meta", {}, "Replies to this story are off.")];
+    const report = reportButton("STORY", story.id, `Report story by ${story.author.username}`, "button.report");
+    if (!story.allow_replies) return [h("p.meta", {}, "Replies to this story are off."), report];
     const input = h("input", { name: "text", required: true, maxlength: 1000, autocomplete: "off",
                                "aria-label": `Reply to ${story.author.username}`, placeholder: `Reply to ${story.author.username}…` });
     const form = h("form.reply", {}, input, h("button", { type: "submit" }, "Send"));
@@ -173,7 +177,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
         toast(describe(e), "error");
       }
     } }, emoji);
-    return [h("div.reactions", { role: "group", "aria-label": "Reactions" }, REACTIONS.map(react)), form];
+    return [h("div.reactions", { role: "group", "aria-label": "Reactions" }, REACTIONS.map(react)), form, report];
   }
 
   function mineControls(story) {
@@ -212,6 +216,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   }
 
   function onKey(event) {
+    if (sheetOpen()) return;
     const typing = ["INPUT", "TEXTAREA"].includes(event.target.tagName);
     if (event.key === "Escape") {
       event.preventDefault();
