@@ -1,4 +1,4 @@
-"""Reporting from the client: a post, a comment, a story and an account each have a Report action
+"""Reporting from the client: a post, a comment, a story, a message and an account each have a Report action
 that asks for a reason, says the report was received, and puts the target in the moderators' queue
 (GET /v1/moderation/reports, as a moderator granted with the admin command)."""
 
@@ -110,3 +110,19 @@ def test_a_reported_account_reaches_the_queue_and_a_failed_report_says_why(brows
     send_report(page, name, "Pretending to be someone else", "account")
     target = queued(moderator, "ACCOUNT", impostor["user"]["id"])
     assert target is not None and target["reasons"] == {"REASON_IMPERSONATION": 1}, target
+
+
+def test_a_reported_message_reaches_the_moderators_queue(browser, register, gateway, moderator):
+    reporter, sender = register("reporter"), register("sender")
+    r = gateway.post("/v1/conversations", {"member_ids": [reporter["user"]["id"]]}, token=sender["access_token"])
+    assert r.status == 200, r.body
+    cid = r.json["id"]
+    r = gateway.post(f"/v1/conversations/{cid}/messages", {"client_message_id": "scam", "text": "Send me money"},
+                     token=sender["access_token"])
+    assert r.status == 200, r.body
+    page = browser.page(reporter, viewport=PHONE)
+    page.goto(f"/#/direct/t/{cid}")
+    page.get_by_role("button", name=f"Actions for the message from {sender['user']['username']}").click()
+    send_report(page, f"Report message from {sender['user']['username']}", "Spam", "message")
+    target = queued(moderator, "MESSAGE", r.json["id"])
+    assert target is not None and target["reasons"] == {"REASON_SPAM": 1}, target

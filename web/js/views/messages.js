@@ -4,9 +4,11 @@
 import { api, ApiError, describe, me } from "../api.js";
 import { ago, h, toast } from "../dom.js";
 import { postMedia, readAgain, renewingImg } from "../photo.js";
+import { reportButton } from "../report.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
+const REACTIONS = ["❤️", "😂", "😮", "😢", "🔥", "👍"];
 
 /** Ids are int64 rendered as strings: compared as BigInt. */
 const newer = (a, b) => BigInt(a || 0) > BigInt(b || 0);
@@ -158,20 +160,69 @@ export async function conversationScreen(main, { params, signal }) {
   let typingTimer = 0;
   let lastTypingSent = 0;
 
-  const reactionsOf = (m) => (m.reactions || []).map((r) => r.emoji).join(" ");
+  // Each message's reactions as last heard (the list, or the stream's message_reaction).
+  const reactions = new Map();
+  const showReactions = (messageId, list) => {
+    reactions.set(messageId, list || []);
+    const li = listEl(messageId);
+    if (!li) return;
+    li.querySelector(".reactions-line").textContent = (list || []).map((r) => r.emoji).join(" ");
+    const mineNow = (list || []).find((r) => r.user_id === me().id)?.emoji;
+    for (const b of li.querySelectorAll(".react")) b.setAttribute("aria-pressed", String(b.dataset.emoji === mineNow));
+  };
+  const listEl = (messageId) => list.querySelector(`[data-id="${messageId}"]`);
+  const unsent = (messageId) => { listEl(messageId)?.remove(); reactions.delete(messageId); renderSeen(); };
+
+  // A message's actions, behind one button: react (again to take it back), unsend mine, report theirs.
+  const actions = (m, mine, sender) => {
+    const react = (emoji) => h("button.react", { type: "button", "aria-pressed": "false", dataset: { emoji },
+      "aria-label": `React ${emoji}`, onclick: async () => {
+        const given = (reactions.get(m.id) || []).find((r) => r.user_id === me().id)?.emoji;
+        try {
+          const updated = given === emoji
+            ? await api(`/v1/messages/${m.id}/reactions`, { method: "DELETE", body: { emoji } })
+            : await api(`/v1/messages/${m.id}/reactions`, { method: "POST", body: { emoji } });
+          showReactions(m.id, updated.reactions);
+        } catch (e) {
+          toast(describe(e), "error");
+        }
+      } }, emoji);
+    const tools = h("div.message-tools", { role: "group", "aria-label": "Message actions", hidden: true },
+      ...REACTIONS.map(react),
+      mine ? h("button.link", { type: "button", onclick: async () => {
+        try {
+          await api(`/v1/messages/${m.id}`, { method: "DELETE" });
+          unsent(m.id);
+          toast("Unsent");
+        } catch (e) {
+          toast(describe(e), "error");
+        }
+      } }, "Unsend") : reportButton("MESSAGE", m.id, `Report message from ${sender?.username || "someone"}`));
+    const toggle = h("button.link.more", { type: "button", "aria-expanded": "false",
+      "aria-label": mine ? "Actions for your message" : `Actions for the message from ${sender?.username || "someone"}`,
+      onclick: () => {
+        tools.hidden = !tools.hidden;
+        toggle.setAttribute("aria-expanded", String(!tools.hidden));
+        if (!tools.hidden) tools.querySelector("button").focus();
+      } }, "⋯");
+    return [toggle, tools];
+  };
   const item = (m) => {
     const mine = m.sender_id === me().id;
     const sender = people.get(m.sender_id);
+    const encrypted = (m.kind || "").endsWith("ENCRYPTED");
     return h(`li.message.${mine ? "mine" : "theirs"}`, { dataset: { id: m.id } },
       mine ? null : h("span.visually-hidden", {}, `${sender?.username || "Someone"}: `),
       body(m),
-      h("span.reactions-line", { "aria-label": "Reactions" }, reactionsOf(m)),
-      h("time.meta", { datetime: m.created_at }, ago(m.created_at)));
+      h("span.reactions-line", { "aria-label": "Reactions" }),
+      h("time.meta", { datetime: m.created_at }, ago(m.created_at)),
+      encrypted ? null : actions(m, mine, sender));
   };
   const place = (m) => {
     if (list.querySelector(`[data-id="${m.id}"]`)) return;
     const later = [...list.children].find((li) => newer(li.dataset.id, m.id));
     list.insertBefore(item(m), later || null);
+    showReactions(m.id, m.reactions);
   };
   const newestId = () => list.lastElementChild?.dataset.id || "0";
   const renderSeen = () => {
@@ -259,11 +310,8 @@ export async function conversationScreen(main, { params, signal }) {
       renderSeen();
       scrollDown();
     },
-    message_unsent: (d) => { list.querySelector(`[data-id="${d.message_id}"]`)?.remove(); renderSeen(); },
-    message_reaction: (d) => {
-      const line = list.querySelector(`[data-id="${d.message_id || d.id}"] .reactions-line`);
-      if (line) line.textContent = reactionsOf(d);
-    },
+    message_unsent: (d) => unsent(d.message_id),
+    message_reaction: (d) => showReactions(d.message_id || d.id, d.reactions),
     read_receipt: (d) => {
       if (newer(d.message_id, reads.get(d.user_id))) reads.set(d.user_id, d.message_id);
       renderSeen();
