@@ -166,3 +166,34 @@ def test_an_unsent_message_disappears_live_from_the_other_members_screen(browser
     expect(ben.locator(".message")).to_contain_text("Keep this one")
     listed = gateway.get(f"/v1/conversations/{cid}/messages", token=b["access_token"]).json["messages"]
     assert [m["text"] for m in listed] == ["Keep this one"]
+
+
+def test_the_messages_badge_counts_unread_conversations_live(browser, register, gateway):
+    me, ben, cat = register("me"), register("ben"), register("cat")
+    for other in (ben, cat):
+        follow(gateway, me, other)
+        follow(gateway, other, me)
+    page = browser.page(me, viewport=PHONE)
+    page.goto("/#/")
+    badge = page.locator("[data-nav=direct] .badge")
+    expect(page.locator(".feed")).to_be_attached()
+    expect(badge).to_be_hidden()
+    with_ben = conversation(gateway, ben, me)
+    send(gateway, ben, with_ben, "one")
+    send(gateway, ben, with_ben, "two")
+    expect(badge).to_have_text("1")  # one conversation, however many messages
+    with_cat = conversation(gateway, cat, me)
+    hey = send(gateway, cat, with_cat, "hey")
+    expect(badge).to_have_text("2")
+    expect(badge).to_have_attribute("aria-label", "2 conversations with unread messages")
+    shoot(page, "badges")
+    page.goto(f"/#/direct/t/{with_ben}")  # opening it reads it
+    expect(page.locator(".message.theirs")).to_have_count(2)
+    expect(badge).to_have_text("1")
+    send(gateway, ben, with_ben, "three")  # read at once on the open screen
+    expect(page.locator(".message.theirs")).to_have_count(3)
+    expect(badge).to_have_text("1")
+    # Read elsewhere (another device): the badge follows the receipt.
+    r = gateway.post(f"/v1/conversations/{with_cat}:markRead", {"message_id": hey["id"]}, token=me["access_token"])
+    assert r.status == 200, r.body
+    expect(badge).to_be_hidden()

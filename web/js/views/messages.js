@@ -236,7 +236,9 @@ export async function conversationScreen(main, { params, signal }) {
     const newest = newestId();
     if (!newer(newest, markedUpTo) || document.hidden) return;
     markedUpTo = newest;
-    api(`/v1/conversations/${id}:markRead`, { method: "POST", body: { message_id: newest } }).catch(() => {});
+    api(`/v1/conversations/${id}:markRead`, { method: "POST", body: { message_id: newest } })
+      .then(() => document.dispatchEvent(new CustomEvent("pictor:conversation-read", { detail: { id } })))
+      .catch(() => {});
   };
   const scrollDown = () => list.lastElementChild?.scrollIntoView({ block: "end" });
 
