@@ -23,6 +23,7 @@ LISTS = {
     "followers": ("followers", "user_id", "follower_id"),
     "following": ("following", "user_id", "target_id"),
     "requests": ("follow_requests", "user_id", "requester_id"),
+    "blocked": ("blocks", "user_id", "target_id"),
 }
 
 

@@ -198,11 +198,12 @@ class GraphService:
         hidden = (await self.repo.edges(viewer_id, page.user_ids)).blocked if viewer_id else set()
         return Page([u for u in page.user_ids if u not in hidden], page.next_cursor, f"{kind}:{user_id}")
 
-    async def list_requests(self, owner_id: int, size: int, token: str) -> Page:
+    async def list_own(self, kind: str, owner_id: int, size: int, token: str) -> Page:
+        """One of the owner's own lists ("requests": follow requests to me, "blocked": whom I block)."""
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
-        scope = f"requests:{owner_id}"
+        scope = f"{kind}:{owner_id}"
         cursor = decode_token(token, scope, t=iso_time, id=positive_int64)
-        page = await self.repo.list_edges("requests", owner_id, limit, (cursor["t"], cursor["id"]) if cursor else None)
+        page = await self.repo.list_edges(kind, owner_id, limit, (cursor["t"], cursor["id"]) if cursor else None)
         return Page(page.user_ids, page.next_cursor, scope)
 
 

@@ -58,7 +58,11 @@ class GraphServicer(graph_service_pb2_grpc.GraphServiceServicer):
 
     async def ListFollowRequests(self, request: pb.ListFollowRequestsRequest, context: Context) -> pb.ListUsersResponse:
         owner = self.verifier.require_caller(context)
-        return await self._users(await self.service.list_requests(owner, request.page_size, request.page_token))
+        return await self._users(await self.service.list_own("requests", owner, request.page_size, request.page_token))
+
+    async def ListBlocked(self, request: pb.ListBlockedRequest, context: Context) -> pb.ListUsersResponse:
+        owner = self.verifier.require_caller(context)
+        return await self._users(await self.service.list_own("blocked", owner, request.page_size, request.page_token))
 
     async def ApproveFollowRequest(self, request: pb.ApproveFollowRequestRequest, context: Context) -> empty_pb2.Empty:
         await self.service.approve(self.verifier.require_caller(context), request.user_id)

@@ -90,7 +90,7 @@ def test_save_and_comments_with_replies(browser, register, gateway):
     comment.get_by_role("button", name="Reply").click()
     expect(post.locator(".replying")).to_contain_text(f"Replying to {author['user']['username']}")
     post.get_by_role("textbox", name="Comment").fill("a reply")
-    post.get_by_role("button", name="Post").click()
+    post.get_by_role("button", name="Post", exact=True).click()
     expect(comment.locator(".replies")).to_contain_text("a reply")
     saved = gateway.get("/v1/users/me/saved", token=viewer["access_token"]).json["posts"]
     assert [p["id"] for p in saved] == [created["id"]]

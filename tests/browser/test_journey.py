@@ -60,11 +60,11 @@ def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
     expect(post.locator(".like-count")).to_have_text("1")
     post.get_by_role("button", name="Comments").click()
     post.get_by_role("textbox", name="Comment").fill("Lovely colours")
-    post.get_by_role("button", name="Post").click()
+    post.get_by_role("button", name="Post", exact=True).click()
     expect(post.locator(".comments")).to_contain_text("Lovely colours")
 
     # A never reloads: the badge and the open notifications screen move from the stream alone.
-    badge = a.locator(".nav .badge")
+    badge = a.locator("[data-nav=notifications] .badge")
     expect(badge).to_have_text("3")  # the follow, the like and the comment
     a.get_by_role("link", name="Notifications").click()
     expect(a.locator(".notification")).to_have_count(3)

@@ -16,13 +16,13 @@ def test_likes_of_one_post_share_a_line_and_opening_the_screen_reads_them(browse
     page.goto("/#/")
     for fan in (fan1, fan2):
         assert gateway.post(f"/v1/posts/{created['id']}/like", {}, token=fan["access_token"]).status == 200
-    expect(page.locator(".nav .badge")).to_have_text("1")
+    expect(page.locator("[data-nav=notifications] .badge")).to_have_text("1")
     page.get_by_role("link", name="Notifications").click()
     line = page.locator(".notification")
     expect(line).to_have_count(1)
     expect(line).to_contain_text(f"{fan2['user']['username']} and {fan1['user']['username']} liked your post")
     expect(line.get_by_role("img", name="Your post")).to_be_visible()
-    expect(page.locator(".nav .badge")).to_be_hidden()
+    expect(page.locator("[data-nav=notifications] .badge")).to_be_hidden()
     assert gateway.get("/v1/notifications:unreadCount", token=author["access_token"]).json["count"] == "0"
 
 

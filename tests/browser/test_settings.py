@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import allow_console_error, cut_off
+from tests.browser.conftest import PHONE, allow_console_error, cut_off, shoot
 
 
 def test_notification_kinds_and_activity_status_are_saved(browser, register, gateway):
@@ -58,3 +58,31 @@ def test_an_unknown_close_friend_is_named(browser, register):
     page.get_by_label("Add a close friend").fill("nobody_has_this_name")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator(".inline-add .error")).to_have_text("No account named “nobody_has_this_name”.")
+
+
+def test_blocked_accounts_are_listed_and_unblocked(browser, register, gateway):
+    session, pest, other = register("settings"), register("pest"), register("other")
+    token = session["access_token"]
+    for blocked in (pest, other):
+        assert gateway.post(f"/v1/users/{blocked['user']['id']}/block", {}, token=token).status == 200
+    page = browser.page(session)
+    page.goto("/#/settings")
+    rows = page.locator(".blocked .person")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text(other["user"]["username"])  # newest block first
+    shoot(page, "settings-blocked")
+    page.get_by_role("button", name=f"Unblock {pest['user']['username']}").click()
+    expect(rows).to_have_count(1)
+    expect(page.locator(".toast").last).to_have_text(f"Unblocked {pest['user']['username']}")
+    listed = gateway.get("/v1/users/me/blocked", token=token).json
+    assert [u["id"] for u in listed["users"]] == [other["user"]["id"]]
+    # unblocked, they see each other again
+    assert gateway.get(f"/v1/users/{session['user']['id']}", token=pest["access_token"]).status == 200
+    page.reload()
+    expect(rows).to_have_count(1)
+
+
+def test_no_blocked_accounts_says_so(browser, register):
+    page = browser.page(register("settings"), viewport=PHONE)
+    page.goto("/#/settings")
+    expect(page.locator(".blocked + .status")).to_have_text("You block no one.")

@@ -162,6 +162,43 @@ def test_blocked_users_vanish_from_lists(new_user):
     assert blocker.id not in ids(fan.get(f"/v1/users/{star.id}/followers"))
 
 
+def test_my_blocked_list_is_newest_first_in_pages_and_unblocking_removes_from_it(new_user):
+    me, first, second, third = new_user(), new_user(), new_user(), new_user()
+    for other in (first, second, third):
+        assert me.post(f"/v1/users/{other.id}/block").status == 200
+    page = me.get("/v1/users/me/blocked?page_size=2")
+    assert page.status == 200, page.body
+    assert ids(page) == [third.id, second.id]
+    assert page.json["users"][0]["username"] == third.username
+    rest = me.get(f"/v1/users/me/blocked?page_size=2&page_token={page.json['next_page_token']}")
+    assert ids(rest) == [first.id] and not rest.json.get("next_page_token")
+    assert me.delete(f"/v1/users/{second.id}/block").status == 200
+    assert ids(me.get("/v1/users/me/blocked")) == [third.id, first.id]
+
+
+def test_the_blocked_list_is_the_callers_own(gateway, new_user):
+    blocker, blocked, stranger = new_user(), new_user(), new_user()
+    blocker.post(f"/v1/users/{blocked.id}/block")
+    assert ids(blocked.get("/v1/users/me/blocked")) == []  # being blocked puts no one in my list
+    assert ids(stranger.get("/v1/users/me/blocked")) == []
+    assert gateway.get("/v1/users/me/blocked").status == 401
+    # no route reads another user's list
+    assert stranger.get(f"/v1/users/{blocker.id}/blocked").status == 404
+
+
+def test_the_blocked_list_refuses_a_bad_page_token_or_size(new_user):
+    me = new_user()
+    for query in ("page_token=garbage", "page_size=-1"):
+        r = me.get(f"/v1/users/me/blocked?{query}")
+        assert r.status == 400, (query, r.status, r.body)
+    # a token of another list (another owner's, or my follow requests') is refused too
+    other = new_user()
+    for _ in range(3):
+        other.post(f"/v1/users/{new_user().id}/block")
+    token = other.get("/v1/users/me/blocked?page_size=1").json["next_page_token"]
+    assert me.get(f"/v1/users/me/blocked?page_token={token}").status == 400
+
+
 def test_mute_and_unmute_are_idempotent(new_user):
     alice, bob = new_user(), new_user()
     for _ in range(2):

@@ -1,4 +1,5 @@
-// The shell: hash routes to screens, the navigation, the unread badge kept live from the stream.
+// The shell: hash routes to screens, the navigation, the unread badges (notifications, and
+// conversations with unread messages) kept live from the stream.
 import { api, currentSession, me } from "./api.js";
 import { h } from "./dom.js";
 import { startStream, stopStream } from "./stream.js";
@@ -33,15 +34,39 @@ const ROUTES = [
   [/^\/u\/([^/]+)$/, profileScreen, { nav: "profile" }],
 ];
 
-let unread = 0;
 let current = null;
 
+/** The badge on navigation item `nav`: hidden at 0; `text` when the count is only a floor ("50+"). */
+function setBadge(nav, n, what, text = "") {
+  const count = Math.max(0, Number(n) || 0);
+  const badge = document.querySelector(`.nav [data-nav="${nav}"] .badge`);
+  badge.hidden = count === 0;
+  badge.textContent = text || (count > 99 ? "99+" : String(count));
+  badge.setAttribute("aria-label", `${text || count} ${what}`);
+}
+
 function setUnread(n) {
-  unread = Math.max(0, Number(n) || 0);
-  const badge = document.querySelector(".nav .badge");
-  badge.hidden = unread === 0;
-  badge.textContent = unread > 99 ? "99+" : String(unread);
-  badge.setAttribute("aria-label", `${unread} unread notifications`);
+  setBadge("notifications", n, "unread notifications");
+}
+
+// Conversations of my inbox with messages I have not read, counted on the most recently active
+// page (the list is ordered by activity, so an unread one is near its top); recounted, at most
+// every 300 ms, when the stream says a message came, went or was read.
+const DM_PAGE = 50;
+let dmTimer = 0;
+
+function recountConversations() {
+  clearTimeout(dmTimer);
+  dmTimer = setTimeout(async () => {
+    if (!currentSession()) return;
+    try {
+      const r = await api(`/v1/conversations?folder=INBOX&page_size=${DM_PAGE}`);
+      const n = (r.conversations || []).filter((c) => Number(c.unread_count) > 0).length;
+      setBadge("direct", n, "conversations with unread messages", n === DM_PAGE && r.next_page_token ? `${DM_PAGE}+` : "");
+    } catch {
+      // The next event tries again.
+    }
+  }, 300);
 }
 
 function signedInChrome(on) {
@@ -50,9 +75,12 @@ function signedInChrome(on) {
   if (on) {
     startStream();
     api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
+    recountConversations();
   } else {
     stopStream();
     setUnread(0);
+    clearTimeout(dmTimer);
+    setBadge("direct", 0, "conversations with unread messages");
   }
 }
 
@@ -98,6 +126,13 @@ document.addEventListener("pictor:unread_count", (e) => setUnread(e.detail.count
 // and the stream's set-up would otherwise never reach the badge.
 document.addEventListener("pictor:stream-ready", () => {
   api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
+});
+for (const type of ["message", "message_unsent", "conversation-read", "stream-open", "stream-ready", "resync"]) {
+  document.addEventListener(`pictor:${type}`, recountConversations);
+}
+// My own receipts (read here or on another device); others' do not change my unread count.
+document.addEventListener("pictor:read_receipt", (e) => {
+  if (String(e.detail.data?.user_id) === String(me()?.id)) recountConversations();
 });
 document.addEventListener("pictor:session", (e) => signedInChrome(Boolean(e.detail)));
 document.querySelector(".find").addEventListener("submit", (event) => {

@@ -1,6 +1,66 @@
 // A photo: its blurhash at once, then the right size from the signed variants (srcset).
+// Media URLs expire (PICTOR_MEDIA_URL_TTL, 4 minutes by default): an image or video that fails to
+// load asks for its owning object again (post, story, message) and takes the fresh URLs.
+import { api } from "./api.js";
 import { decodeBlurhash, isBlurhash } from "./blurhash.js";
 import { h } from "./dom.js";
+
+const reading = new Map();
+
+/** GET `path`, shared by every element of one object that fails at once (a carousel, a grid's tiles). */
+export function readAgain(path) {
+  let answer = reading.get(path);
+  if (!answer) {
+    answer = api(path);
+    reading.set(path, answer);
+    answer.catch(() => {}).finally(() => setTimeout(() => reading.delete(path), 2000));
+  }
+  return answer;
+}
+
+/**
+ * `el` (an <img> or <video>) whose signed URLs may have expired before it loads: on a load error,
+ * `renew()` reads the owning object again and returns the element's fresh attributes (null when
+ * the media is gone or no longer visible), which replace the old ones. One renewal per failure:
+ * a second error before a successful load is a real one and stays.
+ */
+export function renewing(el, renew) {
+  let renewed = false;
+  el.addEventListener(el.tagName === "VIDEO" ? "loadedmetadata" : "load", () => { renewed = false; });
+  el.addEventListener("error", async () => {
+    if (renewed) return;
+    renewed = true;
+    let attrs = null;
+    try {
+      attrs = await renew();
+    } catch {
+      return;
+    }
+    if (!attrs) return;
+    const at = el.tagName === "VIDEO" ? el.currentTime : 0;
+    for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+    if (at) el.addEventListener("loadedmetadata", () => { el.currentTime = at; }, { once: true });
+  });
+  return el;
+}
+
+/** The fresh copy of media `mediaId` of post `postId` (null when the post is gone or hidden). */
+export async function postMedia(postId, mediaId) {
+  const post = await readAgain(`/v1/posts/${postId}`);
+  return post.media.find((m) => m.id === mediaId) || null;
+}
+
+/** A variant's URL: `name` such as "150.webp" or "720.mp4". */
+export const variant = (media, name) => media.url_template.replace("{variant}", name);
+
+/** An <img> of one fixed variant (thumbnails, stories, messages) that renews through `fetchMedia()`. */
+export function renewingImg(attrs, media, name, fetchMedia) {
+  const img = h("img", { ...attrs, src: variant(media, name) });
+  return fetchMedia ? renewing(img, async () => {
+    const m = await fetchMedia();
+    return m?.url_template ? { src: variant(m, name) } : null;
+  }) : img;
+}
 
 const FEED_SIZES = [320, 640, 1080];
 
@@ -27,31 +87,38 @@ function placeholder(hash) {
   return canvas;
 }
 
-/** `square`: the 150 px square thumbnail (profile grids, notifications). */
-export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 100vw, 600px", timing } = {}) {
+const imageUrls = (media, square) => (square ? { src: variant(media, "150.webp") }
+  : { srcset: srcset(media), src: variant(media, "640.webp") });
+const videoUrls = (media) => ({ poster: variant(media, "640.jpg"), src: variant(media, "720.mp4") });
+
+/**
+ * `square`: the 150 px square thumbnail (profile grids, notifications). `postId`: the post it
+ * belongs to, read again for fresh URLs when these have expired.
+ */
+export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 100vw, 600px", timing, postId } = {}) {
   const frame = h(`div.photo${square ? ".square" : ""}`);
   if (!square) frame.style.aspectRatio = `${media.width} / ${media.height}`;
   frame.append(placeholder(media.placeholder));
-  if (!square && media.kind === "VIDEO") return withVideo(frame, media, alt);
-  const img = square
-    ? h("img", { alt, src: media.url_template.replace("{variant}", "150.webp"), loading: "lazy", decoding: "async" })
-    : h("img", { alt, srcset: srcset(media), sizes, loading: "lazy", decoding: "async",
-                 src: media.url_template.replace("{variant}", "640.webp") });
-  if (timing) img.setAttribute("elementtiming", timing);
-  img.addEventListener("load", () => frame.classList.add("loaded"));
-  frame.append(img);
+  const video = !square && media.kind === "VIDEO";
+  const urls = video ? videoUrls : (m) => imageUrls(m, square);
+  const el = video ? withVideo(frame, media, alt)
+    : h("img", { alt, sizes: square ? undefined : sizes, loading: "lazy", decoding: "async", ...urls(media) });
+  if (postId) renewing(el, async () => { const m = await postMedia(postId, media.id); return m && urls(m); });
+  if (video) return frame;
+  if (timing) el.setAttribute("elementtiming", timing);
+  el.addEventListener("load", () => frame.classList.add("loaded"));
+  frame.append(el);
   return frame;
 }
 
 /** A video (READY: posts show no other): the 720p MP4 with its poster frame; Chromium plays no HLS itself. */
 function withVideo(frame, media, alt) {
-  const file = (name) => media.url_template.replace("{variant}", name);
   const video = h("video", { controls: true, playsinline: true, preload: "metadata", "aria-label": alt || "video",
-                             poster: file("640.jpg"), src: file("720.mp4") });
+                             ...videoUrls(media) });
   Object.assign(video.style, { position: "absolute", inset: "0", width: "100%", height: "100%", background: "#000" });
   frame.append(video);
   frame.classList.add("loaded");
-  return frame;
+  return video;
 }
 
 /** A post as a square tile of a grid (profiles, hashtags, places, explore), linking to the post. */
@@ -59,6 +126,6 @@ export function postTile(post) {
   const first = post.media[0];
   const who = post.author?.username;
   const alt = first.alt_text || `Post${who ? ` by ${who}` : ""}${post.caption ? `: ${post.caption.slice(0, 100)}` : ""}`;
-  return h("a.tile", { href: `#/p/${post.id}` }, photo(first, alt, { square: true }),
+  return h("a.tile", { href: `#/p/${post.id}` }, photo(first, alt, { square: true, postId: post.id }),
     post.media.length > 1 ? h("span.multi", { "aria-label": `${post.media.length} photos` }, "❏") : null);
 }

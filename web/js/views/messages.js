@@ -3,9 +3,12 @@
 // (messages, typing, read receipts, reactions, unsends), starting one, sharing a post into one.
 import { api, ApiError, describe, me } from "../api.js";
 import { ago, h, toast } from "../dom.js";
+import { postMedia, readAgain, renewingImg } from "../photo.js";
+import { reportButton } from "../report.js";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
+const REACTIONS = ["❤️", "😂", "😮", "😢", "🔥", "👍"];
 
 /** Ids are int64 rendered as strings: compared as BigInt. */
 const newer = (a, b) => BigInt(a || 0) > BigInt(b || 0);
@@ -96,17 +99,31 @@ function sharedPost(shared) {
   const post = shared.post;
   const media = post.media?.[0];
   return h("a.shared-post", { href: `#/p/${post.id}` },
-    media ? h("img", { src: media.url_template.replace("{variant}", "150.webp"),
-                       alt: media.alt_text || `Post by ${post.author.username}`, loading: "lazy" }) : null,
+    media ? renewingImg({ alt: media.alt_text || `Post by ${post.author.username}`, loading: "lazy" }, media,
+      "150.webp", () => postMedia(post.id, media.id)) : null,
     h("span", {}, h("strong", {}, post.author.username), " ", (post.caption || "").slice(0, 80)));
+}
+
+/** The message as the conversation's pages hold it now (fresh media URLs), or null past a few pages. */
+async function messageAgain(message) {
+  let token = "";
+  for (let pages = 0; pages < 5; pages += 1) {
+    const query = new URLSearchParams({ page_size: "100" });
+    if (token) query.set("page_token", token);
+    const r = await readAgain(`/v1/conversations/${message.conversation_id}/messages?${query}`);
+    const found = r.messages.find((m) => m.id === message.id);
+    if (found || !r.next_page_token) return found || null;
+    token = r.next_page_token;
+  }
+  return null;
 }
 
 function body(message) {
   const kind = message.kind || "";
   if (kind.endsWith("POST")) return sharedPost(message.post);
   if (kind.endsWith("MEDIA") && message.media?.url_template) {
-    return h("img.message-photo", { src: message.media.url_template.replace("{variant}", "320.webp"),
-                                    alt: message.media.alt_text || "A photo", loading: "lazy" });
+    return renewingImg({ class: "message-photo", alt: message.media.alt_text || "A photo", loading: "lazy" },
+      message.media, "320.webp", async () => (await messageAgain(message))?.media);
   }
   if (kind.endsWith("STORY")) {
     // A story reply: the story while the reader may see it (the live stream carries only its id), then the text.
@@ -114,8 +131,10 @@ function body(message) {
     const media = message.story?.unavailable ? null : story?.media;
     return h("div.story-reply", {},
       h("p.meta", {}, message.story?.unavailable ? "Replied to a story that is no longer available" : "Replied to a story"),
-      media?.url_template ? h("img.message-photo", { src: media.url_template.replace("{variant}", "320.webp"),
-        alt: media.alt_text || `Story by ${story.author?.username || "someone"}`, loading: "lazy" }) : null,
+      media?.url_template ? renewingImg({ class: "message-photo", loading: "lazy",
+        alt: media.alt_text || `Story by ${story.author?.username || "someone"}` }, media, "320.webp",
+      async () => { const again = await messageAgain(message); return again?.story?.unavailable ? null : again?.story?.story?.media; })
+        : null,
       message.text ? h("p.text", {}, message.text) : null);
   }
   if (kind.endsWith("ENCRYPTED")) return h("p.meta", {}, "Encrypted message: open it in an app that holds your keys.");
@@ -141,20 +160,69 @@ export async function conversationScreen(main, { params, signal }) {
   let typingTimer = 0;
   let lastTypingSent = 0;
 
-  const reactionsOf = (m) => (m.reactions || []).map((r) => r.emoji).join(" ");
+  // Each message's reactions as last heard (the list, or the stream's message_reaction).
+  const reactions = new Map();
+  const showReactions = (messageId, list) => {
+    reactions.set(messageId, list || []);
+    const li = listEl(messageId);
+    if (!li) return;
+    li.querySelector(".reactions-line").textContent = (list || []).map((r) => r.emoji).join(" ");
+    const mineNow = (list || []).find((r) => r.user_id === me().id)?.emoji;
+    for (const b of li.querySelectorAll(".react")) b.setAttribute("aria-pressed", String(b.dataset.emoji === mineNow));
+  };
+  const listEl = (messageId) => list.querySelector(`[data-id="${messageId}"]`);
+  const unsent = (messageId) => { listEl(messageId)?.remove(); reactions.delete(messageId); renderSeen(); };
+
+  // A message's actions, behind one button: react (again to take it back), unsend mine, report theirs.
+  const actions = (m, mine, sender) => {
+    const react = (emoji) => h("button.react", { type: "button", "aria-pressed": "false", dataset: { emoji },
+      "aria-label": `React ${emoji}`, onclick: async () => {
+        const given = (reactions.get(m.id) || []).find((r) => r.user_id === me().id)?.emoji;
+        try {
+          const updated = given === emoji
+            ? await api(`/v1/messages/${m.id}/reactions`, { method: "DELETE", body: { emoji } })
+            : await api(`/v1/messages/${m.id}/reactions`, { method: "POST", body: { emoji } });
+          showReactions(m.id, updated.reactions);
+        } catch (e) {
+          toast(describe(e), "error");
+        }
+      } }, emoji);
+    const tools = h("div.message-tools", { role: "group", "aria-label": "Message actions", hidden: true },
+      ...REACTIONS.map(react),
+      mine ? h("button.link", { type: "button", onclick: async () => {
+        try {
+          await api(`/v1/messages/${m.id}`, { method: "DELETE" });
+          unsent(m.id);
+          toast("Unsent");
+        } catch (e) {
+          toast(describe(e), "error");
+        }
+      } }, "Unsend") : reportButton("MESSAGE", m.id, `Report message from ${sender?.username || "someone"}`));
+    const toggle = h("button.link.more", { type: "button", "aria-expanded": "false",
+      "aria-label": mine ? "Actions for your message" : `Actions for the message from ${sender?.username || "someone"}`,
+      onclick: () => {
+        tools.hidden = !tools.hidden;
+        toggle.setAttribute("aria-expanded", String(!tools.hidden));
+        if (!tools.hidden) tools.querySelector("button").focus();
+      } }, "⋯");
+    return [toggle, tools];
+  };
   const item = (m) => {
     const mine = m.sender_id === me().id;
     const sender = people.get(m.sender_id);
+    const encrypted = (m.kind || "").endsWith("ENCRYPTED");
     return h(`li.message.${mine ? "mine" : "theirs"}`, { dataset: { id: m.id } },
       mine ? null : h("span.visually-hidden", {}, `${sender?.username || "Someone"}: `),
       body(m),
-      h("span.reactions-line", { "aria-label": "Reactions" }, reactionsOf(m)),
-      h("time.meta", { datetime: m.created_at }, ago(m.created_at)));
+      h("span.reactions-line", { "aria-label": "Reactions" }),
+      h("time.meta", { datetime: m.created_at }, ago(m.created_at)),
+      encrypted ? null : actions(m, mine, sender));
   };
   const place = (m) => {
     if (list.querySelector(`[data-id="${m.id}"]`)) return;
     const later = [...list.children].find((li) => newer(li.dataset.id, m.id));
     list.insertBefore(item(m), later || null);
+    showReactions(m.id, m.reactions);
   };
   const newestId = () => list.lastElementChild?.dataset.id || "0";
   const renderSeen = () => {
@@ -168,7 +236,9 @@ export async function conversationScreen(main, { params, signal }) {
     const newest = newestId();
     if (!newer(newest, markedUpTo) || document.hidden) return;
     markedUpTo = newest;
-    api(`/v1/conversations/${id}:markRead`, { method: "POST", body: { message_id: newest } }).catch(() => {});
+    api(`/v1/conversations/${id}:markRead`, { method: "POST", body: { message_id: newest } })
+      .then(() => document.dispatchEvent(new CustomEvent("pictor:conversation-read", { detail: { id } })))
+      .catch(() => {});
   };
   const scrollDown = () => list.lastElementChild?.scrollIntoView({ block: "end" });
 
@@ -242,11 +312,8 @@ export async function conversationScreen(main, { params, signal }) {
       renderSeen();
       scrollDown();
     },
-    message_unsent: (d) => { list.querySelector(`[data-id="${d.message_id}"]`)?.remove(); renderSeen(); },
-    message_reaction: (d) => {
-      const line = list.querySelector(`[data-id="${d.message_id || d.id}"] .reactions-line`);
-      if (line) line.textContent = reactionsOf(d);
-    },
+    message_unsent: (d) => unsent(d.message_id),
+    message_reaction: (d) => showReactions(d.message_id || d.id, d.reactions),
     read_receipt: (d) => {
       if (newer(d.message_id, reads.get(d.user_id))) reads.set(d.user_id, d.message_id);
       renderSeen();

@@ -2,7 +2,7 @@
 // stream; opening the screen marks everything read.
 import { api, describe } from "../api.js";
 import { ago, h, onReachEnd, userLink } from "../dom.js";
-import { photo } from "../photo.js";
+import { readAgain, renewing, variant } from "../photo.js";
 
 const VERBS = {
   LIKE: "liked your post", COMMENT: "commented on your post", REPLY: "replied to your comment",
@@ -24,7 +24,10 @@ export function line(group) {
     : group.type === "FOLLOW_REQUEST" ? "#/requests"
     : group.actors?.[0] ? `#/u/${encodeURIComponent(group.actors[0].username)}` : null;
   const thumb = group.post?.thumbnail_url
-    ? h("img.thumb", { src: group.post.thumbnail_url, alt: "Your post", loading: "lazy" }) : null;
+    ? renewing(h("img.thumb", { src: group.post.thumbnail_url, alt: "Your post", loading: "lazy" }), async () => {
+      const media = (await readAgain(`/v1/posts/${group.post.id}`)).media[0];
+      return media && { src: variant(media, "150.webp") };
+    }) : null;
   return h(`li.notification${group.unread ? ".unread" : ""}`, { dataset: { key: group.group_key } },
     h("p", {}, ...who(group), ` ${VERBS[group.type] || group.type.toLowerCase()} `,
       h("time", { datetime: group.latest_at }, ago(group.latest_at))),

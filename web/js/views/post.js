@@ -1,9 +1,10 @@
 // A post as a card: carousel, like (button or double tap) with an optimistic count, save, comments
 // with replies. Used by the feed and by a post's own page (#/p/<id>).
-import { api, describe } from "../api.js";
+import { api, describe, me } from "../api.js";
 import { ago, count, h, toast, userLink } from "../dom.js";
 import { icon } from "../icons.js";
 import { photo } from "../photo.js";
+import { reportButton } from "../report.js";
 import { sharePost } from "./messages.js";
 
 function altText(post, i) {
@@ -16,7 +17,7 @@ function altText(post, i) {
 
 function carousel(post, options) {
   const slides = h("ul.slides", { tabindex: "0", "aria-label": `Photos of the post by ${post.author.username}` });
-  post.media.forEach((m, i) => slides.append(h("li", {}, photo(m, altText(post, i), {
+  post.media.forEach((m, i) => slides.append(h("li", {}, photo(m, altText(post, i), { postId: post.id,
     timing: options.first && i === 0 ? "feed-first-image" : undefined }))));
   const box = h("div.carousel", {}, slides);
   if (post.media.length > 1) {
@@ -47,7 +48,8 @@ function comment(post, c, onReply) {
   const item = h("li.comment", { dataset: { id: c.id } },
     h("p", {}, userLink(c.author), " ", c.text),
     h("p.meta", {}, h("time", { datetime: c.created_at }, ago(c.created_at)), " ",
-      h("button.link", { type: "button", onclick: () => onReply(c) }, "Reply")));
+      h("button.link", { type: "button", onclick: () => onReply(c) }, "Reply"),
+      c.author.id === me()?.id ? null : [" ", reportButton("COMMENT", c.id, `Report comment by ${c.author.username}`)]));
   if (Number(c.reply_count) > 0) {
     const replies = h("ul.replies");
     const more = h("button.link", { type: "button" }, `View replies (${c.reply_count})`);
@@ -178,7 +180,9 @@ export function postCard(post, options = {}) {
   commentLine.addEventListener("click", toggleComments);
 
   const card = h("article.post", { "aria-label": `Post by ${post.author.username}`, dataset: { id: post.id } },
-    h("header", {}, userLink(post.author), post.location?.name ? h("span.place", {}, post.location.name) : null),
+    h("header", {}, userLink(post.author), post.location?.name ? h("span.place", {}, post.location.name) : null,
+      post.author.id === me()?.id ? null
+        : [h("span.spacer"), reportButton("POST", post.id, `Report post by ${post.author.username}`)]),
     media,
     h("div.actions", {}, likeButton, commentButton, shareButton, h("span.spacer"), saveButton),
     likeLine,

@@ -3,6 +3,7 @@
 import { api, ApiError, describe, me, updateMe } from "../api.js";
 import { count, h, onReachEnd, toast, userLink } from "../dom.js";
 import { postTile } from "../photo.js";
+import { reportButton } from "../report.js";
 import { conversationWith } from "./messages.js";
 import { highlightsRow } from "./stories.js";
 
@@ -129,7 +130,8 @@ export async function profileScreen(main, { params, signal }) {
         toast(describe(e), "error");
       }
     });
-    actions.append(message, mute, block);
+    actions.append(message, mute, block,
+      reportButton("ACCOUNT", user.id, `Report ${user.username}`, "button"));
   }
   const base = `#/u/${encodeURIComponent(user.username)}`;
   main.append(

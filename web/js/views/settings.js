@@ -1,5 +1,5 @@
 // Settings: which notifications I get, the email digest, whether people see when I am active,
-// my close friends (who sees my close-friends stories); and signing out.
+// my close friends (who sees my close-friends stories), the accounts I block; and signing out.
 import { api, ApiError, describe, signOut, updateMe } from "../api.js";
 import { h, toast, userLink } from "../dom.js";
 
@@ -57,6 +57,50 @@ function closeFriends(signal) {
     h("h2", { id: "close-friends-title" }, "Close friends"), list, status, form);
 }
 
+/** The accounts I block, newest first, in pages; each with Unblock. A blocked account's profile
+ * is hidden from me (and mine from it), so the names are not links. */
+function blocked(signal) {
+  const list = h("ul.people.blocked");
+  const status = h("p.status");
+  const more = h("button", { type: "button", hidden: true }, "Show more");
+  let token = "";
+  const row = (u) => h("li.person", { dataset: { id: u.id } },
+    h("div", {}, h("strong", {}, u.username), u.display_name ? h("span.meta", {}, ` ${u.display_name}`) : null),
+    h("button", { type: "button", "aria-label": `Unblock ${u.username}`, onclick: async (event) => {
+      const button = event.target;
+      button.disabled = true;
+      try {
+        await api(`/v1/users/${u.id}/block`, { method: "DELETE" });
+        button.closest("li").remove();
+        toast(`Unblocked ${u.username}`);
+        if (!list.children.length && more.hidden) status.textContent = "You block no one.";
+      } catch (e) {
+        button.disabled = false;
+        toast(describe(e), "error");
+      }
+    } }, "Unblock"));
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const query = new URLSearchParams({ page_size: "50" });
+      if (token) query.set("page_token", token);
+      const r = await api(`/v1/users/me/blocked?${query}`, { signal });
+      list.append(...(r.users || []).map(row));
+      token = r.next_page_token || "";
+      more.hidden = !token;
+      status.textContent = list.children.length ? "" : "You block no one.";
+    } catch (e) {
+      if (e.name !== "AbortError") status.replaceChildren(h("span.error", { role: "alert" }, describe(e)));
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener("click", load);
+  load();
+  return h("section.card", { "aria-labelledby": "blocked-title" },
+    h("h2", { id: "blocked-title" }, "Blocked accounts"), list, status, more);
+}
+
 export async function settingsScreen(main, { signal }) {
   const [settings, user] = await Promise.all([
     api("/v1/users/me/notification-settings", { signal }), api("/v1/users/me", { signal })]);
@@ -88,6 +132,7 @@ export async function settingsScreen(main, { signal }) {
       check("activity-status", "Let people I follow back see when I'm active", user.show_activity_status !== false,
         (event) => save("/v1/users/me", { show_activity_status: event.target.checked }, updateMe)(event))),
     closeFriends(signal),
+    blocked(signal),
     h("section.card", {}, h("h2", {}, "Account"),
       h("p", {}, "Signed in as ", h("strong", {}, user.username), "."),
       h("button.danger", { type: "button", onclick: async () => { await signOut(); location.hash = "#/signin"; } },

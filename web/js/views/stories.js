@@ -3,6 +3,8 @@
 // and highlights (a row on profiles; one of my stories added to a new or existing highlight).
 import { api, describe, me } from "../api.js";
 import { ago, h, toast, userLink } from "../dom.js";
+import { renewing, renewingImg, variant } from "../photo.js";
+import { reportButton } from "../report.js";
 import { uploadFile } from "../upload.js";
 
 const STORY_MS = 5000;
@@ -15,8 +17,7 @@ function initial(user) {
 /** The largest variant the media has (a story fills the screen). */
 function storySrc(media) {
   const sizes = (media.sizes || []).map(Number);
-  const size = sizes.length ? Math.max(...sizes) : 640;
-  return media.url_template.replace("{variant}", `${size}.webp`);
+  return variant(media, `${sizes.length ? Math.max(...sizes) : 640}.webp`);
 }
 
 function storyAlt(story) {
@@ -64,7 +65,9 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
       h("div.stage", {}, img, prevZone, nextZone),
       position, footer, panel));
 
-  const paused = () => userPaused || !loaded || !panel.hidden || document.hidden
+  // A sheet over the viewer (reporting the story) pauses it and takes the keys.
+  const sheetOpen = () => Boolean(document.querySelector("dialog[open]"));
+  const paused = () => userPaused || !loaded || !panel.hidden || document.hidden || sheetOpen()
     || footer.contains(document.activeElement) && document.activeElement.tagName === "INPUT";
 
   function tick(now) {
@@ -125,6 +128,15 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
 
   img.addEventListener("load", () => { loaded = true; });
   img.addEventListener("error", () => { loaded = true; });
+  // The viewer was left open past the URLs' life: the reel read again has the story's fresh URL.
+  renewing(img, async () => {
+    const story = stories[index];
+    const again = (await reels[reelIndex].load()).find((s) => s.id === story.id);
+    if (!again || stories[index] !== story) return null;
+    story.media = again.media;
+    loaded = false;
+    return { src: storySrc(again.media) };
+  });
 
   function next() {
     if (index + 1 < stories.length) show(index + 1);
@@ -139,7 +151,8 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   }
 
   function theirControls(story) {
-    if (!story.allow_replies) return [h("p.meta", {}, "Replies to this story are off.")];
+    const report = reportButton("STORY", story.id, `Report story by ${story.author.username}`, "button.report");
+    if (!story.allow_replies) return [h("p.meta", {}, "Replies to this story are off."), report];
     const input = h("input", { name: "text", required: true, maxlength: 1000, autocomplete: "off",
                                "aria-label": `Reply to ${story.author.username}`, placeholder: `Reply to ${story.author.username}…` });
     const form = h("form.reply", {}, input, h("button", { type: "submit" }, "Send"));
@@ -164,7 +177,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
         toast(describe(e), "error");
       }
     } }, emoji);
-    return [h("div.reactions", { role: "group", "aria-label": "Reactions" }, REACTIONS.map(react)), form];
+    return [h("div.reactions", { role: "group", "aria-label": "Reactions" }, REACTIONS.map(react)), form, report];
   }
 
   function mineControls(story) {
@@ -203,6 +216,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   }
 
   function onKey(event) {
+    if (sheetOpen()) return;
     const typing = ["INPUT", "TEXTAREA"].includes(event.target.tagName);
     if (event.key === "Escape") {
       event.preventDefault();
@@ -353,7 +367,8 @@ export function highlightsRow(user, signal) {
                      load: async () => (await api(`/v1/highlights/${hl.id}`)).stories || [] };
       return h("li", {}, h("button.highlight", { type: "button", "aria-label": `Highlight ${hl.title}`,
                                                  onclick: () => openViewer([reel], 0) },
-        cover ? h("img", { src: cover.url_template.replace("{variant}", "150.webp"), alt: "", loading: "lazy" })
+        cover ? renewingImg({ alt: "", loading: "lazy" }, cover, "150.webp",
+          async () => (await api(`/v1/users/${user.id}/highlights`)).highlights?.find((x) => x.id === hl.id)?.cover?.media)
           : h("span.avatar", { "aria-hidden": "true" }, hl.title[0] || "★"),
         h("span", {}, hl.title)));
     }));
