@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 REBUILD_LOCK_S = 30
 
-# ARGV: viewer, now (ms), the four key prefixes/keys below, the viewer's muted and seen keys, then the authors.
+# ARGV: viewer, now (ms), the four key prefixes/keys below, the viewer's muted and seen keys, then the authors
+# in one argument, comma-separated (a thousand arguments cost redis-py more to pack than the script to run).
 # Returns nil when the structures were never built, else a flat list: author, count, newest id, unseen (0/1).
 # Two bulk commands over all the authors (ZMSCORE of st:live, SMISMEMBER of my mutes) leave the few
 # with active stories; only those cost a few O(log n) commands each.
@@ -54,7 +55,7 @@ local function bulk(command, key, members)
   return found
 end
 local authors = {}
-for i = 9, #ARGV do authors[#authors + 1] = ARGV[i] end
+for author in string.gmatch(ARGV[9], '%d+') do authors[#authors + 1] = author end
 local candidates = {}
 if #authors > 0 then
   local until_ms = bulk('ZMSCORE', live, authors)
@@ -154,7 +155,7 @@ class RedisStoryIndex:
 
     async def tray(self, viewer_id: int, author_ids: list[int], now_ms: int) -> list[TrayEntry]:
         args = [viewer_id, now_ms, keys.ACTIVE, keys.ACTIVE_CLOSE_FRIENDS, keys.CLOSE_FRIENDS, keys.LIVE,
-                keys.muted_key(viewer_id), keys.seen_key(viewer_id), *dict.fromkeys(author_ids)]
+                keys.muted_key(viewer_id), keys.seen_key(viewer_id), ",".join(map(str, dict.fromkeys(author_ids)))]
         flat = await self._tray(keys=[keys.BUILT], args=args)
         if flat is None:
             await self.rebuild()
