@@ -207,13 +207,15 @@ class MediaClient:
             found.update((m.id, m) for m in reply.media)
         return found
 
-    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> None:
-        """Have media record that the post (confirmed: the story) uses these media; its INVALID_ARGUMENT
+    async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False,
+                           full_screen: bool = False) -> None:
+        """Have media record that the post (confirmed: the story; full_screen: with the photos' 9:16
+        renditions made) uses these media; its INVALID_ARGUMENT
         (MEDIA_NOT_FOUND: one does not exist or is not the owner's) comes back as our own, for our caller."""
         try:
             await self._stub.AttachMedia(
                 media_service_pb2.AttachMediaRequest(owner_id=owner_id, post_id=post_id, media_ids=media_ids,
-                                                     confirmed=confirmed),
+                                                     confirmed=confirmed, full_screen=full_screen),
                 timeout=outbound_timeout())
         except grpc.aio.AioRpcError as error:
             refused = passed_on(error)

@@ -6,7 +6,8 @@ JSON header ({"limits": {...}}) and the image bytes, one message each; the
 answer is one JSON message (`encode`). JSON, not pickle, on the way back:
 the service must never unpickle what a process handling hostile bytes wrote.
 An edit's job also carries the recipe ({"limits": ..., "recipe": {...}};
-services.media.edits.Recipe.to_dict).
+services.media.edits.Recipe.to_dict); a story's full-screen rendition ({"full_screen": true},
+services.media.pipeline.full_screen) answers like an upload, its variants the two renditions.
 
 NOTE: PICTOR_MEDIA_TEST_HOOKS=1 (set by the test suite only) makes this
 process act out a hostile decoder for inputs that carry a marker (MARKERS):
@@ -112,8 +113,8 @@ def serve(conn: Connection, memory_bytes: int) -> None:
             if hooks:
                 _misbehave(data)
             recipe = Recipe.from_dict(header["recipe"]) if header.get("recipe") else None
-            outcome: ProcessedImage | InvalidArgument | str = pipeline.process(data, Limits(**header["limits"]),
-                                                                               recipe)
+            render = pipeline.full_screen if header.get("full_screen") else pipeline.process
+            outcome: ProcessedImage | InvalidArgument | str = render(data, Limits(**header["limits"]), recipe)
         except InvalidArgument as rejected:  # ImageRejected, or a recipe the image cannot take
             outcome = rejected
         except MemoryError:

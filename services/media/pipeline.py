@@ -8,6 +8,9 @@ What comes out of one upload:
   - 320, 640 and 1080 pixels on the long edge (never upscaled);
   - each in JPEG and WebP: eight variants;
   - a BlurHash placeholder, the upright size and the EXIF capture time.
+A media item used in a story also gets, when the story is posted, its full-screen
+rendition (`full_screen`): 1080x1920 (9:16), the image scaled to cover it and cut
+around what draws the eye (libvips' attention crop), in JPEG and WebP.
 
 Formats are decided by the bytes (magic numbers), never by a declared type,
 and only the loaders of the accepted formats ever see the bytes. Animated GIF
@@ -43,6 +46,9 @@ from services.media.edits import Recipe
 SQUARE = 150
 LONG_EDGES = (320, 640, 1080)
 SIZES = (SQUARE, *LONG_EDGES)
+# The full-screen (9:16) rendition of a story's media, filed as size 1920 ("1920.jpg", "1920.webp").
+FULL_SCREEN_WIDTH, FULL_SCREEN_HEIGHT = 1080, 1920
+FULL_SCREEN = FULL_SCREEN_HEIGHT
 FORMATS = ("jpeg", "webp")
 CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp"}
 # What each accepted format is called, for messages and for the record.
@@ -401,6 +407,35 @@ def process(data: bytes, limits: Limits = DEFAULT_LIMITS, recipe: Recipe | None 
         # Killed at the deadline, or the decoder found what the header hid.
         raise (_too_slow(limits) if time.monotonic() > deadline else corrupt(header.format, error)) from None
     return ProcessedImage(header.format, *result_size, captured_at(header.exif), placeholder, tuple(variants))
+
+
+def full_screen(data: bytes, limits: Limits = DEFAULT_LIMITS, recipe: Recipe | None = None) -> ProcessedImage:
+    """The 9:16 rendition (1080x1920, JPEG and WebP) of `data` (edited by `recipe`, when it is an edit's
+    original): scaled to cover the frame, upscaled when smaller (a story fills the screen), and cut
+    around the image's most salient part (attention: edges, skin tones, saturation), the centre when
+    nothing stands out. Its `variants` are the two renditions; no placeholder or capture time."""
+    deadline = time.monotonic() + limits.timeout_s
+    header = read_header(data, limits)
+    width, height = header.upright_size
+    if recipe is not None:
+        edits.check(recipe, width, height)
+    try:
+        if recipe is not None:
+            image = _decode_edited(data, header, deadline, recipe)
+        else:
+            # Shrunk on load only as far as covering the frame allows.
+            scale = min(1.0, max(FULL_SCREEN_WIDTH / width, FULL_SCREEN_HEIGHT / height))
+            box = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
+            loaded = _heif_thumbnail(data, box) if header.via_pillow_heif else \
+                _thumbnail(data, header.color_managed, box)
+            image = _srgb8(_materialize(loaded, deadline))
+        cover = image.thumbnail_image(FULL_SCREEN_WIDTH, height=FULL_SCREEN_HEIGHT, crop="attention",
+                                      size="both").copy_memory()
+        variants = tuple(RenderedVariant(FULL_SCREEN, fmt, cover.width, cover.height, _encode(cover, fmt, FULL_SCREEN))
+                         for fmt in FORMATS)
+    except pyvips.Error as error:
+        raise (_too_slow(limits) if time.monotonic() > deadline else corrupt(header.format, error)) from None
+    return ProcessedImage(header.format, width, height, None, "", variants)
 
 
 def render_look(jpeg: bytes, recipe: Recipe) -> bytes:

@@ -294,6 +294,26 @@ class PostgresMediaRepository:
             )
             return [row[0] for row in await cur.fetchall()]
 
+    async def add_variants(self, media_id: int, variants: tuple[StoredVariant, ...],
+                           write_blobs: Callable[[], Awaitable[object]]) -> bool:
+        """More variants of an existing media item (a story's full-screen renditions), their blobs written
+        first under their keys' shared locks (as add_media); False when the item is gone or has them."""
+        shard = shard_of(media_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            if await (await conn.execute(f"SELECT 1 FROM {s}.media WHERE id = %s FOR SHARE", (media_id,))).fetchone() \
+                    is None:
+                return False
+            await conn.execute("SELECT pg_advisory_xact_lock_shared(k) FROM unnest(%s::bigint[]) AS k",
+                               (blob_lock_ids([v.blob_key for v in variants]),))
+            await write_blobs()
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    f"INSERT INTO {s}.media_variants (media_id, size, format, width, height, blob_key, byte_size) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(media_id, v.size, v.format, v.width, v.height, v.blob_key, v.byte_size) for v in variants])
+                return cur.rowcount > 0
+
     # --- attachments: which posts use each media item ------------------------------------
 
     async def attach(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> set[int]:

@@ -67,12 +67,13 @@ class _Worker:
             raise RuntimeError(f"a decoder process did not start within {SPAWN_TIMEOUT_S:g} s")
         self.conn.recv_bytes()  # ready: imports done, limit set
 
-    def run(self, data: bytes, limits: Limits, wait_s: float,
-            recipe: Recipe | None = None) -> ProcessedImage | tuple[str, ...]:
+    def run(self, data: bytes, limits: Limits, wait_s: float, recipe: Recipe | None = None,
+            full_screen: bool = False) -> ProcessedImage | tuple[str, ...]:
         """The job's outcome (decoder.decode), or ("timeout",) / ("crashed",): the worker is unusable
         after those two."""
         try:
-            job = {"limits": dataclasses.asdict(limits), "recipe": recipe.to_dict() if recipe else None}
+            job = {"limits": dataclasses.asdict(limits), "recipe": recipe.to_dict() if recipe else None,
+                   "full_screen": full_screen}
             self.conn.send_bytes(json.dumps(job).encode())
             self.conn.send_bytes(data)
             if not self.conn.poll(wait_s):
@@ -106,7 +107,8 @@ class SandboxConfig:
 
 
 class ImageProcessor:
-    """Runs pipeline.process in the pool's worker processes, one job per worker at a time."""
+    """Runs pipeline.process (or pipeline.full_screen) in the pool's worker processes, one job per worker
+    at a time."""
 
     def __init__(self, limits: Limits, config: SandboxConfig) -> None:
         self.limits = limits
@@ -133,7 +135,8 @@ class ImageProcessor:
         for worker in started:
             self._idle.put_nowait(worker)
 
-    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None) -> ProcessedImage:
+    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None,
+                      full_screen: bool = False) -> ProcessedImage:
         try:
             slot = await asyncio.wait_for(self._idle.get(), self.config.queue_timeout_s)
         except TimeoutError:
@@ -142,15 +145,17 @@ class ImageProcessor:
                               reason="PROCESSING_BUSY") from None
         # Shielded: a caller that stops waiting must not leave the worker half used; the job
         # finishes (or is killed at its deadline) and hands the worker back either way.
-        outcome = await asyncio.shield(asyncio.ensure_future(self._run(slot, data, recipe)))
+        outcome = await asyncio.shield(asyncio.ensure_future(self._run(slot, data, recipe, full_screen)))
         return self._result(outcome, field_name)
 
-    async def _run(self, slot: _Slot, data: bytes, recipe: Recipe | None) -> ProcessedImage | tuple[str, ...]:
+    async def _run(self, slot: _Slot, data: bytes, recipe: Recipe | None,
+                   full_screen: bool = False) -> ProcessedImage | tuple[str, ...]:
         worker = None
         healthy = False
         try:
             worker = await self._ready(slot)
-            outcome = await self._blocking(worker.run, data, self.limits, self.limits.timeout_s + GRACE_S, recipe)
+            outcome = await self._blocking(worker.run, data, self.limits, self.limits.timeout_s + GRACE_S, recipe,
+                                           full_screen)
             healthy = isinstance(outcome, ProcessedImage) or outcome[0] in ("rejected", "error")
             return outcome
         finally:

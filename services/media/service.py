@@ -152,6 +152,8 @@ class MediaView:
     # A READY video's master playlist and MP4 renditions.
     hls_url: str = ""
     renditions: tuple[SignedRendition, ...] = ()
+    # A story's photo: its 9:16 rendition (1080x1920), JPEG and WebP; empty otherwise.
+    full_screen: tuple[SignedVariant, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,10 @@ class MediaRepository(Protocol):
         processes; None (nothing written) when it was no longer `expected`."""
 
     async def delete_expired_uploads(self, shard: int, now: datetime, limit: int) -> list[int]: ...
+    # The full-screen renditions (pipeline.full_screen) of a media item, stored as its variants; returns
+    # False when the item has them already (another story made them first).
+    async def add_variants(self, media_id: int, variants: tuple[StoredVariant, ...],
+                           write_blobs: Callable[[], Awaitable[object]]) -> bool: ...
     async def attach(self, owner_id: int, post_id: int, media_ids: list[int],
                      confirmed: bool = False) -> set[int]: ...
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]: ...
@@ -225,7 +231,8 @@ class MediaRepository(Protocol):
 
 
 class ImageProcessor(Protocol):
-    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None) -> ProcessedImage:
+    async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None,
+                      full_screen: bool = False) -> ProcessedImage:
         """The pipeline's result for `data` (edited by `recipe`), worked out away from this process
         (services.media.sandbox); ImageRejected naming `field_name` for what it refuses."""
 
@@ -497,10 +504,13 @@ class MediaService:
 
     # --- which posts use which media ------------------------------------------------
 
-    async def attach(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False) -> None:
+    async def attach(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False,
+                     full_screen: bool = False) -> None:
         """Record that the post uses these media: every one must exist, be the owner's and be ready
         (processed: a media row exists only then); MEDIA_NOT_FOUND otherwise. Idempotent.
-        confirmed: the holder is a story (whose id stands in post_id), never asked about."""
+        confirmed: the holder is a story (whose id stands in post_id), never asked about.
+        full_screen: the holder shows them full screen (a story): each photo gets its 9:16 rendition
+        (pipeline.full_screen) before this returns, once."""
         if not self._in_range(owner_id):
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
         # The attachments live in the owner's shard, where the author's posts live too.
@@ -516,6 +526,30 @@ class MediaService:
         if missing:
             raise InvalidArgument("media_ids", f"media {missing[0]} does not exist or is not yours",
                                   reason="MEDIA_NOT_FOUND")
+        if full_screen:
+            for record in (await self.repo.get_media(unique)).values():
+                await self._add_full_screen(record)
+
+    async def _add_full_screen(self, record: MediaRecord) -> None:
+        """A photo's 9:16 rendition, from its kept original (an edit's with its recipe), rendered in a
+        decoder process like any upload. NOTE: videos get none: the transcoder's 720p and 360p keep the
+        video's shape, and a third encode per story video is not made (README: Stories)."""
+        if record.kind != "photo" or any(v.size == pipeline.FULL_SCREEN for v in record.variants):
+            return
+        try:
+            original = await asyncio.to_thread(self.blobs.get, record.original_key)
+        except BlobNotFound:
+            raise NotFound(f"media {record.id} not found", reason="MEDIA_NOT_FOUND") from None
+        processed = await self.processor.process(original, "media_id", record.edit.recipe if record.edit else None,
+                                                 full_screen=True)
+        variants = tuple(StoredVariant(v.size, v.format, v.width, v.height, blob_key(v.data), len(v.data))
+                         for v in processed.variants)
+
+        def put_all() -> None:
+            for v, stored in zip(processed.variants, variants, strict=True):
+                self.blobs.put(v.data, stored.blob_key)
+
+        await self.repo.add_variants(record.id, variants, lambda: asyncio.to_thread(put_all))
 
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> tuple[list[int], int]:
         """Forget the post's attachments to `media_ids` (post_id 0: none), delete the owner's media among
@@ -607,9 +641,14 @@ class MediaService:
     def _view(self, record: MediaRecord) -> MediaView:
         exp, sig = self.signer.sign(record.id, self.clock())
         template = f"{self.config.public_url}/v1/media/{record.id}/{VARIANT}?exp={exp}&sig={sig}"
-        images = [v for v in record.variants if v.is_image]
-        variants = tuple(SignedVariant(v.size, v.format, v.width, v.height, template.replace(VARIANT, v.file))
-                         for v in images)
+        images = [v for v in record.variants if v.is_image and v.size != pipeline.FULL_SCREEN]
+
+        def signed(found: list[StoredVariant]) -> tuple[SignedVariant, ...]:
+            return tuple(SignedVariant(v.size, v.format, v.width, v.height, template.replace(VARIANT, v.file))
+                         for v in found)
+
+        variants = signed(images)
+        full_screen = signed([v for v in record.variants if v.is_image and v.size == pipeline.FULL_SCREEN])
         renditions = tuple(SignedRendition(v.size, v.width, v.height, v.byte_size, template.replace(VARIANT, v.file))
                            for v in record.variants if v.format == "mp4")
         ready_video = record.kind == "video" and record.state == READY
@@ -619,7 +658,7 @@ class MediaService:
                          kind=record.kind, state=record.state, failure_reason=record.failure_reason,
                          duration_ms=record.duration_ms, has_audio=record.has_audio,
                          hls_url=template.replace(VARIANT, MASTER_PLAYLIST) if ready_video else "",
-                         renditions=renditions if ready_video else ())
+                         renditions=renditions if ready_video else (), full_screen=full_screen)
 
     async def _record(self, media_id: int) -> MediaRecord | None:
         return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None

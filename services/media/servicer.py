@@ -14,7 +14,7 @@ from pictor.media.v1 import media_service_pb2 as pb
 from services.common import exports
 from services.common.auth import TokenVerifier
 from services.media.edits import Adjustments, Crop, Edit, Recipe
-from services.media.service import MediaService, MediaView, Upload
+from services.media.service import MediaService, MediaView, SignedVariant, Upload
 
 # Read by the gateway's Lua filter (services.mesh.envoy_config), which sets the HTTP status from it.
 STATUS_HEADER = "x-pictor-status"
@@ -47,6 +47,10 @@ def recipe_from_proto(request: pb.EditMediaRequest) -> Recipe:
     )
 
 
+def variant_to_proto(v: SignedVariant) -> media_pb2.Variant:
+    return media_pb2.Variant(size=v.size, format=v.format, width=v.width, height=v.height, url=v.url)
+
+
 def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
     """The media item; `for_owner` False (what other services show to other people): without what
     the file's metadata said (captured_at) and the edit recipe (it names the unposted original),
@@ -57,8 +61,8 @@ def media_to_proto(media: MediaView, for_owner: bool = True) -> media_pb2.Media:
         height=media.height,
         placeholder=media.placeholder,
         owner_id=media.owner_id,
-        variants=[media_pb2.Variant(size=v.size, format=v.format, width=v.width, height=v.height, url=v.url)
-                  for v in media.variants],
+        variants=[variant_to_proto(v) for v in media.variants],
+        full_screen=[variant_to_proto(v) for v in media.full_screen],
         url_template=media.url_template,
         sizes=media.sizes,
         alt_text=media.alt_text,
@@ -196,7 +200,7 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.AttachMediaResponse:
         await self.service.attach(request.owner_id, request.post_id, list(request.media_ids),
-                                 confirmed=request.confirmed)
+                                 confirmed=request.confirmed, full_screen=request.full_screen)
         return pb.AttachMediaResponse()
 
     async def ReleaseMedia(

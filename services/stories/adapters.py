@@ -38,7 +38,8 @@ class StoryMedia:
 
     async def attach(self, owner_id: int, story_id: int, media_id: int) -> None:
         try:
-            await self.media.attach_media(owner_id, story_id, [media_id], confirmed=True)
+            # full_screen: media makes the photo's 9:16 rendition (Media.full_screen) before answering.
+            await self.media.attach_media(owner_id, story_id, [media_id], confirmed=True, full_screen=True)
         except InvalidArgument as error:
             # Media names its own field (media_ids); the route's is media_id.
             raise InvalidArgument("media_id", error.message.replace("media_ids", "media_id"),

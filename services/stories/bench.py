@@ -8,20 +8,29 @@ Starts a private stack (its own data folder and free ports), or uses a running o
     service (gRPC on its port), then through Envoy (GET /v1/stories/tray, JSON): p50/p99;
   - the same after each of those accounts posted ``BENCH_EXTRA_STORIES`` (4) more, to show
     the tray does not grow with the number of stories;
-  - the celebrity: every registered account views one public story at once, from
-    ``BENCH_VIEW_CONCURRENCY`` (100) concurrent clients through Envoy; the rate of
-    acknowledged views, and whether the author's view_count is exact.
-Prints one JSON line per figure.
+  - the view write path alone: ``BENCH_WRITE_VIEWS`` (20,000) views of one story handed to the
+    service's own ViewBatcher (group commits into the stack's PostgreSQL) from this process, by
+    ``BENCH_VIEW_CONCURRENCY`` (200) concurrent writers: views/s and whether view_count is exact;
+  - the celebrity: posts ``BENCH_CELEBRITY_STORIES`` (3) stories and every registered account views
+    each of them, ``BENCH_VIEW_CONCURRENCY`` views in flight: first at the stories service (gRPC
+    on its port), then through Envoy; views/s, and whether each view_count is exact.
+With ``BENCH_PROFILE_DIR``, py-spy records the stories and graph processes during the tray at the
+service and the celebrity's views at the service (raw folded stacks, one file per process and phase).
+Prints one JSON line per figure, with the load average when it was measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -41,7 +50,76 @@ from services.common.stats import percentile
 
 
 def emit(**figure: object) -> None:
+    figure["load_average"] = [round(x, 1) for x in os.getloadavg()]
     print(json.dumps(figure), flush=True)
+
+
+PIDS: dict[str, int] = {}  # the stack's processes by name, when this bench started the stack
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each process of the stack (PIDS), its descendants (PostgreSQL's
+    backends) and the children it reaped included; {} without PIDS. What a call costs in CPU does not
+    depend on how many others share the cores, so it is printed next to the times."""
+    if not PIDS:
+        return {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    parent, used = {}, {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        parent[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+    names = {pid: name for name, pid in PIDS.items()}
+    totals: dict[str, float] = {}
+    for pid, seconds in used.items():
+        ancestor = pid
+        while ancestor not in names and ancestor > 1:
+            ancestor = parent.get(ancestor, 1)
+        if ancestor in names:
+            totals[names[ancestor]] = totals.get(names[ancestor], 0.0) + seconds
+    totals["bench client"] = sum(os.times()[:2])
+    return totals
+
+
+def cpu_ms_per_call(before: dict[str, float], calls: int, shown: int = 6) -> dict[str, float]:
+    """CPU milliseconds per call since `before`: the `shown` busiest processes, then the rest together (the
+    idle services' own polling, mostly)."""
+    after = cpu_seconds()
+    spent = sorted(((name, (after[name] - before.get(name, 0.0)) * 1000 / calls) for name in after),
+                   key=lambda kv: -kv[1])
+    figures = {name: round(ms, 2) for name, ms in spent[:shown]}
+    if spent[shown:]:
+        figures["the rest"] = round(sum(ms for _, ms in spent[shown:]), 2)
+    return figures
+
+
+@contextlib.contextmanager
+def profiled(phase: str) -> Iterator[None]:
+    """py-spy records the stories and graph processes while the block runs (BENCH_PROFILE_DIR)."""
+    folder = os.environ.get("BENCH_PROFILE_DIR")
+    if not folder or not PIDS:
+        yield
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(PIDS[name]),
+                               "--format", "raw", "--rate", "200", "--nonblocking",
+                               "--output", f"{folder}/{phase}-{name}.txt"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name in ("stories", "graph") if name in PIDS]
+    time.sleep(1)  # attached before the first call
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(2)  # SIGINT: py-spy writes what it recorded
+        for spy in spies:
+            spy.wait(60)
 
 
 def small_jpeg() -> bytes:
@@ -94,12 +172,51 @@ def tray_http(conn: http.client.HTTPConnection, token: str) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+async def write_path(settings: Settings, story_id: int, views: int, concurrency: int) -> None:
+    """The group commit alone: `views` views of one story (made-up viewer ids) through the service's
+    ViewBatcher into the stack's PostgreSQL, `concurrency` at a time, as ViewStory hands them over."""
+    from services.common.db import Database
+    from services.stories.repository import PostgresStoryRepository
+    from services.stories.views import ViewBatcher
+
+    db = Database(settings)
+    await db.open()
+    repo = PostgresStoryRepository(db)
+    story = await repo.get(story_id)
+    counted = story.view_count
+    batches: list[int] = []
+
+    class Counted:  # the repository, counting the batches
+        async def add_views(self, shard: int, story_ids: list[int], viewer_ids: list[int]) -> set[tuple[int, int]]:
+            batches.append(len(story_ids))
+            return await repo.add_views(shard, story_ids, viewer_ids)
+
+    batcher = ViewBatcher(Counted())
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(viewer_id: int) -> bool:
+        async with gate:
+            return await batcher.record(story, viewer_id)
+
+    before = cpu_seconds()
+    t = time.perf_counter()
+    new = await asyncio.gather(*(one(10**15 + i) for i in range(views)))
+    elapsed = time.perf_counter() - t
+    after = (await repo.get(story_id)).view_count
+    await batcher.close()
+    await db.close()
+    emit(what="view write path alone (ViewBatcher into PostgreSQL)", views=views, concurrency=concurrency,
+         views_per_s=round(views / elapsed, 1), transactions=len(batches),
+         mean_batch=round(sum(batches) / len(batches), 1), max_batch=max(batches),
+         exact=after - counted == sum(new) == views, cpu_ms_per_view=cpu_ms_per_call(before, views))
+
+
 async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
     following = env_int("BENCH_FOLLOWING", 1000)
     with_stories = env_int("BENCH_WITH_STORIES", 200)
     calls = env_int("BENCH_TRAY_CALLS", 300)
     extra = env_int("BENCH_EXTRA_STORIES", 4)
-    concurrency = env_int("BENCH_VIEW_CONCURRENCY", 100)
+    concurrency = env_int("BENCH_VIEW_CONCURRENCY", 200)
     gateway = gateway_channel(settings, port=gateway_port)
     direct = service_channel(settings, "stories", port=stories_port)
     accounts = accounts_service_pb2_grpc.AccountsServiceStub(gateway)
@@ -110,8 +227,18 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
     tag = f"{os.getpid()}{int(time.time()) % 100000}"
 
     def register(n: str):
-        return lambda: accounts.CreateAccount(accounts_pb.CreateAccountRequest(
-            username=f"b{tag}_{n}", email=f"b{tag}_{n}@example.com", password="bench-stories"), timeout=60)
+        async def call():
+            username = f"b{tag}_{n}"
+            try:
+                return await accounts.CreateAccount(accounts_pb.CreateAccountRequest(
+                    username=username, email=f"{username}@example.com", password="bench-stories"), timeout=60)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.ALREADY_EXISTS:
+                    raise
+                # A retry after an UNAVAILABLE whose account was made after all: sign in instead.
+                return await accounts.CreateSession(accounts_pb.CreateSessionRequest(
+                    username=username, password="bench-stories"), timeout=60)
+        return call
 
     started = time.monotonic()
     viewer = await retrying(register("viewer"))
@@ -141,15 +268,19 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", gateway_port, timeout=30)
         for where in ("service", "envoy"):
             times = []
-            for _ in range(calls):
-                if where == "service":
-                    t = time.perf_counter()
-                    await stories_direct.GetTray(pb.GetTrayRequest(), metadata=auth(viewer.access_token), timeout=30)
-                    times.append((time.perf_counter() - t) * 1000)
-                else:
-                    times.append(tray_http(conn, viewer.access_token))
+            before = cpu_seconds()
+            with profiled(f"tray-{label.replace(' ', '')}") if where == "service" else contextlib.nullcontext():
+                for _ in range(calls):
+                    if where == "service":
+                        t = time.perf_counter()
+                        await stories_direct.GetTray(pb.GetTrayRequest(), metadata=auth(viewer.access_token),
+                                                     timeout=30)
+                        times.append((time.perf_counter() - t) * 1000)
+                    else:
+                        times.append(tray_http(conn, viewer.access_token))
             emit(what=f"tray at the {where}", stories=label, following=following, with_stories=len(entries),
-                 calls=calls, p50_ms=round(percentile(times, 50), 2), p99_ms=round(percentile(times, 99), 2))
+                 calls=calls, p50_ms=round(percentile(times, 50), 2), p99_ms=round(percentile(times, 99), 2),
+                 cpu_ms_per_call=cpu_ms_per_call(before, calls))
         conn.close()
 
     await measure(f"{with_stories} x 1")
@@ -159,20 +290,30 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
                                  for _ in range(extra)])
         await measure(f"{with_stories} x {1 + extra}")
 
+    await write_path(settings, posted[1][0], env_int("BENCH_WRITE_VIEWS", 20_000), concurrency)
+
     celebrity = people[0]
-    story_id = posted[0][0]
     viewers = people[1:] + [viewer]
-    RETRIED["unavailable"] = 0
-    t = time.perf_counter()
-    await gather_limited(concurrency, [lambda p=p: stories.ViewStory(pb.ViewStoryRequest(story_id=story_id),
-                                                                     metadata=auth(p.access_token), timeout=60)
-                                       for p in viewers])
-    elapsed = time.perf_counter() - t
-    listed = await stories.ListStoryViewers(pb.ListStoryViewersRequest(story_id=story_id, page_size=1),
-                                            metadata=auth(celebrity.access_token), timeout=30)
-    emit(what="celebrity views through Envoy", views=len(viewers), concurrency=concurrency,
-         views_per_s=round(len(viewers) / elapsed, 1), view_count=listed.view_count,
-         exact=listed.view_count == len(viewers), retried_unavailable=RETRIED["unavailable"])
+    celebrity_stories = env_int("BENCH_CELEBRITY_STORIES", 3)
+    for where, stub in (("the service", stories_direct), ("Envoy", stories)):
+        story_ids = [(await post(celebrity, posted[0][1]))[0] for _ in range(celebrity_stories)]
+        RETRIED["unavailable"] = 0
+        before = cpu_seconds()
+        with profiled(f"views-at-{where.split()[-1].lower()}"):
+            t = time.perf_counter()
+            await gather_limited(concurrency, [
+                lambda p=p, s=s, stub=stub: stub.ViewStory(pb.ViewStoryRequest(story_id=s), metadata=auth(p.access_token),
+                                                timeout=120)
+                for s in story_ids for p in viewers])
+            elapsed = time.perf_counter() - t
+        counts = [(await stories.ListStoryViewers(pb.ListStoryViewersRequest(story_id=s, page_size=1),
+                                                  metadata=auth(celebrity.access_token), timeout=30)).view_count
+                  for s in story_ids]
+        emit(what=f"celebrity views at {where}", stories=celebrity_stories, viewers=len(viewers),
+             views=len(viewers) * celebrity_stories, concurrency=concurrency,
+             views_per_s=round(len(viewers) * celebrity_stories / elapsed, 1), view_counts=counts,
+             exact=all(c == len(viewers) for c in counts), retried_unavailable=RETRIED["unavailable"],
+             cpu_ms_per_view=cpu_ms_per_call(before, len(viewers) * celebrity_stories))
     await gateway.close()
     await direct.close()
 
@@ -193,6 +334,7 @@ def main() -> None:
         stack = Stack(load_settings())
         print(f"bench-stories: starting a private stack in {data_dir}", flush=True)
         stack.start()
+        PIDS.update((child.name, child.proc.pid) for child in stack.children)
         try:
             settings = stack.settings
             from services.common.registry import by_name

@@ -48,6 +48,7 @@ class StoriesEraser:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.delete(keys.active_key(user_id, False), keys.active_key(user_id, True),
                         keys.close_friends_key(user_id), keys.muted_key(user_id), keys.seen_key(user_id))
+            pipe.zrem(keys.LIVE, member)
             for (other,) in befriended:
                 pipe.srem(keys.close_friends_key(other), member)
             for (other,) in muted_by:

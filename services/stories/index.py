@@ -3,11 +3,13 @@
 Per author, the ids of their active stories scored by expires_at (two sorted
 sets: EVERYONE and CLOSE_FRIENDS) and their close friends; per viewer, the
 authors whose stories they muted and, per author, the newest story id they
-viewed. The tray is one script over the accounts the viewer follows: a few
-O(log n) commands per account, never a walk over stories, so its cost grows
-with the accounts followed and not with the stories they posted.
+viewed. The tray is one script over the accounts the viewer follows: two bulk
+commands over all of them (which have active stories, which I muted), then a
+few O(log n) commands per account with active stories, never a walk over
+stories, so its cost grows with the accounts followed (slowly) and not with
+the stories they posted.
 
-A Redis that lost the structures (no `st:built`) makes the next tray rebuild
+A Redis that lost the structures (no `st:built:2`) makes the next tray rebuild
 them from PostgreSQL first (active stories, close friends, story mutes).
 """
 
@@ -27,22 +29,46 @@ log = logging.getLogger(__name__)
 
 REBUILD_LOCK_S = 30
 
-# ARGV: viewer, now (ms), the three key prefixes, the viewer's muted and seen keys, then the authors.
+# ARGV: viewer, now (ms), the four key prefixes/keys below, the viewer's muted and seen keys, then the authors
+# in one argument, comma-separated (a thousand arguments cost redis-py more to pack than the script to run).
 # Returns nil when the structures were never built, else a flat list: author, count, newest id, unseen (0/1).
-# NOTE: ids pass the 2^53 a Lua number holds exactly, so they are compared as decimal strings.
+# Two bulk commands over all the authors (ZMSCORE of st:live, SMISMEMBER of my mutes) leave the few
+# with active stories; only those cost a few O(log n) commands each.
+# NOTE: ids pass the 2^53 a Lua number holds exactly, so they are compared as decimal strings (scores,
+# milliseconds, fit).
 TRAY_SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local viewer, now = ARGV[1], '(' .. ARGV[2]
-local active, active_cf, friends, muted, seen = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local viewer, now_ms, now = ARGV[1], tonumber(ARGV[2]), '(' .. ARGV[2]
+local active, active_cf, friends, live, muted, seen = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local function newer(a, b)
   if b == false or b == nil then return true end
   if #a ~= #b then return #a > #b end
   return a > b
 end
+-- Bulk commands in chunks: unpack() is bounded by Lua's C stack.
+local function bulk(command, key, members)
+  local found = {}
+  for first = 1, #members, 1000 do
+    local part = redis.call(command, key, unpack(members, first, math.min(first + 999, #members)))
+    for j = 1, #part do found[#found + 1] = part[j] end
+  end
+  return found
+end
+local authors = {}
+for author in string.gmatch(ARGV[9], '%d+') do authors[#authors + 1] = author end
+local candidates = {}
+if #authors > 0 then
+  local until_ms = bulk('ZMSCORE', live, authors)
+  for i = 1, #authors do
+    if until_ms[i] and tonumber(until_ms[i]) > now_ms then candidates[#candidates + 1] = authors[i] end
+  end
+end
+local is_muted = {}
+if #candidates > 0 then is_muted = bulk('SMISMEMBER', muted, candidates) end
 local out = {}
-for i = 8, #ARGV do
-  local author = ARGV[i]
-  if author == viewer or redis.call('SISMEMBER', muted, author) == 0 then
+for i = 1, #candidates do
+  local author = candidates[i]
+  if author == viewer or is_muted[i] == 0 then
     local count, latest = 0, nil
     local n = redis.call('ZCOUNT', active .. author, now, '+inf')
     if n > 0 then
@@ -101,6 +127,8 @@ class RedisStoryIndex:
                 pipe.zadd(key, {str(story.id): _ms(story.expires_at)})
                 pipe.zremrangebyscore(key, "-inf", _ms(story.created_at))  # the expired ones
                 pipe.expireat(key, story.expires_at)
+                pipe.zadd(keys.LIVE, {str(story.author_id): _ms(story.expires_at)}, gt=True)
+                pipe.zremrangebyscore(keys.LIVE, "-inf", _ms(story.created_at))
                 await pipe.execute()
         except RedisError as error:
             log.warning("stories: story %d not in the tray's index (%s); marking it for a rebuild", story.id, error)
@@ -126,8 +154,8 @@ class RedisStoryIndex:
             await self.redis.srem(keys.muted_key(user_id), target_id)
 
     async def tray(self, viewer_id: int, author_ids: list[int], now_ms: int) -> list[TrayEntry]:
-        args = [viewer_id, now_ms, keys.ACTIVE, keys.ACTIVE_CLOSE_FRIENDS, keys.CLOSE_FRIENDS,
-                keys.muted_key(viewer_id), keys.seen_key(viewer_id), *dict.fromkeys(author_ids)]
+        args = [viewer_id, now_ms, keys.ACTIVE, keys.ACTIVE_CLOSE_FRIENDS, keys.CLOSE_FRIENDS, keys.LIVE,
+                keys.muted_key(viewer_id), keys.seen_key(viewer_id), ",".join(map(str, dict.fromkeys(author_ids)))]
         flat = await self._tray(keys=[keys.BUILT], args=args)
         if flat is None:
             await self.rebuild()
@@ -149,6 +177,7 @@ class RedisStoryIndex:
                     last[key] = max(last.get(key, expires_at), expires_at)
                 for key, at in last.items():
                     pipe.expireat(key, at)
+                    pipe.zadd(keys.LIVE, {key.rsplit(":", 1)[1]: _ms(at)}, gt=True)
                 for owner_id, friend_id in await self.repo.all_close_friends():
                     pipe.sadd(keys.close_friends_key(owner_id), friend_id)
                 for user_id, target_id in await self.repo.all_story_mutes():

@@ -1,5 +1,9 @@
 """The stories service's Redis keys: the one module that spells them.
 
+  st:live          ZSET    the authors with active stories: member the author id, score the
+                           newest expires_at (ms) of their stories, either audience (a deleted
+                           story may leave it too high: the tray checks st:a and st:c behind it;
+                           expired members are pruned on writes)
   st:a:{author}    ZSET    the author's active EVERYONE stories: member the story id,
                            score its expires_at in ms (expired members are pruned on writes
                            and never counted: a read counts scores above now)
@@ -7,8 +11,9 @@
   st:cf:{author}   SET     the author's close friends (ids)
   st:m:{viewer}    SET     the authors whose stories the viewer muted
   st:seen:{viewer} HASH    author -> the newest story id of theirs the viewer viewed
-  st:built         STRING  set once the structures above were rebuilt from PostgreSQL
-                           (a Redis that lost them has none: the next tray rebuilds)
+  st:built:2       STRING  set once the structures above were rebuilt from PostgreSQL
+                           (a Redis that lost them has none: the next tray rebuilds; ":2" since
+                           st:live came, so a Redis built before it is rebuilt once)
   st:building      STRING  the lock of that rebuild
 
 All of them are derived from PostgreSQL (stories, close_friends, story_mutes,
@@ -18,7 +23,8 @@ stories as unseen in the tray.
 
 from __future__ import annotations
 
-BUILT = "st:built"
+BUILT = "st:built:2"
+LIVE = "st:live"
 BUILDING = "st:building"
 # Prefixes, for the tray's script (services.stories.index), which builds the keys of many authors.
 ACTIVE, ACTIVE_CLOSE_FRIENDS, CLOSE_FRIENDS = "st:a:", "st:c:", "st:cf:"

@@ -39,9 +39,13 @@ MAX_EMOJI_CODEPOINTS = 8
 ID_EPOCH_MS = 1_767_225_600_000
 
 
+def id_millis(any_id: int) -> int:
+    """When an id was made (its top 41 bits), in milliseconds since 1970."""
+    return (any_id >> 23) + ID_EPOCH_MS
+
+
 def id_time(any_id: int) -> datetime:
-    """When an id was made (its top 41 bits)."""
-    return datetime.fromtimestamp(((any_id >> 23) + ID_EPOCH_MS) / 1000, UTC)
+    return datetime.fromtimestamp(id_millis(any_id) / 1000, UTC)
 
 
 @dataclass(frozen=True)

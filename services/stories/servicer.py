@@ -13,7 +13,7 @@ from pictor.stories.v1 import stories_service_pb2 as pb
 from services.common import exports
 from services.common.auth import TokenVerifier
 from services.stories.adapters import AuthorSummaries, StoryMedia
-from services.stories.service import Highlight, StoriesService, Story
+from services.stories.service import Highlight, StoriesService, Story, id_millis
 
 Context = grpc.aio.ServicerContext
 EMPTY = empty_pb2.Empty()
@@ -23,6 +23,12 @@ def _ts(at: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(at)
     return stamp
+
+
+def _ts_ms(ms: int) -> timestamp_pb2.Timestamp:
+    """From epoch milliseconds: a tray's 200 timestamps without a datetime each (Timestamp.FromDatetime is
+    a fifth of the tray's Python)."""
+    return timestamp_pb2.Timestamp(seconds=ms // 1000, nanos=ms % 1000 * 1_000_000)
 
 
 def audience_name(value: int) -> str:
@@ -86,8 +92,8 @@ class StoriesServicer(stories_service_pb2_grpc.StoriesServiceServicer):
         entries = await self.service.tray(self.verifier.require_caller(context))
         people = await self.people.summaries([e.user_id for e in entries])
         return pb.GetTrayResponse(entries=[
-            stories_pb2.TrayEntry(user=people[e.user_id], story_count=e.story_count, latest_at=_ts(e.latest_at),
-                                  has_unseen=e.has_unseen)
+            stories_pb2.TrayEntry(user=people[e.user_id], story_count=e.story_count,
+                                  latest_at=_ts_ms(id_millis(e.latest_story_id)), has_unseen=e.has_unseen)
             for e in entries if e.user_id in people])
 
     async def ListUserStories(self, request: pb.ListUserStoriesRequest, context: Context) -> pb.ListStoriesResponse:

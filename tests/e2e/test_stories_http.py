@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.e2e.http import eventually
+from tests.e2e.http import eventually, path_of
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -107,6 +107,55 @@ def test_at_most_100_active_stories(new_user):
         post_story(user, media_id)
     r = user.post("/v1/stories", {"media_id": media_id})
     assert r.status == 429 and reason(r) == "TOO_MANY_STORIES"
+
+
+# --- the full-screen (9:16) variant ----------------------------------------------------
+
+
+def served_size(user, url: str) -> tuple[int, int]:
+    """The pixel size of the image behind a signed URL, fetched through Envoy."""
+    import pyvips
+    r = user.gateway.get(path_of(url))
+    assert r.status == 200, r.body
+    image = pyvips.Image.new_from_buffer(r.body, "")
+    return image.width, image.height
+
+
+def landscape_jpeg() -> bytes:
+    return small_jpeg(640, 360)
+
+
+@pytest.mark.parametrize("make", [small_jpeg, landscape_jpeg], ids=["tiny", "landscape"])
+def test_a_storys_photo_gets_a_1080_by_1920_full_screen_variant_in_jpeg_and_webp(new_user, make):
+    author = new_user()
+    r = author.upload(make(), "image/jpeg")
+    assert r.status == 200, r.body
+    story = post_story(author, r.json["id"])
+    full_screen = story["media"]["full_screen"]
+    assert sorted(v["format"] for v in full_screen) == ["jpeg", "webp"]
+    for v in full_screen:
+        assert (v["width"], v["height"]) == (1080, 1920)
+        assert served_size(author, v["url"]) == (1080, 1920)
+
+
+def test_a_viewer_gets_the_full_screen_variant_with_the_story(new_user):
+    author, viewer = new_user(), new_user()
+    post_story(author)
+    (shown,) = stories_of(viewer, author)
+    jpeg = next(v for v in shown["media"]["full_screen"] if v["format"] == "jpeg")
+    assert served_size(viewer, jpeg["url"]) == (1080, 1920)
+
+
+def test_media_not_in_a_story_has_no_full_screen_variant_and_the_sizes_stay(new_user):
+    author = new_user()
+    media_id = upload(author)
+    before = author.get(f"/v1/media/{media_id}").json
+    assert before.get("full_screen", []) == []
+    post_story(author, media_id)
+    after = author.get(f"/v1/media/{media_id}").json
+    assert len(after["full_screen"]) == 2
+    assert after["sizes"] == before["sizes"] == [150, 320, 640, 1080]
+    assert {v["size"] for v in after["variants"]} == {150, 320, 640, 1080}
 
 
 # --- visibility ------------------------------------------------------------------------

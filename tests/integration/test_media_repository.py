@@ -57,6 +57,25 @@ async def test_get_media_spans_shards_and_skips_unknown(repo, ids):
     assert set(found) == {a, b}
 
 
+FULL_SCREEN = tuple(StoredVariant(1920, fmt, 1080, 1920, ("e" if fmt == "jpeg" else "f") * 64, 2000)
+                    for fmt in ("jpeg", "webp"))
+
+
+async def test_full_screen_variants_are_added_once_to_an_existing_media_item(repo, ids):
+    owner = ids.new_id_in_random_shard()
+    media_id = ids.new_id(shard_of(owner))
+    await repo.add_media(record(media_id, owner), no_blobs)
+    assert await repo.add_variants(media_id, FULL_SCREEN, no_blobs) is True
+    assert await repo.add_variants(media_id, FULL_SCREEN, no_blobs) is False
+    stored = (await repo.get_media([media_id]))[media_id].variants
+    assert sorted((v for v in stored if v.size == 1920), key=lambda v: v.format) == list(FULL_SCREEN)
+
+
+async def test_variants_of_a_media_item_that_is_gone_are_not_added(repo, ids):
+    owner = ids.new_id_in_random_shard()
+    assert await repo.add_variants(ids.new_id(shard_of(owner)), FULL_SCREEN, no_blobs) is False
+
+
 async def test_completing_an_upload_is_atomic_with_the_media(repo, ids):
     owner = ids.new_id_in_random_shard()
     upload_id = ids.new_id(shard_of(owner))

@@ -73,3 +73,41 @@ async def test_the_tray_says_unseen_until_the_newest_story_is_viewed(db, ids, cl
     await index.mark_seen(viewer, newer)
     await index.mark_seen(viewer, older)  # an older view never moves the marker back
     assert not (await index.tray(viewer, [author], now_ms))[0].has_unseen
+
+
+def now_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+async def test_an_author_whose_stories_were_all_deleted_leaves_the_tray(db, ids, client):
+    repo = PostgresStoryRepository(db)
+    index = RedisStoryIndex(client, repo, 3600)
+    author, viewer = ids.new_id_in_random_shard(), ids.new_id_in_random_shard()
+    story = await new_story(repo, ids, author)
+    await index.add(story)
+    await index.remove(story)  # st:live still names the author, until the story would have expired
+    assert await index.tray(viewer, [author], now_ms()) == []
+
+
+async def test_the_tray_reads_past_the_first_thousand_accounts_followed(db, ids, client):
+    repo = PostgresStoryRepository(db)
+    index = RedisStoryIndex(client, repo, 3600)
+    viewer = ids.new_id_in_random_shard()
+    following = [ids.new_id_in_random_shard() for _ in range(2500)]
+    posting, muted = following[2400], following[1500]
+    for author in (posting, muted):
+        await index.add(await new_story(repo, ids, author))
+    await index.set_muted(viewer, muted, True)
+    assert [e.user_id for e in await index.tray(viewer, following, now_ms())] == [posting]
+
+
+async def test_a_redis_that_lost_the_tray_structures_is_rebuilt_from_postgresql(db, ids, client):
+    from services.stories import keys
+
+    repo = PostgresStoryRepository(db)
+    index = RedisStoryIndex(client, repo, 3600)
+    author, viewer = ids.new_id_in_random_shard(), ids.new_id_in_random_shard()
+    story = await new_story(repo, ids, author)  # in PostgreSQL only, as after a Redis lost its data
+    await client.delete(keys.BUILT)
+    [entry] = await index.tray(viewer, [author], now_ms())
+    assert (entry.user_id, entry.latest_story_id) == (author, story.id)
