@@ -47,6 +47,7 @@ def test_gateway_compresses_only_json_and_sees_it_after_transcoding():
 
 def test_checked_in_compose_file_is_current():
     assert compose.CHECKED_IN.read_text() == compose.render()
+    assert compose.PROMETHEUS_CONFIG.read_text() == compose.render_prometheus()
 
 
 def test_compose_names_every_service_and_mounts_the_envoy_config():
