@@ -7,13 +7,14 @@ it from the call's metadata, and every call the handler makes to another service
 as the parent. A call without one (a worker's, a test's) starts a trace of its own. The trace id
 goes into every log line written while serving the call (services.common.logs).
 
-Only propagation lives here: no span is recorded or exported. (The OpenTelemetry SDK's OTLP
-exporter needs protobuf < 7; the mesh runs protobuf 7: see docs/OPERATIONS.md.)
+Only propagation lives here: the services record and export no spans yet (Envoy exports its own
+when OTEL_EXPORTER_OTLP_ENDPOINT is set: services.mesh.envoy_config), and events do not carry the
+trace context through the outbox.
 """
 
 from __future__ import annotations
 
-import os
+import random
 from contextvars import ContextVar
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ class TraceContext(NamedTuple):
 
 _current: ContextVar[TraceContext | None] = ContextVar("pictor_trace", default=None)
 _HEX = frozenset("0123456789abcdef")
+_random = random.Random().getrandbits  # its own generator, seeded from os.urandom
 
 
 def parse(value: str) -> TraceContext | None:
@@ -61,7 +63,9 @@ def incoming(metadata: tuple | None) -> TraceContext | None:
 
 def enter(parent: TraceContext | None) -> TraceContext:
     """Make this task's trace context a new hop (span) of `parent`'s trace, or of a new trace."""
-    context = TraceContext(parent.trace_id if parent else os.urandom(16).hex(), os.urandom(8).hex(),
+    # NOTE: ids from the process's PRNG (seeded from the OS at start), not a syscall per call: a
+    # trace id must be unique and unguessable enough to not collide, not a secret.
+    context = TraceContext(parent.trace_id if parent else f"{_random(128) or 1:032x}", f"{_random(64) or 1:016x}",
                            parent.flags if parent else "01")
     _current.set(context)
     return context
