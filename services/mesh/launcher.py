@@ -239,9 +239,8 @@ def main() -> None:
         f"  Envoy admin              http://127.0.0.1:{settings.envoy_admin_port}\n"
         + "".join(f"  {spec.name:<24} {settings.service_address(spec)} (gRPC)\n" for spec in SERVICES)
         + "".join(f"  {w.name:<24} worker\n" for w in WORKERS)
-        + f"  metrics (Prometheus)     http://127.0.0.1:<port>/metrics: services on their gRPC port "
-        f"+ {settings.metrics_ports.get(SERVICES[0].name, 0) - settings.service_ports[SERVICES[0].name]}, "
-        f"workers from {min((settings.metrics_ports[w.name] for w in WORKERS), default=0)}\n"
+        + f"  metrics (Prometheus)     http://127.0.0.1:<port>/metrics, ports "
+        f"{', '.join(f'{name} {port}' for name, port in settings.metrics_ports.items() if port) or 'none'}\n"
         + f"  data and logs            {rel}/\n"
         "Ctrl-C stops everything.\n",
         flush=True,
