@@ -51,6 +51,8 @@ def stack_environment(data_dir: Path) -> dict[str, str]:
     env["PICTOR_REALTIME_PRESENCE_SWEEP_MS"] = "500"
     env["PICTOR_CLASSIFIER_SWEEP_MS"] = "1000"
     env["PICTOR_USERNAME_GRACE_DAYS"] = str(GRACE_DAYS)
+    # Graph logs every call as slow (with its trace id): tests/e2e/test_tracing_http.py reads them.
+    env["PICTOR_GRAPH_SLOW_CALL_MS"] = "0"
     return env
 
 

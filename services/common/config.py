@@ -11,7 +11,14 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.common.registry import SERVICES, ServiceSpec
+from services.common.registry import (
+    METRICS_PORT_OFFSET,
+    SERVICES,
+    WORKER_METRICS_BASE,
+    WORKERS,
+    ServiceSpec,
+    default_metrics_port,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,6 +154,8 @@ class Settings:
     tls_cert_file: str = ""
     tls_key_file: str = ""
     rate_limits: dict[str, Limit] = field(default_factory=dict)
+    # Each service's and worker's Prometheus endpoint (services.common.metrics); 0: none.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     def service_port(self, spec: ServiceSpec) -> int:
         return self.service_ports[spec.name]
@@ -208,4 +217,14 @@ def load_settings() -> Settings:
         tls_cert_file=str(Path(tls_cert).resolve()) if tls_cert else "",
         tls_key_file=str(Path(tls_key).resolve()) if tls_key else "",
         rate_limits=rate_limits(),
+        metrics_ports=metrics_ports(),
     )
+
+
+def metrics_ports() -> dict[str, int]:
+    """Service or worker name -> its metrics port: PICTOR_<NAME>_METRICS_PORT, else derived from the
+    registry (registry.default_metrics_port, PICTOR_METRICS_PORT_OFFSET, PICTOR_WORKER_METRICS_BASE)."""
+    offset = env_int("PICTOR_METRICS_PORT_OFFSET", METRICS_PORT_OFFSET)
+    base = env_int("PICTOR_WORKER_METRICS_BASE", WORKER_METRICS_BASE)
+    return {p.name: env_int(f"{p.env_prefix}_METRICS_PORT", default_metrics_port(p.name, offset, base))
+            for p in (*SERVICES, *WORKERS)}

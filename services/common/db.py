@@ -96,6 +96,10 @@ class Database:
 
         return [postgres_dependency(url, recovered=renewing(url)) for url in self._pools]
 
+    def pools(self) -> dict[str, AsyncConnectionPool]:
+        """Physical database URL -> its pool (for the metrics)."""
+        return dict(self._pools)
+
     @property
     def logical_shards(self) -> int:
         return self.settings.logical_shards

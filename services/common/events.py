@@ -36,6 +36,7 @@ from pictor.events.v1 import events_pb2
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from services.common import metrics, tracing
 from services.common.dependencies import REDIS_ERRORS, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -177,21 +178,31 @@ class Consumer:
     async def _handle(self, topic: str, message_id: bytes, fields: dict[bytes, bytes], deliveries: int = 1) -> None:
         """Handle one message, its `deliveries`-th try; acknowledged once handled, else left pending
         (reclaimed and tried again after claim_idle_ms)."""
+        tracing.enter(None)  # the handling's logs and calls share a trace of their own
+        began = time.perf_counter()
         try:
             await self.handler(decode(topic, message_id, fields))
         except Postpone:
             log.info("%s: %s %s postponed", self.group, topic, message_id)
+            self._count(topic, "postponed", began)
             await self._give_back(topic, message_id, deliveries)
             return
         except Exception as error:
             reason = unavailable_reason(error)
             if reason is None:
                 log.exception("%s: handling %s %s failed", self.group, topic, message_id)
+                self._count(topic, "failed", began)
                 return
             log.warning("%s: %s %s must wait (%s: %s)", self.group, topic, message_id, reason, error)
+            self._count(topic, "unavailable", began)
             await self._give_back(topic, message_id, deliveries)
             return
         await self.client.xack(stream(topic), self.group, message_id)
+        self._count(topic, "acked", began)
+
+    def _count(self, topic: str, outcome: str, began: float) -> None:
+        metrics.EVENTS_SECONDS.labels(self.group).observe(time.perf_counter() - began)
+        metrics.EVENTS_HANDLED.labels(self.group, topic, outcome).inc()
 
     async def _give_back(self, topic: str, message_id: bytes, deliveries: int) -> None:
         """This try does not count towards max_deliveries (XCLAIM ... RETRYCOUNT, JUSTID)."""

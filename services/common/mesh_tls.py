@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from services.common import tracing
 from services.common.config import Settings
 from services.common.files import write_atomically
 from services.common.registry import TOOLS
@@ -137,7 +138,7 @@ def mesh_channel(address: str, service: str, directory: Path, identity: str, *, 
     opts = [*options, ("grpc.ssl_target_name_override", service)]
     credentials = channel_credentials(directory, identity)
     if aio:
-        return grpc.aio.secure_channel(address, credentials, options=opts)
+        return grpc.aio.secure_channel(address, credentials, options=opts, interceptors=tracing.client_interceptors())
     return grpc.secure_channel(address, credentials, options=opts)
 
 

@@ -204,5 +204,15 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1)
 
+    async def backlog(self) -> dict[str, int]:
+        """Physical database URL -> rows waiting in its shards' outboxes (for the metrics)."""
+        found = {}
+        for shards in self.db.shards_by_database():
+            statement = " UNION ALL ".join(f"SELECT count(*) FROM {shard_schema(s)}.outbox" for s in shards)
+            async with self.db.for_shard(shards[0]).connection() as conn:
+                rows = await (await conn.execute(statement)).fetchall()
+            found[self.db.settings.database_for_shard(shards[0])] = sum(r[0] for r in rows)
+        return found
+
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self.serve_database(shards, stop) for shards in self.db.shards_by_database()))

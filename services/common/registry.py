@@ -228,6 +228,26 @@ WORKERS: tuple[WorkerSpec, ...] = (
 )
 
 
+# Each process serves Prometheus metrics (services.common.metrics) on a port of its own: a service
+# on its gRPC port + PICTOR_METRICS_PORT_OFFSET (0: no metrics), a worker on
+# PICTOR_WORKER_METRICS_BASE + its place in WORKERS (1-based); PICTOR_<NAME>_METRICS_PORT sets one.
+METRICS_PORT_OFFSET = 1000
+WORKER_METRICS_BASE = 9200
+
+
+def default_metrics_port(name: str, offset: int = METRICS_PORT_OFFSET, worker_base: int = WORKER_METRICS_BASE) -> int:
+    """The metrics port of the service or worker `name` (0 when the offset is 0: metrics are off)."""
+    if offset == 0:
+        return 0
+    for spec in SERVICES:
+        if spec.name == name:
+            return spec.port + offset
+    for place, worker in enumerate(WORKERS, 1):
+        if worker.name == name:
+            return worker_base + place
+    raise KeyError(f"no service or worker named {name!r}")
+
+
 def by_name(name: str) -> ServiceSpec:
     for spec in SERVICES:
         if spec.name == name:

@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from services.common import revocation
+from services.common import logs, metrics, revocation
 from services.common.clients import MeshChannels
 from services.common.config import Settings, env_int, load_settings
 from services.common.db import Database
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 Closer = Callable[[], Awaitable[None]]
 STARTUP_WAIT_S = 5.0
+# A call that takes this long or longer is logged (PICTOR_SLOW_CALL_MS, or PICTOR_<SERVICE>_SLOW_CALL_MS).
+SLOW_CALL_MS = 1000
 
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -83,6 +85,7 @@ class Resources:
             # Not waiting: a database that is down yet is the health watcher's news, not a crash.
             await self._db.open(wait=False)
             self._closers.append(self._db.close)
+            metrics.watch_pools(self._db.pools)
             self.dependencies += self._db.dependencies()
         return self._db
 
@@ -174,7 +177,10 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     for module in (m for s in SERVICES for m in s.proto_modules):
         importlib.import_module(module)
     watcher = DependencyWatcher([])
-    server = grpc.aio.server(interceptors=[ErrorInterceptor(watcher), RequestCheckInterceptor(),
+    # Metrics outermost: the status it counts is the one the caller gets.
+    slow_call_ms = env_int(f"{spec.env_prefix}_SLOW_CALL_MS", env_int("PICTOR_SLOW_CALL_MS", SLOW_CALL_MS))
+    server = grpc.aio.server(interceptors=[metrics.MetricsInterceptor(slow_call_ms / 1000), ErrorInterceptor(watcher),
+                                           RequestCheckInterceptor(),
                                            CallerCheckInterceptor(internal_callers())],
                              options=SERVER_OPTIONS)
     settings = replace(settings, mesh_identity=spec.name)
@@ -217,7 +223,7 @@ def stop_on_signals() -> asyncio.Event:
 
 
 def configure_logging(process: str) -> None:
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {process} %(levelname)s %(name)s: %(message)s")
+    logs.configure(process)
 
 
 async def wait_for_stop(stop: asyncio.Event, timeout_s: float) -> None:
@@ -285,8 +291,11 @@ def run_worker(name: str, work: Work) -> None:
 
     async def run() -> None:
         stop = stop_on_signals()
+        endpoint = await metrics.serve(settings.bind_host or "127.0.0.1", settings.metrics_ports.get(name, 0), name)
         await keep_working(name, work, settings, stop)
         log.info("%s stopped", name)
+        if endpoint is not None:
+            await endpoint.close()
 
     asyncio.run(run())
 
@@ -299,8 +308,11 @@ def main(spec: ServiceSpec, setup: Setup) -> None:
     async def run() -> None:
         stop = stop_on_signals()
         running = await start(spec, setup, settings, host=settings.listen_host(spec))
+        endpoint = await metrics.serve(settings.listen_host(spec), settings.metrics_ports.get(spec.name, 0), spec.name)
         await stop.wait()
         log.info("%s shutting down", spec.name)
         await running.shutdown(settings.shutdown_grace_s)
+        if endpoint is not None:
+            await endpoint.close()
 
     asyncio.run(run())

@@ -122,6 +122,13 @@ class PostgresMediaRepository:
             "ORDER BY created_at LIMIT %s", (limit,))
         return [r[0] for r in sorted(rows, key=lambda r: r[1])][:limit]
 
+    async def video_job_counts(self) -> tuple[int, int]:
+        """(jobs waiting for a transcoder, jobs held by one), over every shard: for the metrics."""
+        rows = await self.db.every_shard(
+            "SELECT count(*) FILTER (WHERE leased_until IS NULL OR leased_until < now()), "
+            "count(*) FILTER (WHERE leased_until >= now()) FROM {schema}.video_jobs")
+        return sum(r[0] for r in rows), sum(r[1] for r in rows)
+
     async def claim_video_job(self, media_id: int, worker: str, lease_s: float) -> tuple[int, str, int] | None:
         """Take the job for `lease_s` unless someone holds it: (attempts so far, the original's blob key,
         the owner)."""

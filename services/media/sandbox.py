@@ -122,6 +122,7 @@ class ImageProcessor:
         # Every worker started and not yet killed, idle or busy: close() ends them all.
         self._workers: set[_Worker] = set()
         self._closed = False
+        self._waiting = 0
 
     async def start(self) -> None:
         """Start every worker now rather than on first use."""
@@ -135,14 +136,25 @@ class ImageProcessor:
         for worker in started:
             self._idle.put_nowait(worker)
 
+    def busy(self) -> int:
+        """Decoder processes working on a job now."""
+        return self.config.jobs - self._idle.qsize()
+
+    def waiting(self) -> int:
+        """Jobs waiting for a free decoder."""
+        return self._waiting
+
     async def process(self, data: bytes, field_name: str, recipe: Recipe | None = None,
                       full_screen: bool = False) -> ProcessedImage:
+        self._waiting += 1
         try:
             slot = await asyncio.wait_for(self._idle.get(), self.config.queue_timeout_s)
         except TimeoutError:
             raise Unavailable(f"every image decoder is busy (PICTOR_MEDIA_JOBS={self.config.jobs}) and none came "
                               f"free within {self.config.queue_timeout_s:g} s: try again shortly",
                               reason="PROCESSING_BUSY") from None
+        finally:
+            self._waiting -= 1
         # Shielded: a caller that stops waiting must not leave the worker half used; the job
         # finishes (or is killed at its deadline) and hands the worker back either way.
         outcome = await asyncio.shield(asyncio.ensure_future(self._run(slot, data, recipe, full_screen)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 from pictor.media.v1 import media_service_pb2_grpc
 
-from services.common import erasure, server
+from services.common import erasure, metrics, server
 from services.common.auth import TokenVerifier
 from services.common.exports import UserDataExport
 from services.common.ids import IdAllocator
@@ -30,6 +30,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
                                                            config.queue_timeout_s))
     await processor.start()
     resources.on_close(processor.close)
+    metrics.DECODER_SLOTS.set(config.max_jobs)
+    metrics.DECODER_BUSY.set_function(processor.busy)
+    metrics.DECODER_WAITING.set_function(processor.waiting)
     service = MediaService(
         repo=PostgresMediaRepository(await resources.database()),
         blobs=FileBlobStore(config.blob_dir),

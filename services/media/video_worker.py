@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.common import metrics
 from services.common.events import EventPublisher
 from services.common.server import Resources, run_worker
 from services.media.blobstore import FileBlobStore
@@ -25,8 +26,15 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     async def notify(media_id: int, owner_id: int, percent: int) -> None:
         await bus.publish("media", "media.progress", media_id=media_id, owner_id=owner_id, percent=percent)
 
-    transcoder = Transcoder(PostgresMediaRepository(await resources.database(max_size=2)),
-                            FileBlobStore(config.blob_dir), config, stop, notify=notify)
+    repo = PostgresMediaRepository(await resources.database(max_size=2))
+    transcoder = Transcoder(repo, FileBlobStore(config.blob_dir), config, stop, notify=notify)
+
+    async def sample() -> None:
+        waiting, held = await repo.video_job_counts()
+        metrics.VIDEO_JOBS.labels("waiting").set(waiting)
+        metrics.VIDEO_JOBS.labels("held").set(held)
+
+    metrics.sample_on_scrape("video_jobs", sample)
     await transcoder.run()
 
 

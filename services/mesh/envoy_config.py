@@ -103,6 +103,10 @@ GRPC_RESPONSE_HEADERS = ("grpc-status", "grpc-message", "grpc-status-details-bin
                          "grpc-accept-encoding")
 
 
+OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTLP_CLUSTER = "otlp_collector"
+
+
 @dataclass(frozen=True)
 class Target:
     listen_host: str
@@ -132,6 +136,8 @@ class Target:
     # services.mesh.rate_limits' buckets, and how many keys (addresses, users) Envoy tracks.
     rate_limits: dict[str, Limit] = field(default_factory=lambda: {n: d for n, (_, d) in RATE_LIMITS.items()})
     rate_limit_keys: int = limits.MAX_KEYS_DEFAULT
+    # An OpenTelemetry collector's OTLP/gRPC endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) for Envoy's spans; "": none.
+    otlp_endpoint: str = ""
 
 
 def _mesh_files(directory: str) -> dict[str, str]:
@@ -154,6 +160,7 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
         tls_cert=settings.tls_cert_file, tls_key=settings.tls_key_file,
         rate_limits=settings.rate_limits,
         rate_limit_keys=env_int("PICTOR_RATE_LIMIT_MAX_KEYS", limits.MAX_KEYS_DEFAULT),
+        otlp_endpoint=os.environ.get(OTLP_ENDPOINT, ""),
     )
 
 
@@ -177,7 +184,7 @@ def compose_target(tls: bool = False, from_env: bool = False) -> Target:
         rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
         **_mesh_files(COMPOSE_MESH_DIR),
         tls_cert=COMPOSE_TLS_CERT if tls else "", tls_key=COMPOSE_TLS_KEY if tls else "",
-        **({"rate_limits": rate_limits()} if from_env else {}),
+        **({"rate_limits": rate_limits(), "otlp_endpoint": os.environ.get(OTLP_ENDPOINT, "")} if from_env else {}),
     )
 
 
@@ -471,6 +478,33 @@ def _hsts(t: Target) -> dict:
                                                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}}]}
 
 
+def _tracing(t: Target) -> dict:
+    """With an OTLP collector (OTEL_EXPORTER_OTLP_ENDPOINT), Envoy's spans go to it: each request
+    continues the client's W3C `traceparent` or starts a trace, and sends it on to the service,
+    which carries it further (services.common.tracing). Without one, the client's `traceparent`
+    reaches the service as it came (the transcoder passes headers on as metadata), and a request
+    without one starts its trace in the first service."""
+    if not t.otlp_endpoint:
+        return {}
+    return {"tracing": {"provider": {"name": "envoy.tracers.opentelemetry", "typed_config": {
+        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", "service_name": "gateway",
+        "grpc_service": {"envoy_grpc": {"cluster_name": OTLP_CLUSTER}, "timeout": "1s"}}}}}
+
+
+def _otlp_cluster(t: Target) -> list[dict]:
+    if not t.otlp_endpoint:
+        return []
+    parts = urllib.parse.urlsplit(t.otlp_endpoint if "//" in t.otlp_endpoint else f"http://{t.otlp_endpoint}")
+    return [{
+        "name": OTLP_CLUSTER, "type": "STRICT_DNS", "connect_timeout": "1s",
+        "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        "load_assignment": {"cluster_name": OTLP_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": parts.hostname, "port_value": parts.port or 4317}}}}]}]},
+    }]
+
+
 def build(t: Target) -> dict:
     manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
@@ -489,6 +523,7 @@ def build(t: Target) -> dict:
                                             # service could say what is wrong with the request.
                                             "request_headers_to_remove": ["x-envoy-original-path"]}]},
         "http_filters": _http_filters(t),
+        **_tracing(t),
     }
     chain: dict = {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": manager}]}
     if t.tls_cert:
@@ -510,7 +545,7 @@ def build(t: Target) -> dict:
             }],
             "clusters": [
                 _cluster(t, s.name, *t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
-            ],
+            ] + _otlp_cluster(t),
         },
     }
 

@@ -17,7 +17,7 @@ import yaml
 
 from services.common.auth import ensure_signing_key
 from services.common.config import REPO_ROOT
-from services.common.registry import GATEWAY, SERVICES, WORKERS, ServiceSpec, WorkerSpec
+from services.common.registry import GATEWAY, SERVICES, WORKERS, ServiceSpec, WorkerSpec, default_metrics_port
 from services.mesh.envoy_config import COMPOSE_MESH_DIR
 
 ROOT = REPO_ROOT / "deploy" / "kubernetes"
@@ -84,7 +84,16 @@ def pod(name: str, component: str, containers: list[dict], volumes: list[dict],
         spec["initContainers"] = init_containers
     if restart:
         spec["restartPolicy"] = restart
-    return {"metadata": {"labels": labels(name, component)}, "spec": spec}
+    metadata: dict = {"labels": labels(name, component)}
+    if component in ("service", "worker"):
+        # Prometheus' Kubernetes discovery (the prometheus.io/* convention) scrapes every pod.
+        metadata["annotations"] = {"prometheus.io/scrape": "true", "prometheus.io/port": str(default_metrics_port(name)),
+                                   "prometheus.io/path": "/metrics"}
+    return {"metadata": metadata, "spec": spec}
+
+
+def metrics_port(name: str) -> dict:
+    return {"name": "metrics", "containerPort": default_metrics_port(name)}
 
 
 def locked_down(container: dict) -> dict:
@@ -136,7 +145,7 @@ def service_resources(spec: ServiceSpec) -> list[dict]:
     signs = spec.name in SIGNS_TOKENS
     container = pictor_container(spec.name, spec.module, signs=signs,
                                  memory="2Gi" if spec.name == "media" else "512Mi", identity=spec.name)
-    container["ports"] = [{"name": "grpc", "containerPort": spec.port}]
+    container["ports"] = [{"name": "grpc", "containerPort": spec.port}, metrics_port(spec.name)]
     container["readinessProbe"] = {**healthcheck(spec), "periodSeconds": 5, "timeoutSeconds": 3}
     container["livenessProbe"] = {**healthcheck(spec), "periodSeconds": 10, "timeoutSeconds": 3,
                                   "failureThreshold": 6}
@@ -163,6 +172,7 @@ def worker_resources(worker: WorkerSpec) -> list[dict]:
     container = pictor_container(worker.name, worker.module, signs=False,
                                  memory="4Gi" if worker.name == "video_transcoder" else "512Mi",
                                  identity=worker.identity)
+    container["ports"] = [metrics_port(worker.name)]
     return [deployment(worker.name, "worker", worker.replicas,
                        pod(worker.name, "worker", [container], pictor_volumes(signs=False, identity=worker.identity)))]
 

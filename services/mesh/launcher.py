@@ -35,6 +35,8 @@ from services.mesh.codegen import DEFAULT_OUT
 from services.mesh.prepare import prepare
 
 log = logging.getLogger("pictor")
+# A worker's replicas on one host serve their metrics this many ports apart.
+METRICS_REPLICA_STRIDE = 100
 
 
 def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child: embedded.Child | None = None) -> None:
@@ -123,9 +125,17 @@ class Stack:
         wait_serving(self.settings, spec, 60, child)
         return child
 
+    def metrics_port(self, name: str, number: int = 1) -> int:
+        """The metrics port of service or worker `name`'s `number`-th replica (0: none); replicas on
+        one host are METRICS_REPLICA_STRIDE apart."""
+        port = self.settings.metrics_ports.get(name, 0)
+        return port + (number - 1) * METRICS_REPLICA_STRIDE if port else 0
+
     def start_worker(self, worker: WorkerSpec, number: int) -> embedded.Child:
+        env = {**self.child_env(worker.identity), f"{worker.env_prefix}_METRICS_PORT": str(self.metrics_port(worker.name,
+                                                                                                             number))}
         child = embedded.Child(f"{worker.name}-{number}", [sys.executable, "-m", worker.module], self.log_dir,
-                               env=self.child_env(worker.identity), cwd=REPO_ROOT)
+                               env=env, cwd=REPO_ROOT)
         self.children.append(child)
         return child
 
@@ -229,6 +239,8 @@ def main() -> None:
         f"  Envoy admin              http://127.0.0.1:{settings.envoy_admin_port}\n"
         + "".join(f"  {spec.name:<24} {settings.service_address(spec)} (gRPC)\n" for spec in SERVICES)
         + "".join(f"  {w.name:<24} worker\n" for w in WORKERS)
+        + f"  metrics (Prometheus)     http://127.0.0.1:<port>/metrics, ports "
+        f"{', '.join(f'{name} {port}' for name, port in settings.metrics_ports.items() if port) or 'none'}\n"
         + f"  data and logs            {rel}/\n"
         "Ctrl-C stops everything.\n",
         flush=True,

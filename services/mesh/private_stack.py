@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from services.common.config import RATE_LIMITS
-from services.common.registry import SERVICES
+from services.common.registry import SERVICES, WORKERS
 
 # The gateway's per-address and per-user limits, out of the way: the suite, the fuzzer and the
 # benches call from one address as thousands of users. The rate limit tests set their own.
@@ -33,7 +33,8 @@ def private_environment(data_dir: Path) -> dict[str, str]:
     """PICTOR_* variables for a private stack: its own folder and free ports, no rate limits but the
     listener's ceiling."""
     names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
-             *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
+             *(f"{spec.env_prefix}_PORT" for spec in SERVICES),
+             *(f"{process.env_prefix}_METRICS_PORT" for process in (*SERVICES, *WORKERS))]
     env = dict(zip(names, map(str, free_ports(len(names))), strict=True))
     env["PICTOR_DATA_DIR"] = str(data_dir)
     env.update({f"PICTOR_RATE_LIMIT_{name.upper()}": UNLIMITED for name in RATE_LIMITS})

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.common import metrics
 from services.common.config import env_int
 from services.common.events import EventPublisher
 from services.common.outbox import Relay
@@ -29,6 +30,16 @@ from services.common.server import Resources, run_worker
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     relay = Relay(await resources.database(max_size=4), EventPublisher(resources.redis()),
                   poll_interval_s=env_int("PICTOR_RELAY_POLL_MS", 250) / 1000)
+    # The relay reports the whole event bus: its outboxes, and every consumer group's pending and
+    # lag (a consumer that is stuck cannot report its own).
+    redis = resources.redis()
+
+    async def sample() -> None:
+        for url, rows in (await relay.backlog()).items():
+            metrics.OUTBOX_BACKLOG.labels(metrics.database_label(url)).set(rows)
+        await metrics.sample_streams(redis)
+
+    metrics.sample_on_scrape("event_bus", sample)
     await relay.run(stop)
 
 

@@ -13,7 +13,7 @@ import contextlib
 import grpc
 from pictor.realtime.v1 import realtime_service_pb2_grpc
 
-from services.common import erasure, server
+from services.common import erasure, metrics, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient
 from services.common.registry import by_name
@@ -38,6 +38,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     hub = Hub(settings.redis_url)
     await hub.start()
     resources.on_close(hub.close)
+    metrics.REALTIME_STREAMS.set_function(lambda: hub.open_streams)
     presence = PresenceTracker(redis, PostgresPresenceStore(db), config)
     service = RealtimeService(
         ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,

@@ -47,6 +47,7 @@ def test_gateway_compresses_only_json_and_sees_it_after_transcoding():
 
 def test_checked_in_compose_file_is_current():
     assert compose.CHECKED_IN.read_text() == compose.render()
+    assert compose.PROMETHEUS_CONFIG.read_text() == compose.render_prometheus()
 
 
 def test_compose_names_every_service_and_mounts_the_envoy_config():
@@ -90,6 +91,8 @@ def test_envoy_validates_every_flavour(tmp_path):
     tls = {"tls_cert": str(tmp_path / "mesh/localhost.crt"), "tls_key": str(tmp_path / "mesh/localhost.key")}
     for name, t in (("embedded", target),
                     ("embedded-tls", envoy_config.Target(**{**target.__dict__, **tls})),
+                    ("embedded-otlp", envoy_config.Target(**{**target.__dict__,
+                                                             "otlp_endpoint": "http://127.0.0.1:4317"})),
                     *((f"compose-{tls_on}", envoy_config.Target(**{
                         **envoy_config.compose_target(tls=tls_on).__dict__, **files,
                         "descriptor": target.descriptor, "openapi": target.openapi, "web_root": target.web_root,

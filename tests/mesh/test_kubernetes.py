@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.registry import SERVICES, WORKERS
+from services.common.registry import SERVICES, WORKERS, default_metrics_port
 from services.mesh import kubernetes
 from services.mesh.kubernetes import ROOT, dns_name
 
@@ -82,7 +82,8 @@ def test_every_service_has_a_deployment_service_autoscaler_and_disruption_budget
         deployment = find(resources, "Deployment", spec.name)
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["command"] == ["python", "-m", spec.module]
-        assert container["ports"] == [{"name": "grpc", "containerPort": spec.port}]
+        assert container["ports"] == [{"name": "grpc", "containerPort": spec.port},
+                                      {"name": "metrics", "containerPort": default_metrics_port(spec.name)}]
         assert "services.mesh.healthcheck" in container["readinessProbe"]["exec"]["command"]
         assert find(resources, "Service", spec.name)["spec"]["ports"][0]["port"] == spec.port
         assert find(resources, "HorizontalPodAutoscaler", spec.name)["spec"]["scaleTargetRef"]["name"] == spec.name
@@ -132,3 +133,14 @@ def test_every_pod_runs_as_a_non_root_user_that_cannot_escalate():
         for container in pod["containers"] + pod.get("initContainers", []):
             assert container["securityContext"]["allowPrivilegeEscalation"] is False, container["name"]
             assert container["securityContext"]["readOnlyRootFilesystem"] is True, container["name"]
+
+
+def test_every_service_and_worker_pod_is_scraped_on_its_metrics_port():
+    resources = base_resources()
+    for name in [s.name for s in SERVICES] + [w.name for w in WORKERS]:
+        template = find(resources, "Deployment", kubernetes.dns_name(name))["spec"]["template"]
+        annotations = template["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == str(default_metrics_port(name))
+        ports = template["spec"]["containers"][0]["ports"]
+        assert {"name": "metrics", "containerPort": default_metrics_port(name)} in ports
