@@ -14,7 +14,6 @@ from services.accounts.servicer import AccountsServicer
 from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
 from services.common.clients import GraphClient
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 
 SPEC = by_name("accounts")
@@ -37,7 +36,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     graph = GraphClient(resources.channels())
     passwords = PasswordPool(load_password_pool_config())
     resources.on_close(passwords.close)
-    db, ids = await resources.database(), IdAllocator(settings.logical_shards)
+    db, ids = await resources.database(), await resources.ids()
     repo = PostgresAccountsRepository(db)
     service = AccountsService(
         repo=repo,
