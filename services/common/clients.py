@@ -86,9 +86,12 @@ class MeshChannels:
             if not self.identity:
                 raise RuntimeError("no mesh identity to call other services with: set PICTOR_MESH_IDENTITY")
             spec = by_name(service)
-            channel = self._channels[service] = mesh_channel(
-                balanced_target(self.settings.replica_addresses(spec)), service, self.settings.mesh_dir,
-                self.identity, options=[*CHANNEL_OPTIONS, ("grpc.service_config", balanced_config(spec))])
+            target = balanced_target(self.settings.replica_addresses(spec))
+            # One address: the plain channel it always was (a service NOT_SERVING still answers with its
+            # own reason); several, or a name for several: balanced.
+            balanced = [("grpc.service_config", balanced_config(spec))] if target.startswith(("ipv4:", "dns:")) else []
+            channel = self._channels[service] = mesh_channel(target, service, self.settings.mesh_dir, self.identity,
+                                                             options=[*CHANNEL_OPTIONS, *balanced])
         return channel
 
     async def close(self) -> None:
