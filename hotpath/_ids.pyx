@@ -27,6 +27,7 @@ from hotpath._ids_common import (
     ClockMovedBackwardsError,
     DecodedId,
     checked_generator_args,
+    low_bits_layout,
     timestamp_out_of_range,
 )
 
@@ -50,6 +51,9 @@ cdef enum Step:
 
 cdef struct IdState:
     int64_t shard_field
+    int64_t max_counter  # the counter's largest value within one millisecond
+    int64_t counter_shift  # where the counter sits in the 10 low bits (above the worker)
+    int64_t worker_field
     int64_t max_wait_ms
     int64_t last_ms
     int64_t sequence
@@ -88,7 +92,7 @@ cdef inline Step try_issue(IdState* state, int64_t now, int64_t* issued) noexcep
         state.waited_ms += behind
         return RETRY
     if behind == 0:
-        if state.sequence == MAX_SEQUENCE:
+        if state.sequence == state.max_counter:
             return RETRY  # spin until the next millisecond
         sequence = state.sequence + 1
     else:
@@ -96,7 +100,8 @@ cdef inline Step try_issue(IdState* state, int64_t now, int64_t* issued) noexcep
     state.last_ms = now
     state.sequence = sequence
     state.waited_ms = 0
-    issued[0] = ((now - EPOCH_MS) << TIMESTAMP_SHIFT) | state.shard_field | sequence
+    issued[0] = (((now - EPOCH_MS) << TIMESTAMP_SHIFT) | state.shard_field
+                 | (sequence << state.counter_shift) | state.worker_field)
     return ISSUED
 
 
@@ -114,6 +119,7 @@ cdef class IdGenerator:
     """Issues strictly increasing ids for one shard; safe to share between threads."""
 
     cdef readonly int shard
+    cdef readonly object worker
     cdef object _clock
     cdef IdState _state
     cdef PyThread_type_lock _lock
@@ -123,9 +129,15 @@ cdef class IdGenerator:
         shard,
         clock=None,
         max_backwards_wait_ms=_ids_common.DEFAULT_MAX_BACKWARDS_WAIT_MS,
+        worker=None,
     ):
         shard, max_backwards_wait_ms = checked_generator_args(shard, max_backwards_wait_ms)
+        max_counter, counter_shift, worker_field = low_bits_layout(worker)
         self.shard = shard
+        self.worker = worker
+        self._state.max_counter = max_counter
+        self._state.counter_shift = counter_shift
+        self._state.worker_field = worker_field
         self._clock = clock
         self._state.shard_field = <int64_t>shard << SEQUENCE_BITS
         self._state.max_wait_ms = max_backwards_wait_ms

@@ -18,6 +18,11 @@ SEQUENCE_BITS = 10
 
 MAX_SHARD = (1 << SHARD_BITS) - 1  # 8191
 MAX_SEQUENCE = (1 << SEQUENCE_BITS) - 1  # 1023
+# A generator given a worker number (a process's lease, services.common.ids) splits the
+# 10 low bits: | 4 bits: counter | 6 bits: worker |, so two processes never issue one id.
+WORKER_BITS = 6
+MAX_WORKER = (1 << WORKER_BITS) - 1  # 63
+MAX_WORKER_COUNTER = (1 << (SEQUENCE_BITS - WORKER_BITS)) - 1  # 15
 TIMESTAMP_SHIFT = SHARD_BITS + SEQUENCE_BITS  # 23
 
 # NOTE: the top bit of the 41-bit timestamp field is the int64 sign bit. Ids travel as
@@ -62,6 +67,22 @@ def checked_generator_args(shard: int, max_backwards_wait_ms: int) -> tuple[int,
     if max_backwards_wait_ms < 0:
         raise ValueError("max_backwards_wait_ms must be >= 0")
     return shard, max_backwards_wait_ms
+
+
+def low_bits_layout(worker: int | None) -> tuple[int, int, int]:
+    """(largest counter, counter shift, worker field) of the 10 low bits: without a worker the
+    counter takes them all (one process alone); with one, | counter (4) | worker (6) |."""
+    if worker is None:
+        return MAX_SEQUENCE, 0, 0
+    worker = operator.index(worker)
+    if not 0 <= worker <= MAX_WORKER:
+        raise ValueError(f"worker must be in [0, {MAX_WORKER}], got {worker}")
+    return MAX_WORKER_COUNTER, WORKER_BITS, worker
+
+
+def worker_of(post_id: int) -> int:
+    """The worker number in an id issued by a generator with one (meaningless without)."""
+    return post_id & MAX_WORKER
 
 
 def timestamp_out_of_range(now_ms: int) -> OverflowError:

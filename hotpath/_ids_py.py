@@ -20,6 +20,7 @@ from hotpath._ids_common import (
     ClockMovedBackwardsError,
     DecodedId,
     checked_generator_args,
+    low_bits_layout,
     timestamp_out_of_range,
 )
 
@@ -37,8 +38,11 @@ class IdGenerator:
         shard: int,
         clock: Callable[[], int] | None = None,
         max_backwards_wait_ms: int = DEFAULT_MAX_BACKWARDS_WAIT_MS,
+        worker: int | None = None,
     ) -> None:
         shard, max_backwards_wait_ms = checked_generator_args(shard, max_backwards_wait_ms)
+        self._max_counter, self._counter_shift, self._worker_field = low_bits_layout(worker)
+        self._worker = worker
         self._shard = shard
         self._shard_field = shard << SEQUENCE_BITS
         self._max_backwards_wait_ms = max_backwards_wait_ms
@@ -54,6 +58,10 @@ class IdGenerator:
     @property
     def max_backwards_wait_ms(self) -> int:
         return self._max_backwards_wait_ms
+
+    @property
+    def worker(self) -> int | None:
+        return self._worker
 
     def next_id(self) -> int:
         with self._lock:
@@ -93,14 +101,15 @@ class IdGenerator:
                 waited += behind
                 continue
             if behind == 0:
-                if self._sequence == MAX_SEQUENCE:
+                if self._sequence == self._max_counter:
                     continue
                 sequence = self._sequence + 1
             else:
                 sequence = 0
             self._last_ms = now
             self._sequence = sequence
-            return (offset << TIMESTAMP_SHIFT) | self._shard_field | sequence
+            return ((offset << TIMESTAMP_SHIFT) | self._shard_field | (sequence << self._counter_shift)
+                    | self._worker_field)
 
 
 def _check_id(post_id: int) -> None:

@@ -9,6 +9,11 @@ An id packs, from the most significant bit down::
 - The shard (0..``MAX_SHARD`` = 8191) is the logical shard that owns the post.
 - The sequence counts the ids one generator issued within one millisecond: at most 1,024,
   so one generator's ceiling is 1,024 ids per ms (~1M ids/s).
+- A generator given a ``worker`` number (0..``MAX_WORKER`` = 63; the services lease one per
+  process, services.common.ids) splits those 10 bits: | 4 bits: counter | 6 bits: worker |
+  (``worker_of(id)`` = id & 63), so processes holding different numbers never issue one id;
+  its ceiling is 16 ids per ms per shard. Ids issued before workers existed stay valid: the
+  layout of time and shard is unchanged, and they are older than any new one.
 
 Because the timestamp leads, sorting ids sorts posts by creation time ("newest first" is
 "descending id"), and ``min_id_for(t)`` turns "posts newer than t" into ``id >= ...``.
@@ -18,7 +23,7 @@ PL/pgSQL twin in the SQL migrations uses the same layout.
 
 API (the compiled and the reference implementation are identical):
 
-- ``IdGenerator(shard, clock=None, max_backwards_wait_ms=50)``: ``clock`` is a callable
+- ``IdGenerator(shard, clock=None, max_backwards_wait_ms=50, worker=None)``: ``clock`` is a callable
   returning Unix ms (for tests); by default the system clock (CLOCK_REALTIME).
   ``next_id() -> int``; ``next_ids(n) -> array('q')`` (bulk, one lock acquisition).
   Ids from one generator strictly increase, also across threads (it holds a lock).
@@ -38,12 +43,15 @@ from hotpath._ids_common import (
     EPOCH_MS,
     MAX_SEQUENCE,
     MAX_SHARD,
+    MAX_WORKER,
     SEQUENCE_BITS,
     SHARD_BITS,
     TIMESTAMP_BITS,
     TIMESTAMP_SHIFT,
+    WORKER_BITS,
     ClockMovedBackwardsError,
     DecodedId,
+    worker_of,
 )
 from hotpath._select import load
 
@@ -59,14 +67,17 @@ __all__ = [
     "IMPLEMENTATION",
     "MAX_SEQUENCE",
     "MAX_SHARD",
+    "MAX_WORKER",
     "SEQUENCE_BITS",
     "SHARD_BITS",
     "TIMESTAMP_BITS",
     "TIMESTAMP_SHIFT",
+    "WORKER_BITS",
     "ClockMovedBackwardsError",
     "DecodedId",
     "IdGenerator",
     "decode",
     "min_id_for",
     "shard_of",
+    "worker_of",
 ]

@@ -19,9 +19,9 @@ from services.mesh.launcher import Stack
 from services.mesh.private_stack import private_environment
 
 
-def stack_environment(data_dir: Path) -> dict[str, str]:
-    """A private stack's variables (its own folder and free ports), tuned for tests."""
-    env = private_environment(data_dir)
+def stack_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
+    """A private stack's variables (its own folder and free ports; `replicas` as PICTOR_REPLICAS), tuned for tests."""
+    env = private_environment(data_dir, replicas)
     # Low, so that every test exercises both the push and the pull paths of the feed.
     env["PICTOR_FEED_CELEBRITY_THRESHOLD"] = "3"
     # Short, so that tests see a deleted post's cleanup (and the sweep) within a second or two.
@@ -66,7 +66,7 @@ STORE_URLS = ("PICTOR_DATABASE_URL", "PICTOR_REDIS_URL", "PICTOR_SHARD_MAP")
 def private_stack(data_dir: Path, **overrides: str) -> Iterator[Stack]:
     """A stack of its own (embedded stores, free ports, under `data_dir`), supervised as `make run`'s
     is: for the tests and tools that break things. The environment is restored afterwards."""
-    env = {**stack_environment(data_dir), **overrides}
+    env = {**stack_environment(data_dir, overrides.get("PICTOR_REPLICAS", "")), **overrides}
     saved = {name: os.environ.get(name) for name in (*env, *STORE_URLS)}
     for name in STORE_URLS:
         os.environ.pop(name, None)

@@ -22,7 +22,6 @@ from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
 from services.common.clients import GraphClient
 from services.common.dependencies import connect_redis
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.common.revocation import TokenRevoker
 
@@ -46,7 +45,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     graph = GraphClient(resources.channels())
     passwords = PasswordPool(load_password_pool_config())
     resources.on_close(passwords.close)
-    db, ids = await resources.database(), IdAllocator(settings.logical_shards)
+    db, ids = await resources.database(), await resources.ids()
     repo = PostgresAccountsRepository(db)
     # Not a health dependency: accounts serves without Redis (revocations then wait for the tokens' TTL).
     tokens_redis = connect_redis(settings.redis_url)

@@ -8,6 +8,8 @@ own longer timeout (a purge may wait for a counter flush, a release for uploads)
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
 
 import grpc
@@ -25,7 +27,7 @@ from services.common.config import Settings
 from services.common.deadlines import outbound_timeout
 from services.common.errors import InvalidArgument
 from services.common.mesh_tls import mesh_channel
-from services.common.registry import by_name
+from services.common.registry import ServiceSpec, by_name
 
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
@@ -43,6 +45,32 @@ CLEANUP_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
 
 
+def balanced_target(addresses: list[str]) -> str:
+    """The channel target for a service's replicas: a list of loopback (or any literal IP) addresses
+    as one `ipv4:` target, or a name for DNS to resolve to every replica (Kubernetes' headless
+    Service, compose's service name)."""
+    hosts = [address.rpartition(":")[0] for address in addresses]
+    if all(_is_ip(host) for host in hosts):
+        return addresses[0] if len(addresses) == 1 else "ipv4:" + ",".join(addresses)
+    return f"dns:///{addresses[0]}"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def balanced_config(spec: ServiceSpec) -> str:
+    """Round robin over the replicas, each call to the next one that is READY and whose gRPC health
+    says SERVING (a replica draining on SIGTERM leaves the rotation before it stops; one killed
+    leaves it when its connection drops)."""
+    return json.dumps({"loadBalancingConfig": [{"round_robin": {}}],
+                       "healthCheckConfig": {"serviceName": spec.proto_services[0]}})
+
+
 class MeshChannels:
     """Channels to the services, mutual TLS with the certificate of `identity` (by default the
     process's, settings.mesh_identity: a service's own, a worker's service's)."""
@@ -57,9 +85,13 @@ class MeshChannels:
         if channel is None:
             if not self.identity:
                 raise RuntimeError("no mesh identity to call other services with: set PICTOR_MESH_IDENTITY")
-            address = self.settings.service_address(by_name(service))
-            channel = self._channels[service] = mesh_channel(address, service, self.settings.mesh_dir, self.identity,
-                                                             options=CHANNEL_OPTIONS)
+            spec = by_name(service)
+            target = balanced_target(self.settings.replica_addresses(spec))
+            # One address: the plain channel it always was (a service NOT_SERVING still answers with its
+            # own reason); several, or a name for several: balanced.
+            balanced = [("grpc.service_config", balanced_config(spec))] if target.startswith(("ipv4:", "dns:")) else []
+            channel = self._channels[service] = mesh_channel(target, service, self.settings.mesh_dir, self.identity,
+                                                             options=[*CHANNEL_OPTIONS, *balanced])
         return channel
 
     async def close(self) -> None:

@@ -79,6 +79,51 @@ def parse_shard_map(raw: str, logical_shards: int, default_url: str) -> tuple[Sh
     return tuple(ranges)
 
 
+# Replica i (from 0) of a service listens on its port + i * REPLICA_PORT_STEP unless
+# PICTOR_<NAME>_PORTS lists the ports.
+REPLICA_PORT_STEP = 100
+
+
+def parse_replicas(raw: str, defaults: dict[str, int]) -> dict[str, int]:
+    """PICTOR_REPLICAS: one number for every service and worker ("2"), or per name ("feed=3,posts=2",
+    the others their default). Each count is 1..32."""
+    counts, names = dict(defaults), list(defaults)
+    if not raw.strip():
+        return counts
+    if "=" not in raw:
+        entries = [(name, raw) for name in names]
+    else:
+        entries = []
+        for entry in filter(None, (e.strip() for e in raw.split(","))):
+            name, sep, count = entry.partition("=")
+            if not sep or name.strip() not in counts:
+                raise SystemExit(f"PICTOR_REPLICAS: {entry!r} is not NAME=COUNT for a service or worker "
+                                 f"({', '.join(names)})")
+            entries.append((name.strip(), count))
+    for name, count in entries:
+        try:
+            counts[name] = int(count)
+        except ValueError:
+            raise SystemExit(f"PICTOR_REPLICAS: the count for {name} must be an integer, got {count.strip()!r}") from None
+        if not 1 <= counts[name] <= 32:
+            raise SystemExit(f"PICTOR_REPLICAS: the count for {name} must be between 1 and 32, got {counts[name]}")
+    return counts
+
+
+def replica_ports(spec: ServiceSpec, port: int, count: int) -> tuple[int, ...]:
+    """The ports of a service's replicas: PICTOR_<NAME>_PORTS, or its port and then every REPLICA_PORT_STEP."""
+    raw = env_str(f"{spec.env_prefix}_PORTS", "")
+    if not raw:
+        return tuple(port + i * REPLICA_PORT_STEP for i in range(count))
+    try:
+        ports = tuple(int(p) for p in raw.split(","))
+    except ValueError:
+        raise SystemExit(f"{spec.env_prefix}_PORTS must be comma-separated ports, got {raw!r}") from None
+    if len(ports) < count:
+        raise SystemExit(f"{spec.env_prefix}_PORTS names {len(ports)} ports for {count} replicas")
+    return ports[:count]
+
+
 @dataclass(frozen=True)
 class Limit:
     """A token bucket: `count` requests per `seconds`, refilled whole every `seconds`."""
@@ -143,6 +188,14 @@ class Settings:
     # Where other processes reach each service (a container's DNS name in a deployment).
     service_hosts: dict[str, str] = field(default_factory=dict)
     service_ports: dict[str, int] = field(default_factory=dict)
+    # Every replica's port of each service (the first is service_ports'), from PICTOR_REPLICAS.
+    replica_ports: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    # How many of each worker run (PICTOR_REPLICAS, or the older PICTOR_<WORKER>_REPLICAS).
+    worker_replicas: dict[str, int] = field(default_factory=dict)
+    # This process: which replica it is ("posts-2"; set by the launcher) and the port it listens on
+    # (0: its service's first).
+    replica: str = ""
+    listen_port: int = 0
     # The address a service listens on when that is not the one it is reached at (0.0.0.0 in a
     # container); empty: its own host from service_hosts.
     bind_host: str = ""
@@ -164,8 +217,18 @@ class Settings:
         return self.bind_host or self.service_hosts[spec.name]
 
     def service_address(self, spec: ServiceSpec) -> str:
-        """host:port at which other processes reach the service."""
+        """host:port at which other processes reach the service (its first replica)."""
         return f"{self.service_hosts[spec.name]}:{self.service_ports[spec.name]}"
+
+    def replica_addresses(self, spec: ServiceSpec) -> list[str]:
+        """host:port of every replica of the service."""
+        host = self.service_hosts[spec.name]
+        return [f"{host}:{port}" for port in self.replica_ports.get(spec.name) or (self.service_ports[spec.name],)]
+
+    @property
+    def process_name(self) -> str:
+        """This process in logs and leases: its replica's name, else its mesh identity."""
+        return self.replica or self.mesh_identity or "pictor"
 
     @property
     def gateway_url(self) -> str:
@@ -191,6 +254,11 @@ def load_settings() -> Settings:
     tls_cert, tls_key = env_str("PICTOR_TLS_CERT", ""), env_str("PICTOR_TLS_KEY", "")
     if bool(tls_cert) != bool(tls_key):
         raise SystemExit("PICTOR_TLS_CERT and PICTOR_TLS_KEY go together: set both, or neither")
+    # A worker's own PICTOR_<WORKER>_REPLICAS (the older setting) goes before PICTOR_REPLICAS.
+    replicas = parse_replicas(env_str("PICTOR_REPLICAS", ""), {**{s.name: 1 for s in SERVICES},
+                                                               **{w.name: w.replicas for w in WORKERS}})
+    ports = {s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES}
+    worker_replicas = {w.name: env_int(f"{w.env_prefix}_REPLICAS", replicas[w.name]) for w in WORKERS}
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
@@ -210,7 +278,11 @@ def load_settings() -> Settings:
         gateway_rate_limit_per_s=env_int("PICTOR_GATEWAY_RATE_LIMIT", 5000),
         shutdown_grace_s=float(env_str("PICTOR_SHUTDOWN_GRACE", "5")),
         service_hosts={s.name: env_str(f"{s.env_prefix}_HOST", "127.0.0.1") for s in SERVICES},
-        service_ports={s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES},
+        service_ports=ports,
+        replica_ports={s.name: replica_ports(s, ports[s.name], replicas[s.name]) for s in SERVICES},
+        worker_replicas=worker_replicas,
+        replica=env_str("PICTOR_REPLICA_NAME", ""),
+        listen_port=env_int("PICTOR_LISTEN_PORT", 0),
         bind_host=env_str("PICTOR_BIND_HOST", ""),
         mesh_dir=Path(env_str("PICTOR_MESH_DIR", str(data_dir / "mesh"))),
         mesh_identity=env_str("PICTOR_MESH_IDENTITY", ""),

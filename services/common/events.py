@@ -160,7 +160,8 @@ class Consumer:
         self.group = group
         self.topics = topics
         self.handler = handler
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        # Unique per process, and saying which replica it is (PICTOR_REPLICA_NAME, set by the launcher).
+        self.name = name or f"{os.environ.get('PICTOR_REPLICA_NAME') or socket.gethostname()}-{os.getpid()}"
         self.batch = batch
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms

@@ -47,6 +47,7 @@ from services.common.dependencies import (
     unavailable_reason,
 )
 from services.common.errors import ErrorInterceptor
+from services.common.ids import IdAllocator, leased_allocator
 from services.common.mesh_tls import CallerCheckInterceptor, server_credentials
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, all_proto_services, internal_callers
 from services.common.request_checks import RequestCheckInterceptor
@@ -77,6 +78,7 @@ class Resources:
         self._db: Database | None = None
         self._redis: aioredis.Redis | None = None
         self._channels: MeshChannels | None = None
+        self._ids: IdAllocator | None = None
         self._closers: list[Closer] = []
 
     async def database(self, max_size: int = 10) -> Database:
@@ -95,6 +97,16 @@ class Resources:
             self._closers.append(self._redis.aclose)
             self.dependencies.append(redis_dependency(self.settings.redis_url))
         return self._redis
+
+    async def ids(self) -> IdAllocator:
+        """Ids under a worker number leased for this process (services.common.ids), released on close."""
+        if self._ids is None:
+            db = await self.database()
+            self._ids = await leased_allocator(lambda: db.global_pool, self.settings.logical_shards,
+                                               self.settings.process_name)
+            assert self._ids.lease is not None
+            self._closers.append(self._ids.lease.release)
+        return self._ids
 
     def channels(self) -> MeshChannels:
         if self._channels is None:
@@ -283,8 +295,8 @@ async def keep_working(name: str, work: Work, settings: Settings, stop: asyncio.
 
 def run_worker(name: str, work: Work) -> None:
     """Run a worker process (it serves no port) until SIGTERM or SIGINT."""
-    configure_logging(name)
     settings = load_settings()
+    configure_logging(settings.replica or name)
     worker = next((w for w in WORKERS if w.name == name), None)
     if worker is not None and not settings.mesh_identity:
         settings = replace(settings, mesh_identity=worker.identity)
@@ -302,12 +314,13 @@ def run_worker(name: str, work: Work) -> None:
 
 def main(spec: ServiceSpec, setup: Setup) -> None:
     """Run a service process until SIGTERM or SIGINT."""
-    configure_logging(spec.name)
     settings = load_settings()
+    configure_logging(settings.replica or spec.name)
 
     async def run() -> None:
         stop = stop_on_signals()
-        running = await start(spec, setup, settings, host=settings.listen_host(spec))
+        running = await start(spec, setup, settings, host=settings.listen_host(spec),
+                              port=settings.listen_port or None)
         endpoint = await metrics.serve(settings.listen_host(spec), settings.metrics_ports.get(spec.name, 0), spec.name)
         await stop.wait()
         log.info("%s shutting down", spec.name)

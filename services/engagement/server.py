@@ -12,7 +12,6 @@ from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
 from services.common.exports import UserDataExport
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.engagement.adapters import BlockedUsers, PostsVisibility
 from services.engagement.counters import RedisCounters
@@ -34,7 +33,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     counters, viewer_states = RedisCounters(redis, store.counts), ViewerStates(redis)
     service = EngagementService(
         repo, counters, PostsVisibility(PostsClient(channels)), BlockedUsers(GraphClient(channels)),
-        IdAllocator(settings.logical_shards), viewer_states)
+        await resources.ids(), viewer_states)
     erasure.start(resources, "engagement", EngagementEraser(db, repo, counters, redis).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     engagement_service_pb2_grpc.add_EngagementServiceServicer_to_server(

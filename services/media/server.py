@@ -8,7 +8,6 @@ from pictor.media.v1 import media_service_pb2_grpc
 from services.common import erasure, metrics, server
 from services.common.auth import TokenVerifier
 from services.common.exports import UserDataExport
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.media.blobstore import FileBlobStore, PartFiles
 from services.media.config import load_media_config
@@ -37,7 +36,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         repo=PostgresMediaRepository(await resources.database()),
         blobs=FileBlobStore(config.blob_dir),
         parts=PartFiles(config.upload_dir),
-        ids=IdAllocator(settings.logical_shards),
+        ids=await resources.ids(),
         signer=UrlSigner(load_or_create_key(config.url_key_file), config.url_ttl_s, config.url_bucket_s),
         processor=processor,
         config=config,

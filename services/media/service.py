@@ -371,17 +371,30 @@ class MediaService:
                     f"upload {upload_id} has {upload.received_bytes} of {upload.size_bytes} bytes: send the rest "
                     f"from offset {upload.received_bytes}",
                     reason="UPLOAD_INCOMPLETE", received_bytes=str(upload.received_bytes))
-            if is_video_type(upload.content_type):
-                return self._view(await self._complete_video(upload))
-            data = await asyncio.to_thread(self.parts.read, upload_id, upload.size_bytes)
-            if hashlib.sha256(data).hexdigest() != upload.sha256:
-                raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
-                                      "was created", reason="SHA256_MISMATCH")
-            processed = await self.processor.process(data, "file")
-            record = await self._store(owner_id, data, processed, completes_upload=upload_id,
-                                       alt_text=upload.alt_text)
-            await asyncio.to_thread(self.parts.delete, upload_id)
-            return self._view(record)
+            try:
+                return await self._complete(owner_id, upload)
+            except (FileNotFoundError, Conflict) as error:
+                # NOTE: the lock above is this process's; another replica may complete the same upload at
+                # once. The database lets one media complete it (add_media's conditional update); the
+                # other finds the parts gone or the upload completed, and answers with the winner's media.
+                if isinstance(error, Conflict) and error.reason != "UPLOAD_COMPLETED":
+                    raise
+                finished = await self._owned_upload(owner_id, upload_id)
+                if finished.media_id is None:
+                    raise
+                return await self._media_for_owner(owner_id, finished.media_id)
+
+    async def _complete(self, owner_id: int, upload: Upload) -> MediaView:
+        if is_video_type(upload.content_type):
+            return self._view(await self._complete_video(upload))
+        data = await asyncio.to_thread(self.parts.read, upload.id, upload.size_bytes)
+        if hashlib.sha256(data).hexdigest() != upload.sha256:
+            raise InvalidArgument("sha256", "the bytes received do not match the sha256 given when the upload "
+                                  "was created", reason="SHA256_MISMATCH")
+        processed = await self.processor.process(data, "file")
+        record = await self._store(owner_id, data, processed, completes_upload=upload.id, alt_text=upload.alt_text)
+        await asyncio.to_thread(self.parts.delete, upload.id)
+        return self._view(record)
 
     # --- alt text and edits -------------------------------------------------------
 
@@ -691,8 +704,9 @@ class MediaService:
 
     @contextlib.asynccontextmanager
     async def _lock(self, upload_id: int) -> AsyncIterator[None]:
-        """One request at a time per upload in this process (the repository's row lock in
-        advance_upload covers other processes); the lock goes when nobody holds or awaits it."""
+        """One request at a time per upload in this process, so that its own requests queue rather than
+        race; across replicas the database decides (advance_upload's row lock, add_media's conditional
+        completion, see complete_upload). The lock goes when nobody holds or awaits it."""
         entry = self._upload_locks.setdefault(upload_id, _UploadLock())
         entry.users += 1
         try:

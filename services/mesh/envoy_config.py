@@ -123,8 +123,8 @@ class Target:
     jwks: str
     issuer: str
     rate_limit_per_s: int
-    # name -> (host, port)
-    upstreams: dict[str, tuple[str, int]]
+    # name -> (host, port) of each replica (one name that DNS resolves to all of them, with dns)
+    upstreams: dict[str, tuple[tuple[str, int], ...]]
     dns: bool
     # The gateway's mesh certificate, key and the mesh CA (upstream mutual TLS).
     mesh_cert: str = ""
@@ -154,7 +154,8 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
         jwks=str(settings.jwks_file),
         issuer=settings.jwt_issuer,
         rate_limit_per_s=settings.gateway_rate_limit_per_s,
-        upstreams={s.name: (settings.service_hosts[s.name], settings.service_ports[s.name]) for s in SERVICES},
+        upstreams={s.name: tuple((settings.service_hosts[s.name], port) for port in settings.replica_ports[s.name])
+                   for s in SERVICES},
         dns=False,
         **_mesh_files(str(settings.mesh_dir)),
         tls_cert=settings.tls_cert_file, tls_key=settings.tls_key_file,
@@ -181,7 +182,7 @@ def compose_target(tls: bool = False, from_env: bool = False) -> Target:
         descriptor="/etc/envoy/pictor.pb", openapi=f"/etc/envoy/{OPENAPI_NAME}",
         web_root="/etc/pictor/web", media_origin="'self'", jwks="/etc/pictor/keys/jwks.json",
         issuer="pictor",
-        rate_limit_per_s=5000, upstreams={s.name: (s.name, s.port) for s in SERVICES}, dns=True,
+        rate_limit_per_s=5000, upstreams={s.name: ((s.name, s.port),) for s in SERVICES}, dns=True,
         **_mesh_files(COMPOSE_MESH_DIR),
         tls_cert=COMPOSE_TLS_CERT if tls else "", tls_key=COMPOSE_TLS_KEY if tls else "",
         **({"rate_limits": rate_limits(), "otlp_endpoint": os.environ.get(OTLP_ENDPOINT, "")} if from_env else {}),
@@ -446,7 +447,9 @@ def _upstream_tls(t: Target, name: str) -> dict:
                                        {"san_type": "DNS", "matcher": {"exact": name}}]}}}}
 
 
-def _cluster(t: Target, name: str, host: str, port: int, proto_service: str, dns: bool) -> dict:
+def _cluster(t: Target, name: str, endpoints: tuple[tuple[str, int], ...], proto_service: str, dns: bool) -> dict:
+    """A service's cluster: every replica an endpoint (STRICT_DNS: every address its name resolves to),
+    round robin among those whose gRPC health check says SERVING."""
     cluster = {
         "name": name,
         "type": "STRICT_DNS" if dns else "STATIC",
@@ -458,7 +461,8 @@ def _cluster(t: Target, name: str, host: str, port: int, proto_service: str, dns
             "explicit_http_config": {"http2_protocol_options": {}}}},
         "transport_socket": _upstream_tls(t, name),
         "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
+            {"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}
+            for host, port in endpoints]}]},
         "health_checks": [{"timeout": "1s", "interval": "2s", "no_traffic_interval": "2s",
                            "unhealthy_threshold": 2, "healthy_threshold": 1,
                            "grpc_health_check": {"service_name": proto_service}}],
@@ -544,7 +548,7 @@ def build(t: Target) -> dict:
                 "filter_chains": [chain],
             }],
             "clusters": [
-                _cluster(t, s.name, *t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
+                _cluster(t, s.name, t.upstreams[s.name], s.proto_services[0], t.dns) for s in SERVICES
             ] + _otlp_cluster(t),
         },
     }

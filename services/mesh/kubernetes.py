@@ -155,11 +155,16 @@ def service_resources(spec: ServiceSpec) -> list[dict]:
         deployment(spec.name, "service", 2, pod(spec.name, "service", [container],
                                                 pictor_volumes(signs=signs, identity=spec.name))),
         {"apiVersion": "v1", "kind": "Service", "metadata": meta(spec.name, "service"),
-         "spec": {"selector": selector,
+         # Headless: the name resolves to every ready pod, so Envoy (STRICT_DNS) and the services'
+         # channels (round_robin over the resolved addresses) balance each call over the replicas; a
+         # virtual IP would pin each long-lived HTTP/2 connection, and so each caller, to one pod.
+         "spec": {"clusterIP": "None", "selector": selector,
                   "ports": [{"name": "grpc", "port": spec.port, "targetPort": "grpc", "appProtocol": "grpc"}]}},
         {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": meta(spec.name, "service"),
          "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": dns_name(spec.name)},
-                  "minReplicas": 2, "maxReplicas": 10,
+                  # Each replica that mints ids leases one of 63 worker numbers (services.common.ids):
+                  # seven services mint, so at most 8 each.
+                  "minReplicas": 2, "maxReplicas": 8,
                   "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
                       "type": "Utilization", "averageUtilization": 70}}}]}},
         {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": meta(spec.name, "service"),

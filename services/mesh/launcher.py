@@ -39,10 +39,13 @@ log = logging.getLogger("pictor")
 METRICS_REPLICA_STRIDE = 100
 
 
-def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child: embedded.Child | None = None) -> None:
+def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child: embedded.Child | None = None,
+                 port: int | None = None) -> None:
+    """Wait until the replica of `spec` on `port` (by default its first) says SERVING."""
     deadline = time.monotonic() + timeout_s
-    address, service = settings.service_address(spec), spec.proto_services[0]
-    with service_channel(settings, spec.name, aio=False) as channel:
+    port = settings.service_port(spec) if port is None else port
+    address, service = f"{settings.service_hosts[spec.name]}:{port}", spec.proto_services[0]
+    with service_channel(settings, spec.name, port=port, aio=False) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while True:
             if child is not None and not child.running:
@@ -57,6 +60,17 @@ def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child:
                 tail = child.log_tail() if child else ""
                 raise TimeoutError(f"{service} at {address} not SERVING after {timeout_s}s\n{tail}")
             time.sleep(0.05)
+
+
+def replica_name(service: str, replica: int) -> str:
+    """A service's process name: the service's own for the first replica, `<service>-<n>` (n from 2) after."""
+    return service if replica == 0 else f"{service}-{replica + 1}"
+
+
+def parse_replica_name(name: str) -> tuple[str, int]:
+    """(service, replica from 0) of a name replica_name made."""
+    service, _, number = name.rpartition("-")
+    return (service, int(number) - 1) if service and number.isdigit() else (name, 0)
 
 
 class Stack:
@@ -88,10 +102,15 @@ class Stack:
         })
         return env
 
-    def child_env(self, identity: str) -> dict[str, str]:
-        """A child's environment: its mesh identity; the signing key's path for accounts alone
-        (the others verify with the JWKS and are not told where the key is)."""
-        env = {**self.env, "PICTOR_MESH_IDENTITY": identity}
+    def child_env(self, identity: str, replica: str = "", port: int = 0) -> dict[str, str]:
+        """A child's environment: its mesh identity, which replica it is and the port it listens on;
+        the signing key's path for accounts alone (the others verify with the JWKS and are not told
+        where the key is)."""
+        env = {**self.env, "PICTOR_MESH_IDENTITY": identity, "PICTOR_REPLICA_NAME": replica}
+        if port:
+            env["PICTOR_LISTEN_PORT"] = str(port)
+        else:
+            env.pop("PICTOR_LISTEN_PORT", None)
         if identity == "accounts":
             env["PICTOR_JWT_PRIVATE_KEY_FILE"] = str(self.settings.jwt_private_key_file)
         else:
@@ -109,20 +128,26 @@ class Stack:
             prepare(s)
             ensure_certificates(s.mesh_dir, mesh_identities())
             for spec in SERVICES:
-                self.start_service(spec)
+                for replica in range(len(s.replica_ports[spec.name])):
+                    self.start_service(spec, replica)
             for worker in WORKERS:
-                for n in range(int(os.environ.get(f"{worker.env_prefix}_REPLICAS", worker.replicas))):
+                for n in range(s.worker_replicas[worker.name]):
                     self.start_worker(worker, n + 1)
             self.start_gateway()
         except BaseException:
             self.stop()
             raise
 
-    def start_service(self, spec: ServiceSpec) -> embedded.Child:
-        child = embedded.Child(spec.name, [sys.executable, "-m", spec.module], self.log_dir,
-                               env=self.child_env(spec.name), cwd=REPO_ROOT)
+    def start_service(self, spec: ServiceSpec, replica: int = 0) -> embedded.Child:
+        """Start replica `replica` (from 0) of `spec` on its port; the first is named as the service
+        ("posts"), the others with their number ("posts-2")."""
+        port = self.settings.replica_ports[spec.name][replica]
+        name = replica_name(spec.name, replica)
+        env = {**self.child_env(spec.name, name, port),
+               f"{spec.env_prefix}_METRICS_PORT": str(self.metrics_port(spec.name, replica + 1))}
+        child = embedded.Child(name, [sys.executable, "-m", spec.module], self.log_dir, env=env, cwd=REPO_ROOT)
         self.children.append(child)
-        wait_serving(self.settings, spec, 60, child)
+        wait_serving(self.settings, spec, 60, child, port=port)
         return child
 
     def metrics_port(self, name: str, number: int = 1) -> int:
@@ -132,10 +157,10 @@ class Stack:
         return port + (number - 1) * METRICS_REPLICA_STRIDE if port else 0
 
     def start_worker(self, worker: WorkerSpec, number: int) -> embedded.Child:
-        env = {**self.child_env(worker.identity), f"{worker.env_prefix}_METRICS_PORT": str(self.metrics_port(worker.name,
-                                                                                                             number))}
-        child = embedded.Child(f"{worker.name}-{number}", [sys.executable, "-m", worker.module], self.log_dir,
-                               env=env, cwd=REPO_ROOT)
+        name = f"{worker.name}-{number}"
+        env = {**self.child_env(worker.identity, name),
+               f"{worker.env_prefix}_METRICS_PORT": str(self.metrics_port(worker.name, number))}
+        child = embedded.Child(name, [sys.executable, "-m", worker.module], self.log_dir, env=env, cwd=REPO_ROOT)
         self.children.append(child)
         return child
 
@@ -153,28 +178,31 @@ class Stack:
     def _wait_clusters_healthy(self, timeout_s: float = 15) -> None:
         url = f"http://127.0.0.1:{self.settings.envoy_admin_port}/clusters"
         deadline = time.monotonic() + timeout_s
-        wanted = {spec.name for spec in SERVICES}
+        # Every replica of every service: Envoy's /clusters lists "cluster::host:port::health_flags::healthy".
+        wanted = {f"{spec.name}::{address}" for spec in SERVICES for address in self.settings.replica_addresses(spec)}
         while True:
             with urllib.request.urlopen(url, timeout=1) as r:
                 text = r.read().decode()
-            healthy = {line.split("::")[0] for line in text.splitlines()
-                       if "::health_flags::healthy" in line}
+            healthy = {line.rsplit("::health_flags::", 1)[0] for line in text.splitlines()
+                       if line.endswith("::health_flags::healthy")}
             if wanted <= healthy:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Envoy sees unhealthy clusters: {sorted(wanted - healthy)}")
+                raise TimeoutError(f"Envoy sees unhealthy endpoints: {sorted(wanted - healthy)}")
             time.sleep(0.1)
 
     def child(self, name: str) -> embedded.Child:
         return next(c for c in self.children if c.name == name)
 
     def restart_service(self, name: str, sig: int = signal.SIGTERM) -> None:
-        """Stop a service with `sig` (SIGKILL to simulate a crash), start it again and wait until Envoy routes to it."""
+        """Stop a service's replica ("posts", "posts-2") with `sig` (SIGKILL to simulate a crash), start
+        it again and wait until Envoy routes to it."""
         with self._lock:
             child = self.child(name)
             child.stop(sig)
             self.children.remove(child)
-        self.start_service(by_name(name))
+        service, replica = parse_replica_name(name)
+        self.start_service(by_name(service), replica)
         self._wait_clusters_healthy()
 
     # --- supervision ---------------------------------------------------------
@@ -237,8 +265,9 @@ def main() -> None:
         f"\nPictor is up in {time.monotonic() - started:.1f}s\n"
         f"  gateway (JSON and gRPC)  {settings.gateway_url}\n"
         f"  Envoy admin              http://127.0.0.1:{settings.envoy_admin_port}\n"
-        + "".join(f"  {spec.name:<24} {settings.service_address(spec)} (gRPC)\n" for spec in SERVICES)
-        + "".join(f"  {w.name:<24} worker\n" for w in WORKERS)
+        + "".join(f"  {spec.name:<24} {', '.join(settings.replica_addresses(spec))} (gRPC)\n" for spec in SERVICES)
+        + "".join(f"  {w.name:<24} worker{f' x{n}' if (n := settings.worker_replicas[w.name]) > 1 else ''}\n"
+                  for w in WORKERS)
         + f"  metrics (Prometheus)     http://127.0.0.1:<port>/metrics, ports "
         f"{', '.join(f'{name} {port}' for name, port in settings.metrics_ports.items() if port) or 'none'}\n"
         + f"  data and logs            {rel}/\n"

@@ -15,7 +15,6 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient, PostsClient, StoriesClient
 from services.common.events import EventPublisher
 from services.common.exports import UserDataExport
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.messaging.adapters import (
     AccountDevices,
@@ -36,9 +35,9 @@ SPEC = by_name("messaging")
 
 async def messaging_service(resources: server.Resources) -> MessagingService:
     """The service as wired in a process of the mesh (the server, and the story_replies worker)."""
-    settings, channels = resources.settings, resources.channels()
+    channels = resources.channels()
     return MessagingService(
-        PostgresMessagingStore(await resources.database()), IdAllocator(settings.logical_shards),
+        PostgresMessagingStore(await resources.database()), await resources.ids(),
         GraphRelations(GraphClient(channels)), MediaItems(MediaClient(channels)), SharedPosts(PostsClient(channels)),
         SharedStories(StoriesClient(channels)), AccountDevices(AccountsClient(channels)),
         BusTyping(EventPublisher(resources.redis())))

@@ -16,7 +16,7 @@ import sys
 from services.common.clients import AccountsClient, MeshChannels
 from services.common.config import load_settings
 from services.common.db import Database
-from services.common.ids import IdAllocator
+from services.common.ids import leased_allocator
 from services.moderation.repository import PostgresModerationRepository
 from services.moderation.service import ModerationService
 
@@ -31,8 +31,14 @@ async def run(command: str, username: str, note: str) -> int:
         if user_id is None:
             print(f"no user named {username!r}", file=sys.stderr)
             return 1
-        service = ModerationService(PostgresModerationRepository(db), IdAllocator(settings.logical_shards), None)
-        changed = await service.set_moderator(user_id, command == "grant", note)
+        # It mints an audit entry's id beside the running services: under a worker number of its own.
+        ids = await leased_allocator(lambda: db.global_pool, settings.logical_shards, "moderation-admin")
+        try:
+            service = ModerationService(PostgresModerationRepository(db), ids, None)
+            changed = await service.set_moderator(user_id, command == "grant", note)
+        finally:
+            assert ids.lease is not None
+            await ids.lease.release()
         state = "a moderator" if command == "grant" else "not a moderator"
         print(f"{username} (id {user_id}) is {state}{'' if changed else ' (already)'}")
         return 0

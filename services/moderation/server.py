@@ -11,7 +11,6 @@ from pictor.moderation.v1 import moderation_service_pb2_grpc
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.moderation.adapters import OwnerTargets
 from services.moderation.erasure import ModerationEraser
@@ -26,7 +25,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings, channels = resources.settings, resources.channels()
     targets = OwnerTargets(channels)
     db = await resources.database()
-    service = ModerationService(PostgresModerationRepository(db), IdAllocator(settings.logical_shards), targets)
+    service = ModerationService(PostgresModerationRepository(db), await resources.ids(), targets)
     erasure.start(resources, "moderation", ModerationEraser(db).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     moderation_service_pb2_grpc.add_ModerationServiceServicer_to_server(ModerationServicer(service, verifier),

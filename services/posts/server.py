@@ -9,7 +9,6 @@ from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, ModerationClient
 from services.common.exports import UserDataExport
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.posts.cache import PostCache
 from services.posts.cleanup import Cleanup, CleanupConfig
@@ -38,7 +37,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     channels, redis = resources.channels(), resources.redis()
     db = await resources.database()
     posts = PostgresPostsRepository(db)
-    service = PostsService(posts, IdAllocator(settings.logical_shards),
+    service = PostsService(posts, await resources.ids(),
                            GraphAccess(GraphClient(channels)),
                            RedisAuthorTimelines(redis), MediaClient(channels), ModerationClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)

@@ -34,16 +34,22 @@ async def refresh(index: PostgresSearchIndex) -> tuple[int, int]:
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
-    index = PostgresSearchIndex(await resources.database(max_size=2))
+    # One connection holds the refresh's turn (PostgresSearchIndex.model_turn), the others do it.
+    index = PostgresSearchIndex(await resources.database(max_size=3))
+    every_s = env_int("PICTOR_EXPLORE_MODEL_EVERY_S", 3600)
 
     async def refresh_or_log() -> None:
         try:
-            await refresh(index)
+            async with index.model_turn(every_s) as mine:
+                if mine:
+                    await refresh(index)
+                else:
+                    log.info("explore model: another replica refreshed it or is refreshing it; not this time")
         except Exception:
             log.exception("explore model: refresh failed; the last model stays")
 
     await refresh_or_log()
-    await every(env_int("PICTOR_EXPLORE_MODEL_EVERY_S", 3600), refresh_or_log, stop)
+    await every(every_s, refresh_or_log, stop)
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 from services.common.db import GLOBAL_SCHEMA, Database, shard_schema
@@ -349,6 +351,25 @@ class PostgresSearchIndex:
             "JOIN {schema}.search_users u ON u.user_id = p.author_id WHERE NOT p.deleted AND NOT u.deleted "
             "AND NOT u.is_private AND p.created_at >= %s ORDER BY p.like_count DESC LIMIT %s", (since, limit))
         return rows
+
+    @asynccontextmanager
+    async def model_turn(self, every_s: float) -> AsyncIterator[bool]:
+        """Whether this process refreshes explore's model now: True when no other replica is refreshing
+        it (a session advisory lock, held until the block ends and gone with a dead holder's connection)
+        and none finished one in the last 90% of `every_s`; so replicas of the worker refresh it once
+        per period between them."""
+        async with self.db.global_pool.connection() as conn:
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(hashtext('search:explore_model'))")).fetchone()
+            if not row[0]:
+                yield False
+                return
+            try:
+                recent = await (await conn.execute(
+                    f"SELECT EXISTS (SELECT 1 FROM {G}.search_model_runs "
+                    "WHERE finished_at > now() - make_interval(secs => %s))", (every_s * 0.9,))).fetchone()
+                yield not recent[0]
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(hashtext('search:explore_model'))")
 
     async def replace_model(self, neighbors: list[tuple[int, int, float]],
                             popular: list[tuple[int, int, float, datetime]], likes_used: int, seconds: float) -> None:

@@ -12,7 +12,6 @@ from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, MediaClient
 from services.common.exports import UserDataExport
-from services.common.ids import IdAllocator
 from services.common.registry import by_name
 from services.stories.adapters import AuthorSummaries, GraphRelations, StoryMedia
 from services.stories.erasure import StoriesEraser
@@ -36,7 +35,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     resources.on_close(views.close)
     media = StoryMedia(MediaClient(channels))
     service = StoriesService(repo, RedisStoryIndex(resources.redis(), repo, config.ttl_s), views,
-                             GraphRelations(GraphClient(channels)), media, IdAllocator(settings.logical_shards),
+                             GraphRelations(GraphClient(channels)), media, await resources.ids(),
                              config)
     stories_service_pb2_grpc.add_StoriesServiceServicer_to_server(
         StoriesServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),

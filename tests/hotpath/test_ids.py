@@ -16,8 +16,10 @@ from hotpath._ids_common import (
     EPOCH_MS,
     MAX_SEQUENCE,
     MAX_TIMESTAMP_OFFSET_MS,
+    MAX_WORKER_COUNTER,
     ClockMovedBackwardsError,
     DecodedId,
+    worker_of,
 )
 from tests.hotpath.strategies import (
     INT64_MAX,
@@ -161,6 +163,32 @@ def test_new_millisecond_restarts_the_sequence(ids_impl: ModuleType) -> None:
     generator.next_id()
     generator.next_id()
     assert ids_impl.decode(generator.next_id()) == DecodedId(T + 1, 3, 0)
+
+
+def test_a_worker_generator_puts_its_number_in_the_low_bits(ids_impl: ModuleType) -> None:
+    generator = ids_impl.IdGenerator(3, clock=ScriptedClock(T, T, T + 1), worker=37)
+    ids = [generator.next_id() for _ in range(3)]
+    assert [(ids_impl.decode(i), worker_of(i)) for i in ids] == [
+        (DecodedId(T, 3, 37), 37), (DecodedId(T, 3, (1 << 6) | 37), 37), (DecodedId(T + 1, 3, 37), 37)]
+
+
+def test_a_worker_generator_waits_for_the_next_millisecond_after_its_16_ids(ids_impl: ModuleType) -> None:
+    clock = ScriptedClock(*[T] * (MAX_WORKER_COUNTER + 1), T, T + 1)
+    generator = ids_impl.IdGenerator(0, clock=clock, worker=5)
+    ids = generator.next_ids(MAX_WORKER_COUNTER + 2)
+    assert [ids_impl.decode(post_id).timestamp_ms for post_id in ids[-2:]] == [T, T + 1]
+
+
+def test_two_workers_on_one_clock_never_issue_one_id(ids_impl: ModuleType) -> None:
+    first = ids_impl.IdGenerator(4, clock=SteppingClock(T, 40, {}), worker=1)
+    second = ids_impl.IdGenerator(4, clock=SteppingClock(T, 40, {}), worker=2)
+    assert not set(first.next_ids(500).tolist()) & set(second.next_ids(500).tolist())
+
+
+@pytest.mark.parametrize("worker", [-1, 64])
+def test_worker_out_of_range_is_rejected(ids_impl: ModuleType, worker: int) -> None:
+    with pytest.raises(ValueError, match="worker"):
+        ids_impl.IdGenerator(0, worker=worker)
 
 
 def test_exhausted_sequence_waits_for_the_next_millisecond(ids_impl: ModuleType) -> None:
