@@ -41,6 +41,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         processor=processor,
         config=config,
     )
+    resources.on_close(service.close)
     erasure.start(resources, "media", MediaEraser(service.repo, service.blobs, service.parts).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     media_service_pb2_grpc.add_MediaServiceServicer_to_server(MediaServicer(service, verifier, UserDataExport(service.repo.db, KINDS)), grpc_server)

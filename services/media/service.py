@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -34,6 +35,8 @@ from services.media.config import MediaConfig
 from services.media.edits import Edit, Recipe
 from services.media.pipeline import ImageRejected, ProcessedImage
 from services.media.signing import UrlSigner
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
 GARBAGE_BATCH = 200
@@ -254,6 +257,8 @@ class MediaService:
     config: MediaConfig
     clock: Callable[[], float] = time.time
     _upload_locks: dict[int, _UploadLock] = field(default_factory=dict, init=False)
+    # Full-screen renditions being made (media id -> its task): one per media item at a time.
+    _renders: dict[int, asyncio.Task[None]] = field(default_factory=dict, init=False)
 
     # --- one request ------------------------------------------------------------
 
@@ -523,7 +528,8 @@ class MediaService:
         (processed: a media row exists only then); MEDIA_NOT_FOUND otherwise. Idempotent.
         confirmed: the holder is a story (whose id stands in post_id), never asked about.
         full_screen: the holder shows them full screen (a story): each photo gets its 9:16 rendition
-        (pipeline.full_screen) before this returns, once."""
+        (pipeline.full_screen), once, made after this returns (render_full_screen); until it is
+        there, readers show the photo's usual variants."""
         if not self._in_range(owner_id):
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
         # The attachments live in the owner's shard, where the author's posts live too.
@@ -541,14 +547,36 @@ class MediaService:
                                   reason="MEDIA_NOT_FOUND")
         if full_screen:
             for record in (await self.repo.get_media(unique)).values():
-                await self._add_full_screen(record)
+                self.render_full_screen(record)
+
+    def render_full_screen(self, record: MediaRecord) -> asyncio.Task[None] | None:
+        """Start making a photo's 9:16 rendition in the background (None: it has one, it is a video,
+        or it is being made). The story is answered without waiting: at a busy decoder pool a render
+        inside the call ran past the caller's deadline and no story was made. A render lost with
+        the process is made again the next time a story attaches the photo."""
+        if (record.kind != "photo" or record.id in self._renders
+                or any(v.size == pipeline.FULL_SCREEN for v in record.variants)):
+            return None
+        task = asyncio.create_task(self._add_full_screen(record), name=f"full-screen {record.id}")
+        self._renders[record.id] = task
+        task.add_done_callback(lambda done: self._rendered(record.id, done))
+        return task
+
+    def _rendered(self, media_id: int, task: asyncio.Task[None]) -> None:
+        self._renders.pop(media_id, None)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("media %d: full-screen rendition not made: %s", media_id, error)
+
+    async def close(self) -> None:
+        """Stop the renditions being made (their media keep their usual variants)."""
+        for task in list(self._renders.values()):
+            task.cancel()
+        await asyncio.gather(*self._renders.values(), return_exceptions=True)
 
     async def _add_full_screen(self, record: MediaRecord) -> None:
         """A photo's 9:16 rendition, from its kept original (an edit's with its recipe), rendered in a
         decoder process like any upload. NOTE: videos get none: the transcoder's 720p and 360p keep the
         video's shape, and a third encode per story video is not made (README: Stories)."""
-        if record.kind != "photo" or any(v.size == pipeline.FULL_SCREEN for v in record.variants):
-            return
         try:
             original = await asyncio.to_thread(self.blobs.get, record.original_key)
         except BlobNotFound:

@@ -447,6 +447,18 @@ def _upstream_tls(t: Target, name: str) -> dict:
                                        {"san_type": "DNS", "matcher": {"exact": name}}]}}}}
 
 
+# A request that never reached a service (its replica was gone: connection refused or reset before
+# the request went out) is tried again on another replica; one that may have reached it never is,
+# so a write is not made twice. Health checks take a replica out within seconds; this covers them.
+RETRY_UNSENT = {
+    "retry_on": "connect-failure,refused-stream,reset-before-request",
+    "num_retries": 2,
+    "retry_host_predicate": [{"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"}}],
+    "host_selection_retry_max_attempts": 3,
+}
+
+
 def _cluster(t: Target, name: str, endpoints: tuple[tuple[str, int], ...], proto_service: str, dns: bool) -> dict:
     """A service's cluster: every replica an endpoint (STRICT_DNS: every address its name resolves to),
     round robin among those whose gRPC health check says SERVING."""
@@ -525,7 +537,8 @@ def build(t: Target) -> dict:
                                             # this header; the services do not read it, and a long one
                                             # would trip gRPC's 8 KiB metadata limit (a 429) before a
                                             # service could say what is wrong with the request.
-                                            "request_headers_to_remove": ["x-envoy-original-path"]}]},
+                                            "request_headers_to_remove": ["x-envoy-original-path"],
+                                            "retry_policy": RETRY_UNSENT}]},
         "http_filters": _http_filters(t),
         **_tracing(t),
     }

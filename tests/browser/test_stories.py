@@ -5,6 +5,7 @@ network loses."""
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import expect
 
@@ -169,3 +170,17 @@ def test_a_reply_the_network_loses_says_so_and_keeps_the_text(browser, register,
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".toast.error")).to_contain_text("offline")
     expect(reply).to_have_value("Hello?")
+
+
+def test_the_viewer_shows_a_storys_9_by_16_rendition_once_media_has_made_it(browser, register, gateway):
+    author, fan = register("author"), register("fan")
+    story = post_story(gateway, author)
+    follow(gateway, fan, author)
+    deadline = time.monotonic() + 30
+    while not gateway.get(f"/v1/media/{story['media']['id']}", token=author["access_token"]).json.get("full_screen"):
+        assert time.monotonic() < deadline, "the full-screen rendition was not made within 30 s"
+        time.sleep(0.2)
+    page = still(browser.page(fan, viewport=PHONE))
+    page.goto("/#/")
+    page.get_by_role("button", name=f"Story of {author['user']['username']}, new").click()
+    expect(page.locator(".viewer img.story-image")).to_have_attribute("src", re.compile(r"/1920\.webp\?"))

@@ -125,13 +125,33 @@ def landscape_jpeg() -> bytes:
     return small_jpeg(640, 360)
 
 
+def full_screen_of(user, media_id: str) -> list[dict]:
+    """The photo's full-screen rendition once media has made it (after the story is answered)."""
+    def formats() -> list[str]:
+        r = user.get(f"/v1/media/{media_id}")
+        assert r.status == 200, r.body
+        return sorted(v["format"] for v in r.json.get("full_screen", []))
+
+    eventually(formats, ["jpeg", "webp"], timeout_s=30)
+    return user.get(f"/v1/media/{media_id}").json["full_screen"]
+
+
+def test_a_story_is_answered_before_its_full_screen_rendition_is_made_and_then_shows_it(new_user):
+    author = new_user()
+    story = post_story(author)
+    assert story["media"].get("full_screen", []) == [], "rendered inside the call"
+    full_screen_of(author, story["media"]["id"])
+    (shown,) = stories_of(author, author)
+    assert sorted(v["format"] for v in shown["media"]["full_screen"]) == ["jpeg", "webp"]
+
+
 @pytest.mark.parametrize("make", [small_jpeg, landscape_jpeg], ids=["tiny", "landscape"])
 def test_a_storys_photo_gets_a_1080_by_1920_full_screen_variant_in_jpeg_and_webp(new_user, make):
     author = new_user()
     r = author.upload(make(), "image/jpeg")
     assert r.status == 200, r.body
-    story = post_story(author, r.json["id"])
-    full_screen = story["media"]["full_screen"]
+    post_story(author, r.json["id"])
+    full_screen = full_screen_of(author, r.json["id"])
     assert sorted(v["format"] for v in full_screen) == ["jpeg", "webp"]
     for v in full_screen:
         assert (v["width"], v["height"]) == (1080, 1920)
@@ -140,7 +160,7 @@ def test_a_storys_photo_gets_a_1080_by_1920_full_screen_variant_in_jpeg_and_webp
 
 def test_a_viewer_gets_the_full_screen_variant_with_the_story(new_user):
     author, viewer = new_user(), new_user()
-    post_story(author)
+    full_screen_of(author, post_story(author)["media"]["id"])
     (shown,) = stories_of(viewer, author)
     jpeg = next(v for v in shown["media"]["full_screen"] if v["format"] == "jpeg")
     assert served_size(viewer, jpeg["url"]) == (1080, 1920)
@@ -152,8 +172,8 @@ def test_media_not_in_a_story_has_no_full_screen_variant_and_the_sizes_stay(new_
     before = author.get(f"/v1/media/{media_id}").json
     assert before.get("full_screen", []) == []
     post_story(author, media_id)
+    full_screen_of(author, media_id)
     after = author.get(f"/v1/media/{media_id}").json
-    assert len(after["full_screen"]) == 2
     assert after["sizes"] == before["sizes"] == [150, 320, 640, 1080]
     assert {v["size"] for v in after["variants"]} == {150, 320, 640, 1080}
 

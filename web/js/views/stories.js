@@ -14,8 +14,11 @@ function initial(user) {
   return (user.display_name || user.username || "?")[0].toUpperCase();
 }
 
-/** The largest variant the media has (a story fills the screen). */
+/** A story fills the screen: its photo's 9:16 rendition once media has made it (WebP), else the
+ * largest variant the media has. */
 function storySrc(media) {
+  const fullScreen = (media.full_screen || []).find((v) => v.format === "webp");
+  if (fullScreen) return fullScreen.url;
   const sizes = (media.sizes || []).map(Number);
   return variant(media, `${sizes.length ? Math.max(...sizes) : 640}.webp`);
 }
