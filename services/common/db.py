@@ -164,6 +164,10 @@ class Database:
         results = await asyncio.gather(*(one_database(shards) for shards in self.shards_by_database()))
         return [row for rows in results for row in rows]
 
+    def urls_of(self, shards: list[int]) -> set[str]:
+        """The physical databases that hold these logical shards."""
+        return {self.settings.database_for_shard(s) for s in shards}
+
     def shards_by_database(self) -> list[list[int]]:
         """The logical shards grouped by physical database, in a fixed order (the shard map's)."""
         by_url: dict[str, list[int]] = {}

@@ -187,9 +187,12 @@ class Relay:
                     swept = time.monotonic()
                     while not stop.is_set():
                         wait = max(0.0, swept + self.poll_interval_s - time.monotonic())
-                        async for n in listener.notifies(timeout=wait, stop_after=1):
-                            if (shard := shard_of_schema(n.payload)) in mine:
-                                await self.drain(shard)
+                        woken = {shard_of_schema(n.payload) async for n in listener.notifies(timeout=wait, stop_after=1)}
+                        if woken:
+                            # Every notification already here too (a drain's worth of writers commit
+                            # meanwhile); their shards drain side by side, each under its own lock.
+                            woken |= {shard_of_schema(n.payload) async for n in listener.notifies(timeout=0.001)}
+                            await asyncio.gather(*(self.drain(shard) for shard in woken & mine))
                         # On time even while notifications keep coming: events written without one wait here.
                         if time.monotonic() >= swept + self.poll_interval_s:
                             await self.sweep(shards)

@@ -283,8 +283,11 @@ class PostgresMessagingStore:
                           ) -> tuple[Message, bool]:
         """Insert the message (unless the sender's client id is there already: that one, False), move every
         active member's newest activity to it, and write message.created, in one transaction per database."""
+        shards = [shard_of(m.conversation_id), *(shard_of(u) for u in active)]
+        if not m.envelopes and len(self.db.urls_of(shards)) == 1:
+            return await self._add_message_in_one_statement(m, active, event)
         s = _s(m.conversation_id)
-        async with self.db.transaction(shard_of(m.conversation_id), *(shard_of(u) for u in active)) as conns:
+        async with self.db.transaction(*shards) as conns:
             conn = conns[0]
             row = await (await conn.execute(
                 f"INSERT INTO {s}.messages (conversation_id, id, sender_id, client_message_id, kind, text, media_id, "
@@ -310,6 +313,42 @@ class PostgresMessagingStore:
                     f"UPDATE {_s(user_id)}.user_conversations SET last_activity_id = GREATEST(last_activity_id, %s)"
                     f"{folder} WHERE user_id = %s AND conversation_id = %s", (m.id, user_id, m.conversation_id))
             await self._publish(conn, m.conversation_id, "message.created", event)
+        return _message(row), True
+
+    async def _add_message_in_one_statement(self, m: NewMessage, active: list[int], event: MessagingEvent
+                                            ) -> tuple[Message, bool]:
+        """add_message as one statement (its own transaction, one round trip) when the conversation and
+        every member's shard share a database: the send's hot path. The event's row reads the
+        conversation's update, so it takes its seq after the conversation's lock, as in add_message."""
+        s = _s(m.conversation_id)
+        accepts = ", folder = 'INBOX'"  # replying to a request accepts it
+        members = "".join(
+            f", u{n} AS (UPDATE {_s(user_id)}.user_conversations SET last_activity_id = GREATEST(last_activity_id, "
+            f"%(id)s){accepts if user_id == m.sender_id else ''} WHERE user_id = {int(user_id)} "
+            "AND conversation_id = %(conversation_id)s AND EXISTS (SELECT 1 FROM m))"
+            for n, user_id in enumerate(active))
+        params = dict(zip(("event_id", "topic", "type", "payload", "wake"),
+                          outbox.event_params(TOPIC, "message.created", **event.fields()), strict=True))
+        async with self.db.for_shard(shard_of(m.conversation_id)).connection() as conn:
+            row = await (await conn.execute(
+                f"WITH m AS (INSERT INTO {s}.messages (conversation_id, id, sender_id, client_message_id, kind, text, "
+                "media_id, post_id, story_id) VALUES (%(conversation_id)s, %(id)s, %(sender_id)s, %(client_message_id)s, "
+                "%(kind)s, %(text)s, %(media_id)s, %(post_id)s, %(story_id)s) ON CONFLICT DO NOTHING "
+                f"RETURNING {MESSAGE_COLUMNS}), "
+                f"c AS (UPDATE {s}.conversations SET last_message_id = GREATEST(last_message_id, %(id)s) "
+                "WHERE id = %(conversation_id)s AND EXISTS (SELECT 1 FROM m) RETURNING 1)"
+                f"{members}, "
+                f"o AS (INSERT INTO {s}.outbox (event_id, topic, type, payload, wake) "
+                "SELECT %(event_id)s, %(topic)s, %(type)s, %(payload)s, %(wake)s FROM c) "
+                "SELECT * FROM m",
+                {"conversation_id": m.conversation_id, "id": m.id, "sender_id": m.sender_id,
+                 "client_message_id": m.client_message_id, "kind": m.kind, "text": m.text, "media_id": m.media_id,
+                 "post_id": m.post_id, "story_id": m.story_id, **params})).fetchone()
+            if row is None:
+                existing = await (await conn.execute(
+                    f"SELECT {MESSAGE_COLUMNS} FROM {s}.messages WHERE conversation_id = %s AND sender_id = %s "
+                    "AND client_message_id = %s", (m.conversation_id, m.sender_id, m.client_message_id))).fetchone()
+                return _message(existing), False
         return _message(row), True
 
     async def unsend(self, message: Message, event: MessagingEvent) -> bool:

@@ -513,7 +513,9 @@ class MessagingService:
                                request_user_ids=[u for u in active if u != caller and u in views
                                                  and views[u].folder == "REQUESTS"])
         await self._message_json(event, stored, active, media, envelopes)
-        message, _ = await self.store.add_message(new, active, event)
+        message, created = await self.store.add_message(new, active, event)
+        if created and kind == "TEXT":  # new: no reactions yet, nothing shared to look up
+            return MessageView(message, [], [], None, None, False, None, False)
         return (await self._message_views(caller, [message]))[0]
 
     async def _message_json(self, event: MessagingEvent, m: Message, recipients: list[int], media: object | None,

@@ -35,7 +35,12 @@ from services.realtime.buffer import ReplayBuffers
 
 log = logging.getLogger(__name__)
 
-TOPICS = ["notifications", "presence", "messaging", "media"]
+# Events for the users they name, each one append (or one per member): read apart from presence,
+# whose fan-out asks graph and accounts first, so a burst of streams opening (a presence change
+# each) never holds a message back behind it.
+DIRECT_TOPICS = ["notifications", "messaging", "media"]
+PRESENCE_TOPICS = ["presence"]
+TOPICS = DIRECT_TOPICS + PRESENCE_TOPICS
 # Messaging's event types -> the stream's.
 MESSAGING_TYPES = {"message.created": "message", "message.unsent": "message_unsent",
                    "message.reacted": "message_reaction", "message.read": "read_receipt", "message.typing": "typing"}
