@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -217,7 +218,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts each call by method and status code and times it; continues the caller's W3C trace
     (the `traceparent` metadata, services.common.tracing) for the call's logs and outbound calls.
 
-    A call that takes `slow_call_s` or longer is logged (one line, with its trace id).
+    A call that takes `slow_call_s` or longer is logged (one line, with its trace id); a server
+    stream is timed but never logged as slow.
 
     The outermost interceptor: the code it records is the one the caller gets, after the error
     interceptor mapped the domain's exceptions."""
@@ -231,12 +233,15 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         path = handler_call_details.method
         if handler is None or path.startswith(PLUMBING):
             return handler
+        answers_once = bool(handler.unary_unary or handler.stream_unary)
         metrics = self._methods.get(path)
         if metrics is None:
-            metrics = self._methods[path] = _MethodMetrics(path, self.slow_call_s)
+            # A stream the server keeps writing to lasts as long as its reader stays: not slow.
+            slow_s = self.slow_call_s if answers_once else math.inf
+            metrics = self._methods[path] = _MethodMetrics(path, slow_s)
         parent = tracing.incoming(handler_call_details.invocation_metadata)
 
-        if handler.unary_unary or handler.stream_unary:
+        if answers_once:
             kind = "unary_unary" if handler.unary_unary else "stream_unary"
             behavior = getattr(handler, kind)
 
