@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,11 +243,35 @@ class Settings:
         raise ValueError(f"logical shard {shard} is not in the shard map (0..{self.logical_shards - 1})")
 
 
+def store_password(data_dir: Path, name: str) -> str:
+    """The embedded `name` server's password ("postgres", "redis"): made on first use and kept in
+    <data dir>/secrets/<name>.password, readable by the user running the stack alone. Every process
+    of one data folder reads the same one (the file appears whole or not at all)."""
+    folder = data_dir / "secrets"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"{name}.password"
+    if not path.exists():
+        draft = folder / f".{name}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(24))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process of the stack made it first: theirs it is
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
 def load_settings() -> Settings:
     data_dir = Path(env_str("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
     postgres_port = env_int("PICTOR_POSTGRES_PORT", 15432)
     redis_port = env_int("PICTOR_REDIS_PORT", 63799)
-    database_url = env_str("PICTOR_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{postgres_port}/pictor")
+    database_url = os.environ.get("PICTOR_DATABASE_URL") or (
+        f"postgresql://postgres:{store_password(data_dir, 'postgres')}@127.0.0.1:{postgres_port}/pictor")
+    redis_url = os.environ.get("PICTOR_REDIS_URL") or (
+        f"redis://:{store_password(data_dir, 'redis')}@127.0.0.1:{redis_port}/0")
     logical_shards = env_int("PICTOR_LOGICAL_SHARDS", 8)
     if not 1 <= logical_shards <= 8192:
         raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
@@ -262,7 +287,7 @@ def load_settings() -> Settings:
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
-        redis_url=env_str("PICTOR_REDIS_URL", f"redis://127.0.0.1:{redis_port}/0"),
+        redis_url=redis_url,
         gateway_host=env_str("PICTOR_GATEWAY_HOST", "127.0.0.1"),
         gateway_port=env_int("PICTOR_GATEWAY_PORT", 8080),
         envoy_admin_port=env_int("PICTOR_ENVOY_ADMIN_PORT", 9901),

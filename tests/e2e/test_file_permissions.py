@@ -39,3 +39,26 @@ def test_stored_blobs_are_private(settings, new_user):
     blobs = [p for p in Path(settings.data_dir / "blobs").rglob("*") if p.is_file()]
     assert blobs
     assert [str(p) for p in blobs if others_may(p)] == []
+
+
+def test_the_embedded_stores_ask_for_a_generated_password_kept_private(settings):
+    import psycopg
+    import redis
+
+    folder = settings.data_dir / "secrets"
+    passwords = {name: (folder / f"{name}.password").read_text().strip() for name in ("postgres", "redis")}
+    assert all(len(p) >= 32 for p in passwords.values()) and passwords["postgres"] != passwords["redis"]
+    assert others_may(folder) == 0 and [p.name for p in folder.iterdir() if others_may(p)] == []
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(host="127.0.0.1", port=settings.postgres_port, user="postgres", dbname="pictor",
+                        password="", connect_timeout=5)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(host="127.0.0.1", port=settings.postgres_port, user="postgres", dbname="pictor",
+                        password="not-it", connect_timeout=5)
+    with psycopg.connect(settings.database_url, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    client = redis.Redis(port=settings.redis_port, socket_timeout=5)
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        client.ping()
+    client.close()
+    assert redis.Redis.from_url(settings.redis_url, socket_timeout=5).ping()

@@ -120,7 +120,8 @@ def test_the_certs_container_hands_each_identity_its_own_files():
 # Where channels may be opened directly: the helpers themselves, Locust's client of whatever
 # gateway its -H names, and the tests that show a channel without a mesh certificate refused.
 CHANNEL_MAKERS = {"services/common/mesh_tls.py", "loadtest/locustfile.py", "tests/e2e/test_mesh_identity.py",
-                  "tests/e2e/test_authorization_matrix.py", "tests/mesh/test_least_privilege.py"}
+                  "tests/e2e/test_authorization_matrix.py", "tests/mesh/test_least_privilege.py",
+                  "tests/unit/test_slow_calls.py"}  # a server of its own, outside the mesh
 
 
 def test_tests_benches_and_tools_open_channels_through_the_mesh_helpers():
@@ -135,3 +136,23 @@ def test_tests_benches_and_tools_open_channels_through_the_mesh_helpers():
             if re.search(r"\b(insecure_channel|secure_channel)\(", path.read_text()):
                 offenders.append(rel)
     assert offenders == [], "use services.common.mesh_tls.service_channel or gateway_channel in: " + ", ".join(offenders)
+
+
+def test_the_image_leaves_out_local_state_and_secrets_and_runs_as_no_root():
+    ignored = {line.strip() for line in (REPO_ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".pictor/", ".env", "tls/", "*.pem", ".git/"} <= ignored
+    users = re.findall(r"^USER\s+(\S+)", (REPO_ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_compose_ships_no_password_and_envoy_admin_listens_on_loopback():
+    text = (REPO_ROOT / "docker-compose.yml").read_text()
+    # Every password comes from the environment, and compose stops when it is unset.
+    assert [value for value in re.findall(r"^\s*\w*PASSWORD\w*:\s*(.*)$", text, re.MULTILINE)
+            if not value.startswith("${PICTOR_")] == []
+    uses = re.findall(r"\$\{(PICTOR_\w*PASSWORD)(:\?|:-|-)?", text)
+    assert uses and {guard for _, guard in uses} == {":?"}
+    for config in ("envoy.yaml", "envoy-tls.yaml"):
+        admin = yaml.safe_load((REPO_ROOT / "envoy" / config).read_text())["admin"]
+        assert admin["address"]["socket_address"]["address"] == "127.0.0.1", config
