@@ -169,6 +169,9 @@ def test_feed_posts_carry_the_full_post_shape_with_compact_media(new_user, settl
     # One signed template per media item in place of eight signed variant URLs: every size reachable.
     media = item["media"][0]
     assert not media.get("variants") and media["sizes"] == [150, 320, 640, 1080]
+    # A photo goes without what only a video or its owner's reads need (PHOTO and READY when absent).
+    assert not {"kind", "state", "failure_reason", "duration_ms", "has_audio", "owner_id"} & set(media)
+    assert author.get(f"/v1/media/{media['id']}").json["kind"] == "PHOTO"
     for size in media["sizes"]:
         for ext in ("jpg", "webp"):
             assert fan.get(path_of(media["url_template"].replace("{variant}", f"{size}.{ext}"))).status == 200

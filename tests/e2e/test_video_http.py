@@ -371,7 +371,10 @@ def test_a_post_with_a_processing_video_is_shown_to_others_once_it_is_ready(stac
         time.sleep(0.1)
     assert [m["kind"] for m in seen.json["media"]] == ["PHOTO", "VIDEO"]
     assert seen.json["media"][1]["video"]["hls_url"]
-    assert post_id in [p["id"] for p in follower.get("/v1/feed").json["posts"]]
+    in_feed = next(p for p in follower.get("/v1/feed").json["posts"] if p["id"] == post_id)
+    # In a feed page the video says what it is and how long; the photo beside it leaves that out.
+    assert [m.get("kind") for m in in_feed["media"]] == [None, "VIDEO"]
+    assert in_feed["media"][1]["state"] == "READY" and int(in_feed["media"][1]["duration_ms"]) > 0
 
 
 def test_a_story_takes_no_video_longer_than_the_story_limit(new_user, tmp_path):
