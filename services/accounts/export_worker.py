@@ -55,8 +55,13 @@ posts.json       your posts (media_ids name the files under media/)
 comments.json    the comments you wrote (post_id: the post they are on)
 likes.json       the posts you liked; saves.json: the posts you saved
 following.json   who you follow; followers.json: who follows you; blocks.json: who you blocked
+mutes.json       who you muted; follow_requests_sent.json / _received.json: requests still waiting
 stories.json     your stories; highlights.json: your highlights and their story_ids
+close_friends.json  your close friends; story_mutes.json: whose stories you muted
+story_views.json the stories you viewed (while they are kept), with your reaction
 messages.json    the direct messages you sent (conversation_id names the conversation)
+conversations.json  the conversations you are in; message_reactions.json: your reactions
+devices.json     your devices' public keys for end-to-end encrypted messages
 media.json       your media items; media/<id>.<format> is each one's original file as uploaded
 
 Ids are strings. What others wrote (the messages they sent you, comments on your posts)

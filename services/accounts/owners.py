@@ -17,8 +17,11 @@ from services.common.clients import MeshChannels
 Page = tuple[list[str], str]
 # What each owner holds of a user, file by file of the archive: (owner, the owner's kind).
 KINDS = (("posts", "posts"), ("engagement", "comments"), ("engagement", "likes"), ("engagement", "saves"),
-         ("graph", "following"), ("graph", "followers"), ("graph", "blocks"), ("stories", "stories"),
-         ("stories", "highlights"), ("messaging", "messages"), ("media", "media"))
+         ("graph", "following"), ("graph", "followers"), ("graph", "blocks"), ("graph", "mutes"),
+         ("graph", "follow_requests_sent"), ("graph", "follow_requests_received"), ("stories", "stories"),
+         ("stories", "highlights"), ("stories", "close_friends"), ("stories", "story_mutes"),
+         ("stories", "story_views"), ("messaging", "messages"), ("messaging", "conversations"),
+         ("messaging", "message_reactions"), ("messaging", "devices"), ("media", "media"))
 
 
 def _request(user_id: int, kind: str, page_token: str) -> exports_pb2.ExportUserDataRequest:
