@@ -48,15 +48,19 @@ def shard_schema(shard: int) -> str:
 class Database:
     """One async connection pool per physical database, addressed by logical shard."""
 
-    def __init__(self, settings: Settings, *, max_size: int = 10) -> None:
+    def __init__(self, settings: Settings, *, max_size: int = 10, checkout_timeout_s: float = CHECKOUT_TIMEOUT_S) -> None:
+        """`checkout_timeout_s`: how long a caller waits for a free connection; a request path keeps
+        the short default, an offline job (a rebuild) that queues many writers behind a few
+        connections waits longer."""
         self.settings = settings
         self.max_size = max_size
+        self.checkout_timeout_s = checkout_timeout_s
         urls = dict.fromkeys([settings.database_url, *(r.url for r in settings.shard_map)])
         self._pools = {url: self._new_pool(url) for url in urls}
         self._retired: set[asyncio.Task] = set()
 
     def _new_pool(self, url: str) -> AsyncConnectionPool:
-        return AsyncConnectionPool(url, min_size=1, max_size=self.max_size, open=False, timeout=CHECKOUT_TIMEOUT_S,
+        return AsyncConnectionPool(url, min_size=1, max_size=self.max_size, open=False, timeout=self.checkout_timeout_s,
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S})
 
     async def open(self, wait: bool = True) -> None:

@@ -200,7 +200,9 @@ async def run() -> dict:
     import redis.asyncio as aioredis
 
     settings = load_settings()
-    db = Database(settings, max_size=4)
+    # NOTE: FOLLOW_CONCURRENCY readers share four connections for their COPYs: a writer waits its
+    # turn (a busy machine once made one wait past the request paths' 1.5 s, and the rebuild died).
+    db = Database(settings, max_size=4, checkout_timeout_s=600)
     await db.open()
     # The index is search's: the owners' scans admit search.
     channels = MeshChannels(settings, identity="search")
