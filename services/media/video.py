@@ -142,7 +142,8 @@ def probe(path: str | Path) -> Probe:
                 raise VideoRejected("UNSUPPORTED_FORMAT", "the file has no video track")
             video = container.streams.video[0]
             audio = container.streams.audio[0] if container.streams.audio else None
-            codec = video.codec_context.name
+            # The format's name, not the decoder's: AV1 is decoded by "libdav1d".
+            codec = video.codec_context.codec.canonical_name
             if codec not in VIDEO_CODECS:
                 raise VideoRejected("UNSUPPORTED_CODEC", f"the video is {codec}: send {ACCEPTED}")
             rate = video.average_rate or video.guessed_rate or video.base_rate

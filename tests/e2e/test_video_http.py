@@ -54,6 +54,10 @@ def clips(tmp_path_factory) -> Path:
     testclips.clip(folder / "vfr.mp4", seconds=2, width=320, height=240, vfr=True)
     testclips.clip(folder / "small.webm", seconds=2, width=320, height=240, codec="libvpx-vp9",
                    container_format="webm", audio=False)
+    # The other inputs phones and cameras send: QuickTime (with sound), HEVC and AV1 in MP4.
+    testclips.clip(folder / "small.mov", seconds=2, width=320, height=240, container_format="mov")
+    testclips.clip(folder / "hevc.mp4", seconds=2, width=320, height=240, codec="libx265", audio=False)
+    testclips.clip(folder / "av1.mp4", seconds=2, width=320, height=240, codec="libsvtav1", audio=False)
     return folder
 
 
@@ -178,6 +182,23 @@ def test_webm_vp9_in_becomes_h264_out(gateway, new_user, clips):
     media = settled(user, done.json["id"])
     assert media["state"] == "READY", media
     assert decoded(fetch(gateway, media["video"]["renditions"][0]["url"]).body)["codec"] == "h264"
+
+
+@pytest.mark.parametrize(("name", "content_type", "codec", "audio"), [
+    ("small.mov", "video/quicktime", "h264", True), ("hevc.mp4", "video/mp4", "hevc", False),
+    ("av1.mp4", "video/mp4", "av1", False)])
+def test_mov_hevc_and_av1_in_become_h264_out(gateway, new_user, clips, name, content_type, codec, audio):
+    source = (clips / name).read_bytes()
+    with av.open(io.BytesIO(source)) as container:  # the clip is what it claims to be
+        decoder = container.streams.video[0].codec_context.codec  # "libdav1d" decodes AV1
+        assert codec in f"{decoder.name} {decoder.long_name.lower()}"
+    user = new_user()
+    done = put_all(user, source, content_type)
+    assert done.status == 200, done.body
+    media = settled(user, done.json["id"])
+    assert (media["state"], media["has_audio"]) == ("READY", audio), media
+    out = decoded(fetch(gateway, media["video"]["renditions"][0]["url"]).body)
+    assert out["codec"] == "h264" and out["frames"] > 0 and out["audio"] == (["aac"] if audio else [])
 
 
 # --- serving -----------------------------------------------------------------------------
