@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 PER_USER = 30
@@ -27,14 +27,19 @@ POPULAR_HALF_LIFE_DAYS = 2.0
 
 
 def co_engagement(likes: Iterable[tuple[int, int, datetime]], per_user: int = PER_USER,
-                  neighbors: int = NEIGHBORS) -> list[tuple[int, int, float]]:
-    """(post, neighbour, score) rows from (user, post, liked_at) likes."""
+                  neighbors: int = NEIGHBORS, progress: Callable[[float], None] | None = None
+                  ) -> list[tuple[int, int, float]]:
+    """(post, neighbour, score) rows from (user, post, liked_at) likes; `progress` is told the share
+    done (0..1) every percent or so: pairing the users' likes is the first half, scoring the second."""
     by_user: dict[int, list[tuple[datetime, int]]] = defaultdict(list)
     for user, post, at in likes:
         by_user[user].append((at, post))
     item_count: dict[int, int] = defaultdict(int)
     pairs: dict[int, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for liked in by_user.values():
+    step = max(1, len(by_user) // 100)
+    for n, liked in enumerate(by_user.values()):
+        if progress is not None and n % step == 0:
+            progress(0.5 * n / len(by_user))
         posts = [p for _, p in heapq.nlargest(per_user, liked)]
         for p in posts:
             item_count[p] += 1
@@ -44,7 +49,10 @@ def co_engagement(likes: Iterable[tuple[int, int, datetime]], per_user: int = PE
                 row[b] += 1
                 pairs[b][a] += 1
     rows = []
-    for a, row in pairs.items():
+    step = max(1, len(pairs) // 100)
+    for n, (a, row) in enumerate(pairs.items()):
+        if progress is not None and n % step == 0:
+            progress(0.5 + 0.5 * n / len(pairs))
         best = heapq.nlargest(neighbors, ((n / math.sqrt(item_count[a] * item_count[b]), b) for b, n in row.items()))
         rows += [(a, b, round(score, 5)) for score, b in best]
     return rows

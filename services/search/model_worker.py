@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.common.config import env_int
@@ -20,12 +21,12 @@ from services.search.repository import PostgresSearchIndex
 log = logging.getLogger(__name__)
 
 
-async def refresh(index: PostgresSearchIndex) -> tuple[int, int]:
-    """Recompute and store the model; (likes used, neighbour rows)."""
+async def refresh(index: PostgresSearchIndex, progress: Callable[[float], None] | None = None) -> tuple[int, int]:
+    """Recompute and store the model; (likes used, neighbour rows). `progress`: see model.co_engagement."""
     started = time.monotonic()
     now = datetime.now(UTC)
     likes = await index.recent_likes(model.since(now, model.LIKES_DAYS))
-    neighbors = await asyncio.to_thread(model.co_engagement, likes)
+    neighbors = await asyncio.to_thread(model.co_engagement, likes, progress=progress)
     popular = model.popular_posts(await index.popular_candidates(model.since(now, model.POPULAR_DAYS), 2000), now)
     await index.replace_model(neighbors, popular, len(likes), time.monotonic() - started)
     log.info("explore model: %d likes, %d neighbour rows, %d popular posts in %.1f s", len(likes), len(neighbors),

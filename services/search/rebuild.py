@@ -187,11 +187,17 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     started = time.monotonic()
     await index.finish_rebuild(version)
     await index.put_places(places)
+    progress = Progress("trends", len(recent))
     for start in range(0, len(recent), TREND_BATCH):
-        await trends.count_many(recent[start:start + TREND_BATCH])
+        batch = recent[start:start + TREND_BATCH]
+        await trends.count_many(batch)
+        progress.advance(len(batch), units=len(batch))
+    progress.done()
     report["counts_and_trends"] = {"rows": len(places) + len(recent), "seconds": round(time.monotonic() - started, 1)}
     started = time.monotonic()
-    likes_used, pairs = await refresh(index)
+    progress = Progress("explore model", 1)
+    likes_used, pairs = await refresh(index, lambda share: progress.advance(0, partial=share))
+    progress.advance(pairs, units=1, force=True)
     report["explore_model"] = {"rows": pairs, "likes": likes_used, "seconds": round(time.monotonic() - started, 1)}
     return report
 
