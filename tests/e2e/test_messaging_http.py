@@ -6,8 +6,11 @@ import uuid
 
 import pytest
 
+from services.media import testclips
+from tests.e2e.http import path_of
 from tests.e2e.test_posts_http import create_post, upload
 from tests.e2e.test_stories_http import post_story
+from tests.e2e.videos import put_all, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -356,3 +359,40 @@ def test_typing_answers_empty(new_user):
     alice, bob = new_user(), new_user()
     direct = start(alice, bob)
     assert alice.post(f"/v1/conversations/{direct['id']}:typing", {}).status == 200
+
+
+def test_a_video_of_mine_is_sent_once_transcoded_and_plays_for_the_other_member(new_user, tmp_path):
+    alice, bob = new_user(), new_user()
+    direct = start(alice, bob)
+    clip = testclips.clip(tmp_path / "hello.mp4", seconds=1, width=160, height=120, fps=10)
+    done = put_all(alice, clip.read_bytes())
+    assert done.status == 200, done.body
+    assert settled(alice, done.json["id"])["state"] == "READY"
+    message = send(alice, direct["id"], media_id=done.json["id"])
+    assert message["kind"] == "MESSAGE_KIND_MEDIA"
+    shown = bob.get(f"/v1/conversations/{direct['id']}/messages").json["messages"][0]
+    media = shown["media"]
+    assert (media["id"], media["kind"], media["state"]) == (done.json["id"], "VIDEO", "READY")
+    assert media["video"]["renditions"] and media["has_audio"] is True
+    playable = bob.gateway.get(path_of(media["video"]["renditions"][0]["url"]))
+    assert playable.status == 200 and playable.headers["content-type"] == "video/mp4"
+
+
+def test_messages_live_in_their_conversations_shard_with_time_ordered_ids(new_user, settings):
+    import psycopg
+
+    from hotpath.ids import decode
+    from services.common.db import shard_schema
+    from services.common.ids import shard_of
+
+    alice, bob = new_user(), new_user()
+    direct = start(alice, bob)
+    sent = [send(alice, direct["id"], text=f"number {n}") for n in range(3)]
+    shard = shard_of(int(direct["id"]))
+    ids = [int(m["id"]) for m in sent]
+    assert {shard_of(i) for i in ids} == {shard}  # a conversation's messages never spread across shards
+    assert ids == sorted(ids) and [decode(i)[0] for i in ids] == sorted(decode(i)[0] for i in ids)
+    with psycopg.connect(settings.database_for_shard(shard), autocommit=True) as conn:
+        stored = conn.execute(f"SELECT id FROM {shard_schema(shard)}.messages WHERE conversation_id = %s "
+                              "ORDER BY id", (int(direct["id"]),)).fetchall()
+    assert [row[0] for row in stored] == ids
