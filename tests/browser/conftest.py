@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,22 @@ def register(gateway):
         return session
 
     return make
+
+
+@pytest.fixture
+def indexed(stack):
+    """Wait until the search indexer has handled every event written so far."""
+    from services.search.indexer import GROUP, TOPICS
+    from tests.e2e.conftest import waiter
+
+    client, wait = waiter(stack, GROUP, TOPICS, "search indexer")
+    yield lambda: wait(60)
+    client.close()
+
+
+def word() -> str:
+    """A made-up word no other test uses (letters only: it is searched for)."""
+    return "q" + "".join(secrets.choice("bcdfghjklmnprstvwz") for _ in range(7))
 
 
 @pytest.fixture(scope="session")

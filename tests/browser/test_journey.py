@@ -1,6 +1,6 @@
-"""Two people in two browsers: A signs up and posts a photo with a filter; B finds A, follows, sees the
-post, likes it and comments; A's notifications arrive live, without a reload; they exchange messages
-live; B views A's story and A sees B among its viewers."""
+"""Two people in two browsers: A signs up and posts a photo with a filter; B finds A by a misspelt
+name, follows, sees the post, likes it and comments; A's notifications arrive live, without a
+reload; they exchange messages live; B views A's story and A sees B among its viewers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from playwright.sync_api import expect
 
 from services.common.config import REPO_ROOT
-from tests.browser.conftest import PHONE, shoot
+from tests.browser.conftest import PHONE, shoot, word
 
 PHOTO = REPO_ROOT / "tests" / "media-corpus" / "flower2.jpg"
 
@@ -26,13 +26,19 @@ def sign_up(page, username: str, name: str) -> None:
     expect(page.get_by_role("heading", name="Home")).to_be_visible()
 
 
-def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
+def misspelt(word: str) -> str:
+    """The word with its second and third letters swapped ("jhon" for "john")."""
+    return word[0] + word[2] + word[1] + word[3:]
+
+
+def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser, indexed):
     stamp = str(time.time_ns())[-9:]
     a_name, b_name = f"ada{stamp}", f"bob{stamp}"
+    surname = word().title()  # made up, so that only A answers to it
     a = browser.page()
     b = browser.page(viewport=PHONE)
 
-    sign_up(a, a_name, "Ada Lovelace")
+    sign_up(a, a_name, f"Ada {surname}")
     a.get_by_role("link", name="New post").click()
     a.locator("#photos").set_input_files(str(PHOTO))
     a.get_by_role("button", name="Edit flower2.jpg").click()
@@ -45,8 +51,11 @@ def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
     expect(a.locator(".grid .tile")).to_have_count(1)
 
     sign_up(b, b_name, "Bob")
-    b.get_by_placeholder("Go to @username").fill(a_name)
-    b.get_by_placeholder("Go to @username").press("Enter")
+    # B finds A by her name, misspelt, in search's suggestions.
+    indexed()
+    b.get_by_role("link", name="Search").click()
+    b.get_by_role("combobox").press_sequentially(misspelt(surname.lower()))
+    b.get_by_role("option", name=a_name).click()
     expect(b.get_by_role("heading", name=a_name)).to_be_visible()
     b.get_by_role("button", name="Follow").click()
     expect(b.get_by_role("button", name="Following")).to_be_visible()
@@ -54,7 +63,7 @@ def test_a_posts_b_follows_likes_and_comments_and_a_is_notified_live(browser):
     b.get_by_role("link", name="Home").click()
     post = b.locator("article.post").first
     expect(post).to_contain_text("Heather in bloom")
-    expect(post.locator(".photo img")).to_have_attribute("alt", "Photo by Ada Lovelace: Heather in bloom #flowers")
+    expect(post.locator(".photo img")).to_have_attribute("alt", f"Photo by Ada {surname}: Heather in bloom #flowers")
     post.locator(".carousel").dblclick()
     expect(post.get_by_role("button", name="Like")).to_have_attribute("aria-pressed", "true")
     expect(post.locator(".like-count")).to_have_text("1")

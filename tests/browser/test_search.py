@@ -4,31 +4,13 @@ page, people to follow and the explore grid; an unknown hashtag and a search tha
 from __future__ import annotations
 
 import asyncio
-import secrets
 import threading
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, allow_console_error, cut_off, shoot
+from tests.browser.conftest import PHONE, allow_console_error, cut_off, shoot, word
 from tests.browser.helpers import follow, post_photos
-from tests.e2e.conftest import waiter
 from tests.e2e.media_files import unique_jpeg
-
-
-@pytest.fixture
-def indexed(stack):
-    """Wait until the search indexer has handled every event written so far."""
-    from services.search.indexer import GROUP, TOPICS
-
-    client, wait = waiter(stack, GROUP, TOPICS, "search indexer")
-    yield lambda: wait(60)
-    client.close()
-
-
-def word() -> str:
-    """A made-up word no other test uses (letters only: it is searched for)."""
-    return "q" + "".join(secrets.choice("bcdfghjklmnprstvwz") for _ in range(7))
 
 
 def test_autocomplete_is_driven_by_the_keyboard_and_opens_a_profile(browser, register, indexed):
