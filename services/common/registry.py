@@ -153,6 +153,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.messaging.v1.messaging_service_pb2",),
         internal_callers=(
             ("CheckMessageAccess", ("moderation",)),
+            ("ListContacts", ("realtime",)),
             ("ExportUserData", ("accounts",)),
         ),
     ),

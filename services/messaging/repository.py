@@ -83,6 +83,26 @@ class PostgresMessagingStore:
                 "WHERE conversation_id = %s AND user_id = %s", (conversation_id, user_id))).fetchone()
         return Member(*row) if row else None
 
+    async def contacts(self, user_id: int, among: list[int] | None, limit: int) -> set[int]:
+        """Who shares an accepted conversation with the user: the other active members of the user's
+        `limit` most recently active inbox conversations who have it in their inbox too."""
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            ids = [row[0] for row in await (await conn.execute(
+                f"SELECT conversation_id FROM {_s(user_id)}.user_conversations WHERE user_id = %s "
+                "AND folder = 'INBOX' ORDER BY last_activity_id DESC LIMIT %s", (user_id, limit))).fetchall()]
+        if not ids:
+            return set()
+        others = {m.user_id for members in (await self.members(ids)).values() for m in members
+                  if m.state == "ACTIVE" and m.user_id != user_id}
+        if among is not None:
+            others &= set(among)
+        if not others:
+            return set()
+        rows = await self.db.select_by_shard(
+            list(others), "SELECT DISTINCT user_id FROM {schema}.user_conversations WHERE user_id = ANY(%s) "
+                          "AND folder = 'INBOX' AND conversation_id = ANY(%s)", (ids,))
+        return {row[0] for row in rows}
+
     async def user_views(self, user_id: int, ids: list[int]) -> dict[int, UserView]:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
             rows = await (await conn.execute(

@@ -32,6 +32,8 @@ MAX_TITLE = 100
 MAX_CLIENT_ID = 64
 MAX_EMOJI = 16
 MAX_CIPHERTEXT = 64 * 1024
+# Presence's contacts come from a user's most recently active inbox conversations, this many.
+CONTACT_CONVERSATIONS = 1000
 DEFAULT_CONVERSATIONS, MAX_CONVERSATIONS = 20, 50
 DEFAULT_MESSAGES, MAX_MESSAGES = 30, 100
 FOLDERS = ("INBOX", "REQUESTS")
@@ -215,6 +217,7 @@ class Store(Protocol):
     async def rejoin(self, conversation_id: int, user_id: int, activity: int) -> None: ...
     async def add_members(self, conversation_id: int, folders: dict[int, str], history_from: int) -> None: ...
     async def end_membership(self, conversation_id: int, user_id: int, state: str) -> bool: ...
+    async def contacts(self, user_id: int, among: list[int] | None, limit: int) -> set[int]: ...
     async def update_view(self, user_id: int, conversation_id: int, **changes: object) -> None: ...
     async def set_title(self, conversation_id: int, title: str) -> None: ...
     async def add_message(self, m: NewMessage, active: list[int], event: MessagingEvent) -> tuple[Message, bool]: ...
@@ -605,6 +608,10 @@ class MessagingService:
         if message.id <= mine.history_from:
             raise message_not_found(message_id)
         return message, members
+
+    async def contacts(self, user_id: int, among: list[int] | None) -> set[int]:
+        """For realtime's presence: who shares an accepted conversation with the user (Store.contacts)."""
+        return await self.store.contacts(user_id, among, CONTACT_CONVERSATIONS) if user_id > 0 else set()
 
     async def sender_seen_by(self, viewer_id: int, message_id: int) -> int:
         """For moderation: the sender of a message the viewer can see in a conversation of theirs."""

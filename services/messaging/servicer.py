@@ -111,6 +111,10 @@ class MessagingServicer(messaging_service_pb2_grpc.MessagingServiceServicer):
         return pb.CheckMessageAccessResponse(sender_id=await self.service.sender_seen_by(request.viewer_id,
                                                                                          request.message_id))
 
+    async def ListContacts(self, request: pb.ListContactsRequest, context: Context) -> pb.ListContactsResponse:
+        found = await self.service.contacts(request.user_id, list(request.among) if request.among else None)
+        return pb.ListContactsResponse(user_ids=sorted(found))
+
     async def UnsendMessage(self, request: pb.UnsendMessageRequest, context: Context) -> empty_pb2.Empty:
         await self.service.unsend(self.verifier.require_caller(context), request.message_id)
         return empty_pb2.Empty()

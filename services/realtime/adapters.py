@@ -2,37 +2,73 @@
 
 from __future__ import annotations
 
-from services.common.clients import AccountsClient, GraphClient
+import logging
+
+import grpc
+from pictor.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
+
+from services.common.clients import AccountsClient, GraphClient, MeshChannels
+from services.common.deadlines import outbound_timeout
+
+log = logging.getLogger(__name__)
+
+
+class Contacts:
+    """messaging's answer to who shares an accepted conversation with a user (ListContacts)."""
+
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = messaging_service_pb2_grpc.MessagingServiceStub(channels.channel("messaging"))
+
+    async def of(self, user_id: int, among: list[int] | None = None) -> set[int]:
+        """None of them when messaging does not answer: presence then rests on follows alone."""
+        try:
+            reply = await self._stub.ListContacts(messaging_service_pb2.ListContactsRequest(
+                user_id=user_id, among=among or []), timeout=outbound_timeout())
+        except grpc.aio.AioRpcError as error:
+            log.warning("presence: messaging's contacts of %d not known (%s)", user_id, error.code().name)
+            return set()
+        return set(reply.user_ids)
 
 
 class PresenceAudience:
-    """Who may see whose presence: people who follow each other, both showing their activity status.
+    """Who may see whose presence: people who follow each other or share an accepted conversation,
+    both showing their activity status.
 
-    The graph answers who follows whom; accounts answers who shows their activity status."""
+    The graph answers who follows whom, messaging who talks with whom, accounts who shows their
+    activity status."""
 
-    def __init__(self, graph: GraphClient, accounts: AccountsClient) -> None:
+    def __init__(self, graph: GraphClient, accounts: AccountsClient, contacts: Contacts) -> None:
         self.graph = graph
         self.accounts = accounts
+        self.contacts = contacts
 
     async def may_see(self, viewer_id: int, user_id: int) -> bool:
         if viewer_id == user_id:
             return True
-        # The graph knows of no such user, or the viewer does not follow them: no need to ask the other way.
+        # The graph knows of no such user, or a block stands between them: nothing more to ask.
         there = (await self.graph.relationships(viewer_id, [user_id])).get(user_id)
-        if there is None or not there.following:
+        if there is None or there.blocked:
             return False
-        back = (await self.graph.relationships(user_id, [viewer_id])).get(viewer_id)
-        if back is None or not back.following:
+        together = False
+        if there.following:
+            back = (await self.graph.relationships(user_id, [viewer_id])).get(viewer_id)
+            together = back is not None and back.following
+        if not together and user_id not in await self.contacts.of(viewer_id, [user_id]):
             return False
         return await self.accounts.showing_activity([viewer_id, user_id]) == {viewer_id, user_id}
 
     async def mutuals(self, user_id: int) -> set[int]:
-        """Who follows `user_id` and is followed back."""
+        """Who follows `user_id` and is followed back, and who shares an accepted conversation with them
+        (a block either way leaves them out)."""
         following = set(await self.graph.following_ids(user_id))
         mutual: set[int] = set()
         if following:
             async for page in self.graph.follower_id_pages(user_id):
                 mutual.update(u for u in page if u in following)
+        talking = await self.contacts.of(user_id) - mutual
+        if talking:
+            relations = await self.graph.relationships(user_id, list(talking))
+            mutual.update(u for u in talking if u in relations and not relations[u].blocked)
         return mutual
 
     async def showing(self, user_ids: list[int]) -> set[int]:

@@ -1,5 +1,5 @@
-"""Presence through Envoy: who may see it (people who follow each other, both showing their activity
-status), its states, and its changes on the streams of those allowed to see them.
+"""Presence through Envoy: who may see it (people who follow each other or share an accepted
+conversation, both showing their activity status), its states, and its changes on the streams of those allowed to see them.
 
 The test stack makes a stream IDLE after 4 s without activity (PICTOR_REALTIME_IDLE_MS; 5 minutes by
 default).
@@ -120,3 +120,36 @@ def test_a_stream_of_mine_does_not_tell_me_of_my_own_presence(gateway, new_user,
         time.sleep(0.5)
         publish_notification(bus, alice.id, "like:q", like_group("like:q"), unread=1)
         assert [e.event for e in s.events_until(2)] == ["notification", "unread_count"]
+
+
+def test_sharing_an_accepted_conversation_lets_both_see_each_others_presence(gateway, new_user):
+    alice, bob, carol = new_user(), new_user(), new_user()
+    assert state(alice, bob) == 404
+    direct = alice.post("/v1/conversations", {"member_ids": [bob.id]}).json
+    r = alice.post(f"/v1/conversations/{direct['id']}/messages", {"client_message_id": "p1", "text": "hi"})
+    assert r.status == 200, r.body
+    # A message request is not yet a conversation bob took part in: nothing shown either way.
+    assert (state(alice, bob), state(bob, alice)) == (404, 404)
+    assert bob.post(f"/v1/conversations/{direct['id']}:accept", {}).status == 200
+    assert (state(alice, bob), state(bob, alice)) == (OFFLINE, OFFLINE)
+    with open_stream(gateway, bob):
+        assert state(alice, bob) == ONLINE
+    assert state(carol, bob) == 404  # in no conversation with bob
+    assert bob.patch("/v1/users/me", {"show_activity_status": False}).status == 200
+    assert state(alice, bob) == 404
+    assert bob.patch("/v1/users/me", {"show_activity_status": True}).status == 200
+    # A block takes the conversation away from the blocker, and the presence with it.
+    assert bob.post(f"/v1/users/{alice.id}/block").status == 200
+    assert (state(alice, bob), state(bob, alice)) == (404, 404)
+
+
+def test_presence_changes_reach_those_who_share_a_conversation(gateway, new_user):
+    alice, bob = new_user(), new_user()
+    direct = alice.post("/v1/conversations", {"member_ids": [bob.id]}).json
+    assert alice.post(f"/v1/conversations/{direct['id']}/messages",
+                      {"client_message_id": "p2", "text": "hi"}).status == 200
+    assert bob.post(f"/v1/conversations/{direct['id']}:accept", {}).status == 200
+    with open_stream(gateway, alice) as a:
+        with open_stream(gateway, bob):
+            online = presence_events(a, 1)
+        assert [(p["user_id"], p["state"]) for p in online] == [(bob.id, ONLINE)]
