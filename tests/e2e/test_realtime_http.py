@@ -188,3 +188,23 @@ def test_a_made_up_ticket_is_401(gateway):
 
 def test_a_ticket_needs_a_signed_in_caller(gateway):
     assert gateway.post("/v1/stream:ticket", {}).status == 401
+
+
+def test_a_real_like_reaches_the_authors_open_stream(gateway, new_user):
+    """The whole chain, no event made up: like → engagement's outbox → relay → notifier → the
+    notification's outbox → relay → dispatch → the author's stream, through Envoy."""
+    from tests.e2e.test_posts_http import create_post
+
+    author, fan = new_user(), new_user()
+    post = create_post(author, "a like on its way")
+    with open_stream(gateway, author) as s:
+        began = time.monotonic()
+        assert fan.post(f"/v1/posts/{post['id']}/like").status == 200
+        events = s.events_until(2)
+        took = time.monotonic() - began
+    assert [e.event for e in events] == ["notification", "unread_count"]
+    group = events[0].json["group"]
+    assert (group["type"], group["post"]["id"]) == ("LIKE", post["id"])
+    assert [a["id"] for a in group["actors"]] == [fan.id]
+    assert events[1].json == {"count": "1"}
+    print(f"\na like reached its author's open stream {took * 1000:.0f} ms after POST .../like answered")
