@@ -208,3 +208,29 @@ def test_a_real_like_reaches_the_authors_open_stream(gateway, new_user):
     assert [a["id"] for a in group["actors"]] == [fan.id]
     assert events[1].json == {"count": "1"}
     print(f"\na like reached its author's open stream {took * 1000:.0f} ms after POST .../like answered")
+
+
+def test_the_replay_buffer_holds_a_thousand_events_and_older_resumes_get_resync(gateway, new_user, bus):
+    """At least the last 1,000 events stay to resume from; a resume point older than the buffer
+    gets `resync` (refetch), then what the buffer holds."""
+    alice = new_user()
+    with open_stream(gateway, alice) as s:
+        publish_notification(bus, alice.id, "like:start", like_group("like:start"), unread=0)
+        start = s.events_until(2)[-1].id
+    # 500 bus events while no stream is open: 1,000 stream events (a notification and a count each).
+    for n in range(1, 501):
+        publish_notification(bus, alice.id, f"like:{n}", like_group(f"like:{n}"), unread=n)
+    with open_stream(gateway, alice, path=f"/v1/stream?since={start}", timeout_s=60) as s:
+        replayed = s.events_until(1000, timeout_s=60)
+    assert "resync" not in [e.event for e in replayed]
+    assert [e.json["count"] for e in replayed if e.event == "unread_count"] == [str(n) for n in range(1, 501)]
+    # 1,500 more: the start point has left the buffer.
+    for n in range(501, 2001):
+        publish_notification(bus, alice.id, f"like:{n}", like_group(f"like:{n}"), unread=n)
+
+    def first_event_after_start() -> str:
+        with open_stream(gateway, alice, path=f"/v1/stream?since={start}", timeout_s=60) as s:
+            return s.events_until(1, timeout_s=60)[0].event
+
+    # Once the dispatch worker has put them in (a moment), the first thing such a resume gets.
+    eventually(first_event_after_start, "resync", timeout_s=30)
