@@ -235,7 +235,10 @@ def _wait_postgres_ready(port: int, child: Child, password: str, timeout_s: floa
             with psycopg.connect(host="127.0.0.1", port=port, user="postgres", password=password,
                                  dbname="postgres", connect_timeout=1):
                 return
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as error:
+            if "password authentication failed" in str(error):
+                raise RuntimeError("the embedded PostgreSQL refuses the password in its data folder's "
+                                   "secrets/postgres.password (was the file replaced?)") from None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"postgres not ready:\n{child.log_tail()}") from None
             time.sleep(0.1)
