@@ -42,8 +42,12 @@ def test_unsend_reaction_receipt_and_typing_reach_the_stream(gateway, new_user):
     alice, bob = new_user(), new_user()
     follow(bob, alice)
     direct = start(alice, bob)
-    message = send(bob, direct["id"], text="react to me")
     with open_stream(gateway, bob) as stream:
+        # Bob's own message comes back to his stream (his other devices); it is taken here, so
+        # that it cannot arrive late, after the stream opened, in place of what follows.
+        message = send(bob, direct["id"], text="react to me")
+        echo = next_messaging(stream)
+        assert echo.event == "message" and echo.json["data"]["id"] == message["id"]
         assert alice.post(f"/v1/conversations/{direct['id']}:typing", {}).status == 200
         typing = next_messaging(stream)
         assert typing.event == "typing" and typing.json["data"] == {"user_id": alice.id}

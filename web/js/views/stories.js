@@ -55,7 +55,8 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
   const when = h("time.meta");
   const pause = h("button.pause", { type: "button", "aria-pressed": "false" }, "Pause");
   const close = h("button.close", { type: "button", "aria-label": "Close stories" }, "✕");
-  const img = h("img.story-image", { alt: "", decoding: "async" });
+  // Hidden until a story is shown: while the reel loads there is nothing to see (or to count as seen).
+  const img = h("img.story-image", { alt: "", decoding: "async", hidden: true });
   const position = h("p.visually-hidden", { "aria-live": "polite" });
   const prevZone = h("button.zone.prev", { type: "button", "aria-label": "Previous story" });
   const nextZone = h("button.zone.next", { type: "button", "aria-label": "Next story" });
@@ -116,6 +117,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
     bars.children[i]?.classList.add("current");
     img.alt = storyAlt(story);
     img.src = storySrc(story.media);
+    img.hidden = false;
     viewer.dataset.storyId = story.id;
     when.textContent = ago(story.created_at);
     when.setAttribute("datetime", story.created_at);
