@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 from pictor.accounts.v1 import accounts_service_pb2_grpc
 
+from services.accounts.attempts import SignInAttempts
 from services.accounts.devices import DeviceKeys, PostgresDevices
 from services.accounts.erasure import AccountsEraser, username_grace_s
 from services.accounts.exports import (
@@ -21,6 +22,7 @@ from services.accounts.servicer import AccountsServicer
 from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
 from services.common.clients import GraphClient
+from services.common.config import rate_limits
 from services.common.dependencies import connect_redis
 from services.common.registry import by_name
 from services.common.revocation import TokenRevoker
@@ -60,6 +62,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         passwords=passwords,
         username_grace_s=username_grace_s(),
         revoker=TokenRevoker(tokens_redis, settings.access_token_ttl_s),
+        attempts=SignInAttempts(tokens_redis, rate_limits()["sign_in_account"]),
     )
     config = load_export_config(settings)
     erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s, config.root).erase_user)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.accounts import totp
+from services.accounts.attempts import SignInAttempts
 from services.accounts.passwords import PasswordPool
 from services.common.auth import TokenSigner
 from services.common.dependencies import REDIS_ERRORS
@@ -25,6 +26,7 @@ from services.common.errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     Unauthenticated,
 )
 from services.common.ids import IdAllocator, shard_of
@@ -242,6 +244,8 @@ class AccountsService:
     username_grace_s: float = 30 * 86400
     # Voids access tokens before they expire (services.common.revocation); None: they live out their TTL.
     revoker: TokenRevoker | None = None
+    # Sign-ins per account, whichever name a login uses (services.accounts.attempts); None: unlimited here.
+    attempts: SignInAttempts | None = None
 
     async def _revoke(self, *, user_id: int = 0, session_id: int = 0) -> None:
         """After the change that calls for it committed: with Redis away it is logged, not failed (the
@@ -283,6 +287,12 @@ class AccountsService:
             raise InvalidArgument("password", "password is required")
         name = login.strip().lower()
         user_id = None if CONTROL_RE.search(name) else await self.repo.user_id_for_login(name)
+        if user_id is not None and self.attempts is not None:
+            wait_s = await self.attempts.retry_after_s(user_id)
+            if wait_s is not None:
+                raise ResourceExhausted(
+                    f"too many sign-ins for this account (PICTOR_RATE_LIMIT_SIGN_IN_ACCOUNT); "
+                    f"try again in {wait_s} s", reason="RATE_LIMITED", retry_after_s=wait_s)
         stored = await self.repo.password_hash(user_id) if user_id is not None else None
         verified = await self.passwords.verify(stored, password)
         if not verified.ok or user_id is None or stored is None:

@@ -140,7 +140,7 @@ class Limit:
 # (what it counts, its default). Each is set by PICTOR_RATE_LIMIT_<NAME> as "COUNT/SECONDS".
 RATE_LIMITS: dict[str, tuple[str, Limit]] = {
     "sign_in_address": ("sign-ins (POST /v1/sessions) per client address", Limit(10, 60)),
-    "sign_in_account": ("sign-ins per account named (username or email)", Limit(5, 60)),
+    "sign_in_account": ("sign-ins per account: per name given in Envoy, per account id in accounts", Limit(5, 60)),
     "sign_up_address": ("sign-ups (POST /v1/accounts) per client address", Limit(5, 3600)),
     "uploads_user": ("uploads started (POST /v1/media, POST /v1/uploads) per signed-in user", Limit(30, 1800)),
     "writes_user": ("writes (every other POST, PUT, PATCH, DELETE) per signed-in user", Limit(300, 300)),

@@ -35,10 +35,12 @@ class DomainError(Exception):
     # Seconds after which a retry may succeed; None: not a condition that passes by itself.
     retry_after_s: int | None = None
 
-    def __init__(self, message: str, *, reason: str | None = None, **metadata: str) -> None:
+    def __init__(self, message: str, *, reason: str | None = None, retry_after_s: int | None = None,
+                 **metadata: str) -> None:
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
+        self.retry_after_s = retry_after_s
         self.metadata = {k: str(v) for k, v in metadata.items()}
 
 
@@ -99,11 +101,6 @@ class Unavailable(DomainError):
 
     code = grpc.StatusCode.UNAVAILABLE
     default_reason = "UNAVAILABLE"
-
-    def __init__(self, message: str, *, reason: str | None = None, retry_after_s: int | None = None,
-                 **metadata: str) -> None:
-        super().__init__(message, reason=reason, **metadata)
-        self.retry_after_s = retry_after_s
 
 
 RETRY_AFTER = "retry-after"

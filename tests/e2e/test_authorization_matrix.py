@@ -9,6 +9,10 @@ Routes, from outside, through the gateway:
   session, data export) bob is refused (403 or 404: never a success), and so is an anonymous caller;
 - the owner: alice reads each of her things (every GET route naming one) with 200, so the
   refusals above are about who asks, not about ids that do not exist.
+Routes, from inside the mesh, on the service's own port: without a mesh certificate the call does not
+connect; with one (a peer's, as a compromised media service would have) a route that requires a
+caller still answers UNAUTHENTICATED without a user's token, and every route refuses a token signed
+by any key but the accounts service's (a peer cannot mint users).
 Methods for the mesh only: refused at the gateway (404 or UNIMPLEMENTED), on the service's port
 without a mesh certificate (plain, or TLS without a client certificate: UNAVAILABLE), with a mesh
 certificate the allow-list does not name (PERMISSION_DENIED); answered for those it names.
@@ -18,14 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import uuid
 
 import grpc
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.protobuf import message_factory
 
+from services.common.auth import TokenSigner
 from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.registry import SERVICES, internal_callers, mesh_identities
-from services.mesh.http_rules import AUTH_REQUIRED, HttpRoute, http_routes
+from services.mesh.http_rules import AUTH_NONE, AUTH_REQUIRED, HttpRoute, http_routes
 from tests.e2e.http import UserClient
 from tests.e2e.media_files import small_jpeg
 
@@ -147,15 +155,63 @@ def _method(path: str):
     raise KeyError(path)
 
 
-def _rpc(channel: grpc.Channel, path: str, client_streaming: bool) -> grpc.StatusCode:
+def _rpc(channel: grpc.Channel, path: str, client_streaming: bool, token: str | None = None,
+         request: bytes = b"") -> grpc.StatusCode:
+    metadata = [("authorization", f"Bearer {token}")] if token else None
     try:
         if client_streaming:
-            channel.stream_unary(path)(iter(()), timeout=10)
+            channel.stream_unary(path)(iter(()), timeout=10, metadata=metadata)
         else:
-            channel.unary_unary(path)(b"", timeout=10)
+            channel.unary_unary(path)(request, timeout=10, metadata=metadata)
     except grpc.RpcError as error:
         return error.code()
     return grpc.StatusCode.OK
+
+
+@pytest.fixture(scope="module")
+def forged_token(settings, alices) -> str:
+    """A token for alice with the accounts service's key id, signed by another key."""
+    kid = json.loads(settings.jwks_file.read_text())["keys"][0]["kid"]
+    forger = TokenSigner(rsa.generate_private_key(public_exponent=65537, key_size=2048), kid,
+                         settings.jwt_issuer, 600)
+    return forger.sign(int(alices[0].id))
+
+
+def _peer(server: str) -> str:
+    """A mesh identity other than the server's own: the media service's (it decodes untrusted files)."""
+    return "media" if server != "media" else "posts"
+
+
+def _grpc_request(route: HttpRoute, values: dict[str, str]) -> bytes:
+    """The route's gRPC request, well formed: path parameters from `values` (else PLAIN), known body fields."""
+    request = message_factory.GetMessageClass(route.method.input_type)()
+    fields = {f.name: f for f in route.method.input_type.fields}
+    wanted = {**{p: values.get(p, PLAIN.get(p)) for p in _params(route)},
+              **{f.name: BODY[f.name] for f in route.body_fields if f.name in BODY}}
+    for name, value in wanted.items():
+        field = fields[name]
+        if field.is_repeated or field.message_type is not None:
+            continue
+        setattr(request, name, value if field.type == field.TYPE_STRING else int(value))
+    return request.SerializeToString()
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.name)
+def test_inside_the_mesh_a_route_still_needs_a_users_token(settings, alices, forged_token, route):
+    server, method = _method(route.grpc_path)
+    streaming = method.client_streaming
+    request = _grpc_request(route, alices[2])
+    address = settings.service_address(next(s for s in SERVICES if s.name == server))
+    with grpc.insecure_channel(address) as channel:
+        assert _rpc(channel, route.grpc_path, streaming, request=request) == grpc.StatusCode.UNAVAILABLE, "plain"
+    with service_channel(settings, server, _peer(server), aio=False) as channel:
+        if route.auth == AUTH_REQUIRED:
+            code = _rpc(channel, route.grpc_path, streaming, request=request)
+            assert code == grpc.StatusCode.UNAUTHENTICATED, ("no token", code)
+        if route.auth != AUTH_NONE:
+            # Alice's own things, with a token in her name that the accounts service did not sign.
+            code = _rpc(channel, route.grpc_path, streaming, forged_token, request)
+            assert code == grpc.StatusCode.UNAUTHENTICATED, ("forged token", code)
 
 
 @pytest.mark.parametrize("path", sorted(internal_callers()))
