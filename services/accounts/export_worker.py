@@ -63,6 +63,9 @@ messages.json    the direct messages you sent (conversation_id names the convers
 conversations.json  the conversations you are in; message_reactions.json: your reactions
 devices.json     your devices' public keys for end-to-end encrypted messages
 media.json       your media items; media/<id>.<format> is each one's original file as uploaded
+notification_settings.json  the kinds of notification you muted, and the e-mail digest setting
+reports.json     the reports you filed and how each ended (OPEN, ACTIONED, DISMISSED)
+moderation_actions.json  what moderators did to your content or account (hidden, suspended)
 
 Ids are strings. What others wrote (the messages they sent you, comments on your posts)
 is theirs and is not in this archive; an end-to-end encrypted message is on your devices

@@ -37,6 +37,20 @@ class ExportKind:
     key: str
 
 
+def rows_of(table: str, owner: str, key: str, *columns: str, key_as: str = "") -> ExportKind:
+    """The rows of `{schema}.table` whose `owner` column is the user, paged by the bigint column
+    `key`: all their columns, or `key` (shown as `key_as` when given) and `columns`."""
+    shown = ", ".join([f"{key} AS {key_as}" if key_as else key, *columns]) if columns or key_as else "*"
+    return ExportKind(f"SELECT {shown} FROM {{schema}}.{table} WHERE {owner} = %(user)s AND {key} > %(after)s "
+                      f"ORDER BY {key} LIMIT %(limit)s", key=key_as or key)
+
+
+def user_list(table: str, column: str) -> ExportKind:
+    """A list of accounts the user keeps in `table` (whom they follow, block, mute...): the
+    accounts (in `column`, shown as user_id) with when each was added."""
+    return rows_of(table, "user_id", column, "created_at", key_as="user_id")
+
+
 def _json_value(value: object) -> object:
     if isinstance(value, bool) or value is None or isinstance(value, str | float):
         return value

@@ -124,6 +124,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7057,
         proto_services=("pictor.notifications.v1.NotificationsService",),
         proto_modules=("pictor.notifications.v1.notifications_service_pb2",),
+        internal_callers=(
+            ("ExportUserData", ("accounts",)),
+        ),
     ),
     ServiceSpec(
         name="realtime",
@@ -170,6 +173,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.moderation.v1.moderation_service_pb2",),
         internal_callers=(
             ("CheckModerator", ("posts",)),
+            ("ExportUserData", ("accounts",)),
         ),
     ),
 )

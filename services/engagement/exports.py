@@ -3,19 +3,10 @@ posts they liked and saved. Comments others wrote on the user's posts are theirs
 
 from __future__ import annotations
 
-from services.common.exports import ExportKind
+from services.common.exports import rows_of
 
 KINDS = {
-    "comments": ExportKind(
-        "SELECT * FROM {schema}.comments WHERE author_id = %(user)s AND id > %(after)s ORDER BY id "
-        "LIMIT %(limit)s",
-        key="id"),
-    "likes": ExportKind(
-        "SELECT post_id, created_at FROM {schema}.likes WHERE user_id = %(user)s AND post_id > "
-        "%(after)s ORDER BY post_id LIMIT %(limit)s",
-        key="post_id"),
-    "saves": ExportKind(
-        "SELECT post_id, created_at FROM {schema}.saves WHERE user_id = %(user)s AND post_id > "
-        "%(after)s ORDER BY post_id LIMIT %(limit)s",
-        key="post_id"),
+    "comments": rows_of("comments", "author_id", "id"),
+    "likes": rows_of("likes", "user_id", "post_id", "created_at"),
+    "saves": rows_of("saves", "user_id", "post_id", "created_at"),
 }

@@ -3,12 +3,9 @@ files travel through ReadOriginal."""
 
 from __future__ import annotations
 
-from services.common.exports import ExportKind
+from services.common.exports import rows_of
 
 KINDS = {
-    "media": ExportKind(
-        "SELECT id, width, height, original_format, original_bytes, captured_at, alt_text, "
-        "created_at, kind, state, duration_ms, source_media_id FROM {schema}.media WHERE owner_id "
-        "= %(user)s AND id > %(after)s ORDER BY id LIMIT %(limit)s",
-        key="id"),
+    "media": rows_of("media", "owner_id", "id", "width", "height", "original_format", "original_bytes",
+                     "captured_at", "alt_text", "created_at", "kind", "state", "duration_ms", "source_media_id"),
 }

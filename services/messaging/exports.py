@@ -5,23 +5,12 @@ end-to-end encrypted message's text was never on the server. Also: the conversat
 
 from __future__ import annotations
 
-from services.common.exports import ExportKind
+from services.common.exports import rows_of
 
 KINDS = {
-    "messages": ExportKind(
-        "SELECT * FROM {schema}.messages WHERE sender_id = %(user)s AND id > %(after)s ORDER BY id "
-        "LIMIT %(limit)s",
-        key="id"),
-    "conversations": ExportKind(
-        "SELECT conversation_id, state, last_read_id, joined_at FROM {schema}.conversation_members "
-        "WHERE user_id = %(user)s AND conversation_id > %(after)s ORDER BY conversation_id LIMIT %(limit)s",
-        key="conversation_id"),
-    "message_reactions": ExportKind(
-        "SELECT message_id, emoji, created_at FROM {schema}.message_reactions WHERE user_id = %(user)s "
-        "AND message_id > %(after)s ORDER BY message_id LIMIT %(limit)s",
-        key="message_id"),
-    "devices": ExportKind(
-        "SELECT id, public_key, created_at FROM {schema}.devices WHERE user_id = %(user)s AND id > "
-        "%(after)s ORDER BY id LIMIT %(limit)s",
-        key="id"),
+    "messages": rows_of("messages", "sender_id", "id"),
+    "conversations": rows_of("conversation_members", "user_id", "conversation_id", "state", "last_read_id",
+                             "joined_at"),
+    "message_reactions": rows_of("message_reactions", "user_id", "message_id", "emoji", "created_at"),
+    "devices": rows_of("devices", "user_id", "id", "public_key", "created_at"),
 }

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import grpc
+from pictor.exports.v1 import exports_pb2
 from pictor.moderation.v1 import moderation_pb2, moderation_service_pb2_grpc
 from pictor.moderation.v1 import moderation_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.moderation.service import AuditEntry, ModerationService, Report, ReportedTarget
 
@@ -38,9 +40,15 @@ def audit_proto(entry: AuditEntry) -> moderation_pb2.AuditEntry:
 
 
 class ModerationServicer(moderation_service_pb2_grpc.ModerationServiceServicer):
-    def __init__(self, service: ModerationService, verifier: TokenVerifier) -> None:
+    def __init__(self, service: ModerationService, verifier: TokenVerifier,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: Context
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def CreateReport(self, request: pb.CreateReportRequest, context: Context) -> pb.Report:
         reporter = self.verifier.require_caller(context)

@@ -12,9 +12,11 @@ from pictor.notifications.v1 import notifications_service_pb2_grpc
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, GraphClient, PostsClient
+from services.common.exports import UserDataExport
 from services.common.registry import by_name
 from services.notifications.adapters import MeshRelations, People, PostThumbnails
 from services.notifications.erasure import NotificationsEraser
+from services.notifications.exports import KINDS
 from services.notifications.inbox import Inbox
 from services.notifications.render import GroupRenderer
 from services.notifications.repository import PostgresNotificationStore
@@ -26,7 +28,8 @@ SPEC = by_name("notifications")
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
-    store = PostgresNotificationStore(await resources.database())
+    db = await resources.database()
+    store = PostgresNotificationStore(db)
     service = NotificationsService(store)
     people = People(AccountsClient(channels))
     renderer = GroupRenderer(people, PostThumbnails(PostsClient(channels)))
@@ -34,7 +37,8 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
                   Grouping.from_env())
     erasure.start(resources, "notifications", NotificationsEraser(store, inbox).erase_user)
     notifications_service_pb2_grpc.add_NotificationsServiceServicer_to_server(
-        NotificationsServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer), renderer), grpc_server)
+        NotificationsServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer), renderer,
+                              UserDataExport(db, KINDS)), grpc_server)
 
 
 def main() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC
 
 import grpc
+from pictor.exports.v1 import exports_pb2
 from pictor.notifications.v1 import notifications_pb2, notifications_service_pb2_grpc
 from pictor.notifications.v1 import notifications_service_pb2 as pb
 
+from services.common import exports
 from services.common.auth import TokenVerifier
 from services.notifications.render import GroupRenderer
 from services.notifications.service import NotificationsService, Settings
@@ -51,10 +53,16 @@ def settings_proto(settings: Settings) -> notifications_pb2.NotificationSettings
 
 
 class NotificationsServicer(notifications_service_pb2_grpc.NotificationsServiceServicer):
-    def __init__(self, service: NotificationsService, verifier: TokenVerifier, renderer: GroupRenderer) -> None:
+    def __init__(self, service: NotificationsService, verifier: TokenVerifier, renderer: GroupRenderer,
+                 user_data: exports.UserDataExport | None = None) -> None:
         self.service = service
         self.verifier = verifier
         self.renderer = renderer
+        self.user_data = user_data
+
+    async def ExportUserData(self, request: exports_pb2.ExportUserDataRequest, context: Context
+                             ) -> exports_pb2.ExportUserDataResponse:
+        return await exports.answer(self.user_data, request)
 
     async def ListNotifications(self, request: pb.ListNotificationsRequest, context: Context
                                 ) -> pb.ListNotificationsResponse:

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from services.common.exports import ExportKind
+from services.common.exports import rows_of
 
 KINDS = {
-    "posts": ExportKind(
-        "SELECT * FROM {schema}.posts WHERE author_id = %(user)s AND id > %(after)s ORDER BY id "
-        "LIMIT %(limit)s",
-        key="id"),
+    "posts": rows_of("posts", "author_id", "id"),
 }

@@ -4,30 +4,18 @@ stories they muted, and the stories they viewed (with their reaction) while thos
 
 from __future__ import annotations
 
-from services.common.exports import ExportKind
+from services.common.exports import ExportKind, rows_of, user_list
 
 KINDS = {
-    "stories": ExportKind(
-        "SELECT * FROM {schema}.stories WHERE author_id = %(user)s AND id > %(after)s ORDER BY id "
-        "LIMIT %(limit)s",
-        key="id"),
+    "stories": rows_of("stories", "author_id", "id"),
     "highlights": ExportKind(
         "SELECT h.*, ARRAY(SELECT story_id FROM {schema}.highlight_stories hs WHERE "
         "hs.highlight_id = h.id ORDER BY hs.added_at) AS story_ids FROM {schema}.highlights h "
         "WHERE h.owner_id = %(user)s AND h.id > %(after)s ORDER BY h.id LIMIT %(limit)s",
         key="id"),
-    "close_friends": ExportKind(
-        "SELECT friend_id AS user_id, created_at FROM {schema}.close_friends WHERE user_id = %(user)s "
-        "AND friend_id > %(after)s ORDER BY friend_id LIMIT %(limit)s",
-        key="user_id"),
-    "story_mutes": ExportKind(
-        "SELECT target_id AS user_id, created_at FROM {schema}.story_mutes WHERE user_id = %(user)s "
-        "AND target_id > %(after)s ORDER BY target_id LIMIT %(limit)s",
-        key="user_id"),
+    "close_friends": user_list("close_friends", "friend_id"),
+    "story_mutes": user_list("story_mutes", "target_id"),
     # NOTE: no index leads with viewer_id: each shard's views (a day's worth, as stories expire)
     # are read once per export.
-    "story_views": ExportKind(
-        "SELECT story_id, viewed_at, reaction FROM {schema}.story_views WHERE viewer_id = %(user)s "
-        "AND story_id > %(after)s ORDER BY story_id LIMIT %(limit)s",
-        key="story_id"),
+    "story_views": rows_of("story_views", "viewer_id", "story_id", "viewed_at", "reaction"),
 }

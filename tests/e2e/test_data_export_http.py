@@ -84,6 +84,10 @@ def exported(gateway):
     ok(alice.post(f"/v1/stories/{bob_story['id']}/reactions", {"emoji": "🔥"}))
     ok(alice.post(f"/v1/messages/{sent['id']}/reactions", {"emoji": "👍"}))
     device = ok(alice.post("/v1/users/me/devices", {"public_key": base64.b64encode(Device.new().public_key).decode()}))
+    ok(alice.patch("/v1/users/me/notification-settings", {"muted_types": ["LIKE"],
+                                                          "email_digest": False}))
+    report = ok(alice.post("/v1/reports", {"target_type": "TARGET_TYPE_POST", "target_id": bob_post["id"],
+                                           "reason": "REASON_SPAM", "note": "looks like spam"}))
 
     began = time.monotonic()
     first = ok(alice.post("/v1/users/me:export", {}))
@@ -98,7 +102,7 @@ def exported(gateway):
             "job": job, "response": r, "archive": archive, "photo": photo, "media": media, "post": post,
             "bob_post": bob_post, "mine": mine, "theirs": theirs, "story": story, "story_media": story_media,
             "highlight": highlight, "conversation": conversation, "sent": sent, "received": received,
-            "bob_story": bob_story, "device": device, "erin": erin, "fran": fran}
+            "bob_story": bob_story, "device": device, "erin": erin, "fran": fran, "report": report}
 
 
 def when(stamp: str) -> datetime:
@@ -184,6 +188,17 @@ def test_her_relations_views_reactions_and_devices_are_in_the_archive(exported):
     assert [d["id"] for d in table(archive, "devices.json")] == [exported["device"]["id"]]
 
 
+def test_her_notification_settings_and_reports_are_in_the_archive(exported):
+    archive, bob_post = exported["archive"], exported["bob_post"]
+    [settings] = table(archive, "notification_settings.json")
+    assert (settings["muted_types"], settings["email_digest"]) == (["LIKE"], False), settings
+    [report] = table(archive, "reports.json")
+    assert (report["id"], report["target_id"], report["note"], report["status"]) == (
+        exported["report"]["id"], bob_post["id"], "looks like spam", "OPEN")
+    assert "closed_by" not in report and "owner_id" not in report  # moderators and the reported are not hers
+    assert table(archive, "moderation_actions.json") == []
+
+
 # Tables that hold rows naming the user and are, on purpose, not in the archive: what each is.
 NOT_IN_ARCHIVE = {
     "users": "profile.json and sessions.json come from accounts' own reads, not a kind's SELECT",
@@ -200,8 +215,7 @@ NOT_IN_ARCHIVE = {
     "direct_conversations": "the pair index of conversations.json",
     "notifications": "what others did, told to me: derived from their actions",
     "notification_groups": "notifications' grouping", "notification_digests": "e-mail digests sent",
-    "notification_settings": "NOT YET EXPORTED (notifications has no ExportUserData)",
-    "moderation_reports": "NOT YET EXPORTED (moderation has no ExportUserData)",
+    "moderation_reports": "reports others filed on her things: theirs (hers are in reports.json)",
     "presence": "last seen, kept minutes", "user_classes": "realtime's activity class",
     "user_class_history": "realtime's activity class history",
     "outbox": "events not relayed yet", "search_users": "search's copy of the profile",
@@ -221,15 +235,18 @@ def test_every_table_naming_her_is_in_the_archive_or_said_why_not(exported, sett
     from services.graph.exports import KINDS as GRAPH
     from services.media.exports import KINDS as MEDIA
     from services.messaging.exports import KINDS as MESSAGING
+    from services.moderation.exports import KINDS as MODERATION
+    from services.notifications.exports import KINDS as NOTIFICATIONS
     from services.posts.exports import KINDS as POSTS
     from services.stories.exports import KINDS as STORIES
     from tests.e2e.test_account_deletion_http import rows_naming
 
     owners = {"engagement": ENGAGEMENT, "graph": GRAPH, "media": MEDIA, "messaging": MESSAGING,
-              "posts": POSTS, "stories": STORIES}
+              "moderation": MODERATION, "notifications": NOTIFICATIONS, "posts": POSTS, "stories": STORIES}
     exported_tables = {table_name for owner, kind in ARCHIVE_KINDS
                        for table_name in re.findall(r"\{schema\}\.(\w+)", owners[owner][kind].sql)}
-    assert {"mutes", "close_friends", "story_views", "devices"} <= exported_tables
+    assert {"mutes", "close_friends", "story_views", "devices", "notification_settings",
+            "moderation_reports"} <= exported_tables
     naming = {found.split(".")[1] for found in rows_naming(settings, int(exported["alice"].id))}
     assert {"mutes", "follow_requests", "close_friends", "story_views", "devices"} <= naming
     assert sorted(naming - exported_tables - set(NOT_IN_ARCHIVE)) == []
