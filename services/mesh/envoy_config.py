@@ -57,7 +57,7 @@ WEB_CONTENT_TYPES = {
 # The page may load nothing from elsewhere: scripts, styles and API calls come from the gateway,
 # images from it or from PICTOR_PUBLIC_URL (the base of media's signed URLs), blob: for the
 # composer's previews of the files picked.
-WEB_CSP = ("default-src 'self'; img-src 'self' blob: {media}; media-src 'self' {media}; connect-src 'self'; "
+WEB_CSP = ("default-src 'self'; img-src 'self' blob: {media}; media-src 'self' blob: {media}; connect-src 'self'; "
            "style-src 'self'; "
            "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 WEB_SECURITY_HEADERS = {

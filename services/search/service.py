@@ -44,6 +44,10 @@ SPECIAL_FOLDS = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "�
                                "ı": "i"})
 
 
+async def _nothing() -> list:
+    return []
+
+
 @dataclass(frozen=True)
 class UserDoc:
     user_id: int
@@ -289,10 +293,13 @@ class SearchService:
             raise InvalidArgument("q", "q must have a letter or digit after # or @", reason="QUERY_INVALID")
         if tags_only:
             return list(await self.index.match_hashtags(q, AUTOCOMPLETE_LIMIT))
+        # "@ada": accounts only (a mention being typed), as "#" is hashtags only.
+        people_only = raw.startswith("@")
         following = await self.index.following(user_id)
         exclusions, users, tags, places = await asyncio.gather(
             self.relations.exclusions(user_id), self.index.match_users(q, typo_keys(q), 20, following),
-            self.index.match_hashtags(q, 5), self.index.match_places(q, 5))
+            _nothing() if people_only else self.index.match_hashtags(q, 5),
+            _nothing() if people_only else self.index.match_places(q, 5))
         viewer = Viewer(user_id, set(following), set(exclusions[0]), set(exclusions[1]))
         scored: list[tuple[float, int, UserDoc | Hashtag | Place]] = []
         for c in rank_users(users, viewer)[:AUTOCOMPLETE_LIMIT]:

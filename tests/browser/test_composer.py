@@ -1,6 +1,7 @@
-"""The composer: photos in the order chosen, through the resumable upload API, edited (filter,
-aspect, adjustments, alt text) before posting; a file the server rejects, a connection cut mid-upload,
-an edit the network loses, and the open-upload limit (429) each end as the person sees."""
+"""The composer: photos and videos in the order chosen, through the resumable upload API, photos
+edited (filter, aspect, adjustments, alt text) before posting, # and @ suggestions in the caption; a
+file the server rejects, a connection cut mid-upload, an edit the network loses, and the
+open-upload limit (429) each end as the person sees."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from services.common.config import REPO_ROOT
-from tests.browser.conftest import allow_console_error, cut_off, shoot
+from services.media import testclips
+from tests.browser.conftest import allow_console_error, cut_off, shoot, word
+from tests.e2e.http import UserClient
+from tests.e2e.media_files import small_jpeg
 
 CORPUS = REPO_ROOT / "tests" / "media-corpus"
 
@@ -155,3 +159,51 @@ def test_an_edit_the_network_loses_is_named_and_nothing_is_posted(browser, regis
     page.get_by_role("button", name="Share").click()
     expect(page.get_by_role("alert")).to_contain_text("hopper.jpg: You seem to be offline")
     assert latest_post(gateway, session) == {}
+
+
+def test_a_caption_gets_tag_and_mention_suggestions_taken_with_the_keyboard(browser, register, gateway, indexed):
+    name = word()
+    friend = register(name)  # username f"{name}<n>"
+    author = register("composer")
+    tagger = UserClient(gateway, friend)
+    media = tagger.upload(small_jpeg(), "image/jpeg").json["id"]
+    assert tagger.post("/v1/posts", {"media_ids": [media], "caption": f"#{name}trip"}).status == 200
+    indexed()
+    page = open_composer(browser, author)
+    page.locator("#photos").set_input_files(str(CORPUS / "hopper.jpg"))
+    caption = page.get_by_label("Caption")
+    caption.press_sequentially(f"With @{name[:5]}")
+    options = page.get_by_role("listbox", name="Tags and accounts").get_by_role("option")
+    expect(options.first).to_contain_text(f"@{friend['user']['username']}")
+    shoot(page, "composer-mention")
+    caption.press("Enter")
+    expect(caption).to_have_value(f"With @{friend['user']['username']} ")
+    caption.press_sequentially(f"on #{name[:6]}")
+    expect(options).to_have_text([re.compile(rf"^#{name}trip")])
+    caption.press("Tab")
+    expect(caption).to_have_value(f"With @{friend['user']['username']} on #{name}trip ")
+    # Escape closes the list and the word stays as typed.
+    caption.press_sequentially("#zzz")
+    caption.press("Escape")
+    expect(page.get_by_role("listbox", name="Tags and accounts")).to_be_hidden()
+    page.get_by_role("button", name="Share").click()
+    expect(page.locator(".grid .tile")).to_have_count(1)
+    assert latest_post(gateway, author)["caption"] == f"With @{friend['user']['username']} on #{name}trip #zzz"
+
+
+def test_a_video_and_a_photo_are_posted_together(browser, register, gateway, tmp_path):
+    session = register("composer")
+    clip = testclips.clip(tmp_path / "clip.mp4", seconds=1, width=320, height=240)
+    page = open_composer(browser, session)
+    page.locator("#photos").set_input_files([str(clip), str(CORPUS / "hopper.jpg")])
+    expect(page.locator(".picked li")).to_have_count(2)
+    expect(page.locator(".picked li").first.locator("video")).to_have_count(1)
+    expect(page.get_by_role("button", name="Edit clip.mp4")).to_have_count(0)  # photos are edited, videos not
+    expect(page.get_by_role("button", name="Edit hopper.jpg")).to_be_visible()
+    shoot(page, "composer-video")
+    page.get_by_label("Caption").fill("moving and still")
+    page.get_by_role("button", name="Share").click()
+    expect(page.locator(".toast").last).to_contain_text("once the video is processed")
+    post = latest_post(gateway, session)
+    assert [m.get("kind", "PHOTO") for m in post["media"]] == ["VIDEO", "PHOTO"], post["media"]
+    assert post["caption"] == "moving and still"

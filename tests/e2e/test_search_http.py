@@ -257,7 +257,7 @@ def test_a_location_becomes_a_searchable_place_with_its_posts(new_user, indexed)
     assert author.get("/v1/places/42").status == 404
 
 
-def test_autocomplete_mixes_users_and_hashtags_and_a_hash_asks_for_hashtags_only(new_user, indexed):
+def test_autocomplete_mixes_users_and_hashtags_and_a_hash_or_an_at_asks_for_one_kind(new_user, indexed):
     name = word()
     user = new_user(display_name=f"Mixed {name}")
     post(user, f"#{name}tag")
@@ -265,6 +265,7 @@ def test_autocomplete_mixes_users_and_hashtags_and_a_hash_asks_for_hashtags_only
     kinds = {next(iter(s)) for s in suggestions(user, name)}
     assert kinds == {"user", "hashtag"}
     assert [s["hashtag"]["name"] for s in suggestions(user, f"#{name}")] == [f"{name}tag"]
+    assert [s["user"]["id"] for s in suggestions(user, f"@{name}")] == [user.id]
 
 
 # --- trending -------------------------------------------------------------------------------------

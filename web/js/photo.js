@@ -97,8 +97,16 @@ const videoUrls = (media) => ({ poster: variant(media, "640.jpg"), src: variant(
  */
 export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 100vw, 600px", timing, postId } = {}) {
   const frame = h(`div.photo${square ? ".square" : ""}`);
-  if (!square) frame.style.aspectRatio = `${media.width} / ${media.height}`;
+  if (!square) frame.style.aspectRatio = Number(media.width) && Number(media.height) ? `${media.width} / ${media.height}` : "1";
   frame.append(placeholder(media.placeholder));
+  if (media.kind === "VIDEO" && media.state && media.state !== "READY") {
+    // Only its author sees a post whose video is not ready: there are no files to load yet.
+    frame.classList.add("pending", "loaded");
+    frame.append(h("p.pending-note", { role: "img", "aria-label": alt || "video" },
+      media.state === "FAILED" ? `This video could not be processed: ${media.failure_reason || "unknown reason"}`
+        : "Processing the video…"));
+    return frame;
+  }
   const video = !square && media.kind === "VIDEO";
   const urls = video ? videoUrls : (m) => imageUrls(m, square);
   const el = video ? withVideo(frame, media, alt)

@@ -1,19 +1,22 @@
-// The composer: pick 1-10 photos, put them in order, edit each (crop to an aspect, rotate, a
-// filter, adjustments, alt text), caption and location, then each goes up through the resumable
-// upload API (a progress bar each), its edit is applied (POST /v1/media/{id}:edit) and the post
-// is created.
+// The composer: pick 1-10 photos or videos, put them in order, edit each photo (crop to an aspect,
+// rotate, a filter, adjustments, alt text), caption (with # and @ autocomplete) and location, then
+// each goes up through the resumable upload API (a progress bar each), a photo's edit is applied
+// (POST /v1/media/{id}:edit) and the post is created. A video is transcoded after: the post shows
+// to others once it is ready.
 import { api, describe } from "../api.js";
 import { h, toast } from "../dom.js";
+import { withMentions } from "../mentions.js";
 import { uploadFile } from "../upload.js";
 import { editRecipe, editSheet } from "./edit.js";
 
-const MAX_PHOTOS = 10;
+const MAX_ITEMS = 10;
+const isVideo = (file) => file.type.startsWith("video/");
 
 export function composerScreen(main) {
   /** @type {{file: File, url: string, media?: object, bar?: HTMLProgressElement, note?: HTMLElement}[]} */
   let picked = [];
-  const list = h("ol.picked", { "aria-label": "Photos, in the order they will appear" });
-  const picker = h("input", { type: "file", id: "photos", accept: "image/*", multiple: true });
+  const list = h("ol.picked", { "aria-label": "Photos and videos, in the order they will appear" });
+  const picker = h("input", { type: "file", id: "photos", accept: "image/*,video/*", multiple: true });
   const error = h("p.error", { role: "alert" });
   const status = h("p.status", { role: "status" });
   const share = h("button.primary", { type: "submit" }, "Share");
@@ -30,12 +33,17 @@ export function composerScreen(main) {
     list.replaceChildren(...picked.map((item, i) => {
       item.bar ??= h("progress", { max: 100, value: 0, "aria-label": `Upload of ${item.file.name}` });
       item.note ??= h("span.note");
+      const video = isVideo(item.file);
       return h("li", {},
-        h("img", { src: item.preview || item.url, alt: item.recipe?.alt_text || `Photo ${i + 1}: ${item.file.name}` }),
+        video
+          ? h("video", { src: item.url, muted: true, playsinline: true, preload: "metadata",
+                         "aria-label": `Video ${i + 1}: ${item.file.name}` })
+          : h("img", { src: item.preview || item.url, alt: item.recipe?.alt_text || `Photo ${i + 1}: ${item.file.name}` }),
         h("div.controls", {},
           h("span.name", {}, `${i + 1}. ${item.file.name}`),
           h("span", {},
-            h("button.edit", { type: "button", onclick: () => edit(item), "aria-label": `Edit ${item.file.name}` },
+            video ? h("span.meta", {}, "Video") : h("button.edit", { type: "button", onclick: () => edit(item),
+                                                                      "aria-label": `Edit ${item.file.name}` },
               item.recipe ? "Edited" : "Edit"), " ",
             h("button.earlier", { type: "button", disabled: i === 0, onclick: () => move(i, -1),
                                   "aria-label": `Move ${item.file.name} earlier` }, "↑"),
@@ -87,10 +95,10 @@ export function composerScreen(main) {
   picker.addEventListener("change", () => {
     error.textContent = "";
     const files = [...picker.files];
-    if (picked.length + files.length > MAX_PHOTOS) {
-      error.textContent = `A post holds at most ${MAX_PHOTOS} photos: ${picked.length + files.length} picked.`;
+    if (picked.length + files.length > MAX_ITEMS) {
+      error.textContent = `A post holds at most ${MAX_ITEMS} photos and videos: ${picked.length + files.length} picked.`;
     }
-    for (const file of files.slice(0, MAX_PHOTOS - picked.length)) picked.push({ file, url: URL.createObjectURL(file) });
+    for (const file of files.slice(0, MAX_ITEMS - picked.length)) picked.push({ file, url: URL.createObjectURL(file) });
     picker.value = "";
     draw();
   });
@@ -98,10 +106,11 @@ export function composerScreen(main) {
   const form = h("form.card.composer", { "aria-labelledby": "composer-title" },
     h("h1", { id: "composer-title" }, "New post"),
     // The input itself takes the keyboard focus (Enter or Space opens the picker); its label is what shows.
-    h("p.field", {}, picker, h("label.button", { for: "photos" }, "Choose photos (1–10)")),
+    h("p.field", {}, picker, h("label.button", { for: "photos" }, "Choose photos or videos (1–10)")),
     list,
     h("p.field", {}, h("label", { for: "caption" }, "Caption"),
-      h("textarea", { id: "caption", name: "caption", maxlength: 2200, rows: 3 })),
+      withMentions(h("textarea", { id: "caption", name: "caption", maxlength: 2200, rows: 3,
+                                   placeholder: "Write a caption… #tags and @mentions" }))),
     h("fieldset.location", {}, h("legend", {}, "Location (optional)"),
       h("label", { for: "place" }, "Place"), h("input", { id: "place", name: "place", maxlength: 100 }),
       h("label", { for: "lat" }, "Latitude"), h("input", { id: "lat", name: "lat", type: "number", step: "any",
@@ -139,7 +148,7 @@ export function composerScreen(main) {
       const body = { media_ids: picked.map((p) => (p.edited || p.media).id), caption: v.caption || "", request_id: crypto.randomUUID() };
       if (place) body.location = { name: place, lat: Number(v.lat), lng: Number(v.lng) };
       await api("/v1/posts", { method: "POST", body });
-      toast("Shared");
+      toast(picked.some((p) => isVideo(p.file)) ? "Shared: others see it once the video is processed" : "Shared");
       picked.forEach((p) => URL.revokeObjectURL(p.url));
       location.hash = "#/me";
     } catch (e) {

@@ -3,6 +3,7 @@
 import { api, describe, me } from "../api.js";
 import { ago, count, h, toast, userLink } from "../dom.js";
 import { icon } from "../icons.js";
+import { withMentions } from "../mentions.js";
 import { photo } from "../photo.js";
 import { reportButton } from "../report.js";
 import { sharePost } from "./messages.js";
@@ -82,7 +83,7 @@ function comments(post, counter) {
       h("button.link", { type: "button", onclick: () => setParent(null) }, "Cancel")] : []));
     input.focus();
   };
-  const form = h("form.comment-form", {}, replying, input, h("button", { type: "submit" }, "Post"));
+  const form = h("form.comment-form", {}, replying, withMentions(input), h("button", { type: "submit" }, "Post"));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = input.value.trim();
