@@ -9,8 +9,10 @@ import pytest
 from playwright.sync_api import expect
 
 from services.common.config import REPO_ROOT
+from services.search.indexer import GROUP, TOPICS
 from tests.browser.conftest import DESKTOP, PHONE, shoot
 from tests.browser.helpers import follow, post_photos, wait_for_feed
+from tests.e2e.conftest import waiter
 
 CORPUS = REPO_ROOT / "tests" / "media-corpus"
 
@@ -40,7 +42,12 @@ def people(stack):
     for caption, files in (("Sunday light", ["flower.jpg", "flower2.jpg", "hopper.jpg"]),
                            ("Two friends", ["hopper.jpg", "flower.jpg"]), ("A quiet street", ["icc_profile_big.jpg"])):
         created = post_photos(gateway, ada, caption=caption, files=[CORPUS / f for f in files])
-    post_photos(gateway, bob, caption="Hello from Bob", files=[CORPUS / "flower2.jpg"])
+    media = gateway.request("POST", "/v1/media", raw=(CORPUS / "flower2.jpg").read_bytes(), token=bob["access_token"],
+                            headers={"content-type": "image/jpeg"}).json["id"]
+    r = gateway.post("/v1/posts", {"media_ids": [media], "caption": "Hello from Bob #lisbon",
+                                   "location": {"name": "Alfama", "lat": 38.7115, "lng": -9.13}},
+                     token=bob["access_token"])
+    assert r.status == 200, r.body
     gateway.post(f"/v1/posts/{created['id']}/like", {}, token=bob["access_token"])
     c = gateway.post(f"/v1/posts/{created['id']}/comments", {"text": "Where is this?"}, token=bob["access_token"])
     gateway.post(f"/v1/posts/{created['id']}/comments", {"text": "Lisbon!", "parent_comment_id": c.json["id"]},
@@ -53,7 +60,12 @@ def people(stack):
                          token=who["access_token"])
         assert r.status == 200, r.body
     wait_for_feed(gateway, bob, 4)
-    return {**made, "post": created, "conversation": conversation}
+    client, indexed = waiter(stack, GROUP, TOPICS, "search indexer")
+    indexed(60)
+    client.close()
+    r = gateway.get("/v1/search?q=Alfama&type=PLACES", token=bob["access_token"])
+    assert r.status == 200 and r.json["places"], r.body
+    return {**made, "post": created, "conversation": conversation, "place": r.json["places"][0]["id"]}
 
 
 SCREENS = [
@@ -72,6 +84,11 @@ SCREENS = [
     ("messages", "bob", "/#/direct", "Messages"),
     ("conversation", "bob", "/#/direct/t/{conversation}", "{ada}"),
     ("new-story", "ada", "/#/stories/new", "New story"),
+    ("following", "bob", "/#/u/{ada}/following", "Followed by {ada}"),
+    ("search-results", "bob", "/#/search?q=lisbon", "Search"),
+    ("hashtag", "bob", "/#/tags/lisbon", "#lisbon"),
+    ("place", "bob", "/#/places/{place}", "Alfama"),
+    ("message-requests", "ada", "/#/direct/requests", "Messages"),
 ]
 
 
@@ -79,7 +96,7 @@ SCREENS = [
 @pytest.mark.parametrize(("name", "who", "path", "heading"), SCREENS, ids=[s[0] for s in SCREENS])
 def test_screen_fits_the_window(browser, people, viewport, name, who, path, heading):
     names = {"ada": people["ada"]["user"]["username"], "post": people["post"]["id"],
-             "conversation": people["conversation"]}
+             "conversation": people["conversation"], "place": people["place"]}
     page = browser.page(people[who] if who else None, viewport=viewport)
     page.goto(path.format(**names))
     if heading:

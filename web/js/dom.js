@@ -31,6 +31,11 @@ export function count(n) {
   return v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e4 ? `${Math.round(v / 1e3)}K` : v.toLocaleString("en");
 }
 
+/** "1 post", "12 posts", "1.2M posts": a count and its noun (`plural`: when not noun + "s"). */
+export function counted(n, noun, plural = `${noun}s`) {
+  return `${count(n)} ${Number(n) === 1 ? noun : plural}`;
+}
+
 export function ago(iso) {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   if (s < 60) return "just now";

@@ -3,7 +3,7 @@
 // under the field; arrow keys move, Enter or Tab takes one, Escape closes. Taking one writes
 // "#name " or "@username " in place of the word.
 import { api } from "./api.js";
-import { count, h } from "./dom.js";
+import { counted, h } from "./dom.js";
 
 const DEBOUNCE_MS = 150;
 // The word being typed, right before the caret: a sigil at the start or after a space, then 1-30
@@ -53,7 +53,7 @@ export function withMentions(field) {
       onmousedown: (e) => e.preventDefault(), onclick: () => take(s) },
     s.user
       ? [h("strong", {}, `@${s.user.username}`), s.user.display_name ? h("span.meta", {}, ` ${s.user.display_name}`) : null]
-      : [h("strong", {}, `#${s.hashtag.name}`), h("span.meta", {}, ` ${count(s.hashtag.post_count)} posts`)])));
+      : [h("strong", {}, `#${s.hashtag.name}`), h("span.meta", {}, ` ${counted(s.hashtag.post_count, "post")}`)])));
     listbox.hidden = !items.length;
     field.setAttribute("aria-expanded", String(items.length > 0));
     setActive(items.length ? 0 : -1);

@@ -1,7 +1,7 @@
 // Search and discovery: a search box with autocomplete (debounced; arrow keys, Enter, Escape),
 // results by type, people to follow, the explore grid; a hashtag's page and a place's page.
 import { api, ApiError, describe } from "../api.js";
-import { count, h, onReachEnd, userLink } from "../dom.js";
+import { count, counted, h, onReachEnd, userLink } from "../dom.js";
 import { postTile } from "../photo.js";
 
 const DEBOUNCE_MS = 250;
@@ -14,8 +14,8 @@ function suggestionHref(s) {
 
 function suggestionLabel(s) {
   if (s.user) return [h("strong", {}, s.user.username), s.user.display_name ? h("span.meta", {}, ` ${s.user.display_name}`) : null];
-  if (s.hashtag) return [h("strong", {}, `#${s.hashtag.name}`), h("span.meta", {}, ` ${count(s.hashtag.post_count)} posts`)];
-  return [h("strong", {}, s.place.name), h("span.meta", {}, ` place · ${count(s.place.post_count)} posts`)];
+  if (s.hashtag) return [h("strong", {}, `#${s.hashtag.name}`), h("span.meta", {}, ` ${counted(s.hashtag.post_count, "post")}`)];
+  return [h("strong", {}, s.place.name), h("span.meta", {}, ` place · ${counted(s.place.post_count, "post")}`)];
 }
 
 /** A grid of posts from a paged route (`{posts, next_page_token}`), the next page on scroll. */
@@ -146,7 +146,7 @@ async function suggestions(box, signal) {
     const list = r.suggestions || [];
     box.hidden = !list.length;
     box.append(h("ul.people", {}, list.map((s) => h("li.person", {}, userLink(s.user),
-      h("p.name", {}, `Followed by ${s.mutual_count} ${Number(s.mutual_count) === 1 ? "person" : "people"} you follow`)))));
+      h("p.name", {}, `Followed by ${counted(s.mutual_count, "person", "people")} you follow`)))));
   } catch (e) {
     if (e.name !== "AbortError") box.append(h("p.error", {}, describe(e)));
   }
@@ -185,7 +185,7 @@ export async function hashtagScreen(main, { params, signal }) {
   const order = (value, label) => h("label", {}, h("input", { type: "radio", name: "order", value, checked: value === "TOP",
     onchange: () => grid.replaceChildren(...postGrid(`/v1/hashtags/${encodeURIComponent(tag.name)}/posts?order=${value}`,
       signal, "No posts.")) }), ` ${label}`);
-  main.append(h("header.card.tag-head", {}, h("h1", {}, `#${tag.name}`), h("p.meta", {}, `${count(tag.post_count)} posts`),
+  main.append(h("header.card.tag-head", {}, h("h1", {}, `#${tag.name}`), h("p.meta", {}, counted(tag.post_count, "post")),
     h("fieldset.mode", {}, h("legend.visually-hidden", {}, "Order"), order("TOP", "Top"), order("RECENT", "Recent"))), grid);
   grid.append(...postGrid(`/v1/hashtags/${encodeURIComponent(tag.name)}/posts?order=TOP`, signal, "No posts."));
 }
@@ -200,6 +200,6 @@ export async function placeScreen(main, { params, signal }) {
     return;
   }
   main.append(h("header.card.tag-head", {}, h("h1", {}, place.name),
-    h("p.meta", {}, `${count(place.post_count)} posts · ${Number(place.lat).toFixed(3)}, ${Number(place.lng).toFixed(3)}`)),
+    h("p.meta", {}, `${counted(place.post_count, "post")} · ${Number(place.lat).toFixed(3)}, ${Number(place.lng).toFixed(3)}`)),
   ...postGrid(`/v1/places/${place.id}/posts`, signal, "No posts."));
 }
