@@ -21,7 +21,7 @@ from services.accounts.service import AccountsService, ViewerRelationship
 from services.accounts.servicer import AccountsServicer
 from services.common import erasure, server
 from services.common.auth import TokenSigner, TokenVerifier
-from services.common.clients import GraphClient
+from services.common.clients import GraphClient, MediaClient
 from services.common.config import rate_limits
 from services.common.dependencies import connect_redis
 from services.common.registry import by_name
@@ -63,6 +63,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
         username_grace_s=username_grace_s(),
         revoker=TokenRevoker(tokens_redis, settings.access_token_ttl_s),
         attempts=SignInAttempts(tokens_redis, rate_limits()["sign_in_account"]),
+        avatars=MediaClient(resources.channels()),
     )
     config = load_export_config(settings)
     erasure.start(resources, "accounts", AccountsEraser(repo, service.username_grace_s, config.root).erase_user)
@@ -71,7 +72,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     exports = ExportService(PostgresExports(db), ids, ArchiveSigner(
         load_or_create_key(config.root / "url.key"), config.url_ttl_s), config, tokens_redis)
     accounts_service_pb2_grpc.add_AccountsServiceServicer_to_server(
-        AccountsServicer(service, verifier, devices, exports), grpc_server)
+        AccountsServicer(service, verifier, devices, exports, settings), grpc_server)
 
 
 def main() -> None:

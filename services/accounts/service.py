@@ -42,7 +42,7 @@ CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 MAX_DISPLAY_NAME, MAX_BIO = 64, 150
 MAX_BATCH = 500
-EDITABLE_FIELDS = ("display_name", "bio", "is_private", "show_activity_status")
+EDITABLE_FIELDS = ("display_name", "bio", "is_private", "show_activity_status", "avatar_media_id")
 BAD_LOGIN = "wrong username or password"
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,11 @@ class Blocks(Protocol):
     async def relationship(self, viewer_id: int, user_id: int) -> ViewerRelationship:
         """How the viewer stands with the user, from the graph (blocked: either of the two blocked the other)."""
         ...
+
+
+class Avatars(Protocol):
+    async def set_avatar(self, owner_id: int, media_id: int) -> None:
+        """Media's record of the owner's avatar (0: none); INVALID_ARGUMENT for media not theirs or not a photo."""
 
 
 class Members(Protocol):
@@ -206,6 +211,11 @@ def validate_profile_changes(changes: dict[str, object]) -> dict[str, object]:
     for flag in ("is_private", "show_activity_status"):
         if flag in changes:
             changes[flag] = bool(changes[flag])
+    if "avatar_media_id" in changes:
+        avatar = changes["avatar_media_id"]
+        if not isinstance(avatar, int) or avatar < 0:
+            raise InvalidArgument("avatar_media_id", "avatar_media_id must be a media id of yours, or 0 for none")
+        changes["avatar_media_id"] = avatar or None
     return changes
 
 
@@ -246,6 +256,8 @@ class AccountsService:
     revoker: TokenRevoker | None = None
     # Sign-ins per account, whichever name a login uses (services.accounts.attempts); None: unlimited here.
     attempts: SignInAttempts | None = None
+    # Media keeps the avatar's photo (and serves it); None: avatars cannot be set.
+    avatars: Avatars | None = None
 
     async def _revoke(self, *, user_id: int = 0, session_id: int = 0) -> None:
         """After the change that calls for it committed: with Redis away it is logged, not failed (the
@@ -502,6 +514,12 @@ class AccountsService:
         changes = validate_profile_changes(changes)
         if not changes:
             return await self.get_user(user_id)
+        if "avatar_media_id" in changes:
+            if self.avatars is None:
+                raise FailedPrecondition("avatars cannot be set here", reason="AVATARS_UNAVAILABLE")
+            # Media first: it holds the new photo (and lets the old one go) before the profile names it.
+            # Should the update below fail, the client's retry finds media done and completes it.
+            await self.avatars.set_avatar(user_id, changes["avatar_media_id"] or 0)
         if "is_private" not in changes:
             return await self._update(user_id, changes)
         # The graph keeps its own copy of is_private. It learns "private" before the change commits

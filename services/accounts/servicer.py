@@ -12,21 +12,24 @@ from services.accounts.devices import Device, DeviceKeys
 from services.accounts.exports import ExportJob, ExportService
 from services.accounts.service import AccountsService, SessionRecord, SessionTokens, User
 from services.common.auth import TokenVerifier
+from services.common.config import Settings
 
 
-def user_to_proto(user: User, own: bool = False) -> accounts_pb2.User:
+def user_to_proto(user: User, settings: Settings, own: bool = False) -> accounts_pb2.User:
     """The profile; `own`: as its owner sees it (with their settings)."""
     message = accounts_pb2.User(
         id=user.id,
         username=user.username,
         display_name=user.display_name,
         bio=user.bio,
-        avatar_url="",
+        avatar_url=settings.avatar_url(user.avatar_media_id),
         is_private=user.is_private,
         follower_count=user.follower_count,
         following_count=user.following_count,
         post_count=user.post_count,
     )
+    if user.avatar_media_id:
+        message.avatar_media_id = user.avatar_media_id
     if user.created_at is not None:
         message.created_at.FromDatetime(user.created_at)
     if own:
@@ -51,9 +54,9 @@ def export_to_proto(job: ExportJob) -> accounts_pb2.Export:
     return message
 
 
-def session_to_proto(session: SessionTokens) -> pb.Session:
+def session_to_proto(session: SessionTokens, settings: Settings) -> pb.Session:
     return pb.Session(
-        user=user_to_proto(session.user, own=True),
+        user=user_to_proto(session.user, settings, own=True),
         access_token=session.access_token,
         refresh_token=session.refresh_token,
         expires_in=session.expires_in,
@@ -91,8 +94,10 @@ def device_to_proto(device: Device) -> accounts_pb2.Device:
 
 class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
     def __init__(self, service: AccountsService, verifier: TokenVerifier, devices: DeviceKeys,
-                 exports: ExportService) -> None:
+                 exports: ExportService, settings: Settings) -> None:
         self.service = service
+        # For the avatars' URLs (Settings.avatar_url).
+        self.settings = settings
         self.verifier = verifier
         self.devices = devices
         self.exports = exports
@@ -128,23 +133,23 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
                                                  for u, d in pairs])
 
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
-        return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)), own=True)
+        return user_to_proto(await self.service.get_user(self.verifier.require_caller(context)), self.settings, own=True)
 
     async def GetUser(self, request: pb.GetUserRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
         viewer = self.verifier.caller(context)
-        return user_to_proto(await self.service.view_user(viewer, request.user_id))
+        return user_to_proto(await self.service.view_user(viewer, request.user_id), self.settings)
 
     async def GetUserByUsername(
         self, request: pb.GetUserByUsernameRequest, context: grpc.aio.ServicerContext
     ) -> accounts_pb2.User:
         viewer = self.verifier.caller(context)
-        return user_to_proto(await self.service.view_user_by_username(viewer, request.username))
+        return user_to_proto(await self.service.view_user_by_username(viewer, request.username), self.settings)
 
     async def BatchGetUsers(
         self, request: pb.BatchGetUsersRequest, context: grpc.aio.ServicerContext
     ) -> pb.BatchGetUsersResponse:
         users = await self.service.batch_get(list(request.user_ids))
-        return pb.BatchGetUsersResponse(users=[user_to_proto(u) for u in users])
+        return pb.BatchGetUsersResponse(users=[user_to_proto(u, self.settings) for u in users])
 
     async def BatchGetEmails(
         self, request: pb.BatchGetEmailsRequest, context: grpc.aio.ServicerContext
@@ -159,25 +164,25 @@ class AccountsServicer(accounts_service_pb2_grpc.AccountsServiceServicer):
 
     async def ScanUsers(self, request: pb.ScanUsersRequest, context: grpc.aio.ServicerContext) -> pb.ScanUsersResponse:
         users, next_after = await self.service.scan(request.shard, request.after_id, request.page_size)
-        return pb.ScanUsersResponse(users=[user_to_proto(u) for u in users], next_after_id=next_after)
+        return pb.ScanUsersResponse(users=[user_to_proto(u, self.settings) for u in users], next_after_id=next_after)
 
     async def CreateAccount(self, request: pb.CreateAccountRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         session = await self.service.register(request.username, request.email, request.password, request.display_name,
                                               user_agent(context))
-        return session_to_proto(session)
+        return session_to_proto(session, self.settings)
 
     async def UpdateMe(self, request: pb.UpdateMeRequest, context: grpc.aio.ServicerContext) -> accounts_pb2.User:
         caller = self.verifier.require_caller(context)
-        return user_to_proto(await self.service.update_profile(caller, profile_changes(request)), own=True)
+        return user_to_proto(await self.service.update_profile(caller, profile_changes(request)), self.settings, own=True)
 
     async def CreateSession(self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext) -> pb.Session:
         return session_to_proto(await self.service.login(request.username, request.password, user_agent(context),
-                                                         request.totp_code, request.recovery_code))
+                                                         request.totp_code, request.recovery_code), self.settings)
 
     async def RefreshSession(
         self, request: pb.RefreshSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
-        return session_to_proto(await self.service.refresh(request.refresh_token))
+        return session_to_proto(await self.service.refresh(request.refresh_token), self.settings)
 
     async def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: grpc.aio.ServicerContext

@@ -250,10 +250,16 @@ class MediaClient:
                                                      confirmed=confirmed, full_screen=full_screen),
                 timeout=outbound_timeout())
         except grpc.aio.AioRpcError as error:
-            refused = passed_on(error)
-            if refused is None:
-                raise
-            raise refused from None
+            raise passed_on(error) or error
+
+    async def set_avatar(self, owner_id: int, media_id: int) -> None:
+        """Have media make the owner's photo their avatar (0: none); its INVALID_ARGUMENT (MEDIA_NOT_FOUND,
+        AVATAR_NOT_A_PHOTO) comes back as our own, for our caller."""
+        try:
+            await self._stub.SetAvatar(media_service_pb2.SetAvatarRequest(owner_id=owner_id, media_id=media_id),
+                                       timeout=outbound_timeout())
+        except grpc.aio.AioRpcError as error:
+            raise passed_on(error) or error
 
     async def release_media(self, owner_id: int, media_ids: list[int],
                             post_id: int = 0) -> media_service_pb2.ReleaseMediaResponse:

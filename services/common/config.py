@@ -236,6 +236,15 @@ class Settings:
         scheme = "https" if self.tls_cert_file else "http"
         return f"{scheme}://{self.gateway_host}:{self.gateway_port}"
 
+    @property
+    def public_url(self) -> str:
+        """The base of the URLs media is fetched from (PICTOR_PUBLIC_URL; the gateway by default)."""
+        return env_str("PICTOR_PUBLIC_URL", self.gateway_url).rstrip("/")
+
+    def avatar_url(self, media_id: int | None) -> str:
+        """The picture of an avatar (media's GetAvatarFile), "" for none."""
+        return f"{self.public_url}/v1/avatars/{media_id}/150.webp" if media_id else ""
+
     def database_for_shard(self, shard: int) -> str:
         for r in self.shard_map:
             if r.first <= shard <= r.last:

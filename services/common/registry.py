@@ -92,6 +92,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.media.v1.media_service_pb2",),
         internal_callers=(
             ("AttachMedia", ("messaging", "posts", "stories")),
+            ("SetAvatar", ("accounts",)),
             ("BatchGetMedia", ("messaging", "posts", "stories")),
             ("ExportUserData", ("accounts",)),
             ("ReadOriginal", ("accounts",)),

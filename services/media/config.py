@@ -95,7 +95,7 @@ def load_media_config(settings: Settings) -> MediaConfig:
         # that (docs/SECURITY.md, "Media URLs").
         url_ttl_s=env_int("PICTOR_MEDIA_URL_TTL", 240),
         url_bucket_s=env_int("PICTOR_MEDIA_URL_BUCKET", 60),
-        public_url=env_str("PICTOR_PUBLIC_URL", settings.gateway_url).rstrip("/"),
+        public_url=settings.public_url,
         limits=Limits(timeout_s=float(env_str("PICTOR_MEDIA_PROCESS_TIMEOUT", "20"))),
         chunk_size=env_int("PICTOR_MEDIA_CHUNK_SIZE", 1 * MiB),
         upload_ttl_s=env_int("PICTOR_MEDIA_UPLOAD_TTL", 24 * 3600),

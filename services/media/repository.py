@@ -346,6 +346,22 @@ class PostgresMediaRepository:
                 "SELECT unnest(%s::bigint[]), %s, %s ON CONFLICT DO NOTHING", (media_ids, post_id, confirmed))
         return set()
 
+    async def avatar_of(self, owner_id: int) -> int | None:
+        """The owner's avatar: their media held by an attachment whose holder is their own id."""
+        s = shard_schema(shard_of(owner_id))
+        async with self.db.for_shard(shard_of(owner_id)).connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT a.media_id FROM {s}.media_attachments a JOIN {s}.media m ON m.id = a.media_id "
+                "WHERE a.post_id = %s AND m.owner_id = %s LIMIT 1", (owner_id, owner_id))).fetchone()
+        return row[0] if row else None
+
+    async def is_avatar(self, owner_id: int, media_id: int) -> bool:
+        s = shard_schema(shard_of(owner_id))
+        async with self.db.for_shard(shard_of(owner_id)).connection() as conn:
+            return await (await conn.execute(
+                f"SELECT 1 FROM {s}.media_attachments WHERE media_id = %s AND post_id = %s",
+                (media_id, owner_id))).fetchone() is not None
+
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]:
         """Forget the post's attachments to these media (post_id 0: none), then delete the owner's media
         among them that no attachment holds any more; returns their ids."""

@@ -53,6 +53,8 @@ MAX_RANGE_BYTES = 4 * 1024 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 READY, PROCESSING, FAILED = "READY", "PROCESSING", "FAILED"
 VARIANT = "{variant}"  # the placeholder of MediaView.url_template
+# The files of an avatar served without a signature (GetAvatarFile): the square thumbnail.
+AVATAR_FILES = ("150.webp", "150.jpg")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 MAX_ALT_TEXT = 1000
 # A filter's preview: GET /v1/media/{id}/filter-<name>.jpg, rendered from this variant.
@@ -225,6 +227,8 @@ class MediaRepository(Protocol):
     async def attach(self, owner_id: int, post_id: int, media_ids: list[int],
                      confirmed: bool = False) -> set[int]: ...
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]: ...
+    async def avatar_of(self, owner_id: int) -> int | None: ...
+    async def is_avatar(self, owner_id: int, media_id: int) -> bool: ...
     async def collect_unused(self, shard: int, created_before: datetime, limit: int) -> list[int]: ...
     async def unconfirmed_posts(self, shard: int, attached_before: datetime, limit: int) -> list[int]: ...
     async def settle_attachments(self, shard: int, existing: list[int], missing: list[int]) -> int: ...
@@ -548,6 +552,40 @@ class MediaService:
         if full_screen:
             for record in (await self.repo.get_media(unique)).values():
                 self.render_full_screen(record)
+
+    # --- avatars ---------------------------------------------------------------------------
+    # An avatar is an attachment whose holder is its owner's own id (ids never repeat, so no post or
+    # story has it): it keeps the photo from ReleaseMedia and the collector as a post would.
+
+    async def set_avatar(self, owner_id: int, media_id: int) -> None:
+        """Make the owner's photo `media_id` their avatar (0: none), releasing the one before."""
+        if not self._in_range(owner_id):
+            raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
+        previous = await self.repo.avatar_of(owner_id)
+        if media_id and media_id != previous:
+            record = await self._record(media_id)
+            if record is None or record.owner_id != owner_id:
+                raise InvalidArgument("avatar_media_id", f"media {media_id} does not exist or is not yours",
+                                      reason="MEDIA_NOT_FOUND")
+            if record.kind != "photo":
+                raise InvalidArgument("avatar_media_id", "an avatar is a photo, not a video",
+                                      reason="AVATAR_NOT_A_PHOTO")
+            await self.attach(owner_id, owner_id, [media_id], confirmed=True)
+        if previous and previous != media_id:
+            await self.release(owner_id, [previous], post_id=owner_id)
+
+    async def get_avatar_file(self, media_id: int, file: str) -> MediaFile:
+        """The square picture of a photo that is someone's avatar now; NOT_FOUND otherwise."""
+        record = await self._record(media_id) if file in AVATAR_FILES else None
+        variant = next((v for v in record.variants if v.file == file), None) if record else None
+        if variant is None or not await self.repo.is_avatar(record.owner_id, media_id):
+            raise NotFound(f"no avatar {media_id}/{file}", reason="AVATAR_NOT_FOUND")
+        try:
+            data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
+        except BlobNotFound:
+            raise NotFound(f"no avatar {media_id}/{file}", reason="AVATAR_NOT_FOUND") from None
+        # The bytes behind the URL never change, but the photo may stop being the avatar: a day.
+        return MediaFile(data, pipeline.CONTENT_TYPES[variant.format], "public, max-age=86400")
 
     def render_full_screen(self, record: MediaRecord) -> asyncio.Task[None] | None:
         """Start making a photo's 9:16 rendition in the background (None: it has one, it is a video,

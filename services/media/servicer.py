@@ -203,6 +203,17 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
                                  confirmed=request.confirmed, full_screen=request.full_screen)
         return pb.AttachMediaResponse()
 
+    async def SetAvatar(self, request: pb.SetAvatarRequest, context: grpc.aio.ServicerContext) -> pb.SetAvatarResponse:
+        await self.service.set_avatar(request.owner_id, request.media_id)
+        return pb.SetAvatarResponse()
+
+    async def GetAvatarFile(
+        self, request: pb.GetAvatarFileRequest, context: grpc.aio.ServicerContext
+    ) -> httpbody_pb2.HttpBody:
+        found = await self.service.get_avatar_file(request.media_id, request.file)
+        await context.send_initial_metadata((("cache-control", found.cache_control),))
+        return httpbody_pb2.HttpBody(content_type=found.content_type, data=found.data)
+
     async def ReleaseMedia(
         self, request: pb.ReleaseMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReleaseMediaResponse:

@@ -3,10 +3,15 @@ the followers list, mute and block; a username nobody has."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
-from tests.browser.conftest import allow_console_error
+from services.common.config import REPO_ROOT
+from tests.browser.conftest import allow_console_error, shoot
 from tests.browser.helpers import follow, post_photos
+
+CORPUS = REPO_ROOT / "tests" / "media-corpus"
 
 
 def test_a_request_to_a_private_account_is_approved_and_opens_its_grid(browser, register, gateway):
@@ -56,3 +61,28 @@ def test_a_username_nobody_has_says_so(browser, register):
     page.get_by_placeholder("Go to @username").fill("nobody.by.this.name")
     page.get_by_placeholder("Go to @username").press("Enter")
     expect(page.get_by_role("heading", name="Nobody here")).to_be_visible()
+
+
+def test_a_profile_photo_is_set_shown_to_others_and_removed(browser, register, gateway):
+    owner, visitor = register("avatar"), register("visitor")
+    page = browser.page(owner)
+    page.goto("/#/edit")
+    page.locator("#avatar-file").set_input_files(str(CORPUS / "hopper.jpg"))
+    expect(page.get_by_role("status").filter(has_text="Profile photo changed")).to_be_visible()
+    picture = page.locator(".avatar-edit .avatar img")
+    expect(picture).to_have_attribute("src", re.compile(r"/v1/avatars/\d+/150\.webp$"))
+    page.wait_for_function("() => document.querySelector('.avatar-edit .avatar img').naturalWidth > 0")
+    shoot(page, "edit-profile-photo")
+
+    other = browser.page(visitor)
+    other.goto(f"/#/u/{owner['user']['username']}")
+    header = other.locator("header.profile .avatar img")
+    expect(header).to_have_attribute("src", re.compile(r"/v1/avatars/\d+/150\.webp$"))
+    other.wait_for_function("() => document.querySelector('header.profile .avatar img').naturalWidth > 0")
+
+    page.get_by_role("button", name="Remove photo").click()
+    expect(page.get_by_role("status").filter(has_text="Profile photo removed")).to_be_visible()
+    expect(page.locator(".avatar-edit .avatar img")).to_have_count(0)
+    expect(page.locator(".avatar-edit .avatar")).to_have_text(owner["user"]["display_name"][0].upper())
+    r = gateway.get(f"/v1/users/{owner['user']['id']}", token=visitor["access_token"])
+    assert r.json.get("avatar_url", "") == ""

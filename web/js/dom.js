@@ -36,6 +36,20 @@ export function counted(n, noun, plural = `${noun}s`) {
   return `${count(n)} ${Number(n) === 1 ? noun : plural}`;
 }
 
+/** The first letter of someone's name, for an avatar without a picture. */
+export function initial(user) {
+  return (user?.display_name || user?.username || "?")[0].toUpperCase();
+}
+
+/** Someone's avatar: their picture (avatar_url) or the first letter of their name; `kind` "small"
+ * for lists. Decorative (the name is always beside it). */
+export function avatar(user, kind = "") {
+  const el = h(`span.avatar${kind ? `.${kind}` : ""}`, { "aria-hidden": "true" });
+  if (user?.avatar_url) el.append(h("img", { src: user.avatar_url, alt: "", loading: "lazy", decoding: "async" }));
+  else el.textContent = initial(user);
+  return el;
+}
+
 export function ago(iso) {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
   if (s < 60) return "just now";

@@ -2,7 +2,7 @@
 // are for apps that hold them): the inbox and requests, a conversation kept live from the stream
 // (messages, typing, read receipts, reactions, unsends), starting one, sharing a post into one.
 import { api, ApiError, describe, me } from "../api.js";
-import { ago, h, toast } from "../dom.js";
+import { ago, avatar, h, toast } from "../dom.js";
 import { postMedia, readAgain, renewingImg } from "../photo.js";
 import { reportButton } from "../report.js";
 
@@ -19,10 +19,6 @@ function others(conversation) {
 
 function title(conversation) {
   return conversation.title || others(conversation).map((u) => u.username).join(", ") || "Just you";
-}
-
-function initial(user) {
-  return (user?.display_name || user?.username || "?")[0].toUpperCase();
 }
 
 /** Find (or start) the one-to-one conversation with `username`; resolves to its id. */
@@ -78,7 +74,7 @@ export async function inboxScreen(main, { params, signal }) {
       const r = await api(`/v1/conversations?folder=${folder}&page_size=50`, { signal });
       list.replaceChildren(...r.conversations.map((c) => h(`li.conversation${Number(c.unread_count) ? ".unread" : ""}`, {},
         h("a", { href: `#/direct/t/${c.id}` },
-          h("span.avatar.small", { "aria-hidden": "true" }, initial(others(c)[0])),
+          avatar(others(c)[0], "small"),
           h("span.summary", {}, h("strong", {}, title(c)), h("span.meta", {}, preview(c))),
           Number(c.unread_count) ? h("span.badge", { "aria-label": `${c.unread_count} unread` }, String(c.unread_count)) : null,
           h("time.meta", { datetime: c.last_activity_at }, ago(c.last_activity_at))))));

@@ -1,7 +1,7 @@
 // A post as a card: carousel, like (button or double tap) with an optimistic count, save, comments
 // with replies. Used by the feed and by a post's own page (#/p/<id>).
 import { api, describe, me } from "../api.js";
-import { ago, count, h, toast, userLink } from "../dom.js";
+import { ago, avatar, count, h, toast, userLink } from "../dom.js";
 import { icon } from "../icons.js";
 import { withMentions } from "../mentions.js";
 import { photo } from "../photo.js";
@@ -181,7 +181,7 @@ export function postCard(post, options = {}) {
   commentLine.addEventListener("click", toggleComments);
 
   const card = h("article.post", { "aria-label": `Post by ${post.author.username}`, dataset: { id: post.id } },
-    h("header", {}, userLink(post.author), post.location?.name ? h("span.place", {}, post.location.name) : null,
+    h("header", {}, avatar(post.author, "tiny"), userLink(post.author), post.location?.name ? h("span.place", {}, post.location.name) : null,
       post.author.id === me()?.id ? null
         : [h("span.spacer"), reportButton("POST", post.id, `Report post by ${post.author.username}`)]),
     media,

@@ -1,8 +1,9 @@
 // Profiles: counts, the post grid, follow / unfollow / request, mute, block; followers and
 // following lists; my follow requests; editing my profile.
 import { api, ApiError, describe, me, updateMe } from "../api.js";
-import { count, h, onReachEnd, toast, userLink } from "../dom.js";
+import { avatar, count, h, onReachEnd, toast, userLink } from "../dom.js";
 import { postTile } from "../photo.js";
+import { uploadFile } from "../upload.js";
 import { reportButton } from "../report.js";
 import { conversationWith } from "./messages.js";
 import { highlightsRow } from "./stories.js";
@@ -136,7 +137,7 @@ export async function profileScreen(main, { params, signal }) {
   const base = `#/u/${encodeURIComponent(user.username)}`;
   main.append(
     h("header.card.profile", {},
-      h("div.avatar", { "aria-hidden": "true" }, (user.display_name || user.username)[0].toUpperCase()),
+      avatar(user),
       h("div", {},
         h("div.title", {}, h("h1", {}, user.username), user.is_private ? h("span.lock", {}, "Private") : null),
         user.display_name ? h("p.name", {}, user.display_name) : null,
@@ -171,7 +172,7 @@ function peopleList(path, signal, row) {
 }
 
 function person(u, ...extra) {
-  return h("li.person", {}, h("div.avatar.small", { "aria-hidden": "true" }, (u.display_name || u.username)[0].toUpperCase()),
+  return h("li.person", {}, avatar(u, "small"),
     h("div", {}, userLink(u), u.display_name ? h("p.name", {}, u.display_name) : null), h("span.spacer"), ...extra);
 }
 
@@ -199,6 +200,44 @@ export function followRequestsScreen(main, { signal }) {
       h("button", { type: "button", onclick: answer(u, "reject") }, "Decline")))));
 }
 
+/** The profile picture: shown, changed (a photo goes up, then PATCH avatar_media_id) or removed; saved at once. */
+function avatarPicker(user, error) {
+  const picker = h("input", { type: "file", id: "avatar-file", accept: "image/*" });
+  const shown = h("span", {}, avatar(user));
+  const status = h("span.status", { role: "status" });
+  const remove = h("button", { type: "button", hidden: !user.avatar_url }, "Remove photo");
+  const set = async (mediaId, done) => {
+    error.textContent = "";
+    try {
+      const updated = await api("/v1/users/me", { method: "PATCH", body: { avatar_media_id: mediaId } });
+      updateMe(updated);
+      Object.assign(user, updated);
+      shown.replaceChildren(avatar(updated));
+      remove.hidden = !updated.avatar_url;
+      status.textContent = done;
+    } catch (e) {
+      status.textContent = "";
+      error.textContent = describe(e);
+    }
+  };
+  picker.addEventListener("change", async () => {
+    const file = picker.files[0];
+    picker.value = "";
+    if (!file) return;
+    status.textContent = "Uploading…";
+    try {
+      const media = await uploadFile(file, () => {});
+      await set(media.id, "Profile photo changed");
+    } catch (e) {
+      status.textContent = "";
+      error.textContent = describe(e);
+    }
+  });
+  remove.addEventListener("click", () => set("0", "Profile photo removed"));
+  return h("div.field.avatar-edit", {}, shown, picker,
+    h("label.button", { for: "avatar-file" }, "Change profile photo"), remove, status);
+}
+
 export async function editProfileScreen(main, { signal }) {
   const user = await api("/v1/users/me", { signal });
   const error = h("p.error", { role: "alert" });
@@ -210,8 +249,8 @@ export async function editProfileScreen(main, { signal }) {
       h("textarea", { id: "bio", name: "bio", maxlength: 150, rows: 3 }, user.bio || "")),
     h("p.check", {}, h("input", { type: "checkbox", id: "is_private", name: "is_private", checked: Boolean(user.is_private) }),
       h("label", { for: "is_private" }, "Private account: only people you approve see your posts")),
-    h("p.note", {}, "A profile picture can be set once the API has a route for it."),
     error, h("button.primary", { type: "submit" }, "Save"));
+  form.querySelector("h1").after(avatarPicker(user, error));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     error.textContent = "";

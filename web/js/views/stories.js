@@ -2,17 +2,13 @@
 // swipe to move; Escape to close), reactions and replies, my story's viewers, creating a story,
 // and highlights (a row on profiles; one of my stories added to a new or existing highlight).
 import { api, describe, me } from "../api.js";
-import { ago, h, toast, userLink } from "../dom.js";
+import { ago, avatar, h, toast, userLink } from "../dom.js";
 import { renewing, renewingImg, variant } from "../photo.js";
 import { reportButton } from "../report.js";
 import { uploadFile } from "../upload.js";
 
 const STORY_MS = 5000;
 const REACTIONS = ["❤️", "😂", "😮", "😢", "🔥", "👏"];
-
-function initial(user) {
-  return (user.display_name || user.username || "?")[0].toUpperCase();
-}
 
 /** A story fills the screen: its photo's 9:16 rendition once media has made it (WebP), else the
  * largest variant the media has. */
@@ -90,7 +86,7 @@ export function openViewer(reels, start = 0, { onClose } = {}) {
     reelIndex = i;
     const reel = reels[i];
     who.replaceChildren(userLink(reel.user));
-    viewer.querySelector(".story-head .avatar").textContent = initial(reel.user);
+    viewer.querySelector(".story-head .avatar").replaceWith(avatar(reel.user, "small"));
     viewer.setAttribute("aria-label", `${reel.title || `Stories of ${reel.user.username}`}`);
     try {
       stories = await reel.load();
@@ -280,7 +276,7 @@ async function viewersList(story, body) {
     const r = await api(`/v1/stories/${story.id}/viewers?page_size=200`);
     status.textContent = `${Number(r.view_count || 0)} ${Number(r.view_count) === 1 ? "viewer" : "viewers"}`;
     list.replaceChildren(...(r.viewers || []).map((v) => h("li.person", {},
-      h("div.avatar.small", { "aria-hidden": "true" }, initial(v.user)),
+      avatar(v.user, "small"),
       h("div", {}, userLink(v.user), h("p.name", {}, ago(v.viewed_at))),
       v.reaction ? h("span.reaction", { "aria-label": `reacted ${v.reaction}` }, v.reaction) : null)));
   } catch (e) {
@@ -343,16 +339,16 @@ export function storyTray(signal) {
     const own = mine
       ? h("button.ring.seen", { type: "button", "aria-label": "Your story",
                                 onclick: () => openViewer([userReel(mine.user, true)], 0, { onClose: load }) },
-        h("span.avatar", { "aria-hidden": "true" }, initial(mine.user)))
+        avatar(mine.user))
       : h("a.ring.none", { href: "#/stories/new", "aria-label": "Your story: add one" },
-        h("span.avatar", { "aria-hidden": "true" }, initial(me())));
+        avatar(me()));
     list.replaceChildren(
       h("li", {}, own, add, h("span.tray-name", { "aria-hidden": "true" }, "Your story")),
       ...entries.map((entry, i) => h("li", {},
         h(`button.ring.${entry.has_unseen ? "unseen" : "seen"}`, {
           type: "button", "aria-label": `Story of ${entry.user.username}${entry.has_unseen ? ", new" : ""}`,
           onclick: () => openViewer(reels, i, { onClose: load }) },
-        h("span.avatar", { "aria-hidden": "true" }, initial(entry.user))),
+        avatar(entry.user)),
         h("span.tray-name", { "aria-hidden": "true" }, entry.user.username))));
   };
   load();
