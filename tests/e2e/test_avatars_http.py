@@ -39,6 +39,9 @@ def test_a_photo_becomes_my_avatar_that_anyone_can_fetch(gateway, new_user):
     # Bob (not her follower: her account is private) and an anonymous client see the picture.
     seen = bob.get(f"/v1/users/{alice.id}").json
     assert seen["avatar_url"] == r.json["avatar_url"]
+    # Her posts carry it as their author's.
+    post = alice.post("/v1/posts", {"media_ids": [photo(alice)], "caption": "with my face"}).json
+    assert alice.get(f"/v1/posts/{post['id']}").json["author"]["avatar_url"] == r.json["avatar_url"]
     for file, content_type in (("150.webp", "image/webp"), ("150.jpg", "image/jpeg")):
         got = gateway.get(f"/v1/avatars/{media_id}/{file}")
         assert got.status == 200, (file, got.status, got.body[:200])
