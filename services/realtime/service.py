@@ -47,8 +47,10 @@ def check_event_id(field: str, raw: str) -> str:
     return f"{parsed[0]}-{parsed[1]}"
 
 
-def heartbeat() -> realtime_pb2.StreamEvent:
-    event = realtime_pb2.StreamEvent(type="heartbeat", heartbeat=realtime_pb2.Heartbeat())
+def heartbeat(position: str) -> realtime_pb2.StreamEvent:
+    """A heartbeat carries the stream's position (the last event id it passed, or where it began):
+    a client that lost the stream before any event came resumes from there and misses nothing."""
+    event = realtime_pb2.StreamEvent(type="heartbeat", heartbeat=realtime_pb2.Heartbeat(), id=position)
     event.occurred_at.GetCurrentTime()
     return event
 
@@ -115,7 +117,7 @@ class RealtimeService:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(wake.wait(), wait)
                     if time.monotonic() >= beat_due:
-                        yield heartbeat()
+                        yield heartbeat(last)
                         with contextlib.suppress(RedisError, OSError):  # the next heartbeat refreshes it
                             await self.presence.refresh(user_id, conn_id)
                         beat_due = time.monotonic() + self.config.heartbeat_ms / 1000

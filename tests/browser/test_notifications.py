@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import cut_off
+from tests.browser.conftest import allow_console_error, cut_off
 from tests.browser.helpers import post_photos
 
 
@@ -31,3 +31,24 @@ def test_a_list_that_cannot_load_says_why(browser, register):
     cut_off(page, "**/v1/notifications?*")
     page.goto("/#/notifications")
     expect(page.locator(".card .status")).to_contain_text("offline")
+
+
+def test_a_notification_that_comes_while_the_stream_is_down_arrives_when_it_is_back(browser, register, gateway):
+    author, fan = register("author"), register("fan")
+    created = post_photos(gateway, author, caption="while away")
+    page = browser.page(author)
+    allow_console_error(page, "ERR_INTERNET_DISCONNECTED")
+    streams = []
+    page.on("request", lambda r: streams.append(r.url) if "/v1/stream?" in r.url else None)
+    with page.expect_request(lambda r: "/v1/stream?" in r.url):
+        page.goto("/#/")
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()
+    page.wait_for_timeout(1000)  # its first heartbeat (the position to resume from) is in
+    page.context.set_offline(True)
+    assert gateway.post(f"/v1/posts/{created['id']}/like", {}, token=fan["access_token"]).status == 200
+    page.wait_for_timeout(1500)
+    expect(page.locator("[data-nav=notifications] .badge")).to_be_hidden()  # nothing can come: offline
+    page.context.set_offline(False)
+    expect(page.locator("[data-nav=notifications] .badge")).to_have_text("1", timeout=30_000)
+    # It came on a new stream that resumed where the old one was, not on a reload.
+    assert len(streams) >= 2 and "since=" in streams[-1], streams

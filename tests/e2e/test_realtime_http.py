@@ -57,9 +57,26 @@ def test_the_stream_is_an_event_stream_with_heartbeats(gateway, new_user):
         started = time.monotonic()
         beats = [s.next_event() for _ in range(2)]
         assert [b.event for b in beats] == ["heartbeat", "heartbeat"]
-        assert all(b.id is None for b in beats)
+        # Each carries the position the stream reached: nothing came yet, so where the buffer begins.
+        assert [b.id for b in beats] == ["0-0", "0-0"]
         # Test stack: PICTOR_REALTIME_HEARTBEAT_MS=1000 (15,000 by default).
         assert time.monotonic() - started >= 1.0
+
+
+def test_a_stream_dropped_before_any_event_resumes_from_its_heartbeat_and_misses_nothing(gateway, new_user, bus):
+    alice = new_user()
+    with open_stream(gateway, alice) as s:
+        publish_notification(bus, alice.id, "like:7", like_group("like:7"), unread=1)
+        kept = s.events_until(2)[-1].id  # in her buffer now
+    # A stream without `since` begins at "now": its first heartbeat says where that is.
+    with SseStream(gateway.port, token=alice.token) as s:
+        beat = s.next_event()
+        assert (beat.event, beat.id) == ("heartbeat", kept)
+    # It dropped before anything came for it; meanwhile a notification came.
+    publish_notification(bus, alice.id, "like:8", like_group("like:8"), unread=2)
+    with open_stream(gateway, alice, last_event_id=beat.id) as s:
+        notification, unread = s.events_until(2)
+    assert (notification.json["group_key"], unread.json) == ("like:8", {"count": "2"})
 
 
 def test_a_changed_notification_arrives_with_id_and_event_lines(gateway, new_user, bus):

@@ -33,6 +33,8 @@ async function open() {
   // The server sends a heartbeat as soon as the stream is set up: from then on every change comes
   // on it, so state read after this point misses nothing ("stream-ready", once per connection).
   source.addEventListener("heartbeat", () => emit("stream-ready", {}), { once: true });
+  // A heartbeat carries the position reached: a stream dropped before any event came resumes there.
+  source.addEventListener("heartbeat", (event) => { if (event.lastEventId) lastId = event.lastEventId; });
   for (const type of ["notification", "unread_count", "presence", ...MESSAGING]) {
     source.addEventListener(type, (event) => {
       if (event.lastEventId) lastId = event.lastEventId;
@@ -55,6 +57,19 @@ function retry() {
   attempt += 1;
   retryTimer = setTimeout(open, Math.min(15000, 500 * 2 ** attempt));
 }
+
+// A device that goes offline would keep a dead connection until TCP gives up (minutes, on a phone):
+// drop it at once, and open a new one (resuming from the last position) as soon as it is back.
+addEventListener("offline", () => {
+  clearTimeout(retryTimer);
+  source?.close();
+  source = null;
+});
+addEventListener("online", () => {
+  if (!wanted || source) return;
+  attempt = 0;
+  open();
+});
 
 export function startStream() {
   if (wanted) return;

@@ -17,8 +17,9 @@ def test_a_kept_event_has_id_event_and_one_data_line():
     assert sse_frame(event) == b'id: 17-1\nevent: unread_count\ndata: {"count": "0"}\n\n'
 
 
-def test_a_heartbeat_has_no_id_so_it_never_moves_last_event_id():
-    assert sse_frame(heartbeat()) == b"event: heartbeat\ndata: {}\n\n"
+def test_a_heartbeat_carries_the_position_the_stream_reached_to_resume_from():
+    assert sse_frame(heartbeat("17-1")) == b"id: 17-1\nevent: heartbeat\ndata: {}\n\n"
+    assert sse_frame(heartbeat("")) == b"event: heartbeat\ndata: {}\n\n"
 
 
 def test_a_group_with_newlines_in_its_text_stays_on_one_data_line():
