@@ -79,19 +79,32 @@ class PostgresSearchIndex:
 
         Each way of matching takes at most BRANCH rows (no ordering: a GIN or btree scan that stops
         early), and only those are scored, so a query most users match ("seed") costs no more than a
-        rare one; accounts the searcher follows that match are always among them.
+        rare one; accounts the searcher follows that match are always among them, typos included.
+        The trigram scan over everyone is the dear one (word_similarity row by row): it runs only
+        when the others found fewer than `limit`, as what it alone finds scores below them all
+        (under 1 against 1.5 and up).
         """
         fuzzy = len(q) >= 3
-        branch = max(limit, BRANCH)
         live = "SELECT user_id FROM {schema}.search_users WHERE NOT deleted AND "
-        branches = [live + "username LIKE %(prefix)s ORDER BY username LIMIT %(branch)s"]
+        # USING ~<~: the order of the text_pattern_ops index, so the scan walks it and stops at the limit
+        # (ORDER BY username, in the database's collation, sorted every prefix match first).
+        branches = [live + "username LIKE %(prefix)s ORDER BY username USING ~<~ LIMIT %(branch)s"]
         if fuzzy:
-            branches += [live + "folded LIKE %(word)s LIMIT %(branch)s", live + "%(q)s <%% folded LIMIT %(branch)s"]
+            branches.append(live + "folded LIKE %(word)s LIMIT %(branch)s")
         if keys:
             branches.append(live + "typo_keys && %(keys)s::text[] LIMIT %(branch)s")
         if following:
             branches.append(live + "user_id = ANY(%(following)s) AND (username LIKE %(prefix)s"
-                            + (" OR folded LIKE %(word)s" if fuzzy else "") + ")")
+                            + (" OR folded LIKE %(word)s OR %(q)s <%% folded" if fuzzy else "") + ")")
+        params = {"q": q, "prefix": _like_prefix(q), "word": "% " + _like_prefix(q), "keys": keys, "limit": limit,
+                  "branch": max(limit, BRANCH), "following": following or []}
+        found = await self._score_users(branches, fuzzy, bool(keys), params)
+        if fuzzy and len(found) < limit:
+            found = await self._score_users([*branches, live + "%(q)s <%% folded LIMIT %(branch)s"], fuzzy,
+                                            bool(keys), params)
+        return found
+
+    async def _score_users(self, branches: list[str], fuzzy: bool, keys: bool, params: dict) -> list[Candidate]:
         match = ("CASE WHEN username LIKE %(prefix)s THEN 3.0 "
                  + ("WHEN folded LIKE %(word)s THEN 2.5 " if fuzzy else "")
                  + ("WHEN typo_keys && %(keys)s::text[] THEN 1.5 " if keys else "")
@@ -99,8 +112,6 @@ class PostgresSearchIndex:
         sql = (f"SELECT user_id, username, display_name, follower_count, {match} AS match "
                "FROM {schema}.search_users WHERE user_id IN (" + " UNION ".join(f"({b})" for b in branches) + ") "
                "ORDER BY match DESC, follower_count DESC LIMIT %(limit)s")
-        params = {"q": q, "prefix": _like_prefix(q), "word": "% " + _like_prefix(q), "keys": keys, "limit": limit,
-                  "branch": branch, "following": following or []}
         rows = await self.db.every_shard(sql, params)  # type: ignore[arg-type]
         return [Candidate("user", r[0], r[1], r[2], r[3], float(r[4])) for r in rows]
 
