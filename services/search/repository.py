@@ -80,28 +80,31 @@ class PostgresSearchIndex:
         Each way of matching takes at most BRANCH rows (no ordering: a GIN or btree scan that stops
         early), and only those are scored, so a query most users match ("seed") costs no more than a
         rare one; accounts the searcher follows that match are always among them, typos included.
-        The trigram scan over everyone is the dear one (word_similarity row by row): it runs only
-        when the others found fewer than `limit`, as what it alone finds scores below them all
-        (under 1 against 1.5 and up).
+        The typo ways over everyone are the dear ones (typo keys most names share make a GIN bitmap
+        of the whole table; trigrams are compared row by row): they run only when the name ways found
+        fewer than `limit`. So a misspelt account shows when few accounts start with what was typed,
+        which is when a typo is likely; past that, those that match as typed fill the list.
         """
         fuzzy = len(q) >= 3
         live = "SELECT user_id FROM {schema}.search_users WHERE NOT deleted AND "
         # USING ~<~: the order of the text_pattern_ops index, so the scan walks it and stops at the limit
         # (ORDER BY username, in the database's collation, sorted every prefix match first).
         branches = [live + "username LIKE %(prefix)s ORDER BY username USING ~<~ LIMIT %(branch)s"]
+        typos = []
         if fuzzy:
             branches.append(live + "folded LIKE %(word)s LIMIT %(branch)s")
+            typos.append(live + "%(q)s <%% folded LIMIT %(branch)s")
         if keys:
-            branches.append(live + "typo_keys && %(keys)s::text[] LIMIT %(branch)s")
+            typos.append(live + "typo_keys && %(keys)s::text[] LIMIT %(branch)s")
         if following:
             branches.append(live + "user_id = ANY(%(following)s) AND (username LIKE %(prefix)s"
-                            + (" OR folded LIKE %(word)s OR %(q)s <%% folded" if fuzzy else "") + ")")
+                            + (" OR folded LIKE %(word)s OR %(q)s <%% folded" if fuzzy else "")
+                            + (" OR typo_keys && %(keys)s::text[]" if keys else "") + ")")
         params = {"q": q, "prefix": _like_prefix(q), "word": "% " + _like_prefix(q), "keys": keys, "limit": limit,
                   "branch": max(limit, BRANCH), "following": following or []}
         found = await self._score_users(branches, fuzzy, bool(keys), params)
-        if fuzzy and len(found) < limit:
-            found = await self._score_users([*branches, live + "%(q)s <%% folded LIMIT %(branch)s"], fuzzy,
-                                            bool(keys), params)
+        if typos and len(found) < limit:
+            found = await self._score_users([*branches, *typos], fuzzy, bool(keys), params)
         return found
 
     async def _score_users(self, branches: list[str], fuzzy: bool, keys: bool, params: dict) -> list[Candidate]:
