@@ -68,7 +68,7 @@ def env_float(name: str, default: float) -> float:
 def load_export_config(settings) -> ExportConfig:
     return ExportConfig(
         root=settings.data_dir / "exports",
-        public_url=os.environ.get("PICTOR_PUBLIC_URL", settings.gateway_url).rstrip("/"),
+        public_url=settings.public_url,
         url_ttl_s=env_int("PICTOR_EXPORT_URL_TTL", 600),
         keep_s=int(env_float("PICTOR_EXPORT_KEEP_DAYS", 7.0) * 86_400),
         max_bytes=env_int("PICTOR_EXPORT_MAX_BYTES", 60 * 1024 * 1024),

@@ -21,7 +21,7 @@ USER_COLUMNS = (
     "follower_count, following_count, post_count, created_at, show_activity_status, "
     "suspended_at IS NOT NULL AS suspended"
 )
-PRIVACY_LOCK = "accounts.privacy"
+PROFILE_LOCK = "accounts.profile"
 # The stream of user.created, user.updated and user.deleted (for search's index).
 TOPIC = "accounts"
 
@@ -106,10 +106,11 @@ class PostgresAccountsRepository:
             await conn.execute(f"DELETE FROM {GLOBAL_SCHEMA}.emails WHERE user_id = %s", (user_id,))
 
     @asynccontextmanager
-    async def privacy_lock(self, user_id: int) -> AsyncIterator[None]:
-        """One change of the user's privacy at a time, across every accounts process: a session
-        advisory lock held over the change's commit and the call telling the graph."""
-        key = (PRIVACY_LOCK, user_id % 2_147_483_647)
+    async def profile_lock(self, user_id: int) -> AsyncIterator[None]:
+        """One change of the user's profile that another service keeps (privacy, avatar) at a time,
+        across every accounts process: a session advisory lock held over the change's commit and the
+        calls telling the others."""
+        key = (PROFILE_LOCK, user_id % 2_147_483_647)
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(hashtext(%s), %s)", key)
             try:

@@ -138,7 +138,7 @@ class Members(Protocol):
 class AccountsRepository(Protocol):
     async def create_user(self, new: NewUser) -> None: ...
     async def delete_user(self, user_id: int) -> None: ...
-    def privacy_lock(self, user_id: int) -> AbstractAsyncContextManager[None]: ...
+    def profile_lock(self, user_id: int) -> AbstractAsyncContextManager[None]: ...
     async def user_id_for_login(self, login: str) -> int | None: ...
     async def get_users(self, user_ids: list[int]) -> dict[int, User]: ...
     async def emails(self, user_ids: list[int]) -> dict[int, str]: ...
@@ -514,23 +514,26 @@ class AccountsService:
         changes = validate_profile_changes(changes)
         if not changes:
             return await self.get_user(user_id)
-        if "avatar_media_id" in changes:
-            if self.avatars is None:
-                raise FailedPrecondition("avatars cannot be set here", reason="AVATARS_UNAVAILABLE")
-            # Media first: it holds the new photo (and lets the old one go) before the profile names it.
-            # Should the update below fail, the client's retry finds media done and completes it.
-            await self.avatars.set_avatar(user_id, changes["avatar_media_id"] or 0)
-        if "is_private" not in changes:
+        if "avatar_media_id" in changes and self.avatars is None:
+            raise FailedPrecondition("avatars cannot be set here", reason="AVATARS_UNAVAILABLE")
+        if "avatar_media_id" not in changes and "is_private" not in changes:
             return await self._update(user_id, changes)
-        # The graph keeps its own copy of is_private. It learns "private" before the change commits
-        # here and "public" after, each under a per-user lock: whatever fails in between, the graph
-        # errs on the private side and the client, told of the failure, retries (both are idempotent).
-        private = bool(changes["is_private"])
-        async with self.repo.privacy_lock(user_id):
-            if private:
+        # Media keeps the avatar's photo and the graph its own copy of is_private. One such change of
+        # a user at a time, across every accounts process: two at once could leave media holding one
+        # photo and the profile naming the other.
+        async with self.repo.profile_lock(user_id):
+            if "avatar_media_id" in changes:
+                # Media first: it holds the new photo (and lets the old one go) before the profile names
+                # it. Should the update below fail, the client's retry finds media done and completes it.
+                await self.avatars.set_avatar(user_id, changes["avatar_media_id"] or 0)
+            # The graph learns "private" before the change commits here and "public" after: whatever
+            # fails in between, it errs on the private side and the client, told of the failure,
+            # retries (both are idempotent).
+            private = bool(changes["is_private"]) if "is_private" in changes else None
+            if private is True:
                 await self.members.set_account_privacy(user_id, True)
             user = await self._update(user_id, changes)
-            if not private:
+            if private is False:
                 await self.members.set_account_privacy(user_id, False)
         return user
 

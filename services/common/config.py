@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from services.common.registry import (
@@ -210,6 +210,9 @@ class Settings:
     rate_limits: dict[str, Limit] = field(default_factory=dict)
     # Each service's and worker's Prometheus endpoint (services.common.metrics); 0: none.
     metrics_ports: dict[str, int] = field(default_factory=dict)
+    # The base of the URLs media, avatars and exports are fetched from (PICTOR_PUBLIC_URL; the
+    # gateway's own URL when unset), without a trailing slash.
+    public_url: str = ""
 
     def service_port(self, spec: ServiceSpec) -> int:
         return self.service_ports[spec.name]
@@ -235,11 +238,6 @@ class Settings:
     def gateway_url(self) -> str:
         scheme = "https" if self.tls_cert_file else "http"
         return f"{scheme}://{self.gateway_host}:{self.gateway_port}"
-
-    @property
-    def public_url(self) -> str:
-        """The base of the URLs media is fetched from (PICTOR_PUBLIC_URL; the gateway by default)."""
-        return env_str("PICTOR_PUBLIC_URL", self.gateway_url).rstrip("/")
 
     def avatar_url(self, media_id: int | None) -> str:
         """The picture of an avatar (media's GetAvatarFile), "" for none."""
@@ -293,7 +291,7 @@ def load_settings() -> Settings:
                                                                **{w.name: w.replicas for w in WORKERS}})
     ports = {s.name: env_int(f"{s.env_prefix}_PORT", s.port) for s in SERVICES}
     worker_replicas = {w.name: env_int(f"{w.env_prefix}_REPLICAS", replicas[w.name]) for w in WORKERS}
-    return Settings(
+    settings = Settings(
         data_dir=data_dir,
         database_url=database_url,
         redis_url=redis_url,
@@ -325,6 +323,7 @@ def load_settings() -> Settings:
         rate_limits=rate_limits(),
         metrics_ports=metrics_ports(),
     )
+    return replace(settings, public_url=env_str("PICTOR_PUBLIC_URL", settings.gateway_url).rstrip("/"))
 
 
 def metrics_ports() -> dict[str, int]:

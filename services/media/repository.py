@@ -22,6 +22,8 @@ MEDIA_COLUMNS = ("id, owner_id, width, height, placeholder, original_key, origin
 UPLOAD_COLUMNS = "id, owner_id, content_type, size_bytes, sha256, received_bytes, expires_at, media_id, alt_text"
 # First key of the (int, int) advisory locks on an owner's uploads ("upld"); blob keys use the bigint form.
 UPLOADS_LOCK_SPACE = 0x75706C64
+# ... and of the locks on an owner's avatar ("avtr").
+AVATAR_LOCK_SPACE = 0x61767472
 
 
 def blob_lock_ids(keys: Iterable[str]) -> list[int]:
@@ -333,27 +335,43 @@ class PostgresMediaRepository:
         gone.
         """
         shard = shard_of(owner_id)
-        s = shard_schema(shard)
         async with self.db.transaction(shard) as (conn,):
-            found = {r[0] for r in await (await conn.execute(
-                f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s ORDER BY id FOR SHARE",
-                (media_ids, owner_id))).fetchall()}
-            missing = set(media_ids) - found
-            if missing:
-                return missing
-            await conn.execute(
-                f"INSERT INTO {s}.media_attachments (media_id, post_id, confirmed) "
-                "SELECT unnest(%s::bigint[]), %s, %s ON CONFLICT DO NOTHING", (media_ids, post_id, confirmed))
+            return await self.attach_in(conn, shard_schema(shard), owner_id, post_id, media_ids, confirmed)
+
+    @staticmethod
+    async def attach_in(conn, s: str, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool) -> set[int]:
+        """attach, inside the caller's transaction on the owner's shard."""
+        found = {r[0] for r in await (await conn.execute(
+            f"SELECT id FROM {s}.media WHERE id = ANY(%s) AND owner_id = %s ORDER BY id FOR SHARE",
+            (media_ids, owner_id))).fetchall()}
+        missing = set(media_ids) - found
+        if missing:
+            return missing
+        await conn.execute(
+            f"INSERT INTO {s}.media_attachments (media_id, post_id, confirmed) "
+            "SELECT unnest(%s::bigint[]), %s, %s ON CONFLICT DO NOTHING", (media_ids, post_id, confirmed))
         return set()
 
-    async def avatar_of(self, owner_id: int) -> int | None:
-        """The owner's avatar: their media held by an attachment whose holder is their own id."""
-        s = shard_schema(shard_of(owner_id))
-        async with self.db.for_shard(shard_of(owner_id)).connection() as conn:
-            row = await (await conn.execute(
-                f"SELECT a.media_id FROM {s}.media_attachments a JOIN {s}.media m ON m.id = a.media_id "
-                "WHERE a.post_id = %s AND m.owner_id = %s LIMIT 1", (owner_id, owner_id))).fetchone()
-        return row[0] if row else None
+    async def set_avatar(self, owner_id: int, media_id: int) -> list[int] | None:
+        """Make the owner's media `media_id` (0: none) the one their own id holds, letting go of any
+        other it held, and delete those no attachment holds any more: their ids, or None when
+        `media_id` is not the owner's. One owner's changes take turns (an advisory lock on the
+        owner): two at once each read the avatar before and would both have stayed held."""
+        shard = shard_of(owner_id)
+        s = shard_schema(shard)
+        async with self.db.transaction(shard) as (conn,):
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (AVATAR_LOCK_SPACE, owner_id % (1 << 31)))
+            if media_id and await self.attach_in(conn, s, owner_id, owner_id, [media_id], confirmed=True):
+                return None
+            held = [r[0] for r in await (await conn.execute(
+                f"SELECT media_id FROM {s}.media_attachments WHERE post_id = %s AND media_id <> %s",
+                (owner_id, media_id))).fetchall()]
+            if not held:
+                return []
+            locked = await self._lock_media(conn, s, "id = ANY(%s) AND owner_id = %s", (held, owner_id))
+            await conn.execute(f"DELETE FROM {s}.media_attachments WHERE post_id = %s AND media_id = ANY(%s)",
+                               (owner_id, held))
+            return await self._delete_unattached(conn, s, locked)
 
     async def is_avatar(self, owner_id: int, media_id: int) -> bool:
         s = shard_schema(shard_of(owner_id))

@@ -227,7 +227,7 @@ class MediaRepository(Protocol):
     async def attach(self, owner_id: int, post_id: int, media_ids: list[int],
                      confirmed: bool = False) -> set[int]: ...
     async def release(self, owner_id: int, media_ids: list[int], post_id: int = 0) -> list[int]: ...
-    async def avatar_of(self, owner_id: int) -> int | None: ...
+    async def set_avatar(self, owner_id: int, media_id: int) -> list[int] | None: ...
     async def is_avatar(self, owner_id: int, media_id: int) -> bool: ...
     async def collect_unused(self, shard: int, created_before: datetime, limit: int) -> list[int]: ...
     async def unconfirmed_posts(self, shard: int, attached_before: datetime, limit: int) -> list[int]: ...
@@ -426,10 +426,7 @@ class MediaService:
         # Checked here to answer at once; the pipeline checks again against the bytes.
         edits.check(recipe, width, height)
         new_alt_text = source.alt_text if alt_text is None else checked_alt_text(alt_text)
-        try:
-            original = await asyncio.to_thread(self.blobs.get, source.original_key)
-        except BlobNotFound:
-            raise NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND") from None
+        original = await self._blob(source.original_key, NotFound(f"media {media_id} not found", reason="MEDIA_NOT_FOUND"))
         processed = await self.processor.process(original, "media_id", recipe)
         edit = Edit(root.source_media_id if root else source.id, width, height, recipe)
         record = await self._store(caller_id, original, processed, alt_text=new_alt_text, edit=edit,
@@ -473,10 +470,7 @@ class MediaService:
         cache_control = f"public, max-age={max(0, exp - int(now))}, immutable"
         if not variant.is_image:
             return await self._video_file(variant, exp, sig, cache_control, range_header)
-        try:
-            data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
-        except BlobNotFound:
-            raise NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND") from None
+        data = await self._blob(variant.blob_key, NotFound(f"media {media_id} has no file {file!r}", reason="MEDIA_NOT_FOUND"))
         if look is not None:
             # NOTE: rendered here, not in a decoder process: the input is our own 320-pixel variant,
             # never a client's bytes, and the look costs a few milliseconds.
@@ -490,10 +484,7 @@ class MediaService:
         whole (200) or the part a Range asks for (206; at most MAX_RANGE_BYTES at a time)."""
         content_type = video.CONTENT_TYPES[variant.format]
         if variant.format == "m3u8":
-            try:
-                text = (await asyncio.to_thread(self.blobs.get, variant.blob_key)).decode()
-            except BlobNotFound:
-                raise NotFound("the video's playlist is gone", reason="MEDIA_NOT_FOUND") from None
+            text = (await self._blob(variant.blob_key, NotFound("the video's playlist is gone", reason="MEDIA_NOT_FOUND"))).decode()
             return MediaFile(sign_playlist(text, f"exp={exp}&sig={sig}").encode(), content_type, cache_control)
         size = variant.byte_size
         ranged = parse_range(range_header, size)
@@ -561,29 +552,26 @@ class MediaService:
         """Make the owner's photo `media_id` their avatar (0: none), releasing the one before."""
         if not self._in_range(owner_id):
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
-        previous = await self.repo.avatar_of(owner_id)
-        if media_id and media_id != previous:
+        if media_id:
             record = await self._record(media_id)
-            if record is None or record.owner_id != owner_id:
-                raise InvalidArgument("avatar_media_id", f"media {media_id} does not exist or is not yours",
-                                      reason="MEDIA_NOT_FOUND")
-            if record.kind != "photo":
+            if record is not None and record.owner_id == owner_id and record.kind != "photo":
                 raise InvalidArgument("avatar_media_id", "an avatar is a photo, not a video",
                                       reason="AVATAR_NOT_A_PHOTO")
-            await self.attach(owner_id, owner_id, [media_id], confirmed=True)
-        if previous and previous != media_id:
-            await self.release(owner_id, [previous], post_id=owner_id)
+        deleted = await self.repo.set_avatar(owner_id, media_id)
+        if deleted is None:
+            raise InvalidArgument("avatar_media_id", f"media {media_id} does not exist or is not yours",
+                                  reason="MEDIA_NOT_FOUND")
+        if deleted:
+            await collect_garbage(self.repo, self.blobs, shard_of(owner_id))
 
     async def get_avatar_file(self, media_id: int, file: str) -> MediaFile:
         """The square picture of a photo that is someone's avatar now; NOT_FOUND otherwise."""
         record = await self._record(media_id) if file in AVATAR_FILES else None
         variant = next((v for v in record.variants if v.file == file), None) if record else None
+        not_found = NotFound(f"no avatar {media_id}/{file}", reason="AVATAR_NOT_FOUND")
         if variant is None or not await self.repo.is_avatar(record.owner_id, media_id):
-            raise NotFound(f"no avatar {media_id}/{file}", reason="AVATAR_NOT_FOUND")
-        try:
-            data = await asyncio.to_thread(self.blobs.get, variant.blob_key)
-        except BlobNotFound:
-            raise NotFound(f"no avatar {media_id}/{file}", reason="AVATAR_NOT_FOUND") from None
+            raise not_found
+        data = await self._blob(variant.blob_key, not_found)
         # The bytes behind the URL never change, but the photo may stop being the avatar: a day.
         return MediaFile(data, pipeline.CONTENT_TYPES[variant.format], "public, max-age=86400")
 
@@ -615,10 +603,7 @@ class MediaService:
         """A photo's 9:16 rendition, from its kept original (an edit's with its recipe), rendered in a
         decoder process like any upload. NOTE: videos get none: the transcoder's 720p and 360p keep the
         video's shape, and a third encode per story video is not made (README: Stories)."""
-        try:
-            original = await asyncio.to_thread(self.blobs.get, record.original_key)
-        except BlobNotFound:
-            raise NotFound(f"media {record.id} not found", reason="MEDIA_NOT_FOUND") from None
+        original = await self._blob(record.original_key, NotFound(f"media {record.id} not found", reason="MEDIA_NOT_FOUND"))
         processed = await self.processor.process(original, "media_id", record.edit.recipe if record.edit else None,
                                                  full_screen=True)
         variants = tuple(StoredVariant(v.size, v.format, v.width, v.height, blob_key(v.data), len(v.data))
@@ -738,6 +723,13 @@ class MediaService:
                          duration_ms=record.duration_ms, has_audio=record.has_audio,
                          hls_url=template.replace(VARIANT, MASTER_PLAYLIST) if ready_video else "",
                          renditions=renditions if ready_video else (), full_screen=full_screen)
+
+    async def _blob(self, key: str, gone: NotFound) -> bytes:
+        """A blob's bytes; `gone` when it is (collected between the read of its row and now)."""
+        try:
+            return await asyncio.to_thread(self.blobs.get, key)
+        except BlobNotFound:
+            raise gone from None
 
     async def _record(self, media_id: int) -> MediaRecord | None:
         return (await self.repo.get_media([media_id])).get(media_id) if self._in_range(media_id) else None

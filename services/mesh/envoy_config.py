@@ -150,7 +150,7 @@ def embedded_target(settings: Settings, descriptor: Path) -> Target:
         listen_host=settings.gateway_host, gateway_port=settings.gateway_port,
         admin_host="127.0.0.1", admin_port=settings.envoy_admin_port,
         descriptor=str(descriptor), openapi=str(descriptor.parent / OPENAPI_NAME),
-        web_root=str(WEB_ROOT), media_origin=_origin(os.environ.get("PICTOR_PUBLIC_URL", settings.gateway_url)),
+        web_root=str(WEB_ROOT), media_origin=_origin(settings.public_url),
         jwks=str(settings.jwks_file),
         issuer=settings.jwt_issuer,
         rate_limit_per_s=settings.gateway_rate_limit_per_s,

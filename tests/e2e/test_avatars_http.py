@@ -4,6 +4,7 @@ signature; nothing else of mine is reachable that way; a replaced avatar's photo
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import pytest
@@ -65,6 +66,18 @@ def test_only_the_avatars_square_is_served_and_only_while_it_is_one(gateway, new
     r = set_avatar(alice, "0")
     assert r.status == 200 and r.json.get("avatar_url", "") == "" and "avatar_media_id" not in r.json
     assert gateway.get(f"/v1/avatars/{other}/150.webp").status == 404
+
+
+def test_changes_made_at_once_leave_one_avatar_the_one_the_profile_names(gateway, new_user):
+    # Each change reads the avatar before it: unserialised, every photo set at once stayed held.
+    alice = new_user()
+    photos = [photo(alice) for _ in range(6)]
+    with ThreadPoolExecutor(len(photos)) as pool:
+        assert {r.status for r in pool.map(lambda m: set_avatar(alice, m), photos)} == {200}
+    named = alice.get("/v1/users/me").json["avatar_media_id"]
+    served = [m for m in photos if gateway.get(f"/v1/avatars/{m}/150.webp").status == 200]
+    assert served == [named]
+    assert [m for m in photos if alice.get(f"/v1/media/{m}").status == 200] == [named]
 
 
 def test_a_photo_in_a_post_stays_in_the_post_when_it_stops_being_the_avatar(gateway, new_user):
