@@ -3,6 +3,7 @@
 import { api, ApiError, describe } from "../api.js";
 import { count, counted, h, onReachEnd, userLink } from "../dom.js";
 import { postTile } from "../photo.js";
+import { suggest } from "../suggest.js";
 
 const DEBOUNCE_MS = 250;
 
@@ -43,76 +44,26 @@ function postGrid(path, signal, empty) {
 
 function searchBox(onSearch, initial) {
   const input = h("input", { id: "search-q", type: "search", name: "q", value: initial, maxlength: 100, autocomplete: "off",
-                             autocapitalize: "none", spellcheck: "false", role: "combobox", "aria-expanded": "false",
-                             "aria-controls": "search-suggestions", "aria-autocomplete": "list",
+                             autocapitalize: "none", spellcheck: "false", role: "combobox",
                              placeholder: "Search people, #tags, places" });
-  const listbox = h("ul.suggestions", { id: "search-suggestions", role: "listbox", "aria-label": "Suggestions", hidden: true });
-  let items = [];
-  let active = -1;
-  let timer = 0;
-  let inflight = null;
-
-  const setActive = (i) => {
-    active = i;
-    [...listbox.children].forEach((li, j) => li.setAttribute("aria-selected", String(i === j)));
-    if (i >= 0) input.setAttribute("aria-activedescendant", `suggestion-${i}`);
-    else input.removeAttribute("aria-activedescendant");
-  };
-  const closeList = () => {
-    listbox.hidden = true;
-    input.setAttribute("aria-expanded", "false");
-    setActive(-1);
-  };
-  const render = () => {
-    listbox.replaceChildren(...items.map((s, i) => h("li", { id: `suggestion-${i}`, role: "option", "aria-selected": "false",
-      onmousedown: (e) => e.preventDefault(), onclick: () => { location.hash = suggestionHref(s); } },
-    ...suggestionLabel(s))));
-    listbox.hidden = !items.length;
-    input.setAttribute("aria-expanded", String(items.length > 0));
-    setActive(-1);
-  };
-  const suggest = async () => {
-    const q = input.value.trim();
-    inflight?.abort();
-    if (!q) { items = []; render(); return; }
-    inflight = new AbortController();
-    try {
-      const r = await api(`/v1/search:autocomplete?q=${encodeURIComponent(q)}`, { signal: inflight.signal });
-      if (input.value.trim() !== q) return;
-      items = r.suggestions || [];
-      render();
-    } catch (e) {
-      if (e.name !== "AbortError") { items = []; render(); }
-    }
-  };
-  input.addEventListener("input", () => {
-    clearTimeout(timer);
-    timer = setTimeout(suggest, DEBOUNCE_MS);
+  const { box, close } = suggest(input, {
+    id: "search-suggestions", label: "Suggestions", optionId: "suggestion-", debounce: DEBOUNCE_MS,
+    // Enter searches for the text unless an option was chosen with the arrows; Tab moves on; the
+    // arrows bring back a list closed with Escape.
+    reopen: true,
+    load: async (signal) => {
+      const q = input.value.trim();
+      if (!q) return [];
+      return (await api(`/v1/search:autocomplete?q=${encodeURIComponent(q)}`, { signal })).suggestions || [];
+    },
+    render: suggestionLabel,
+    take: (s) => { location.hash = suggestionHref(s); },
   });
-  input.addEventListener("keydown", (e) => {
-    if (e.key === "ArrowDown" && items.length) {
-      e.preventDefault();
-      if (listbox.hidden) render();
-      setActive((active + 1) % items.length);
-    } else if (e.key === "ArrowUp" && items.length) {
-      e.preventDefault();
-      setActive(active <= 0 ? items.length - 1 : active - 1);
-    } else if (e.key === "Escape" && !listbox.hidden) {
-      e.preventDefault();
-      closeList();
-    } else if (e.key === "Enter" && active >= 0 && !listbox.hidden) {
-      e.preventDefault();
-      location.hash = suggestionHref(items[active]);
-    }
-  });
-  input.addEventListener("blur", closeList);
   const form = h("form.search", { role: "search" }, h("label.visually-hidden", { for: "search-q" }, "Search"),
-    h("div.combo", {}, input, listbox), h("button", { type: "submit" }, "Search"));
+    box, h("button", { type: "submit" }, "Search"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    clearTimeout(timer);
-    inflight?.abort();
-    closeList();
+    close();
     onSearch(input.value.trim());
   });
   return [form, input];
