@@ -54,7 +54,7 @@ import redis
 from psycopg_pool import AsyncConnectionPool
 
 from services.common.auth import TokenSigner
-from services.common.config import Settings, load_settings
+from services.common.config import RATE_LIMITS, Settings, load_settings
 from services.common.db import shard_schema
 from services.common.ids import shard_of
 from services.common.mesh_tls import gateway_channel, service_channel
@@ -204,9 +204,10 @@ def through_envoy(wrk: str, settings: Settings, tokens_file: Path, connections: 
     share = round(feed["requests_per_s"] / ceiling["requests_per_s"], 3) if ceiling["requests_per_s"] else 0.0
     clean = feed["non_2xx"] == feed["socket_errors"] == ceiling["non_2xx"] == ceiling["socket_errors"] == 0
     if feed["non_2xx"] or ceiling["non_2xx"]:
+        reads = RATE_LIMITS["reads_address"][1]
         print(f"{ceiling['non_2xx'] + feed['non_2xx']} replies were not 2xx: a stack started with the default "
-              "rate limits answers 429 past 3,000 reads a minute from one address; start it with "
-              "PICTOR_RATE_LIMIT_READS_ADDRESS=1000000/1 (README, Rate limits)", file=sys.stderr)
+              f"rate limits answers 429 past {reads.count:,} reads in {reads.seconds} s from one address; start "
+              "it with PICTOR_RATE_LIMIT_READS_ADDRESS=1000000/1 (README, Rate limits)", file=sys.stderr)
     lines.append(emit({"op": "feed.vs_ceiling", "connections": connections, "throughput_ratio": share,
                        "feed_p99_ms": feed["p99_ms"], "errors": not clean,
                        "goal": f"ratio >= {GOAL_CEILING_SHARE}, p99 <= {GOAL_FEED_P99_MS} ms",

@@ -18,6 +18,7 @@ from pictor.accounts.v1 import accounts_pb2, accounts_service_pb2, accounts_serv
 from pictor.engagement.v1 import engagement_service_pb2, engagement_service_pb2_grpc
 from pictor.graph.v1 import graph_service_pb2, graph_service_pb2_grpc
 from pictor.media.v1 import media_pb2, media_service_pb2, media_service_pb2_grpc
+from pictor.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 from pictor.moderation.v1 import moderation_service_pb2, moderation_service_pb2_grpc
 from pictor.posts.v1 import posts_pb2, posts_service_pb2, posts_service_pb2_grpc
 from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2, realtime_service_pb2_grpc
@@ -389,6 +390,17 @@ class RealtimeClient:
             log.warning("realtime unavailable (%s): user classes unknown", error.code().name)
             return None
         return found
+
+
+class MessagingClient:
+    def __init__(self, channels: MeshChannels) -> None:
+        self._stub = messaging_service_pb2_grpc.MessagingServiceStub(channels.channel("messaging"))
+
+    async def contacts(self, user_id: int, among: list[int] | None = None) -> set[int]:
+        """Who shares an accepted conversation with the user (of `among`, when given)."""
+        reply = await self._stub.ListContacts(messaging_service_pb2.ListContactsRequest(
+            user_id=user_id, among=among or []), timeout=outbound_timeout())
+        return set(reply.user_ids)
 
 
 class ModerationClient:

@@ -24,6 +24,14 @@ import time
 from services.common.config import load_settings
 
 
+class GatewayError(RuntimeError):
+    """A reply that was not 200, with its status."""
+
+    def __init__(self, method: str, path: str, status: int, body: bytes) -> None:
+        super().__init__(f"{method} {path}: {status} {body[:200]!r}")
+        self.status = status
+
+
 class Gateway:
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -36,7 +44,7 @@ class Gateway:
         r = self.conn.getresponse()
         data = r.read()
         if r.status != 200:
-            raise RuntimeError(f"{method} {path}: {r.status} {data[:200]!r}")
+            raise GatewayError(method, path, r.status, data)
         return json.loads(data)
 
     def register(self) -> dict:

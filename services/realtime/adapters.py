@@ -5,29 +5,25 @@ from __future__ import annotations
 import logging
 
 import grpc
-from pictor.messaging.v1 import messaging_service_pb2, messaging_service_pb2_grpc
 
-from services.common.clients import AccountsClient, GraphClient, MeshChannels
-from services.common.deadlines import outbound_timeout
+from services.common.clients import AccountsClient, GraphClient, MessagingClient
 
 log = logging.getLogger(__name__)
 
 
 class Contacts:
-    """messaging's answer to who shares an accepted conversation with a user (ListContacts)."""
+    """messaging's answer to who shares an accepted conversation with a user."""
 
-    def __init__(self, channels: MeshChannels) -> None:
-        self._stub = messaging_service_pb2_grpc.MessagingServiceStub(channels.channel("messaging"))
+    def __init__(self, messaging: MessagingClient) -> None:
+        self.messaging = messaging
 
     async def of(self, user_id: int, among: list[int] | None = None) -> set[int]:
         """None of them when messaging does not answer: presence then rests on follows alone."""
         try:
-            reply = await self._stub.ListContacts(messaging_service_pb2.ListContactsRequest(
-                user_id=user_id, among=among or []), timeout=outbound_timeout())
+            return await self.messaging.contacts(user_id, among)
         except grpc.aio.AioRpcError as error:
             log.warning("presence: messaging's contacts of %d not known (%s)", user_id, error.code().name)
             return set()
-        return set(reply.user_ids)
 
 
 class PresenceAudience:

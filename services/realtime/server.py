@@ -15,7 +15,7 @@ from pictor.realtime.v1 import realtime_service_pb2_grpc
 
 from services.common import erasure, metrics, server
 from services.common.auth import TokenVerifier
-from services.common.clients import AccountsClient, GraphClient
+from services.common.clients import AccountsClient, GraphClient, MessagingClient
 from services.common.registry import by_name
 from services.realtime.adapters import Contacts, PresenceAudience
 from services.realtime.buffer import ReplayBuffers, Tickets
@@ -42,7 +42,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     presence = PresenceTracker(redis, PostgresPresenceStore(db), config)
     service = RealtimeService(
         ReplayBuffers(redis, config.replay_events, config.replay_ttl_s), Tickets(redis, config.ticket_ttl_s), hub,
-        presence, PresenceAudience(GraphClient(channels), AccountsClient(channels), Contacts(channels)), RedisClasses(redis), config)
+        presence, PresenceAudience(GraphClient(channels), AccountsClient(channels), Contacts(MessagingClient(channels))), RedisClasses(redis), config)
     settler = asyncio.get_running_loop().create_task(presence.run_settler())
 
     async def close_settler() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.clients import AccountsClient, GraphClient
+from services.common.clients import AccountsClient, GraphClient, MessagingClient
 from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, every, run_worker, side_by_side
@@ -32,7 +32,7 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     config = RealtimeConfig.from_env()
     channels = resources.channels()
     dispatcher = Dispatcher(redis, ReplayBuffers(redis, config.replay_events, config.replay_ttl_s),
-                            PresenceAudience(GraphClient(channels), AccountsClient(channels), Contacts(channels)))
+                            PresenceAudience(GraphClient(channels), AccountsClient(channels), Contacts(MessagingClient(channels))))
     presence = PresenceTracker(redis, PostgresPresenceStore(await resources.database(max_size=2)), config)
     claim_idle_ms = events_claim_idle_ms()
     await side_by_side(Consumer(redis, GROUP, DIRECT_TOPICS, dispatcher.handle, claim_idle_ms=claim_idle_ms).run(stop),
