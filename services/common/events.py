@@ -27,7 +27,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,9 @@ class Event:
 
 
 Handler = Callable[[Event], Awaitable[None]]
+# What an event touches (say, the users it notifies): events that share a key are handled one after
+# another, in stream order; None: everything before it first, and everything after it waits.
+Lanes = Callable[[Event], Iterable[Hashable] | None]
 
 
 class Postpone(Exception):
@@ -155,8 +158,14 @@ class Consumer:
 
     def __init__(self, client: aioredis.Redis, group: str, topics: list[str], handler: Handler, *,
                  name: str | None = None, batch: int = 100, block_ms: int = 500, claim_idle_ms: int = 30_000,
-                 max_deliveries: int = 5) -> None:
+                 max_deliveries: int = 5, lanes: Lanes | None = None, concurrency: int = 1) -> None:
+        """lanes, concurrency: a batch's events are handled up to `concurrency` at a time, in the
+        order `lanes` asks for (see Lanes); without lanes, one at a time in stream order. A handler
+        that waits on other services most of the time (the notifier) keeps up this way when they
+        are slow, instead of a queue growing behind each event."""
         self.client = client
+        self.lanes = lanes
+        self.concurrency = concurrency
         self.group = group
         self.topics = topics
         self.handler = handler
@@ -244,12 +253,48 @@ class Consumer:
             handled += await self._reclaim(topic)
         replies = await self.client.xreadgroup(self.group, self.name, {stream(t): ">" for t in self.topics},
                                                count=self.batch, block=self.block_ms)
-        for name, messages in replies or []:
-            topic = (name.decode() if isinstance(name, bytes) else name).removeprefix("events:")
-            for message_id, fields in messages:
+        batch = [((name.decode() if isinstance(name, bytes) else name).removeprefix("events:"), message_id, fields)
+                 for name, messages in replies or [] for message_id, fields in messages]
+        if self.lanes is None or self.concurrency <= 1:
+            for topic, message_id, fields in batch:
                 await self._handle(topic, message_id, fields)
-                handled += 1
-        return handled
+        else:
+            await self._handle_in_lanes(batch)
+        return handled + len(batch)
+
+    async def _handle_in_lanes(self, batch: list[tuple[str, bytes, dict[bytes, bytes]]]) -> None:
+        """Each event waits for the events before it that share a key (all of them, for one with
+        None), then for one of `concurrency` places."""
+        places = asyncio.Semaphore(self.concurrency)
+        tasks: list[asyncio.Task[None]] = []
+        last: dict[Hashable, asyncio.Task[None]] = {}  # the latest task of each key since the barrier
+        barrier: asyncio.Task[None] | None = None
+
+        async def handle(before: list[asyncio.Task[None]], topic: str, message_id: bytes,
+                         fields: dict[bytes, bytes]) -> None:
+            if before:
+                await asyncio.wait(before)
+            async with places:
+                await self._handle(topic, message_id, fields)
+
+        for topic, message_id, fields in batch:
+            try:
+                keys = self.lanes(decode(topic, message_id, fields))
+            except Exception:  # noqa: BLE001 - _handle decodes it again and says why it fails
+                keys = None
+            keys = None if keys is None else set(keys)
+            before = list(tasks) if keys is None else [
+                *(last[k] for k in keys if k in last), *([barrier] if barrier else [])]
+            task = asyncio.create_task(handle(before, topic, message_id, fields))
+            tasks.append(task)
+            if keys is None:
+                barrier, last = task, {}
+            else:
+                last.update(dict.fromkeys(keys, task))
+        # Every task ends before the batch does (a Redis error in one must not leave the others behind).
+        failures = [r for r in await asyncio.gather(*tasks, return_exceptions=True) if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
 
     async def run(self, stop: asyncio.Event) -> None:
         ready = False

@@ -210,5 +210,32 @@ class Inbox:
 
 
 
+def recipients(event: Event) -> set[int] | None:
+    """Whose notifications the event may change, when that is known from the event alone; None when
+    it is not (mentions name users by username; a deleted post or comment takes back from whoever
+    was notified of it). The consumer handles events that share a recipient in stream order, others
+    at once (events.Lanes): every change of a user's notifications is made in that user's rows."""
+    d = event.data
+    match event.type:
+        case "like" | "unlike" | "story.reaction":
+            return {d["author_id"]}
+        case "comment" if not d["mentions"]:
+            return {d["author_id"], *([d["parent_author_id"]] if d.get("parent_author_id") else [])}
+        case "post.created" if not d.get("mentions"):
+            return set()
+        case "follow" | "unfollow":
+            return {d["target_id"], d["follower_id"]}
+        case "follow.requested" | "follow.request_removed":
+            return {d["target_id"]}
+        case "block" | "mute":
+            return {d["user_id"], d["target_id"]}
+        case "message.created":
+            return {*d["notify_user_ids"], *d["request_user_ids"]}
+        case "message.unsent":
+            return set(d["recipient_ids"])
+        case _:
+            return None
+
+
 async def _key(tx: RecipientChanges, n: Notification, grouping: Grouping) -> str:
     return group_key(n, await tx.newest_group(n.thread) if n.type in GROUPED else None, grouping)

@@ -17,7 +17,7 @@ from services.common.config import events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker, wait_for_stop
 from services.notifications.adapters import MeshRelations, People, PostThumbnails
-from services.notifications.inbox import CONSUMER, GROUP, TOPICS, Inbox
+from services.notifications.inbox import CONSUMER, GROUP, TOPICS, Inbox, recipients
 from services.notifications.render import GroupRenderer
 from services.notifications.repository import PostgresNotificationStore
 from services.notifications.service import Grouping
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600
 KEEP_EVENT_IDS_S = 7 * 86_400
+# Events handled at once: the database pool's size.
+CONCURRENCY = 4
 
 
 async def prune_loop(store: PostgresNotificationStore, stop: asyncio.Event) -> None:
@@ -39,12 +41,14 @@ async def prune_loop(store: PostgresNotificationStore, stop: asyncio.Event) -> N
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
     channels = resources.channels()
-    store = PostgresNotificationStore(await resources.database(max_size=4))
+    store = PostgresNotificationStore(await resources.database(max_size=CONCURRENCY))
     people, posts = People(AccountsClient(channels)), PostThumbnails(PostsClient(channels))
     inbox = Inbox(store, MeshRelations(GraphClient(channels), PostsClient(channels)), people,
                   GroupRenderer(people, posts), Grouping.from_env())
+    # Handling an event is mostly waiting (graph, posts, accounts, PostgreSQL): up to CONCURRENCY at
+    # once, those of one recipient in order.
     consumer = Consumer(resources.redis(), GROUP, TOPICS, inbox.handle, max_deliveries=120,
-                        claim_idle_ms=events_claim_idle_ms())
+                        claim_idle_ms=events_claim_idle_ms(), lanes=recipients, concurrency=CONCURRENCY)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
         tasks.create_task(prune_loop(store, stop))

@@ -113,3 +113,55 @@ async def test_consumer_recreates_its_group_after_redis_is_flushed(client, topic
     stop.set()
     await task
     assert [e.type for e in handled] == ["post.updated"]
+
+
+async def test_events_in_lanes_keep_their_order_per_key_and_overlap_across_keys(client, topic):
+    import asyncio
+
+    log: list[str] = []
+    running: set[int] = set()
+    overlapped: list[bool] = []
+
+    async def handle(event: Event) -> None:
+        post = event.data["post_id"]
+        overlapped.append(bool(running))
+        running.add(post)
+        log.append(f"start {post}")
+        await asyncio.sleep(0.05 if post in (1, 3) else 0.01)
+        log.append(f"end {post}")
+        running.discard(post)
+
+    # Key: the author; author 0 is a barrier (everything before it ends first, nothing after starts sooner).
+    def lanes(event: Event):
+        return None if event.data["author_id"] == 0 else {event.data["author_id"]}
+
+    consumer = Consumer(client, "g", [topic], handle, name="c", block_ms=10, lanes=lanes, concurrency=4)
+    await consumer.ensure_groups()
+    publisher = EventPublisher(client)
+    for post, author in ((1, 7), (2, 8), (3, 7), (4, 0), (5, 8), (6, 9)):
+        await publisher.publish(topic, "post.updated", post_id=post, author_id=author)
+    assert await consumer.poll_once() == 6
+    at = {line: n for n, line in enumerate(log)}
+    assert at["start 2"] < at["end 1"]  # another author's event did not wait for the slow one
+    assert at["end 1"] < at["start 3"]  # the same author's came after it, in stream order
+    assert max(at["end 1"], at["end 2"], at["end 3"]) < at["start 4"] < at["end 4"] < min(at["start 5"], at["start 6"])
+    assert any(overlapped)
+    assert (await client.xpending(stream(topic), "g"))["pending"] == 0
+
+
+async def test_without_lanes_events_are_handled_one_at_a_time_in_order(client, topic):
+    import asyncio
+
+    log: list[int] = []
+
+    async def handle(event: Event) -> None:
+        log.append(event.data["post_id"])
+        await asyncio.sleep(0.01 if event.data["post_id"] == 1 else 0)
+        log.append(-event.data["post_id"])
+
+    consumer = Consumer(client, "g", [topic], handle, name="c", block_ms=10, concurrency=4)
+    await consumer.ensure_groups()
+    for post in (1, 2, 3):
+        await EventPublisher(client).publish(topic, "post.updated", post_id=post, author_id=post)
+    assert await consumer.poll_once() == 3
+    assert log == [1, -1, 2, -2, 3, -3]

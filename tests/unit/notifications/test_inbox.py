@@ -196,3 +196,65 @@ def test_messages_of_a_conversation_share_a_thread():
     first = Notification(1, "MESSAGE", 2, at, conversation_id=7, message_id=70)
     second = Notification(1, "MESSAGE", 3, at, conversation_id=7, message_id=71)
     assert first.thread == second.thread == "message:7" and first.source != second.source
+
+
+class TouchedStore(FakeStore):
+    """A FakeStore that remembers whose notifications an event opened for change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: set[int] = set()
+
+    @asynccontextmanager
+    async def changes(self, user_id: int):
+        self.touched.add(user_id)
+        yield FakeChanges(self, user_id)
+
+
+# One event of each kind whose recipients are known from the event, with every id distinct.
+KEYED_EVENTS = [
+    event("like", post_id=9, user_id=2, author_id=1),
+    event("unlike", post_id=9, user_id=2, author_id=1),
+    event("story.reaction", story_id=9, user_id=2, author_id=1),
+    event("comment", post_id=9, comment_id=5, parent_comment_id=4, parent_author_id=3, user_id=2, author_id=1,
+          mentions=[]),
+    event("comment", post_id=9, comment_id=5, parent_comment_id=0, user_id=2, author_id=1, mentions=[]),
+    event("post.created", post_id=9, author_id=1, mentions=[]),
+    event("follow", target_id=1, follower_id=2, approved=True),
+    event("unfollow", target_id=1, follower_id=2),
+    event("follow.requested", target_id=1, follower_id=2),
+    event("follow.request_removed", target_id=1, follower_id=2),
+    event("block", user_id=1, target_id=2),
+    event("mute", user_id=1, target_id=2),
+    event("message.created", conversation_id=8, message_id=7, actor_id=2, notify_user_ids=[1], request_user_ids=[3]),
+    event("message.unsent", message_id=7, recipient_ids=[1, 3]),
+]
+
+
+async def test_the_recipients_an_event_names_are_every_user_whose_notifications_it_changes():
+    # The consumer runs events of different recipients at once: one that touched a user it did not
+    # name could race with that user's own events.
+    from services.notifications.inbox import recipients as named
+
+    for keyed in KEYED_EVENTS:
+        store = TouchedStore()
+        # What a take back finds: earlier acts of everyone involved.
+        notifier = inbox(store)
+        for user in (1, 2, 3):
+            for kind, source in (("LIKE", "like:9:2"), ("FOLLOW", "follow:2"), ("FOLLOW_ACCEPTED", "follow_accepted:1")):
+                store.acts[(user, source)] = ("k", Notification(user, kind, 2, datetime.now(UTC), post_id=9))
+        await notifier.handle(keyed)
+        assert store.touched <= named(keyed), (keyed.type, store.touched, named(keyed))
+        assert bool(store.touched) == bool(named(keyed)), keyed.type  # not vacuous: it did touch someone
+
+
+async def test_events_whose_recipients_need_a_lookup_are_named_none():
+    from services.notifications.inbox import recipients as named
+
+    assert named(event("comment", post_id=9, comment_id=5, parent_comment_id=0, user_id=2, author_id=1,
+                       mentions=["u3"])) is None
+    assert named(event("post.created", post_id=9, author_id=1, mentions=["u3"])) is None
+    assert named(event("post.updated", post_id=9, author_id=1, mentions=[])) is None
+    assert named(event("post.deleted", post_id=9, author_id=1)) is None
+    assert named(event("comment.deleted", comment_id=5, post_id=9)) is None
+    assert named(event("something.new", user_id=1)) is None
