@@ -13,7 +13,7 @@ import asyncio
 import logging
 
 from services.common.clients import AccountsClient, GraphClient, PostsClient
-from services.common.config import events_claim_idle_ms
+from services.common.config import env_int, events_claim_idle_ms
 from services.common.events import Consumer
 from services.common.server import Resources, run_worker, wait_for_stop
 from services.notifications.adapters import MeshRelations, People, PostThumbnails
@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600
 KEEP_EVENT_IDS_S = 7 * 86_400
-# Events handled at once: the database pool's size.
-CONCURRENCY = 4
 
 
 async def prune_loop(store: PostgresNotificationStore, stop: asyncio.Event) -> None:
@@ -40,15 +38,16 @@ async def prune_loop(store: PostgresNotificationStore, stop: asyncio.Event) -> N
 
 
 async def work(resources: Resources, stop: asyncio.Event) -> None:
+    # Handling an event is mostly waiting (graph, posts, accounts, PostgreSQL): up to this many at once,
+    # those of one recipient in order; the database pool is as large.
+    concurrency = max(1, env_int("PICTOR_NOTIFIER_CONCURRENCY", 4))
     channels = resources.channels()
-    store = PostgresNotificationStore(await resources.database(max_size=CONCURRENCY))
+    store = PostgresNotificationStore(await resources.database(max_size=concurrency))
     people, posts = People(AccountsClient(channels)), PostThumbnails(PostsClient(channels))
     inbox = Inbox(store, MeshRelations(GraphClient(channels), PostsClient(channels)), people,
                   GroupRenderer(people, posts), Grouping.from_env())
-    # Handling an event is mostly waiting (graph, posts, accounts, PostgreSQL): up to CONCURRENCY at
-    # once, those of one recipient in order.
     consumer = Consumer(resources.redis(), GROUP, TOPICS, inbox.handle, max_deliveries=120,
-                        claim_idle_ms=events_claim_idle_ms(), lanes=recipients, concurrency=CONCURRENCY)
+                        claim_idle_ms=events_claim_idle_ms(), lanes=recipients, concurrency=concurrency)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
         tasks.create_task(prune_loop(store, stop))

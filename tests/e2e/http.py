@@ -84,6 +84,21 @@ class UserClient:
 
 
 
+def sign_up_on(gateway_port: int, prefix: str) -> Callable[[], UserClient]:
+    """new_user() for a stack of a module's own: each call registers a fresh account (names start
+    with `prefix`) and returns it signed in."""
+    gateway = Gateway(gateway_port)
+    made = iter(range(10**9))
+
+    def make() -> UserClient:
+        n = f"{prefix}{next(made)}x{time.monotonic_ns() % 10**6}"
+        r = gateway.post("/v1/accounts", {"username": n, "email": f"{n}@example.com", "password": "correct horse"})
+        assert r.status == 200, r.body
+        return UserClient(gateway, r.json)
+
+    return make
+
+
 def path_of(url: str) -> str:
     """An absolute URL's path and query, to ask the gateway for it."""
     parts = urlsplit(url)

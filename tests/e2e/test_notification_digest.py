@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -19,13 +18,12 @@ from services.common.events import envelope, fields
 from services.mesh.launcher import Stack
 from services.mesh.private_stack import free_ports
 from tests.conftest import consumers_caught_up, private_stack
-from tests.e2e.http import Gateway, UserClient
+from tests.e2e.http import UserClient, sign_up_on
 from tests.e2e.test_engagement_http import create_post
 
 pytestmark = pytest.mark.e2e
 
 AWAY_S = 2
-_names = itertools.count()
 
 
 class Inbox:
@@ -70,17 +68,9 @@ def bus(digest_stack: Stack) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def new_user(digest_stack: Stack):
-    gateway = Gateway(digest_stack.settings.gateway_port)
-
-    def make() -> UserClient:
-        n = f"d{next(_names)}x{time.monotonic_ns() % 10**6}"
-        r = gateway.post("/v1/accounts", {"username": n, "email": f"{n}@example.com", "password": "correct horse"})
-        assert r.status == 200, r.body
-        return UserClient(gateway, r.json)
-
-    return make
+    return sign_up_on(digest_stack.settings.gateway_port, "d")
 
 
 def presence(bus: redis.Redis, user: UserClient, state: str) -> None:

@@ -107,6 +107,36 @@ def test_a_journey_through_envoy_is_served_by_both_replicas_of_each_service(repl
             assert served.get(key, 0) > before.get(key, 0), f"{key} served none of the journey"
 
 
+def test_streams_are_shared_by_both_realtime_replicas_and_each_gets_its_users_likes(replicated: Stack,
+                                                                                    gateway: Gateway) -> None:
+    from contextlib import ExitStack
+
+    from tests.e2e.test_realtime_http import open_stream
+
+    authors = [sign_up(gateway, f"streamer{n}") for n in range(8)]
+    fan = sign_up(gateway, "streamfan")
+    posts = []
+    for author in authors:
+        media = author.upload(small_jpeg(), "image/jpeg")
+        r = author.post("/v1/posts", {"media_ids": [media.json["id"]]})
+        assert r.status == 200, r.body
+        posts.append(r.json["id"])
+    before = envoy_requests(replicated)
+    with ExitStack() as open_streams:
+        streams = [open_streams.enter_context(open_stream(gateway, author)) for author in authors]
+        served = envoy_requests(replicated)
+        realtime = next(s for s in SERVICES if s.name == "realtime")
+        for address in replicated.settings.replica_addresses(realtime):
+            key = f"realtime::{address}"
+            assert served.get(key, 0) > before.get(key, 0), f"{key} holds none of the {len(authors)} streams"
+        for post in posts:
+            assert fan.post(f"/v1/posts/{post}/like").status == 200
+        for author, s in zip(authors, streams, strict=True):
+            event = s.events_until(1)[0]
+            assert event.event == "notification", (author.username, event)
+            assert [a["id"] for a in event.json["group"]["actors"]] == [fan.id]
+
+
 async def test_a_service_calls_every_replica_of_another(replicated: Stack) -> None:
     # feed's channel to accounts: round_robin opens a connection to each replica and spreads the calls.
     channels = MeshChannels(replicated.settings, identity="feed")

@@ -4,7 +4,6 @@ highlights."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,13 +12,12 @@ import pytest
 
 from services.mesh.launcher import Stack
 from tests.conftest import private_stack
-from tests.e2e.http import Gateway, UserClient
+from tests.e2e.http import sign_up_on
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
 
 TTL_S = 6
-_names = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -28,17 +26,9 @@ def expiry_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def new_user(expiry_stack: Stack):
-    gateway = Gateway(expiry_stack.settings.gateway_port)
-
-    def make() -> UserClient:
-        n = f"s{next(_names)}x{time.monotonic_ns() % 10**6}"
-        r = gateway.post("/v1/accounts", {"username": n, "email": f"{n}@example.com", "password": "correct horse"})
-        assert r.status == 200, r.body
-        return UserClient(gateway, r.json)
-
-    return make
+    return sign_up_on(expiry_stack.settings.gateway_port, "s")
 
 
 def post_story(user) -> dict:
