@@ -41,6 +41,17 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    """A numeric PICTOR_* setting (fractions allowed); anything else stops the process with a message naming it."""
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from None
+
+
 def events_claim_idle_ms() -> int:
     """PICTOR_EVENTS_CLAIM_IDLE_MS: how long an event may sit unacknowledged with a consumer (one
     that died, or whose handler failed) before another member of its group takes it over."""

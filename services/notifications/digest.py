@@ -1,11 +1,14 @@
 """Digest worker: `python -m services.notifications.digest` (WorkerSpec "digest").
 
-Users with unread notifications, no stream open for `PICTOR_DIGEST_AWAY_S`
+Users with unread notifications, labelled with one of `PICTOR_DIGEST_CLASSES`
+(PASSIVE: they visit but rarely act), no stream open for `PICTOR_DIGEST_AWAY_S`
 (3600) and `email_digest` on get at most one email a day listing what they
 missed, and only when something new came since the last one. Whether a
 stream is open it learns from realtime's presence.changed events (topic
-"presence", consumer group "notifications-presence"), kept as its own
-projection (notification_digests); a user it never heard of counts as away.
+"presence"), and the labels from realtime's classifier (user.classified, topic
+"classes"), both in consumer group "notifications-presence" and kept as its own
+projection (notification_digests). A user it never heard of counts as away,
+and as unlabelled: no digest until the classifier names them.
 Every `PICTOR_DIGEST_INTERVAL_MS` (60000) it claims the users due, shard by
 shard (the claim is the day's digest: two replicas never send two), and
 sends each through SMTP at `PICTOR_SMTP_URL` (smtp://[user:password@]host:port);
@@ -23,6 +26,8 @@ from email.message import EmailMessage
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from pictor.realtime.v1 import realtime_pb2
+
 from services.common.clients import AccountsClient
 from services.common.config import env_int, env_str, events_claim_idle_ms
 from services.common.events import Consumer, Event
@@ -34,7 +39,10 @@ from services.notifications.service import Group
 log = logging.getLogger(__name__)
 
 GROUP = "notifications-presence"
-TOPICS = ["presence"]
+TOPICS = ["presence", "classes"]
+# The labels the classifier gives ("LIVE", "ACTIVE", "PASSIVE", "INACTIVE", "POPULAR").
+CLASSES = tuple(value.name.removeprefix("USER_CLASS_") for value in realtime_pb2.UserClass.DESCRIPTOR.values
+                if value.number)
 # At most one digest per user in this many seconds.
 PERIOD_S = 86_400
 # Users claimed per shard and round.
@@ -58,12 +66,24 @@ class DigestConfig:
     away_s: int = 3600
     interval_s: float = 60.0
     sender: str = "Pictor <notifications@pictor.localhost>"
+    # Users labelled with any of these get digests.
+    classes: tuple[str, ...] = ("PASSIVE",)
 
     @classmethod
     def from_env(cls) -> DigestConfig:
         return cls(away_s=env_int("PICTOR_DIGEST_AWAY_S", cls.away_s),
                    interval_s=env_int("PICTOR_DIGEST_INTERVAL_MS", int(cls.interval_s * 1000)) / 1000,
-                   sender=env_str("PICTOR_DIGEST_FROM", cls.sender))
+                   sender=env_str("PICTOR_DIGEST_FROM", cls.sender),
+                   classes=parse_classes(env_str("PICTOR_DIGEST_CLASSES", ",".join(cls.classes))))
+
+
+def parse_classes(raw: str) -> tuple[str, ...]:
+    """"PASSIVE,INACTIVE" -> ("PASSIVE", "INACTIVE"); an unknown or missing class stops the worker."""
+    given = tuple(c.strip().upper() for c in raw.split(",") if c.strip())
+    unknown = [c for c in given if c not in CLASSES]
+    if unknown or not given:
+        raise SystemExit(f"PICTOR_DIGEST_CLASSES must name some of {', '.join(CLASSES)}, got {raw!r}")
+    return given
 
 
 def line(group: Group, names: dict[int, str]) -> str:
@@ -121,8 +141,9 @@ class LogMailer:
 
 class DigestStore(Protocol):
     async def record_presence(self, user_id: int, stream_open: bool, seen_at: datetime, at: datetime) -> None: ...
+    async def record_classes(self, user_id: int, classes: list[str], at: datetime) -> None: ...
     # Claim up to `limit` users of the shard due a digest; (user_id, the claim it replaced).
-    async def claim_digests(self, shard: int, away_s: int, period_s: int,
+    async def claim_digests(self, shard: int, away_s: int, period_s: int, classes: list[str],
                             limit: int) -> list[tuple[int, datetime | None]]: ...
     async def release_digest(self, user_id: int, previous: datetime | None) -> None: ...
     async def groups(self, user_id: int, limit: int, after: tuple[str, str] | None, types: list[str]
@@ -143,20 +164,26 @@ class Digests:
     config: DigestConfig
     logical_shards: int
 
-    async def presence(self, event: Event) -> None:
-        """presence.changed: ONLINE or IDLE means a stream is open; OFFLINE that none is."""
-        if event.type != "presence.changed" or event.envelope is None:
+    async def handle(self, event: Event) -> None:
+        """presence.changed: ONLINE or IDLE means a stream is open, OFFLINE that none is;
+        user.classified: the user's labels."""
+        if event.envelope is None:
             return
-        change = event.envelope.presence_changed
         at = datetime.fromtimestamp(event.occurred_at, UTC) if event.occurred_at else datetime.now(UTC)
-        seen = change.last_active_at.ToDatetime(tzinfo=UTC) if change.HasField("last_active_at") else at
-        await self.store.record_presence(change.user_id, change.state in ("ONLINE", "IDLE"), seen, at)
+        if event.type == "presence.changed":
+            change = event.envelope.presence_changed
+            seen = change.last_active_at.ToDatetime(tzinfo=UTC) if change.HasField("last_active_at") else at
+            await self.store.record_presence(change.user_id, change.state in ("ONLINE", "IDLE"), seen, at)
+        elif event.type == "user.classified":
+            labels = event.envelope.user_classified
+            await self.store.record_classes(labels.user_id, list(labels.classes), at)
 
     async def round(self) -> int:
         """Send the digests due now; how many were sent."""
         sent = 0
         for shard in range(self.logical_shards):
-            claimed = await self.store.claim_digests(shard, self.config.away_s, PERIOD_S, BATCH)
+            claimed = await self.store.claim_digests(shard, self.config.away_s, PERIOD_S,
+                                                     list(self.config.classes), BATCH)
             if not claimed:
                 continue
             emails = await self.people.emails([user_id for user_id, _ in claimed])
@@ -194,7 +221,7 @@ async def work(resources: Resources, stop: asyncio.Event) -> None:
     digests = Digests(PostgresNotificationStore(await resources.database(max_size=4)),
                       People(AccountsClient(resources.channels())), mailer, config,
                       resources.settings.logical_shards)
-    consumer = Consumer(resources.redis(), GROUP, TOPICS, digests.presence, claim_idle_ms=events_claim_idle_ms())
+    consumer = Consumer(resources.redis(), GROUP, TOPICS, digests.handle, claim_idle_ms=events_claim_idle_ms())
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(consumer.run(stop))
         tasks.create_task(digests.run(stop))

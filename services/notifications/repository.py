@@ -261,10 +261,22 @@ class PostgresNotificationStore:
                 "WHERE d.presence_at IS NULL OR d.presence_at <= excluded.presence_at",
                 (user_id, stream_open, seen_at, at))
 
-    async def claim_digests(self, shard: int, away_s: int, period_s: int,
+    async def record_classes(self, user_id: int, classes: list[str], at: datetime) -> None:
+        """The user's labels as of `at` (an older change than recorded changes nothing)."""
+        if not self.db.holds(user_id):
+            return
+        async with self.db.for_shard(shard_of(user_id)).connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {_s(user_id)}.notification_digests AS d (user_id, classes, classes_at) "
+                "VALUES (%s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET classes = excluded.classes, "
+                "classes_at = excluded.classes_at WHERE d.classes_at IS NULL OR d.classes_at <= excluded.classes_at",
+                (user_id, classes, at))
+
+    async def claim_digests(self, shard: int, away_s: int, period_s: int, classes: list[str],
                             limit: int) -> list[tuple[int, datetime | None]]:
         """Claim (one statement) the shard's users due a digest: unread groups newer than their last
-        digest, digests on, no stream open for away_s, no digest for period_s."""
+        digest, digests on, labelled with one of `classes`, no stream open for away_s, no digest
+        for period_s."""
         s = shard_schema(shard)
         async with self.db.for_shard(shard).connection() as conn:
             rows = await (await conn.execute(
@@ -273,6 +285,7 @@ class PostgresNotificationStore:
                 f"LEFT JOIN {s}.notification_digests d ON d.user_id = g.user_id "
                 f"LEFT JOIN {s}.notification_settings st ON st.user_id = g.user_id "
                 "WHERE g.unread_count > 0 AND coalesce(st.email_digest, true) AND NOT coalesce(d.stream_open, false) "
+                "AND d.classes && %(classes)s::text[] "
                 "AND coalesce(d.last_online_at, '-infinity') < now() - make_interval(secs => %(away)s) "
                 "AND coalesce(d.last_digest_at, '-infinity') < now() - make_interval(secs => %(period)s) "
                 "AND g.latest_at > coalesce(d.last_digest_at, '-infinity') "
@@ -282,7 +295,7 @@ class PostgresNotificationStore:
                 "WHERE coalesce(d.last_digest_at, '-infinity') < now() - make_interval(secs => %(period)s) "
                 "RETURNING user_id) "
                 "SELECT claimed.user_id, due.previous FROM claimed JOIN due USING (user_id)",
-                {"away": away_s, "period": period_s, "limit": limit})).fetchall()
+                {"away": away_s, "period": period_s, "classes": classes, "limit": limit})).fetchall()
         return [(user_id, previous) for user_id, previous in rows]
 
     async def release_digest(self, user_id: int, previous: datetime | None) -> None:

@@ -12,8 +12,9 @@ Inputs are kept in Redis (last act, last visit per user, keys.ACTS and
 keys.VISITS); each event that touches a user recomputes their labels, and a
 sweep every PICTOR_CLASSIFIER_SWEEP_MS recomputes those whom time alone moved
 across a boundary and those whose follower count moved. A change of labels is
-written to PostgreSQL (current labels and a history row) and then to Redis
-(uc:{uid} for reads, uc:class:<CLASS> sets for membership checks). The
+written to PostgreSQL (current labels, a history row, and user.classified on
+topic "classes" for the services the labels steer, in one transaction) and
+then to Redis (uc:{uid} for reads, uc:class:<CLASS> sets for membership checks). The
 computation is a function of the inputs, so an event delivered twice changes
 nothing more.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import env_int
+from services.common.config import env_float, env_int
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,10 @@ class RealtimeConfig:
 
 @dataclass(frozen=True)
 class ClassifierConfig:
-    # Acted within this many days: ACTIVE.
-    active_days: int = 7
+    # Acted within this many days (fractions allowed, for tests): ACTIVE.
+    active_days: float = 7
     # Neither visited nor acted for this many days: INACTIVE.
-    inactive_days: int = 30
+    inactive_days: float = 30
     # At or over this many followers: POPULAR (the feed's own threshold, so both agree).
     celebrity_threshold: int = 10_000
     # How often labels are recomputed for users whom time moved across a boundary.
@@ -56,8 +56,8 @@ class ClassifierConfig:
     @classmethod
     def from_env(cls) -> ClassifierConfig:
         return cls(
-            active_days=env_int("PICTOR_CLASSIFIER_ACTIVE_DAYS", cls.active_days),
-            inactive_days=env_int("PICTOR_CLASSIFIER_INACTIVE_DAYS", cls.inactive_days),
+            active_days=env_float("PICTOR_CLASSIFIER_ACTIVE_DAYS", cls.active_days),
+            inactive_days=env_float("PICTOR_CLASSIFIER_INACTIVE_DAYS", cls.inactive_days),
             celebrity_threshold=env_int("PICTOR_FEED_CELEBRITY_THRESHOLD", cls.celebrity_threshold),
             sweep_ms=env_int("PICTOR_CLASSIFIER_SWEEP_MS", cls.sweep_ms),
         )

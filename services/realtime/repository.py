@@ -52,7 +52,8 @@ class PostgresClassesStore:
         self.db = db
 
     async def record(self, user_id: int, classes: list[str]) -> bool:
-        """Store the user's classes and a history row, when they differ from the stored ones."""
+        """Store the user's classes and a history row, when they differ from the stored ones, and
+        publish the change (user.classified on topic "classes")."""
         shard = shard_of(user_id)
         s = shard_schema(shard)
         async with self.db.for_shard(shard).connection() as conn, conn.transaction():
@@ -65,6 +66,7 @@ class PostgresClassesStore:
             await conn.execute(
                 f"INSERT INTO {s}.user_class_history (user_id, changed_at, classes) VALUES (%s, %s, %s) "
                 "ON CONFLICT DO NOTHING", (user_id, row[0], classes))
+            await outbox.write(conn, shard, "classes", "user.classified", user_id=user_id, classes=classes)
         return True
 
     async def history(self, user_id: int) -> list[tuple[datetime, list[str]]]:

@@ -1,5 +1,8 @@
 """The email digest, end to end: a stack of its own whose digest worker talks to a real SMTP server
-(aiosmtpd) on loopback; presence comes over the bus as realtime publishes it."""
+(aiosmtpd) on loopback; presence comes over the bus as realtime publishes it, and the user classes
+from realtime's classifier. Digests go to PASSIVE users (the default PICTOR_DIGEST_CLASSES): here
+an act keeps a user ACTIVE for ACTIVE_S seconds, a user who never came is INACTIVE, and one who
+opened the app and left without acting is PASSIVE."""
 
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ from services.mesh.launcher import Stack
 from services.mesh.private_stack import free_ports
 from tests.conftest import consumers_caught_up, private_stack
 from tests.e2e.http import UserClient, sign_up_on
+from tests.e2e.sse import SseStream
 from tests.e2e.test_engagement_http import create_post
 
 pytestmark = pytest.mark.e2e
 
 AWAY_S = 2
+# An act makes its user ACTIVE for this long (PICTOR_CLASSIFIER_ACTIVE_DAYS), then PASSIVE.
+ACTIVE_S = 4
 
 
 class Inbox:
@@ -57,7 +63,8 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 def digest_stack(tmp_path_factory: pytest.TempPathFactory, smtp) -> Iterator[Stack]:
     _, port = smtp
     with private_stack(tmp_path_factory.mktemp("digest"), PICTOR_SMTP_URL=f"smtp://127.0.0.1:{port}",
-                       PICTOR_DIGEST_AWAY_S=str(AWAY_S), PICTOR_DIGEST_INTERVAL_MS="200") as running:
+                       PICTOR_DIGEST_AWAY_S=str(AWAY_S), PICTOR_DIGEST_INTERVAL_MS="200",
+                       PICTOR_CLASSIFIER_ACTIVE_DAYS=str(ACTIVE_S / 86_400)) as running:
         yield running
 
 
@@ -85,6 +92,20 @@ def presence(bus: redis.Redis, user: UserClient, state: str) -> None:
         time.sleep(0.02)
 
 
+def visit(stack: Stack, user: UserClient) -> None:
+    """The user opens the app (the live stream, through Envoy) and leaves without doing anything."""
+    with SseStream(stack.settings.gateway_port, token=user.token) as stream:
+        assert stream.status == 200, stream.body()
+        stream.wait_for_heartbeat()
+
+
+def unread(user: UserClient, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while user.get("/v1/notifications:unreadCount").json["count"] != str(count):
+        assert time.monotonic() < deadline, f"{user.username} never had {count} unread"
+        time.sleep(0.05)
+
+
 def wait_for_digest(smtp, user: UserClient, timeout_s: float = 20) -> tuple:
     inbox, _ = smtp
     deadline = time.monotonic() + timeout_s
@@ -98,10 +119,12 @@ def digests_of(smtp, user: UserClient) -> int:
     return len(smtp[0].to(f"{user.username}@example.com"))
 
 
-def test_an_away_user_with_unread_notifications_gets_a_digest_by_smtp(new_user, smtp):
+def test_an_away_user_with_unread_notifications_gets_a_digest_by_smtp_once_passive(new_user, smtp):
     author, fan = new_user(), new_user()
+    posted = time.time()  # the author is ACTIVE from here for ACTIVE_S: no digest until then
     fan.post(f"/v1/posts/{create_post(author)}/like")
-    message, _ = wait_for_digest(smtp, author)
+    message, sent_at = wait_for_digest(smtp, author)
+    assert sent_at - posted >= ACTIVE_S
     assert message["To"] == f"{author.username}@example.com"
     assert message["Subject"] == "You have 1 unread notification on Pictor"
     assert f"{fan.username} liked your post" in message.get_payload()
@@ -129,15 +152,26 @@ def test_no_digest_while_a_stream_is_open_and_one_after_it_closed_for_the_away_t
     assert sent_at - closed >= AWAY_S
 
 
-def test_no_digest_with_email_digest_off_or_nothing_unread(new_user, smtp, bus):
+def test_no_digest_for_a_user_who_never_came_until_they_open_the_app_and_leave(new_user, smtp, digest_stack):
+    lurker, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{lurker.id}/follow")
+    unread(lurker, 1)
+    time.sleep(AWAY_S + 1)  # away all along, but INACTIVE: ten rounds of the worker
+    assert digests_of(smtp, lurker) == 0
+    left = time.time()
+    visit(digest_stack, lurker)  # LIVE, then PASSIVE
+    _, sent_at = wait_for_digest(smtp, lurker)
+    assert sent_at - left >= AWAY_S
+
+
+def test_no_digest_with_email_digest_off_or_nothing_unread(new_user, smtp, bus, digest_stack):
     off, read, on, fan = new_user(), new_user(), new_user(), new_user()
     assert off.patch("/v1/users/me/notification-settings", {"email_digest": False}).status == 200
+    visit(digest_stack, off)
+    visit(digest_stack, on)
     presence(bus, read, "ONLINE")  # no digest before it reads
     fan.post(f"/v1/users/{read.id}/follow")
-    deadline = time.monotonic() + 10
-    while read.get("/v1/notifications:unreadCount").json["count"] != "1":
-        assert time.monotonic() < deadline, "the follow did not notify"
-        time.sleep(0.05)
+    unread(read, 1)
     assert read.post("/v1/notifications:markRead", {}).status == 200
     presence(bus, read, "OFFLINE")
     fan.post(f"/v1/users/{off.id}/follow")

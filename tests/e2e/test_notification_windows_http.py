@@ -2,7 +2,8 @@
 own with short windows: likes of one post join a group while its newest is at most
 PICTOR_NOTIFICATIONS_GROUP_WINDOW_S old and its first at most PICTOR_NOTIFICATIONS_GROUP_MAX_S
 old (a busy post keeps extending it, up to the maximum); with no PICTOR_SMTP_URL, the digest worker
-writes each digest to its log."""
+writes each digest to its log. Digests here go to ACTIVE users too (PICTOR_DIGEST_CLASSES), so the
+author of a post, ACTIVE for having posted it, gets one."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def windows_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         with private_stack(tmp_path_factory.mktemp("windows"), PICTOR_NOTIFICATIONS_GROUP_WINDOW_S=str(WINDOW_S),
                            PICTOR_NOTIFICATIONS_GROUP_MAX_S=str(MAX_S), PICTOR_DIGEST_AWAY_S=str(AWAY_S),
-                           PICTOR_DIGEST_INTERVAL_MS="200") as running:
+                           PICTOR_DIGEST_INTERVAL_MS="200", PICTOR_DIGEST_CLASSES="ACTIVE,PASSIVE") as running:
             yield running
     finally:
         if smtp is not None:
