@@ -35,7 +35,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     renderer = GroupRenderer(people, PostThumbnails(PostsClient(channels)))
     inbox = Inbox(store, MeshRelations(GraphClient(channels), PostsClient(channels)), people, renderer,
                   Grouping.from_env())
-    erasure.start(resources, "notifications", NotificationsEraser(store, inbox).erase_user)
+    # The digest worker may still be taking in realtime's presence and class events about the user
+    # (the take-backs of other owners' erasures cause some): erase again once the deletion is 20 s old.
+    erasure.start(resources, "notifications", NotificationsEraser(store, inbox).erase_user, settle_s=20)
     notifications_service_pb2_grpc.add_NotificationsServiceServicer_to_server(
         NotificationsServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer), renderer,
                               UserDataExport(db, KINDS)), grpc_server)

@@ -120,8 +120,10 @@ class Classifier:
         counts = await self.counts.follower_counts(user_ids) if recount else {}
         changed = 0
         for i, user_id in enumerate(user_ids):
+            if recount and user_id not in counts:
+                continue  # accounts knows no such user: a deleted account's last unfollows label nobody
             if recount:
-                popular = counts.get(user_id, 0) >= self.config.celebrity_threshold
+                popular = counts[user_id] >= self.config.celebrity_threshold
             else:
                 popular = POPULAR in current[user_id]
             labels = classify(now, live[i] is not None and live[i] > now, _ms(acts[i]), _ms(visits[i]), popular,
