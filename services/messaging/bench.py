@@ -8,8 +8,8 @@ Starts a private stack (its own data folder and free ports), then, as gRPC clien
     pub/sub → realtime → Envoy → client;
   - listing: one conversation of ``BENCH_LONG`` (100,000) messages and one of 10 (rows written
     straight into the conversation's shard, with time-ordered ids as the service makes them), then
-    ``BENCH_LIST_SAMPLES`` GET .../messages pages of each through Envoy (JSON): the first page and a
-    page from the middle (by its page token).
+    ``BENCH_LIST_SAMPLES`` GET .../messages pages of ten of each through Envoy (JSON): the first
+    page and a page from the middle (by its page token).
 Prints one JSON line per figure.
 """
 
@@ -190,7 +190,8 @@ async def listing(settings: Settings, gateway: grpc.aio.Channel) -> None:
                                                   metadata=auth(token), timeout=30)
         began = time.monotonic()
         middle = await asyncio.to_thread(fill, settings, made.id, alice, count)
-        path = f"/v1/conversations/{made.id}/messages?page_size=30"
+        # Pages of ten from both, so that the two differ only in the conversation's length.
+        path = f"/v1/conversations/{made.id}/messages?page_size=10"
         # The page a reader reaches after scrolling back through half of it (the token names where it is).
         deep_token = encode_token(f"messages:{made.id}", b=middle)
         first = [get(settings.gateway_port, path, token)[0] for _ in range(samples)]
