@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz lint moderator-grant moderator-revoke clean distclean
+.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz test-servers lint moderator-grant moderator-revoke clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -83,6 +83,15 @@ loadtest: build
 # is answered or a feed differs from the brute-force answer. FAULTS_ARGS: e.g. --targets graph,redis
 faults: build
 	$(PY) -m tests.faults $(FAULTS_ARGS)
+
+# The tests that read PostgreSQL across shards, on a stack of two embedded PostgreSQL servers
+# with the logical shards split between them (PICTOR_POSTGRES_SERVERS). The whole suite runs
+# so too: PICTOR_POSTGRES_SERVERS=2 make test.
+SERVERS_TESTS ?= tests/integration tests/e2e/test_feed_http.py tests/e2e/test_account_deletion_http.py \
+	tests/e2e/test_outages.py tests/e2e/test_search_http.py tests/e2e/test_messaging_http.py \
+	tests/e2e/test_secret_messages_http.py tests/e2e/test_seed.py tests/e2e/test_notification_digest.py
+test-servers: build
+	PICTOR_POSTGRES_SERVERS=2 $(PY) -m pytest -q $(SERVERS_TESTS)
 
 # Schemathesis against the gateway's /openapi.json for FUZZ_SECONDS: no 5xx, every
 # error in the JSON envelope. Starts a private stack (its own ports and data) unless

@@ -36,6 +36,7 @@ need no password hashing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -269,10 +270,11 @@ async def page_bytes(settings: Settings, tokens: dict[int, str], sample: int) ->
 # --- hybrid vs naive, from this process ---------------------------------------------
 
 
-def naive_query(settings: Settings) -> str:
+def naive_query(shards: list[int], authors: str) -> str:
+    """The newest posts of the shards by the `authors` (a subquery), one statement."""
     union = " UNION ALL ".join(
-        f"SELECT id FROM {shard_schema(s)}.posts WHERE deleted_at IS NULL AND author_id IN (SELECT target_id FROM "
-        f"{{following}} WHERE user_id = %(u)s)" for s in range(settings.logical_shards))
+        f"SELECT id FROM {shard_schema(s)}.posts WHERE deleted_at IS NULL AND author_id IN ({authors})"
+        for s in shards)
     return f"SELECT id FROM ({union}) AS candidates ORDER BY id DESC LIMIT {PAGE_SIZE}"
 
 
@@ -304,19 +306,41 @@ def speedup(op: str, hybrid: dict, naive: dict, goal: float) -> dict:
             "goal": f"throughput_ratio >= {goal}", "met": throughput >= goal}
 
 
-def naive_sql_ids(settings: Settings, pool: AsyncConnectionPool) -> Callable[[int], Awaitable[list[int]]]:
-    query = naive_query(settings)
+def naive_sql_ids(settings: Settings, pools: dict[str, AsyncConnectionPool]
+                  ) -> Callable[[int], Awaitable[list[int]]]:
+    """Pull-only: one statement over every shard, following and posts joined in the database; with
+    several databases (PICTOR_SHARD_MAP), the followees first, then one statement per database."""
+    if len(pools) == 1:
+        (pool,) = pools.values()
+        query = naive_query(list(range(settings.logical_shards)),
+                            "SELECT target_id FROM {following} WHERE user_id = %(u)s")
 
-    async def ids(user: int) -> list[int]:
-        async with pool.connection() as conn:
-            sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
-            return [r[0] for r in await (await conn.execute(sql, {"u": user})).fetchall()]
+        async def ids(user: int) -> list[int]:
+            async with pool.connection() as conn:
+                sql = query.replace("{following}", f"{shard_schema(shard_of(user))}.following")
+                return [r[0] for r in await (await conn.execute(sql, {"u": user})).fetchall()]
 
-    return ids
+        return ids
+    queries = {r.url: naive_query(list(range(r.first, r.last + 1)), "SELECT unnest(%(f)s::bigint[])")
+               for r in settings.shard_map}
+
+    async def pulled(url: str, followees: list[int]) -> list[int]:
+        async with pools[url].connection() as conn:
+            return [r[0] for r in await (await conn.execute(queries[url], {"f": followees})).fetchall()]
+
+    async def ids_across(user: int) -> list[int]:
+        async with pools[settings.database_for_shard(shard_of(user))].connection() as conn:
+            followees = [r[0] for r in await (await conn.execute(
+                f"SELECT target_id FROM {shard_schema(shard_of(user))}.following WHERE user_id = %s",
+                (user,))).fetchall()]
+        found = await asyncio.gather(*(pulled(url, followees) for url in queries))
+        return sorted((i for part in found for i in part), reverse=True)[:PAGE_SIZE]
+
+    return ids_across
 
 
-async def id_selection(settings: Settings, users: list[int], pool: AsyncConnectionPool, concurrency: int,
-                       seconds: float) -> list[dict]:
+async def id_selection(settings: Settings, users: list[int], pools: dict[str, AsyncConnectionPool],
+                       concurrency: int, seconds: float) -> list[dict]:
     """The 20 newest ids of a feed: the hybrid's Redis read and merge vs the pull-only SQL."""
     import redis.asyncio as aioredis
 
@@ -337,14 +361,14 @@ async def id_selection(settings: Settings, users: list[int], pool: AsyncConnecti
         return ids
 
     hybrid = emit(await closed_loop("feed.ids_hybrid", hybrid_ids, users, concurrency, seconds))
-    naive = emit(await closed_loop("feed.ids_naive_sql", naive_sql_ids(settings, pool), users, concurrency,
+    naive = emit(await closed_loop("feed.ids_naive_sql", naive_sql_ids(settings, pools), users, concurrency,
                                    seconds))
     await client.aclose()
     return [hybrid, naive, emit(speedup("feed.ids_hybrid_vs_naive", hybrid, naive, GOAL_ID_SELECTION_SPEEDUP))]
 
 
-async def hydrated_page(settings: Settings, tokens: dict[int, str], pool: AsyncConnectionPool, concurrency: int,
-                        seconds: float) -> list[dict]:
+async def hydrated_page(settings: Settings, tokens: dict[int, str], pools: dict[str, AsyncConnectionPool],
+                        concurrency: int, seconds: float) -> list[dict]:
     """The whole page over gRPC: FeedService.GetFeed vs the naive SQL ids, then posts.BatchGetPosts."""
     from pictor.feed.v1 import feed_service_pb2, feed_service_pb2_grpc
     from pictor.posts.v1 import posts_service_pb2, posts_service_pb2_grpc
@@ -354,7 +378,7 @@ async def hydrated_page(settings: Settings, tokens: dict[int, str], pool: AsyncC
     posts_channel = service_channel(settings, "posts", identity="feed")
     feed = feed_service_pb2_grpc.FeedServiceStub(feed_channel)
     posts = posts_service_pb2_grpc.PostsServiceStub(posts_channel)
-    naive_ids = naive_sql_ids(settings, pool)
+    naive_ids = naive_sql_ids(settings, pools)
 
     async def hybrid_page(user: int) -> None:
         await feed.GetFeed(feed_service_pb2.GetFeedRequest(page_size=PAGE_SIZE),
@@ -380,8 +404,11 @@ async def celebrity_post(settings: Settings, signer: TokenSigner, followers: lis
     with psycopg.connect(settings.database_url) as conn:
         star = conn.execute("SELECT user_id FROM pictor_global.usernames WHERE username = 'seed_0000000'").fetchone()
         media = conn.execute("SELECT user_id FROM pictor_global.usernames WHERE username = 'seed_media'").fetchone()
-        media_row = conn.execute(f"SELECT id FROM {shard_schema(shard_of(media[0]))}.media WHERE owner_id = %s "
-                                 "LIMIT 1", (media[0],)).fetchone()
+    media_row = None
+    if media is not None:
+        with psycopg.connect(settings.database_for_shard(shard_of(media[0]))) as conn:
+            media_row = conn.execute(f"SELECT id FROM {shard_schema(shard_of(media[0]))}.media WHERE owner_id = %s "
+                                     "LIMIT 1", (media[0],)).fetchone()
     if star is None or media_row is None:
         return {"op": "feed.celebrity_post", "skipped": "no seeded celebrity or media"}
     star_id = star[0]
@@ -451,11 +478,14 @@ async def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tokens_file = Path(tmp) / "tokens.txt"
         tokens_file.write_text("\n".join(tokens.values()) + "\n")
-        async with AsyncConnectionPool(settings.database_url, min_size=max(levels), max_size=max(levels)) as pool:
+        async with contextlib.AsyncExitStack() as opened:
+            pools = {url: await opened.enter_async_context(
+                AsyncConnectionPool(url, min_size=max(levels), max_size=max(levels), open=False))
+                for url in settings.database_urls}
             for concurrency in levels:
                 lines += through_envoy(wrk, settings, tokens_file, concurrency, seconds, accept_encoding)
-                lines += await id_selection(settings, users, pool, concurrency, seconds)
-                lines += await hydrated_page(settings, tokens, pool, concurrency, seconds)
+                lines += await id_selection(settings, users, pools, concurrency, seconds)
+                lines += await hydrated_page(settings, tokens, pools, concurrency, seconds)
     emit(await celebrity_post(settings, signer, users))
     emit(goals(lines))
 

@@ -444,8 +444,10 @@ def main() -> None:
             copy_users(params, user_ids, followers, following, post_counts, copier)
         with phase("commit and index", report):
             copier.finish()
-    with phase("analyze", report), psycopg.connect(settings.database_url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+    with phase("analyze", report):
+        for url in settings.database_urls:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ANALYZE")
     with phase("feeds", report):
         entries = write_feeds(client, params, config, user_ids, followers, by_author, followees_of)
     edges = sum(following)

@@ -368,7 +368,7 @@ def feeds_differing(stack: Stack, users: list[UserClient]) -> dict[str, FeedDiff
     """The users whose feed differs from the brute-force answer, and how."""
     differing = {}
     for user in users:
-        got, expected = feed_of(user), brute_force_feed(stack.settings.database_url, int(user.id))
+        got, expected = feed_of(user), brute_force_feed(stack.settings, int(user.id))
         if got is None:
             differing[user.id] = FeedDifference((), (), answered=False)
         elif got != expected:

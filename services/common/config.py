@@ -67,6 +67,34 @@ class ShardRange:
     url: str
 
 
+def format_shard_map(ranges: tuple[ShardRange, ...]) -> str:
+    """The PICTOR_SHARD_MAP that parses back to `ranges`."""
+    return json.dumps([{"shards": f"{r.first}-{r.last}", "url": r.url} for r in ranges])
+
+
+def split_shards(logical_shards: int, urls: list[str]) -> tuple[ShardRange, ...]:
+    """The logical shards in as even contiguous ranges as they go, one per database, in order."""
+    bounds = [logical_shards * i // len(urls) for i in range(len(urls) + 1)]
+    return tuple(ShardRange(bounds[i], bounds[i + 1] - 1, url) for i, url in enumerate(urls)
+                 if bounds[i + 1] > bounds[i])
+
+
+def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
+    """The ports of the embedded PostgreSQL servers: PICTOR_POSTGRES_SERVERS (1) of them, at
+    PICTOR_POSTGRES_PORTS when given, else at PICTOR_POSTGRES_PORT and the ports after it."""
+    servers = env_int("PICTOR_POSTGRES_SERVERS", 1)
+    if not 1 <= servers <= 64:
+        raise SystemExit(f"PICTOR_POSTGRES_SERVERS must be between 1 and 64, got {servers}")
+    raw = env_str("PICTOR_POSTGRES_PORTS", "")
+    try:
+        given = [int(p) for p in raw.split(",") if p.strip()]
+    except ValueError:
+        raise SystemExit(f"PICTOR_POSTGRES_PORTS must be a comma-separated list of ports, got {raw!r}") from None
+    if given and len(given) != servers:
+        raise SystemExit(f"PICTOR_POSTGRES_PORTS names {len(given)} ports for {servers} PICTOR_POSTGRES_SERVERS")
+    return tuple(given) if given else tuple(first_port + i for i in range(servers))
+
+
 def parse_shard_map(raw: str, logical_shards: int, default_url: str) -> tuple[ShardRange, ...]:
     """Parse PICTOR_SHARD_MAP: a JSON list of {"shards": "0-3", "url": "..."}.
 
@@ -188,6 +216,8 @@ class Settings:
     envoy_admin_port: int
     postgres_port: int
     redis_port: int
+    # The embedded PostgreSQL servers' ports (the first is postgres_port).
+    postgres_ports: tuple[int, ...]
     logical_shards: int
     shard_map: tuple[ShardRange, ...]
     jwt_private_key_file: Path
@@ -241,6 +271,11 @@ class Settings:
         return [f"{host}:{port}" for port in self.replica_ports.get(spec.name) or (self.service_ports[spec.name],)]
 
     @property
+    def database_urls(self) -> list[str]:
+        """Every physical database: the global schema's first, then the shard map's, each once."""
+        return list(dict.fromkeys([self.database_url, *(r.url for r in self.shard_map)]))
+
+    @property
     def process_name(self) -> str:
         """This process in logs and leases: its replica's name, else its mesh identity."""
         return self.replica or self.mesh_identity or "pictor"
@@ -284,15 +319,21 @@ def store_password(data_dir: Path, name: str) -> str:
 
 def load_settings() -> Settings:
     data_dir = Path(env_str("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
-    postgres_port = env_int("PICTOR_POSTGRES_PORT", 15432)
+    postgres_ports = embedded_postgres_ports(env_int("PICTOR_POSTGRES_PORT", 15432))
+    postgres_port = postgres_ports[0]
     redis_port = env_int("PICTOR_REDIS_PORT", 63799)
-    database_url = os.environ.get("PICTOR_DATABASE_URL") or (
-        f"postgresql://postgres:{store_password(data_dir, 'postgres')}@127.0.0.1:{postgres_port}/pictor")
+    embedded_urls = [f"postgresql://postgres:{store_password(data_dir, 'postgres')}@127.0.0.1:{port}/pictor"
+                     for port in postgres_ports]
+    database_url = os.environ.get("PICTOR_DATABASE_URL") or embedded_urls[0]
     redis_url = os.environ.get("PICTOR_REDIS_URL") or (
         f"redis://:{store_password(data_dir, 'redis')}@127.0.0.1:{redis_port}/0")
     logical_shards = env_int("PICTOR_LOGICAL_SHARDS", 8)
     if not 1 <= logical_shards <= 8192:
         raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
+    # Several embedded servers and no map given: the shards split evenly between them.
+    shard_map = env_str("PICTOR_SHARD_MAP", "")
+    if not shard_map and len(embedded_urls) > 1 and not os.environ.get("PICTOR_DATABASE_URL"):
+        shard_map = format_shard_map(split_shards(logical_shards, embedded_urls))
     keys = data_dir / "keys"
     tls_cert, tls_key = env_str("PICTOR_TLS_CERT", ""), env_str("PICTOR_TLS_KEY", "")
     if bool(tls_cert) != bool(tls_key):
@@ -311,8 +352,9 @@ def load_settings() -> Settings:
         envoy_admin_port=env_int("PICTOR_ENVOY_ADMIN_PORT", 9901),
         postgres_port=postgres_port,
         redis_port=redis_port,
+        postgres_ports=postgres_ports,
         logical_shards=logical_shards,
-        shard_map=parse_shard_map(env_str("PICTOR_SHARD_MAP", ""), logical_shards, database_url),
+        shard_map=parse_shard_map(shard_map, logical_shards, database_url),
         jwt_private_key_file=Path(env_str("PICTOR_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))),
         jwks_file=Path(env_str("PICTOR_JWKS_FILE", str(keys / "jwks.json"))),
         jwt_issuer=env_str("PICTOR_JWT_ISSUER", "pictor"),

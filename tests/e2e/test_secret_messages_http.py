@@ -107,19 +107,28 @@ def forms(plaintext: str) -> list[bytes]:
 
 
 def in_postgres(settings, needles: list[bytes]) -> list[str]:
-    """Every row of every table of every schema, as text (bytea as hex): where a needle is."""
+    """Every row of every table of every schema of every database, as text (bytea as hex): where a
+    needle is."""
     found = []
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        tables = conn.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-            "AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
-        for schema, table in tables:
-            for needle in needles:
-                hit = conn.execute(f'SELECT 1 FROM "{schema}"."{table}" t WHERE position(%s in t::text) > 0 LIMIT 1',
-                                   (needle.decode(),)).fetchone()
-                if hit:
-                    found.append(f"{schema}.{table}")
+    for url in settings.database_urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            tables = conn.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+                "AND table_schema NOT IN ('pg_catalog', 'information_schema')").fetchall()
+            for schema, table in tables:
+                for needle in needles:
+                    hit = conn.execute(f'SELECT 1 FROM "{schema}"."{table}" t WHERE position(%s in t::text) > 0 '
+                                       "LIMIT 1", (needle.decode(),)).fetchone()
+                    if hit:
+                        found.append(f"{schema}.{table}")
     return found
+
+
+def checkpoint(settings) -> None:
+    """Every page on disk too, in every database, for the file scan."""
+    for url in settings.database_urls:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
 
 
 def redis_values(client: redis.Redis, key: bytes) -> list[bytes]:
@@ -170,8 +179,7 @@ def test_the_plaintext_of_a_secret_message_is_nowhere_on_the_server(gateway, new
     plaintext = f"launch code {uuid.uuid4().hex}"
     alice_phone.send(conversation, plaintext)
     assert bob_phone.read(bob_phone.messages(conversation["id"])[0]) == plaintext
-    with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")  # every page on disk too, for the file scan
+    checkpoint(stack.settings)
     needles = forms(plaintext)
     settings = stack.settings
     assert in_postgres(settings, needles) == []
@@ -188,7 +196,6 @@ def test_the_same_search_finds_the_text_of_a_message_that_is_not_secret(gateway,
     text = f"plain words {uuid.uuid4().hex}"
     r = alice.post(f"/v1/conversations/{conversation['id']}/messages", {"client_message_id": "m", "text": text})
     assert r.status == 200, r.body
-    with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
+    checkpoint(stack.settings)
     assert any(t.endswith(".messages") for t in in_postgres(stack.settings, forms(text)))
     assert in_files(stack.settings.data_dir, forms(text)) != []

@@ -337,7 +337,7 @@ def job_taken(stack, media_id: str, timeout_s: float = 60.0) -> None:
     from services.common.ids import shard_of
 
     deadline = time.monotonic() + timeout_s
-    with psycopg.connect(stack.settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(stack.settings.database_for_shard(shard_of(int(media_id))), autocommit=True) as conn:
         while True:
             row = conn.execute(f"SELECT leased_by FROM {shard_schema(shard_of(int(media_id)))}.video_jobs "
                                "WHERE media_id = %s", (int(media_id),)).fetchone()

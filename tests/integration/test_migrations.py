@@ -13,20 +13,24 @@ from services.common.config import ShardRange, parse_shard_map
 from services.common.db import GLOBAL_SCHEMA, load_migrations, migrate, shard_schema
 
 
-def test_every_logical_shard_has_its_schema_and_tables(settings):
-    with psycopg.connect(settings.database_url) as conn:
-        schemas = {r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")}
-        for shard in range(settings.logical_shards):
-            assert shard_schema(shard) in schemas
-        assert GLOBAL_SCHEMA in schemas
+def schemas_in(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata")}
+
+
+def test_every_logical_shard_has_its_schema_and_tables_in_the_database_the_map_names(settings):
+    for shard in range(settings.logical_shards):
+        assert shard_schema(shard) in schemas_in(settings.database_for_shard(shard))
+    assert GLOBAL_SCHEMA in schemas_in(settings.database_url)
+    with psycopg.connect(settings.database_for_shard(0)) as conn:
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (shard_schema(0),))}
-        assert {"users", "refresh_tokens", "schema_migrations"} <= tables
+    assert {"users", "refresh_tokens", "schema_migrations"} <= tables
 
 
 def test_migrations_are_tracked_and_running_again_applies_nothing(settings):
     assert migrate(settings) == 0
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database_for_shard(1)) as conn:
         versions = [r[0] for r in conn.execute(
             f"SELECT version FROM {shard_schema(1)}.schema_migrations ORDER BY version")]
     assert versions == [m.version for m in load_migrations("shard")]
@@ -50,7 +54,7 @@ def test_an_edited_migration_is_refused(settings, monkeypatch):
 
 def test_sql_next_id_and_hotpath_ids_decode_alike_and_sort_by_time(settings):
     shard = 3
-    with psycopg.connect(settings.database_url) as conn:
+    with psycopg.connect(settings.database_for_shard(shard)) as conn:
         first_sql = conn.execute(f"SELECT {shard_schema(shard)}.next_id(%s)", (shard,)).fetchone()[0]
         time.sleep(0.005)
         from_python = IdGenerator(shard).next_id()
