@@ -8,7 +8,7 @@ stream is open it learns from realtime's presence.changed events (topic
 "presence"), and the labels from realtime's classifier (user.classified, topic
 "classes"), both in consumer group "notifications-presence" and kept as its own
 projection (notification_digests). A user it never heard of counts as away,
-and as unlabelled: no digest until the classifier names them.
+and as INACTIVE (the classifier's label for users no event named).
 Every `PICTOR_DIGEST_INTERVAL_MS` (60000) it claims the users due, shard by
 shard (the claim is the day's digest: two replicas never send two), and
 sends each through SMTP at `PICTOR_SMTP_URL` (smtp://[user:password@]host:port);

@@ -275,8 +275,8 @@ class PostgresNotificationStore:
     async def claim_digests(self, shard: int, away_s: int, period_s: int, classes: list[str],
                             limit: int) -> list[tuple[int, datetime | None]]:
         """Claim (one statement) the shard's users due a digest: unread groups newer than their last
-        digest, digests on, labelled with one of `classes`, no stream open for away_s, no digest
-        for period_s."""
+        digest, digests on, labelled with one of `classes` (never labelled: INACTIVE, as the
+        classifier has it), no stream open for away_s, no digest for period_s."""
         s = shard_schema(shard)
         async with self.db.for_shard(shard).connection() as conn:
             rows = await (await conn.execute(
@@ -285,7 +285,7 @@ class PostgresNotificationStore:
                 f"LEFT JOIN {s}.notification_digests d ON d.user_id = g.user_id "
                 f"LEFT JOIN {s}.notification_settings st ON st.user_id = g.user_id "
                 "WHERE g.unread_count > 0 AND coalesce(st.email_digest, true) AND NOT coalesce(d.stream_open, false) "
-                "AND d.classes && %(classes)s::text[] "
+                "AND coalesce(d.classes, '{INACTIVE}') && %(classes)s::text[] "
                 "AND coalesce(d.last_online_at, '-infinity') < now() - make_interval(secs => %(away)s) "
                 "AND coalesce(d.last_digest_at, '-infinity') < now() - make_interval(secs => %(period)s) "
                 "AND g.latest_at > coalesce(d.last_digest_at, '-infinity') "

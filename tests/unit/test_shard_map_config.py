@@ -30,6 +30,7 @@ def test_a_formatted_map_parses_back_to_itself() -> None:
 
 
 def test_servers_take_the_ports_after_the_first_unless_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PICTOR_POSTGRES_PORTS", raising=False)  # a private stack of this session may have set it
     monkeypatch.setenv("PICTOR_POSTGRES_SERVERS", "3")
     assert embedded_postgres_ports(15432) == (15432, 15433, 15434)
     monkeypatch.setenv("PICTOR_POSTGRES_PORTS", "7001,7005,7003")
