@@ -45,8 +45,25 @@ function setBadge(nav, n, what, text = "") {
   badge.setAttribute("aria-label", `${text || count} ${what}`);
 }
 
+// Every count that reaches the badge (a read, a stream event, marking read) takes a number; a read
+// applies its answer only if nothing newer came meanwhile, so an answer that was slow to come back
+// (asked before a notification existed) never hides one that is there.
+let unreadSeq = 0;
+
 function setUnread(n) {
+  unreadSeq += 1;
   setBadge("notifications", n, "unread notifications");
+}
+
+async function readUnread(tries = 3) {
+  const seq = ++unreadSeq;
+  try {
+    const r = await api("/v1/notifications:unreadCount");
+    if (seq === unreadSeq && currentSession()) setBadge("notifications", r.count, "unread notifications");
+  } catch {
+    // A busy gateway (429, 503): ask again shortly, unless something newer came.
+    if (tries > 1) setTimeout(() => { if (seq === unreadSeq && currentSession()) readUnread(tries - 1); }, 1000);
+  }
 }
 
 // Conversations of my inbox with messages I have not read, counted on the most recently active
@@ -74,7 +91,7 @@ function signedInChrome(on) {
   document.querySelector(".top").hidden = !on;
   if (on) {
     startStream();
-    api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
+    readUnread();
     recountConversations();
   } else {
     stopStream();
@@ -124,9 +141,7 @@ async function route() {
 document.addEventListener("pictor:unread_count", (e) => setUnread(e.detail.count));
 // Read again once the stream carries every change: a notification made between the first read
 // and the stream's set-up would otherwise never reach the badge.
-document.addEventListener("pictor:stream-ready", () => {
-  api("/v1/notifications:unreadCount").then((r) => setUnread(r.count)).catch(() => {});
-});
+document.addEventListener("pictor:stream-ready", () => readUnread());
 for (const type of ["message", "message_unsent", "conversation-read", "stream-open", "stream-ready", "resync"]) {
   document.addEventListener(`pictor:${type}`, recountConversations);
 }
