@@ -5,12 +5,14 @@ services.search.rebuild`). Latencies are measured at the service (gRPC on its
 own port, as the issue's "p99 at the service" asks), signed-in as random
 seeded users (tokens signed with the stack's key), one call at a time:
   - autocomplete: prefixes of seeded usernames and display names (2-8
-    characters), typos of them, hashtag and place prefixes;
+    characters), typos of them, hashtag and place prefixes; answered by the
+    prefix index, then the same queries by PostgreSQL (the index marked not
+    whole for that while: its ready flag is put back at the end);
   - search: POSTS with words, phrases, exclusions and `or`; USERS;
   - explore: a first page (ranking included) and a next page;
 and index lag through the gateway: a new post (and a new user) until search
 finds it (the stack's sign-up, upload and write limits raised: see the message
-printed when they are not). Prints one JSON line per measure:
+printed when they are not). `--ops` picks some of them. Prints one JSON line per measure:
 
     {"op": "search.autocomplete", "samples": N, "p50_ms": N, "p90_ms": N, "p99_ms": N, "max_ms": N}
 """
@@ -28,6 +30,7 @@ from typing import Self
 
 import grpc
 import psycopg
+import redis.asyncio as aioredis
 from pictor.search.v1 import search_service_pb2 as pb
 from pictor.search.v1 import search_service_pb2_grpc
 
@@ -37,6 +40,7 @@ from services.common.db import shard_schema
 from services.common.mesh_tls import service_channel
 from services.common.stats import percentiles
 from services.mesh.relay_bench import Gateway, GatewayError, jpeg
+from services.search.prefixes import READY_TTL_S, RedisPrefixIndex
 
 WORDS = ["sunset", "beach", "coffee", "city", "night", "friends", "food", "travel", "mountain", "river"]
 
@@ -113,7 +117,10 @@ async def timed(call, request, token: str) -> tuple[float, object]:
     return (time.perf_counter() - start) * 1000, reply
 
 
-async def measure(samples: int, seed: int) -> list[dict]:
+OPS = ("autocomplete", "posts", "users", "explore", "lag")
+
+
+async def measure(samples: int, seed: int, ops: tuple[str, ...] = OPS) -> list[dict]:
     settings = load_settings()
     rng = random.Random(seed)
     users = seeded_users(settings, max(50, samples // settings.logical_shards))
@@ -123,29 +130,50 @@ async def measure(samples: int, seed: int) -> list[dict]:
     stub = search_service_pb2_grpc.SearchServiceStub(channel)
     results = Emitted()
     try:
-        for q in autocomplete_queries(users, rng, 20):  # warm up
-            await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens))
-        times = [(await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens)))[0]
-                 for q in autocomplete_queries(users, rng, samples)]
-        results.append(figures("search.autocomplete", times))
-        times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="POSTS"), rng.choice(tokens)))[0]
-                 for q in post_queries(rng, samples // 2)]
-        results.append(figures("search.posts", times))
-        times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="USERS"), rng.choice(tokens)))[0]
-                 for q in autocomplete_queries(users, rng, samples // 2)]
-        results.append(figures("search.users", times))
-        first, second = [], []
-        for token in tokens[:min(len(tokens), samples // 5)]:
-            ms, reply = await timed(stub.GetExplore, pb.GetExploreRequest(page_size=20), token)
-            first.append(ms)
-            if reply is not None and reply.next_page_token:
-                second.append((await timed(stub.GetExplore, pb.GetExploreRequest(
-                    page_size=20, page_token=reply.next_page_token), token))[0])
-        results.append(figures("search.explore_first_page", first))
-        if second:
-            results.append(figures("search.explore_next_page", second))
+        if "autocomplete" in ops:
+            for q in autocomplete_queries(users, rng, 20):  # warm up
+                await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens))
+            queries = autocomplete_queries(users, rng, samples)
+
+            async def autocomplete() -> list[float]:
+                return [(await timed(stub.Autocomplete, pb.AutocompleteRequest(q=q), rng.choice(tokens)))[0]
+                        for q in queries]
+
+            results.append(figures("search.autocomplete", await autocomplete()))
+            # The same queries answered by PostgreSQL, as while the prefix index is not whole.
+            prefixes = RedisPrefixIndex(aioredis.Redis.from_url(settings.redis_url))
+            try:
+                if await prefixes.ready():
+                    await prefixes.client.delete(prefixes.ready_key)
+                    try:
+                        await asyncio.sleep(READY_TTL_S + 0.5)
+                        results.append(figures("search.autocomplete_postgresql", await autocomplete()))
+                    finally:
+                        await prefixes.mark_ready()
+            finally:
+                await prefixes.client.aclose()
+        if "posts" in ops:
+            times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="POSTS"), rng.choice(tokens)))[0]
+                     for q in post_queries(rng, samples // 2)]
+            results.append(figures("search.posts", times))
+        if "users" in ops:
+            times = [(await timed(stub.Search, pb.SearchRequest(q=q, type="USERS"), rng.choice(tokens)))[0]
+                     for q in autocomplete_queries(users, rng, samples // 2)]
+            results.append(figures("search.users", times))
+        if "explore" in ops:
+            first, second = [], []
+            for token in tokens[:min(len(tokens), samples // 5)]:
+                ms, reply = await timed(stub.GetExplore, pb.GetExploreRequest(page_size=20), token)
+                first.append(ms)
+                if reply is not None and reply.next_page_token:
+                    second.append((await timed(stub.GetExplore, pb.GetExploreRequest(
+                        page_size=20, page_token=reply.next_page_token), token))[0])
+            results.append(figures("search.explore_first_page", first))
+            if second:
+                results.append(figures("search.explore_next_page", second))
         try:
-            results += await index_lag(settings, stub, max(10, samples // 50))
+            if "lag" in ops:
+                results += await index_lag(settings, stub, max(10, samples // 50))
         except GatewayError as error:
             if error.status != 429:
                 raise
@@ -190,8 +218,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ops", default=",".join(OPS), help=f"what to measure, of {','.join(OPS)}")
     args = parser.parse_args()
-    asyncio.run(measure(args.samples, args.seed))
+    ops = tuple(op.strip() for op in args.ops.split(",") if op.strip())
+    if unknown := set(ops) - set(OPS):
+        parser.error(f"unknown --ops {','.join(sorted(unknown))}: choose from {','.join(OPS)}")
+    asyncio.run(measure(args.samples, args.seed, ops))
     print(json.dumps({"op": "search.failed_calls", "by_status": FAILURES}), flush=True)
 
 

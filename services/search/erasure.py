@@ -1,6 +1,6 @@
 """Search's part of an account's erasure (services.common.erasure).
 
-The deleted user's document, their posts' documents (and the likes of those
+The deleted user's document (and its autocomplete entry), their posts' documents (and the likes of those
 posts), their follow and like edges and their explore pages go. Their posts'
 hashtag and place counts must fall first, which the indexer does from the
 post.deleted events of posts' erasure: while one of their posts is still live in
@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 from services.common.erasure import delete_in_every_shard
 from services.common.events import Postpone
 from services.search import keys
+from services.search.prefixes import RedisPrefixIndex
 from services.search.repository import PostgresSearchIndex
 
 # How long the erasure waits in hand for the indexer to take the user's posts out before
@@ -32,6 +33,7 @@ WAIT_FOR_POSTS_S = 10.0
 class SearchEraser:
     index: PostgresSearchIndex
     redis: aioredis.Redis
+    prefixes: RedisPrefixIndex
 
     async def erase_user(self, user_id: int) -> None:
         db = self.index.db
@@ -49,6 +51,7 @@ class SearchEraser:
             "DELETE FROM {schema}.search_followers WHERE follower_id = %(user)s OR target_id = %(user)s",
             "DELETE FROM {schema}.search_users WHERE user_id = %(user)s",
         ], user_id)
+        await self.prefixes.remove(user_id)
         explore = [key async for key in self.redis.scan_iter(match=keys.explore_key(user_id, "*"), count=1000)]
         if explore:
             await self.redis.delete(*explore)

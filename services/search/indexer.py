@@ -1,11 +1,14 @@
 """From the event bus to the search index: the indexer worker's rules (consumer group "search-indexer").
 
-- user.created / user.updated / user.deleted (accounts): the user's document;
+- user.created / user.updated / user.deleted (accounts): the user's document,
+  then autocomplete's prefix index (services.search.prefixes) from what the
+  document became;
 - post.created / post.updated (their caption, hashtags and location) and
   post.deleted (posts): the post's document, then its hashtags' and place's
   counts; a new public post counts its author for its hashtags' trends;
 - follow / unfollow (graph): the follow edges (a block ends a follow with an
-  unfollow; the graph's exclusions are asked at query time);
+  unfollow; the graph's exclusions are asked at query time), and the target's
+  follower count in the prefix index when the edge changed;
 - like / unlike (engagement): the like edges and the post's like count;
 - moderation.content_hidden of a post and moderation.account_suspended
   (moderation): out of the index as a deleted post or user would be (the
@@ -34,6 +37,12 @@ class TrendCounter(Protocol):
     async def count(self, tags: list[str], author_id: int, at: float) -> None: ...
 
 
+class Prefixes(Protocol):
+    async def put(self, user_id: int, username: str, display_name: str, follower_count: int) -> None: ...
+    async def remove(self, user_id: int) -> None: ...
+    async def rescore(self, user_id: int, follower_count: int) -> None: ...
+
+
 def created_at(post_id: int) -> datetime:
     """A post's creation time, from its id."""
     return datetime.fromtimestamp(decode(post_id).timestamp_ms / 1000, UTC)
@@ -54,6 +63,7 @@ def post_doc(d: dict) -> tuple[PostDoc, dict[int, tuple[str, float, float]]]:
 class Indexer:
     index: PostgresSearchIndex
     trends: TrendCounter
+    prefixes: Prefixes
 
     async def handle(self, event: Event) -> None:
         d = event.data
@@ -62,11 +72,14 @@ class Indexer:
         match event.type:
             case "user.created" | "user.updated":
                 if self.index.holds(d["user_id"]):
-                    await self.index.put_user(UserDoc(d["user_id"], d["username"], d["display_name"],
-                                                      d["is_private"]), version)
+                    followers = await self.index.put_user(UserDoc(d["user_id"], d["username"], d["display_name"],
+                                                                  d["is_private"]), version)
+                    if followers is not None:
+                        await self.prefixes.put(d["user_id"], d["username"], d["display_name"], followers)
             case "user.deleted" | "moderation.account_suspended":
                 if self.index.holds(d["user_id"]):
                     await self.index.delete_user(d["user_id"], version)
+                    await self.prefixes.remove(d["user_id"])
             case "post.created" | "post.updated":
                 await self.post(event.type, d, version, at)
             case "post.deleted":
@@ -75,16 +88,20 @@ class Indexer:
                 await self.delete_post(d["target_id"], d["owner_id"], version)
             case "follow":
                 if self.index.holds(d["follower_id"]) and self.index.holds(d["target_id"]):
-                    await self.index.follow(d["follower_id"], d["target_id"])
+                    await self.rescore(d["target_id"], await self.index.follow(d["follower_id"], d["target_id"]))
             case "unfollow":
                 if self.index.holds(d["follower_id"]) and self.index.holds(d["target_id"]):
-                    await self.index.unfollow(d["follower_id"], d["target_id"])
+                    await self.rescore(d["target_id"], await self.index.unfollow(d["follower_id"], d["target_id"]))
             case "like":
                 if self.index.holds(d["post_id"]):
                     await self.index.like(d["post_id"], d["user_id"], version)
             case "unlike":
                 if self.index.holds(d["post_id"]):
                     await self.index.unlike(d["post_id"], d["user_id"])
+
+    async def rescore(self, user_id: int, followers: int | None) -> None:
+        if followers is not None:
+            await self.prefixes.rescore(user_id, followers)
 
     async def delete_post(self, post_id: int, author_id: int, version: datetime) -> None:
         if self.index.holds(post_id):

@@ -8,6 +8,10 @@ Written and read by the search service and its indexer worker only.
   tr:tags:{hour}         SET     tags used in that hour (8 days): the candidates
   tr:top:{window}        STRING  the last answer for the window, JSON (a few seconds)
   sx:{viewer}:{chain}    STRING  one explore token chain's ranked post ids, int64 little-endian (1 h)
+  {ac}:p:{prefix}        ZSET    autocomplete: users whose words start with prefix, by follower count
+                                 (the most followed 64; services.search.prefixes)
+  {ac}:doc               HASH    autocomplete: user id -> what a suggestion shows and its prefixes, JSON
+  {ac}:ready             STRING  autocomplete: the index is whole (a rebuild finished, or it began empty)
 
 Buckets count from the Unix epoch: bucket = t // 300, hour = t // 3600, day = t // 86400.
 """
@@ -19,6 +23,14 @@ HOUR_TTL_S = 8 * 86_400 + 3600
 DAY_TTL_S = 9 * 86_400
 TOP_TTL_S = 5
 EXPLORE_TTL_S = 3600
+
+
+
+def autocomplete_keys(tag: str = "ac") -> tuple[str, str, str, str]:
+    """The autocomplete index's (key pattern, prefix set stem, documents, ready flag): one hash tag,
+    one slot, as its scripts read the sets a query names. Another tag is another index (tests)."""
+    base = f"{{{tag}}}:"
+    return base + "*", base + "p:", base + "doc", base + "ready"
 
 
 def trend_5m_key(bucket: int, tag: str) -> str:

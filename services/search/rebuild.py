@@ -4,9 +4,12 @@ Against a running stack (the same PICTOR_* settings). It empties the index,
 then pages every owner's data through their mesh-only scans, never their
 tables: users (accounts' ScanUsers), live posts (posts' ScanPosts), follows
 (graph's ListFollowingIds, per user), likes (engagement's ScanLikes); then
-counts followers, likes, hashtags and places, replays the last 8 days of
-public posts into the trend counters, and refreshes explore's model. Each
-phase prints its progress, rate and an estimate of what is left.
+counts followers, likes, hashtags and places, fills autocomplete's prefix
+index in Redis from the users' documents, replays the last 8 days of public
+posts into the trend counters, and refreshes explore's model. Each phase prints
+its progress, rate and an estimate of what is left. `--only prefixes` fills the
+prefix index alone, from the documents as they are (after an upgrade that
+brought it, or a Redis that lost it; autocomplete asks PostgreSQL meanwhile).
 
 Events keep flowing meanwhile: the rows written here carry the rebuild's start
 time as their version, so an event that happened after it still wins, and one
@@ -31,6 +34,7 @@ from services.common.ids import shard_of
 from services.search.adapters import Owners
 from services.search.indexer import created_at
 from services.search.model_worker import refresh
+from services.search.prefixes import RedisPrefixIndex
 from services.search.repository import PostgresSearchIndex
 from services.search.service import place_id
 from services.search.trending import RedisTrends
@@ -40,6 +44,8 @@ LIKES_PAGE = 5000
 FOLLOW_CONCURRENCY = 16
 FLUSH_EDGES = 50_000
 TREND_DAYS = 8
+# Users per Redis pipeline when filling the prefix index (a script call of ~25 sets each).
+PREFIX_BATCH = 500
 # Posts per Redis pipeline when replaying trends (about 8 commands per tag): a large one times out.
 TREND_BATCH = 250
 
@@ -84,7 +90,23 @@ def through(after_id: int, first_id: int, now_ms: float) -> float:
     return max(0.0, min(1.0, (decode(after_id).timestamp_ms - first_ms) / max(now_ms - first_ms, 1)))
 
 
-async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
+async def fill_prefixes(index: PostgresSearchIndex, prefixes: RedisPrefixIndex) -> dict:
+    """Autocomplete's prefix index, emptied then filled from every shard's live users; ready at the end."""
+    await prefixes.clear()
+    total = sum(n for (n,) in await index.db.every_shard(
+        "SELECT count(*) FROM {schema}.search_users WHERE NOT deleted"))
+    progress = Progress("prefixes", total)
+    for shard in range(index.db.logical_shards):
+        after = 0
+        while users := await index.live_users(shard, after, PREFIX_BATCH):
+            await prefixes.put_many(users)
+            after = users[-1][0]
+            progress.advance(len(users), units=len(users))
+    await prefixes.mark_ready()
+    return progress.done()
+
+
+async def rebuild(db: Database, owners: Owners, trends: RedisTrends, prefixes: RedisPrefixIndex) -> dict:
     index = PostgresSearchIndex(db)
     version = datetime.now(UTC)
     shards = db.logical_shards
@@ -187,6 +209,7 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     started = time.monotonic()
     await index.finish_rebuild(version)
     await index.put_places(places)
+    report["prefixes"] = await fill_prefixes(index, prefixes)
     progress = Progress("trends", len(recent))
     for start in range(0, len(recent), TREND_BATCH):
         batch = recent[start:start + TREND_BATCH]
@@ -202,7 +225,7 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends) -> dict:
     return report
 
 
-async def run() -> dict:
+async def run(only: str | None) -> dict:
     import redis.asyncio as aioredis
 
     settings = load_settings()
@@ -214,7 +237,9 @@ async def run() -> dict:
     channels = MeshChannels(settings, identity="search")
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        return await rebuild(db, Owners(channels), RedisTrends(client))
+        if only == "prefixes":
+            return {"prefixes": await fill_prefixes(PostgresSearchIndex(db), RedisPrefixIndex(client))}
+        return await rebuild(db, Owners(channels), RedisTrends(client), RedisPrefixIndex(client))
     finally:
         await channels.close()
         await client.aclose()
@@ -222,9 +247,12 @@ async def run() -> dict:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["prefixes"],
+                        help="fill autocomplete's prefix index alone, from search's own documents")
+    args = parser.parse_args()
     started = time.monotonic()
-    report = asyncio.run(run())
+    report = asyncio.run(run(args.only))
     report["total_seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(report), flush=True)
 

@@ -50,14 +50,17 @@ class PostgresSearchIndex:
 
     # --- users -------------------------------------------------------------------------
 
-    async def put_user(self, user: UserDoc, version: datetime) -> None:
+    async def put_user(self, user: UserDoc, version: datetime) -> int | None:
+        """Write the user's document; its follower count, or None when a newer event (or the user's
+        deletion) came first and nothing changed."""
         async with self.db.for_shard(shard_of(user.user_id)).connection() as conn:
-            await conn.execute(
+            row = await (await conn.execute(
                 f"INSERT INTO {_s(user.user_id)}.search_users (user_id, username, display_name, is_private, version) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id) DO UPDATE SET username = excluded.username, "
                 "display_name = excluded.display_name, is_private = excluded.is_private, version = excluded.version "
-                "WHERE search_users.version <= excluded.version AND NOT search_users.deleted",
-                (user.user_id, user.username, user.display_name, user.is_private, version))
+                "WHERE search_users.version <= excluded.version AND NOT search_users.deleted RETURNING follower_count",
+                (user.user_id, user.username, user.display_name, user.is_private, version))).fetchone()
+        return None if row is None else row[0]
 
     async def delete_user(self, user_id: int, version: datetime) -> None:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
@@ -65,6 +68,17 @@ class PostgresSearchIndex:
                 f"INSERT INTO {_s(user_id)}.search_users (user_id, username, deleted, version) "
                 "VALUES (%s, '', true, %s) ON CONFLICT (user_id) DO UPDATE SET deleted = true, version = excluded.version",
                 (user_id, version))
+
+    async def any_user(self) -> bool:
+        """Whether the index holds a user (a deleted one's tombstone too)."""
+        return bool(await self.db.every_shard("SELECT 1 FROM {schema}.search_users LIMIT 1"))
+
+    async def live_users(self, shard: int, after_id: int, limit: int) -> list[tuple[int, str, str, int]]:
+        """One shard's live users (id, username, display name, follower count) after `after_id`, by id."""
+        async with self.db.for_shard(shard).connection() as conn:
+            return await (await conn.execute(
+                f"SELECT user_id, username, display_name, follower_count FROM {shard_schema(shard)}.search_users "
+                "WHERE user_id > %s AND NOT deleted ORDER BY user_id LIMIT %s", (after_id, limit))).fetchall()
 
     async def users(self, user_ids: list[int]) -> dict[int, UserDoc]:
         rows = await self.db.select_by_shard(
@@ -258,14 +272,15 @@ class PostgresSearchIndex:
 
     # --- follows -------------------------------------------------------------------------
 
-    async def follow(self, follower_id: int, target_id: int) -> None:
-        await self._edge(follower_id, target_id, added=True)
+    async def follow(self, follower_id: int, target_id: int) -> int | None:
+        return await self._edge(follower_id, target_id, added=True)
 
-    async def unfollow(self, follower_id: int, target_id: int) -> None:
-        await self._edge(follower_id, target_id, added=False)
+    async def unfollow(self, follower_id: int, target_id: int) -> int | None:
+        return await self._edge(follower_id, target_id, added=False)
 
-    async def _edge(self, follower_id: int, target_id: int, *, added: bool) -> None:
-        """Add (or remove) the edge in both shards; the target's follower count moves only when the edge did."""
+    async def _edge(self, follower_id: int, target_id: int, *, added: bool) -> int | None:
+        """Add (or remove) the edge in both shards; the target's follower count moves only when the edge
+        did. The target's new follower count, or None when nothing changed."""
         a_s, b_s = _s(follower_id), _s(target_id)
         if added:
             first = f"INSERT INTO {a_s}.search_following VALUES (%s, %s) ON CONFLICT DO NOTHING"
@@ -277,8 +292,11 @@ class PostgresSearchIndex:
             count = "greatest(follower_count - 1, 0)"
         async with self.db.transaction(shard_of(follower_id), shard_of(target_id)) as (a, b):
             await a.execute(first, (follower_id, target_id))
-            await b.execute(f"WITH changed AS ({changed}) UPDATE {b_s}.search_users SET follower_count = {count} "
-                            "WHERE user_id = %s AND EXISTS (SELECT 1 FROM changed)", (target_id, follower_id, target_id))
+            row = await (await b.execute(
+                f"WITH changed AS ({changed}) UPDATE {b_s}.search_users SET follower_count = {count} "
+                "WHERE user_id = %s AND NOT deleted AND EXISTS (SELECT 1 FROM changed) RETURNING follower_count",
+                (target_id, follower_id, target_id))).fetchone()
+        return None if row is None else row[0]
 
     async def following(self, user_id: int) -> list[int]:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:

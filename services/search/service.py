@@ -259,6 +259,13 @@ class Trends(Protocol):
     async def top(self, window: str, now: float, limit: int) -> list[Trend]: ...
 
 
+class PrefixIndex(Protocol):
+    """Autocomplete's users by prefix, outside PostgreSQL's planner (services.search.prefixes)."""
+
+    async def ready(self) -> bool: ...
+    async def match(self, q: str, following: list[int], limit: int) -> list[Candidate]: ...
+
+
 class ExplorePages(Protocol):
     async def save(self, viewer_id: int, post_ids: list[int]) -> str: ...
     async def load(self, viewer_id: int, chain: str) -> list[int] | None: ...
@@ -277,6 +284,7 @@ class SearchService:
     relations: Relations
     trends: Trends
     explore_pages: ExplorePages
+    prefixes: PrefixIndex | None = None
 
     async def viewer(self, user_id: int) -> Viewer:
         following, (muted, blocked) = await asyncio.gather(self.index.following(user_id),
@@ -295,9 +303,11 @@ class SearchService:
             return list(await self.index.match_hashtags(q, AUTOCOMPLETE_LIMIT))
         # "@ada": accounts only (a mention being typed), as "#" is hashtags only.
         people_only = raw.startswith("@")
-        following = await self.index.following(user_id)
+        following, indexed = await asyncio.gather(self.index.following(user_id), self._prefixes_ready())
+        matching = (self.prefixes.match(q, following, 20) if indexed and self.prefixes
+                    else self.index.match_users(q, typo_keys(q), 20, following))
         exclusions, users, tags, places = await asyncio.gather(
-            self.relations.exclusions(user_id), self.index.match_users(q, typo_keys(q), 20, following),
+            self.relations.exclusions(user_id), matching,
             _nothing() if people_only else self.index.match_hashtags(q, 5),
             _nothing() if people_only else self.index.match_places(q, 5))
         viewer = Viewer(user_id, set(following), set(exclusions[0]), set(exclusions[1]))
@@ -311,6 +321,9 @@ class SearchService:
             scored.append(((2.5 if _starts(fold(p.name), q) else 1.0) + popularity(p.post_count), p.id, p))
         scored.sort(key=lambda item: (-item[0], item[1]))
         return [item for _, _, item in scored[:AUTOCOMPLETE_LIMIT]]
+
+    async def _prefixes_ready(self) -> bool:
+        return self.prefixes is not None and await self.prefixes.ready()
 
     async def search(self, user_id: int, q: str, type: str, size: int, token: str) -> Page:
         raw = check_query(q)

@@ -407,6 +407,7 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
     from services.common.clients import MeshChannels
     from services.common.db import Database
     from services.search.adapters import Owners
+    from services.search.prefixes import RedisPrefixIndex
     from services.search.rebuild import rebuild
     from services.search.trending import RedisTrends
 
@@ -422,7 +423,7 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
         await db.open()
         channels, client = MeshChannels(stack.settings, identity="search"), aioredis.Redis.from_url(stack.settings.redis_url)
         try:
-            return await rebuild(db, Owners(channels), RedisTrends(client))
+            return await rebuild(db, Owners(channels), RedisTrends(client), RedisPrefixIndex(client))
         finally:
             await channels.close()
             await client.aclose()
@@ -430,6 +431,7 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
 
     report = asyncio.run(run())
     assert report["users"]["rows"] >= 2 and report["posts"]["rows"] >= 1
+    assert report["prefixes"]["rows"] >= 2
     assert usernames(suggestions(fan, name))[0] == author.username
     assert post_ids(search(fan, name, "POSTS")) == [post_id]
     assert fan.get(f"/v1/hashtags/{tag}").json["post_count"] == "1"
@@ -440,6 +442,52 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
     follow(me, fan)
     indexed()
     assert [s["user"]["id"] for s in me.get("/v1/users/me/suggestions").json["suggestions"]] == [author.id]
+
+
+def test_autocomplete_asks_postgresql_while_the_prefix_index_is_not_whole(new_user, indexed, stack):
+    """A Redis that lost the prefix index never answers "nobody": until a fill (`python -m
+    services.search.rebuild --only prefixes`) makes it whole again, PostgreSQL answers."""
+    import asyncio
+    import time
+
+    import redis.asyncio as aioredis
+
+    from services.common.db import Database
+    from services.search.prefixes import READY_TTL_S, RedisPrefixIndex
+    from services.search.rebuild import fill_prefixes
+    from services.search.repository import PostgresSearchIndex
+
+    name = word()
+    user = new_user(display_name=f"Kept {name}")
+    indexed()
+
+    async def with_index(action) -> object:
+        client = aioredis.Redis.from_url(stack.settings.redis_url)
+        db = Database(stack.settings, max_size=2)
+        await db.open()
+        try:
+            return await action(RedisPrefixIndex(client), PostgresSearchIndex(db))
+        finally:
+            await db.close()
+            await client.aclose()
+
+    async def lose(prefixes, _index) -> bool:
+        ready = await prefixes.ready()  # a new stack's index starts whole
+        await prefixes.clear()
+        return ready
+
+    async def fill(prefixes, index) -> dict:
+        report = await fill_prefixes(index, prefixes)
+        prefixes._ready = (False, 0.0)
+        return {"report": report, "ready": await prefixes.ready(), "found": await prefixes.match(name, [], 20)}
+
+    assert asyncio.run(with_index(lose))
+    time.sleep(READY_TTL_S + 0.5)  # the service's last answer of ready() is past
+    assert usernames(suggestions(user, name)) == [user.username]
+    filled = asyncio.run(with_index(fill))
+    assert filled["ready"] and filled["report"]["rows"] >= 1
+    assert [c.id for c in filled["found"]] == [int(user.id)]
+    assert usernames(suggestions(user, name)) == [user.username]
 
 
 def test_someone_with_no_follows_to_go_by_is_suggested_the_most_followed_accounts(new_user, indexed):
