@@ -5,7 +5,6 @@ step failed). The username stays held by nobody until its grace period ends."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.accounts.repository import PostgresAccountsRepository
+from services.common.config import env_float
 
 DEFAULT_GRACE_DAYS = 30.0
 
@@ -20,13 +20,9 @@ DEFAULT_GRACE_DAYS = 30.0
 def username_grace_s() -> float:
     """PICTOR_USERNAME_GRACE_DAYS (default 30; fractions allowed, for tests): how long a deleted
     account's username stays taken."""
-    raw = os.environ.get("PICTOR_USERNAME_GRACE_DAYS", "")
-    try:
-        days = float(raw) if raw else DEFAULT_GRACE_DAYS
-    except ValueError:
-        raise SystemExit(f"PICTOR_USERNAME_GRACE_DAYS must be a number of days, got {raw!r}") from None
+    days = env_float("PICTOR_USERNAME_GRACE_DAYS", DEFAULT_GRACE_DAYS)
     if days < 0:
-        raise SystemExit(f"PICTOR_USERNAME_GRACE_DAYS must not be negative, got {raw!r}")
+        raise SystemExit(f"PICTOR_USERNAME_GRACE_DAYS must not be negative, got {days!r}")
     return days * 86400
 
 
