@@ -7,8 +7,9 @@ is trained on the rest, and for each user (at most --users of them) the
 ranker (services.search.service.explore_rank, as GET /v1/explore ranks) and a
 popularity-only baseline each name 20 posts the user has not liked in
 training. recall@20 is the share of held-out likes among them, averaged
-over users. Prints one JSON line; exits 1 when the ranker does not beat the
-baseline.
+over users. Each phase (loading, training, ranking) prints its progress and an
+estimate of what is left on stderr; the result is one JSON line on stdout; exits
+1 when the ranker does not beat the baseline.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from services.common.config import load_settings
 from services.common.db import Database
 from services.search import model
+from services.search.rebuild import Progress
 from services.search.repository import PostgresSearchIndex
 from services.search.service import explore_rank
 
@@ -57,7 +59,10 @@ def evaluate(likes: list[tuple[int, int, datetime]], docs: dict[int, tuple[int, 
     rng = random.Random(seed)
     train, held = split(likes, rng)
     started = time.monotonic()
-    neighbors = model.co_engagement(train)
+    progress = Progress("training", 1)
+    neighbors = model.co_engagement(train, progress=lambda share: progress.advance(0, partial=share))
+    progress.advance(len(neighbors), units=1)
+    progress.done()
     trained_s = time.monotonic() - started
     by_post: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
     for row in neighbors:
@@ -76,7 +81,9 @@ def evaluate(likes: list[tuple[int, int, datetime]], docs: dict[int, tuple[int, 
     rng.shuffle(evaluated)
     evaluated = evaluated[:users]
     ranker, baseline = [], []
+    progress = Progress("ranking", len(evaluated))
     for user in evaluated:
+        progress.advance(1, units=1)
         seen = {p for _, p in liked_by[user]}
         seeds = [p for _, p in sorted(liked_by[user], reverse=True)][:50]
         rows = [row for p in seeds for row in by_post.get(p, ())]
@@ -84,6 +91,7 @@ def evaluate(likes: list[tuple[int, int, datetime]], docs: dict[int, tuple[int, 
         popular_only = [p for p, author, _, _ in popular if p not in seen and author != user][:K]
         ranker.append(len(held[user] & set(ranked)) / len(held[user]))
         baseline.append(len(held[user] & set(popular_only)) / len(held[user]))
+    progress.done()
     recall = sum(ranker) / len(ranker) if ranker else 0.0
     base = sum(baseline) / len(baseline) if baseline else 0.0
     return {"op": "explore.offline_recall_at_20", "likes": len(likes), "train_likes": len(train),
@@ -94,11 +102,17 @@ def evaluate(likes: list[tuple[int, int, datetime]], docs: dict[int, tuple[int, 
 
 async def load(db: Database) -> tuple[list[tuple[int, int, datetime]], dict[int, tuple[int, int, datetime, bool]]]:
     index = PostgresSearchIndex(db)
+    progress = Progress("loading likes", 1)
     likes = await index.recent_likes(datetime(2000, 1, 1, tzinfo=UTC))
+    progress.advance(len(likes), units=1)
+    progress.done()
     posts = sorted({p for _, p, _ in likes})
     docs: dict[int, tuple[int, int, datetime, bool]] = {}
+    progress = Progress("loading posts", len(posts))
     for start in range(0, len(posts), 20_000):
         docs.update(await index.post_docs(posts[start:start + 20_000]))
+        progress.advance(len(posts[start:start + 20_000]), units=len(posts[start:start + 20_000]))
+    progress.done()
     return [like for like in likes if like[1] in docs], docs
 
 
