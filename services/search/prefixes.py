@@ -30,6 +30,7 @@ import string
 import time
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from services.search import keys
 from services.search.service import Candidate, fold
@@ -213,9 +214,13 @@ class RedisPrefixIndex:
         await self.client.set(self.ready_key, "1")
 
     async def ready(self) -> bool:
+        """Whether the index is whole; a Redis that does not answer makes it not (PostgreSQL answers)."""
         answer, until = self._ready
         if time.monotonic() >= until:
-            answer = bool(await self.client.exists(self.ready_key))
+            try:
+                answer = bool(await self.client.exists(self.ready_key))
+            except (RedisError, OSError):
+                answer = False
             self._ready = (answer, time.monotonic() + READY_TTL_S)
         return answer
 
@@ -226,7 +231,10 @@ class RedisPrefixIndex:
         and the followed accounts whose words start with q; the best matches of the most followed.
         How each matches (`Candidate.match`): 3 a username prefix, 2.5 a word's, 1.5 one edit away."""
         wanted = [q, *(one_edit(q) if len(q) >= 4 else [])]
-        short = list(dict.fromkeys(w[:MAX_PREFIX] for w in wanted))
+        by_short: dict[str, list[str]] = {}  # the set read -> the strings it stands for
+        for w in wanted:
+            by_short.setdefault(w[:MAX_PREFIX], []).append(w)
+        short = list(by_short)
         following = following[:MAX_FOLLOWED]
         reply = await self._lookup(keys=[self.docs], args=[
             self.stem, limit if len(q) <= MAX_PREFIX else CAP, MAX_FOUND, limit, q, len(following), *following,
@@ -236,7 +244,7 @@ class RedisPrefixIndex:
             doc = json.loads(reply[i + 2])
             how = _how(doc, q)
             if not how and reply[i] and len(wanted) > 1:  # one edit away: does it go on as that string does?
-                how = 1.5 if any(_how(doc, w) for w in wanted[1:] if w[:MAX_PREFIX] == short[reply[i] - 1]) else 0.0
+                how = 1.5 if any(_how(doc, w) for w in by_short[short[reply[i] - 1]] if w != q) else 0.0
             if how:
                 found.append(Candidate("user", int(reply[i + 1]), doc["u"], doc["n"], doc["c"], how))
         return found

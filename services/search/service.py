@@ -35,7 +35,7 @@ POPULARITY_WEIGHT = 0.4
 # (each 0..1) break ties among co-engaged posts and rank alone for someone with no likes yet:
 # at 0.35 and 0.25 they swamped co-engagement (normalised by its best, most posts score far
 # below 1), and on the 100K seed's likes the ranker's recall@20 was 0.0 against popularity's
-# 0.0001; at 0.1 and 0.05 it is 0.0058 (`make search-eval`).
+# 0.0001; at 0.1 and 0.05 it is 0.0056 (`make search-eval`).
 EXPLORE_DEPTH = 300
 EXPLORE_SEEDS = 50
 EXPLORE_WEIGHTS = {"cf": 1.0, "popularity": 0.1, "freshness": 0.05}

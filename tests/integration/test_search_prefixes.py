@@ -103,3 +103,13 @@ async def test_ready_only_after_marked_and_not_after_a_clear(index):
     await index.clear()
     index._ready = (False, 0.0)
     assert not await index.ready() and await index.match("some", [], 20) == []
+
+
+async def test_a_redis_that_does_not_answer_is_not_ready():
+    import redis.asyncio as aioredis
+
+    unreachable = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)
+    try:
+        assert not await RedisPrefixIndex(unreachable).ready()  # autocomplete asks PostgreSQL then
+    finally:
+        await unreachable.aclose()
