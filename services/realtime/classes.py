@@ -102,8 +102,13 @@ class Classifier:
             await self.reclassify([target], recount=True)
         elif event.type == "presence.changed":
             user_id = event.data["user_id"]
-            if event.data["state"] != "OFFLINE":
-                await self.redis.zadd(keys.VISITS, {user_id: at}, gt=True)
+            # A visit: a stream open now, or one that was open at last_active_at. Presence records
+            # states as they settle, so a visit shorter than that (open, a heartbeat, closed) comes
+            # as an OFFLINE alone, and only its last_active_at tells that the user came.
+            seen = event.data.get("last_active_at")
+            visit = at if event.data["state"] != "OFFLINE" else min(seen.ToMilliseconds() if seen else 0, at)
+            if visit > 0:
+                await self.redis.zadd(keys.VISITS, {user_id: visit}, gt=True)
             await self.reclassify([user_id])
 
     async def reclassify(self, user_ids: list[int], recount: bool = False) -> int:

@@ -63,6 +63,29 @@ def test_a_user_with_a_stream_open_is_live_then_passive_with_the_history_kept(ga
     assert history(settings, carol) == [["LIVE"], ["PASSIVE"]]
 
 
+def test_a_visit_too_short_to_settle_as_online_still_counts(new_user, classes_of, stack):
+    """Presence records states as they settle: a stream opened and closed within that time comes
+    as an OFFLINE alone (CI saw it), whose last_active_at says the user came: PASSIVE, not INACTIVE."""
+    from datetime import UTC, datetime
+
+    import redis
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from services.common.events import envelope, fields
+
+    dave = new_user()
+    assert classes_of(dave) == ["INACTIVE"]
+    seen = Timestamp()
+    seen.FromDatetime(datetime.now(UTC))
+    event = envelope("presence.changed", {"user_id": int(dave.id), "state": "OFFLINE", "last_active_at": seen})
+    client = redis.Redis.from_url(stack.settings.redis_url)
+    try:
+        client.xadd("events:presence", fields(event.SerializeToString(), event.type))
+    finally:
+        client.close()
+    eventually(lambda: classes_of(dave), ["PASSIVE"], timeout_s=LAG_S)
+
+
 def test_a_user_at_the_celebrity_threshold_is_popular(new_user, classes_of):
     star = new_user()
     fans = [new_user() for _ in range(3)]
