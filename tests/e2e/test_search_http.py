@@ -249,7 +249,10 @@ def test_a_location_becomes_a_searchable_place_with_its_posts(new_user, indexed)
     second = post(author, "b", {"name": f"cafe {name}", "lat": 48.8542, "lng": 2.3334})
     indexed()
     places = search(author, f"cafe {name}", "PLACES")["places"]
-    assert len(places) == 1 and places[0]["post_count"] == "2"
+    # The two locations are one place, found first; a similar place of another test ("Cafe Q...",
+    # trigram-close) may follow it (CI once saw one).
+    mine = [p for p in places if name in p["name"].lower()]
+    assert len(mine) == 1 and places[0] == mine[0] and mine[0]["post_count"] == "2", places
     place_id = places[0]["id"]
     assert author.get(f"/v1/places/{place_id}").json["name"] == f"Café {name.title()}"
     assert post_ids(author.get(f"/v1/places/{place_id}/posts").json) == [second, first]
