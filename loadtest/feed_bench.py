@@ -60,6 +60,7 @@ from services.common.db import shard_schema
 from services.common.ids import shard_of
 from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.stats import percentiles
+from services.feed.keys import feed_key
 
 PAGE_SIZE = 20
 FEED_PATH = f"/v1/feed?page_size={PAGE_SIZE}&mode=RANKED"
@@ -139,17 +140,24 @@ async def warm_up(settings: Settings, tokens: dict[int, str], connections: int) 
 
 
 def pick_users(settings: Settings, count: int) -> list[int]:
-    """Seeded users whose feed is built (active users), up to `count`."""
+    """Users whose feed is built (active users), up to `count`, fullest feeds first.
+
+    Fullest first, so that users made by other means in the same Redis (the test suite's, each
+    following a few) do not crowd out the seeded ones whose pages the bench measures.
+    """
     client = redis.Redis.from_url(settings.redis_url)
-    users = []
-    for key in client.scan_iter(match="feed:*", count=5000):
-        users.append(int(key.split(b":")[1]))
-        if len(users) >= count:
-            break
-    client.close()
+    try:
+        users = [int(key.split(b":")[1]) for key in client.scan_iter(match="feed:*", count=5000)
+                 if key.count(b":") == 1]
+        with client.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.zcard(feed_key(user))
+            sizes = pipe.execute()
+    finally:
+        client.close()
     if not users:
         raise SystemExit("no built feeds found: run `make seed` first")
-    return users
+    return [user for _, user in sorted(zip(sizes, users), key=lambda pair: -pair[0])][:count]
 
 
 # --- the load generator ---------------------------------------------------------
