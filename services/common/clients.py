@@ -197,6 +197,17 @@ class GraphClient:
             found.update((r.owner_id, r) for r in reply.relationships)
         return found
 
+    async def filter_viewers(self, owner_id: int, viewer_ids: list[int]) -> tuple[bool, set[int]]:
+        """Whether the owner exists, and which of the viewers may see them."""
+        allowed: set[int] = set()
+        for batch in _batches(viewer_ids):
+            reply = await self._stub.FilterViewers(
+                graph_service_pb2.FilterViewersRequest(owner_id=owner_id, viewer_ids=batch), timeout=outbound_timeout())
+            if not reply.owner_found:
+                return False, set()
+            allowed.update(reply.allowed_viewer_ids)
+        return True, allowed
+
     async def follower_id_pages(self, user_id: int, page_size: int = 5000):
         """The user's follower ids, one page (a list) at a time."""
         token = ""

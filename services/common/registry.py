@@ -62,6 +62,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         proto_modules=("pictor.graph.v1.graph_service_pb2",),
         internal_callers=(
             ("ExportUserData", ("accounts",)),
+            ("FilterViewers", ("stories",)),
             ("GetExclusions", ("feed", "search")),
             ("GetRelationships", ("accounts", "engagement", "messaging", "moderation", "notifications", "posts", "realtime",
                                   "search", "stories")),

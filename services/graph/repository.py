@@ -88,6 +88,21 @@ class PostgresGraphRepository:
                 found[kind].add(owner)
         return Edges(**found)
 
+    async def audience(self, owner_id: int, viewer_ids: list[int], followers: bool) -> tuple[set[int], set[int]]:
+        s = _s(owner_id)
+        query = (f"SELECT 'blocked', target_id FROM {s}.blocks WHERE user_id = %(o)s AND target_id = ANY(%(v)s)"
+                 f" UNION ALL SELECT 'blocked', blocker_id FROM {s}.blocked_by"
+                 "  WHERE user_id = %(o)s AND blocker_id = ANY(%(v)s)")
+        if followers:
+            query += (f" UNION ALL SELECT 'following', follower_id FROM {s}.followers"
+                      "  WHERE user_id = %(o)s AND follower_id = ANY(%(v)s)")
+        found: dict[str, set[int]] = {"following": set(), "blocked": set()}
+        async with self.db.for_shard(shard_of(owner_id)).connection() as conn:
+            cur = await conn.execute(query, {"o": owner_id, "v": viewer_ids})
+            for kind, viewer in await cur.fetchall():
+                found[kind].add(viewer)
+        return found["following"], found["blocked"]
+
     async def follow(self, follower_id: int, target_id: int, approved: bool = False) -> bool:
         """Idempotent; True (and a "follow" event) when the edge is new on either side. approved: the
         target approved the follower's request (the event says so, for the follower's notification)."""

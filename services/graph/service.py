@@ -12,6 +12,7 @@ from services.common.pagination import decode_token, encode_token, iso_time, pag
 DEFAULT_PAGE, MAX_PAGE = 50, 200
 DEFAULT_ID_PAGE, MAX_ID_PAGE = 5000, 10_000
 MAX_RELATIONSHIPS = 500
+MAX_VIEWERS = 1000
 TOPIC = "graph"
 
 
@@ -63,6 +64,9 @@ class Page:
 
 class GraphRepository(Protocol):
     async def edges(self, viewer_id: int, owner_ids: list[int]) -> Edges: ...
+    # The owner's side, from the owner's shard: which of the viewers follow them (when asked) and which
+    # are blocked either way.
+    async def audience(self, owner_id: int, viewer_ids: list[int], followers: bool) -> tuple[set[int], set[int]]: ...
     # Writes put their event (follow, unfollow, block, ...) in the outbox with the change, and
     # only when the change changed something.
     async def follow(self, follower_id: int, target_id: int, approved: bool = False) -> bool: ...
@@ -183,6 +187,21 @@ class GraphService:
                 owner_is_private=profile.is_private,
             ))
         return result
+
+    async def filter_viewers(self, owner_id: int, viewer_ids: list[int]) -> tuple[bool, list[int]]:
+        """Whether the owner exists, and which of the viewers may see them (Relationship.can_view), in the
+        order asked: one read of the owner's shard for any number of viewers (0: signed out)."""
+        if len(viewer_ids) > MAX_VIEWERS:
+            raise InvalidArgument("viewer_ids", f"at most {MAX_VIEWERS} viewers per call")
+        profile = (await self.profiles.get([owner_id])).get(owner_id)
+        if profile is None:
+            return False, []
+        viewers = list(dict.fromkeys(viewer_ids))
+        signed_in = [v for v in viewers if v and v != owner_id]
+        following, blocked = await self.repo.audience(owner_id, signed_in, followers=profile.is_private) \
+            if signed_in else (set(), set())
+        return True, [v for v in viewers
+                      if v == owner_id or (v not in blocked and (not profile.is_private or v in following))]
 
     async def list_users(self, kind: str, viewer_id: int, user_id: int, size: int, token: str) -> Page:
         """followers / following of `user_id`, as `viewer_id` may see them."""

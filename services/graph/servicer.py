@@ -101,6 +101,10 @@ class GraphServicer(graph_service_pb2_grpc.GraphServiceServicer):
             for r in found
         ])
 
+    async def FilterViewers(self, request: pb.FilterViewersRequest, context: Context) -> pb.FilterViewersResponse:
+        found, allowed = await self.service.filter_viewers(request.owner_id, list(request.viewer_ids))
+        return pb.FilterViewersResponse(owner_found=found, allowed_viewer_ids=allowed)
+
     async def SetAccountPrivacy(self, request: pb.SetAccountPrivacyRequest, context: Context) -> empty_pb2.Empty:
         await self.service.set_account_privacy(request.user_id, request.is_private)
         return EMPTY

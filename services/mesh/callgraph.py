@@ -14,11 +14,14 @@ dataclass fields, `__init__` parameters and `self.x = Class(...)`. A
 `Protocol` stands for every class of the service (and common) that has all
 its methods, as a type checker would match them, so an adapter wired in by
 server.py is followed whichever it is.
-`getattr(self, name)` stands for any method of the class. Calls on values
-whose type is not one of ours (dicts, Redis, psycopg) are not followed;
-neither are functions passed around as values (the counters' `durable`
-callback): no RPC is made that way today, and a new one would go unseen, so
-keep outbound calls in client methods called by name. Workers serve no RPC,
+`getattr(self, name)` stands for any method of the class. A method a class
+hands to a helper it builds (`self._checks = Batcher(self._filter)`, in
+`__init__` or `__post_init__`) counts as called wherever the class calls that
+helper (`self._checks.submit(...)`). Calls on values whose type is not one of
+ours (dicts, Redis, psycopg) are not followed; neither are other functions
+passed around as values (the counters' `durable` callback): no RPC is made
+that way today, and a new one would go unseen, so keep outbound calls in
+client methods called by name. Workers serve no RPC,
 so they close no loop; their calls are listed too, from their `main()`, the
 function it hands to the worker loop and the handlers that hands to its
 consumer.
@@ -56,6 +59,7 @@ class ClassInfo:
     methods: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=dict)
     attributes: dict[str, str] = field(default_factory=dict)  # attribute -> class name
     stubs: dict[str, str] = field(default_factory=dict)  # attribute -> service name
+    handed: dict[str, list[str]] = field(default_factory=dict)  # helper attribute -> methods handed to it
     is_protocol: bool = False
 
 
@@ -162,6 +166,16 @@ class Universe:
                     info.attributes[target.attr] = params[stmt.value.id]
                 elif called := _called_class(stmt.value):
                     info.attributes[target.attr] = called
+        for setup in (info.methods.get("__init__"), info.methods.get("__post_init__")):
+            for stmt in ast.walk(setup) if setup is not None else ():
+                target = stmt.target if isinstance(stmt, ast.AnnAssign) else \
+                    stmt.targets[0] if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 else None
+                if not (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id == "self" and isinstance(stmt.value, ast.Call)):
+                    continue
+                if handed := [n.attr for n in ast.walk(stmt.value) if isinstance(n, ast.Attribute)
+                              and isinstance(n.value, ast.Name) and n.value.id == "self" and n.attr in info.methods]:
+                    info.handed[target.attr] = handed
         return info
 
     # --- resolving calls ----------------------------------------------------------------
@@ -220,6 +234,10 @@ class Universe:
                         and receiver.value.id == "self" and owner is not None and receiver.attr in owner.stubs):
                     rpcs.add(Rpc(owner.stubs[receiver.attr], func.attr))
                     continue
+                # self._checks.submit(...) on a helper the class handed methods to: those run.
+                if (isinstance(receiver, ast.Attribute) and isinstance(receiver.value, ast.Name)
+                        and receiver.value.id == "self" and owner is not None and receiver.attr in owner.handed):
+                    functions.update((owner.module, owner.name, m) for m in owner.handed[receiver.attr])
                 for info in self._expression_types(owner, receiver, local):
                     # self.method() runs the class's own; a typed attribute's any implementation.
                     candidates = [info] if info is owner else self.implementations(info.name, func.attr)

@@ -9,20 +9,30 @@ from collections.abc import Callable
 from pictor.accounts.v1 import accounts_pb2
 from pictor.media.v1 import media_pb2
 
+from services.common.batching import Batcher
 from services.common.clients import AccountsClient, GraphClient, MediaClient
 from services.common.errors import InvalidArgument
 
 
 class GraphRelations:
-    """The posts' visibility path: graph's GetRelationships decides (can_view: public, or followed, and
-    no block either way); ListFollowingIds for the tray."""
+    """The posts' visibility path: graph's FilterViewers decides (can_view: public, or followed, and no
+    block either way); ListFollowingIds for the tray.
+
+    A celebrity's story is viewed by many at once: the checks of one owner that arrive while one is in
+    flight go to the graph together in the next call (services.common.batching), one query in the
+    owner's shard for all of them, never an answer older than its question.
+    """
 
     def __init__(self, graph: GraphClient) -> None:
         self.graph = graph
+        self._checks: Batcher[int, int, bool | None] = Batcher(self._filter, max_batch=500)
 
     async def can_view(self, viewer_id: int, owner_id: int) -> bool | None:
-        relation = (await self.graph.relationships(viewer_id, [owner_id])).get(owner_id)
-        return None if relation is None else relation.can_view
+        return await self._checks.submit(owner_id, viewer_id)
+
+    async def _filter(self, owner_id: int, viewer_ids: list[int]) -> list[bool | None]:
+        found, allowed = await self.graph.filter_viewers(owner_id, viewer_ids)
+        return [(viewer in allowed) if found else None for viewer in viewer_ids]
 
     async def blocked_or_unknown(self, viewer_id: int, owner_id: int) -> bool:
         relation = (await self.graph.relationships(viewer_id, [owner_id])).get(owner_id)

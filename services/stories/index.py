@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.common.batching import Batcher
 from services.stories import keys
 from services.stories.service import Story, TrayEntry
 
@@ -117,6 +118,9 @@ class RedisStoryIndex:
         self.ttl_s = ttl_s
         self._tray = redis.register_script(TRAY_SCRIPT)
         self._seen = redis.register_script(SEEN_SCRIPT)
+        # A celebrity's story seen by many at once: the marks that arrive while one round trip is in
+        # flight go in the next, one pipeline (services.common.batching).
+        self._marks: Batcher[None, tuple[int, int, int], None] = Batcher(self._mark_many)
 
     async def add(self, story: Story) -> None:
         """After the story committed. Should Redis fail here, the story is not lost (nor posted twice by a
@@ -139,7 +143,15 @@ class RedisStoryIndex:
         await self.redis.zrem(keys.active_key(story.author_id, story.close_friends), str(story.id))
 
     async def mark_seen(self, viewer_id: int, story: Story) -> None:
-        await self._seen(keys=[keys.seen_key(viewer_id)], args=[story.author_id, story.id, 2 * self.ttl_s])
+        await self._marks.submit(None, (viewer_id, story.author_id, story.id))
+
+    async def _mark_many(self, _: None, marks: list[tuple[int, int, int]]) -> list[None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for viewer_id, author_id, story_id in marks:
+                await self._seen(keys=[keys.seen_key(viewer_id)], args=[author_id, story_id, 2 * self.ttl_s],
+                                 client=pipe)
+            await pipe.execute()
+        return [None] * len(marks)
 
     async def set_close_friend(self, owner_id: int, friend_id: int, on: bool) -> None:
         if on:

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from services.common import outbox
+from services.common.batching import Batcher
 from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
 from services.stories.service import TOPIC, Highlight, Story, Viewer
@@ -39,6 +40,9 @@ def _after(column: str, tiebreak: str, after: tuple[str, int] | None) -> tuple[s
 class PostgresStoryRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # A celebrity's story read by every view: the reads of a shard's stories that arrive while
+        # one is in flight go together in the next (services.common.batching).
+        self._gets: Batcher[int, int, Story | None] = Batcher(self._get_many)
 
     async def _rows(self, shard_id: int, sql: str, params: object) -> list[dict[str, Any]]:
         async with self.db.for_shard(shard_of(shard_id)).connection() as conn:
@@ -73,8 +77,15 @@ class PostgresStoryRepository:
     async def get(self, story_id: int) -> Story | None:
         if not self.db.holds(story_id):
             return None
-        rows = await self._rows(story_id, f"SELECT {COLUMNS} FROM {_s(story_id)}.stories WHERE id = %s", (story_id,))
-        return _story(rows[0]) if rows else None
+        return await self._gets.submit(shard_of(story_id), story_id)
+
+    async def _get_many(self, shard: int, story_ids: list[int]) -> list[Story | None]:
+        async with self.db.for_shard(shard).connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"SELECT {COLUMNS} FROM {shard_schema(shard)}.stories WHERE id = ANY(%s)",
+                              (list(set(story_ids)),))
+            found = {row["id"]: _story(row) for row in await cur.fetchall()}
+        return [found.get(story_id) for story_id in story_ids]
 
     async def active(self, author_id: int, now: datetime) -> list[Story]:
         rows = await self._rows(

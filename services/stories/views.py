@@ -14,10 +14,9 @@ of the hot row's lock taking turns with every view.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
+from services.common.batching import Batcher
 from services.common.ids import shard_of
 from services.stories.service import Story
 
@@ -25,54 +24,25 @@ MAX_BATCH = 1000
 
 
 @dataclass
-class _Pending:
-    story_id: int
-    viewer_id: int
-    done: asyncio.Future[bool]
-
-
-@dataclass
 class ViewBatcher:
     repo: object  # PostgresStoryRepository.add_views
     max_batch: int = MAX_BATCH
-    _queues: dict[int, list[_Pending]] = field(default_factory=dict)
-    _flushing: set[int] = field(default_factory=set)
-    _tasks: set[asyncio.Task] = field(default_factory=set)
+    _batcher: Batcher[int, tuple[int, int], bool] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._batcher = Batcher(self._add, self.max_batch)
 
     async def record(self, story: Story, viewer_id: int) -> bool:
         """Record the view; True when it is new. Returns once it is committed."""
-        shard = shard_of(story.author_id)
-        pending = _Pending(story.id, viewer_id, asyncio.get_running_loop().create_future())
-        self._queues.setdefault(shard, []).append(pending)
-        if shard not in self._flushing:
-            self._flushing.add(shard)
-            task = asyncio.create_task(self._flush(shard))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        # A caller that gives up (its deadline) leaves its view to the batch, which commits it anyway.
-        return await asyncio.shield(pending.done)
+        return await self._batcher.submit(shard_of(story.author_id), (story.id, viewer_id))
 
-    async def _flush(self, shard: int) -> None:
-        try:
-            while queue := self._queues.get(shard):
-                batch, self._queues[shard] = queue[:self.max_batch], queue[self.max_batch:]
-                try:
-                    new = await self.repo.add_views(shard, [p.story_id for p in batch], [p.viewer_id for p in batch])
-                except Exception as error:  # noqa: BLE001 (every waiter gets it: the batch is theirs)
-                    for p in batch:
-                        if not p.done.done():
-                            p.done.set_exception(error)
-                    continue
-                for p in batch:
-                    if not p.done.done():
-                        p.done.set_result((p.story_id, p.viewer_id) in new)
-                        new.discard((p.story_id, p.viewer_id))  # a second view of the pair in one batch is not new
-        finally:
-            self._flushing.discard(shard)
-            if not self._queues.get(shard):
-                self._queues.pop(shard, None)
+    async def _add(self, shard: int, views: list[tuple[int, int]]) -> list[bool]:
+        new = await self.repo.add_views(shard, [story for story, _ in views], [viewer for _, viewer in views])
+        answers = []
+        for view in views:
+            answers.append(view in new)
+            new.discard(view)  # a second view of the pair in one batch is not new
+        return answers
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            with contextlib.suppress(Exception):
-                await task
+        await self._batcher.close()
