@@ -86,20 +86,48 @@ class TokenSigner:
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
 
+# Tokens whose signature and claims were checked, kept so that a client's next calls with the same
+# token (it sends one for its lifetime) skip the RSA verification (~0.1 ms a call).
+VERIFIED_TOKENS = 10_000
+
+
 class TokenVerifier:
-    """Verifies bearer tokens against a JWKS file (the same one Envoy reads)."""
+    """Verifies bearer tokens against a JWKS file (the same one Envoy reads).
+
+    A token that passed is remembered (the exact string; up to VERIFIED_TOKENS, oldest out first):
+    the same string again needs no second signature check, only its expiry, which is checked on
+    every use, and the revocations, which are too.
+    """
 
     def __init__(self, jwks_file: Path, issuer: str) -> None:
         self._keys = {
             jwk["kid"]: jwt.PyJWK(jwk).key for jwk in json.loads(jwks_file.read_text())["keys"]
         }
         self._issuer = issuer
+        self._verified: dict[str, dict] = {}
 
     def verify(self, token: str) -> int:
         """The user id the token was issued to; Unauthenticated when it is not valid."""
         return int(self._claims(token)["sub"])
 
     def _claims(self, token: str) -> dict:
+        claims = self._verified.get(token)
+        if claims is None or claims["exp"] <= time.time():
+            self._verified.pop(token, None)
+            claims = self._decoded(token)
+            if len(self._verified) >= VERIFIED_TOKENS:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        revocations = revocation.current()
+        if revocations is not None:
+            sid = claims.get("sid")
+            if revocations.revoked(int(claims["sub"]), int(claims["iat"]),
+                                   int(sid) if isinstance(sid, str) and sid.isdigit() else None):
+                raise Unauthenticated("access token was revoked (signed out, suspended or deleted); sign in again",
+                                      reason="TOKEN_REVOKED")
+        return claims
+
+    def _decoded(self, token: str) -> dict:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid)
@@ -114,13 +142,6 @@ class TokenVerifier:
             raise Unauthenticated("access token expired", reason="TOKEN_EXPIRED") from None
         except (jwt.InvalidTokenError, ValueError):
             raise Unauthenticated("access token is not valid", reason="TOKEN_INVALID") from None
-        revocations = revocation.current()
-        if revocations is not None:
-            sid = claims.get("sid")
-            if revocations.revoked(int(claims["sub"]), int(claims["iat"]),
-                                   int(sid) if isinstance(sid, str) and sid.isdigit() else None):
-                raise Unauthenticated("access token was revoked (signed out, suspended or deleted); sign in again",
-                                      reason="TOKEN_REVOKED")
         return claims
 
     def caller(self, context: grpc.aio.ServicerContext) -> int | None:

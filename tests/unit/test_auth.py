@@ -27,6 +27,30 @@ def test_expired_token_is_rejected(keys):
     assert error.value.reason == "TOKEN_EXPIRED"
 
 
+def test_a_token_verified_before_still_expires(keys):
+    signer = TokenSigner.from_files(keys[0], "pictor", 60)
+    verifier = TokenVerifier(keys[1], "pictor")
+    token = signer.sign(42, now=time.time() - 59)  # a second left
+    assert verifier.verify(token) == 42
+    time.sleep(1.1)
+    with pytest.raises(Unauthenticated) as error:
+        verifier.verify(token)
+    assert error.value.reason == "TOKEN_EXPIRED"
+
+
+def test_a_token_verified_before_does_not_vouch_for_one_with_its_signature_and_other_claims(keys):
+    signer = TokenSigner.from_files(keys[0], "pictor", 60)
+    verifier = TokenVerifier(keys[1], "pictor")
+    token = signer.sign(42)
+    assert verifier.verify(token) == 42
+    header, _, signature = token.split(".")
+    other_claims = signer.sign(43).split(".")[1]
+    with pytest.raises(Unauthenticated) as error:
+        verifier.verify(f"{header}.{other_claims}.{signature}")
+    assert error.value.reason == "TOKEN_INVALID"
+    assert verifier.verify(token) == 42
+
+
 def test_token_from_another_key_is_rejected(keys, tmp_path):
     other = tmp_path / "other"
     ensure_signing_key(other / "key.pem", other / "jwks.json")
