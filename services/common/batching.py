@@ -8,6 +8,12 @@ item goes at once, in a batch of one.
 An item never joins a call already in flight: every call starts after each of its items
 arrived, so an answer is never older than its question (a read made after a block committed
 sees the block). A caller that gives up (its deadline) leaves its item to the batch.
+
+Under load the calls follow each other closely and each takes only what came during the last
+one's round trip (one or two items at a few hundred a second). `linger_s` makes a call that
+finds items waiting wait that much longer, so that it takes more: at 200 views in flight, 2 ms
+took graph's calls per view from ~1 to ~0.1 and the views from ~850/s to ~1,200/s (the stories
+bench). An item that comes alone never waits.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ class Batcher(Generic[K, I, R]):
     # One call for a batch: the key and its items in the order they came; one result per item.
     run: Callable[[K, list[I]], Awaitable[list[R]]]
     max_batch: int = 1000
+    # Under load (items waited while a call was in flight), wait this long more before the next
+    # call, so that it takes more of them; alone, an item never waits.
+    linger_s: float = 0.0
     _queues: dict[K, list[tuple[I, asyncio.Future]]] = field(default_factory=dict)
     _tasks: dict[K, asyncio.Task] = field(default_factory=dict)
 
@@ -54,6 +63,8 @@ class Batcher(Generic[K, I, R]):
                 for (_, done), result in zip(batch, results, strict=True):
                     if not done.done():
                         done.set_result(result)
+                if self.linger_s and self._queues.get(key):
+                    await asyncio.sleep(self.linger_s)
         finally:
             del self._tasks[key]
             if not self._queues.get(key):

@@ -23,9 +23,9 @@ class GraphRelations:
     owner's shard for all of them, never an answer older than its question.
     """
 
-    def __init__(self, graph: GraphClient) -> None:
+    def __init__(self, graph: GraphClient, batch_linger_s: float = 0.0) -> None:
         self.graph = graph
-        self._checks: Batcher[int, int, bool | None] = Batcher(self._filter, max_batch=500)
+        self._checks: Batcher[int, int, bool | None] = Batcher(self._filter, max_batch=500, linger_s=batch_linger_s)
 
     async def can_view(self, viewer_id: int, owner_id: int) -> bool | None:
         return await self._checks.submit(owner_id, viewer_id)

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,20 @@ def cpu_ms_per_call(before: dict[str, float], calls: int, shown: int = 6) -> dic
     if spent[shown:]:
         figures["the rest"] = round(sum(ms for _, ms in spent[shown:]), 2)
     return figures
+
+
+def served(settings: Settings, service: str, method: str) -> float | None:
+    """How many calls of `method` the service answered so far, from its /metrics (None: not exported)."""
+    port = settings.metrics_ports.get(service)
+    if not port:
+        return None
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    except OSError:
+        return None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line)
 
 
 @contextlib.contextmanager
@@ -315,6 +330,7 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
     for where, stub in (("the service", stories_direct), ("Envoy", stories)):
         story_ids = [(await post(celebrity, posted[0][1]))[0] for _ in range(celebrity_stories)]
         RETRIED["unavailable"] = 0
+        checks_before = served(settings, "graph", "FilterViewers")
         before = cpu_seconds()
         with profiled(f"views-at-{where.split()[-1].lower()}"):
             t = time.perf_counter()
@@ -323,6 +339,7 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
                                                 timeout=120)
                 for s in story_ids for p in viewers])
             elapsed = time.perf_counter() - t
+        checks = served(settings, "graph", "FilterViewers")
         counts = [(await stories.ListStoryViewers(pb.ListStoryViewersRequest(story_id=s, page_size=1),
                                                   metadata=auth(celebrity.access_token), timeout=30)).view_count
                   for s in story_ids]
@@ -330,6 +347,9 @@ async def run(settings: Settings, gateway_port: int, stories_port: int) -> None:
              views=len(viewers) * celebrity_stories, concurrency=concurrency,
              views_per_s=round(len(viewers) * celebrity_stories / elapsed, 1), view_counts=counts,
              exact=all(c == len(viewers) for c in counts), retried_unavailable=RETRIED["unavailable"],
+             # How well the visibility checks batched: graph calls per view (1.0: none shared a call).
+             graph_calls_per_view=None if checks is None or checks_before is None
+             else round((checks - checks_before) / (len(viewers) * celebrity_stories), 3),
              cpu_ms_per_view=cpu_ms_per_call(before, len(viewers) * celebrity_stories))
     await gateway.close()
     await direct.close()

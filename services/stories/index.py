@@ -112,7 +112,7 @@ def _ms(at: datetime) -> int:
 
 
 class RedisStoryIndex:
-    def __init__(self, redis: aioredis.Redis, repo, ttl_s: int) -> None:
+    def __init__(self, redis: aioredis.Redis, repo, ttl_s: int, batch_linger_s: float = 0.0) -> None:
         self.redis = redis
         self.repo = repo  # PostgresStoryRepository: what a rebuild reads
         self.ttl_s = ttl_s
@@ -120,7 +120,7 @@ class RedisStoryIndex:
         self._seen = redis.register_script(SEEN_SCRIPT)
         # A celebrity's story seen by many at once: the marks that arrive while one round trip is in
         # flight go in the next, one pipeline (services.common.batching).
-        self._marks: Batcher[None, tuple[int, int, int], None] = Batcher(self._mark_many)
+        self._marks: Batcher[None, tuple[int, int, int], None] = Batcher(self._mark_many, linger_s=batch_linger_s)
 
     async def add(self, story: Story) -> None:
         """After the story committed. Should Redis fail here, the story is not lost (nor posted twice by a

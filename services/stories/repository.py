@@ -38,11 +38,11 @@ def _after(column: str, tiebreak: str, after: tuple[str, int] | None) -> tuple[s
 
 
 class PostgresStoryRepository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, batch_linger_s: float = 0.0) -> None:
         self.db = db
         # A celebrity's story read by every view: the reads of a shard's stories that arrive while
         # one is in flight go together in the next (services.common.batching).
-        self._gets: Batcher[int, int, Story | None] = Batcher(self._get_many)
+        self._gets: Batcher[int, int, Story | None] = Batcher(self._get_many, linger_s=batch_linger_s)
 
     async def _rows(self, shard_id: int, sql: str, params: object) -> list[dict[str, Any]]:
         async with self.db.for_shard(shard_of(shard_id)).connection() as conn:

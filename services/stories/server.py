@@ -29,14 +29,14 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings, channels = resources.settings, resources.channels()
     config = StoriesConfig.from_env()
     db = await resources.database()
-    repo = PostgresStoryRepository(db)
+    linger = config.batch_linger_s
+    repo = PostgresStoryRepository(db, linger)
     erasure.start(resources, "stories", StoriesEraser(db, resources.redis()).erase_user)
-    views = ViewBatcher(repo)
+    views = ViewBatcher(repo, linger_s=linger)
     resources.on_close(views.close)
     media = StoryMedia(MediaClient(channels))
-    service = StoriesService(repo, RedisStoryIndex(resources.redis(), repo, config.ttl_s), views,
-                             GraphRelations(GraphClient(channels)), media, await resources.ids(),
-                             config)
+    service = StoriesService(repo, RedisStoryIndex(resources.redis(), repo, config.ttl_s, linger), views,
+                             GraphRelations(GraphClient(channels), linger), media, await resources.ids(), config)
     stories_service_pb2_grpc.add_StoriesServiceServicer_to_server(
         StoriesServicer(service, TokenVerifier(settings.jwks_file, settings.jwt_issuer),
                         AuthorSummaries(AccountsClient(channels)), media, UserDataExport(db, KINDS)), grpc_server)

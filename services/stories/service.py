@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from services.common.config import env_int
+from services.common.config import env_float, env_int
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decode_token, encode_token, iso_time, page_size, positive_int64
@@ -52,13 +52,20 @@ def id_time(any_id: int) -> datetime:
 class StoriesConfig:
     ttl_s: int = 86_400
     max_active: int = 100
+    # A view's reads and writes go in batches (services.common.batching); under load each batch
+    # waits this long for more.
+    batch_linger_s: float = 0.002
 
     @classmethod
     def from_env(cls) -> StoriesConfig:
         ttl = env_int("PICTOR_STORY_TTL", cls.ttl_s)
         if ttl <= 0:
             raise SystemExit("PICTOR_STORY_TTL must be a positive number of seconds")
-        return cls(ttl_s=ttl, max_active=env_int("PICTOR_STORY_MAX_ACTIVE", cls.max_active))
+        linger_ms = env_float("PICTOR_STORY_BATCH_LINGER_MS", cls.batch_linger_s * 1000)
+        if not 0 <= linger_ms <= 100:
+            raise SystemExit("PICTOR_STORY_BATCH_LINGER_MS must be 0-100 milliseconds")
+        return cls(ttl_s=ttl, max_active=env_int("PICTOR_STORY_MAX_ACTIVE", cls.max_active),
+                   batch_linger_s=linger_ms / 1000)
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,11 @@ MAX_BATCH = 1000
 class ViewBatcher:
     repo: object  # PostgresStoryRepository.add_views
     max_batch: int = MAX_BATCH
+    linger_s: float = 0.0
     _batcher: Batcher[int, tuple[int, int], bool] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._batcher = Batcher(self._add, self.max_batch)
+        self._batcher = Batcher(self._add, self.max_batch, self.linger_s)
 
     async def record(self, story: Story, viewer_id: int) -> bool:
         """Record the view; True when it is new. Returns once it is committed."""

@@ -76,3 +76,23 @@ async def test_a_caller_that_gives_up_leaves_its_item_to_the_batch():
     await batcher.close()
     assert recorder.batches == [("a", [7])]
     assert await batcher.submit("a", 8) == 80
+
+
+async def test_under_load_a_lingering_call_takes_what_came_meanwhile_and_an_item_alone_does_not_wait():
+    recorder = Recorder()
+    batcher = Batcher(recorder.run, linger_s=0.05)
+    first = asyncio.create_task(batcher.submit("a", 1))
+    await settle()
+    second = asyncio.create_task(batcher.submit("a", 2))  # waits while 1 is in flight: load
+    await settle()
+    recorder.gate.set()
+    assert await first == 10
+    third = asyncio.create_task(batcher.submit("a", 3))  # during the linger
+    assert await asyncio.gather(second, third) == [20, 30]
+    assert recorder.batches == [("a", [1]), ("a", [2, 3])]
+
+    quiet = Recorder()
+    quiet.gate.set()
+    alone = Batcher(quiet.run, linger_s=3600)  # an item alone that waited would time out here
+    assert await asyncio.wait_for(alone.submit("b", 4), timeout=5) == 40
+    assert await asyncio.wait_for(alone.submit("b", 5), timeout=5) == 50
