@@ -15,7 +15,8 @@ Starts a private stack (its own data folder and free ports), or uses a running o
     ``BENCH_VIEW_CONCURRENCY`` (200) concurrent writers: views/s and whether view_count is exact;
   - the celebrity: posts ``BENCH_CELEBRITY_STORIES`` (3) stories and every registered account views
     each of them, ``BENCH_VIEW_CONCURRENCY`` views in flight: first at the stories service (gRPC
-    on its port), then through Envoy; views/s, and whether each view_count is exact.
+    on its port), then through Envoy; views/s, whether each view_count is exact, and graph's
+    FilterViewers calls per view (from graph's /metrics: how well the visibility checks batched).
 With ``BENCH_PROFILE_DIR``, py-spy records the stories and graph processes during the tray at the
 service and the celebrity's views at the service (raw folded stacks, one file per process and phase).
 Prints one JSON line per figure, with the load average when it was measured.
