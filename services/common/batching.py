@@ -54,6 +54,8 @@ class Batcher(Generic[K, I, R]):
                 batch, self._queues[key] = queue[:self.max_batch], queue[self.max_batch:]
                 try:
                     results = await self.run(key, [item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(f"a batch of {len(batch)} gave {len(results)} results")
                 except Exception as error:  # noqa: BLE001 (every waiter gets it: the batch is theirs)
                     for _, done in batch:
                         if not done.done():
