@@ -200,8 +200,9 @@ class GraphService:
         signed_in = [v for v in viewers if v and v != owner_id]
         following, blocked = await self.repo.audience(owner_id, signed_in, followers=profile.is_private) \
             if signed_in else (set(), set())
-        return True, [v for v in viewers
-                      if v == owner_id or (v not in blocked and (not profile.is_private or v in following))]
+        return True, [v for v in viewers if Relationship(
+            owner_id=owner_id, following=v == owner_id or v in following, blocked=v in blocked,
+            owner_is_private=profile.is_private).can_view]
 
     async def list_users(self, kind: str, viewer_id: int, user_id: int, size: int, token: str) -> Page:
         """followers / following of `user_id`, as `viewer_id` may see them."""
