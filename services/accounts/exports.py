@@ -189,7 +189,8 @@ class ArchiveSigner:
         return exp, self.signature(export_id, exp)
 
     def valid(self, export_id: int, exp: int, sig: str, now: float) -> bool:
-        return exp >= now and hmac.compare_digest(self.signature(export_id, exp), sig or "")
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+        return exp >= now and hmac.compare_digest(self.signature(export_id, exp).encode(), (sig or "").encode())
 
 
 def _not_found(export_id: int) -> NotFound:
