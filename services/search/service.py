@@ -156,6 +156,8 @@ def check_query(q: str) -> str:
     q = q.strip()
     if not q or len(q) > MAX_QUERY:
         raise InvalidArgument("q", f"q must be 1-{MAX_QUERY} characters", reason="QUERY_INVALID")
+    if "\x00" in q:  # PostgreSQL's text cannot hold it: a 500 otherwise, as posts' captions check too
+        raise InvalidArgument("q", "q must not contain NUL characters", reason="QUERY_INVALID")
     return q
 
 
