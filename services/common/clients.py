@@ -251,6 +251,15 @@ class MediaClient:
             found.update((m.id, m) for m in reply.media)
         return found
 
+    async def sign_urls(self, media_ids: list[int]) -> dict[int, tuple[int, str]]:
+        """A fresh (exp, sig) for each media item's URLs (posts re-signs cached shapes with them)."""
+        found: dict[int, tuple[int, str]] = {}
+        for batch in _batches(media_ids):
+            reply = await self._stub.SignMediaUrls(
+                media_service_pb2.SignMediaUrlsRequest(media_ids=batch), timeout=outbound_timeout())
+            found.update((s.media_id, (s.exp, s.sig)) for s in reply.signatures)
+        return found
+
     async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False,
                            full_screen: bool = False) -> None:
         """Have media record that the post (confirmed: the story; full_screen: with the photos' 9:16
@@ -285,10 +294,13 @@ class PostsClient:
     def __init__(self, channels: MeshChannels) -> None:
         self._stub = posts_service_pb2_grpc.PostsServiceStub(channels.channel("posts"))
 
-    async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
-        """Hydrated posts the viewer may see, in the order asked (at most 100 ids)."""
+    async def visible_posts(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True
+                            ) -> list[posts_pb2.Post]:
+        """Hydrated posts the viewer may see, in the order asked (at most 100 ids); without counts,
+        likes and saves unless `viewer_state`."""
         reply = await self._stub.BatchGetPosts(
-            posts_service_pb2.BatchGetPostsRequest(viewer_id=viewer_id, post_ids=post_ids),
+            posts_service_pb2.BatchGetPostsRequest(viewer_id=viewer_id, post_ids=post_ids,
+                                                   without_viewer_state=not viewer_state),
             timeout=outbound_timeout())
         return list(reply.posts)
 

@@ -95,6 +95,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("AttachMedia", ("messaging", "posts", "stories")),
             ("SetAvatar", ("accounts",)),
             ("BatchGetMedia", ("messaging", "posts", "stories")),
+            ("SignMediaUrls", ("posts",)),
             ("ExportUserData", ("accounts",)),
             ("ReadOriginal", ("accounts",)),
             ("ReleaseMedia", ("messaging", "posts", "stories")),

@@ -34,7 +34,8 @@ PHOTO_UNDRAWN = (*UNDRAWN, "kind", "state", "failure_reason", "duration_ms", "ha
 
 
 class PostsReader(Protocol):
-    async def visible_posts(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]: ...
+    async def visible_posts(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True
+                            ) -> list[posts_pb2.Post]: ...
 
 
 class StatesReader(Protocol):
@@ -56,7 +57,7 @@ class FeedPages:
         missing = [p for p in post_ids if p not in shapes]
         if missing:
             # Posts checks who may see them as it shapes them (and caches the shapes).
-            shapes.update((p.id, p) for p in await self.posts.visible_posts(viewer_id, missing))
+            shapes.update((p.id, p) for p in await self.posts.visible_posts(viewer_id, missing, viewer_state=False))
         page = []
         for post_id in post_ids:
             post = shapes.get(post_id)

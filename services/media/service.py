@@ -454,6 +454,15 @@ class MediaService:
         found = await self.repo.get_media([i for i in dict.fromkeys(media_ids) if self._in_range(i)])
         return [self._view(found[i]) for i in media_ids if i in found]
 
+    def sign_urls(self, media_ids: list[int]) -> list[tuple[int, int, str]]:
+        """(media id, exp, sig) for each distinct id, in the order asked: what a URL of the item carries.
+        Nothing is read: the caller (posts) asks only for items of shapes it built from our answers, and
+        a URL of an item gone opens nothing (get_file reads the record after the signature)."""
+        if len(media_ids) > MAX_BATCH:
+            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        now = self.clock()
+        return [(i, *self.signer.sign(i, now)) for i in dict.fromkeys(media_ids) if self._in_range(i)]
+
     async def get_file(self, media_id: int, file: str, exp: int, sig: str, range_header: str = "") -> MediaFile:
         now = self.clock()
         # The signature first: without it, nothing about the media is revealed.

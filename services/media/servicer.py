@@ -196,6 +196,12 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         media = await self.service.batch_get(list(request.media_ids))
         return pb.BatchGetMediaResponse(media=[media_to_proto(m, for_owner=False) for m in media])
 
+    async def SignMediaUrls(
+        self, request: pb.SignMediaUrlsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SignMediaUrlsResponse:
+        return pb.SignMediaUrlsResponse(signatures=[
+            pb.MediaUrlSignature(media_id=i, exp=exp, sig=sig) for i, exp, sig in self.service.sign_urls(list(request.media_ids))])
+
     async def AttachMedia(
         self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.AttachMediaResponse:

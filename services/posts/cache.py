@@ -4,7 +4,14 @@ What is cached never decides who sees what: visibility and the viewer's own
 state (liked, saved, counts) are looked up on every read. Posts fills and
 invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
-  postv2:{id} the serialized posts.v1.Post, for up to CACHE_TTL_S (cache_ttl); or a tombstone (services.posts.keys)
+  postv2:{id} the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
+
+A shape outlives its media URLs, which expire within minutes so that a
+revoked viewer loses them soon. Readers serve a shape only while every URL in
+it has URL_LIFE_S left (fresh); an older one (stale) posts re-signs with
+media's SignMediaUrls, which reads nothing, and writes back unless the shape
+changed meanwhile (Refresh), rather than shaping the post again from
+PostgreSQL, accounts and media.
 
 Media's media.updated events (an alt text changed, a video finished processing) evict the posts that use
 the item (MediaChanges, in the posts worker). Readers fill with SET NX; a delete writes a tombstone that outlives any fill
@@ -14,8 +21,10 @@ deleted post can never come back from the cache; an edit overwrites.
 
 from __future__ import annotations
 
+import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from pictor.engagement.v1.engagement_service_pb2 import PostState
@@ -25,23 +34,53 @@ from pictor.posts.v1 import posts_pb2
 from services.common.events import Event
 from services.posts.keys import cached_post_key
 
-# A shape is kept this long at most, and never past the point where its media URLs (signed
-# for PICTOR_MEDIA_URL_TTL + up to PICTOR_MEDIA_URL_BUCKET, 4-5 minutes by default, so that a
-# revoked viewer loses them soon) would have less than URL_LIFE_S left when served: with the
-# defaults a shape is cached for 2-3 minutes.
+# A shape is kept this long; its author's summary may be as old (an edit or a media change replaces it
+# sooner). Its media URLs are signed for PICTOR_MEDIA_URL_TTL + up to PICTOR_MEDIA_URL_BUCKET (4-5 minutes
+# by default); a shape is served only while they have URL_LIFE_S left, and re-signed after.
 CACHE_TTL_S = 1800
 URL_LIFE_S = 120
 TOMBSTONE = b"-"
 _NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)
+_EXPIRY = re.compile(r"[?&]exp=(\d+)")
+_SIGNED = re.compile(r"([?&])exp=\d+&sig=[A-Za-z0-9_-]*")
 
 
-def cache_ttl(post: posts_pb2.Post, now: float) -> int:
-    """How long the shape may be served from the cache (at least a second)."""
-    expiries = [int(exp[0]) for m in post.media if m.url_template
-                for exp in [parse_qs(urlsplit(m.url_template).query).get("exp")] if exp and exp[0].isdigit()]
-    if not expiries:
-        return CACHE_TTL_S
-    return max(1, min(CACHE_TTL_S, int(min(expiries) - now) - URL_LIFE_S))
+def url_expiry(post: posts_pb2.Post) -> int | None:
+    """When the first of the shape's media URLs expires (Unix seconds); None when it has none."""
+    expiries = [int(found.group(1)) for m in post.media if m.url_template
+                for found in [_EXPIRY.search(m.url_template)] if found]
+    return min(expiries) if expiries else None
+
+
+def is_fresh(post: posts_pb2.Post, now: float) -> bool:
+    """Every media URL of the shape still has URL_LIFE_S to live."""
+    expiry = url_expiry(post)
+    return expiry is None or expiry - now >= URL_LIFE_S
+
+
+def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) -> posts_pb2.Post | None:
+    """A copy of the shape whose every media URL carries its item's new (exp, sig); None when an item
+    with URLs has none in `signatures` (then it must be shaped again)."""
+    copy = posts_pb2.Post()
+    copy.CopyFrom(post)
+    for media in copy.media:
+        if not media.url_template:
+            continue
+        if media.id not in signatures:
+            return None
+        exp, sig = signatures[media.id]
+
+        def sign(url: str, signed: str = f"exp={exp}&sig={sig}") -> str:
+            return _SIGNED.sub(lambda found: found.group(1) + signed, url)
+
+        media.url_template = sign(media.url_template)
+        for variant in (*media.variants, *media.full_screen):
+            variant.url = sign(variant.url)
+        if media.HasField("video"):
+            media.video.hls_url = sign(media.video.hls_url)
+            for rendition in media.video.renditions:
+                rendition.url = sign(rendition.url)
+    return copy
 
 
 def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:
@@ -60,34 +99,66 @@ def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
 
 # Delete a cached shape unless it is a tombstone.
 _EVICT = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+# KEYS: the shape. ARGV: the bytes read, the new ones. Replaces the shape, its time to live kept, only if it
+# is still what was read: an edit, an eviction or a delete (its tombstone) meanwhile wins.
+_REFRESH = ("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') "
+            "return 1 end return 0")
+
+
+@dataclass
+class Cached:
+    """What the cache holds for some posts: fresh shapes (None: deleted), and stale ones with their bytes."""
+
+    fresh: dict[int, posts_pb2.Post | None] = field(default_factory=dict)
+    stale: dict[int, tuple[posts_pb2.Post, bytes]] = field(default_factory=dict)
 
 
 class PostCache:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._evict = client.register_script(_EVICT)
+        self._refresh = client.register_script(_REFRESH)
 
-    async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
-        """Cached posts by id; None for a post known deleted; absent when not cached."""
+    async def read(self, post_ids: list[int], now: float | None = None) -> Cached:
+        """The cached shapes of these posts; a post cached nowhere is in neither map."""
+        found = Cached()
         if not post_ids:
-            return {}
-        found: dict[int, posts_pb2.Post | None] = {}
+            return found
+        now = time.time() if now is None else now
         for post_id, raw in zip(post_ids, await self.client.mget([cached_post_key(i) for i in post_ids])):
             if raw == TOMBSTONE:
-                found[post_id] = None
+                found.fresh[post_id] = None
             elif raw is not None:
-                found[post_id] = posts_pb2.Post.FromString(raw)
+                post = posts_pb2.Post.FromString(raw)
+                if is_fresh(post, now):
+                    found.fresh[post_id] = post
+                else:
+                    found.stale[post_id] = (post, raw)
         return found
+
+    async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
+        """Cached shapes fit to serve by id; None for a post known deleted; absent when not cached or stale."""
+        return (await self.read(post_ids)).fresh
 
     async def fill(self, posts: list[posts_pb2.Post]) -> None:
         async with self.client.pipeline(transaction=False) as pipe:
             for post in posts:
-                pipe.set(cached_post_key(post.id), post.SerializeToString(), ex=cache_ttl(post, time.time()), nx=True)
+                pipe.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S, nx=True)
+            await pipe.execute()
+
+    async def refresh(self, stale: Mapping[int, bytes], posts: list[posts_pb2.Post]) -> None:
+        """Stale shapes (their bytes as read) replaced by these, where nothing changed them meanwhile."""
+        if not posts:
+            return
+        async with self.client.pipeline(transaction=False) as pipe:
+            for post in posts:
+                await self._refresh(keys=[cached_post_key(post.id)], args=[stale[post.id], post.SerializeToString()],
+                                    client=pipe)
             await pipe.execute()
 
     async def replace(self, post: posts_pb2.Post) -> None:
         """After an edit: the new version wins over any fill in flight."""
-        await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=cache_ttl(post, time.time()))
+        await self.client.set(cached_post_key(post.id), post.SerializeToString(), ex=CACHE_TTL_S)
 
     async def evict(self, post_ids: list[int]) -> None:
         """After a change elsewhere (a media item's alt text): the next read shapes these posts again.

@@ -17,8 +17,12 @@ from pictor.posts.v1 import posts_pb2
 
 from services.common.clients import AccountsClient, EngagementClient, MediaClient, user_summary
 from services.common.errors import InvalidArgument
-from services.posts.cache import PostCache, shown_to, with_state
+from services.posts.cache import PostCache, resigned, shown_to, with_state
 from services.posts.service import MAX_BATCH, Post, PostsService
+
+
+async def _no_states() -> dict[int, PostState]:
+    return {}
 
 
 class PostHydrator:
@@ -61,21 +65,32 @@ class PostReader:
         self.hydrator = hydrator
         self.cache = cache
 
-    async def read(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
-        """The posts the viewer may see, in the order asked, fully shaped; the rest left out."""
+    async def read(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True) -> list[posts_pb2.Post]:
+        """The posts the viewer may see, in the order asked, fully shaped (without counts, likes and saves
+        unless `viewer_state`); the rest left out."""
         if len(post_ids) > MAX_BATCH:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         wanted = list(dict.fromkeys(post_ids))
-        cached = await self.cache.get(wanted)
+        found = await self.cache.read(wanted)
+        cached = found.fresh
+        if found.stale:
+            # Only their URLs are old: media signs them again, nothing is read.
+            signatures = await self.hydrator.media.sign_urls([m.id for p, _ in found.stale.values() for m in p.media])
+            fresh = [p for p in (resigned(post, signatures) for post, _ in found.stale.values()) if p is not None]
+            cached.update((p.id, p) for p in fresh)
+            await self.cache.refresh({i: raw for i, (_, raw) in found.stale.items()}, fresh)
         missing = [i for i in wanted if i not in cached]
         if missing:
-            fresh = await self.hydrator.shared(await self.service.live(missing))
-            await self.cache.fill(fresh)
-            cached.update((p.id, p) for p in fresh)
+            shaped = await self.hydrator.shared(await self.service.live(missing))
+            # Stale shapes media would not sign again are shaped anew, and replace what was read.
+            await self.cache.fill([p for p in shaped if p.id not in found.stale])
+            await self.cache.refresh({i: raw for i, (_, raw) in found.stale.items()},
+                                     [p for p in shaped if p.id in found.stale])
+            cached.update((p.id, p) for p in shaped)
         live = [cached[i] for i in wanted if cached.get(i) is not None]
         allowed, states = await asyncio.gather(
             self.service.viewable_authors(viewer_id, list({p.author.id for p in live})),
-            self.hydrator.states(viewer_id, [p.id for p in live]))
+            self.hydrator.states(viewer_id, [p.id for p in live]) if viewer_state else _no_states())
         return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed and shown_to(p, viewer_id)]
 
     async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[posts_pb2.Post], str]:

@@ -90,7 +90,8 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
         return pb.ListPostsResponse(posts=posts, next_page_token=token)
 
     async def BatchGetPosts(self, request: pb.BatchGetPostsRequest, context: Context) -> pb.BatchGetPostsResponse:
-        return pb.BatchGetPostsResponse(posts=await self.reader.read(request.viewer_id, list(request.post_ids)))
+        return pb.BatchGetPostsResponse(posts=await self.reader.read(request.viewer_id, list(request.post_ids),
+                                                                     viewer_state=not request.without_viewer_state))
 
     async def CheckPostAccess(self, request: pb.CheckPostAccessRequest, context: Context
                               ) -> pb.CheckPostAccessResponse:

@@ -1,8 +1,8 @@
 """A media URL of a post that became invisible to someone (block, private account, delete) stops
 opening for them within PICTOR_MEDIA_URL_TTL + PICTOR_MEDIA_URL_BUCKET (5 minutes by default;
 2 + 1 s on this module's own stack), while whoever may still see the post gets fresh URLs that
-open. The default bound itself is checked on the session's stack: every URL served expires
-within 300 s, from the cache or not."""
+open, re-signed when posts' cache kept the shape longer than its URLs. The default bound itself is
+checked on the session's stack: every URL served expires within 300 s, from the cache or not."""
 
 from __future__ import annotations
 
@@ -12,8 +12,12 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import redis
+from pictor.posts.v1 import posts_pb2
 
 from services.mesh.launcher import Stack
+from services.posts.cache import url_expiry
+from services.posts.keys import cached_post_key
 from tests.conftest import private_stack
 from tests.e2e.http import Gateway, UserClient, path_of
 from tests.e2e.media_files import unique_jpeg
@@ -115,3 +119,18 @@ def test_a_deleted_posts_photo_stops_opening(person):
     seen = photo_url(ok(bob.get(f"/v1/posts/{post['id']}")))
     ok(alice.delete(f"/v1/posts/{post['id']}"))
     stops_opening(bob, seen)
+
+
+def test_a_shape_cached_past_its_urls_is_served_signed_anew(person, short_urls):
+    """Posts' cache keeps a shape longer than its URLs live: a read after they expired gets it re-signed
+    (media's SignMediaUrls), never stale, and the cache holds the re-signed shape."""
+    alice, bob = person(), person()
+    post = post_photo(alice)
+    ok(bob.get(f"/v1/posts/{post['id']}"))
+    time.sleep(TTL_S + BUCKET_S + 0.5)  # every URL in the cached shape has expired
+    again = ok(bob.get(f"/v1/posts/{post['id']}"))
+    assert again["caption"] == post["caption"] and again["media"][0]["id"] == post["media"][0]["id"]
+    assert expiry(photo_url(again)) > time.time()
+    assert bob.gateway.get(path_of(photo_url(again))).status == 200
+    cached = redis.Redis.from_url(short_urls.settings.redis_url).get(cached_post_key(post["id"]))
+    assert url_expiry(posts_pb2.Post.FromString(cached)) == expiry(again["media"][0]["url_template"])

@@ -194,6 +194,25 @@ def test_check_post_access_answers_the_visible_posts_and_their_authors_only(sett
     assert check_post_access(settings, 0, asked) == [(shown, int(public.id))]
 
 
+def test_batch_get_posts_leaves_the_viewer_state_out_when_the_caller_has_it(settings, new_user):
+    """As the feed asks (it has counts, likes and saves from engagement already): the shapes alone."""
+    from pictor.posts.v1 import posts_service_pb2 as pb
+    from pictor.posts.v1 import posts_service_pb2_grpc
+
+    from services.common.mesh_tls import service_channel
+
+    author, fan = new_user(), new_user()
+    post_id = int(create_post(author)["id"])
+    assert fan.post(f"/v1/posts/{post_id}/like").status == 200
+    with service_channel(settings, "posts", "feed", aio=False) as channel:
+        stub = posts_service_pb2_grpc.PostsServiceStub(channel)
+        full, bare = (stub.BatchGetPosts(pb.BatchGetPostsRequest(viewer_id=int(fan.id), post_ids=[post_id],
+                                                                 without_viewer_state=without), timeout=5).posts
+                      for without in (False, True))
+    assert [(p.id, p.like_count, p.liked_by_me) for p in full] == [(post_id, 1, True)]
+    assert [(p.id, p.like_count, p.liked_by_me, p.caption) for p in bare] == [(post_id, 0, False, full[0].caption)]
+
+
 def test_check_post_access_is_refused_at_the_gateway(settings):
     import grpc
 

@@ -129,6 +129,27 @@ async def test_batch_get_refuses_more_than_500_ids(stub):
     assert code == grpc.StatusCode.INVALID_ARGUMENT and info.metadata["field"] == "media_ids"
 
 
+async def test_sign_media_urls_gives_each_item_a_signature_its_files_open_with(stub, new_user, corpus):
+    _, auth = new_user()
+    media = await stub.UploadMedia(upload_request((corpus / "hopper.jpg").read_bytes()), metadata=auth, timeout=30)
+    reply = await stub.SignMediaUrls(pb.SignMediaUrlsRequest(media_ids=[media.id, media.id]), timeout=10)
+    assert [s.media_id for s in reply.signatures] == [media.id]
+    signature = reply.signatures[0]
+    assert signature.exp >= int(query(media.url_template.replace("{variant}", "150.jpg"))["exp"])
+    call = stub.GetMediaFile(pb.GetMediaFileRequest(media_id=media.id, file="150.jpg", exp=signature.exp,
+                                                    sig=signature.sig), timeout=10)
+    assert (await call).content_type == "image/jpeg"
+    code, info, _ = await failure(stub.SignMediaUrls(pb.SignMediaUrlsRequest(media_ids=range(1, 502)), timeout=10))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and info.metadata["field"] == "media_ids"
+
+
+async def test_sign_media_urls_is_for_posts_only(serve):
+    as_stories = await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub, "stories")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await as_stories.SignMediaUrls(pb.SignMediaUrlsRequest(media_ids=[1]), timeout=10)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
 # --- serving ----------------------------------------------------------------------
 
 
