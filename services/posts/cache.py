@@ -10,7 +10,7 @@ A shape outlives its media URLs, which expire within minutes so that a
 revoked viewer loses them soon. Readers serve a shape only while every URL in
 it has URL_LIFE_S left (fresh); an older one (stale) posts re-signs with
 media's SignMediaUrls, which reads nothing, and writes back unless the shape
-changed meanwhile (Refresh), rather than shaping the post again from
+changed meanwhile (PostCache.refresh), rather than shaping the post again from
 PostgreSQL, accounts and media.
 
 Media's media.updated events (an alt text changed, a video finished processing) evict the posts that use
@@ -34,10 +34,11 @@ from pictor.posts.v1 import posts_pb2
 from services.common.events import Event
 from services.posts.keys import cached_post_key
 
-# A shape is kept this long; its author's summary may be as old (an edit or a media change replaces it
-# sooner). Its media URLs are signed for PICTOR_MEDIA_URL_TTL + up to PICTOR_MEDIA_URL_BUCKET (4-5 minutes
-# by default); a shape is served only while they have URL_LIFE_S left, and re-signed after.
-CACHE_TTL_S = 1800
+# A shape is kept this long, so its author's name and avatar may be as old (an edit or a media change
+# replaces it sooner): longer would shape posts again less often, and show renames later. Its media
+# URLs are signed for PICTOR_MEDIA_URL_TTL + up to PICTOR_MEDIA_URL_BUCKET (4-5 minutes by default);
+# a shape is served only while they have URL_LIFE_S left, and re-signed after.
+CACHE_TTL_S = 600
 URL_LIFE_S = 120
 TOMBSTONE = b"-"
 _NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)

@@ -73,19 +73,19 @@ class PostReader:
         wanted = list(dict.fromkeys(post_ids))
         found = await self.cache.read(wanted)
         cached = found.fresh
-        if found.stale:
+        stale = {i: raw for i, (_, raw) in found.stale.items()}
+        if stale:
             # Only their URLs are old: media signs them again, nothing is read.
             signatures = await self.hydrator.media.sign_urls([m.id for p, _ in found.stale.values() for m in p.media])
             fresh = [p for p in (resigned(post, signatures) for post, _ in found.stale.values()) if p is not None]
             cached.update((p.id, p) for p in fresh)
-            await self.cache.refresh({i: raw for i, (_, raw) in found.stale.items()}, fresh)
+            await self.cache.refresh(stale, fresh)
         missing = [i for i in wanted if i not in cached]
         if missing:
             shaped = await self.hydrator.shared(await self.service.live(missing))
             # Stale shapes media would not sign again are shaped anew, and replace what was read.
-            await self.cache.fill([p for p in shaped if p.id not in found.stale])
-            await self.cache.refresh({i: raw for i, (_, raw) in found.stale.items()},
-                                     [p for p in shaped if p.id in found.stale])
+            await self.cache.fill([p for p in shaped if p.id not in stale])
+            await self.cache.refresh(stale, [p for p in shaped if p.id in stale])
             cached.update((p.id, p) for p in shaped)
         live = [cached[i] for i in wanted if cached.get(i) is not None]
         allowed, states = await asyncio.gather(
