@@ -6,6 +6,7 @@ The test suite and `make fuzz` start one with services.mesh.launcher.Stack.
 from __future__ import annotations
 
 import os
+import random
 import socket
 from pathlib import Path
 
@@ -17,17 +18,40 @@ from services.common.registry import SERVICES, WORKERS
 UNLIMITED = "1000000/1"
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
+# Private stacks listen on ports from here up to the kernel's ephemeral range, clear of the default
+# ports (services.common.config). NOTE: not in the ephemeral range (bind to port 0 picks there): a
+# port free when picked there can be taken by any program's outgoing connection before the stack
+# binds it, which made a private stack fail to start now and then.
+PRIVATE_PORTS_FROM = 20_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_start() -> int:
     try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default; elsewhere, the IANA range starts higher still
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` loopback ports nothing listens on, below the ephemeral range, none handed out before by
+    this process (an earlier stack's, or one its caller already holds)."""
+    candidates = [p for p in range(PRIVATE_PORTS_FROM, _ephemeral_start()) if p not in _handed_out]
+    random.shuffle(candidates)
+    found: list[int] = []
+    for port in candidates:
+        if len(found) == count:
+            break
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        found.append(port)
+    if len(found) < count:
+        raise RuntimeError(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} up")
+    _handed_out.update(found)
+    return found
 
 
 def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:

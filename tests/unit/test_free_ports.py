@@ -1,0 +1,43 @@
+"""Private stacks' ports: below the kernel's ephemeral range (where another program's outgoing
+connection could take one before the stack binds it), free, and never handed out twice."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from services.mesh import private_stack
+from services.mesh.private_stack import PRIVATE_PORTS_FROM, _ephemeral_start, free_ports
+
+
+def test_ports_are_free_distinct_and_below_the_ephemeral_range():
+    first, second = free_ports(40), free_ports(40)
+    assert len(set(first + second)) == 80  # a second stack's never repeat the first's
+    assert all(PRIVATE_PORTS_FROM <= p < _ephemeral_start() for p in first + second)
+    for port in first:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def test_a_port_something_listens_on_is_never_handed_out(monkeypatch):
+    low = next(p for p in range(PRIVATE_PORTS_FROM, 30_000, 3)
+               if all(_bindable(q) and q not in private_stack._handed_out for q in (p, p + 1, p + 2)))
+    # A range of three ports, the middle one taken.
+    monkeypatch.setattr(private_stack, "PRIVATE_PORTS_FROM", low)
+    monkeypatch.setattr(private_stack, "_ephemeral_start", lambda: low + 3)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", low + 1))
+        listener.listen()
+        assert sorted(free_ports(2)) == [low, low + 2]
+        with pytest.raises(RuntimeError):
+            free_ports(1)  # the two others are handed out now
