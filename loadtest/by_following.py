@@ -11,12 +11,12 @@ import asyncio
 import json
 
 import psycopg
-import redis
 
 from loadtest.feed_bench import HttpClient
 from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
+from services.common.dependencies import sync_redis
 from services.common.stats import percentiles
 from services.feed.keys import feed_key
 
@@ -26,7 +26,7 @@ BANDS = ((1, 50), (50, 150), (150, 300), (300, 600), (600, 100_000))
 async def run() -> None:
     settings = load_settings()
     signer = TokenSigner.from_files(settings.jwt_private_key_file, settings.jwt_issuer, 3600)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis(settings.redis_url)
     http = HttpClient("127.0.0.1", settings.gateway_port)
     with psycopg.connect(settings.database_url) as conn:
         for low, high in BANDS:

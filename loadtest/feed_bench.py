@@ -51,16 +51,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psycopg
-import redis
 from psycopg_pool import AsyncConnectionPool
 
 from services.common.auth import TokenSigner
 from services.common.config import RATE_LIMITS, Settings, load_settings
 from services.common.db import shard_schema
+from services.common.dependencies import async_redis, sync_redis
 from services.common.ids import shard_of
 from services.common.mesh_tls import gateway_channel, service_channel
 from services.common.stats import percentiles
-from services.feed.keys import feed_key
+from services.feed.keys import FEED_PATTERN, feed_key, user_of_feed_key
 
 PAGE_SIZE = 20
 FEED_PATH = f"/v1/feed?page_size={PAGE_SIZE}&mode=RANKED"
@@ -146,10 +146,9 @@ def pick_users(settings: Settings, count: int) -> list[int]:
     Full pages first, so that users made by other means in the same Redis (the test suite's, each
     following a few) do not crowd out the seeded ones whose pages the bench measures.
     """
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis(settings.redis_url)
     try:
-        users = [int(key.split(b":")[1]) for key in client.scan_iter(match="feed:*", count=5000)
-                 if key.count(b":") == 1]
+        users = [user_of_feed_key(key) for key in client.scan_iter(match=FEED_PATTERN, count=5000)]
         with client.pipeline(transaction=False) as pipe:
             for user in users:
                 pipe.zcard(feed_key(user))
@@ -353,13 +352,12 @@ def naive_sql_ids(settings: Settings, pools: dict[str, AsyncConnectionPool]
 async def id_selection(settings: Settings, users: list[int], pools: dict[str, AsyncConnectionPool],
                        concurrency: int, seconds: float) -> list[dict]:
     """The 20 newest ids of a feed: the hybrid's Redis read and merge vs the pull-only SQL."""
-    import redis.asyncio as aioredis
 
     from hotpath import merge
     from services.feed.config import FeedConfig
     from services.feed.store import FeedStore
 
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_redis(settings.redis_url)
     store = FeedStore(client)
     ttl_s = FeedConfig.from_env().ttl_s
 

@@ -54,6 +54,7 @@ from hotpath.merge import chronological_page
 from services.accounts.passwords import password_hasher
 from services.common.config import Settings, load_settings
 from services.common.db import GLOBAL_SCHEMA, shard_schema
+from services.common.dependencies import sync_redis
 from services.common.timelines import SENTINEL
 from services.engagement.keys import counts_key
 from services.feed.config import FeedConfig
@@ -435,7 +436,7 @@ def main() -> None:
     started = time.perf_counter()
     with phase("media", report):
         media_ids = seed_media(settings, params)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis(settings.redis_url)
     user_ids = make_user_ids(settings, params.users)
     active = set(rng.sample(range(params.users), params.active))
     with ExitStack() as stack:

@@ -37,6 +37,7 @@ from pathlib import Path
 import psycopg
 import redis
 
+from services.common.dependencies import sync_redis
 from services.common.registry import SERVICES, WORKERS
 from services.feed.worker import GROUP as FANOUT_GROUP
 from services.feed.worker import TOPICS as FANOUT_TOPICS
@@ -403,7 +404,7 @@ def newly_differing(differing: dict[str, FeedDifference], before: dict[str, Feed
 
 
 def wait_fanout(stack: Stack) -> bool:
-    client = redis.Redis.from_url(stack.settings.redis_url, socket_timeout=2)
+    client = sync_redis(stack.settings.redis_url, socket_timeout=2)
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     try:
         while time.monotonic() < deadline:

@@ -82,16 +82,39 @@ def split_shards(logical_shards: int, urls: list[str]) -> tuple[ShardRange, ...]
 def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
     """The ports of the embedded PostgreSQL servers: PICTOR_POSTGRES_SERVERS (1) of them, at
     PICTOR_POSTGRES_PORTS when given, else at PICTOR_POSTGRES_PORT and the ports after it."""
-    servers = env_int("PICTOR_POSTGRES_SERVERS", 1)
+    return _embedded_ports("PICTOR_POSTGRES_SERVERS", "PICTOR_POSTGRES_PORTS", first_port)
+
+
+# A Redis Cluster node's bus listens at its port + this (fixed in Redis 6).
+REDIS_CLUSTER_BUS_OFFSET = 10_000
+REDIS_CLUSTER_FIRST_PORT = 17_000
+
+
+def embedded_redis_ports(first_port: int | None) -> tuple[int, ...]:
+    """The ports of the embedded Redis: one server, or with PICTOR_REDIS_NODES over 1 that many
+    masters of a Redis Cluster, at PICTOR_REDIS_PORTS when given, else at `first_port` (for a cluster,
+    REDIS_CLUSTER_FIRST_PORT when None) and the ports after it. A cluster node's port leaves room for
+    its bus (+ REDIS_CLUSTER_BUS_OFFSET)."""
+    nodes = env_int("PICTOR_REDIS_NODES", 1)
+    default = REDIS_CLUSTER_FIRST_PORT if nodes > 1 else 63799
+    ports = _embedded_ports("PICTOR_REDIS_NODES", "PICTOR_REDIS_PORTS", first_port or default)
+    if len(ports) > 1 and max(ports) + REDIS_CLUSTER_BUS_OFFSET > 65_535:
+        raise SystemExit(f"a Redis Cluster node's port must leave room for its bus at port + "
+                         f"{REDIS_CLUSTER_BUS_OFFSET}: {max(ports)} is too high")
+    return ports
+
+
+def _embedded_ports(count_variable: str, ports_variable: str, first_port: int) -> tuple[int, ...]:
+    servers = env_int(count_variable, 1)
     if not 1 <= servers <= 64:
-        raise SystemExit(f"PICTOR_POSTGRES_SERVERS must be between 1 and 64, got {servers}")
-    raw = env_str("PICTOR_POSTGRES_PORTS", "")
+        raise SystemExit(f"{count_variable} must be between 1 and 64, got {servers}")
+    raw = env_str(ports_variable, "")
     try:
         given = [int(p) for p in raw.split(",") if p.strip()]
     except ValueError:
-        raise SystemExit(f"PICTOR_POSTGRES_PORTS must be a comma-separated list of ports, got {raw!r}") from None
+        raise SystemExit(f"{ports_variable} must be a comma-separated list of ports, got {raw!r}") from None
     if given and len(given) != servers:
-        raise SystemExit(f"PICTOR_POSTGRES_PORTS names {len(given)} ports for {servers} PICTOR_POSTGRES_SERVERS")
+        raise SystemExit(f"{ports_variable} names {len(given)} ports for {servers} {count_variable}")
     return tuple(given) if given else tuple(first_port + i for i in range(servers))
 
 
@@ -218,6 +241,8 @@ class Settings:
     redis_port: int
     # The embedded PostgreSQL servers' ports (the first is postgres_port).
     postgres_ports: tuple[int, ...]
+    # The embedded Redis's ports: one, or a Redis Cluster's masters (the first is redis_port).
+    redis_ports: tuple[int, ...]
     logical_shards: int
     shard_map: tuple[ShardRange, ...]
     jwt_private_key_file: Path
@@ -321,12 +346,14 @@ def load_settings() -> Settings:
     data_dir = Path(env_str("PICTOR_DATA_DIR", str(REPO_ROOT / ".pictor"))).resolve()
     postgres_ports = embedded_postgres_ports(env_int("PICTOR_POSTGRES_PORT", 15432))
     postgres_port = postgres_ports[0]
-    redis_port = env_int("PICTOR_REDIS_PORT", 63799)
+    redis_ports = embedded_redis_ports(env_int("PICTOR_REDIS_PORT", 0) or None)
+    redis_port = redis_ports[0]
     embedded_urls = [f"postgresql://postgres:{store_password(data_dir, 'postgres')}@127.0.0.1:{port}/pictor"
                      for port in postgres_ports]
     database_url = os.environ.get("PICTOR_DATABASE_URL") or embedded_urls[0]
     redis_url = os.environ.get("PICTOR_REDIS_URL") or (
-        f"redis://:{store_password(data_dir, 'redis')}@127.0.0.1:{redis_port}/0")
+        f"redis://:{store_password(data_dir, 'redis')}@127.0.0.1:{redis_port}/0"
+        + ("?cluster=yes" if len(redis_ports) > 1 else ""))
     logical_shards = env_int("PICTOR_LOGICAL_SHARDS", 8)
     if not 1 <= logical_shards <= 8192:
         raise SystemExit("PICTOR_LOGICAL_SHARDS must be between 1 and 8192")
@@ -353,6 +380,7 @@ def load_settings() -> Settings:
         postgres_port=postgres_port,
         redis_port=redis_port,
         postgres_ports=postgres_ports,
+        redis_ports=redis_ports,
         logical_shards=logical_shards,
         shard_map=parse_shard_map(shard_map, logical_shards, database_url),
         jwt_private_key_file=Path(env_str("PICTOR_JWT_PRIVATE_KEY_FILE", str(keys / "jwt_private.pem"))),

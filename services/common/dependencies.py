@@ -16,13 +16,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import grpc
 import psycopg
+import redis
 import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from services.common.cluster import is_cluster
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,11 @@ REDIS_MAX_CONNECTIONS = 200
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)  # ConnectionError covers BusyLoading
+# ConnectionError covers BusyLoading. On a Redis Cluster also: the cluster down or re-forming (a
+# master gone, slots uncovered) and no node reachable, which redis-py raises as RedisClusterException.
+# NOTE: that class also covers CrossSlotTransactionError, a programming error: it reads as an outage.
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.ClusterError,
+                redis.exceptions.TryAgainError, redis.exceptions.RedisClusterException)
 DATABASE_ERRORS = (psycopg.OperationalError,)  # covers psycopg_pool.PoolTimeout
 
 
@@ -63,14 +72,55 @@ def unavailable_reason(error: BaseException) -> str | None:
     return None
 
 
+def split_cluster_url(url: str) -> tuple[str, bool]:
+    """PICTOR_REDIS_URL without its `cluster` parameter, and whether it names a Redis Cluster
+    (`?cluster=yes`: any node of it; the client finds the others)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    flags = [value.lower() for name, value in query if name == "cluster"]
+    if any(flag not in ("yes", "true", "1", "no", "false", "0") for flag in flags):
+        raise ValueError(f"PICTOR_REDIS_URL: cluster must be yes or no, got {flags[0]!r}")
+    rest = urlencode([(name, value) for name, value in query if name != "cluster"])
+    return urlunsplit(parts._replace(query=rest)), bool(flags) and flags[-1] in ("yes", "true", "1")
+
+
+class _RedisCluster(aioredis.RedisCluster):
+    """redis-py's cluster client, which also retries a command whose connection was closed under it
+    while it wrote: redis-py 8.1 lets that race out as asyncio's AttributeError or TypeError instead
+    of a ConnectionError (redis/redis-py#4287). Seen here in a sign-in storm on a cluster, where it
+    answered 500. The retry takes a fresh connection."""
+
+    ERRORS_ALLOW_RETRY = (*aioredis.RedisCluster.ERRORS_ALLOW_RETRY, AttributeError, TypeError)
+
+
 def connect_redis(url: str) -> aioredis.Redis:
     """An asyncio Redis client that gives up in bounded time. A connection error is retried once, on a
-    fresh connection (the pooled one may predate a restart of Redis); a timeout is not retried."""
+    fresh connection (the pooled one may predate a restart of Redis); a timeout is not retried.
+    A Redis Cluster (`?cluster=yes`) gets a cluster client: each command goes to its key's node."""
+    url, cluster = split_cluster_url(url)
+    if cluster:
+        return _RedisCluster.from_url(  # type: ignore[return-value]  # the same commands, routed
+            url, max_connections=REDIS_MAX_CONNECTIONS, socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_SOCKET_TIMEOUT_S,
         socket_timeout=REDIS_SOCKET_TIMEOUT_S, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.exceptions.ConnectionError,)))
     return aioredis.Redis.from_pool(pool)
+
+
+def async_redis(url: str, **options: Any) -> aioredis.Redis:
+    """A plain asyncio client, a cluster client when the URL names a Redis Cluster: for tools, tests
+    and pub/sub, which choose their own timeouts."""
+    url, cluster = split_cluster_url(url)
+    return (aioredis.RedisCluster if cluster else aioredis.Redis).from_url(url, **options)  # type: ignore[return-value]
+
+
+def sync_redis(url: str, **options: Any) -> redis.Redis:
+    """A blocking client for tools and tests: a cluster client when the URL names a Redis Cluster."""
+    url, cluster = split_cluster_url(url)
+    return (redis.RedisCluster if cluster else redis.Redis).from_url(url, **options)  # type: ignore[return-value]
 
 
 @dataclass
@@ -135,9 +185,11 @@ def _abandon(conn: psycopg.AsyncConnection) -> None:
 
 def redis_dependency(url: str) -> Dependency:
     client = connect_redis(url)
+    # On a Redis Cluster, every master: one that does not answer is the outage of its slots.
+    target = {"target_nodes": aioredis.RedisCluster.PRIMARIES} if is_cluster(client) else {}
 
     async def probe() -> None:
-        await client.ping()
+        await client.ping(**target)
 
     return Dependency("redis", CACHE_UNAVAILABLE, probe, close=client.aclose)
 

@@ -34,9 +34,9 @@ from typing import Any
 import redis.asyncio as aioredis
 from pictor.events.v1 import events_pb2
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeout
 
 from services.common import metrics, tracing
+from services.common.cluster import is_cluster
 from services.common.dependencies import REDIS_ERRORS, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,12 @@ def decode(topic: str, message_id: bytes | str, raw: dict[bytes, bytes]) -> Even
                  occurred_at=message.occurred_at.ToNanoseconds() / 1e9 if message.HasField("occurred_at") else 0.0)
 
 
+def _messages(replies: Any) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+    """XREADGROUP's answer as (topic, message id, fields), in the order given."""
+    return [((name.decode() if isinstance(name, bytes) else name).removeprefix("events:"), message_id, fields)
+            for name, messages in replies or [] for message_id, fields in messages]
+
+
 class Consumer:
     """One member of a consumer group over one or more topics."""
 
@@ -175,6 +181,7 @@ class Consumer:
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
         self.max_deliveries = max_deliveries
+        self._reads: dict[str, asyncio.Task[Any]] = {}  # Redis Cluster: each topic's blocking read
 
     async def ensure_groups(self) -> None:
         for topic in self.topics:
@@ -251,16 +258,41 @@ class Consumer:
         handled = 0
         for topic in self.topics:
             handled += await self._reclaim(topic)
-        replies = await self.client.xreadgroup(self.group, self.name, {stream(t): ">" for t in self.topics},
-                                               count=self.batch, block=self.block_ms)
-        batch = [((name.decode() if isinstance(name, bytes) else name).removeprefix("events:"), message_id, fields)
-                 for name, messages in replies or [] for message_id, fields in messages]
+        batch = await self._read()
         if self.lanes is None or self.concurrency <= 1:
             for topic, message_id, fields in batch:
                 await self._handle(topic, message_id, fields)
         else:
             await self._handle_in_lanes(batch)
         return handled + len(batch)
+
+    async def _read(self) -> list[tuple[str, bytes, dict[bytes, bytes]]]:
+        """The next messages for this consumer, waiting up to block_ms for some: one XREADGROUP over
+        every topic's stream, or on a Redis Cluster (where one command reads keys of one slot only)
+        one per stream. Those reads outlive the poll: the poll takes what the first to answer
+        brought, and the others keep waiting for the next one."""
+        if not is_cluster(self.client):
+            return _messages(await self.client.xreadgroup(
+                self.group, self.name, {stream(t): ">" for t in self.topics}, count=self.batch, block=self.block_ms))
+        for topic in self.topics:
+            if topic not in self._reads:
+                self._reads[topic] = asyncio.create_task(self.client.xreadgroup(
+                    self.group, self.name, {stream(topic): ">"}, count=self.batch, block=self.block_ms))
+        done, _ = await asyncio.wait(self._reads.values(), return_when=asyncio.FIRST_COMPLETED)
+        for topic in [t for t, task in self._reads.items() if task in done]:
+            del self._reads[topic]
+        # Every answer is taken before an error is raised: a message read is pending until handled,
+        # and one whose read failed beside it is reclaimed after claim_idle_ms.
+        answers = [task.exception() or task.result() for task in done]
+        errors = [a for a in answers if isinstance(a, BaseException)]
+        if errors:
+            raise errors[0]
+        return [message for answer in answers for message in _messages(answer)]
+
+    def _stop_reading(self) -> None:
+        for task in self._reads.values():
+            task.cancel()
+        self._reads.clear()
 
     async def _handle_in_lanes(self, batch: list[tuple[str, bytes, dict[bytes, bytes]]]) -> None:
         """Each event waits for the events before it that share a key (all of them, for one with
@@ -298,20 +330,24 @@ class Consumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         ready = False
-        while not stop.is_set():
-            try:
-                if not ready:
-                    await self.ensure_groups()
-                    ready = True
-                await self.poll_once()
-            except ResponseError as error:
-                if "NOGROUP" not in str(error):
-                    raise
-                # Redis was flushed or restarted without its data: make the group again.
-                log.warning("%s: consumer group missing; creating it again", self.group)
-                ready = False
-            except (ConnectionError, OSError, aioredis.ConnectionError, RedisTimeout) as error:
-                # Includes BusyLoadingError (Redis is still reading its data back) and a Redis that
-                # does not answer in time (paused, overloaded): wait, and carry on where we were.
-                log.warning("%s: redis unavailable (%s); retrying", self.group, error)
-                await asyncio.sleep(1)
+        try:
+            while not stop.is_set():
+                try:
+                    if not ready:
+                        await self.ensure_groups()
+                        ready = True
+                    await self.poll_once()
+                except (OSError, *REDIS_ERRORS) as error:
+                    # Includes BusyLoadingError (Redis is still reading its data back), a Redis that
+                    # does not answer in time (paused, overloaded) and a Redis Cluster that is down:
+                    # wait, and carry on where we were.
+                    log.warning("%s: redis unavailable (%s); retrying", self.group, error)
+                    await asyncio.sleep(1)
+                except ResponseError as error:
+                    if "NOGROUP" not in str(error):
+                        raise
+                    # Redis was flushed or restarted without its data: make the group again.
+                    log.warning("%s: consumer group missing; creating it again", self.group)
+                    ready = False
+        finally:
+            self._stop_reading()

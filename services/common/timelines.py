@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 
 from hotpath.ids import decode
+from services.common.cluster import call_each
 
 SENTINEL = "0"
 
@@ -60,19 +61,13 @@ class Timelines:
 
     async def push(self, keys: Iterable[str], post_id: int, author_id: int, max_items: int) -> None:
         """Add a post to every built ZSET among `keys`, trimming each to `max_items`."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for key in keys:
-                await self._push(keys=[key], args=[score(post_id), member(post_id, author_id), max_items],
-                                 client=pipe)
-            await pipe.execute()
+        args = [score(post_id), member(post_id, author_id), max_items]
+        await call_each(self.client, self._push, [([key], args) for key in keys])
 
     async def push_posts(self, key: str, posts: Iterable[tuple[int, int]], max_items: int) -> None:
         """Add several posts to one ZSET, if it is built."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for post_id, author_id in posts:
-                await self._push(keys=[key], args=[score(post_id), member(post_id, author_id), max_items],
-                                 client=pipe)
-            await pipe.execute()
+        await call_each(self.client, self._push,
+                        [([key], [score(post_id), member(post_id, author_id), max_items]) for post_id, author_id in posts])
 
     async def remove(self, keys: Iterable[str], posts: Iterable[tuple[int, int]]) -> None:
         members = [member(p, a) for p, a in posts]

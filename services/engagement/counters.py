@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from hotpath import counters as kernels
-from services.engagement.keys import COUNTS_PREFIX, COUNTS_TTL_S, CounterKeys, counts_key
+from services.common.cluster import call_each, is_cluster
+from services.engagement.keys import COUNTS_TTL_S, CounterKeys
 from services.engagement.service import COMMENTS, LIKES, Counts
 
 SHARDS = 8
@@ -175,8 +176,9 @@ if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
 return due
 """
 # NOTE: the scripts build the keys of the posts they touch rather than take
-# them in KEYS: fine on one Redis. With Redis Cluster, give each post's keys
-# one hash tag and run DRAIN per node with a dirty set per node.
+# them in KEYS, so every post a call names must be in the call's partition:
+# on a Redis Cluster, each partition's keys share one slot (CounterKeys.partition).
+PARTITIONS_ON_CLUSTER = 16
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class Flush:
 
     id: str
     values: dict[int, list[int]]
+    partition: int = 0  # whose keys hold it (services.engagement.keys)
 
 
 def _text(raw: bytes | str) -> str:
@@ -231,12 +234,16 @@ DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
 
 class RedisCounters:
     def __init__(self, client: aioredis.Redis, durable: DurableCounts, keys: CounterKeys = DEFAULT_KEYS,
-                 shards: int = SHARDS) -> None:
-        """`durable` reads post_counts from PostgreSQL, for posts whose pc: is missing."""
+                 shards: int = SHARDS, partitions: int | None = None) -> None:
+        """`durable` reads post_counts from PostgreSQL, for posts whose pc: is missing. `partitions`:
+        1 on one Redis, PARTITIONS_ON_CLUSTER on a Redis Cluster unless given (see keys.py)."""
         self.client = client
         self.durable = durable
         self.keys = keys
         self.shards = shards
+        count = partitions or (PARTITIONS_ON_CLUSTER if is_cluster(client) else 1)
+        self.partitions = [keys.partition(n, count) for n in range(count)]
+        self._next_drain = 0
         self._add = client.register_script(ADD)
         self._fill = client.register_script(FILL)
         self._snapshot = client.register_script(SNAPSHOT)
@@ -245,13 +252,31 @@ class RedisCounters:
         self._forget = client.register_script(FORGET)
         self._take_due = client.register_script(TAKE_DUE)
 
+    def partition_of(self, post_id: int) -> int:
+        return post_id % len(self.partitions)
+
+    def keys_of(self, post_id: int) -> CounterKeys:
+        """The keys of the post's partition."""
+        return self.partitions[self.partition_of(post_id)]
+
+    def counts_key(self, post_id: int) -> str:
+        """The post's read model (pc:)."""
+        return self.keys_of(post_id).counts(post_id)
+
+    def _by_partition(self, post_ids: Iterable[int]) -> dict[int, list[int]]:
+        grouped: dict[int, list[int]] = {}
+        for post_id in post_ids:
+            grouped.setdefault(self.partition_of(post_id), []).append(post_id)
+        return grouped
+
     # --- writers and readers --------------------------------------------------------
 
     async def add(self, post_id: int, kind: str, delta: int) -> None:
         """Add a change to a random shard of the post and mark it dirty, atomically."""
-        keys = [counts_key(post_id), self.keys.dirty, self.keys.flushing,
-                self.keys.shard(kind, post_id, random.randrange(self.shards))]
-        args: list[object] = [post_id, delta, self.keys.prefix, COUNTS_TTL_S]
+        part = self.keys_of(post_id)
+        keys = [part.counts(post_id), part.dirty, part.flushing,
+                part.shard(kind, post_id, random.randrange(self.shards))]
+        args: list[object] = [post_id, delta, part.prefix, COUNTS_TTL_S]
         if await self._add(keys=keys, args=args):
             return
         base = (await self.durable([post_id])).get(post_id, Counts())
@@ -265,78 +290,108 @@ class RedisCounters:
         """
         if not post_ids:
             return {}
-        reply = await self._snapshot(keys=[self.keys.flushing],
-                                     args=[self.shards, self.keys.prefix, COUNTS_PREFIX, *post_ids])
-        flushes, at = reply[0], 1
+        grouped = self._by_partition(dict.fromkeys(post_ids))
+        replies = await call_each(self.client, self._snapshot, [
+            ([self.partitions[n].flushing], [self.shards, self.partitions[n].prefix, self.partitions[n].counts_prefix,
+                                             *posts]) for n, posts in grouped.items()])
+        found: dict[int, tuple[Counts | None, list[int], list[int]]] = {}
+        for posts, reply in zip(grouped.values(), replies):
+            flushes, at = reply[0], 1
+            for post_id in posts:
+                pc_likes, pc_comments = reply[at], reply[at + 1]
+                base = (Counts(int(pc_likes), int(pc_comments)) if pc_likes is not None
+                        else durable.get(post_id, Counts()) if durable is not None else None)
+                shards = [int(v) if v is not None else 0 for v in reply[at + 2:at + 2 + 2 * self.shards]]
+                at += 2 + 2 * self.shards
+                drained = [_shard_values(joined) for joined in reply[at:at + flushes] if joined is not None]
+                at += flushes
+                found[post_id] = (base, shards[:self.shards] + [v for d in drained for v in d[:len(d) // 2]],
+                                  shards[self.shards:] + [v for d in drained for v in d[len(d) // 2:]])
         values = array("q")
         shards_per_key = array("q")
-        bases: list[Counts | None] = []
         for post_id in post_ids:
-            pc_likes, pc_comments = reply[at], reply[at + 1]
-            bases.append(Counts(int(pc_likes), int(pc_comments)) if pc_likes is not None
-                         else durable.get(post_id, Counts()) if durable is not None else None)
-            shards = [int(v) if v is not None else 0 for v in reply[at + 2:at + 2 + 2 * self.shards]]
-            at += 2 + 2 * self.shards
-            drained = [_shard_values(joined) for joined in reply[at:at + flushes] if joined is not None]
-            at += flushes
-            likes = shards[:self.shards] + [v for d in drained for v in d[:len(d) // 2]]
-            comments = shards[self.shards:] + [v for d in drained for v in d[len(d) // 2:]]
+            _, likes, comments = found[post_id]
             values.extend(likes + comments)
             shards_per_key.extend((len(likes), len(comments)))
         totals = kernels.sum_sharded(values, shards_per_key)
+        bases = [found[p][0] for p in post_ids]
         missing = [p for p, base in zip(post_ids, bases) if base is None]
         late = await self.durable(missing) if missing else {}
         if late:
-            await self._fill(keys=[self.keys.dirty, self.keys.flushing],
-                             args=[self.keys.prefix, COUNTS_TTL_S, COUNTS_PREFIX,
-                                   *(v for p, c in late.items() for v in (p, c.likes, c.comments))])
+            await call_each(self.client, self._fill, [
+                ([self.partitions[n].dirty, self.partitions[n].flushing],
+                 [self.partitions[n].prefix, COUNTS_TTL_S, self.partitions[n].counts_prefix,
+                  *(v for p in posts for v in (p, late[p].likes, late[p].comments))])
+                for n, posts in self._by_partition(late).items()])
         return {p: (base if base is not None else late.get(p, Counts())) + Counts(totals[2 * i], totals[2 * i + 1])
                 for i, (p, base) in enumerate(zip(post_ids, bases))}
 
     # --- the flusher and reconciliation -------------------------------------------
 
-    async def drain(self, max_posts: int) -> Flush | None:
-        """Move up to `max_posts` dirty posts' shard values into a new flush; None when nothing is dirty."""
-        flush_id = uuid.uuid4().hex
-        reply = await self._drain(keys=[self.keys.dirty, self.keys.flushing, self.keys.flush(flush_id)],
-                                  args=[max_posts, self.shards, self.keys.prefix, flush_id])
-        if not reply:
-            return None
-        return Flush(flush_id, _parse(zip(reply[0::2], reply[1::2])))
+    async def drain(self, max_posts: int) -> list[Flush]:
+        """Move up to `max_posts` dirty posts' shard values into new flushes, one per partition that
+        has any (the partitions taken in turn from one call to the next); [] when nothing is dirty."""
+        flushes: list[Flush] = []
+        left = max_posts
+        count = len(self.partitions)
+        first, self._next_drain = self._next_drain, (self._next_drain + 1) % count
+        for n in [(first + i) % count for i in range(count)]:
+            if left <= 0:
+                break
+            part, flush_id = self.partitions[n], uuid.uuid4().hex
+            reply = await self._drain(keys=[part.dirty, part.flushing, part.flush(flush_id)],
+                                      args=[left, self.shards, part.prefix, flush_id])
+            if reply:
+                flushes.append(Flush(flush_id, _parse(zip(reply[0::2], reply[1::2])), n))
+                left -= len(reply) // 2
+        return flushes
 
     async def unfinished(self) -> list[Flush]:
         """Flushes drained earlier and not finished (their flusher died, or failed to write)."""
-        ids = sorted(_text(i) for i in await self.client.smembers(self.keys.flushing))
         flushes = []
-        for flush_id in ids:
-            values = await self.client.hgetall(self.keys.flush(flush_id))
-            flushes.append(Flush(flush_id, _parse(values.items())))
+        for n, part in enumerate(self.partitions):
+            for flush_id in sorted(_text(i) for i in await self.client.smembers(part.flushing)):
+                values = await self.client.hgetall(part.flush(flush_id))
+                flushes.append(Flush(flush_id, _parse(values.items()), n))
         return flushes
 
-    async def finish(self, flush_ids: list[str], counts: Mapping[int, Counts]) -> None:
-        """Forget flushes PostgreSQL has committed, and write their posts' new counts to pc:, together."""
+    async def finish(self, flushes: list[Flush], counts: Mapping[int, Counts]) -> None:
+        """Forget flushes PostgreSQL has committed, and write their posts' new counts to pc:, together
+        (one transaction per partition: a post's pc: and its flushes are in its partition)."""
+        done: dict[int, set[str]] = {}
+        for flush in flushes:
+            done.setdefault(flush.partition, set()).add(flush.id)
+        posts = self._by_partition(counts)
+        for n in sorted(done.keys() | posts.keys()):
+            part, ids = self.partitions[n], sorted(done.get(n, ()))
+            async with self.client.pipeline(transaction=True) as pipe:
+                for post_id in posts.get(n, ()):
+                    c = counts[post_id]
+                    pipe.hset(part.counts(post_id), mapping={"likes": c.likes, "comments": c.comments})
+                    pipe.expire(part.counts(post_id), COUNTS_TTL_S)
+                if ids:
+                    pipe.delete(*(part.flush(i) for i in ids))
+                    pipe.srem(part.flushing, *ids)
+                await pipe.execute()
+
+    async def set_aside(self, flush: Flush) -> None:
+        """Stop retrying a flush that can never apply; its hash stays for inspection."""
+        part = self.partitions[flush.partition]
         async with self.client.pipeline(transaction=True) as pipe:
-            for post_id, c in counts.items():
-                pipe.hset(counts_key(post_id), mapping={"likes": c.likes, "comments": c.comments})
-                pipe.expire(counts_key(post_id), COUNTS_TTL_S)
-            if flush_ids:
-                pipe.delete(*(self.keys.flush(i) for i in flush_ids))
-                pipe.srem(self.keys.flushing, *flush_ids)
+            pipe.sadd(part.dead, flush.id)
+            pipe.srem(part.flushing, flush.id)
             await pipe.execute()
 
-    async def set_aside(self, flush_id: str) -> None:
-        """Stop retrying a flush that can never apply; its hash stays for inspection."""
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.sadd(self.keys.dead, flush_id)
-            pipe.srem(self.keys.flushing, flush_id)
-            await pipe.execute()
+    def dead_key(self, flush: Flush) -> str:
+        return self.partitions[flush.partition].dead
 
     async def settle(self, counts: Mapping[int, Counts]) -> None:
         """Drop the posts' pending deltas and set their pc: to `counts` (recounted from the rows)."""
-        if counts:
-            triples = [v for p, c in counts.items() for v in (p, c.likes, c.comments)]
-            await self._settle(keys=[self.keys.dirty], args=[self.shards, self.keys.prefix, COUNTS_TTL_S, COUNTS_PREFIX,
-                                                             *triples])
+        await call_each(self.client, self._settle, [
+            ([self.partitions[n].dirty], [self.shards, self.partitions[n].prefix, COUNTS_TTL_S,
+                                          self.partitions[n].counts_prefix,
+                                          *(v for p in posts for v in (p, counts[p].likes, counts[p].comments))])
+            for n, posts in self._by_partition(counts).items()])
 
     async def recheck_at(self, post_id: int, when: float) -> None:
         """Have reconciliation recount the post at `when` (Unix s), or later if a later recheck is pending.
@@ -353,5 +408,6 @@ class RedisCounters:
 
     async def forget(self, post_id: int) -> None:
         """Drop everything Redis counts for a deleted post (call under the flusher's lock)."""
-        await self._forget(keys=[self.keys.dirty, self.keys.flushing, counts_key(post_id)],
-                           args=[post_id, self.shards, self.keys.prefix])
+        part = self.keys_of(post_id)
+        await self._forget(keys=[part.dirty, part.flushing, part.counts(post_id)],
+                           args=[post_id, self.shards, part.prefix])

@@ -2,10 +2,11 @@
 
 Each cycle, under the counters' advisory lock:
   1. finish what a dead or failed cycle left (flushes still in `counts:flushing`);
-  2. drain a batch of dirty posts into a new flush (counters.DRAIN, atomic);
+  2. drain a batch of dirty posts into new flushes, one per partition (counters.DRAIN, atomic);
   3. per shard, one transaction: record the flush ids, fold the shards
      (hotpath.counters.sum_sharded, then coalesce across flushes), UPSERT;
-  4. in one MULTI, write the posts' new counts to `pc:` (the read model) and forget the flushes.
+  4. in one MULTI per partition, write the posts' new counts to `pc:` (the read model) and forget
+     the flushes.
 A crash between any two steps loses nothing and adds nothing twice: until 4,
 the flush is in Redis; after 3, PostgreSQL knows it was applied.
 """
@@ -44,7 +45,7 @@ def by_shard(flushes: list[Flush]) -> dict[int, list[Flush]]:
         for post_id, values in flush.values.items():
             parts.setdefault(shard_of(post_id), {})[post_id] = values
         for shard, values in parts.items():
-            split.setdefault(shard, []).append(Flush(flush.id, values))
+            split.setdefault(shard, []).append(Flush(flush.id, values, flush.partition))
     return split
 
 
@@ -64,7 +65,7 @@ class Flusher:
                 log.error("dropping counts of posts in unknown shard %d", shard)
                 continue
             counts.update(await self.store.apply(shard, parts))
-        await self.counters.finish([f.id for f in flushes], counts)
+        await self.counters.finish(flushes, counts)
         return counts
 
     async def recover(self) -> int:
@@ -86,8 +87,8 @@ class Flusher:
                 try:
                     await self.apply([flush])
                 except OUT_OF_RANGE:
-                    log.error("flush %s leaves int64: set aside in %s", flush.id, self.counters.keys.dead)
-                    await self.counters.set_aside(flush.id)
+                    log.error("flush %s leaves int64: set aside in %s", flush.id, self.counters.dead_key(flush))
+                    await self.counters.set_aside(flush)
         return len(left)
 
     async def flush_once(self) -> int:
@@ -95,11 +96,11 @@ class Flusher:
         async with self.store.exclusive(lock_name(self.counters.keys.prefix)):
             await self.recover()
             drained = await self.counters.drain(self.batch_posts)
-            if drained is None:
+            if not drained:
                 await self._prune()
                 return 0
-            await self.apply([drained])
-            return len(drained.values)
+            await self.apply(drained)
+            return sum(len(flush.values) for flush in drained)
 
     async def _prune(self) -> None:
         now = time.monotonic()

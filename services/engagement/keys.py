@@ -4,19 +4,24 @@ Written and read by engagement (the service, its flusher and reconciliation)
 only; the Lua scripts in services.engagement.counters take their prefixes from
 here. `counts` is the counters' prefix (tests use their own):
 
-  counts:likes:{post_id}:{n}     STRING  likes not yet drained, n in 0..SHARDS-1
-  counts:comments:{post_id}:{n}  STRING  comments not yet drained
+  counts:likes:<post_id>:<n>     STRING  likes not yet drained, n in 0..SHARDS-1
+  counts:comments:<post_id>:<n>  STRING  comments not yet drained
   counts:dirty                   SET     posts with deltas not yet drained
   counts:flushing                SET     ids of flushes drained, not yet finished
-  counts:flush:{flush_id}        HASH    post_id -> the drained shard values, "l0,..,lN-1,c0,..,cN-1"
+  counts:flush:<flush_id>        HASH    post_id -> the drained shard values, "l0,..,lN-1,c0,..,cN-1"
   counts:dead                    SET     flushes set aside because their totals leave int64 (their
                                          hashes stay for a person to look at)
-  pc:{post_id}                   HASH    likes, comments: post_counts as of the last finished flush
+  pc:<post_id>                   HASH    likes, comments: post_counts as of the last finished flush
                                          (the read model; kept COUNTS_TTL_S after the post's last change)
   counts:recheck                 ZSET    posts to recount from their rows, scored by when (Unix s):
                                          filled from the engagement events (reconcile.Rechecks)
-  vs:{viewer}                    HASH    "l{post}" / "s{post}" -> "1" or "0": whether the viewer liked,
+  vs:<viewer>                    HASH    "l<post>" / "s<post>" -> "1" or "0": whether the viewer liked,
                                          saved the post, as far as asked (services.engagement.viewer_state)
+
+On a Redis Cluster the counters are split in PARTITIONS: a post's keys, and the
+dirty, flushing, flush and dead keys of its partition, carry the partition's hash
+tag ({p<n>}: counts:{p3}:dirty, pc:{p3}:<post_id>), so that each script runs in
+one slot (CounterKeys.partition). counts:recheck stays one key.
 
 NOTE: the scripts of services.engagement.counters that touch many posts build
 their shard and flush keys in Lua from the prefix, in the layout above
@@ -45,7 +50,20 @@ def viewer_state_key(viewer_id: int) -> str:
 
 @dataclass(frozen=True)
 class CounterKeys:
+    """The keys of one partition of the counters (see services.engagement.counters)."""
+
     prefix: str = "counts"
+    counts_prefix: str = COUNTS_PREFIX
+
+    def partition(self, number: int, partitions: int) -> CounterKeys:
+        """Partition `number` of `partitions`: these keys themselves when there is one; else keys
+        that share one Redis Cluster slot per partition (a hash tag in each)."""
+        if partitions == 1:
+            return self
+        return CounterKeys(f"{self.prefix}:{{p{number}}}", f"{self.counts_prefix}{{p{number}}}:")
+
+    def counts(self, post_id: int) -> str:
+        return f"{self.counts_prefix}{post_id}"
 
     def shard(self, kind: str, post_id: int, n: int) -> str:
         return f"{self.prefix}:{kind}:{post_id}:{n}"

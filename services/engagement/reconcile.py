@@ -33,10 +33,9 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-
 from services.common.config import load_settings
 from services.common.db import Database
+from services.common.dependencies import async_redis
 from services.common.events import Event, published_at
 from services.common.ids import shard_of
 from services.engagement.counters import RedisCounters
@@ -125,7 +124,7 @@ async def run(post_ids: list[int] | None) -> Report:
     settings = load_settings()
     db = Database(settings, max_size=2)
     await db.open()
-    redis = aioredis.from_url(settings.redis_url)
+    redis = async_redis(settings.redis_url)
     store = PostgresCountStore(db)
     try:
         return await reconcile(RedisCounters(redis, store.counts), store, settings.logical_shards, post_ids)

@@ -20,9 +20,10 @@ nothing back: affinity records interest shown, and only ranks the viewer's
 own feed. It decays only by expiring: the hash goes AFFINITY_TTL_S after the
 viewer's last like or comment.
 
-NOTE: events arrive at least once. Each one is applied by one script that
-first marks it seen (feat:seen:{topic}:{id}, kept longer than a consumer
-takes to reclaim and retry a message), so a redelivered event
+NOTE: events arrive at least once. Each one is applied to each hash by one
+script that first marks it seen there ({feat:<post>}:seen:<event>, and the
+same for the affinity hash; kept longer than a consumer takes to reclaim and
+retry a message, and in the hash's cluster slot), so a redelivered event
 changes nothing. A count may dip below zero for a moment (an unlike handled
 before its like by another replica); the ranker reads it as zero. Features
 lost with Redis start again from zero: they only order a page, never decide
@@ -51,20 +52,23 @@ SEEN_TTL_S = 600
 LIKES, COMMENTS = "likes", "comments"
 TOPIC = "engagement"
 
-# KEYS: seen marker, feat:{post}, aff:{viewer}.
-# ARGV: seen ttl, field, delta, features ttl, then (to raise affinity) author, step, cap, affinity ttl.
-# Affinity is rounded to 6 places so ten steps of 0.1 make exactly 1.
-APPLY = """
+# KEYS: seen marker, feat:<post>. ARGV: seen ttl, field, delta, features ttl.
+COUNT = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[3])
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
-if ARGV[5] then
-  local current = tonumber(redis.call('HGET', KEYS[3], ARGV[5])) or 0
-  local raised = math.min(tonumber(ARGV[7]), current + tonumber(ARGV[6]))
-  raised = math.floor(raised * 1000000 + 0.5) / 1000000
-  redis.call('HSET', KEYS[3], ARGV[5], string.format('%.6f', raised))
-  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[8]))
-end
+return 1
+"""
+
+# KEYS: seen marker, aff:<viewer>. ARGV: seen ttl, author, step, cap, affinity ttl.
+# Affinity is rounded to 6 places so ten steps of 0.1 make exactly 1.
+RAISE = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
+local current = tonumber(redis.call('HGET', KEYS[2], ARGV[2])) or 0
+local raised = math.min(tonumber(ARGV[4]), current + tonumber(ARGV[3]))
+raised = math.floor(raised * 1000000 + 0.5) / 1000000
+redis.call('HSET', KEYS[2], ARGV[2], string.format('%.6f', raised))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[5]))
 return 1
 """
 
@@ -72,7 +76,8 @@ return 1
 class RankingFeatures:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self._apply = client.register_script(APPLY)
+        self._count_once = client.register_script(COUNT)
+        self._raise_once = client.register_script(RAISE)
         self.seen_ttl_s = max(SEEN_TTL_S, 10 * events_claim_idle_ms() // 1000)
 
     async def handle(self, event: Event) -> bool:
@@ -92,11 +97,17 @@ class RankingFeatures:
 
     async def _count(self, event: Event, post_id: int, field: str, delta: int, viewer_id: int = 0,
                      author_id: int = 0) -> bool:
-        args: list[object] = [self.seen_ttl_s, field, delta, FEATURES_TTL_S]
+        """The post's count, then the viewer's affinity for the author (not for themselves): each its
+        own script, as the two hashes may be on two nodes. Should the second fail, the event is
+        retried and the first changes nothing again."""
+        counted = features_key(post_id)
+        changed = bool(await self._count_once(keys=[seen_key(counted, event.topic, event.id), counted],
+                                              args=[self.seen_ttl_s, field, delta, FEATURES_TTL_S]))
         if viewer_id and author_id and viewer_id != author_id:
-            args += [author_id, AFFINITY_STEP, AFFINITY_MAX, AFFINITY_TTL_S]
-        keys = [seen_key(event.topic, event.id), features_key(post_id), affinity_key(viewer_id)]
-        return bool(await self._apply(keys=keys, args=args))
+            raised = affinity_key(viewer_id)
+            await self._raise_once(keys=[seen_key(raised, event.topic, event.id), raised],
+                                   args=[self.seen_ttl_s, author_id, AFFINITY_STEP, AFFINITY_MAX, AFFINITY_TTL_S])
+        return changed
 
     async def forget(self, post_id: int) -> None:
         """A deleted post's features go."""

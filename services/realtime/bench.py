@@ -36,13 +36,13 @@ from pathlib import Path
 import grpc
 import psutil
 import psycopg
-import redis.asyncio as aioredis
 from pictor.realtime.v1 import realtime_service_pb2 as pb
 from pictor.realtime.v1 import realtime_service_pb2_grpc
 
 from services.common.auth import TokenSigner
 from services.common.config import Settings, env_int, load_settings
 from services.common.db import shard_schema
+from services.common.dependencies import async_redis
 from services.common.events import decode, envelope, fields, stream
 from services.common.ids import IdAllocator
 from services.common.mesh_tls import gateway_channel
@@ -141,7 +141,7 @@ async def run(settings: Settings, pid: int) -> None:
                       "rss_with_streams_mb": round(with_streams, 1),
                       "kb_per_stream": round((with_streams - before) * 1024 / max(1, streams.ready), 1)}), flush=True)
 
-    bus = aioredis.from_url(settings.redis_url)
+    bus = async_redis(settings.redis_url)
     sent: dict[str, float] = {}
     targets = streams.users[:active_streams]
     for n in range(events):
@@ -234,7 +234,7 @@ async def likes(settings: Settings) -> None:
                       "goal": "p99 <= 500 ms", "load_average": [round(x, 1) for x in os.getloadavg()]}), flush=True)
     await streams.close()
     # Where the time went, after the fact: a Redis stream entry's id is the millisecond it was added.
-    bus = aioredis.from_url(settings.redis_url)
+    bus = async_redis(settings.redis_url)
     since = f"{int(min(at for _, _, at in sent) * 1000)}-0"
     liked: dict[tuple[int, int], float] = {}
     for message_id, raw in await bus.xrange(stream("engagement"), min=since):

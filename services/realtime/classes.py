@@ -27,6 +27,7 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from services.common.cluster import mget
 from services.common.events import Event, published_at
 from services.realtime import keys
 from services.realtime.config import ClassifierConfig
@@ -73,7 +74,7 @@ class RedisClasses:
     async def classes_of(self, user_ids: list[int]) -> dict[int, list[str]]:
         if not user_ids:
             return {}
-        values = await self.redis.mget([keys.classes(u) for u in user_ids])
+        values = await mget(self.redis, [keys.classes(u) for u in user_ids])
         return {u: v.decode().split(",") if v else [INACTIVE] for u, v in zip(user_ids, values, strict=True)}
 
 
@@ -141,7 +142,9 @@ class Classifier:
     async def _record(self, user_id: int, labels: list[str]) -> None:
         # PostgreSQL first: should Redis then fail, the event is retried and writes Redis again.
         await self.store.record(user_id, labels)
-        async with self.redis.pipeline(transaction=True) as pipe:
+        # Not one transaction: the class sets are other slots than the user's key on a Redis Cluster.
+        # The writes are the same again when the event is retried; a reader may see one before the other.
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.classes(user_id), ",".join(labels))
             for label in ALL:
                 if label in labels:

@@ -16,10 +16,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeout
-
+from services.common.cluster import is_cluster
+from services.common.dependencies import REDIS_ERRORS, async_redis
 from services.realtime import keys
 
 log = logging.getLogger(__name__)
@@ -32,7 +30,7 @@ SUBSCRIBE_TIMEOUT_S = 5.0
 class Hub:
     def __init__(self, redis_url: str) -> None:
         # Its own client: a pub/sub read blocks, which the shared client's socket timeout forbids.
-        self._client = aioredis.from_url(redis_url, socket_connect_timeout=2, health_check_interval=30)
+        self._client = async_redis(redis_url, socket_connect_timeout=2, health_check_interval=30)
         self._pubsub = self._client.pubsub()
         self._streams: dict[int, set[asyncio.Event]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
@@ -43,6 +41,8 @@ class Hub:
         return sum(len(s) for s in self._streams.values())
 
     async def start(self) -> None:
+        if is_cluster(self._client):
+            await self._client.initialize()  # the slots' nodes, which a cluster's pub/sub needs first
         await self._pubsub.subscribe(HUB_CHANNEL)
         self._task = asyncio.create_task(self._listen())
 
@@ -92,7 +92,7 @@ class Hub:
         while True:
             try:
                 message = await self._pubsub.get_message(timeout=5.0)
-            except (RedisConnectionError, RedisTimeout, OSError) as error:
+            except (OSError, *REDIS_ERRORS) as error:
                 # redis-py reconnects and subscribes again on the next read; meanwhile appends were
                 # not heard, so every stream reads its buffer once it is back.
                 log.warning("realtime hub: redis unavailable (%s); reconnecting", error)

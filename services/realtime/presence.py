@@ -39,15 +39,12 @@ SETTLE_RETRY_S = 1.0
 
 log = logging.getLogger(__name__)
 
-# KEYS: the user's conns, rt:live. ARGV: user id, conn id ('' for none), now (ms).
-# Forgets the stream (and any expired), and the user's place in rt:live once none is left, in one
-# step so that a stream opening meanwhile on another replica is never dropped from rt:live.
+# KEYS: the user's conns. ARGV: conn id ('' for none), now (ms). Forgets the stream (and any
+# expired); returns how many are left.
 CLOSE = """
-if ARGV[2] ~= '' then redis.call('ZREM', KEYS[1], ARGV[2]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local left = redis.call('ZCARD', KEYS[1])
-if left == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) end
-return left
+if ARGV[1] ~= '' then redis.call('ZREM', KEYS[1], ARGV[1]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+return redis.call('ZCARD', KEYS[1])
 """
 
 
@@ -82,11 +79,13 @@ class PresenceTracker:
 
     async def _keep(self, user_id: int, conn_id: str, now: int) -> None:
         expiry = now + self.config.conn_ttl_ms
+        # The conn before rt:live, in this order (see _forget): a cluster's pipeline runs each
+        # node's commands apart.
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(keys.conns(user_id), {conn_id: expiry})
             pipe.expire(keys.conns(user_id), self.config.conn_ttl_ms // 1000 + 1)
-            pipe.zadd(keys.LIVE, {user_id: expiry}, gt=True)
             await pipe.execute()
+        await self.redis.zadd(keys.LIVE, {user_id: expiry}, gt=True)
 
     async def opened(self, user_id: int, conn_id: str) -> None:
         now = now_ms()
@@ -99,8 +98,21 @@ class PresenceTracker:
         await self._keep(user_id, conn_id, now_ms())
 
     async def closed(self, user_id: int, conn_id: str) -> None:
-        await self._close(keys=[keys.conns(user_id), keys.LIVE], args=[user_id, conn_id, now_ms()])
+        await self._forget(user_id, conn_id, now_ms())
         self.settle_soon(user_id)
+
+    async def _forget(self, user_id: int, conn_id: str, now: int) -> None:
+        """Forget the stream (and any expired), and the user's place in rt:live once none is left.
+
+        The user's conns and rt:live are two slots on a Redis Cluster, so no one script holds both.
+        A stream opening meanwhile on another replica writes its conn before rt:live, so looking at
+        the conns again after leaving rt:live puts such a stream back: it is never dropped."""
+        if await self._close(keys=[keys.conns(user_id)], args=[conn_id, now]):
+            return
+        await self.redis.zrem(keys.LIVE, user_id)
+        latest = await self.redis.zrevrange(keys.conns(user_id), 0, 0, withscores=True)
+        if latest and latest[0][1] > now:
+            await self.redis.zadd(keys.LIVE, {user_id: latest[0][1]}, gt=True)
 
     async def touch(self, user_id: int) -> None:
         await self.redis.zadd(keys.ACTIVE, {user_id: now_ms()}, gt=True)
@@ -173,7 +185,7 @@ class PresenceTracker:
         users = [int(member) for member, _ in entries]
         for member, expiry in entries:
             if expiry < now:  # every stream of theirs expired: their replica died
-                await self._close(keys=[keys.conns(int(member)), keys.LIVE], args=[int(member), "", now])
+                await self._forget(int(member), "", now)
         for start in range(0, len(users), SETTLE_BATCH):
             await self._settle(await self.views(users[start:start + SETTLE_BATCH]))
         return len(users)

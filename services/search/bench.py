@@ -30,13 +30,13 @@ from typing import Self
 
 import grpc
 import psycopg
-import redis.asyncio as aioredis
 from pictor.search.v1 import search_service_pb2 as pb
 from pictor.search.v1 import search_service_pb2_grpc
 
 from services.common.auth import TokenSigner
 from services.common.config import load_settings
 from services.common.db import shard_schema
+from services.common.dependencies import async_redis
 from services.common.mesh_tls import service_channel
 from services.common.stats import percentiles
 from services.mesh.relay_bench import Gateway, GatewayError, jpeg
@@ -141,7 +141,7 @@ async def measure(samples: int, seed: int, ops: tuple[str, ...] = OPS) -> list[d
 
             results.append(figures("search.autocomplete", await autocomplete()))
             # The same queries answered by PostgreSQL, as while the prefix index is not whole.
-            prefixes = RedisPrefixIndex(aioredis.Redis.from_url(settings.redis_url))
+            prefixes = RedisPrefixIndex(async_redis(settings.redis_url))
             try:
                 if await prefixes.ready():
                     await prefixes.client.delete(prefixes.ready_key)

@@ -2,18 +2,20 @@
 
 Written and read by the search service and its indexer worker only.
 
-  tr:5m:{bucket}:{tag}   HLL     authors of public posts with the tag in a 5-minute bucket (26 h)
-  tr:1h:{hour}:{tag}     HLL     the same per hour (8 days)
-  tr:1d:{day}:{tag}      HLL     the same per day (9 days): the 24h window's baseline
-  tr:tags:{hour}         SET     tags used in that hour (8 days): the candidates
-  tr:top:{window}        STRING  the last answer for the window, JSON (a few seconds)
-  sx:{viewer}:{chain}    STRING  one explore token chain's ranked post ids, int64 little-endian (1 h)
-  {ac}:p:{prefix}        ZSET    autocomplete: users whose words start with prefix, by follower count
+  tr:5m:{<tag>}:<bucket> HLL     authors of public posts with the tag in a 5-minute bucket (26 h)
+  tr:1h:{<tag>}:<hour>   HLL     the same per hour (8 days)
+  tr:1d:{<tag>}:<day>    HLL     the same per day (9 days): the 24h window's baseline
+  tr:tags:<hour>         SET     tags used in that hour (8 days): the candidates
+  tr:top:<window>        STRING  the last answer for the window, JSON (a few seconds)
+  sx:<viewer>:<chain>    STRING  one explore token chain's ranked post ids, int64 little-endian (1 h)
+  {ac}:p:<prefix>        ZSET    autocomplete: users whose words start with prefix, by follower count
                                  (the most followed 64; services.search.prefixes)
   {ac}:doc               HASH    autocomplete: user id -> what a suggestion shows and its prefixes, JSON
   {ac}:ready             STRING  autocomplete: the index is whole (a rebuild finished, or it began empty)
 
 Buckets count from the Unix epoch: bucket = t // 300, hour = t // 3600, day = t // 86400.
+Braces are Redis Cluster hash tags: one tag's buckets share a slot, so that one
+PFCOUNT counts the distinct authors across a window's buckets.
 """
 
 from __future__ import annotations
@@ -34,15 +36,15 @@ def autocomplete_keys(tag: str = "ac") -> tuple[str, str, str, str]:
 
 
 def trend_5m_key(bucket: int, tag: str) -> str:
-    return f"tr:5m:{bucket}:{tag}"
+    return f"tr:5m:{{{tag}}}:{bucket}"
 
 
 def trend_hour_key(hour: int, tag: str) -> str:
-    return f"tr:1h:{hour}:{tag}"
+    return f"tr:1h:{{{tag}}}:{hour}"
 
 
 def trend_day_key(day: int, tag: str) -> str:
-    return f"tr:1d:{day}:{tag}"
+    return f"tr:1d:{{{tag}}}:{day}"
 
 
 def trend_tags_key(hour: int) -> str:

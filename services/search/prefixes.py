@@ -32,6 +32,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from services.common.cluster import call_each
 from services.search import keys
 from services.search.service import Candidate, fold
 
@@ -187,10 +188,7 @@ class RedisPrefixIndex:
 
     async def put_many(self, users: list[tuple[int, str, str, int]]) -> None:
         """Users (id, username, display name, follower count), in one pipeline."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for user in users:
-                await self._put(keys=[self.docs], args=self._put_args(*user), client=pipe)
-            await pipe.execute()
+        await call_each(self.client, self._put, [([self.docs], self._put_args(*user)) for user in users])
 
     async def remove(self, user_id: int) -> None:
         await self._remove(keys=[self.docs], args=[self.stem, user_id])

@@ -30,6 +30,7 @@ from hotpath.ids import decode
 from services.common.clients import MeshChannels
 from services.common.config import load_settings
 from services.common.db import Database
+from services.common.dependencies import async_redis
 from services.common.ids import shard_of
 from services.search.adapters import Owners
 from services.search.indexer import created_at
@@ -226,7 +227,6 @@ async def rebuild(db: Database, owners: Owners, trends: RedisTrends, prefixes: R
 
 
 async def run(only: str | None) -> dict:
-    import redis.asyncio as aioredis
 
     settings = load_settings()
     # NOTE: FOLLOW_CONCURRENCY readers share four connections for their COPYs: a writer waits its
@@ -235,7 +235,7 @@ async def run(only: str | None) -> dict:
     await db.open()
     # The index is search's: the owners' scans admit search.
     channels = MeshChannels(settings, identity="search")
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_redis(settings.redis_url)
     try:
         if only == "prefixes":
             return {"prefixes": await fill_prefixes(PostgresSearchIndex(db), RedisPrefixIndex(client))}

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.cluster import execute_each
 from services.search import keys
 from services.search.service import Trend
 
@@ -93,14 +95,13 @@ class RedisTrends:
         recent = [current - i for i in range(w.buckets)]
         first_window_base = int((current - w.buckets + 1) * w.bucket_s // w.baseline_s)
         base = [first_window_base - 1 - i for i in range(w.baseline_buckets)]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for tag in tags_list:
-                for index in recent:
-                    pipe.pfcount(_bucket_key(w.bucket_s, index, tag))
-                pipe.pfcount(*[_bucket_key(w.bucket_s, index, tag) for index in recent])
-                for index in base:
-                    pipe.pfcount(_bucket_key(w.baseline_s, index, tag))
-            replies = await pipe.execute()
+        commands: list[tuple[Any, ...]] = []
+        for tag in tags_list:
+            commands += [("PFCOUNT", _bucket_key(w.bucket_s, index, tag)) for index in recent]
+            # One tag's buckets share a slot (services.search.keys): one PFCOUNT counts across them.
+            commands.append(("PFCOUNT", *[_bucket_key(w.bucket_s, index, tag) for index in recent]))
+            commands += [("PFCOUNT", _bucket_key(w.baseline_s, index, tag)) for index in base]
+        replies = await execute_each(self.client, commands)
         per_tag = len(recent) + 1 + len(base)
         window_s = w.buckets * w.bucket_s
         trends = []

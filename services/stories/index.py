@@ -9,7 +9,7 @@ few O(log n) commands per account with active stories, never a walk over
 stories, so its cost grows with the accounts followed (slowly) and not with
 the stories they posted.
 
-A Redis that lost the structures (no `st:built:2`) makes the next tray rebuild
+A Redis that lost the structures (no `{st}:built`) makes the next tray rebuild
 them from PostgreSQL first (active stories, close friends, story mutes).
 """
 
@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from services.common.batching import Batcher
+from services.common.cluster import call_each
 from services.stories import keys
 from services.stories.service import Story, TrayEntry
 
@@ -33,7 +34,7 @@ REBUILD_LOCK_S = 30
 # ARGV: viewer, now (ms), the four key prefixes/keys below, the viewer's muted and seen keys, then the authors
 # in one argument, comma-separated (a thousand arguments cost redis-py more to pack than the script to run).
 # Returns nil when the structures were never built, else a flat list: author, count, newest id, unseen (0/1).
-# Two bulk commands over all the authors (ZMSCORE of st:live, SMISMEMBER of my mutes) leave the few
+# Two bulk commands over all the authors (ZMSCORE of {st}:live, SMISMEMBER of my mutes) leave the few
 # with active stories; only those cost a few O(log n) commands each.
 # NOTE: ids pass the 2^53 a Lua number holds exactly, so they are compared as decimal strings (scores,
 # milliseconds, fit).
@@ -146,11 +147,8 @@ class RedisStoryIndex:
         await self._marks.submit(None, (viewer_id, story.author_id, story.id))
 
     async def _mark_many(self, _: None, marks: list[tuple[int, int, int]]) -> list[None]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for viewer_id, author_id, story_id in marks:
-                await self._seen(keys=[keys.seen_key(viewer_id)], args=[author_id, story_id, 2 * self.ttl_s],
-                                 client=pipe)
-            await pipe.execute()
+        await call_each(self.redis, self._seen, [([keys.seen_key(viewer_id)], [author_id, story_id, 2 * self.ttl_s])
+                                                 for viewer_id, author_id, story_id in marks])
         return [None] * len(marks)
 
     async def set_close_friend(self, owner_id: int, friend_id: int, on: bool) -> None:

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from services.common.dependencies import sync_redis
 from tests.e2e.http import Gateway, UserClient
 
 _counter = itertools.count()
@@ -48,11 +49,9 @@ def waiter(stack, group: str, topics: list[str], what: str):
     """wait(timeout_s): until every event written so far is relayed and handled by `group`."""
     import time
 
-    import redis
-
     from tests.conftest import consumers_caught_up, outbox_rows
 
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
 
     def wait(timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from services.common.db import GLOBAL_SCHEMA
+from services.common.dependencies import sync_redis
 from services.common.revocation import KEY as REVOKED_TOKENS
 from services.messaging.e2e_client import Device
 from tests.conftest import GRACE_DAYS
@@ -99,7 +100,7 @@ def leftovers(settings, client, user_id: int) -> list[str]:
 
 @pytest.fixture
 def store(stack):
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     yield client
     client.close()
 

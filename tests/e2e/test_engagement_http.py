@@ -10,10 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
-import redis
 
 from services.common.config import REPO_ROOT
 from services.common.db import shard_schema
+from services.common.dependencies import sync_redis
 from services.common.events import decode
 from services.common.ids import shard_of
 from services.common.mesh_tls import gateway_channel
@@ -312,7 +312,7 @@ def test_feed_posts_carry_liked_and_saved_by_me(new_user, settle):
 
 
 def test_likes_and_comments_reach_the_feeds_own_ranking_features(stack, new_user, settle):
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     author, fan = new_user(), new_user()
     post = create_post(author)
     fan.post(f"/v1/posts/{post}/like")
@@ -324,7 +324,7 @@ def test_likes_and_comments_reach_the_feeds_own_ranking_features(stack, new_user
 
 
 def test_likes_and_comments_publish_engagement_events(stack, new_user):
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     author, fan = new_user(), new_user()
     post = create_post(author)
     fan.post(f"/v1/posts/{post}/like")

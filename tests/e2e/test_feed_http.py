@@ -10,9 +10,9 @@ import random
 
 import psycopg
 import pytest
-import redis
 
 from services.common.db import shard_schema
+from services.common.dependencies import sync_redis
 from services.common.ids import shard_of
 from tests.e2e.http import path_of
 from tests.e2e.media_files import small_jpeg
@@ -83,7 +83,7 @@ def test_every_users_feed_matches_brute_force_before_and_after_redis_is_flushed(
             expected = brute_force_feed(stack.settings, int(user.id))
             assert read_feed(user) == expected, f"feed of user {users.index(user)}"
             assert sorted(read_feed(user, "RANKED")) == sorted(expected)
-        redis.Redis.from_url(stack.settings.redis_url).flushall()
+        sync_redis(stack.settings.redis_url).flushall()
 
 
 def test_new_post_reaches_followers_and_the_author_at_once(new_user, settle):

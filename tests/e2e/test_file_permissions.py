@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.dependencies import sync_redis
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -61,4 +62,4 @@ def test_the_embedded_stores_ask_for_a_generated_password_kept_private(settings)
     with pytest.raises(redis.exceptions.AuthenticationError):
         client.ping()
     client.close()
-    assert redis.Redis.from_url(settings.redis_url, socket_timeout=5).ping()
+    assert sync_redis(settings.redis_url, socket_timeout=5).ping()

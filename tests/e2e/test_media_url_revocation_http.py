@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 from pictor.posts.v1 import posts_pb2
 
+from services.common.dependencies import sync_redis
 from services.mesh.launcher import Stack
 from services.posts.cache import url_expiry
 from services.posts.keys import cached_post_key
@@ -132,5 +132,5 @@ def test_a_shape_cached_past_its_urls_is_served_signed_anew(person, short_urls):
     assert again["caption"] == post["caption"] and again["media"][0]["id"] == post["media"][0]["id"]
     assert expiry(photo_url(again)) > time.time()
     assert bob.gateway.get(path_of(photo_url(again))).status == 200
-    cached = redis.Redis.from_url(short_urls.settings.redis_url).get(cached_post_key(post["id"]))
+    cached = sync_redis(short_urls.settings.redis_url).get(cached_post_key(post["id"]))
     assert url_expiry(posts_pb2.Post.FromString(cached)) == expiry(again["media"][0]["url_template"])

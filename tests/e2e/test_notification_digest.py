@@ -17,6 +17,7 @@ import redis
 from aiosmtpd.controller import Controller
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from services.common.dependencies import sync_redis
 from services.common.events import envelope, fields
 from services.mesh.launcher import Stack
 from services.mesh.private_stack import free_ports
@@ -70,7 +71,7 @@ def digest_stack(tmp_path_factory: pytest.TempPathFactory, smtp) -> Iterator[Sta
 
 @pytest.fixture(scope="module")
 def bus(digest_stack: Stack) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(digest_stack.settings.redis_url)
+    client = sync_redis(digest_stack.settings.redis_url)
     yield client
     client.close()
 

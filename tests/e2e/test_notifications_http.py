@@ -7,8 +7,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import redis
 
+from services.common.dependencies import sync_redis
 from services.common.events import decode
 from tests.e2e.test_engagement_http import comment, create_post
 
@@ -20,7 +20,7 @@ GROUP_FIELDS = {"group_key", "type", "post", "comment", "actors", "actor_count",
 
 @pytest.fixture
 def bus(stack):
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     yield client
     client.close()
 

@@ -86,29 +86,35 @@ def assert_unavailable(response: Response, reason: str) -> None:
     assert [d["reason"] for d in body["details"]] == [reason]
 
 
-def pause(stack: Stack, name: str) -> None:
-    """A frozen server (with PostgreSQL's backends): it holds its connections and answers nothing."""
-    stack.child(name).kill(signal.SIGSTOP)
+def pause(stack: Stack, names: list[str]) -> None:
+    """Frozen servers (with PostgreSQL's backends): they hold their connections and answer nothing."""
+    for name in names:
+        stack.child(name).kill(signal.SIGSTOP)
 
 
-def resume(stack: Stack, name: str) -> None:
-    stack.child(name).kill(signal.SIGCONT)
+def resume(stack: Stack, names: list[str]) -> None:
+    for name in names:
+        stack.child(name).kill(signal.SIGCONT)
 
 
-def store_child(stack: Stack, store: str, user: UserClient) -> str:
-    """The child that is `store` to the user: Redis, or the PostgreSQL server that holds the user's
-    shard (with PICTOR_POSTGRES_SERVERS, the others go on answering)."""
+def store_children(stack: Stack, store: str, user: UserClient) -> list[str]:
+    """The children that are `store` to the user: Redis (every node of a Redis Cluster,
+    PICTOR_REDIS_NODES), or the PostgreSQL server that holds the user's shard (with
+    PICTOR_POSTGRES_SERVERS, the others go on answering)."""
     if store != "postgres":
-        return store
+        return redis_children(stack)
     url = stack.settings.database_for_shard(shard_of(int(user.id)))
     number = next(n for n, port in enumerate(stack.settings.postgres_ports, start=1) if f":{port}/" in url)
-    return "postgres" if number == 1 else f"postgres-{number}"
+    return ["postgres" if number == 1 else f"postgres-{number}"]
+
+
+def redis_children(stack: Stack) -> list[str]:
+    return [c.name for c in stack.children if c.name == "redis" or c.name.startswith("redis-")]
 
 
 def store_port(stack: Stack, name: str) -> int:
-    if name.startswith("postgres"):
-        return stack.settings.postgres_ports[int(name.partition("-")[2] or 1) - 1]
-    return stack.settings.redis_port
+    number = int(name.partition("-")[2] or 1)
+    return (stack.settings.postgres_ports if name.startswith("postgres") else stack.settings.redis_ports)[number - 1]
 
 
 def pids(stack: Stack) -> dict[str, int]:
@@ -134,15 +140,15 @@ def test_a_paused_store_answers_503_json_within_2s_and_everything_recovers_withi
     route, service, reason = NEEDS[store]
     assert user.get(route).status == 200
     before = pids(own_stack)
-    name = store_child(own_stack, store, user)
-    pause(own_stack, name)
+    names = store_children(own_stack, store, user)
+    pause(own_stack, names)
     try:
         response, took = timed(lambda: user.get(route))
         assert_unavailable(response, reason)
         assert took < OUTAGE_ANSWER_S
         eventually(lambda: health(own_stack, service) == health_pb2.HealthCheckResponse.NOT_SERVING, OUTAGE_ANSWER_S)
     finally:
-        resume(own_stack, name)
+        resume(own_stack, names)
     eventually(lambda: user.get(route).status == 200, RECOVERY_S)
     eventually(lambda: recovered(own_stack, user), RECOVERY_S)
     assert pids(own_stack) == before, "no process was restarted"
@@ -153,22 +159,24 @@ def test_a_killed_store_answers_503_json_within_2s_is_restarted_and_everything_r
         own_stack, user, store):
     route, _, reason = NEEDS[store]
     assert user.get(route).status == 200
-    name = store_child(own_stack, store, user)
-    own_stack.child(name).kill(signal.SIGKILL)
+    names = store_children(own_stack, store, user)
+    for name in names:
+        own_stack.child(name).kill(signal.SIGKILL)
     response, took = timed(lambda: user.get(route))
     assert_unavailable(response, reason)
     assert took < OUTAGE_ANSWER_S
-    wait_for_port("127.0.0.1", store_port(own_stack, name), 60)  # the supervisor started it again
+    for name in names:
+        wait_for_port("127.0.0.1", store_port(own_stack, name), 60)  # the supervisor started it again
     eventually(lambda: user.get(route).status == 200, RECOVERY_S)
     eventually(lambda: recovered(own_stack, user), RECOVERY_S)
-    assert own_stack.child(name).restarts >= 1
+    assert all(own_stack.child(name).restarts >= 1 for name in names)
 
 
 def test_redis_paused_5s_then_resumed_leaves_every_process_alive_and_the_platform_answering(own_stack, user):
     before = pids(own_stack)
-    pause(own_stack, "redis")
+    pause(own_stack, redis_children(own_stack))
     time.sleep(5)
-    resume(own_stack, "redis")
+    resume(own_stack, redis_children(own_stack))
     eventually(lambda: user.get("/v1/feed").status == 200, RECOVERY_S)
     r = user.upload(small_jpeg(), "image/jpeg")
     assert r.status == 200, r.body
@@ -195,15 +203,15 @@ def test_a_service_restarted_while_the_database_is_down_starts_not_serving_and_s
         own_stack, user):
     accounts = own_stack.child("accounts")
     restarts = accounts.restarts
-    name = store_child(own_stack, "postgres", user)
-    pause(own_stack, name)
+    names = store_children(own_stack, "postgres", user)
+    pause(own_stack, names)
     try:
         accounts.kill(signal.SIGKILL)
         eventually(lambda: accounts.restarts > restarts, 10)
         eventually(lambda: health(own_stack, "accounts") == health_pb2.HealthCheckResponse.NOT_SERVING, 30)
         assert_unavailable(user.get("/v1/users/me"), "DATABASE_UNAVAILABLE")
     finally:
-        resume(own_stack, name)
+        resume(own_stack, names)
     eventually(lambda: user.get("/v1/users/me").status == 200, RECOVERY_S)
     assert health(own_stack, "accounts") == health_pb2.HealthCheckResponse.SERVING
     assert accounts.restarts == restarts + 1, "it started once and stayed up"

@@ -15,8 +15,8 @@ import signal
 from contextlib import contextmanager
 
 import pytest
-import redis
 
+from services.common.dependencies import sync_redis
 from services.common.events import decode, stream
 from tests.conftest import outbox_rows
 from tests.e2e.media_files import small_jpeg
@@ -74,7 +74,7 @@ def test_a_follow_delivered_twice_is_counted_once(stack, new_user, settle_counts
     alice, bob = new_user(), new_user()
     assert alice.post(f"/v1/users/{bob.id}/follow").status == 200
     settle_counts()
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     try:
         for message_id, fields in reversed(client.xrevrange(stream("graph"), count=200)):
             event = decode("graph", message_id, fields)

@@ -12,8 +12,8 @@ import time
 import uuid
 
 import pytest
-import redis
 
+from services.common.dependencies import sync_redis
 from services.common.events import envelope, fields, stream
 from tests.e2e.http import eventually
 from tests.e2e.sse import SseStream
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def bus(stack):
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     yield client
     client.close()
 

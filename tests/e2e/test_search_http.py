@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
+from services.common.dependencies import async_redis
 from tests.e2e.conftest import waiter
 from tests.e2e.media_files import small_jpeg
 
@@ -405,8 +406,6 @@ def test_an_unknown_hashtag_is_404(new_user):
 def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, stack):
     import asyncio
 
-    import redis.asyncio as aioredis
-
     from services.common.clients import MeshChannels
     from services.common.db import Database
     from services.search.adapters import Owners
@@ -424,7 +423,7 @@ def test_the_rebuild_makes_the_index_again_from_the_owners(new_user, indexed, st
     async def run() -> dict:
         db = Database(stack.settings, max_size=2)
         await db.open()
-        channels, client = MeshChannels(stack.settings, identity="search"), aioredis.Redis.from_url(stack.settings.redis_url)
+        channels, client = MeshChannels(stack.settings, identity="search"), async_redis(stack.settings.redis_url)
         try:
             return await rebuild(db, Owners(channels), RedisTrends(client), RedisPrefixIndex(client))
         finally:
@@ -453,8 +452,6 @@ def test_autocomplete_asks_postgresql_while_the_prefix_index_is_not_whole(new_us
     import asyncio
     import time
 
-    import redis.asyncio as aioredis
-
     from services.common.db import Database
     from services.search.prefixes import READY_TTL_S, RedisPrefixIndex
     from services.search.rebuild import fill_prefixes
@@ -465,7 +462,7 @@ def test_autocomplete_asks_postgresql_while_the_prefix_index_is_not_whole(new_us
     indexed()
 
     async def with_index(action) -> object:
-        client = aioredis.Redis.from_url(stack.settings.redis_url)
+        client = async_redis(stack.settings.redis_url)
         db = Database(stack.settings, max_size=2)
         await db.open()
         try:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 import redis
 
+from services.common.dependencies import sync_redis
 from services.messaging.e2e_client import Device, SecretClient
 from tests.e2e.sse import SseStream
 from tests.e2e.test_messaging_http import reason, start
@@ -149,7 +150,7 @@ def redis_values(client: redis.Redis, key: bytes) -> list[bytes]:
 
 
 def in_redis(settings, needles: list[bytes]) -> list[str]:
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_redis(settings.redis_url)
     try:
         return [key.decode() for key in client.scan_iter(count=1000)
                 if any(n in value for value in redis_values(client, key) for n in needles)]

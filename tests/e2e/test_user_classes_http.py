@@ -13,6 +13,7 @@ from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2_grpc
 from pictor.realtime.v1 import realtime_service_pb2 as pb
 
 from services.common.db import shard_schema
+from services.common.dependencies import sync_redis
 from services.common.ids import shard_of
 from services.common.mesh_tls import service_channel
 from tests.e2e.http import eventually
@@ -68,7 +69,6 @@ def test_a_visit_too_short_to_settle_as_online_still_counts(new_user, classes_of
     as an OFFLINE alone (CI saw it), whose last_active_at says the user came: PASSIVE, not INACTIVE."""
     from datetime import UTC, datetime
 
-    import redis
     from google.protobuf.timestamp_pb2 import Timestamp
 
     from services.common.events import envelope, fields
@@ -78,7 +78,7 @@ def test_a_visit_too_short_to_settle_as_online_still_counts(new_user, classes_of
     seen = Timestamp()
     seen.FromDatetime(datetime.now(UTC))
     event = envelope("presence.changed", {"user_id": int(dave.id), "state": "OFFLINE", "last_active_at": seen})
-    client = redis.Redis.from_url(stack.settings.redis_url)
+    client = sync_redis(stack.settings.redis_url)
     try:
         client.xadd("events:presence", fields(event.SerializeToString(), event.type))
     finally:

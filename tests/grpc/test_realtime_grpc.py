@@ -8,11 +8,11 @@ import json
 
 import grpc
 import pytest
-import redis.asyncio as aioredis
 from pictor.realtime.v1 import realtime_pb2, realtime_service_pb2_grpc
 from pictor.realtime.v1 import realtime_service_pb2 as pb
 
 from services.common.auth import TokenSigner
+from services.common.dependencies import async_redis
 from services.common.events import envelope, fields, stream
 from services.common.ids import IdAllocator
 from services.common.mesh_tls import gateway_channel
@@ -35,7 +35,7 @@ def new_user(settings):
 
 @pytest.fixture
 async def bus(settings):
-    client = aioredis.from_url(settings.redis_url)
+    client = async_redis(settings.redis_url)
     yield client
     await client.aclose()
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pytest
-import redis.asyncio as aioredis
 
 from services.common.db import Database
+from services.common.dependencies import async_redis
 from services.common.ids import IdAllocator
 
 
 @pytest.fixture
 async def client(settings):
     """An asyncio Redis client of the stack's Redis."""
-    c = aioredis.from_url(settings.redis_url)
+    c = async_redis(settings.redis_url)
     yield c
     await c.aclose()
 

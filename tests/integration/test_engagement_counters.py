@@ -15,7 +15,7 @@ from services.common.db import Database, shard_schema
 from services.common.ids import shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher, by_shard
-from services.engagement.keys import CounterKeys, counts_key
+from services.engagement.keys import CounterKeys
 from services.engagement.reconcile import reconcile
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Counts
@@ -24,9 +24,12 @@ from services.engagement.service import COMMENTS, LIKES, Counts
 AUTHOR = 1 << 23 | 7
 
 
-@pytest.fixture
-def counters(client, db):
-    return RedisCounters(client, PostgresCountStore(db).counts, CounterKeys(f"test-{uuid.uuid4().hex[:8]}"))
+@pytest.fixture(params=[None, 4], ids=["partitions-as-deployed", "four-partitions"])
+def counters(client, db, request):
+    """Counters under a prefix of their own: partitioned as the stack's Redis needs (one on one Redis,
+    PARTITIONS_ON_CLUSTER on a Redis Cluster), or in four."""
+    return RedisCounters(client, PostgresCountStore(db).counts, CounterKeys(f"test-{uuid.uuid4().hex[:8]}"),
+                         partitions=request.param)
 
 
 @pytest.fixture
@@ -48,10 +51,10 @@ async def test_deltas_spread_over_shards_and_count_before_any_flush(counters, cl
     for _ in range(40):
         await counters.add(post, LIKES, +1)
     await counters.add(post, COMMENTS, +2)
-    used = [await client.get(counters.keys.shard(LIKES, post, n)) for n in range(counters.shards)]
+    used = [await client.get(counters.keys_of(post).shard(LIKES, post, n)) for n in range(counters.shards)]
     assert sum(v is not None for v in used) > 1
     assert await current(counters, db, post) == Counts(40, 2)
-    assert await client.sismember(counters.keys.dirty, post)
+    assert await client.sismember(counters.keys_of(post).dirty, post)
 
 
 async def test_a_post_whose_count_is_unknown_to_redis_starts_from_postgresql(counters, client, db, ids):
@@ -60,7 +63,7 @@ async def test_a_post_whose_count_is_unknown_to_redis_starts_from_postgresql(cou
         await conn.execute(f"INSERT INTO {shard_schema(shard_of(post))}.post_counts (post_id, like_count, "
                            "comment_count) VALUES (%s, 10, 4)", (post,))
     await counters.add(post, LIKES, +1)
-    assert await client.hgetall(counts_key(post)) == {b"likes": b"10", b"comments": b"4"}
+    assert await client.hgetall(counters.counts_key(post)) == {b"likes": b"10", b"comments": b"4"}
     assert await current(counters, db, post) == Counts(11, 4)
 
 
@@ -71,16 +74,16 @@ async def test_a_read_of_a_count_unknown_to_redis_fills_it_so_the_next_read_is_r
         await conn.execute(f"INSERT INTO {shard_schema(shard_of(post))}.post_counts (post_id, like_count, "
                            "comment_count) VALUES (%s, 3, 2)", (post,))
     assert (await counters.current([post]))[post] == Counts(3, 2)
-    assert await client.hgetall(counts_key(post)) == {b"likes": b"3", b"comments": b"2"}
-    assert await client.ttl(counts_key(post)) > 0
+    assert await client.hgetall(counters.counts_key(post)) == {b"likes": b"3", b"comments": b"2"}
+    assert await client.ttl(counters.counts_key(post)) > 0
 
 
 async def test_a_read_never_fills_the_count_of_a_post_with_pending_deltas(counters, client, db, ids):
     post = ids.new_id(1)
     await counters.add(post, LIKES, +1)
-    await client.delete(counts_key(post))  # evicted while its delta waits for the flusher
+    await client.delete(counters.counts_key(post))  # evicted while its delta waits for the flusher
     assert (await counters.current([post]))[post] == Counts(1, 0)
-    assert not await client.exists(counts_key(post))
+    assert not await client.exists(counters.counts_key(post))
 
 
 async def test_counts_read_exactly_while_a_flush_is_in_flight(counters, flusher, db, ids):
@@ -90,7 +93,7 @@ async def test_counts_read_exactly_while_a_flush_is_in_flight(counters, flusher,
     await counters.add(post, LIKES, +1)
     drained = await counters.drain(100)
     assert await current(counters, db, post) == Counts(2, 0)  # drained, not committed
-    for shard, parts in by_shard([drained]).items():
+    for shard, parts in by_shard(drained).items():
         await flusher.store.apply(shard, parts)
     assert await current(counters, db, post) == Counts(2, 0)  # committed, not finished
     await flusher.flush_once()
@@ -103,8 +106,8 @@ async def test_a_flush_writes_the_totals_and_empties_redis(flusher, counters, cl
         await counters.add(post, LIKES, delta)
     assert await flusher.flush_once() == 1
     assert await durable(db, post) == Counts(2, 0)
-    assert [await client.get(counters.keys.shard(LIKES, post, n)) for n in range(counters.shards)] == [None] * 8
-    assert not await client.smembers(counters.keys.flushing)
+    assert [await client.get(counters.keys_of(post).shard(LIKES, post, n)) for n in range(counters.shards)] == [None] * 8
+    assert not await client.smembers(counters.keys_of(post).flushing)
 
 
 async def test_a_flush_adds_to_what_was_flushed_before(flusher, counters, db, ids):
@@ -121,13 +124,13 @@ async def test_a_flush_writes_the_rankers_counts_hash(flusher, counters, client,
     await counters.add(post, LIKES, +5)
     await counters.add(post, COMMENTS, +2)
     await flusher.flush_once()
-    assert await client.hgetall(counts_key(post)) == {b"likes": b"5", b"comments": b"2"}
+    assert await client.hgetall(counters.counts_key(post)) == {b"likes": b"5", b"comments": b"2"}
 
 
 async def test_a_flusher_that_dies_after_draining_loses_nothing(flusher, counters, db, ids):
     post = ids.new_id(4)
     await counters.add(post, LIKES, +7)
-    assert await counters.drain(100) is not None  # ...and the process dies here
+    assert await counters.drain(100)  # ...and the process dies here
     assert await durable(db, post) == Counts()
     await flusher.flush_once()
     assert await durable(db, post) == Counts(7, 0)
@@ -137,7 +140,7 @@ async def test_a_flusher_that_dies_after_committing_adds_nothing_twice(flusher, 
     post = ids.new_id(5)
     await counters.add(post, LIKES, +3)
     drained = await counters.drain(100)
-    for shard, parts in by_shard([drained]).items():
+    for shard, parts in by_shard(drained).items():
         await flusher.store.apply(shard, parts)  # committed; the process dies before forgetting the flush
     await flusher.flush_once()
     assert await durable(db, post) == Counts(3, 0)
@@ -170,7 +173,7 @@ async def test_a_flush_that_would_leave_int64_is_set_aside_and_blocks_nothing(fl
     await counters.add(fine, LIKES, +1)
     await flusher.flush_once()
     assert await durable(db, fine) == Counts(1, 0)
-    assert len(await client.smembers(counters.keys.dead)) == 1
+    assert len(await client.smembers(counters.keys_of(huge).dead)) == 1
 
 
 async def test_reconciliation_repairs_corrupted_counts_from_the_rows(counters, flusher, db, client, ids, settings):
@@ -184,7 +187,7 @@ async def test_reconciliation_repairs_corrupted_counts_from_the_rows(counters, f
     report = await reconcile(counters, flusher.store, settings.logical_shards, [post])
     assert report.repaired == (post,)
     assert await durable(db, post) == Counts(3, 0)
-    assert await client.hgetall(counts_key(post)) == {b"likes": b"3", b"comments": b"0"}
+    assert await client.hgetall(counters.counts_key(post)) == {b"likes": b"3", b"comments": b"0"}
 
 
 async def test_reconciliation_drops_pending_deltas_the_rows_already_count(counters, flusher, db, ids, settings):

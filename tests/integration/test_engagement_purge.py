@@ -15,7 +15,7 @@ from services.common.errors import InvalidArgument
 from services.common.ids import IdAllocator, shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
-from services.engagement.keys import CounterKeys, counts_key
+from services.engagement.keys import CounterKeys
 from services.engagement.purge import PostPurger, Purged
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Comment, Counts
@@ -25,9 +25,12 @@ from services.engagement.viewer_state import ViewerStates
 AUTHOR = 1 << 23 | 7
 
 
-@pytest.fixture
-def counters(client, db):
-    return RedisCounters(client, PostgresCountStore(db).counts, CounterKeys(f"test-{uuid.uuid4().hex[:8]}"))
+@pytest.fixture(params=[None, 4], ids=["partitions-as-deployed", "four-partitions"])
+def counters(client, db, request):
+    """Counters under a prefix of their own: partitioned as the stack's Redis needs (one on one Redis,
+    PARTITIONS_ON_CLUSTER on a Redis Cluster), or in four."""
+    return RedisCounters(client, PostgresCountStore(db).counts, CounterKeys(f"test-{uuid.uuid4().hex[:8]}"),
+                         partitions=request.param)
 
 
 @pytest.fixture
@@ -80,9 +83,9 @@ async def test_a_purge_removes_every_row_and_counter_of_the_post_and_only_of_it(
     assert await purger.purge(post) == Purged(likes=5, comments=5, saves=5)
 
     assert await rows(db, post) == {"likes": 0, "comments": 0, "post_counts": 0, "saves": 0}
-    assert not await client.exists(counts_key(post))
-    assert not await client.sismember(counters.keys.dirty, post)
-    assert await client.exists(*(counters.keys.shard(kind, post, n)
+    assert not await client.exists(counters.counts_key(post))
+    assert not await client.sismember(counters.keys_of(post).dirty, post)
+    assert await client.exists(*(counters.keys_of(post).shard(kind, post, n)
                                  for kind in (LIKES, COMMENTS) for n in range(counters.shards))) == 0
     assert await rows(db, other) == {"likes": 2, "comments": 2, "post_counts": 1, "saves": 2}
     assert (await counters.current([other]))[other] == Counts(2, 2)
@@ -100,7 +103,7 @@ async def test_a_purge_takes_the_post_out_of_a_flush_its_flusher_left_unfinished
     post, other = ids.new_id(4), ids.new_id(4)
     await engage(repo, counters, ids, post, [ids.new_id(1)])
     await engage(repo, counters, ids, other, [ids.new_id(1)])
-    assert await counters.drain(100) is not None  # ...and that flusher dies here
+    assert await counters.drain(100)  # ...and that flusher dies here
 
     await purger.purge(post)
     await Flusher(counters, PostgresCountStore(db), logical_shards=settings.logical_shards).flush_once()

@@ -1,4 +1,8 @@
-"""The services' Redis client (services.common.dependencies.connect_redis) against the stack's Redis."""
+"""The services' Redis client (services.common.dependencies.connect_redis) against the stack's Redis.
+
+On a Redis Cluster (PICTOR_REDIS_NODES) redis-py's cluster client keeps a pool per node that does not
+wait: a burst beyond it fails at once, as a connection error (CACHE_UNAVAILABLE). These tests are of
+the one-server pool."""
 
 from __future__ import annotations
 
@@ -9,7 +13,13 @@ import pytest
 import redis.exceptions
 
 from services.common import dependencies
-from services.common.dependencies import connect_redis
+from services.common.dependencies import connect_redis, split_cluster_url
+
+
+@pytest.fixture(autouse=True)
+def one_server(settings) -> None:
+    if split_cluster_url(settings.redis_url)[1]:
+        pytest.skip("the pool that waits is the one-server client's (see the module's docstring)")
 
 
 async def test_a_burst_beyond_the_pool_waits_for_a_free_connection_instead_of_failing(settings, monkeypatch):

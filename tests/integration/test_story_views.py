@@ -85,7 +85,7 @@ async def test_an_author_whose_stories_were_all_deleted_leaves_the_tray(db, ids,
     author, viewer = ids.new_id_in_random_shard(), ids.new_id_in_random_shard()
     story = await new_story(repo, ids, author)
     await index.add(story)
-    await index.remove(story)  # st:live still names the author, until the story would have expired
+    await index.remove(story)  # {st}:live still names the author, until the story would have expired
     assert await index.tray(viewer, [author], now_ms()) == []
 
 

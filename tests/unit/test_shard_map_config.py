@@ -8,6 +8,7 @@ import pytest
 from services.common.config import (
     ShardRange,
     embedded_postgres_ports,
+    embedded_redis_ports,
     format_shard_map,
     load_settings,
     parse_shard_map,
@@ -40,12 +41,15 @@ def test_servers_take_the_ports_after_the_first_unless_named(monkeypatch: pytest
 @pytest.mark.parametrize(("servers", "ports", "problem"), [("0", "", "between 1 and 64"),
                                                           ("2", "7001", "names 1 ports for 2"),
                                                           ("2", "7001,x", "comma-separated list")])
+@pytest.mark.parametrize(("ports_of", "kind"), [(embedded_postgres_ports, "POSTGRES_SERVERS"),
+                                                (embedded_redis_ports, "REDIS_NODES")])
 def test_bad_server_settings_stop_with_a_message(monkeypatch: pytest.MonkeyPatch, servers: str, ports: str,
-                                                 problem: str) -> None:
-    monkeypatch.setenv("PICTOR_POSTGRES_SERVERS", servers)
-    monkeypatch.setenv("PICTOR_POSTGRES_PORTS", ports)
+                                                 problem: str, ports_of, kind: str) -> None:
+    """PICTOR_POSTGRES_SERVERS with PICTOR_POSTGRES_PORTS, PICTOR_REDIS_NODES with PICTOR_REDIS_PORTS."""
+    monkeypatch.setenv(f"PICTOR_{kind}", servers)
+    monkeypatch.setenv(f"PICTOR_{kind.split('_')[0]}_PORTS", ports)
     with pytest.raises(SystemExit, match=problem):
-        embedded_postgres_ports(15432)
+        ports_of(7000)
 
 
 def test_two_embedded_servers_split_the_shards_unless_a_map_or_a_database_is_given(
