@@ -84,14 +84,12 @@ loadtest: build
 faults: build
 	$(PY) -m tests.faults $(FAULTS_ARGS)
 
-# The tests that read PostgreSQL across shards, on a stack of two embedded PostgreSQL servers
-# with the logical shards split between them (PICTOR_POSTGRES_SERVERS). The whole suite runs
-# so too: PICTOR_POSTGRES_SERVERS=2 make test.
-SERVERS_TESTS ?= tests/integration tests/e2e/test_feed_http.py tests/e2e/test_account_deletion_http.py \
-	tests/e2e/test_outages.py tests/e2e/test_search_http.py tests/e2e/test_messaging_http.py \
-	tests/e2e/test_secret_messages_http.py tests/e2e/test_seed.py tests/e2e/test_notification_digest.py
+# The integration, gRPC and end-to-end suites again on the scaled-out stores: two embedded PostgreSQL
+# servers with the logical shards split between them (PICTOR_POSTGRES_SERVERS) and a Redis Cluster
+# of three masters (PICTOR_REDIS_NODES).
+SERVERS_TESTS ?= tests/integration tests/grpc tests/e2e
 test-servers: build
-	PICTOR_POSTGRES_SERVERS=2 $(PY) -m pytest -q $(SERVERS_TESTS)
+	PICTOR_POSTGRES_SERVERS=2 PICTOR_REDIS_NODES=3 $(PY) -m pytest -q $(SERVERS_TESTS)
 
 # Schemathesis against the gateway's /openapi.json for FUZZ_SECONDS: no 5xx, every
 # error in the JSON envelope. Starts a private stack (its own ports and data) unless
