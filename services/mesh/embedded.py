@@ -298,10 +298,12 @@ def start_redis_cluster(data_dir: Path, ports: tuple[int, ...], log_dir: Path, t
     evenly between them (in port order) and introduces them; later starts find it formed."""
     import redis
 
-    children = [start_redis(data_dir, port, log_dir, node=n) for n, port in enumerate(ports, start=1)]
+    children: list[Child] = []
     password = store_password(data_dir, "redis")
     nodes = [redis.Redis(port=port, password=password, socket_timeout=5) for port in ports]
     try:
+        for n, port in enumerate(ports, start=1):
+            children.append(start_redis(data_dir, port, log_dir, node=n))
         for n, client in enumerate(nodes):
             if "cluster_slots_assigned:0" in client.execute_command("CLUSTER", "INFO").decode():
                 # A new node (Redis 6.2 has no ADDSLOTSRANGE): its share of the slots, by number.
