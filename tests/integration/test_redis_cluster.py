@@ -14,7 +14,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.cluster import key_slot
 
 from services.common.cluster import call_each, execute_each, mget
-from services.common.config import store_password
+from services.common.config import REDIS_CLUSTER_BUS_OFFSET, store_password
 from services.common.dependencies import connect_redis
 from services.common.events import Consumer, Event, EventPublisher, stream
 from services.engagement.counters import PARTITIONS_ON_CLUSTER, RedisCounters
@@ -32,7 +32,7 @@ NODES = 3
 def cluster(tmp_path_factory) -> Iterator[str]:
     """The cluster's URL (any node; the clients find the others)."""
     folder = tmp_path_factory.mktemp("redis-cluster")
-    ports = tuple(free_ports(NODES))
+    ports = tuple(free_ports(NODES, also_at=REDIS_CLUSTER_BUS_OFFSET))  # each node's bus too
     children = embedded.start_redis_cluster(folder, ports, folder)
     try:
         yield f"redis://:{store_password(folder, 'redis')}@127.0.0.1:{ports[0]}/0?cluster=yes"
@@ -50,7 +50,7 @@ async def client(cluster):
 
 
 def test_the_cluster_forms_with_every_slot_served_and_comes_back_whole_after_a_restart(tmp_path) -> None:
-    ports = tuple(free_ports(NODES))
+    ports = tuple(free_ports(NODES, also_at=REDIS_CLUSTER_BUS_OFFSET))  # each node's bus too
     password = store_password(tmp_path, "redis")
 
     def slot_map() -> list[tuple[int, int, int]]:

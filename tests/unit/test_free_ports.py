@@ -20,6 +20,14 @@ def test_ports_are_free_distinct_and_below_the_ephemeral_range():
             s.bind(("127.0.0.1", port))
 
 
+def test_ports_with_partners_leave_both_free_below_the_range_and_hand_out_neither_again():
+    nodes = free_ports(3, also_at=10_000)  # a Redis Cluster node and its bus
+    partners = [p + 10_000 for p in nodes]
+    assert all(p < _ephemeral_start() for p in partners)
+    assert all(_bindable(p) for p in nodes + partners)
+    assert not set(free_ports(200)) & set(nodes + partners)
+
+
 def _bindable(port: int) -> bool:
     with socket.socket() as s:
         try:
