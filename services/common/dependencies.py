@@ -44,6 +44,8 @@ REDIS_CONNECT_TIMEOUT_S = 1.0
 REDIS_MAX_CONNECTIONS = 200
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
+# How long closing one thing (a pool, a client, a worker pool) may take on the way out.
+CLOSE_TIMEOUT_S = 10.0
 
 # ConnectionError covers BusyLoading. On a Redis Cluster also: the cluster down or re-forming (a
 # master gone, slots uncovered) and no node reachable, which redis-py raises as RedisClusterException.
@@ -274,7 +276,32 @@ class DependencyWatcher:
         for dependency in self.dependencies:
             if dependency.close is not None:
                 with contextlib.suppress(Exception):
-                    await dependency.close()
+                    await finish_within(f"closing the probe of {dependency.name}", dependency.close())
+
+
+async def finish_within(what: str, awaitable: Awaitable[Any], timeout_s: float | None = None) -> None:
+    """Await `awaitable` for at most `timeout_s` (CLOSE_TIMEOUT_S by default), raising what it raises.
+    Past that, log `what` hung, with where it waits, and go on without it: a process on its way out
+    must not hang on one thing that does not close. Not asyncio.wait_for, which would wait for the
+    cancelled awaitable too."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S if timeout_s is None else timeout_s)
+    if done:
+        return task.result()
+    log.error("%s did not finish within %g s; going on without it. It waits in:\n%s", what,
+              CLOSE_TIMEOUT_S if timeout_s is None else timeout_s, awaiting(task.get_coro()))
+    task.cancel()
+    task.add_done_callback(ignore_outcome)
+
+
+def awaiting(coro: Any) -> str:
+    """Where a suspended coroutine waits: each frame down its chain of awaits, then what the last one
+    awaits. (Task.print_stack shows only the outermost frame of a suspended coroutine.)"""
+    lines = []
+    while (frame := getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)) is not None:
+        lines.append(f'  File "{frame.f_code.co_filename}", line {frame.f_lineno}, in {frame.f_code.co_name}')
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "\n".join([*lines, f"  awaiting {coro!r}"])
 
 
 def ignore_outcome(task: asyncio.Future) -> None:

@@ -38,11 +38,13 @@ from services.common.clients import MeshChannels
 from services.common.config import Settings, env_int, load_settings
 from services.common.db import Database
 from services.common.dependencies import (
+    CLOSE_TIMEOUT_S,
     REDIS_ERRORS,
     Backoff,
     Dependency,
     DependencyWatcher,
     connect_redis,
+    finish_within,
     redis_dependency,
     unavailable_reason,
 )
@@ -125,9 +127,10 @@ class Resources:
         self._closers.append(closer)
 
     async def close(self) -> None:
+        """Close each, the last opened first; one that fails or hangs is logged and the rest close."""
         for close in reversed(self._closers):
             try:
-                await close()
+                await finish_within(f"closing {close!r}", close())
             except Exception:
                 log.exception("closing %s failed", close)
         self._closers.clear()
@@ -152,10 +155,13 @@ class RunningService:
             await self.health.set(name, status)
 
     async def shutdown(self, grace_s: float, drain_pause_s: float = 0.2) -> None:
-        await self.watcher.stop()
+        """Each step bounded (finish_within): one that hangs is logged, with where it waits."""
+        await finish_within("stopping the dependency watcher", self.watcher.stop())
         await self.set_health(False)
         await asyncio.sleep(drain_pause_s)
-        await self.server.stop(grace_s)
+        # Past the grace, stop() cancels the calls still running; it has CLOSE_TIMEOUT_S more to end.
+        await finish_within(f"stopping the {self.spec.name} server", self.server.stop(grace_s),
+                            grace_s + CLOSE_TIMEOUT_S)
         await self.resources.close()
 
 

@@ -9,6 +9,8 @@ import psycopg_pool
 import pytest
 import redis.exceptions
 
+from services.common import dependencies
+from services.common.config import load_settings
 from services.common.dependencies import (
     CACHE_UNAVAILABLE,
     DATABASE_UNAVAILABLE,
@@ -17,6 +19,7 @@ from services.common.dependencies import (
     DependencyWatcher,
     unavailable_reason,
 )
+from services.common.server import Resources
 
 
 @pytest.mark.parametrize(("error", "reason"), [
@@ -85,3 +88,31 @@ async def test_a_probe_that_never_answers_is_down_after_the_timeout_without_wait
     store.hang = True
     await asyncio.wait_for(watcher.check_once(), 1)
     assert watcher.reason == DATABASE_UNAVAILABLE
+
+
+async def test_resources_close_goes_on_past_a_closer_that_hangs_and_names_it(monkeypatch, caplog):
+    monkeypatch.setattr(dependencies, "CLOSE_TIMEOUT_S", 0.2)
+    closed: list[str] = []
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()  # a close whose answer never comes
+
+    async def closes() -> None:
+        closed.append("first opened")
+
+    resources = Resources(load_settings())
+    resources.on_close(closes)
+    resources.on_close(hangs)
+    await asyncio.wait_for(resources.close(), 2)
+    assert closed == ["first opened"]  # closed after the hung one, the last opened, gave up
+    [record] = [r for r in caplog.records if "did not finish within 0.2 s" in r.getMessage()]
+    message = record.getMessage()
+    assert "in hangs" in message and "asyncio/locks.py" in message  # what hung, and where it waits
+
+
+async def test_finish_within_raises_what_the_awaitable_raised():
+    async def fails() -> None:
+        raise ValueError("closing failed")
+
+    with pytest.raises(ValueError, match="closing failed"):
+        await dependencies.finish_within("closing", fails(), 1)
