@@ -1,8 +1,10 @@
-"""What captions and comments say: #hashtags and @mentions."""
+"""What captions and comments say: #hashtags and @mentions; text PostgreSQL can store."""
 
 from __future__ import annotations
 
 import re
+
+from services.common.errors import InvalidArgument
 
 # A tag runs over letters, digits and underscores in any script.
 HASHTAG_RE = re.compile(r"(?<![\w#])#(\w{1,100})")
@@ -23,3 +25,11 @@ def mentions(text: str) -> list[str]:
     """
     names = (m.lower().rstrip(".") for m in MENTION_RE.findall(text))
     return list(dict.fromkeys(n for n in names if n))[:MAX_TAGS]
+
+
+def without_nul(field: str, value: str, *, name: str | None = None, reason: str | None = None) -> str:
+    """`value`, else InvalidArgument naming `field` (as `name` in the message, `field` by default): a
+    NUL character, which PostgreSQL's text cannot hold and would answer with a 500."""
+    if "\x00" in value:
+        raise InvalidArgument(field, f"{name or field} must not contain NUL characters", reason=reason)
+    return value

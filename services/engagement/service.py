@@ -144,9 +144,7 @@ def check_comment_text(raw: str) -> str:
         raise InvalidArgument("text", "text must not be empty")
     if len(cleaned) > MAX_COMMENT:
         raise InvalidArgument("text", f"text must be at most {MAX_COMMENT} characters")
-    if "\x00" in cleaned:
-        raise InvalidArgument("text", "text must not contain NUL characters")
-    return cleaned
+    return text.without_nul("text", cleaned)
 
 
 def post_not_found(post_id: int) -> NotFound:

@@ -29,6 +29,7 @@ from typing import Protocol
 from services.common.errors import Conflict, InvalidArgument, NotFound, ResourceExhausted
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decimal_int64
+from services.common.text import without_nul
 from services.media import edits, pipeline, video, videobox
 from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_key
 from services.media.config import MediaConfig
@@ -845,9 +846,7 @@ def checked_alt_text(alt_text: str, field_name: str = "alt_text") -> str:
     if len(text) > MAX_ALT_TEXT:
         raise InvalidArgument(field_name, f"alt_text is {len(text)} characters; at most {MAX_ALT_TEXT} are "
                               "accepted", reason="ALT_TEXT_TOO_LONG")
-    if "\x00" in text:
-        raise InvalidArgument(field_name, "alt_text must not contain NUL characters")
-    return text
+    return without_nul(field_name, text, name="alt_text")
 
 
 async def collect_garbage(repo: MediaRepository, blobs: BlobStore, shard: int) -> int:

@@ -15,6 +15,7 @@ from typing import Protocol
 from services.common.errors import InvalidArgument, NotFound, PermissionDenied
 from services.common.ids import IdAllocator, shard_of
 from services.common.pagination import decode_token, encode_token, iso_time, page_size, positive_int64
+from services.common.text import without_nul
 from services.moderation import events
 
 # pictor.moderation.v1.TargetType, by number: the name carried in events.
@@ -95,9 +96,7 @@ class Targets(Protocol):
 def check_note(note: str) -> str:
     if len(note) > MAX_NOTE:
         raise InvalidArgument("note", f"note must be at most {MAX_NOTE} characters")
-    if "\x00" in note:
-        raise InvalidArgument("note", "note must not contain NUL characters")
-    return note.strip()
+    return without_nul("note", note).strip()
 
 
 def check_target(target_type: int, target_id: int) -> None:

@@ -101,9 +101,7 @@ class Media(Protocol):
 def check_caption(caption: str) -> str:
     if len(caption) > MAX_CAPTION:
         raise InvalidArgument("caption", f"caption must be at most {MAX_CAPTION} characters")
-    if "\x00" in caption:
-        raise InvalidArgument("caption", "caption must not contain NUL characters")
-    return caption
+    return text.without_nul("caption", caption)
 
 
 def check_location(location: Location | None) -> Location | None:

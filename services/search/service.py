@@ -20,6 +20,7 @@ from typing import Protocol
 
 from services.common.errors import InvalidArgument, NotFound
 from services.common.pagination import decode_token, encode_token, invalid_page_token, page_size, positive_int64
+from services.common.text import without_nul
 
 MAX_QUERY = 100
 AUTOCOMPLETE_LIMIT = 10
@@ -156,9 +157,7 @@ def check_query(q: str) -> str:
     q = q.strip()
     if not q or len(q) > MAX_QUERY:
         raise InvalidArgument("q", f"q must be 1-{MAX_QUERY} characters", reason="QUERY_INVALID")
-    if "\x00" in q:  # PostgreSQL's text cannot hold it: a 500 otherwise, as posts' captions check too
-        raise InvalidArgument("q", "q must not contain NUL characters", reason="QUERY_INVALID")
-    return q
+    return without_nul("q", q, reason="QUERY_INVALID")
 
 
 def hashtag_name(name: str) -> str:
