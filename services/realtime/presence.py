@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from psycopg_pool import PoolTimeout
 from redis.exceptions import RedisError
 
+from services.common.cluster import is_cluster
 from services.realtime import keys
 from services.realtime.config import RealtimeConfig
 
@@ -73,19 +74,23 @@ class PresenceTracker:
         self.store = store
         self.config = config
         self._close = redis.register_script(CLOSE)
+        self._cluster = is_cluster(redis)
         # Users whose state may have changed, to record (insertion-ordered, each once).
         self._due: dict[int, None] = {}
         self._has_due = asyncio.Event()
 
     async def _keep(self, user_id: int, conn_id: str, now: int) -> None:
         expiry = now + self.config.conn_ttl_ms
-        # The conn before rt:live, in this order (see _forget): a cluster's pipeline runs each
-        # node's commands apart.
+        # The conn before rt:live, in this order (see _forget). One Redis runs a pipeline in order;
+        # a cluster's runs each node's commands apart, so there rt:live waits for the conn's answer.
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(keys.conns(user_id), {conn_id: expiry})
             pipe.expire(keys.conns(user_id), self.config.conn_ttl_ms // 1000 + 1)
+            if not self._cluster:
+                pipe.zadd(keys.LIVE, {user_id: expiry}, gt=True)
             await pipe.execute()
-        await self.redis.zadd(keys.LIVE, {user_id: expiry}, gt=True)
+        if self._cluster:
+            await self.redis.zadd(keys.LIVE, {user_id: expiry}, gt=True)
 
     async def opened(self, user_id: int, conn_id: str) -> None:
         now = now_ms()
