@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -82,7 +83,7 @@ def split_shards(logical_shards: int, urls: list[str]) -> tuple[ShardRange, ...]
 def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
     """The ports of the embedded PostgreSQL servers: PICTOR_POSTGRES_SERVERS (1) of them, at
     PICTOR_POSTGRES_PORTS when given, else at PICTOR_POSTGRES_PORT and the ports after it."""
-    return _embedded_ports("PICTOR_POSTGRES_SERVERS", "PICTOR_POSTGRES_PORTS", first_port)
+    return _embedded_ports("PICTOR_POSTGRES_SERVERS", "PICTOR_POSTGRES_PORTS", lambda _: first_port)
 
 
 # A Redis Cluster node's bus listens at its port + this (fixed in Redis 6).
@@ -95,16 +96,16 @@ def embedded_redis_ports(first_port: int | None) -> tuple[int, ...]:
     masters of a Redis Cluster, at PICTOR_REDIS_PORTS when given, else at `first_port` (for a cluster,
     REDIS_CLUSTER_FIRST_PORT when None) and the ports after it. A cluster node's port leaves room for
     its bus (+ REDIS_CLUSTER_BUS_OFFSET)."""
-    nodes = env_int("PICTOR_REDIS_NODES", 1)
-    default = REDIS_CLUSTER_FIRST_PORT if nodes > 1 else 63799
-    ports = _embedded_ports("PICTOR_REDIS_NODES", "PICTOR_REDIS_PORTS", first_port or default)
+    ports = _embedded_ports("PICTOR_REDIS_NODES", "PICTOR_REDIS_PORTS",
+                            lambda nodes: first_port or (REDIS_CLUSTER_FIRST_PORT if nodes > 1 else 63799))
     if len(ports) > 1 and max(ports) + REDIS_CLUSTER_BUS_OFFSET > 65_535:
         raise SystemExit(f"a Redis Cluster node's port must leave room for its bus at port + "
                          f"{REDIS_CLUSTER_BUS_OFFSET}: {max(ports)} is too high")
     return ports
 
 
-def _embedded_ports(count_variable: str, ports_variable: str, first_port: int) -> tuple[int, ...]:
+def _embedded_ports(count_variable: str, ports_variable: str, first_port: Callable[[int], int]) -> tuple[int, ...]:
+    """The ports named by `ports_variable`, else `first_port(count)` and the ports after it."""
     servers = env_int(count_variable, 1)
     if not 1 <= servers <= 64:
         raise SystemExit(f"{count_variable} must be between 1 and 64, got {servers}")
@@ -115,7 +116,7 @@ def _embedded_ports(count_variable: str, ports_variable: str, first_port: int) -
         raise SystemExit(f"{ports_variable} must be a comma-separated list of ports, got {raw!r}") from None
     if given and len(given) != servers:
         raise SystemExit(f"{ports_variable} names {len(given)} ports for {servers} {count_variable}")
-    return tuple(given) if given else tuple(first_port + i for i in range(servers))
+    return tuple(given) if given else tuple(first_port(servers) + i for i in range(servers))
 
 
 def parse_shard_map(raw: str, logical_shards: int, default_url: str) -> tuple[ShardRange, ...]:

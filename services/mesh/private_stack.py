@@ -44,7 +44,7 @@ def free_ports(count: int, also_at: int = 0) -> list[int]:
     for port in candidates:
         if len(found) == count:
             break
-        if all(_bindable(p) for p in {port, port + also_at}):
+        if all(bindable(p) for p in {port, port + also_at}):
             found.append(port)
     if len(found) < count:
         raise RuntimeError(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} up")
@@ -53,7 +53,8 @@ def free_ports(count: int, also_at: int = 0) -> list[int]:
     return found
 
 
-def _bindable(port: int) -> bool:
+def bindable(port: int) -> bool:
+    """Whether a loopback port can be bound now (nothing listens on it or holds it)."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from services.mesh import private_stack
-from services.mesh.private_stack import PRIVATE_PORTS_FROM, _ephemeral_start, free_ports
+from services.mesh.private_stack import PRIVATE_PORTS_FROM, _ephemeral_start, bindable, free_ports
 
 
 def test_ports_are_free_distinct_and_below_the_ephemeral_range():
@@ -24,22 +24,13 @@ def test_ports_with_partners_leave_both_free_below_the_range_and_hand_out_neithe
     nodes = free_ports(3, also_at=10_000)  # a Redis Cluster node and its bus
     partners = [p + 10_000 for p in nodes]
     assert all(p < _ephemeral_start() for p in partners)
-    assert all(_bindable(p) for p in nodes + partners)
+    assert all(bindable(p) for p in nodes + partners)
     assert not set(free_ports(200)) & set(nodes + partners)
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def test_a_port_something_listens_on_is_never_handed_out(monkeypatch):
     low = next(p for p in range(PRIVATE_PORTS_FROM, 30_000, 3)
-               if all(_bindable(q) and q not in private_stack._handed_out for q in (p, p + 1, p + 2)))
+               if all(bindable(q) and q not in private_stack._handed_out for q in (p, p + 1, p + 2)))
     # A range of three ports, the middle one taken.
     monkeypatch.setattr(private_stack, "PRIVATE_PORTS_FROM", low)
     monkeypatch.setattr(private_stack, "_ephemeral_start", lambda: low + 3)
