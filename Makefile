@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz test-servers lint moderator-grant moderator-revoke clean distclean
+.PHONY: run test build generate bench bench-video seed search-index search-eval bench-search bench-feed bench-realtime bench-stories bench-messaging bench-web loadtest faults fuzz test-servers lint moderator-grant moderator-revoke shards shards-move clean distclean
 
 GATEWAY ?= http://127.0.0.1:$(or $(PICTOR_GATEWAY_PORT),8080)
 LOADTEST_USERS ?= 20
@@ -103,6 +103,14 @@ moderator-grant: $(INSTALLED)
 
 moderator-revoke: $(INSTALLED)
 	$(PY) -m services.moderation.admin revoke "$(USERNAME)"
+
+# Logical shards, against a running stack: where each lives (make shards), and moving some to
+# another database while the platform runs (make shards-move SHARDS=4-7 TO=postgresql://...).
+shards: $(INSTALLED)
+	$(PY) -m services.mesh.shards show
+
+shards-move: $(INSTALLED)
+	$(PY) -m services.mesh.shards move "$(SHARDS)" --to "$(TO)" $(if $(DROP_SOURCE),--drop-source)
 
 # ruff, as configured in pyproject.toml.
 lint: $(INSTALLED)

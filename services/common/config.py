@@ -80,6 +80,20 @@ def split_shards(logical_shards: int, urls: list[str]) -> tuple[ShardRange, ...]
                  if bounds[i + 1] > bounds[i])
 
 
+def with_placements(shard_map: tuple[ShardRange, ...], placements: dict[int, str]) -> tuple[ShardRange, ...]:
+    """The shard map with the shards that were moved (`placements`: logical shard -> the database it
+    lives in now, services.mesh.shards) at their new homes, in as few ranges as that leaves."""
+    ranges: list[ShardRange] = []
+    for base in shard_map:
+        for shard in range(base.first, base.last + 1):
+            url = placements.get(shard, base.url)
+            if ranges and ranges[-1].url == url:
+                ranges[-1] = ShardRange(ranges[-1].first, shard, url)
+            else:
+                ranges.append(ShardRange(shard, shard, url))
+    return tuple(ranges)
+
+
 def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
     """The ports of the embedded PostgreSQL servers: PICTOR_POSTGRES_SERVERS (1) of them, at
     PICTOR_POSTGRES_PORTS when given, else at PICTOR_POSTGRES_PORT and the ports after it."""

@@ -4,6 +4,10 @@ Logical shard N is schema `shard_NNNN`; PICTOR_SHARD_MAP sends ranges of
 logical shards to databases. Unsharded tables live in schema `pictor_global` of
 the main database. Ids carry their logical shard, so moving schemas between
 databases (editing the map) never changes an id.
+
+A shard moved while the platform runs (services.mesh.shards) has a row in
+`pictor_global.shard_placements`: every process reads them at start and every
+PICTOR_SHARD_MAP_POLL_MS (500), and routes by the map with them applied.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from hotpath.ids import shard_of
-from services.common.config import Settings
-from services.common.dependencies import Dependency, postgres_dependency
+from services.common.config import Settings, env_int, with_placements
+from services.common.dependencies import DATABASE_ERRORS, Dependency, ignore_outcome, postgres_dependency
+from services.common.metrics import database_label
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +42,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 CHECKOUT_TIMEOUT_S = 1.5
 # libpq's minimum.
 CONNECT_TIMEOUT_S = 2
+PLACEMENTS_SQL = f"SELECT shard, url FROM {GLOBAL_SCHEMA}.shard_placements"
 
 
 def shard_schema(shard: int) -> str:
@@ -53,30 +59,82 @@ class Database:
         the short default, an offline job (a rebuild) that queues many writers behind a few
         connections waits longer."""
         self.settings = settings
+        # PICTOR_SHARD_MAP; self.settings.shard_map is it with the moved shards applied.
+        self.configured_map = settings.shard_map
         self.max_size = max_size
         self.checkout_timeout_s = checkout_timeout_s
         self._pools = {url: self._new_pool(url) for url in settings.database_urls}
         self._retired: set[asyncio.Task] = set()
+        self._placements_poll_s = env_int("PICTOR_SHARD_MAP_POLL_MS", 500) / 1000
+        self._following: asyncio.Task | None = None
+        # Set (and replaced) when the map changes: what a long-running reader per database waits on.
+        self._map_changed = asyncio.Event()
 
     def _new_pool(self, url: str) -> AsyncConnectionPool:
         return AsyncConnectionPool(url, min_size=1, max_size=self.max_size, open=False, timeout=self.checkout_timeout_s,
                                    kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S})
 
     async def open(self, wait: bool = True) -> None:
-        """Open the pools; `wait=False` returns at once (a server not up yet is the health watcher's news)."""
+        """Open the pools and follow the moved shards; `wait=False` returns at once (a server not up yet
+        is the health watcher's news), `wait=True` once the moved shards are known too."""
         for pool in self._pools.values():
             await pool.open(wait=wait, timeout=30)
+        if wait:
+            await self.reload_placements()
+        if self._following is None:
+            self._following = asyncio.create_task(self._follow_placements(), name="shard-placements")
+
+    async def reload_placements(self) -> bool:
+        """Read where the moved shards live now; whether the map changed. A database new to this
+        process gets a pool."""
+        async with self.global_pool.connection() as conn:
+            try:
+                rows = await (await conn.execute(PLACEMENTS_SQL)).fetchall()
+            except psycopg.errors.UndefinedTable:  # not migrated yet: nothing was moved
+                return False
+        shard_map = with_placements(self.configured_map, dict(rows))
+        if shard_map == self.settings.shard_map:
+            return False
+        self.settings = replace(self.settings, shard_map=shard_map)
+        for url in self.settings.database_urls:
+            if url not in self._pools:
+                self._pools[url] = self._new_pool(url)
+                await self._pools[url].open(wait=False)
+        log.warning("shard map changed: %s", ", ".join(f"{r.first}-{r.last} at {database_label(r.url)}"
+                                                        for r in shard_map))
+        self._map_changed.set()
+        self._map_changed = asyncio.Event()
+        return True
+
+    def map_changed(self) -> asyncio.Event:
+        """An event set when the shard map next changes."""
+        return self._map_changed
+
+    async def _follow_placements(self) -> None:
+        while True:
+            try:
+                await self.reload_placements()
+            except DATABASE_ERRORS as error:  # the global database away: the map stands meanwhile
+                log.debug("shard placements not read: %s", error)
+            except Exception:
+                log.exception("reading the shard placements failed")
+            await asyncio.sleep(self._placements_poll_s)
 
     async def ready(self, timeout_s: float) -> bool:
         """Wait up to `timeout_s` for every pool's first connections; False if a database did not answer."""
         try:
             for pool in self._pools.values():
                 await pool.wait(timeout=timeout_s)
-        except PoolTimeout:
+            await self.reload_placements()  # before the first call routes by the map
+        except DATABASE_ERRORS:  # PoolTimeout among them
             return False
         return True
 
     async def close(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            self._following.add_done_callback(ignore_outcome)
+            self._following = None
         for pool in self._pools.values():
             await pool.close()
         for task in list(self._retired):
@@ -220,7 +278,7 @@ def load_migrations(scope: str) -> list[Migration]:
     return [Migration(p.stem, p.read_text()) for p in sorted((MIGRATIONS_DIR / scope).glob("*.sql"))]
 
 
-def _apply(conn: psycopg.Connection, schema: str, migrations: list[Migration]) -> int:
+def apply_migrations(conn: psycopg.Connection, schema: str, migrations: list[Migration]) -> int:
     """Apply the pending migrations to one schema; returns how many ran."""
     applied = 0
     with conn.transaction():
@@ -258,16 +316,28 @@ def ensure_database(url: str) -> None:
 
 
 def migrate(settings: Settings) -> int:
-    """Apply pending migrations to the global schema and every logical shard."""
+    """Apply pending migrations to the global schema and every logical shard, where it lives now."""
     applied = 0
     for url in settings.database_urls:
         ensure_database(url)
     with psycopg.connect(settings.database_url) as conn:
-        applied += _apply(conn, GLOBAL_SCHEMA, load_migrations("global"))
+        applied += apply_migrations(conn, GLOBAL_SCHEMA, load_migrations("global"))
+    settings = placed(settings)
     shard_migrations = load_migrations("shard")
     for r in settings.shard_map:
         with psycopg.connect(r.url) as conn:
             for shard in range(r.first, r.last + 1):
-                applied += _apply(conn, shard_schema(shard), shard_migrations)
+                applied += apply_migrations(conn, shard_schema(shard), shard_migrations)
     log.info("migrations: %d applied", applied)
     return applied
+
+
+def placed(settings: Settings) -> Settings:
+    """`settings` with the moved shards at their new homes (what Database.reload_placements reads),
+    for the tools that connect by the map themselves."""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        try:
+            rows = conn.execute(PLACEMENTS_SQL).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return settings
+    return replace(settings, shard_map=with_placements(settings.shard_map, dict(rows)))

@@ -218,4 +218,19 @@ class Relay:
         return found
 
     async def run(self, stop: asyncio.Event) -> None:
-        await asyncio.gather(*(self.serve_database(shards, stop) for shards in self.db.shards_by_database()))
+        """Serve each physical database's shards until `stop`; again, by the new map, when a shard moves."""
+        while not stop.is_set():
+            this_map = asyncio.Event()
+            await asyncio.gather(_until_either(stop, self.db.map_changed(), then=this_map),
+                                 *(self.serve_database(shards, this_map) for shards in self.db.shards_by_database()))
+
+
+async def _until_either(first: asyncio.Event, second: asyncio.Event, then: asyncio.Event) -> None:
+    """Set `then` once `first` or `second` is set."""
+    waits = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    then.set()

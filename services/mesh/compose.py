@@ -68,6 +68,8 @@ def build() -> dict:
     services: dict[str, dict] = {
         "postgres": {
             "image": "postgres:18",
+            # Logical replication: moving shards while the platform runs (services.mesh.shards).
+            "command": ["postgres", "-c", "wal_level=logical"],
             "environment": {"POSTGRES_PASSWORD": DB_PASSWORD, "POSTGRES_DB": "pictor"},
             "volumes": ["pgdata:/var/lib/postgresql"],
             "healthcheck": {"test": ["CMD-SHELL", "pg_isready -U postgres"], "interval": "2s", "retries": 30},

@@ -204,7 +204,9 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path, number: int = 1) ->
         name,
         [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(port),
          "-c", "unix_socket_directories=", "-c", "max_connections=200", "-c", "fsync=on",
-         "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on"],
+         "-c", "shared_buffers=256MB", "-c", "synchronous_commit=on",
+         # Logical replication, for moving shards while the platform runs (services.mesh.shards).
+         "-c", "wal_level=logical"],
         log_dir, uid=uid, gid=gid,
     )
     _wait_postgres_ready(port, child, password)

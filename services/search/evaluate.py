@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 from services.common.config import load_settings
 from services.common.db import Database
+from services.common.progress import Progress
 from services.search import model
-from services.search.rebuild import Progress
 from services.search.repository import PostgresSearchIndex
 from services.search.service import explore_rank
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from services.common.config import load_settings
 from services.common.db import Database
 from services.common.dependencies import async_redis
 from services.common.ids import shard_of
+from services.common.progress import Progress
 from services.search.adapters import Owners
 from services.search.indexer import created_at
 from services.search.model_worker import refresh
@@ -49,37 +49,6 @@ TREND_DAYS = 8
 PREFIX_BATCH = 500
 # Posts per Redis pipeline when replaying trends (about 8 commands per tag): a large one times out.
 TREND_BATCH = 250
-
-
-class Progress:
-    """One phase's progress line: done, rate, and what is left by the share of work done."""
-
-    def __init__(self, phase: str, total_units: int, out=sys.stderr) -> None:
-        self.phase, self.total, self.out = phase, total_units, out
-        self.started = time.monotonic()
-        self.rows = 0
-        self.units: float = 0
-        self.partial = 0.0
-        self.last = 0.0
-
-    def advance(self, rows: int, units: float = 0, force: bool = False, partial: float = 0.0) -> None:
-        """`units` finished; `partial`: how far into the next one (0..1), for the estimate."""
-        self.rows += rows
-        self.units += units
-        self.partial = partial
-        now = time.monotonic()
-        if not force and now - self.last < 1.0:
-            return
-        self.last = now
-        elapsed = max(now - self.started, 1e-6)
-        done = self.units + self.partial
-        left = elapsed / done * (self.total - done) if done else float("nan")
-        print(f"{self.phase}: {done:.1f}/{self.total} ({100 * done / max(self.total, 1):.0f}%), "
-              f"{self.rows:,} rows, {self.rows / elapsed:,.0f}/s, ~{left:.0f} s left", file=self.out, flush=True)
-
-    def done(self) -> dict:
-        self.advance(0, force=True)
-        return {"rows": self.rows, "seconds": round(time.monotonic() - self.started, 1)}
 
 
 def through(after_id: int, first_id: int, now_ms: float) -> float:

@@ -6,7 +6,10 @@ they use, so that only the test's relay (another lock class) drains it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -14,7 +17,8 @@ import pytest
 from services.accounts.counts import ProfileCounts
 from services.accounts.repository import PostgresCountStore
 from services.common import outbox
-from services.common.db import shard_schema
+from services.common.config import with_placements
+from services.common.db import apply_migrations, ensure_database, load_migrations, shard_schema
 from services.common.events import EventPublisher, decode, stream
 
 SHARD = 5
@@ -161,3 +165,30 @@ async def test_two_relays_draining_one_shard_at_once_send_each_event_once_in_ord
         assert await outbox_rows(db) == 0
     sent = [e.id for e in await stream_events(client, "posts", after(start)) if e.id in set(written)]
     assert sent == written
+
+
+async def test_a_relay_follows_a_shard_moved_to_another_database(db, client):
+    """After a move (services.mesh.shards) the relay listens to and drains the shard's new home."""
+    home = urlunsplit(urlsplit(db.settings.database_for_shard(SHARD))._replace(path="/pictor_relay_moved"))
+    ensure_database(home)
+    with psycopg.connect(home, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {shard_schema(SHARD)} CASCADE")
+        apply_migrations(conn, shard_schema(SHARD), load_migrations("shard"))
+    relay = outbox.Relay(db, EventPublisher(client), poll_interval_s=0.1, lock_class=TEST_LOCK)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # serving the map as it was
+        # What a move's row in shard_placements does to this process's map (the stack's stays as it is).
+        db.configured_map = with_placements(db.configured_map, {SHARD: home})
+        assert await db.reload_placements()
+        start = await last_id(client, "posts")
+        async with db.transaction(SHARD) as (conn,):
+            written = await outbox.write(conn, SHARD, "posts", "post.created", post_id=11, author_id=3)
+        deadline = time.monotonic() + 10
+        while written not in [e.id for e in await stream_events(client, "posts", after(start))]:
+            assert time.monotonic() < deadline, "the event in the shard's new home was never relayed"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await running

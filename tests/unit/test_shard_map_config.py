@@ -13,6 +13,7 @@ from services.common.config import (
     load_settings,
     parse_shard_map,
     split_shards,
+    with_placements,
 )
 
 
@@ -23,6 +24,15 @@ def test_shards_split_evenly_in_contiguous_ranges() -> None:
 
 def test_more_servers_than_shards_leaves_the_extra_servers_without_shards() -> None:
     assert split_shards(2, ["a", "b", "c"]) == (ShardRange(0, 0, "b"), ShardRange(1, 1, "c"))
+
+
+def test_moved_shards_go_to_their_new_homes_in_as_few_ranges_as_that_leaves() -> None:
+    base = (ShardRange(0, 3, "a"), ShardRange(4, 7, "b"))
+    assert with_placements(base, {}) == base
+    assert with_placements(base, {4: "c", 5: "c", 6: "c", 7: "c"}) == (ShardRange(0, 3, "a"), ShardRange(4, 7, "c"))
+    assert with_placements(base, {2: "b", 3: "b", 5: "a"}) == (
+        ShardRange(0, 1, "a"), ShardRange(2, 4, "b"), ShardRange(5, 5, "a"), ShardRange(6, 7, "b"))
+    assert with_placements(base, {4: "a", 5: "a", 6: "a", 7: "a"}) == (ShardRange(0, 7, "a"),)  # back together
 
 
 def test_a_formatted_map_parses_back_to_itself() -> None:
