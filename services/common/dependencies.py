@@ -87,12 +87,33 @@ def split_cluster_url(url: str) -> tuple[str, bool]:
 
 
 class _RedisCluster(aioredis.RedisCluster):
-    """redis-py's cluster client, which also retries a command whose connection was closed under it
-    while it wrote: redis-py 8.1 lets that race out as asyncio's AttributeError or TypeError instead
-    of a ConnectionError (redis/redis-py#4287). Seen here in a sign-in storm on a cluster, where it
-    answered 500. The retry takes a fresh connection."""
+    """redis-py's cluster client, with two changes:
+      - a burst beyond REDIS_MAX_CONNECTIONS commands in flight waits up to `pool_timeout_s` for one
+        to finish, as the one-server client's pool does; redis-py's pool per node fails at once;
+      - a command whose connection was closed under it while it wrote is tried again: redis-py 8.1
+        lets that race out as asyncio's AttributeError or TypeError instead of a ConnectionError
+        (redis/redis-py#4287). Seen here in a sign-in storm on a cluster, where it answered 500.
+        The retry takes a fresh connection."""
 
     ERRORS_ALLOW_RETRY = (*aioredis.RedisCluster.ERRORS_ALLOW_RETRY, AttributeError, TypeError)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Commands in flight from this client, over every node: none of the nodes' pools can run out.
+        self._in_flight = asyncio.Semaphore(REDIS_MAX_CONNECTIONS)
+        self.pool_timeout_s = REDIS_SOCKET_TIMEOUT_S
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            await asyncio.wait_for(self._in_flight.acquire(), self.pool_timeout_s)
+        except TimeoutError:
+            raise redis.exceptions.ConnectionError(
+                f"no Redis connection came free within {self.pool_timeout_s:g} s "
+                f"({REDIS_MAX_CONNECTIONS} commands in flight)") from None
+        try:
+            return await super().execute_command(*args, **kwargs)
+        finally:
+            self._in_flight.release()
 
 
 def connect_redis(url: str) -> aioredis.Redis:

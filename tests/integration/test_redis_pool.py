@@ -1,8 +1,6 @@
-"""The services' Redis client (services.common.dependencies.connect_redis) against the stack's Redis.
-
-On a Redis Cluster (PICTOR_REDIS_NODES) redis-py's cluster client keeps a pool per node that does not
-wait: a burst beyond it fails at once, as a connection error (CACHE_UNAVAILABLE). These tests are of
-the one-server pool."""
+"""The services' Redis client (services.common.dependencies.connect_redis) against the stack's Redis:
+one server's pool, or on a Redis Cluster (PICTOR_REDIS_NODES) the cap on commands in flight that
+makes redis-py's cluster client wait as that pool does."""
 
 from __future__ import annotations
 
@@ -13,13 +11,8 @@ import pytest
 import redis.exceptions
 
 from services.common import dependencies
-from services.common.dependencies import connect_redis, split_cluster_url
-
-
-@pytest.fixture(autouse=True)
-def one_server(settings) -> None:
-    if split_cluster_url(settings.redis_url)[1]:
-        pytest.skip("the pool that waits is the one-server client's (see the module's docstring)")
+from services.common.cluster import is_cluster
+from services.common.dependencies import connect_redis
 
 
 async def test_a_burst_beyond_the_pool_waits_for_a_free_connection_instead_of_failing(settings, monkeypatch):
@@ -39,7 +32,10 @@ async def test_a_burst_that_outwaits_a_command_timeout_is_a_cache_error_not_a_ha
     try:
         holder = asyncio.create_task(client.blpop(f"test-empty-{uuid.uuid4().hex}", 1))
         await asyncio.sleep(0.1)
-        monkeypatch.setattr(client.connection_pool, "timeout", 0.2)
+        if is_cluster(client):
+            monkeypatch.setattr(client, "pool_timeout_s", 0.2)
+        else:
+            monkeypatch.setattr(client.connection_pool, "timeout", 0.2)
         with pytest.raises(redis.exceptions.ConnectionError):
             await client.ping()
         assert await holder is None
