@@ -9,7 +9,6 @@ hang), and a client that waits its Retry-After and tries again signs in.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -30,12 +29,6 @@ HANG_S = 20.0
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    if int(os.environ.get("PICTOR_REDIS_NODES") or 1) > 1:
-        # NOTE: on a Redis Cluster some sign-ins of the storm answered 500: redis-py 8.1's cluster
-        # client let "'NoneType' object has no attribute 'writelines'" out of the attempts counter's
-        # script, a connection closed under a command (redis/redis-py#4287), even with the retry
-        # services.common.dependencies adds. Not solved: README's Redis Cluster says so.
-        pytest.skip("a sign-in storm on a Redis Cluster meets redis-py#4287 (see the note above)")
     with private_stack(tmp_path_factory.mktemp("storm"), PICTOR_PASSWORD_WORKERS="1",
                        PICTOR_PASSWORD_QUEUE_TIMEOUT_MS="200") as running:
         yield Gateway(running.settings.gateway_port, timeout_s=HANG_S)
