@@ -25,11 +25,18 @@ from services.common.config import load_settings
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _environ_has(pid: int, needle: bytes) -> bool:
+def _launcher_data_dir(pid: int) -> Path | None:
+    """The data folder of a launcher: its PICTOR_DATA_DIR, or the default (.pictor in the
+    repository it runs from: `make run` sets none)."""
     try:
-        return needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
-        return False
+        return None
+    for entry in environ:
+        if entry.startswith(b"PICTOR_DATA_DIR="):
+            return (cwd / entry.split(b"=", 1)[1].decode()).resolve()
+    return (cwd / ".pictor").resolve()
 
 
 def _name(pid: int) -> str:
@@ -62,11 +69,10 @@ def _cmdline(pid: int) -> bytes:
 def stack_processes(data_dir: Path) -> dict[int, str]:
     """pid -> a short name, for every process of the stack under data_dir: its launcher (started
     with that PICTOR_DATA_DIR), what names the folder (PostgreSQL), and their descendants."""
-    needle = f"PICTOR_DATA_DIR={data_dir}".encode()
     pids = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
     parents = {pid: _parent(pid) for pid in pids}
     roots = {pid for pid in pids if str(data_dir).encode() in _cmdline(pid)
-             or (b"services.mesh.launcher" in _cmdline(pid) and _environ_has(pid, needle))}
+             or (b"services.mesh.launcher" in _cmdline(pid) and _launcher_data_dir(pid) == data_dir.resolve())}
     found = {}
     for pid in pids:
         ancestor = pid

@@ -11,6 +11,7 @@ engagement for the rest.
 from __future__ import annotations
 
 import asyncio
+from typing import TypeVar
 
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
@@ -20,9 +21,12 @@ from services.common.errors import InvalidArgument
 from services.posts.cache import PostCache, resigned, shown_to, with_state
 from services.posts.service import MAX_BATCH, Post, PostsService
 
+T = TypeVar("T")
 
-async def _no_states() -> dict[int, PostState]:
-    return {}
+
+async def _known(value: T) -> T:
+    """An answer already at hand, where asyncio.gather wants an awaitable."""
+    return value
 
 
 class PostHydrator:
@@ -65,9 +69,11 @@ class PostReader:
         self.hydrator = hydrator
         self.cache = cache
 
-    async def read(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True) -> list[posts_pb2.Post]:
+    async def read(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True,
+                   viewable: set[int] | None = None) -> list[posts_pb2.Post]:
         """The posts the viewer may see, in the order asked, fully shaped (without counts, likes and saves
-        unless `viewer_state`); the rest left out."""
+        unless `viewer_state`); the rest left out. `viewable`: the authors the caller has just checked
+        the viewer may see (a profile's grid), so graph is not asked again; posts by others are left out."""
         if len(post_ids) > MAX_BATCH:
             raise InvalidArgument("post_ids", f"at most {MAX_BATCH} posts per call")
         wanted = list(dict.fromkeys(post_ids))
@@ -89,8 +95,9 @@ class PostReader:
             cached.update((p.id, p) for p in shaped)
         live = [cached[i] for i in wanted if cached.get(i) is not None]
         allowed, states = await asyncio.gather(
-            self.service.viewable_authors(viewer_id, list({p.author.id for p in live})),
-            self.hydrator.states(viewer_id, [p.id for p in live]) if viewer_state else _no_states())
+            self.service.viewable_authors(viewer_id, list({p.author.id for p in live})) if viewable is None
+            else _known(viewable),
+            self.hydrator.states(viewer_id, [p.id for p in live]) if viewer_state else _known({}))
         return [with_state(p, states.get(p.id)) for p in live if p.author.id in allowed and shown_to(p, viewer_id)]
 
     async def saved(self, viewer_id: int, size: int, token: str) -> tuple[list[posts_pb2.Post], str]:

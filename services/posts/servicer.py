@@ -59,7 +59,9 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
         viewer = self.verifier.caller(context) or 0
         posts, token = await self.service.list_by_author(viewer, request.user_id, request.page_size,
                                                          request.page_token)
-        return pb.ListPostsResponse(posts=await self.reader.read(viewer, [p.id for p in posts]),
+        # list_by_author has just asked graph whether the viewer may see the author.
+        return pb.ListPostsResponse(posts=await self.reader.read(viewer, [p.id for p in posts],
+                                                                 viewable={request.user_id}),
                                     next_page_token=token)
 
     async def CreatePost(self, request: pb.CreatePostRequest, context: Context) -> posts_pb2.Post:

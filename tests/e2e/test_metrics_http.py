@@ -107,3 +107,20 @@ def test_metrics_carry_no_user_ids(stack, new_user):
     for process in ("feed", "graph", "accounts", "relay", "fanout"):
         for _, labels in scrape(stack, process):
             assert alice.id not in {v for _, v in labels}, process
+
+
+def test_a_profiles_grid_asks_graph_once(stack, new_user):
+    """Whether the viewer may see the author is asked once per page, not again per post's author."""
+    from tests.e2e.test_posts_http import create_post
+
+    author, fan = new_user(), new_user()
+    for caption in ("one", "two"):
+        create_post(author, caption)
+    relationships = {"grpc_service": GRAPH, "grpc_method": "GetRelationships", "grpc_code": "OK"}
+    asked = []
+    for _ in range(3):  # the fewest of three reads: other work of the stack may ask graph meanwhile
+        before = value(scrape(stack, "graph"), "grpc_server_handled_total", **relationships)
+        grid = fan.get(f"/v1/users/{author.id}/posts")
+        assert grid.status == 200 and len(grid.json["posts"]) == 2
+        asked.append(value(scrape(stack, "graph"), "grpc_server_handled_total", **relationships) - before)
+    assert min(asked) == 1, asked
