@@ -9,10 +9,8 @@ own keys: a page holds posts of the viewer, of authors they follow (approved
 follows only) and of followed celebrities, minus muted and blocked authors;
 the fan-out keeps those keys from graph's events (services.feed.fanout).
 
-Pages are compact: each media item goes out as one signed URL template and
-its sizes (Media.url_template, Media.sizes), not as eight signed variant
-URLs, and without what drawing does not need (its owner, the author's; its
-times; a photo's kind, state, length and sound); all of it stays one GET /v1/posts/{id} or /v1/media/{id} away.
+Pages are compact (services.posts.cache.compact): each media item goes out as
+one signed URL template and its sizes, not as eight signed variant URLs.
 """
 
 from __future__ import annotations
@@ -21,16 +19,9 @@ import asyncio
 from typing import Protocol
 
 from pictor.engagement.v1.engagement_service_pb2 import PostState
-from pictor.media.v1.media_pb2 import Media
 from pictor.posts.v1 import posts_pb2
 
-from services.posts.cache import PostCache, shown_to, with_state
-
-# A page's media fields that drawing it does not need (all of them stay one GET away): every item's,
-# and a photo's besides (always READY, without length or sound; a video keeps them, and its state
-# matters to its author, who sees their post while it processes).
-UNDRAWN = ("variants", "owner_id", "created_at", "captured_at", "edit")
-PHOTO_UNDRAWN = (*UNDRAWN, "kind", "state", "failure_reason", "duration_ms", "has_audio")
+from services.posts.cache import PostCache, compact, shown_to, with_state
 
 
 class PostsReader(Protocol):
@@ -63,10 +54,5 @@ class FeedPages:
             post = shapes.get(post_id)
             if post is None or not shown_to(post, viewer_id):  # deleted (a tombstone), posts no longer shows
                 continue  # it, or a video in it is not READY yet
-            for media in post.media:
-                # What drawing needs stays (size, placeholder, the URL template and sizes, and a
-                # video's kind, length and sound); a photo goes without kind (PHOTO when absent).
-                for name in PHOTO_UNDRAWN if media.kind != Media.VIDEO else UNDRAWN:
-                    media.ClearField(name)
-            page.append(with_state(post, states.get(post_id)))
+            page.append(with_state(compact(post), states.get(post_id)))
         return page

@@ -91,6 +91,23 @@ def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:
     return post.author.id == viewer_id or all(m.state not in _NOT_READY for m in post.media)
 
 
+# A list's media fields that drawing it does not need (all of them stay one GET /v1/posts/{id} or
+# /v1/media/{id} away): every item's, and a photo's besides (always READY, without length or sound;
+# a video keeps them, and its state matters to its author, who sees their post while it processes).
+UNDRAWN = ("variants", "owner_id", "created_at", "captured_at", "edit")
+PHOTO_UNDRAWN = (*UNDRAWN, "kind", "state", "failure_reason", "duration_ms", "has_audio")
+
+
+def compact(post: posts_pb2.Post) -> posts_pb2.Post:
+    """A post as lists send it (feed pages, grids, search): each media item with one signed URL
+    template and its sizes (Media.url_template, Media.sizes) rather than eight signed variant URLs,
+    and without what drawing does not need; a photo goes without kind (PHOTO when absent)."""
+    for media in post.media:
+        for name in PHOTO_UNDRAWN if media.kind != media_pb2.Media.VIDEO else UNDRAWN:
+            media.ClearField(name)
+    return post
+
+
 def with_state(post: posts_pb2.Post, state: PostState | None) -> posts_pb2.Post:
     """The cached shape with one viewer's part (counts, liked_by_me, saved_by_me) set on it."""
     if state is not None:

@@ -10,6 +10,7 @@ from pictor.posts.v1 import posts_service_pb2 as pb
 
 from services.common import exports
 from services.common.auth import TokenVerifier
+from services.posts.cache import compact
 from services.posts.reading import PostReader
 from services.posts.service import Location, Post, PostsService, not_found
 
@@ -60,9 +61,8 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
         posts, token = await self.service.list_by_author(viewer, request.user_id, request.page_size,
                                                          request.page_token)
         # list_by_author has just asked graph whether the viewer may see the author.
-        return pb.ListPostsResponse(posts=await self.reader.read(viewer, [p.id for p in posts],
-                                                                 viewable={request.user_id}),
-                                    next_page_token=token)
+        shown = await self.reader.read(viewer, [p.id for p in posts], viewable={request.user_id})
+        return pb.ListPostsResponse(posts=[compact(p) for p in shown], next_page_token=token)
 
     async def CreatePost(self, request: pb.CreatePostRequest, context: Context) -> posts_pb2.Post:
         author = self.verifier.require_caller(context)
@@ -89,7 +89,7 @@ class PostsServicer(posts_service_pb2_grpc.PostsServiceServicer):
     async def ListSavedPosts(self, request: pb.ListSavedPostsRequest, context: Context) -> pb.ListPostsResponse:
         viewer = self.verifier.require_caller(context)
         posts, token = await self.reader.saved(viewer, request.page_size, request.page_token)
-        return pb.ListPostsResponse(posts=posts, next_page_token=token)
+        return pb.ListPostsResponse(posts=[compact(p) for p in posts], next_page_token=token)
 
     async def BatchGetPosts(self, request: pb.BatchGetPostsRequest, context: Context) -> pb.BatchGetPostsResponse:
         return pb.BatchGetPostsResponse(posts=await self.reader.read(request.viewer_id, list(request.post_ids),

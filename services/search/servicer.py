@@ -8,6 +8,7 @@ from pictor.search.v1 import search_pb2, search_service_pb2_grpc
 from pictor.search.v1 import search_service_pb2 as pb
 
 from services.common.auth import TokenVerifier
+from services.posts.cache import compact
 from services.search.adapters import PostPages
 from services.search.service import Hashtag, Place, SearchService, UserDoc
 
@@ -41,7 +42,8 @@ class SearchServicer(search_service_pb2_grpc.SearchServiceServicer):
         self.posts = posts
 
     async def _posts(self, viewer: int, post_ids: list[int], token: str) -> pb.ListPostsResponse:
-        return pb.ListPostsResponse(posts=await self.posts.hydrate(viewer, post_ids), next_page_token=token)
+        return pb.ListPostsResponse(posts=[compact(p) for p in await self.posts.hydrate(viewer, post_ids)],
+                                    next_page_token=token)
 
     async def Autocomplete(self, request: pb.AutocompleteRequest, context: Context) -> pb.AutocompleteResponse:
         items = await self.service.autocomplete(self.verifier.require_caller(context), request.q)
@@ -58,7 +60,7 @@ class SearchServicer(search_service_pb2_grpc.SearchServiceServicer):
         elif page.kind == "PLACES":
             reply.places.extend(place_proto(p) for p in page.items)
         else:
-            reply.posts.extend(await self.posts.hydrate(viewer, page.items))
+            reply.posts.extend(compact(p) for p in await self.posts.hydrate(viewer, page.items))
         return reply
 
     async def GetHashtag(self, request: pb.GetHashtagRequest, context: Context) -> search_pb2.Hashtag:

@@ -6,6 +6,7 @@ import urllib.request
 
 import pytest
 
+from tests.e2e.http import path_of
 from tests.e2e.media_files import small_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -123,6 +124,25 @@ def test_user_posts_are_newest_first_and_paged(new_user):
     second = alice.get(f"/v1/users/{alice.id}/posts?page_size=2&page_token={first.json['next_page_token']}")
     assert [p["id"] for p in second.json["posts"]] == made[:1]
     assert second.json["next_page_token"] == ""
+
+
+def test_grids_send_compact_media_and_the_post_has_every_variant(new_user):
+    alice, bob = new_user(), new_user()
+    post = create_post(alice, "grid #compact")
+    assert bob.post(f"/v1/posts/{post['id']}/save").status == 200
+    grids = {"profile": bob.get(f"/v1/users/{alice.id}/posts").json["posts"],
+             "saved": bob.get("/v1/users/me/saved").json["posts"]}
+    for name, grid in grids.items():
+        assert [p["id"] for p in grid] == [post["id"]], name
+        media = grid[0]["media"][0]
+        # One signed template per item instead of eight signed URLs; a photo without kind, state, owner.
+        # (The gateway prints an empty list as [].)
+        assert not any(media.get(k) for k in ("variants", "kind", "state", "owner_id", "created_at")), (name, media)
+        assert media["sizes"] == [150, 320, 640, 1080] and (media["width"], media["height"]) == (
+            post["media"][0]["width"], post["media"][0]["height"]), name
+        for size in media["sizes"]:
+            assert bob.get(path_of(media["url_template"].replace("{variant}", f"{size}.webp"))).status == 200
+    assert len(bob.get(f"/v1/posts/{post['id']}").json["media"][0]["variants"]) == 8
 
 
 def test_private_posts_only_for_approved_followers(new_user, gateway):
