@@ -51,6 +51,12 @@ def shard_schema(shard: int) -> str:
     return f"shard_{shard:04d}"
 
 
+
+def placements_poll_s() -> float:
+    """How often every process reads shard_placements (PICTOR_SHARD_MAP_POLL_MS, 500)."""
+    return env_int("PICTOR_SHARD_MAP_POLL_MS", 500) / 1000
+
+
 class Database:
     """One async connection pool per physical database, addressed by logical shard."""
 
@@ -65,7 +71,7 @@ class Database:
         self.checkout_timeout_s = checkout_timeout_s
         self._pools = {url: self._new_pool(url) for url in settings.database_urls}
         self._retired: set[asyncio.Task] = set()
-        self._placements_poll_s = env_int("PICTOR_SHARD_MAP_POLL_MS", 500) / 1000
+        self._placements_poll_s = placements_poll_s()
         self._following: asyncio.Task | None = None
         # Set (and replaced) when the map changes: what a long-running reader per database waits on.
         self._map_changed = asyncio.Event()

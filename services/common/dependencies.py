@@ -305,12 +305,13 @@ async def finish_within(what: str, awaitable: Awaitable[Any], timeout_s: float |
     Past that, log `what` hung, with where it waits, and go on without it: a process on its way out
     must not hang on one thing that does not close. Not asyncio.wait_for, which would wait for the
     cancelled awaitable too."""
+    limit_s = CLOSE_TIMEOUT_S if timeout_s is None else timeout_s
     task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S if timeout_s is None else timeout_s)
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
     if done:
         return task.result()
-    log.error("%s did not finish within %g s; going on without it. It waits in:\n%s", what,
-              CLOSE_TIMEOUT_S if timeout_s is None else timeout_s, awaiting(task.get_coro()))
+    log.error("%s did not finish within %g s; going on without it. It waits in:\n%s", what, limit_s,
+              awaiting(task.get_coro()))
     task.cancel()
     task.add_done_callback(ignore_outcome)
 

@@ -41,8 +41,16 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from services.common.config import Settings, env_int, load_settings
-from services.common.db import GLOBAL_SCHEMA, apply_migrations, ensure_database, load_migrations, placed, shard_schema
+from services.common.config import Settings, load_settings
+from services.common.db import (
+    GLOBAL_SCHEMA,
+    apply_migrations,
+    ensure_database,
+    load_migrations,
+    placed,
+    placements_poll_s,
+    shard_schema,
+)
 from services.common.metrics import database_label
 from services.common.progress import Progress
 
@@ -125,7 +133,7 @@ def _move_from(settings: Settings, global_conn: psycopg.Connection, source: str,
     print(f"moved: writes to shards {shards} were paused {paused_ms:.0f} ms, and every process follows within "
           f"PICTOR_SHARD_MAP_POLL_MS", file=out, flush=True)
     if drop_source:
-        time.sleep(3 * _poll_s() + 1)  # every process reads the new map before the old copies go
+        time.sleep(3 * placements_poll_s() + 1)  # every process reads the new map before the old copies go
         with psycopg.connect(source, autocommit=True) as src:
             for schema in schemas:
                 src.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
@@ -133,8 +141,6 @@ def _move_from(settings: Settings, global_conn: psycopg.Connection, source: str,
     return moved
 
 
-def _poll_s() -> float:
-    return env_int("PICTOR_SHARD_MAP_POLL_MS", 500) / 1000
 
 
 def _check(src: psycopg.Connection, dst: psycopg.Connection, shards: list[int]) -> None:
