@@ -25,6 +25,9 @@ the global database). The source server needs wal_level=logical (the embedded se
 NOTE: a process that cannot read the global database keeps routing by the old map: its writes to
 the moved shards are refused (503) and its reads see the source's copy as of the move, until it
 reads the map again. A database new to a process gets a pool, not a health probe of its own.
+A move cut short between the cutover and the map's change (the global database failing then)
+leaves the shards refusing writes at their source; running the same move again lets the source
+take writes again and moves them anew.
 """
 
 from __future__ import annotations
@@ -119,7 +122,7 @@ def _move_from(settings: Settings, global_conn: psycopg.Connection, source: str,
     schemas = [shard_schema(s) for s in shards]
     with psycopg.connect(source, autocommit=True) as src, psycopg.connect(target, autocommit=True) as dst:
         _check(src, dst, shards)
-        tables = _prepare(src, dst, schemas)
+        tables = _prepare(src, dst, schemas, out)
         print(f"moving shards {shards} ({len(tables)} tables) from {database_label(source)} to "
               f"{database_label(target)}", file=out, flush=True)
         try:
@@ -141,8 +144,6 @@ def _move_from(settings: Settings, global_conn: psycopg.Connection, source: str,
     return moved
 
 
-
-
 def _check(src: psycopg.Connection, dst: psycopg.Connection, shards: list[int]) -> None:
     identity = "SELECT (SELECT system_identifier FROM pg_control_system()), current_database()"
     if src.execute(identity).fetchone() == dst.execute(identity).fetchone():
@@ -153,9 +154,10 @@ def _check(src: psycopg.Connection, dst: psycopg.Connection, shards: list[int]) 
                          "(the embedded servers start with it; set it on yours and restart it)")
 
 
-def _prepare(src: psycopg.Connection, dst: psycopg.Connection, schemas: list[str]) -> list[tuple[str, str]]:
-    """The target's empty schemas, the marker table on both sides, the source's refusal function, and
-    the moved tables ((schema, table); every table of the schemas but their migration record)."""
+def _prepare(src: psycopg.Connection, dst: psycopg.Connection, schemas: list[str], out) -> list[tuple[str, str]]:
+    """The target's empty schemas, the marker table on both sides, the source taking writes (again,
+    after a move cut short), and the moved tables ((schema, table); every table of the schemas but
+    their migration record)."""
     _take_down(src, dst)  # what an interrupted move left
     migrations = load_migrations("shard")
     for schema in schemas:
@@ -166,12 +168,6 @@ def _prepare(src: psycopg.Connection, dst: psycopg.Connection, schemas: list[str
         conn.execute("CREATE SCHEMA IF NOT EXISTS pictor_move")
         conn.execute("CREATE TABLE IF NOT EXISTS pictor_move.marks (token text PRIMARY KEY, "
                      "at timestamptz NOT NULL DEFAULT now())")
-    src.execute(f"""CREATE OR REPLACE FUNCTION pictor_move.refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'logical shard % moved to another database: try again', TG_TABLE_SCHEMA
-        USING ERRCODE = '{MOVED_SQLSTATE}';
-END
-$$""")
     tables = src.execute(
         "SELECT n.nspname, c.relname, c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
         "AND i.indisprimary) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -180,7 +176,39 @@ $$""")
     for schema, table, identity, has_key in tables:
         if identity == "d" and not has_key:  # updates and deletes replicate by the whole row
             src.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(schema, table)))
-    return [(schema, table) for schema, table, _, _ in tables]
+    moved = [(schema, table) for schema, table, _, _ in tables]
+    if allow_writes(src, moved):
+        print(f"the source refused writes to {', '.join(schemas)} after a move that did not change the map: "
+              "it takes them again, and the move starts anew", file=out, flush=True)
+    return moved
+
+
+def refuse_writes(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
+    """Make each table refuse writes (SQLSTATE MOVED_SQLSTATE, which the services answer 503): the
+    source's copies once the move's target has every write."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS pictor_move")
+    conn.execute(f"""CREATE OR REPLACE FUNCTION pictor_move.refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'logical shard % moved to another database: try again', TG_TABLE_SCHEMA
+        USING ERRCODE = '{MOVED_SQLSTATE}';
+END
+$$""")
+    for schema, table in tables:
+        conn.execute(sql.SQL("CREATE TRIGGER pictor_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} "
+                             "FOR EACH STATEMENT EXECUTE FUNCTION pictor_move.refuse_writes()").format(
+            sql.Identifier(schema, table)))
+
+
+def allow_writes(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> bool:
+    """Undo refuse_writes on the tables where the map still points (a move cut short between its
+    cutover and the map's change); whether any refused."""
+    refusing = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = 'pictor_moved' "
+        "AND n.nspname = ANY(%s)", (sorted({schema for schema, _ in tables}),)).fetchall()
+    for schema, table in refusing:
+        conn.execute(sql.SQL("DROP TRIGGER pictor_moved ON {}").format(sql.Identifier(schema, table)))
+    return bool(refusing)
 
 
 def _copy(src: psycopg.Connection, dst: psycopg.Connection, source: str, tables: list[tuple[str, str]], out) -> float:
@@ -236,16 +264,18 @@ def _cut_over(settings: Settings, src: psycopg.Connection, dst: psycopg.Connecti
                                               "WHERE schemaname = ANY(%s)", (schemas,)).fetchall():
             if last is not None:
                 dst.execute("SELECT setval(%s::regclass, %s)", (sql.Identifier(schema, name).as_string(dst), last))
-        for schema, table in tables:
-            locker.execute(sql.SQL("CREATE TRIGGER pictor_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} "
-                                   "FOR EACH STATEMENT EXECUTE FUNCTION pictor_move.refuse_writes()").format(
-                sql.Identifier(schema, table)))
+        refuse_writes(locker, tables)
     # Committed: the source refuses writes to the shards. Now the map sends them to the target.
-    with global_conn.transaction():
-        for shard in shards:
-            global_conn.execute(
-                f"INSERT INTO {GLOBAL_SCHEMA}.shard_placements (shard, url) VALUES (%s, %s) "
-                "ON CONFLICT (shard) DO UPDATE SET url = excluded.url, moved_at = now()", (shard, target))
+    try:
+        with global_conn.transaction():
+            for shard in shards:
+                global_conn.execute(
+                    f"INSERT INTO {GLOBAL_SCHEMA}.shard_placements (shard, url) VALUES (%s, %s) "
+                    "ON CONFLICT (shard) DO UPDATE SET url = excluded.url, moved_at = now()", (shard, target))
+    except psycopg.Error as error:
+        raise SystemExit(f"shards {shards} refuse writes at their source, but the map could not be changed "
+                         f"({error}); run the same move again: the source takes writes again and the move "
+                         "starts anew") from error
     return (time.monotonic() - paused) * 1000
 
 

@@ -158,3 +158,30 @@ def test_a_move_names_what_it_cannot_do(stack):
     alias = urlunsplit(urlsplit(here)._replace(netloc=urlsplit(here).netloc.replace("127.0.0.1", "localhost")))
     bad = shards("move", "0", "--to", alias)
     assert bad.returncode != 0 and "the target is the database" in bad.stderr
+
+
+def test_a_move_cut_short_after_its_cutover_is_mended_by_running_it_again(stack):
+    """The source's copies refuse writes but the map still points at them (the global database failed
+    at that instant): writes are refused until the same move runs again, which moves them anew."""
+    from services.mesh.shards import refuse_writes
+
+    new_user = sign_up_on(stack.settings.gateway_port, "cutshort")
+    author = user_in(new_user, False)
+    media_id = author.upload(small_jpeg(), "image/jpeg").json["id"]
+    post = author.post("/v1/posts", {"media_ids": [media_id], "caption": "stuck"}).json["id"]
+    shard = shard_of(int(post))
+    source = placed(stack.settings).database_for_shard(shard)
+    with psycopg.connect(source, autocommit=True) as conn:
+        tables = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname = %s "
+                              "AND tablename <> 'schema_migrations'", (shard_schema(shard),)).fetchall()
+        refuse_writes(conn, tables)
+    refused = author.post(f"/v1/posts/{post}/comments", {"text": "while stuck"})
+    assert refused.status == 503 and refused.json["details"][0]["reason"] == "DATABASE_UNAVAILABLE"
+
+    target = urlunsplit(urlsplit(stack.settings.database_url)._replace(path="/pictor_mended"))
+    again = shards("move", str(shard), "--to", target)
+    assert again.returncode == 0, again.stderr
+    assert "takes them again" in again.stderr
+    assert placed(stack.settings).database_for_shard(shard) == target
+    eventually(lambda: author.post(f"/v1/posts/{post}/comments", {"text": "mended"}).status, 200, timeout_s=15)
+    assert "mended" in comments(author, post)
