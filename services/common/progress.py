@@ -28,10 +28,11 @@ class Progress:
         self.last = now
         elapsed = max(now - self.started, 1e-6)
         done = self.units + self.partial
-        left = elapsed / done * (self.total - done) if done else float("nan")
+        # Nothing done yet: no rate to tell what is left by.
+        left = f"~{elapsed / done * (self.total - done):.0f} s left" if done else "time left not known yet"
         rows = f"{self.rows:,} rows, {self.rows / elapsed:,.0f}/s, " if self.rows else ""
-        print(f"{self.phase}: {done:.1f}/{self.total} ({100 * done / max(self.total, 1):.0f}%), {rows}"
-              f"~{left:.0f} s left", file=self.out, flush=True)
+        print(f"{self.phase}: {done:.1f}/{self.total} ({100 * done / max(self.total, 1):.0f}%), {rows}{left}",
+              file=self.out, flush=True)
 
     def done(self) -> dict:
         self.advance(0, force=True)
