@@ -67,6 +67,11 @@ PREVIEW_SIZE = 320
 ORIGINAL_CHUNK = 1024 * 1024
 
 
+def _at_most_a_batch(media_ids: list[int]) -> None:
+    if len(media_ids) > MAX_BATCH:
+        raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+
+
 @dataclass(frozen=True)
 class StoredVariant:
     size: int
@@ -450,8 +455,7 @@ class MediaService:
         return await self._media_for_owner(caller_id, media_id)
 
     async def batch_get(self, media_ids: list[int]) -> list[MediaView]:
-        if len(media_ids) > MAX_BATCH:
-            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        _at_most_a_batch(media_ids)
         found = await self.repo.get_media([i for i in dict.fromkeys(media_ids) if self._in_range(i)])
         return [self._view(found[i]) for i in media_ids if i in found]
 
@@ -459,8 +463,7 @@ class MediaService:
         """(media id, exp, sig) for each distinct id, in the order asked: what a URL of the item carries.
         Nothing is read: the caller (posts) asks only for items of shapes it built from our answers, and
         a URL of an item gone opens nothing (get_file reads the record after the signature)."""
-        if len(media_ids) > MAX_BATCH:
-            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        _at_most_a_batch(media_ids)
         now = self.clock()
         return [(i, *self.signer.sign(i, now)) for i in dict.fromkeys(media_ids) if self._in_range(i)]
 
@@ -633,8 +636,7 @@ class MediaService:
             raise InvalidArgument("owner_id", f"{owner_id} is not a user id")
         if post_id and not self._in_range(post_id):
             raise InvalidArgument("post_id", f"{post_id} is not a post id")
-        if len(media_ids) > MAX_BATCH:
-            raise InvalidArgument("media_ids", f"at most {MAX_BATCH} ids per call")
+        _at_most_a_batch(media_ids)
         deleted = await self.repo.release(owner_id, [m for m in dict.fromkeys(media_ids) if self._in_range(m)],
                                           post_id)
         return deleted, await collect_garbage(self.repo, self.blobs, shard_of(owner_id))
