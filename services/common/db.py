@@ -51,7 +51,6 @@ def shard_schema(shard: int) -> str:
     return f"shard_{shard:04d}"
 
 
-
 def placements_poll_s() -> float:
     """How often every process reads shard_placements (PICTOR_SHARD_MAP_POLL_MS, 500)."""
     return env_int("PICTOR_SHARD_MAP_POLL_MS", 500) / 1000
