@@ -168,6 +168,7 @@ def _prepare(src: psycopg.Connection, dst: psycopg.Connection, schemas: list[str
         conn.execute("CREATE SCHEMA IF NOT EXISTS pictor_move")
         conn.execute("CREATE TABLE IF NOT EXISTS pictor_move.marks (token text PRIMARY KEY, "
                      "at timestamptz NOT NULL DEFAULT now())")
+    create_refusal(src)  # here, not in the cutover: writes are paused there
     tables = src.execute(
         "SELECT n.nspname, c.relname, c.relreplident, EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid "
         "AND i.indisprimary) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -177,15 +178,15 @@ def _prepare(src: psycopg.Connection, dst: psycopg.Connection, schemas: list[str
         if identity == "d" and not has_key:  # updates and deletes replicate by the whole row
             src.execute(sql.SQL("ALTER TABLE {} REPLICA IDENTITY FULL").format(sql.Identifier(schema, table)))
     moved = [(schema, table) for schema, table, _, _ in tables]
-    if allow_writes(src, moved):
+    if allow_writes(src, schemas):
         print(f"the source refused writes to {', '.join(schemas)} after a move that did not change the map: "
               "it takes them again, and the move starts anew", file=out, flush=True)
     return moved
 
 
-def refuse_writes(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
-    """Make each table refuse writes (SQLSTATE MOVED_SQLSTATE, which the services answer 503): the
-    source's copies once the move's target has every write."""
+def create_refusal(conn: psycopg.Connection) -> None:
+    """The trigger function refuse_writes attaches (SQLSTATE MOVED_SQLSTATE, which the services
+    answer 503)."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS pictor_move")
     conn.execute(f"""CREATE OR REPLACE FUNCTION pictor_move.refuse_writes() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -193,19 +194,24 @@ BEGIN
         USING ERRCODE = '{MOVED_SQLSTATE}';
 END
 $$""")
+
+
+def refuse_writes(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> None:
+    """Make each table refuse writes (create_refusal made the function): the source's copies once
+    the move's target has every write."""
     for schema, table in tables:
         conn.execute(sql.SQL("CREATE TRIGGER pictor_moved BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {} "
                              "FOR EACH STATEMENT EXECUTE FUNCTION pictor_move.refuse_writes()").format(
             sql.Identifier(schema, table)))
 
 
-def allow_writes(conn: psycopg.Connection, tables: list[tuple[str, str]]) -> bool:
-    """Undo refuse_writes on the tables where the map still points (a move cut short between its
-    cutover and the map's change); whether any refused."""
+def allow_writes(conn: psycopg.Connection, schemas: list[str]) -> bool:
+    """Undo refuse_writes on the schemas' tables; whether any refused. For the database the map
+    still points to (a move cut short between its cutover and the map's change)."""
     refusing = conn.execute(
         "SELECT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
         "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = 'pictor_moved' "
-        "AND n.nspname = ANY(%s)", (sorted({schema for schema, _ in tables}),)).fetchall()
+        "AND n.nspname = ANY(%s)", (schemas,)).fetchall()
     for schema, table in refusing:
         conn.execute(sql.SQL("DROP TRIGGER pictor_moved ON {}").format(sql.Identifier(schema, table)))
     return bool(refusing)

@@ -163,7 +163,7 @@ def test_a_move_names_what_it_cannot_do(stack):
 def test_a_move_cut_short_after_its_cutover_is_mended_by_running_it_again(stack):
     """The source's copies refuse writes but the map still points at them (the global database failed
     at that instant): writes are refused until the same move runs again, which moves them anew."""
-    from services.mesh.shards import refuse_writes
+    from services.mesh.shards import create_refusal, refuse_writes
 
     new_user = sign_up_on(stack.settings.gateway_port, "cutshort")
     author = user_in(new_user, False)
@@ -174,6 +174,7 @@ def test_a_move_cut_short_after_its_cutover_is_mended_by_running_it_again(stack)
     with psycopg.connect(source, autocommit=True) as conn:
         tables = conn.execute("SELECT schemaname, tablename FROM pg_tables WHERE schemaname = %s "
                               "AND tablename <> 'schema_migrations'", (shard_schema(shard),)).fetchall()
+        create_refusal(conn)
         refuse_writes(conn, tables)
     refused = author.post(f"/v1/posts/{post}/comments", {"text": "while stuck"})
     assert refused.status == 503 and refused.json["details"][0]["reason"] == "DATABASE_UNAVAILABLE"
