@@ -67,8 +67,8 @@ def _cmdline(pid: int) -> bytes:
 
 
 def stack_processes(data_dir: Path) -> dict[int, str]:
-    """pid -> a short name, for every process of the stack under data_dir: its launcher (started
-    with that PICTOR_DATA_DIR), what names the folder (PostgreSQL), and their descendants."""
+    """pid -> a short name, for every process of the stack under data_dir: its launcher (whose
+    data folder it is: _launcher_data_dir), what names the folder (PostgreSQL), and their descendants."""
     pids = [int(e.name) for e in Path("/proc").iterdir() if e.name.isdigit()]
     parents = {pid: _parent(pid) for pid in pids}
     roots = {pid for pid in pids if str(data_dir).encode() in _cmdline(pid)
