@@ -83,10 +83,13 @@ end
 return 0
 """
 
-# KEYS: flushing set. ARGV: shards per kind, key prefix, pc: prefix, post ids...
+# KEYS: flushing set, dirty set. ARGV: shards per kind, key prefix, pc: prefix, post ids...
 # Returns the number of unfinished flushes F, then per post: pc likes, pc
-# comments (nil without pc:), its 2*shards shard values, and its entry in
-# each of the F flushes (nil when absent).
+# comments (nil without pc:), 1 and its 2*shards shard values if the post is
+# dirty, else 0 alone, and its entry in each of the F flushes (nil when
+# absent). A post that is not dirty has no shard values (ADD sets them and
+# marks the post in one script; DRAIN, SETTLE and FORGET take both away in
+# one), so most posts of a page cost two reads, not 2 + 2*shards.
 SNAPSHOT = """
 local flushes = redis.call('SMEMBERS', KEYS[1])
 local shards = tonumber(ARGV[1])
@@ -96,9 +99,13 @@ for i = 4, #ARGV do
   local pc = redis.call('HMGET', ARGV[3] .. post, 'likes', 'comments')
   out[#out + 1] = pc[1] or false
   out[#out + 1] = pc[2] or false
-  for _, kind in ipairs({'likes', 'comments'}) do
-    for n = 0, shards - 1 do
-      out[#out + 1] = redis.call('GET', ARGV[2] .. ':' .. kind .. ':' .. post .. ':' .. n) or false
+  local dirty = redis.call('SISMEMBER', KEYS[2], post)
+  out[#out + 1] = dirty
+  if dirty == 1 then
+    for _, kind in ipairs({'likes', 'comments'}) do
+      for n = 0, shards - 1 do
+        out[#out + 1] = redis.call('GET', ARGV[2] .. ':' .. kind .. ':' .. post .. ':' .. n) or false
+      end
     end
   end
   for _, id in ipairs(flushes) do
@@ -292,8 +299,9 @@ class RedisCounters:
             return {}
         grouped = self._by_partition(dict.fromkeys(post_ids))
         replies = await call_each(self.client, self._snapshot, [
-            ([self.partitions[n].flushing], [self.shards, self.partitions[n].prefix, self.partitions[n].counts_prefix,
-                                             *posts]) for n, posts in grouped.items()])
+            ([self.partitions[n].flushing, self.partitions[n].dirty],
+             [self.shards, self.partitions[n].prefix, self.partitions[n].counts_prefix, *posts])
+            for n, posts in grouped.items()])
         found: dict[int, tuple[Counts | None, list[int], list[int]]] = {}
         for posts, reply in zip(grouped.values(), replies):
             flushes, at = reply[0], 1
@@ -301,8 +309,12 @@ class RedisCounters:
                 pc_likes, pc_comments = reply[at], reply[at + 1]
                 base = (Counts(int(pc_likes), int(pc_comments)) if pc_likes is not None
                         else durable.get(post_id, Counts()) if durable is not None else None)
-                shards = [int(v) if v is not None else 0 for v in reply[at + 2:at + 2 + 2 * self.shards]]
-                at += 2 + 2 * self.shards
+                dirty, at = reply[at + 2], at + 3
+                if dirty:
+                    shards = [int(v) if v is not None else 0 for v in reply[at:at + 2 * self.shards]]
+                    at += 2 * self.shards
+                else:
+                    shards = [0] * (2 * self.shards)
                 drained = [_shard_values(joined) for joined in reply[at:at + flushes] if joined is not None]
                 at += flushes
                 found[post_id] = (base, shards[:self.shards] + [v for d in drained for v in d[:len(d) // 2]],

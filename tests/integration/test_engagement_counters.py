@@ -100,6 +100,34 @@ async def test_counts_read_exactly_while_a_flush_is_in_flight(counters, flusher,
     assert await current(counters, db, post) == Counts(2, 0)
 
 
+
+async def test_one_read_counts_settled_pending_and_in_flight_posts_exactly(counters, flusher, db, ids):
+    """One read of posts in every state: settled (their read model alone), with deltas pending,
+    drained into a flush not finished yet, and both at once."""
+    settled, pending, in_flight, both = (ids.new_id(1) for _ in range(4))
+    for post in (settled, in_flight, both):
+        await counters.add(post, LIKES, +1)
+    await flusher.flush_once()
+    for post in (in_flight, both):
+        await counters.add(post, COMMENTS, +2)
+    await counters.drain(100)
+    await counters.add(both, LIKES, +1)
+    await counters.add(pending, LIKES, +3)
+    posts = [settled, pending, in_flight, both]
+    assert await counters.current(posts, await PostgresCountStore(db).counts(posts)) == {
+        settled: Counts(1, 0), pending: Counts(3, 0), in_flight: Counts(1, 2), both: Counts(2, 2)}
+
+
+async def test_a_read_skips_the_shards_of_a_post_not_marked_dirty(counters, flusher, client, ids):
+    """Only ADD writes a shard, and it marks the post dirty in the same script; DRAIN, SETTLE and
+    FORGET take both away together. So a read takes a post that is not dirty from its read model
+    alone: a shard value no writer could have left there is not counted."""
+    post = ids.new_id(1)
+    await counters.add(post, LIKES, +1)
+    await flusher.flush_once()
+    await client.set(counters.keys_of(post).shard(LIKES, post, 0), 5)
+    assert (await counters.current([post]))[post] == Counts(1, 0)
+
 async def test_a_flush_writes_the_totals_and_empties_redis(flusher, counters, client, db, ids):
     post = ids.new_id(2)
     for delta in (+1, +1, +1, -1):
