@@ -297,6 +297,32 @@ class RedisCounters:
         """
         if not post_ids:
             return {}
+        bases, pending = await self._read(post_ids, durable)
+        missing = [p for p, base in zip(post_ids, bases) if base is None]
+        late = await self.durable(missing) if missing else {}
+        if late:
+            await call_each(self.client, self._fill, [
+                ([self.partitions[n].dirty, self.partitions[n].flushing],
+                 [self.partitions[n].prefix, COUNTS_TTL_S, self.partitions[n].counts_prefix,
+                  *(v for p in posts for v in (p, late[p].likes, late[p].comments))])
+                for n, posts in self._by_partition(late).items()])
+        return {p: (base if base is not None else late.get(p, Counts())) + more
+                for p, base, more in zip(post_ids, bases, pending)}
+
+    async def cached(self, post_ids: list[int]) -> dict[int, Counts] | None:
+        """Each post's count now (raw, as current gives it) from Redis alone; None when Redis holds no
+        read model (pc:) of one of them (current would read PostgreSQL for it)."""
+        if not post_ids:
+            return {}
+        bases, pending = await self._read(post_ids, None)
+        if any(base is None for base in bases):
+            return None
+        return {p: base + more for p, base, more in zip(post_ids, bases, pending)}
+
+    async def _read(self, post_ids: list[int], durable: Mapping[int, Counts] | None
+                    ) -> tuple[list[Counts | None], list[Counts]]:
+        """One snapshot of the posts, in their order: each one's read model (pc:, else its `durable`
+        count when given, else None), and what is pending beside it (its shards and unfinished flushes)."""
         grouped = self._by_partition(dict.fromkeys(post_ids))
         replies = await call_each(self.client, self._snapshot, [
             ([self.partitions[n].flushing, self.partitions[n].dirty],
@@ -326,17 +352,8 @@ class RedisCounters:
             values.extend(likes + comments)
             shards_per_key.extend((len(likes), len(comments)))
         totals = kernels.sum_sharded(values, shards_per_key)
-        bases = [found[p][0] for p in post_ids]
-        missing = [p for p, base in zip(post_ids, bases) if base is None]
-        late = await self.durable(missing) if missing else {}
-        if late:
-            await call_each(self.client, self._fill, [
-                ([self.partitions[n].dirty, self.partitions[n].flushing],
-                 [self.partitions[n].prefix, COUNTS_TTL_S, self.partitions[n].counts_prefix,
-                  *(v for p in posts for v in (p, late[p].likes, late[p].comments))])
-                for n, posts in self._by_partition(late).items()])
-        return {p: (base if base is not None else late.get(p, Counts())) + Counts(totals[2 * i], totals[2 * i + 1])
-                for i, (p, base) in enumerate(zip(post_ids, bases))}
+        return ([found[p][0] for p in post_ids],
+                [Counts(totals[2 * i], totals[2 * i + 1]) for i in range(len(post_ids))])
 
     # --- the flusher and reconciliation -------------------------------------------
 

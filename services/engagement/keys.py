@@ -28,7 +28,9 @@ their shard and flush keys in Lua from the prefix, in the layout above
 (`prefix .. ':' .. kind .. ':' .. post .. ':' .. n`); change both together.
 
 Other services learn about likes and comments from engagement's events (the
-feed keeps its own ranking features from them) or its RPCs, never from these keys.
+feed keeps its own ranking features from them) or its RPCs. The one exception
+reads and never writes: the feed reads pc:, the pending counts and vs: for its
+pages through services.engagement.warm_states, engagement's own code.
 """
 
 from __future__ import annotations

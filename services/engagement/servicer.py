@@ -13,6 +13,7 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, user_summary
 from services.engagement.purge import PostPurger
 from services.engagement.service import Comment, EngagementService, Order
+from services.engagement.warm_states import state_proto
 
 Context = grpc.aio.ServicerContext
 EMPTY = empty_pb2.Empty()
@@ -105,11 +106,7 @@ class EngagementServicer(engagement_service_pb2_grpc.EngagementServiceServicer):
 
     async def GetPostStates(self, request: pb.GetPostStatesRequest, context: Context) -> pb.GetPostStatesResponse:
         states = await self.service.states(request.viewer_id, list(request.post_ids))
-        return pb.GetPostStatesResponse(states=[
-            pb.PostState(post_id=s.post_id, like_count=s.like_count, comment_count=s.comment_count,
-                         liked_by_me=s.liked_by_me, saved_by_me=s.saved_by_me)
-            for s in states
-        ])
+        return pb.GetPostStatesResponse(states=[state_proto(s) for s in states])
 
     async def CheckCommentAccess(self, request: pb.CheckCommentAccessRequest, context: Context
                                  ) -> pb.CheckCommentAccessResponse:

@@ -178,6 +178,42 @@ def test_feed_posts_carry_the_full_post_shape_with_compact_media(new_user, settl
             assert fan.get(path_of(media["url_template"].replace("{variant}", f"{size}.{ext}"))).status == 200
 
 
+
+def test_a_warm_page_asks_engagement_nothing_and_shows_likes_and_saves_at_once(stack, new_user, settle):
+    """Counts, likes and saves come from engagement's cache once it holds all of a page's (a cold page
+    asks engagement, which fills it). Then no page asks engagement, and each shows the reader's own
+    like and save, and another's like, as soon as they are answered."""
+    from tests.e2e.test_metrics_http import scrape, value
+
+    author, fan, other = new_user(), new_user(), new_user()
+    fan.post(f"/v1/users/{author.id}/follow")
+    first, second = (post(author, author.upload(small_jpeg(), "image/jpeg").json["id"]) for _ in range(2))
+    settle()
+    assert [p["id"] for p in fan.get("/v1/feed").json["posts"]] == [second, first]
+    states = {"grpc_service": "pictor.engagement.v1.EngagementService", "grpc_method": "GetPostStates",
+              "grpc_code": "OK"}
+
+    def read() -> tuple[float, dict[str, dict]]:
+        """The feed's first page, and how often engagement answered GetPostStates meanwhile."""
+        before = value(scrape(stack, "engagement"), "grpc_server_handled_total", **states)
+        page = fan.get("/v1/feed")
+        assert page.status == 200, page.body
+        return (value(scrape(stack, "engagement"), "grpc_server_handled_total", **states) - before,
+                {p["id"]: p for p in page.json["posts"]})
+
+    # The fewest of three reads: other work of the stack may ask engagement meanwhile.
+    assert min(read()[0] for _ in range(3)) == 0
+    for user, path in ((fan, f"/v1/posts/{first}/like"), (fan, f"/v1/posts/{second}/save"),
+                       (other, f"/v1/posts/{first}/like")):
+        assert user.post(path).status == 200
+    reads = [read() for _ in range(3)]
+    assert min(asked for asked, _ in reads) == 0
+    for _, page in reads:
+        assert (page[first]["like_count"], page[first]["liked_by_me"], page[first].get("saved_by_me", False)) \
+            == ("2", True, False)
+        assert (page[second].get("like_count", "0"), page[second].get("liked_by_me", False),
+                page[second]["saved_by_me"]) == ("0", False, True)
+
 def test_feed_needs_a_token_and_rejects_foreign_page_tokens(gateway, new_user):
     assert gateway.get("/v1/feed").status == 401
     fan = new_user()

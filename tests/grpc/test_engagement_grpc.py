@@ -17,9 +17,11 @@ from pictor.engagement.v1 import engagement_service_pb2 as pb
 from pictor.engagement.v1 import engagement_service_pb2_grpc
 
 from services.common.db import shard_schema
+from services.common.dependencies import async_redis
 from services.common.ids import IdAllocator, shard_of
 from services.engagement.bench import seed_users
 from services.engagement.server import SPEC, setup
+from services.engagement.warm_states import WarmStates
 from tests.grpc.status import error_info
 
 
@@ -163,6 +165,27 @@ async def test_post_states_say_what_the_viewer_liked_and_saved(stub, new_user, n
     assert [(s.post_id, s.liked_by_me, s.saved_by_me) for s in reply.states] == [(liked, True, False),
                                                                                  (saved, False, True)]
 
+
+
+async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(stub, new_user, new_post, settings):
+    """What the feed reads (services.engagement.warm_states): nothing until engagement has answered the
+    viewer about every post; then the same answers, the viewer's like and save and another's like in."""
+    author, fan, other = new_user(), new_user(), new_user()
+    liked, saved, untouched = posts = [new_post(author) for _ in range(3)]
+    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=fan.metadata, timeout=5)
+    await stub.SavePost(pb.SavePostRequest(post_id=saved), metadata=fan.metadata, timeout=5)
+    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=other.metadata, timeout=5)
+    client = async_redis(settings.redis_url)
+    try:
+        warm = WarmStates(client)
+        assert await warm.states(fan.id, posts) is None
+        reply = await stub.GetPostStates(pb.GetPostStatesRequest(viewer_id=fan.id, post_ids=posts), timeout=5)
+        assert await warm.states(fan.id, posts) == {s.post_id: s for s in reply.states}
+        assert [(s.like_count, s.liked_by_me, s.saved_by_me) for s in reply.states] == [
+            (2, True, False), (0, False, True), (0, False, False)]
+        assert await warm.states(fan.id, [untouched]) == {untouched: reply.states[2]}
+    finally:
+        await client.aclose()
 
 async def test_likers_are_hydrated_users(stub, new_user, new_post):
     author, fan = new_user(), new_user()

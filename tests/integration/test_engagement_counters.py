@@ -118,6 +118,15 @@ async def test_one_read_counts_settled_pending_and_in_flight_posts_exactly(count
         settled: Counts(1, 0), pending: Counts(3, 0), in_flight: Counts(1, 2), both: Counts(2, 2)}
 
 
+
+async def test_a_cached_read_is_redis_alone_and_nothing_when_redis_lacks_a_count(counters, flusher, ids):
+    known, unknown = ids.new_id(1), ids.new_id(1)
+    await counters.add(known, LIKES, +1)
+    await flusher.flush_once()
+    await counters.add(known, COMMENTS, +1)
+    assert await counters.cached([known]) == {known: Counts(1, 1)}
+    assert await counters.cached([known, unknown]) is None
+
 async def test_a_read_skips_the_shards_of_a_post_not_marked_dirty(counters, flusher, client, ids):
     """Only ADD writes a shard, and it marks the post dirty in the same script; DRAIN, SETTLE and
     FORGET take both away together. So a read takes a post that is not dirty from its read model

@@ -1,0 +1,54 @@
+"""Post states from engagement's Redis alone, for a reader in another process (the feed).
+
+Engagement answers GetPostStates from Redis whenever every answer is cached
+there: the counts (the pc: read model with its pending deltas and unfinished
+flushes: services.engagement.counters) and the viewer's likes and saves
+(vs:, services.engagement.viewer_state). WarmStates reads those keys through
+the same code, and only reads: when any answer is not cached it returns None,
+and the caller asks engagement (GetPostStates), which reads the rows and fills
+the cache, so the reader's next page is warm. The answers are the ones
+GetPostStates would give at that instant, a like or save the viewer just made
+included (engagement sets its answer before it replies).
+
+The feed reads it so a warm page is one process and Redis, with no hop to
+engagement (services.feed.pages); posts' shape cache is read the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import redis.asyncio as aioredis
+from pictor.engagement.v1 import engagement_service_pb2 as pb
+
+from services.engagement.counters import RedisCounters
+from services.engagement.service import Counts, PostState
+from services.engagement.viewer_state import ViewerStates
+
+
+async def _no_rows(post_ids: list[int]) -> Mapping[int, Counts]:
+    raise RuntimeError("WarmStates reads Redis alone")  # RedisCounters.cached never calls it
+
+
+def state_proto(state: PostState) -> pb.PostState:
+    return pb.PostState(post_id=state.post_id, like_count=state.like_count, comment_count=state.comment_count,
+                        liked_by_me=state.liked_by_me, saved_by_me=state.saved_by_me)
+
+
+class WarmStates:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.viewer_states = ViewerStates(client)
+        self.counters = RedisCounters(client, _no_rows)
+
+    async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, pb.PostState] | None:
+        """The viewer's (a signed-in user's) state of each post, or None unless Redis holds all of it."""
+        unique = list(dict.fromkeys(post_ids))
+        if not unique:
+            return {}
+        (liked, saved), counts = await asyncio.gather(self.viewer_states.known(viewer_id, unique),
+                                                      self.counters.cached(unique))
+        if counts is None or len(liked) < len(unique) or len(saved) < len(unique):
+            return None
+        return {p: state_proto(PostState(p, shown.likes, shown.comments, liked[p], saved[p]))
+                for p, shown in ((p, counts[p].shown()) for p in unique)}
