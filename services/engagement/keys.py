@@ -29,8 +29,9 @@ their shard and flush keys in Lua from the prefix, in the layout above
 
 Other services learn about likes and comments from engagement's events (the
 feed keeps its own ranking features from them) or its RPCs. The one exception
-reads and never writes: the feed reads pc:, the pending counts and vs: for its
-pages through services.engagement.warm_states, engagement's own code.
+reads and never writes: the feed and posts read pc:, the pending counts and
+vs: for the posts they show, through services.engagement.warm_states,
+engagement's own code.
 """
 
 from __future__ import annotations

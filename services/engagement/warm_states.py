@@ -10,8 +10,9 @@ the cache, so the reader's next page is warm. The answers are the ones
 GetPostStates would give at that instant, a like or save the viewer just made
 included (engagement sets its answer before it replies).
 
-The feed reads it so a warm page is one process and Redis, with no hop to
-engagement (services.feed.pages); posts' shape cache is read the same way.
+CachedStates puts the two together: engagement's cache first, GetPostStates
+when it lacks an answer. The feed's pages and posts' reads use it, so a warm
+read asks engagement nothing (services.feed.pages, services.posts.reading).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 import redis.asyncio as aioredis
 from pictor.engagement.v1 import engagement_service_pb2 as pb
 
+from services.common.clients import EngagementClient
 from services.engagement.counters import RedisCounters
 from services.engagement.service import Counts, PostState
 from services.engagement.viewer_state import ViewerStates
@@ -42,13 +44,32 @@ class WarmStates:
         self.counters = RedisCounters(client, _no_rows)
 
     async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, pb.PostState] | None:
-        """The viewer's (a signed-in user's) state of each post, or None unless Redis holds all of it."""
+        """Each post's state for the viewer (0: signed out, who liked and saved nothing), or None unless
+        Redis holds all of it."""
         unique = list(dict.fromkeys(post_ids))
         if not unique:
             return {}
-        (liked, saved), counts = await asyncio.gather(self.viewer_states.known(viewer_id, unique),
-                                                      self.counters.cached(unique))
+        (liked, saved), counts = await asyncio.gather(self._viewers(viewer_id, unique), self.counters.cached(unique))
         if counts is None or len(liked) < len(unique) or len(saved) < len(unique):
             return None
         return {p: state_proto(PostState(p, shown.likes, shown.comments, liked[p], saved[p]))
                 for p, shown in ((p, counts[p].shown()) for p in unique)}
+
+    async def _viewers(self, viewer_id: int, post_ids: list[int]) -> tuple[dict[int, bool], dict[int, bool]]:
+        if not viewer_id:
+            return dict.fromkeys(post_ids, False), dict.fromkeys(post_ids, False)
+        return await self.viewer_states.known(viewer_id, post_ids)
+
+
+class CachedStates:
+    """GetPostStates' answers: from engagement's cache when it holds them all, else from engagement."""
+
+    def __init__(self, client: aioredis.Redis, engagement: EngagementClient) -> None:
+        self.warm = WarmStates(client)
+        self.engagement = engagement
+
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, pb.PostState]:
+        """As EngagementClient.post_states_if_up: nothing while engagement is unavailable and its cache
+        lacks an answer."""
+        cached = await self.warm.states(viewer_id, post_ids)
+        return cached if cached is not None else await self.engagement.post_states_if_up(viewer_id, post_ids)

@@ -5,11 +5,13 @@ keep and fill, read here and never written:
 - the viewer-independent shapes from posts' (services.posts.cache); posts is
   asked only for those its cache lacks, and fills the cache as it answers;
 - counts, liked_by_me and saved_by_me from engagement's
-  (services.engagement.warm_states); unless all of them are there,
-  engagement is asked (GetPostStates), and fills what it lacked. Who may see which post is already settled by the feed's
-own keys: a page holds posts of the viewer, of authors they follow (approved
-follows only) and of followed celebrities, minus muted and blocked authors;
-the fan-out keeps those keys from graph's events (services.feed.fanout).
+  (services.engagement.warm_states.CachedStates); unless all of them are
+  there, engagement is asked (GetPostStates), and fills what it lacked.
+
+Who may see which post is already settled by the feed's own keys: a page
+holds posts of the viewer, of authors they follow (approved follows only) and
+of followed celebrities, minus muted and blocked authors; the fan-out keeps
+those keys from graph's events (services.feed.fanout).
 
 Pages are compact (services.posts.cache.compact): each media item goes out as
 one signed URL template and its sizes, not as eight signed variant URLs.
@@ -35,23 +37,18 @@ class StatesReader(Protocol):
     async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]: ...
 
 
-class CachedStates(Protocol):
-    async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState] | None: ...
-
-
 class FeedPages:
-    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader, cached_states: CachedStates
-                 ) -> None:
+    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader) -> None:
         self.cache = cache
         self.posts = posts
         self.engagement = engagement
-        self.cached_states = cached_states
 
     async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[posts_pb2.Post]:
         """The posts of a page, in its order, compact and with the viewer's state; deleted ones left out."""
         if not post_ids:
             return []
-        shapes, states = await asyncio.gather(self.cache.get(post_ids), self._states(viewer_id, post_ids))
+        shapes, states = await asyncio.gather(self.cache.get(post_ids),
+                                              self.engagement.post_states_if_up(viewer_id, post_ids))
         missing = [p for p in post_ids if p not in shapes]
         if missing:
             # Posts checks who may see them as it shapes them (and caches the shapes).
@@ -63,7 +60,3 @@ class FeedPages:
                 continue  # it, or a video in it is not READY yet
             page.append(with_state(compact(post), states.get(post_id)))
         return page
-
-    async def _states(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
-        cached = await self.cached_states.states(viewer_id, post_ids)
-        return cached if cached is not None else await self.engagement.post_states_if_up(viewer_id, post_ids)

@@ -5,13 +5,14 @@ location, the author's summary, the media with their signed URLs) is built
 from accounts and media in batches and cached (services.posts.cache). The
 viewer's part (whether they may see it at all, their like and save, the
 counts) is looked up on every read, concurrently: graph for visibility,
-engagement for the rest.
+engagement's answers for the rest (from its cache when it holds them all:
+services.engagement.warm_states.CachedStates).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.posts.v1 import posts_pb2
@@ -29,13 +30,19 @@ async def _known(value: T) -> T:
     return value
 
 
+class StatesReader(Protocol):
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]: ...
+
+
 class PostHydrator:
     """Builds posts' shapes from their rows, each dependency asked once per batch."""
 
-    def __init__(self, accounts: AccountsClient, media: MediaClient, engagement: EngagementClient) -> None:
+    def __init__(self, accounts: AccountsClient, media: MediaClient, engagement: EngagementClient,
+                 states: StatesReader) -> None:
         self.accounts = accounts
         self.media = media
         self.engagement = engagement
+        self.post_states = states
 
     async def shared(self, posts: list[Post]) -> list[posts_pb2.Post]:
         """The viewer-independent part: what the cache keeps."""
@@ -60,7 +67,7 @@ class PostHydrator:
 
     async def states(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
         """Counts, liked_by_me and saved_by_me (for `viewer_id`; 0 is signed out)."""
-        return await self.engagement.post_states_if_up(viewer_id, post_ids)
+        return await self.post_states.post_states_if_up(viewer_id, post_ids)
 
 
 class PostReader:

@@ -10,6 +10,7 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient, EngagementClient, GraphClient, MediaClient, ModerationClient
 from services.common.exports import UserDataExport
 from services.common.registry import by_name
+from services.engagement.warm_states import CachedStates
 from services.posts.cache import PostCache
 from services.posts.cleanup import Cleanup, CleanupConfig
 from services.posts.erasure import PostsEraser
@@ -41,7 +42,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
                            GraphAccess(GraphClient(channels)),
                            RedisAuthorTimelines(redis), MediaClient(channels), ModerationClient(channels))
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), EngagementClient(channels))
+    engagement = EngagementClient(channels)
+    hydrator = PostHydrator(AccountsClient(channels), MediaClient(channels), engagement,
+                            CachedStates(redis, engagement))
     reader = PostReader(service, hydrator, PostCache(redis))
     posts_service_pb2_grpc.add_PostsServiceServicer_to_server(PostsServicer(service, verifier, reader, UserDataExport(db, KINDS)), grpc_server)
     cleanup = Cleanup(posts, EngagementClient(channels), MediaClient(channels), CleanupConfig.from_env(),

@@ -126,6 +126,32 @@ def test_user_posts_are_newest_first_and_paged(new_user):
     assert second.json["next_page_token"] == ""
 
 
+
+def test_a_post_read_again_asks_engagement_nothing_and_shows_a_like_at_once(stack, new_user):
+    """The counts and the viewer's like come from engagement's cache once engagement filled it (the first
+    read), and a like or an unlike shows on the next read."""
+    from tests.e2e.test_metrics_http import scrape, value
+
+    author, fan = new_user(), new_user()
+    post_id = create_post(author)["id"]
+    states = {"grpc_service": "pictor.engagement.v1.EngagementService", "grpc_method": "GetPostStates",
+              "grpc_code": "OK"}
+
+    def read(get) -> tuple[float, dict]:
+        before = value(scrape(stack, "engagement"), "grpc_server_handled_total", **states)
+        r = get(f"/v1/posts/{post_id}")
+        assert r.status == 200, r.body
+        return value(scrape(stack, "engagement"), "grpc_server_handled_total", **states) - before, r.json
+
+    assert fan.post(f"/v1/posts/{post_id}/like").status == 200
+    read(fan.get)
+    reads = [read(fan.get) for _ in range(3)]  # the fewest of three: other work may ask engagement meanwhile
+    assert min(asked for asked, _ in reads) == 0
+    assert all((post["like_count"], post["liked_by_me"]) == ("1", True) for _, post in reads)
+    assert fan.delete(f"/v1/posts/{post_id}/like").status == 200
+    _, post = read(fan.get)
+    assert (post["like_count"], post["liked_by_me"]) == ("0", False)
+
 def test_grids_send_compact_media_and_the_post_has_every_variant(new_user):
     alice, bob = new_user(), new_user()
     post = create_post(alice, "grid #compact")

@@ -184,6 +184,9 @@ async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(st
         assert [(s.like_count, s.liked_by_me, s.saved_by_me) for s in reply.states] == [
             (2, True, False), (0, False, True), (0, False, False)]
         assert await warm.states(fan.id, [untouched]) == {untouched: reply.states[2]}
+        signed_out = await warm.states(0, posts)
+        assert [(signed_out[p].like_count, signed_out[p].liked_by_me) for p in posts] == [(2, False), (0, False),
+                                                                                            (0, False)]
     finally:
         await client.aclose()
 
