@@ -1,4 +1,4 @@
-"""Post states from engagement's Redis alone, for a reader in another process (the feed).
+"""Post states from engagement's Redis alone, for readers in other processes (the feed, posts).
 
 Engagement answers GetPostStates from Redis whenever every answer is cached
 there: the counts (the pc: read model with its pending deltas and unfinished
@@ -11,22 +11,27 @@ GetPostStates would give at that instant, a like or save the viewer just made
 included (engagement sets its answer before it replies).
 
 CachedStates puts the two together: engagement's cache first, GetPostStates
-when it lacks an answer. The feed's pages and posts' reads use it, so a warm
-read asks engagement nothing (services.feed.pages, services.posts.reading).
+when it lacks an answer or cannot be read. The feed's pages and posts' reads
+use it, so a warm read asks engagement nothing (services.feed.pages,
+services.posts.reading).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 
 import redis.asyncio as aioredis
 from pictor.engagement.v1 import engagement_service_pb2 as pb
 
 from services.common.clients import EngagementClient
+from services.common.dependencies import REDIS_ERRORS
 from services.engagement.counters import RedisCounters
 from services.engagement.service import Counts, PostState
 from services.engagement.viewer_state import ViewerStates
+
+log = logging.getLogger(__name__)
 
 
 async def _no_rows(post_ids: list[int]) -> Mapping[int, Counts]:
@@ -71,5 +76,9 @@ class CachedStates:
     async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, pb.PostState]:
         """As EngagementClient.post_states_if_up: nothing while engagement is unavailable and its cache
         lacks an answer."""
-        cached = await self.warm.states(viewer_id, post_ids)
+        try:
+            cached = await self.warm.states(viewer_id, post_ids)
+        except REDIS_ERRORS as error:  # on a Redis Cluster, its keys' node may be the one down
+            log.warning("engagement's cache not read (%s); asking engagement", error)
+            cached = None
         return cached if cached is not None else await self.engagement.post_states_if_up(viewer_id, post_ids)
