@@ -22,6 +22,7 @@ from hotpath.ids import decode
 from services.common.cluster import call_each
 
 SENTINEL = "0"
+SENTINEL_BYTES = SENTINEL.encode()
 
 # KEYS[1] = zset; ARGV = score, member, max items (sentinel not counted)
 PUSH_IF_BUILT = """
@@ -45,10 +46,9 @@ def parse(members: Iterable[bytes | str]) -> list[tuple[int, int]]:
     """(post_id, author_id) pairs from ZSET members, sentinel dropped, order kept."""
     pairs = []
     for raw in members:
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        if text != SENTINEL:
-            post_id, _, author_id = text.partition(":")
-            pairs.append((int(post_id), int(author_id)))
+        if raw != SENTINEL_BYTES and raw != SENTINEL:
+            post_id, _, author_id = raw.partition(b":" if isinstance(raw, bytes) else ":")
+            pairs.append((int(post_id), int(author_id)))  # int() reads ASCII digits in bytes too
     return pairs
 
 

@@ -63,8 +63,11 @@ def affinity_markers_prefix(viewer_id: int) -> str:
     return seen_key(affinity_key(viewer_id), "", "").removesuffix(":")
 
 
+FEATURES_PREFIX = "feat:"
+
+
 def features_key(post_id: int) -> str:
-    return f"feat:{post_id}"
+    return f"{FEATURES_PREFIX}{post_id}"
 
 
 def seen_key(counted_in: str, topic: str, event_id: str) -> str:

@@ -11,9 +11,17 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from services.common.cluster import is_cluster
-from services.common.timelines import SENTINEL, Timelines, parse, score
-from services.feed.keys import CELEBRITIES, affinity_key, excluded_key, features_key, feed_key, following_key
-from services.posts.keys import timeline_key
+from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, parse, score
+from services.feed.keys import (
+    CELEBRITIES,
+    FEATURES_PREFIX,
+    affinity_key,
+    excluded_key,
+    features_key,
+    feed_key,
+    following_key,
+)
+from services.posts.keys import TIMELINE_PREFIX, timeline_key
 
 # KEYS[1] = set; ARGV[1] = "add" | "rem", ARGV[2..] = members. Never creates a key.
 SET_IF_BUILT = """
@@ -23,15 +31,40 @@ return redis.call('SREM', KEYS[1], unpack(ARGV, 2))
 """
 
 
-# KEYS[1] = aff:{viewer}, KEYS[2..] = feat:{post}; ARGV = the posts' authors, in order.
-# One call instead of one HMGET per candidate: the client's cost per command dominates.
+# KEYS[1] = aff:{viewer}. ARGV[1] = the features keys' prefix (feat:), ARGV[2] = the posts as "post:author"
+# words, in order. One call instead of one HMGET per candidate, and two arguments rather than two per post:
+# the client's cost per command and per argument dominates. A single Redis only (it names feat: keys itself).
 FEATURES = """
 local out = {}
-for i = 2, #KEYS do
-  local counts = redis.call('HMGET', KEYS[i], 'likes', 'comments')
+for post, author in string.gmatch(ARGV[2], '(%d+):(%d+)') do
+  local counts = redis.call('HMGET', ARGV[1] .. post, 'likes', 'comments')
   out[#out + 1] = counts[1] or false
   out[#out + 1] = counts[2] or false
-  out[#out + 1] = redis.call('HGET', KEYS[1], ARGV[i - 1]) or false
+  out[#out + 1] = redis.call('HGET', KEYS[1], author) or false
+end
+return out
+"""
+
+
+# KEYS: feed:{u}, tl:{u}, following:{u}, excluded:{u}, celebrities. ARGV: the top score ("+inf" or
+# milliseconds), how many of each list, the timelines' key prefix (tl:), the feed keys' TTL to push back
+# (or ""). Replies: feed built, own timeline built, the feed's and the own timeline's newest members,
+# the excluded authors, then per followed celebrity its id, timeline built, newest members. One round
+# trip for what a page reads of the feed's keys; a single Redis only (it names celebrities' tl: keys).
+CANDIDATES = """
+local top, count = ARGV[1], tonumber(ARGV[2])
+if ARGV[4] ~= '' then
+  for _, i in ipairs({1, 3, 4}) do redis.call('EXPIRE', KEYS[i], tonumber(ARGV[4])) end
+end
+local out = {redis.call('EXISTS', KEYS[1]), redis.call('EXISTS', KEYS[2]),
+             redis.call('ZREVRANGEBYSCORE', KEYS[1], top, 1, 'LIMIT', 0, count),
+             redis.call('ZREVRANGEBYSCORE', KEYS[2], top, 1, 'LIMIT', 0, count),
+             redis.call('SMEMBERS', KEYS[4])}
+for _, celebrity in ipairs(redis.call('SINTER', KEYS[3], KEYS[5])) do
+  local timeline = ARGV[3] .. celebrity
+  out[#out + 1] = celebrity
+  out[#out + 1] = redis.call('EXISTS', timeline)
+  out[#out + 1] = redis.call('ZREVRANGEBYSCORE', timeline, top, 1, 'LIMIT', 0, count)
 end
 return out
 """
@@ -51,7 +84,7 @@ MAX_TOUCHED = 100_000
 
 
 def _ints(members: Iterable[bytes]) -> set[int]:
-    return {int(m) for m in members if m != SENTINEL.encode()}
+    return {int(m) for m in members if m != SENTINEL_BYTES}
 
 
 class FeedStore:
@@ -65,46 +98,60 @@ class FeedStore:
         self._touched: dict[int, float] = {}
         self._set_if_built = client.register_script(SET_IF_BUILT)
         self._features = client.register_script(FEATURES)
+        self._candidates = client.register_script(CANDIDATES)
         self.cluster = is_cluster(client)
 
     # --- reads -------------------------------------------------------------
 
     async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int) -> Candidates:
         """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
-        first with ids at or below `upper_id`, with what else a page needs, in two round trips (three
-        on a Redis Cluster)."""
-        top = score(upper_id) if upper_id else "+inf"
+        first with ids at or below `upper_id`, with what else a page needs: one round trip (three on a
+        Redis Cluster)."""
+        top = str(score(upper_id)) if upper_id else "+inf"
+        touch = self._touch_due(user_id)
+        if self.cluster:
+            feed_built, own_built, pushed, own, excluded, celebrities = await self._read_pipelined(
+                user_id, top, count, ttl_s if touch else None)
+        else:
+            feed_built, own_built, pushed, own, excluded, *rest = await self._candidates(
+                keys=[feed_key(user_id), timeline_key(user_id), following_key(user_id), excluded_key(user_id),
+                      CELEBRITIES],
+                args=[top, count, TIMELINE_PREFIX, ttl_s if touch else ""])
+            celebrities = sorted((int(c), bool(built), members)
+                                 for c, built, members in zip(rest[0::3], rest[1::3], rest[2::3]) if c != SENTINEL_BYTES)
+        lists = [parse(pushed), parse(own), *(parse(members) for _, _, members in celebrities)]
+        missing = [c for c, built, _ in celebrities if not built]
+        # Ties in score (one millisecond) come back in member order: sort by id to be exact.
+        return Candidates([sorted(lst, reverse=True) for lst in lists], _ints(excluded),
+                          feed_missing=not feed_built, missing_timelines=([] if own_built else [user_id]) + missing)
+
+    async def _read_pipelined(self, user_id: int, top: str, count: int, ttl_s: int | None) -> tuple:
+        """CANDIDATES' replies, celebrities as (id, built, members) by id, read on a Redis Cluster: the
+        user's keys in one pipeline, which of the followed are celebrities, then their timelines."""
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.exists(feed_key(user_id))
             pipe.exists(timeline_key(user_id))
             pipe.zrevrangebyscore(feed_key(user_id), top, 1, start=0, num=count)
             pipe.zrevrangebyscore(timeline_key(user_id), top, 1, start=0, num=count)
             pipe.smembers(excluded_key(user_id))
-            if self.cluster:  # CELEBRITIES is another slot: whom the user follows, then which are celebrities
-                pipe.smembers(following_key(user_id))
-            else:
-                pipe.sinter(following_key(user_id), CELEBRITIES)
-            if self._touch_due(user_id):
+            pipe.smembers(following_key(user_id))  # CELEBRITIES is another slot
+            if ttl_s is not None:
                 for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                     pipe.expire(key, ttl_s)
-            feed_built, own_built, pushed, own, excluded, celebrities, *_ = await pipe.execute()
-        celebrity_ids = sorted(_ints(celebrities))
-        if self.cluster and celebrity_ids:
+            feed_built, own_built, pushed, own, excluded, following, *_ = await pipe.execute()
+        celebrity_ids = sorted(_ints(following))
+        if celebrity_ids:
             flags = await self.client.smismember(CELEBRITIES, celebrity_ids)
             celebrity_ids = [c for c, yes in zip(celebrity_ids, flags) if yes]
-        lists = [parse(pushed), parse(own)]
-        missing = []
+        celebrities = []
         if celebrity_ids:
             async with self.client.pipeline(transaction=False) as pipe:
                 for celebrity in celebrity_ids:
                     pipe.exists(timeline_key(celebrity))
                     pipe.zrevrangebyscore(timeline_key(celebrity), top, 1, start=0, num=count)
                 found = await pipe.execute()
-            missing = [c for c, built in zip(celebrity_ids, found[0::2]) if not built]
-            lists += [parse(members) for members in found[1::2]]
-        # Ties in score (one millisecond) come back in member order: sort by id to be exact.
-        return Candidates([sorted(lst, reverse=True) for lst in lists], _ints(excluded),
-                          feed_missing=not feed_built, missing_timelines=([] if own_built else [user_id]) + missing)
+            celebrities = list(zip(celebrity_ids, map(bool, found[0::2]), found[1::2]))
+        return feed_built, own_built, pushed, own, excluded, celebrities
 
     def _touch_due(self, user_id: int) -> bool:
         now = self.clock()
@@ -128,8 +175,8 @@ class FeedStore:
                 *counts, affinities = await pipe.execute()
             flat = [v for (likes, comments), affinity in zip(counts, affinities) for v in (likes, comments, affinity)]
         else:
-            flat = await self._features(keys=[affinity_key(user_id), *(features_key(p) for p, _ in posts)],
-                                        args=[a for _, a in posts])
+            flat = await self._features(keys=[affinity_key(user_id)],
+                                        args=[FEATURES_PREFIX, " ".join(f"{p}:{a}" for p, a in posts)])
         # Counted from events (services.feed.features), so a count can dip below zero for a moment.
         likes = [max(0, int(v)) if v else 0 for v in flat[0::3]]
         comments = [max(0, int(v)) if v else 0 for v in flat[1::3]]

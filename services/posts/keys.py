@@ -14,8 +14,11 @@ from __future__ import annotations
 TIMELINE_MAX = 200
 
 
+TIMELINE_PREFIX = "tl:"
+
+
 def timeline_key(author_id: int) -> str:
-    return f"tl:{author_id}"
+    return f"{TIMELINE_PREFIX}{author_id}"
 
 
 def cached_post_key(post_id: int) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from services.feed.keys import feed_key
+import asyncio
+
+from services.common.timelines import Timelines
+from services.feed.keys import CELEBRITIES, feed_key
 from services.feed.store import TOUCH_EVERY_S, FeedStore
+from services.posts.keys import timeline_key
 
 TTL_S = 7 * 86_400
 
@@ -35,3 +39,33 @@ async def test_a_read_reports_a_missing_feed_and_missing_timelines(client, ids):
     user = ids.new_id(1)
     found = await FeedStore(client).candidates(user, None, 10, TTL_S)
     assert found.feed_missing and found.missing_timelines == [user]
+
+
+async def test_one_script_reads_what_the_clusters_pipelines_read(client, ids):
+    """On one Redis a page's candidates come from one script (CANDIDATES); on a Redis Cluster from
+    pipelines per slot. Both give the same lists: pushed posts, the reader's own, each followed
+    celebrity's newest at or below the page's bound, excluded authors, and the timelines Redis lacks."""
+    user, friend, muted, star, lost_star, stranger = (ids.new_id(1) for _ in range(6))
+    posts = []
+    for _ in range(12):  # a millisecond apart: a bound is a score, and a score is the id's millisecond
+        posts.append(ids.new_id(2))
+        await asyncio.sleep(0.002)
+    pushed = [(posts[0], friend), (posts[3], friend), (posts[6], muted)]
+    own, starred = [(posts[1], user), (posts[9], user)], [(posts[2], star), (posts[7], star), (posts[10], star)]
+    script, pipelined = FeedStore(client), FeedStore(client)
+    pipelined.cluster = True  # the cluster's reads, which work on one Redis too
+    await script.build(user, pushed, [friend, muted, star, lost_star], {muted}, {star, lost_star}, TTL_S)
+    timelines = Timelines(client)
+    await timelines.replace(timeline_key(user), own)
+    await timelines.replace(timeline_key(star), starred)
+    await timelines.replace(timeline_key(stranger), [(posts[11], stranger)])  # a celebrity not followed
+    await client.sadd(CELEBRITIES, stranger)
+    await client.delete(timeline_key(lost_star))
+
+    for upper, count in ((None, 10), (posts[9], 10), (posts[7], 2)):
+        found = await script.candidates(user, upper, count, TTL_S)
+        assert found == await pipelined.candidates(user, upper, count, TTL_S)
+        bound = upper or posts[-1]
+        expected = [sorted((p for p in lst if p[0] <= bound), reverse=True)[:count] for lst in (pushed, own, starred)]
+        assert found.lists == expected + [[]]  # the lost celebrity's timeline: nothing until rebuilt
+        assert (found.excluded_authors, found.feed_missing, found.missing_timelines) == ({muted}, False, [lost_star])
