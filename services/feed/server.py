@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import grpc
-from pictor.feed.v1 import feed_service_pb2_grpc
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
@@ -14,7 +13,7 @@ from services.feed.config import FeedConfig
 from services.feed.erasure import FeedEraser
 from services.feed.pages import FeedPages
 from services.feed.service import FeedService
-from services.feed.servicer import FeedServicer
+from services.feed.servicer import FeedServicer, add_to_server
 from services.feed.sources import MeshSources
 from services.feed.store import FeedStore
 from services.posts.cache import PostCache
@@ -29,7 +28,7 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     erasure.start(resources, "feed", FeedEraser(redis).erase_user)
     service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
-    feed_service_pb2_grpc.add_FeedServiceServicer_to_server(FeedServicer(service, verifier), grpc_server)
+    add_to_server(FeedServicer(service, verifier), grpc_server)
 
 
 def main() -> None:

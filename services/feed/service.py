@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from hotpath import merge
 from hotpath.merge import RankedCursor, pack_lists
@@ -35,7 +35,7 @@ class Timelines(Protocol):
 
 
 class Pages(Protocol):
-    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[Any]: ...
+    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[bytes]: ...
 
 
 def _ranked_cursor(value: object) -> RankedCursor:
@@ -65,7 +65,8 @@ class FeedService:
         for start in range(0, len(author_ids), REBUILD_BATCH):
             await self.timelines.rebuild_timelines(author_ids[start:start + REBUILD_BATCH])
 
-    async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[Any], str]:
+    async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[bytes], str]:
+        """A page of the viewer's feed, its posts serialized (services.feed.pages), and the next page's token."""
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
         # A token belongs to one reader's feed in one mode.
         scope = f"feed:{viewer_id}:{mode}"

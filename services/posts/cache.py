@@ -56,8 +56,12 @@ def url_expiry(post: posts_pb2.Post) -> int | None:
 
 def is_fresh(post: posts_pb2.Post, now: float) -> bool:
     """Every media URL of the shape still has URL_LIFE_S to live."""
-    expiry = url_expiry(post)
-    return expiry is None or expiry - now >= URL_LIFE_S
+    return lives_on(url_expiry(post), now)
+
+
+def lives_on(url_expiry: int | None, now: float) -> bool:
+    """URLs that expire at `url_expiry` (None: a shape without any) still have URL_LIFE_S to live."""
+    return url_expiry is None or url_expiry - now >= URL_LIFE_S
 
 
 def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) -> posts_pb2.Post | None:
@@ -88,7 +92,11 @@ def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) ->
 def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:
     """A post holding a video that is not READY (still PROCESSING, or FAILED) is shown to its author
     only; everyone else sees it once every item is READY (media's media.updated evicts the shape then)."""
-    return post.author.id == viewer_id or all(m.state not in _NOT_READY for m in post.media)
+    return post.author.id == viewer_id or all_ready(post)
+
+
+def all_ready(post: posts_pb2.Post) -> bool:
+    return all(m.state not in _NOT_READY for m in post.media)
 
 
 # A list's media fields that drawing it does not need (all of them stay one GET /v1/posts/{id} or
@@ -144,7 +152,7 @@ class PostCache:
         if not post_ids:
             return found
         now = time.time() if now is None else now
-        for post_id, raw in zip(post_ids, await mget(self.client, [cached_post_key(i) for i in post_ids])):
+        for post_id, raw in zip(post_ids, await self.read_bytes(post_ids)):
             if raw == TOMBSTONE:
                 found.fresh[post_id] = None
             elif raw is not None:
@@ -154,6 +162,10 @@ class PostCache:
                 else:
                     found.stale[post_id] = (post, raw)
         return found
+
+    async def read_bytes(self, post_ids: list[int]) -> list[bytes | None]:
+        """What the cache holds for each post, as it holds it: a serialized shape, TOMBSTONE, or None."""
+        return await mget(self.client, [cached_post_key(i) for i in post_ids])
 
     async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
         """Cached shapes fit to serve by id; None for a post known deleted; absent when not cached or stale."""

@@ -214,6 +214,54 @@ def test_a_warm_page_asks_engagement_nothing_and_shows_likes_and_saves_at_once(s
         assert (page[second].get("like_count", "0"), page[second].get("liked_by_me", False),
                 page[second]["saved_by_me"]) == ("0", False, True)
 
+def test_a_page_spliced_from_cached_shapes_follows_unlikes_edits_and_deletes_and_reads_over_grpc(
+        settings, new_user, settle):
+    """The feed sends each post as its compact shape's bytes with the viewer's fields written after
+    (services.feed.pages): an unlike shows as zeros written over, an edit as the new shape at once, a
+    delete as no post; the reply parses as a GetFeedResponse for a gRPC client too."""
+    import grpc
+    from pictor.feed.v1 import feed_service_pb2 as feed_pb
+    from pictor.feed.v1 import feed_service_pb2_grpc
+
+    from services.common.mesh_tls import gateway_channel
+
+    author, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{author.id}/follow")
+    post_id = post(author, author.upload(small_jpeg(), "image/jpeg").json["id"], "first #one")
+    assert fan.post(f"/v1/posts/{post_id}/like").status == 200
+    settle()
+
+    def shown() -> dict:
+        page = fan.get("/v1/feed")
+        assert page.status == 200, page.body
+        return next(p for p in page.json["posts"] if p["id"] == post_id)
+
+    for _ in range(2):  # the second read is made from the shape the first one made
+        item = shown()
+        assert (item["caption"], item["hashtags"], item["like_count"], item["liked_by_me"]) \
+            == ("first #one", ["one"], "1", True)
+    assert fan.delete(f"/v1/posts/{post_id}/like").status == 200
+    assert (shown()["like_count"], shown()["liked_by_me"]) == ("0", False)
+    assert author.patch(f"/v1/posts/{post_id}", {"caption": "second #two"}).status == 200
+    assert (shown()["caption"], shown()["hashtags"]) == ("second #two", ["two"])
+
+    with gateway_channel(settings, aio=False) as channel:
+        reply = feed_service_pb2_grpc.FeedServiceStub(channel).GetFeed(
+            feed_pb.GetFeedRequest(page_size=1), metadata=[("authorization", f"Bearer {fan.token}")], timeout=10)
+        assert isinstance(reply, feed_pb.GetFeedResponse) and reply.next_page_token == ""
+        item, = reply.posts
+        assert (item.id, item.author.id, item.caption, item.like_count, item.liked_by_me) \
+            == (int(post_id), int(author.id), "second #two", 0, False)
+        assert item.media[0].url_template and not item.media[0].variants
+        with pytest.raises(grpc.RpcError) as refused:
+            feed_service_pb2_grpc.FeedServiceStub(channel).GetFeed(feed_pb.GetFeedRequest(), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    assert author.delete(f"/v1/posts/{post_id}").status == 200
+    settle()
+    assert post_id not in [p["id"] for p in fan.get("/v1/feed").json["posts"]]
+
+
 def test_feed_needs_a_token_and_rejects_foreign_page_tokens(gateway, new_user):
     assert gateway.get("/v1/feed").status == 401
     fan = new_user()
