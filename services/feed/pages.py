@@ -31,13 +31,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from pictor.engagement.v1.engagement_service_pb2 import PostState
+from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import message_field, varint_field
 from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, url_expiry
 
-# Compact shapes kept made, each with posts' cached bytes it came from (a few KB together): the posts
-# of the pages being read. A version pushed out is made again from its bytes when it is read next.
+# Compact shapes kept made: the posts of the pages being read, each a few KB with the cached bytes it
+# came from (some 50 MB when full). One pushed out is made again from its bytes when it is read next.
 SHAPES_KEPT = 20_000
 
 
@@ -90,10 +91,12 @@ class CompactShapes:
         return shape
 
 
-# Post's viewer fields: like_count 8, comment_count 9, liked_by_me 10, saved_by_me 11 (protos/pictor/posts).
-LIKE_COUNT, COMMENT_COUNT, LIKED_BY_ME, SAVED_BY_ME = 8, 9, 10, 11
-# GetFeedResponse's fields: posts 1, next_page_token 2 (protos/pictor/feed).
-POSTS, NEXT_PAGE_TOKEN = 1, 2
+# The field numbers the splice writes: a post's viewer fields, and a GetFeedResponse's two.
+LIKE_COUNT, COMMENT_COUNT, LIKED_BY_ME, SAVED_BY_ME = (
+    posts_pb2.Post.DESCRIPTOR.fields_by_name[name].number
+    for name in ("like_count", "comment_count", "liked_by_me", "saved_by_me"))
+POSTS, NEXT_PAGE_TOKEN = (feed_service_pb2.GetFeedResponse.DESCRIPTOR.fields_by_name[name].number
+                          for name in ("posts", "next_page_token"))
 
 
 def state_fields(state: PostState | None) -> bytes:
