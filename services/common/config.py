@@ -102,6 +102,8 @@ def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
 
 # A Redis Cluster node's bus listens at its port + this (fixed in Redis 6).
 REDIS_CLUSTER_BUS_OFFSET = 10_000
+# A process's replicas on one host serve their metrics this many ports apart (services.mesh.launcher).
+METRICS_REPLICA_STRIDE = 100
 REDIS_CLUSTER_FIRST_PORT = 17_000
 
 

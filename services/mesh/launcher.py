@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import REPO_ROOT, Settings, format_shard_map, load_settings
+from services.common.config import METRICS_REPLICA_STRIDE, REPO_ROOT, Settings, format_shard_map, load_settings
 from services.common.dependencies import Backoff
 from services.common.mesh_tls import ensure_certificates, service_channel
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name, mesh_identities
@@ -35,8 +35,6 @@ from services.mesh.codegen import DEFAULT_OUT
 from services.mesh.prepare import prepare
 
 log = logging.getLogger("pictor")
-# A worker's replicas on one host serve their metrics this many ports apart.
-METRICS_REPLICA_STRIDE = 100
 
 
 def wait_serving(settings: Settings, spec: ServiceSpec, timeout_s: float, child: embedded.Child | None = None,

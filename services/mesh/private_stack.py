@@ -10,7 +10,7 @@ import random
 import socket
 from pathlib import Path
 
-from services.common.config import RATE_LIMITS, REDIS_CLUSTER_BUS_OFFSET, parse_replicas
+from services.common.config import METRICS_REPLICA_STRIDE, RATE_LIMITS, REDIS_CLUSTER_BUS_OFFSET, parse_replicas
 from services.common.registry import SERVICES, WORKERS
 
 # The gateway's per-address and per-user limits, out of the way: the suite, the fuzzer and the
@@ -33,23 +33,27 @@ def _ephemeral_start() -> int:
         return 32_768  # Linux's default; elsewhere, the IANA range starts higher still
 
 
-def free_ports(count: int, also_at: int = 0) -> list[int]:
+def free_ports(count: int, also_at: tuple[int, ...] = ()) -> list[int]:
     """`count` loopback ports nothing listens on, below the ephemeral range, none handed out before by
     this process (an earlier stack's, or one its caller already holds). With `also_at`, each port's
-    partner port + also_at is free and handed out too (a Redis Cluster node's bus)."""
-    candidates = [p for p in range(PRIVATE_PORTS_FROM, _ephemeral_start() - also_at)
-                  if p not in _handed_out and p + also_at not in _handed_out]
+    partners at port + each offset are free and handed out too (a Redis Cluster node's bus, the
+    metrics ports of a process's further replicas)."""
+    offsets = (0, *also_at)
+    candidates = [p for p in range(PRIVATE_PORTS_FROM, _ephemeral_start() - max(offsets))
+                  if not any(p + o in _handed_out for o in offsets)]
     random.shuffle(candidates)
     found: list[int] = []
+    taken: set[int] = set()  # the found ports' and their partners'
     for port in candidates:
         if len(found) == count:
             break
-        if all(bindable(p) for p in {port, port + also_at}):
+        group = {port + o for o in offsets}
+        if not group & taken and all(map(bindable, group)):
             found.append(port)
+            taken |= group
     if len(found) < count:
         raise RuntimeError(f"fewer than {count} free loopback ports from {PRIVATE_PORTS_FROM} up")
-    _handed_out.update(found)
-    _handed_out.update(p + also_at for p in found)
+    _handed_out.update(taken)
     return found
 
 
@@ -66,21 +70,23 @@ def bindable(port: int) -> bool:
 def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
     """PICTOR_* variables for a private stack: its own folder and free ports (one per replica of each
     service, `replicas` as PICTOR_REPLICAS takes it), no rate limits but the listener's ceiling."""
-    names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
-             *(f"{spec.env_prefix}_PORT" for spec in SERVICES),
-             *(f"{process.env_prefix}_METRICS_PORT" for process in (*SERVICES, *WORKERS))]
-    env = dict(zip(names, map(str, free_ports(len(names))), strict=True))
     counts = parse_replicas(replicas, {**{s.name: 1 for s in SERVICES}, **{w.name: w.replicas for w in WORKERS}})
+    names = ["PICTOR_GATEWAY_PORT", "PICTOR_ENVOY_ADMIN_PORT", "PICTOR_POSTGRES_PORT", "PICTOR_REDIS_PORT",
+             *(f"{spec.env_prefix}_PORT" for spec in SERVICES)]
+    env = dict(zip(names, map(str, free_ports(len(names))), strict=True))
     for spec in SERVICES:
         if counts[spec.name] > 1:
             more = free_ports(counts[spec.name] - 1)
             env[f"{spec.env_prefix}_PORTS"] = ",".join(map(str, [env[f"{spec.env_prefix}_PORT"], *more]))
+    for process in (*SERVICES, *WORKERS):  # replica n serves its metrics at the port + (n - 1) strides
+        strides = tuple(n * METRICS_REPLICA_STRIDE for n in range(1, counts[process.name]))
+        env[f"{process.env_prefix}_METRICS_PORT"] = str(free_ports(1, also_at=strides)[0])
     servers = int(os.environ.get("PICTOR_POSTGRES_SERVERS") or 1)
     if servers > 1:
         env["PICTOR_POSTGRES_PORTS"] = ",".join(map(str, [env["PICTOR_POSTGRES_PORT"], *free_ports(servers - 1)]))
     nodes = int(os.environ.get("PICTOR_REDIS_NODES") or 1)
     if nodes > 1:  # a Redis Cluster: each node's bus listens at its port + 10,000 too
-        ports = free_ports(nodes, also_at=REDIS_CLUSTER_BUS_OFFSET)
+        ports = free_ports(nodes, also_at=(REDIS_CLUSTER_BUS_OFFSET,))
         env["PICTOR_REDIS_PORT"], env["PICTOR_REDIS_PORTS"] = str(ports[0]), ",".join(map(str, ports))
     if replicas:
         env["PICTOR_REPLICAS"] = replicas

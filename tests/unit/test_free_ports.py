@@ -4,6 +4,7 @@ connection could take one before the stack binds it), free, and never handed out
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ def test_ports_are_free_distinct_and_below_the_ephemeral_range():
 
 
 def test_ports_with_partners_leave_both_free_below_the_range_and_hand_out_neither_again():
-    nodes = free_ports(3, also_at=10_000)  # a Redis Cluster node and its bus
+    nodes = free_ports(3, also_at=(10_000,))  # a Redis Cluster node and its bus
     partners = [p + 10_000 for p in nodes]
     assert all(p < _ephemeral_start() for p in partners)
     assert all(bindable(p) for p in nodes + partners)
@@ -40,3 +41,19 @@ def test_a_port_something_listens_on_is_never_handed_out(monkeypatch):
         assert sorted(free_ports(2)) == [low, low + 2]
         with pytest.raises(RuntimeError):
             free_ports(1)  # the two others are handed out now
+
+
+def test_every_replicas_metrics_port_is_free_and_none_is_another_processs_port():
+    from services.common.config import METRICS_REPLICA_STRIDE
+    from services.common.registry import SERVICES, WORKERS
+
+    env = private_stack.private_environment(Path("/nonexistent"), "posts=3,feed=2,fanout=2")
+    metrics = {process.name: int(env[f"{process.env_prefix}_METRICS_PORT"]) for process in (*SERVICES, *WORKERS)}
+    replicas = {"posts": 3, "feed": 2, "fanout": 2}
+    served = [port + n * METRICS_REPLICA_STRIDE for name, port in metrics.items() for n in range(replicas.get(name, 1))]
+    listening = [int(p) for name, value in env.items() if name.endswith("_PORTS") for p in value.split(",")]
+    listening += [int(value) for name, value in env.items() if name.endswith("_PORT") and "METRICS" not in name]
+    assert len(set(served)) == len(served)
+    assert not set(served) & set(listening)
+    assert all(p < _ephemeral_start() and bindable(p) for p in served)
+    assert set(served) <= private_stack._handed_out  # so no later stack of this process is given one
