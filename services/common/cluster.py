@@ -4,7 +4,8 @@ A command or script whose keys map to different slots fails on a cluster. Where
 one Redis takes such a call in one round trip, these helpers make the same call
 on either: one script for many keys, several GETs at once.
 
-call_each, execute_each: on one Redis, the calls go in one pipeline. redis-py's cluster client pipelines
+call_each, execute_each: on one Redis, the calls go in one pipeline (a lone script call goes alone:
+a pipeline holding a script asks SCRIPT EXISTS before it runs). redis-py's cluster client pipelines
 no scripts (a script's keys decide its node only when it runs), so on a Redis
 Cluster each call is its own command, routed to its keys' node, at most
 CLUSTER_CONCURRENCY in flight. Either way every call's keys must share a slot.
@@ -33,6 +34,9 @@ async def call_each(client: aioredis.Redis, script: AsyncScript, calls: Sequence
     """Run `script` once per (keys, args); the replies in the calls' order."""
     if not calls:
         return []
+    if len(calls) == 1:  # EVALSHA alone: a pipeline asks SCRIPT EXISTS first, one more round trip
+        (keys, args), = calls
+        return [await script(keys=list(keys), args=list(args))]
     if not is_cluster(client):
         async with client.pipeline(transaction=False) as pipe:
             for keys, args in calls:

@@ -35,7 +35,7 @@ from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import message_field, varint_field
-from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, url_expiry
+from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, seen_by, url_expiry
 
 # Compact shapes kept made: the posts of the pages being read, each a few KB with the cached bytes it
 # came from (some 50 MB when full). One pushed out is made again from its bytes when it is read next.
@@ -59,7 +59,7 @@ class Shape:
     source: bytes | None  # posts' cached bytes it was made from; None when posts answered it
     wire: bytes
     author_id: int
-    ready: bool  # every media item READY (else only its author sees it: services.posts.cache.shown_to)
+    ready: bool  # every media item READY (else only its author sees it: services.posts.cache.seen_by)
     url_expiry: int | None
 
     @classmethod
@@ -68,7 +68,7 @@ class Shape:
         return cls(source, compact(post).SerializeToString(), author_id, ready, expiry)
 
     def shown_to(self, viewer_id: int) -> bool:
-        return self.ready or self.author_id == viewer_id
+        return seen_by(self.author_id, self.ready, viewer_id)
 
 
 class CompactShapes:

@@ -90,9 +90,13 @@ def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) ->
 
 
 def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:
+    return seen_by(post.author.id, all_ready(post), viewer_id)
+
+
+def seen_by(author_id: int, ready: bool, viewer_id: int) -> bool:
     """A post holding a video that is not READY (still PROCESSING, or FAILED) is shown to its author
     only; everyone else sees it once every item is READY (media's media.updated evicts the shape then)."""
-    return post.author.id == viewer_id or all_ready(post)
+    return ready or author_id == viewer_id
 
 
 def all_ready(post: posts_pb2.Post) -> bool:
