@@ -23,7 +23,7 @@ async def test_a_lone_script_call_is_one_command_and_many_answer_in_order(client
     key = f"calls:{uuid.uuid4().hex}"
     assert await call_each(client, script, [([key], [21])]) == [42]
     assert await client.get(key) == b"21"
-    assert asked == []  # no SCRIPT EXISTS: EVALSHA, and EVAL only if Redis lacked the script
+    assert asked == []  # no SCRIPT EXISTS first: EVALSHA (SCRIPT LOAD only if Redis lacked the script)
     keys = [f"calls:{{{uuid.uuid4().hex}}}" for _ in range(5)]
     assert await call_each(client, script, [([k], [n]) for n, k in enumerate(keys)]) == [2 * n for n in range(5)]
     assert [await client.get(k) for k in keys] == [str(n).encode() for n in range(5)]
