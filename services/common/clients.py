@@ -260,6 +260,13 @@ class MediaClient:
             found.update((s.media_id, (s.exp, s.sig)) for s in reply.signatures)
         return found
 
+    async def url_signing_key(self) -> tuple[int, bytes]:
+        """(exp, key): the key that signs media URLs expiring at exp, the expiry media gives them now (the
+        feed re-signs cached shapes with it: services.media.signing.ExpiryKey)."""
+        reply = await self._stub.GetUrlSigningKey(media_service_pb2.GetUrlSigningKeyRequest(),
+                                                  timeout=outbound_timeout())
+        return reply.exp, reply.key
+
     async def attach_media(self, owner_id: int, post_id: int, media_ids: list[int], confirmed: bool = False,
                            full_screen: bool = False) -> None:
         """Have media record that the post (confirmed: the story; full_screen: with the photos' 9:16

@@ -96,6 +96,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
             ("SetAvatar", ("accounts",)),
             ("BatchGetMedia", ("messaging", "posts", "stories")),
             ("SignMediaUrls", ("posts",)),
+            ("GetUrlSigningKey", ("feed",)),
             ("ExportUserData", ("accounts",)),
             ("ReadOriginal", ("accounts",)),
             ("ReleaseMedia", ("messaging", "posts", "stories")),

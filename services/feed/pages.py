@@ -20,22 +20,35 @@ And a warm page is spliced, not built: each post goes out as its compact
 shape's bytes followed by the viewer's four fields (services.common.wire), and
 the reply is those posts joined (page_reply). A shape is parsed and compacted
 once per version of posts' cached bytes (CompactShapes), not once per page.
+
+A cached shape outlives its media URLs (services.posts.cache). When they have
+less than URL_LIFE_S left, the feed signs them again itself, with media's key
+for its freshest expiry (SigningKeys: one GetUrlSigningKey a minute, not a hop
+a page): each item's `exp=...&sig=...` is replaced in the shape's bytes by one
+as long, and the re-signed shape is kept for the bytes it came from. Posts'
+cached bytes stay as they are; posts re-signs them when it reads them itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+import grpc
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import message_field, varint_field
-from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, seen_by, url_expiry
+from services.media.signing import ExpiryKey
+from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, seen_by, signed_queries, url_expiry
+
+log = logging.getLogger(__name__)
 
 # Compact shapes kept made: the posts of the pages being read, each a few KB with the cached bytes it
 # came from (some 50 MB when full). One pushed out is made again from its bytes when it is read next.
@@ -51,6 +64,10 @@ class StatesReader(Protocol):
     async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]: ...
 
 
+class KeySource(Protocol):
+    async def url_signing_key(self) -> tuple[int, bytes]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """A post as pages send it (compact, without any viewer's state), serialized, with what deciding
@@ -61,14 +78,31 @@ class Shape:
     author_id: int
     ready: bool  # every media item READY (else only its author sees it: services.posts.cache.seen_by)
     url_expiry: int | None
+    signed: tuple[tuple[int, bytes], ...] | None  # each media item's id and `exp=...&sig=...` in `wire`
 
     @classmethod
     def of(cls, post: posts_pb2.Post, source: bytes | None = None) -> Shape:
-        expiry, author_id, ready = url_expiry(post), post.author.id, all_ready(post)
-        return cls(source, compact(post).SerializeToString(), author_id, ready, expiry)
+        expiry, author_id, ready, queries = url_expiry(post), post.author.id, all_ready(post), signed_queries(post)
+        signed = None if queries is None else tuple((media_id, q.encode()) for media_id, q in queries)
+        return cls(source, compact(post).SerializeToString(), author_id, ready, expiry, signed)
 
     def shown_to(self, viewer_id: int) -> bool:
         return seen_by(self.author_id, self.ready, viewer_id)
+
+    def resigned(self, key: ExpiryKey) -> Shape | None:
+        """The shape with every media URL signed with `key`; None when that cannot keep its bytes' framing
+        (a new `exp=...&sig=...` as long as the old one is replaced in place, inside the strings)."""
+        if self.signed is None:
+            return None
+        wire, signed = self.wire, []
+        for media_id, old in self.signed:
+            new = key.query(media_id).encode()
+            if len(new) != len(old):
+                return None
+            wire = wire.replace(old, new)
+            signed.append((media_id, new))
+        return dataclasses.replace(self, wire=wire, url_expiry=key.exp if signed else self.url_expiry,
+                                   signed=tuple(signed))
 
 
 class CompactShapes:
@@ -84,11 +118,42 @@ class CompactShapes:
         if shape is not None and shape.source == raw:
             self._made.move_to_end(post_id)
             return shape
-        shape = self._made[post_id] = Shape.of(posts_pb2.Post.FromString(raw), raw)
+        return self.keep(post_id, Shape.of(posts_pb2.Post.FromString(raw), raw))
+
+    def keep(self, post_id: int, shape: Shape) -> Shape:
+        """Keep a shape made from posts' bytes (shape.source), or from them and signed again."""
+        self._made[post_id] = shape
         self._made.move_to_end(post_id)
         if len(self._made) > self.capacity:
             self._made.popitem(last=False)
         return shape
+
+
+class SigningKeys:
+    """Media's key for its freshest URL expiry (services.media.signing.ExpiryKey), asked for again once
+    the URLs it signs would not have URL_LIFE_S to live: about once a bucket (a minute), one request at a
+    time. None while media cannot say (then posts signs the shapes again, as it reads them)."""
+
+    def __init__(self, media: KeySource) -> None:
+        self.media = media
+        self._key: ExpiryKey | None = None
+        self._asking: asyncio.Future[ExpiryKey | None] | None = None
+
+    async def current(self, now: float) -> ExpiryKey | None:
+        if self._key is not None and lives_on(self._key.exp, now):
+            return self._key
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self) -> ExpiryKey | None:
+        try:
+            exp, key = await self.media.url_signing_key()
+        except grpc.aio.AioRpcError as error:
+            log.warning("media did not give its URL signing key (%s): posts signs stale shapes", error.code())
+            return None
+        self._key = ExpiryKey(exp, key)
+        return self._key
 
 
 # The field numbers the splice writes: a post's viewer fields, and a GetFeedResponse's two.
@@ -116,11 +181,12 @@ def page_reply(posts: list[bytes], next_page_token: str) -> bytes:
 
 
 class FeedPages:
-    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader,
+    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader, keys: SigningKeys,
                  shapes: CompactShapes | None = None) -> None:
         self.cache = cache
         self.posts = posts
         self.engagement = engagement
+        self.keys = keys
         self.shapes = shapes or CompactShapes()
 
     async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[bytes]:
@@ -132,13 +198,21 @@ class FeedPages:
                                               self.engagement.post_states_if_up(viewer_id, post_ids))
         now = time.time()
         shapes: dict[int, Shape | None] = {}
+        stale: dict[int, Shape] = {}
         for post_id, raw in zip(post_ids, cached):
             if raw == TOMBSTONE:
                 shapes[post_id] = None  # deleted
             elif raw is not None:
                 shape = self.shapes.of(post_id, raw)
-                if lives_on(shape.url_expiry, now):  # else posts signs its URLs again
+                if lives_on(shape.url_expiry, now):
                     shapes[post_id] = shape
+                else:
+                    stale[post_id] = shape
+        if stale and (key := await self.keys.current(now)) is not None:
+            for post_id, shape in stale.items():
+                resigned = shape.resigned(key)
+                if resigned is not None:  # else posts signs it again
+                    shapes[post_id] = self.shapes.keep(post_id, resigned)
         missing = [p for p in post_ids if p not in shapes]
         if missing:
             # Posts checks who may see them as it shapes them (and caches the shapes).

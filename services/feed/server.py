@@ -6,12 +6,12 @@ import grpc
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
-from services.common.clients import EngagementClient, PostsClient
+from services.common.clients import EngagementClient, MediaClient, PostsClient
 from services.common.registry import by_name
 from services.engagement.warm_states import CachedStates
 from services.feed.config import FeedConfig
 from services.feed.erasure import FeedEraser
-from services.feed.pages import FeedPages
+from services.feed.pages import FeedPages, SigningKeys
 from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer, add_to_server
 from services.feed.sources import MeshSources
@@ -24,7 +24,8 @@ SPEC = by_name("feed")
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
     redis, posts = resources.redis(), PostsClient(channels)
-    pages = FeedPages(PostCache(redis), posts, CachedStates(redis, EngagementClient(channels)))
+    pages = FeedPages(PostCache(redis), posts, CachedStates(redis, EngagementClient(channels)),
+                      SigningKeys(MediaClient(channels)))
     erasure.start(resources, "feed", FeedEraser(redis).erase_user)
     service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)

@@ -35,7 +35,7 @@ from services.media.blobstore import BlobNotFound, BlobStore, PartFiles, blob_ke
 from services.media.config import MediaConfig
 from services.media.edits import Edit, Recipe
 from services.media.pipeline import ImageRejected, ProcessedImage
-from services.media.signing import UrlSigner
+from services.media.signing import ExpiryKey, UrlSigner
 
 log = logging.getLogger(__name__)
 
@@ -466,6 +466,10 @@ class MediaService:
         _at_most_a_batch(media_ids)
         now = self.clock()
         return [(i, *self.signer.sign(i, now)) for i in dict.fromkeys(media_ids) if self._in_range(i)]
+
+    def url_signing_key(self) -> ExpiryKey:
+        """The key for the expiry a URL signed now gets: the feed signs its cached shapes' URLs with it."""
+        return self.signer.current_key(self.clock())
 
     async def get_file(self, media_id: int, file: str, exp: int, sig: str, range_header: str = "") -> MediaFile:
         now = self.clock()

@@ -202,6 +202,12 @@ class MediaServicer(media_service_pb2_grpc.MediaServiceServicer):
         return pb.SignMediaUrlsResponse(signatures=[
             pb.MediaUrlSignature(media_id=i, exp=exp, sig=sig) for i, exp, sig in self.service.sign_urls(list(request.media_ids))])
 
+    async def GetUrlSigningKey(
+        self, request: pb.GetUrlSigningKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UrlSigningKey:
+        key = self.service.url_signing_key()
+        return pb.UrlSigningKey(exp=key.exp, key=key.key)
+
     async def AttachMedia(
         self, request: pb.AttachMediaRequest, context: grpc.aio.ServicerContext
     ) -> pb.AttachMediaResponse:

@@ -4,7 +4,7 @@ What is cached never decides who sees what: visibility and the viewer's own
 state (liked, saved, counts) are looked up on every read. Posts fills and
 invalidates it; the feed reads it too (services.feed.pages), never writes it.
 
-  postv2:{id} the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
+  postv3:{id} the serialized posts.v1.Post, for CACHE_TTL_S; or a tombstone (services.posts.keys)
 
 A shape outlives its media URLs, which expire within minutes so that a
 revoked viewer loses them soon. Readers serve a shape only while every URL in
@@ -45,6 +45,7 @@ TOMBSTONE = b"-"
 _NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)
 _EXPIRY = re.compile(r"[?&]exp=(\d+)")
 _SIGNED = re.compile(r"([?&])exp=\d+&sig=[A-Za-z0-9_-]*")
+_QUERY = re.compile(r"(?<=[?&])exp=\d+&sig=[A-Za-z0-9_-]*")
 
 
 def url_expiry(post: posts_pb2.Post) -> int | None:
@@ -87,6 +88,23 @@ def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) ->
             for rendition in media.video.renditions:
                 rendition.url = sign(rendition.url)
     return copy
+
+
+def signed_queries(post: posts_pb2.Post) -> tuple[tuple[int, str], ...] | None:
+    """Each media item with URLs: its id and the `exp=...&sig=...` they all carry (what re-signing the item
+    replaces); None when one item's URLs carry more than one."""
+    found = []
+    for media in post.media:
+        if not media.url_template:
+            continue
+        urls = [media.url_template, *(v.url for v in (*media.variants, *media.full_screen))]
+        if media.HasField("video"):
+            urls += [media.video.hls_url, *(r.url for r in media.video.renditions)]
+        queries = {query for url in urls for query in _QUERY.findall(url)}
+        if len(queries) != 1:
+            return None
+        found.append((media.id, queries.pop()))
+    return tuple(found)
 
 
 def shown_to(post: posts_pb2.Post, viewer_id: int) -> bool:

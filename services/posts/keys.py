@@ -5,7 +5,7 @@
                        posts writes it as posts are created and deleted, and
                        rebuilds it when missing (RebuildTimelines); the feed
                        reads it (the author's own posts, celebrities' pulls)
-  postv2:{id}  STRING  the cached viewer-independent Post, or a tombstone
+  postv3:{id}  STRING  the cached viewer-independent Post, or a tombstone
                        (services.posts.cache); posts' own
 """
 
@@ -22,4 +22,6 @@ def timeline_key(author_id: int) -> str:
 
 
 def cached_post_key(post_id: int) -> str:
-    return f"postv2:{post_id}"  # v2: media without captured_at (v1 shapes carried it)
+    # v3: URLs signed with per-expiry keys (services.media.signing; v2's signatures no longer open);
+    # v2: media without captured_at (v1 shapes carried it)
+    return f"postv3:{post_id}"

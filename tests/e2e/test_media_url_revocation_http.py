@@ -19,7 +19,7 @@ from services.mesh.launcher import Stack
 from services.posts.cache import url_expiry
 from services.posts.keys import cached_post_key
 from tests.conftest import private_stack
-from tests.e2e.http import Gateway, UserClient, path_of
+from tests.e2e.http import Gateway, UserClient, eventually, path_of
 from tests.e2e.media_files import unique_jpeg
 
 pytestmark = pytest.mark.e2e
@@ -134,3 +134,26 @@ def test_a_shape_cached_past_its_urls_is_served_signed_anew(person, short_urls):
     assert bob.gateway.get(path_of(photo_url(again))).status == 200
     cached = sync_redis(short_urls.settings.redis_url).get(cached_post_key(post["id"]))
     assert url_expiry(posts_pb2.Post.FromString(cached)) == expiry(again["media"][0]["url_template"])
+
+
+def test_the_feed_signs_a_stale_shapes_urls_again_itself(person, short_urls):
+    """A feed page whose cached shapes' URLs are past their life is signed again by the feed, with media's
+    key for its freshest expiry (GetUrlSigningKey): the URLs open, and posts was not asked (it would have
+    written the re-signed shape back to its cache)."""
+    alice, bob = person(), person()
+    ok(bob.post(f"/v1/users/{alice.id}/follow"))
+    post = post_photo(alice)
+
+    def feed_ids() -> list[str]:
+        return [p["id"] for p in ok(bob.get("/v1/feed?mode=CHRONOLOGICAL")).get("posts", [])]
+
+    eventually(feed_ids, [post["id"]], timeout_s=15)
+    redis = sync_redis(short_urls.settings.redis_url)
+    cached = redis.get(cached_post_key(post["id"]))
+    assert cached is not None
+    time.sleep(TTL_S + BUCKET_S + 0.5)  # every URL in the cached shape has expired
+    [served] = ok(bob.get("/v1/feed?mode=CHRONOLOGICAL"))["posts"]
+    template = served["media"][0]["url_template"]
+    assert expiry(template) > time.time() > url_expiry(posts_pb2.Post.FromString(cached))
+    assert bob.gateway.get(path_of(template.replace("{variant}", "150.jpg"))).status == 200
+    assert redis.get(cached_post_key(post["id"])) == cached

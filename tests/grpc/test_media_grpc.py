@@ -17,7 +17,7 @@ from services.common.ids import IdAllocator, shard_of
 from services.media.config import load_media_config
 from services.media.pipeline import FORMATS, SIZES
 from services.media.server import SPEC, setup
-from services.media.signing import UrlSigner, load_or_create_key
+from services.media.signing import ExpiryKey, UrlSigner, load_or_create_key
 from tests.grpc.status import error_info
 from tests.unit.media.conftest import media_corpus_dir
 
@@ -147,6 +147,24 @@ async def test_sign_media_urls_is_for_posts_only(serve):
     as_stories = await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub, "stories")
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await as_stories.SignMediaUrls(pb.SignMediaUrlsRequest(media_ids=[1]), timeout=10)
+    assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_the_url_signing_key_signs_what_the_files_open_with_and_is_for_the_feed_only(serve, new_user,
+                                                                                        corpus):
+    as_feed = await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub, "feed")
+    as_posts = await serve(SPEC, setup, media_service_pb2_grpc.MediaServiceStub, "posts")
+    _, auth = new_user()
+    media = await as_posts.UploadMedia(upload_request((corpus / "hopper.jpg").read_bytes()), metadata=auth,
+                                       timeout=30)
+    reply = await as_feed.GetUrlSigningKey(pb.GetUrlSigningKeyRequest(), timeout=10)
+    key = ExpiryKey(reply.exp, reply.key)
+    assert key.exp >= int(query(media.url_template.replace("{variant}", "150.jpg"))["exp"])
+    call = as_posts.GetMediaFile(pb.GetMediaFileRequest(media_id=media.id, file="150.jpg", exp=key.exp,
+                                                        sig=key.signature(media.id)), timeout=10)
+    assert (await call).content_type == "image/jpeg"
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await as_posts.GetUrlSigningKey(pb.GetUrlSigningKeyRequest(), timeout=10)
     assert error.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 

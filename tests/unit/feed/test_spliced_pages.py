@@ -1,10 +1,14 @@
 """A feed page written as bytes (services.feed.pages, services.common.wire) parses as the page built from
-messages would: the same posts, compact, with the viewer's fields, and the token."""
+messages would: the same posts, compact, with the viewer's fields, and the token; a stale shape is
+signed again in its bytes, as posts would sign it."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 
+import grpc
 from google.protobuf.internal.encoder import _VarintBytes
 from pictor.accounts.v1 import accounts_pb2
 from pictor.engagement.v1.engagement_service_pb2 import PostState
@@ -13,8 +17,9 @@ from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import varint
-from services.feed.pages import CompactShapes, Shape, page_reply, state_fields
-from services.posts.cache import compact, with_state
+from services.feed.pages import CompactShapes, Shape, SigningKeys, page_reply, state_fields
+from services.media.signing import UrlSigner
+from services.posts.cache import compact, resigned, url_expiry, with_state
 
 
 def shape(post_id: int, caption: str = "hi", video_state: int | None = None) -> posts_pb2.Post:
@@ -77,3 +82,84 @@ def test_a_post_with_a_video_not_ready_is_shown_to_its_author_only():
     assert processing.shown_to(7) and not processing.shown_to(8)
     assert ready.shown_to(8)
     assert Shape.of(shape(3)).url_expiry == 9999999999
+
+
+SIGNER = UrlSigner(b"k" * 32, ttl_s=240, bucket_s=60)
+
+
+def signed_shape(post_id: int, now: float) -> posts_pb2.Post:
+    """A post as posts caches it from media's answers: a photo and a video, every URL of an item carrying
+    the item's `exp=...&sig=...`."""
+    def media(media_id: int, kind: int, files: list[str]) -> media_pb2.Media:
+        exp, sig = SIGNER.sign(media_id, now)
+
+        def url(file: str) -> str:
+            return f"http://x/v1/media/{media_id}/{file}?exp={exp}&sig={sig}"
+
+        item = media_pb2.Media(id=media_id, kind=kind, state=media_pb2.Media.READY, url_template=url("{variant}"),
+                               variants=[media_pb2.Variant(url=url(f), width=150) for f in files],
+                               full_screen=[media_pb2.Variant(url=url("fs-1080.jpg"), width=1080)])
+        if kind == media_pb2.Media.VIDEO:
+            item.video.hls_url = url("master.m3u8")
+            item.video.renditions.add(url=url("720.mp4"))
+        return item
+
+    return posts_pb2.Post(id=post_id, author=accounts_pb2.UserSummary(id=7, username="ada"), caption="x" * 40,
+                          media=[media(post_id * 10, media_pb2.Media.PHOTO, ["150.jpg", "1080.webp"]),
+                                 media(post_id * 10 + 1, media_pb2.Media.VIDEO, ["poster.jpg"])])
+
+
+def test_a_stale_shape_signed_again_in_its_bytes_is_what_posts_would_sign():
+    then = time.time() - 600
+    post = signed_shape(1, then)
+    key = SIGNER.current_key(time.time())
+    shape = Shape.of(posts_pb2.Post.FromString(post.SerializeToString()))
+    again = shape.resigned(key)
+    assert again is not None and again.url_expiry == key.exp > shape.url_expiry == url_expiry(post)
+    by_posts = resigned(post, {m.id: (key.exp, key.signature(m.id)) for m in post.media})
+    assert posts_pb2.Post.FromString(again.wire) == compact(by_posts)
+    for media in posts_pb2.Post.FromString(again.wire).media:
+        exp, sig = media.url_template.split("?")[1].replace("exp=", "").split("&sig=")
+        SIGNER.verify(media.id, int(exp), sig, time.time())
+    assert again.resigned(SIGNER.current_key(time.time() + 120)).url_expiry > key.exp  # and again, later
+
+
+def test_a_shape_that_cannot_be_signed_in_place_goes_to_posts():
+    key = SIGNER.current_key(time.time())
+    assert Shape.of(shape(1)).resigned(key) is None  # "sig=s": the new signature would not fit in its place
+    mixed = signed_shape(2, time.time() - 600)
+    mixed.media[0].full_screen[0].url = mixed.media[0].full_screen[0].url.replace("exp=", "exp=1")
+    assert Shape.of(mixed).resigned(key) is None  # one item's URLs carry two signatures: which to replace?
+    unsigned = posts_pb2.Post(id=3, caption="text only")
+    assert Shape.of(unsigned).resigned(key) == Shape.of(unsigned)  # nothing to sign
+
+
+class Media:
+    def __init__(self, failing: bool = False) -> None:
+        self.asked, self.failing = 0, failing
+
+    async def url_signing_key(self) -> tuple[int, bytes]:
+        self.asked += 1
+        await asyncio.sleep(0.01)
+        if self.failing:
+            raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata())
+        key = SIGNER.current_key(time.time())
+        return key.exp, key.key
+
+
+async def test_the_feed_asks_media_for_its_key_once_a_bucket_and_once_at_a_time():
+    media = Media()
+    keys = SigningKeys(media)
+    now = time.time()
+    first = await asyncio.gather(*(keys.current(now) for _ in range(20)))
+    assert media.asked == 1 and len(set(first)) == 1 and first[0] == SIGNER.current_key(now)
+    assert await keys.current(now + 60) is first[0] and media.asked == 1  # its URLs still live long enough
+    await keys.current(first[0].exp - 119)  # they would not: asked again
+    assert media.asked == 2
+
+
+async def test_without_medias_key_stale_shapes_go_to_posts():
+    media = Media(failing=True)
+    keys = SigningKeys(media)
+    assert await keys.current(time.time()) is None
+    assert await keys.current(time.time()) is None and media.asked == 2  # asked again on the next page

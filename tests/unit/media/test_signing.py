@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from services.common.errors import PermissionDenied
-from services.media.signing import KEY_BYTES, MAC_BYTES, UrlSigner, load_or_create_key
+from services.media.signing import KEY_BYTES, MAC_BYTES, ExpiryKey, UrlSigner, load_or_create_key
 
 NOW = 1_800_000_000.0
 
@@ -54,6 +54,20 @@ def test_non_ascii_signature_is_refused_not_crashed(signer):
     exp, _ = signer.sign(42, NOW)
     with pytest.raises(PermissionDenied):
         signer.verify(42, exp, "é" * 22, NOW)
+
+
+def test_an_expiry_key_signs_what_the_signer_verifies_for_its_expiry_only(signer):
+    key = signer.current_key(NOW)
+    assert key.exp == signer.expiry(NOW) and key.key != b"k" * 32  # derived, not the signer's own key
+    assert key.query(42) == f"exp={key.exp}&sig={key.signature(42)}"
+    assert (key.exp, key.signature(42)) == signer.sign(42, NOW)
+    signer.verify(42, key.exp, key.signature(42), NOW)
+    relabelled = ExpiryKey(key.exp + 300, key.key)  # the key given for one expiry, used for a later one
+    with pytest.raises(PermissionDenied) as denied:
+        signer.verify(42, relabelled.exp, relabelled.signature(42), NOW)
+    assert denied.value.reason == "URL_SIGNATURE_INVALID"
+    with pytest.raises(PermissionDenied):
+        signer.verify(43, key.exp, key.signature(42), NOW)
 
 
 def test_expiry_is_at_least_the_ttl_and_on_a_bucket(signer):
