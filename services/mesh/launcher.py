@@ -26,7 +26,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.config import METRICS_REPLICA_STRIDE, REPO_ROOT, Settings, format_shard_map, load_settings
+from services.common.config import REPO_ROOT, Settings, format_shard_map, load_settings, metrics_replica_offset
 from services.common.dependencies import Backoff
 from services.common.mesh_tls import ensure_certificates, service_channel
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, WorkerSpec, by_name, mesh_identities
@@ -154,10 +154,9 @@ class Stack:
         return child
 
     def metrics_port(self, name: str, number: int = 1) -> int:
-        """The metrics port of service or worker `name`'s `number`-th replica (0: none); replicas on
-        one host are METRICS_REPLICA_STRIDE apart."""
+        """The metrics port of service or worker `name`'s `number`-th replica (0: none)."""
         port = self.settings.metrics_ports.get(name, 0)
-        return port + (number - 1) * METRICS_REPLICA_STRIDE if port else 0
+        return port + metrics_replica_offset(number) if port else 0
 
     def start_worker(self, worker: WorkerSpec, number: int) -> embedded.Child:
         name = f"{worker.name}-{number}"

@@ -10,7 +10,7 @@ import random
 import socket
 from pathlib import Path
 
-from services.common.config import METRICS_REPLICA_STRIDE, RATE_LIMITS, REDIS_CLUSTER_BUS_OFFSET, parse_replicas
+from services.common.config import RATE_LIMITS, REDIS_CLUSTER_BUS_OFFSET, metrics_replica_offset, parse_replicas
 from services.common.registry import SERVICES, WORKERS
 
 # The gateway's per-address and per-user limits, out of the way: the suite, the fuzzer and the
@@ -78,9 +78,9 @@ def private_environment(data_dir: Path, replicas: str = "") -> dict[str, str]:
         if counts[spec.name] > 1:
             more = free_ports(counts[spec.name] - 1)
             env[f"{spec.env_prefix}_PORTS"] = ",".join(map(str, [env[f"{spec.env_prefix}_PORT"], *more]))
-    for process in (*SERVICES, *WORKERS):  # replica n serves its metrics at the port + (n - 1) strides
-        strides = tuple(n * METRICS_REPLICA_STRIDE for n in range(1, counts[process.name]))
-        env[f"{process.env_prefix}_METRICS_PORT"] = str(free_ports(1, also_at=strides)[0])
+    for process in (*SERVICES, *WORKERS):  # the further replicas' metrics ports are kept free with the first's
+        offsets = tuple(metrics_replica_offset(n) for n in range(2, counts[process.name] + 1))
+        env[f"{process.env_prefix}_METRICS_PORT"] = str(free_ports(1, also_at=offsets)[0])
     servers = int(os.environ.get("PICTOR_POSTGRES_SERVERS") or 1)
     if servers > 1:
         env["PICTOR_POSTGRES_PORTS"] = ",".join(map(str, [env["PICTOR_POSTGRES_PORT"], *free_ports(servers - 1)]))

@@ -44,13 +44,14 @@ def test_a_port_something_listens_on_is_never_handed_out(monkeypatch):
 
 
 def test_every_replicas_metrics_port_is_free_and_none_is_another_processs_port():
-    from services.common.config import METRICS_REPLICA_STRIDE
+    from services.common.config import metrics_replica_offset
     from services.common.registry import SERVICES, WORKERS
 
     env = private_stack.private_environment(Path("/nonexistent"), "posts=3,feed=2,fanout=2")
     metrics = {process.name: int(env[f"{process.env_prefix}_METRICS_PORT"]) for process in (*SERVICES, *WORKERS)}
     replicas = {"posts": 3, "feed": 2, "fanout": 2}
-    served = [port + n * METRICS_REPLICA_STRIDE for name, port in metrics.items() for n in range(replicas.get(name, 1))]
+    served = [port + metrics_replica_offset(n) for name, port in metrics.items()
+              for n in range(1, replicas.get(name, 1) + 1)]
     listening = [int(p) for name, value in env.items() if name.endswith("_PORTS") for p in value.split(",")]
     listening += [int(value) for name, value in env.items() if name.endswith("_PORT") and "METRICS" not in name]
     assert len(set(served)) == len(served)
