@@ -104,13 +104,13 @@ def embedded_postgres_ports(first_port: int) -> tuple[int, ...]:
 REDIS_CLUSTER_BUS_OFFSET = 10_000
 # A process's replicas on one host serve their metrics this many ports apart (services.mesh.launcher).
 METRICS_REPLICA_STRIDE = 100
+REDIS_CLUSTER_FIRST_PORT = 17_000
 
 
 def metrics_replica_offset(number: int) -> int:
     """How far from the first replica's metrics port replica `number` (1, 2, ...) of a process serves its
     metrics: the launcher binds there, and a private stack keeps those ports free."""
     return (number - 1) * METRICS_REPLICA_STRIDE
-REDIS_CLUSTER_FIRST_PORT = 17_000
 
 
 def embedded_redis_ports(first_port: int | None) -> tuple[int, ...]:

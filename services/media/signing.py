@@ -13,7 +13,7 @@ The MAC is keyed per expiry: sig = HMAC(HMAC(key, "url-expiry\n{exp}"), "{media_
 The inner HMAC (ExpiryKey) signs URLs that expire at exp and no others, so
 media can hand the one for its freshest expiry to the feed (GetUrlSigningKey),
 which then signs its cached shapes' URLs again itself, without a hop per page:
-a key that opens any item until exp is what SignMediaUrls already gives any
+a key that opens any item until exp is what SignMediaUrls already gives its
 caller, item by item, and it stops opening anything at exp like the URLs.
 """
 

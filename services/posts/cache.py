@@ -11,7 +11,8 @@ revoked viewer loses them soon. Readers serve a shape only while every URL in
 it has URL_LIFE_S left (fresh); an older one (stale) posts re-signs with
 media's SignMediaUrls, which reads nothing, and writes back unless the shape
 changed meanwhile (PostCache.refresh), rather than shaping the post again from
-PostgreSQL, accounts and media.
+PostgreSQL, accounts and media. The feed signs a stale shape again itself, for
+its own pages, and writes nothing back (services.feed.pages).
 
 Media's media.updated events (an alt text changed, a video finished processing) evict the posts that use
 the item (MediaChanges, in the posts worker). Readers fill with SET NX; a delete writes a tombstone that outlives any fill
