@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
+from google.protobuf.message import Message
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
@@ -45,8 +46,7 @@ URL_LIFE_S = 120
 TOMBSTONE = b"-"
 _NOT_READY = (media_pb2.Media.PROCESSING, media_pb2.Media.FAILED)
 _EXPIRY = re.compile(r"[?&]exp=(\d+)")
-_SIGNED = re.compile(r"([?&])exp=\d+&sig=[A-Za-z0-9_-]*")
-_QUERY = re.compile(r"(?<=[?&])exp=\d+&sig=[A-Za-z0-9_-]*")
+_SIGNED = re.compile(r"(?<=[?&])exp=\d+&sig=[A-Za-z0-9_-]*")  # what a URL carries: `exp=...&sig=...`
 
 
 def url_expiry(post: posts_pb2.Post) -> int | None:
@@ -66,6 +66,17 @@ def lives_on(url_expiry: int | None, now: float) -> bool:
     return url_expiry is None or url_expiry - now >= URL_LIFE_S
 
 
+def _url_fields(media: media_pb2.Media) -> Iterator[tuple[Message, str]]:
+    """Where a media item's signed URLs are: (message, field name) pairs."""
+    yield media, "url_template"
+    for variant in (*media.variants, *media.full_screen):
+        yield variant, "url"
+    if media.HasField("video"):
+        yield media.video, "hls_url"
+        for rendition in media.video.renditions:
+            yield rendition, "url"
+
+
 def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) -> posts_pb2.Post | None:
     """A copy of the shape whose every media URL carries its item's new (exp, sig); None when an item
     with URLs has none in `signatures` (then it must be shaped again)."""
@@ -77,17 +88,9 @@ def resigned(post: posts_pb2.Post, signatures: Mapping[int, tuple[int, str]]) ->
         if media.id not in signatures:
             return None
         exp, sig = signatures[media.id]
-
-        def sign(url: str, signed: str = f"exp={exp}&sig={sig}") -> str:
-            return _SIGNED.sub(lambda found: found.group(1) + signed, url)
-
-        media.url_template = sign(media.url_template)
-        for variant in (*media.variants, *media.full_screen):
-            variant.url = sign(variant.url)
-        if media.HasField("video"):
-            media.video.hls_url = sign(media.video.hls_url)
-            for rendition in media.video.renditions:
-                rendition.url = sign(rendition.url)
+        signed = f"exp={exp}&sig={sig}"
+        for holder, name in _url_fields(media):
+            setattr(holder, name, _SIGNED.sub(lambda _, new=signed: new, getattr(holder, name)))
     return copy
 
 
@@ -98,10 +101,7 @@ def signed_queries(post: posts_pb2.Post) -> tuple[tuple[int, str], ...] | None:
     for media in post.media:
         if not media.url_template:
             continue
-        urls = [media.url_template, *(v.url for v in (*media.variants, *media.full_screen))]
-        if media.HasField("video"):
-            urls += [media.video.hls_url, *(r.url for r in media.video.renditions)]
-        queries = {query for url in urls for query in _QUERY.findall(url)}
+        queries = {query for holder, name in _url_fields(media) for query in _SIGNED.findall(getattr(holder, name))}
         if len(queries) != 1:
             return None
         found.append((media.id, queries.pop()))
