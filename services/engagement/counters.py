@@ -34,7 +34,7 @@ import redis.asyncio as aioredis
 
 from hotpath import counters as kernels
 from services.common.cluster import call_each, is_cluster
-from services.engagement.keys import COUNTS_TTL_S, CounterKeys
+from services.engagement.keys import COUNTS_TTL_S, PURGED_COUNTS_TTL_S, CounterKeys
 from services.engagement.service import COMMENTS, LIKES, Counts
 
 SHARDS = 8
@@ -158,10 +158,13 @@ for i = 5, #ARGV, 3 do
 end
 return 0
 """
-# KEYS: dirty set, flushing set, pc:{post}. ARGV: post, shards per kind, key prefix.
-# A deleted post's counters go: its pending deltas, its entries in unfinished
-# flushes and its read model. Run under the flusher's lock (purge.py), so no
-# flush is in a flusher's hands meanwhile.
+# KEYS: dirty set, flushing set, pc:{post}. ARGV: post, shards per kind, key prefix, zeros' TTL.
+# A deleted post's counters go: its pending deltas and its entries in
+# unfinished flushes. Its read model becomes zeros rather than going: a read
+# that found no pc: and asked PostgreSQL before the purge deleted the row
+# would otherwise fill the old count back in (FILL creates only a missing
+# pc:). Run under the flusher's lock (purge.py), so no flush is in a
+# flusher's hands meanwhile.
 FORGET = """
 local post = ARGV[1]
 redis.call('SREM', KEYS[1], post)
@@ -173,7 +176,8 @@ end
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   redis.call('HDEL', ARGV[3] .. ':flush:' .. id, post)
 end
-redis.call('DEL', KEYS[3])
+redis.call('HSET', KEYS[3], 'likes', 0, 'comments', 0)
+redis.call('EXPIRE', KEYS[3], tonumber(ARGV[4]))
 return 0
 """
 # KEYS: recheck set. ARGV: now, max posts. Takes (removes and returns) the posts due by now.
@@ -436,7 +440,8 @@ class RedisCounters:
         return [int(p) for p in await self._take_due(keys=[self.keys.recheck], args=[now, max_posts])]
 
     async def forget(self, post_id: int) -> None:
-        """Drop everything Redis counts for a deleted post (call under the flusher's lock)."""
+        """Drop what Redis counts for a deleted post, and read zeros for it for a while (call under the
+        flusher's lock)."""
         part = self.keys_of(post_id)
         await self._forget(keys=[part.dirty, part.flushing, part.counts(post_id)],
-                           args=[post_id, self.shards, part.prefix])
+                           args=[post_id, self.shards, part.prefix, PURGED_COUNTS_TTL_S])

@@ -12,7 +12,8 @@ here. `counts` is the counters' prefix (tests use their own):
   counts:dead                    SET     flushes set aside because their totals leave int64 (their
                                          hashes stay for a person to look at)
   pc:<post_id>                   HASH    likes, comments: post_counts as of the last finished flush
-                                         (the read model; kept COUNTS_TTL_S after the post's last change)
+                                         (the read model; kept COUNTS_TTL_S after the post's last change;
+                                         zeros for PURGED_COUNTS_TTL_S once the post is purged)
   counts:recheck                 ZSET    posts to recount from their rows, scored by when (Unix s):
                                          filled from the engagement events (reconcile.Rechecks)
   vs:<viewer>                    HASH    "l<post>" / "s<post>" -> "1" or "0": whether the viewer liked,
@@ -40,6 +41,8 @@ from dataclasses import dataclass
 
 COUNTS_PREFIX = "pc:"
 COUNTS_TTL_S = 30 * 86_400
+# A purged post's pc: (zeros): long enough to outlast any read that asked PostgreSQL before the purge.
+PURGED_COUNTS_TTL_S = 3_600
 VIEWER_STATE_TTL_S = 3_600
 
 

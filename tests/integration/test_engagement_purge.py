@@ -15,7 +15,7 @@ from services.common.errors import InvalidArgument
 from services.common.ids import IdAllocator, shard_of
 from services.engagement.counters import RedisCounters
 from services.engagement.flusher import Flusher
-from services.engagement.keys import CounterKeys
+from services.engagement.keys import PURGED_COUNTS_TTL_S, CounterKeys
 from services.engagement.purge import PostPurger, Purged
 from services.engagement.repository import PostgresCountStore, PostgresEngagementRepository
 from services.engagement.service import COMMENTS, LIKES, Comment, Counts
@@ -83,12 +83,32 @@ async def test_a_purge_removes_every_row_and_counter_of_the_post_and_only_of_it(
     assert await purger.purge(post) == Purged(likes=5, comments=5, saves=5)
 
     assert await rows(db, post) == {"likes": 0, "comments": 0, "post_counts": 0, "saves": 0}
-    assert not await client.exists(counters.counts_key(post))
+    assert await client.hgetall(counters.counts_key(post)) == {b"likes": b"0", b"comments": b"0"}
+    assert 0 < await client.ttl(counters.counts_key(post)) <= PURGED_COUNTS_TTL_S
     assert not await client.sismember(counters.keys_of(post).dirty, post)
     assert await client.exists(*(counters.keys_of(post).shard(kind, post, n)
                                  for kind in (LIKES, COMMENTS) for n in range(counters.shards))) == 0
     assert await rows(db, other) == {"likes": 2, "comments": 2, "post_counts": 1, "saves": 2}
     assert (await counters.current([other]))[other] == Counts(2, 2)
+
+
+async def test_a_read_that_asked_postgresql_before_the_purge_does_not_fill_the_old_count_back(
+        purger, repo, counters, client, db, ids, settings):
+    """A read finds no pc: (expired, say) and reads post_counts; the purge runs; then the read fills pc:
+    from what it read. The count must stay 0 (the stack's readers do this while posts' cleanup purges)."""
+    post = ids.new_id(5)
+    await engage(repo, counters, ids, post, [ids.new_id(0), ids.new_id(1)])
+    await Flusher(counters, PostgresCountStore(db), logical_shards=settings.logical_shards).flush_once()
+    await client.delete(counters.counts_key(post))
+
+    async def read_then_purge(post_ids: list[int]) -> dict[int, Counts]:
+        found = await PostgresCountStore(db).counts(post_ids)
+        await purger.purge(post)
+        return found
+
+    reader = RedisCounters(client, read_then_purge, counters.keys, partitions=len(counters.partitions))
+    assert (await reader.current([post]))[post] == Counts(2, 2)  # what it read, before the purge
+    assert (await counters.current([post]))[post] == Counts(0, 0)
 
 
 async def test_a_purge_again_removes_nothing_and_succeeds(purger, repo, counters, ids):
