@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 # Compact shapes kept made: the posts of the pages being read, each a few KB with the cached bytes it
 # came from (some 50 MB when full). One pushed out is made again from its bytes when it is read next.
 SHAPES_KEPT = 20_000
+# After media failed to give its URL signing key: how long stale shapes go to posts before it is asked again.
+KEY_RETRY_S = 5.0
 
 
 class PostsReader(Protocol):
@@ -132,25 +134,31 @@ class CompactShapes:
 class SigningKeys:
     """Media's key for its freshest URL expiry (services.media.signing.ExpiryKey), asked for again once
     the URLs it signs would not have URL_LIFE_S to live: about once a bucket (a minute), one request at a
-    time. None while media cannot say (then posts signs the shapes again, as it reads them)."""
+    time. None while media cannot say (then posts signs the shapes again, as it reads them); after a
+    failure, media is asked again only KEY_RETRY_S later, so pages do not wait on it one by one."""
 
     def __init__(self, media: KeySource) -> None:
         self.media = media
         self._key: ExpiryKey | None = None
         self._asking: asyncio.Future[ExpiryKey | None] | None = None
+        self._retry_at = 0.0
 
     async def current(self, now: float) -> ExpiryKey | None:
         if self._key is not None and lives_on(self._key.exp, now):
             return self._key
         if self._asking is None or self._asking.done():
-            self._asking = asyncio.ensure_future(self._ask())
+            if now < self._retry_at:
+                return None
+            self._asking = asyncio.ensure_future(self._ask(now))
         return await asyncio.shield(self._asking)
 
-    async def _ask(self) -> ExpiryKey | None:
+    async def _ask(self, now: float) -> ExpiryKey | None:
         try:
             exp, key = await self.media.url_signing_key()
         except grpc.aio.AioRpcError as error:
-            log.warning("media did not give its URL signing key (%s): posts signs stale shapes", error.code())
+            log.warning("media did not give its URL signing key (%s): posts signs stale shapes for %.0f s",
+                        error.code(), KEY_RETRY_S)
+            self._retry_at = now + KEY_RETRY_S
             return None
         self._key = ExpiryKey(exp, key)
         return self._key

@@ -17,7 +17,7 @@ from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import varint
-from services.feed.pages import CompactShapes, Shape, SigningKeys, page_reply, state_fields
+from services.feed.pages import KEY_RETRY_S, CompactShapes, FeedPages, Shape, SigningKeys, page_reply, state_fields
 from services.media.signing import UrlSigner
 from services.posts.cache import compact, resigned, url_expiry, with_state
 
@@ -158,8 +158,52 @@ async def test_the_feed_asks_media_for_its_key_once_a_bucket_and_once_at_a_time(
     assert media.asked == 2
 
 
-async def test_without_medias_key_stale_shapes_go_to_posts():
+async def test_without_medias_key_media_is_asked_again_only_after_a_pause():
     media = Media(failing=True)
     keys = SigningKeys(media)
-    assert await keys.current(time.time()) is None
-    assert await keys.current(time.time()) is None and media.asked == 2  # asked again on the next page
+    now = time.time()
+    assert await keys.current(now) is None
+    assert await keys.current(now + KEY_RETRY_S - 1) is None and media.asked == 1  # the next pages wait on nobody
+    media.failing = False
+    assert await keys.current(now + KEY_RETRY_S) == SIGNER.current_key(time.time()) and media.asked == 2
+
+
+class Cache:
+    """posts' cache as the feed reads it: the cached bytes of each post."""
+
+    def __init__(self, posts: list[posts_pb2.Post]) -> None:
+        self.raw = {p.id: p.SerializeToString() for p in posts}
+
+    async def read_bytes(self, post_ids: list[int]) -> list[bytes | None]:
+        return [self.raw.get(p) for p in post_ids]
+
+
+class Posts:
+    def __init__(self, posts: list[posts_pb2.Post]) -> None:
+        self.posts, self.asked = {p.id: p for p in posts}, []
+
+    async def visible_posts(self, viewer_id: int, post_ids: list[int], viewer_state: bool = True
+                            ) -> list[posts_pb2.Post]:
+        self.asked.append(post_ids)
+        return [self.posts[p] for p in post_ids]
+
+
+class States:
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
+        return {}
+
+
+async def test_stale_shapes_go_to_posts_while_media_cannot_give_its_key_and_not_once_it_can():
+    stale, fresh = signed_shape(1, time.time() - 600), signed_shape(2, time.time())
+    signed_now = signed_shape(1, time.time())
+    media, posts = Media(failing=True), Posts([signed_now])
+    pages = FeedPages(Cache([stale, fresh]), posts, States(), SigningKeys(media))
+
+    page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
+    assert posts.asked == [[1]] and [p.id for p in page] == [1, 2]
+    assert page[0] == compact(signed_now)  # posts' fresh signatures, not the stale ones
+
+    media.failing = False
+    pages = FeedPages(Cache([stale, fresh]), posts, States(), SigningKeys(media))
+    page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
+    assert posts.asked == [[1]] and url_expiry(page[0]) > url_expiry(stale)  # signed by the feed itself
