@@ -13,8 +13,12 @@ LOADTEST_SPAWN_RATE ?= 2
 LOADTEST_DURATION ?= 60s
 FUZZ_SECONDS ?= 180
 
+# `make run`'s replicas unless PICTOR_REPLICAS is set: the feed, the read people open the app for, in two
+# processes (one asyncio process tops out at one core; docs/PERFORMANCE.md, stop 37).
+RUN_REPLICAS ?= feed=2
+
 run: build
-	$(PY) -m services.mesh.launcher
+	PICTOR_REPLICAS="$${PICTOR_REPLICAS-$(RUN_REPLICAS)}" $(PY) -m services.mesh.launcher
 
 test: build
 	$(PY) -m pytest -q
