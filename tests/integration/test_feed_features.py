@@ -73,6 +73,25 @@ async def test_the_ranker_reads_the_features_and_sees_no_count_below_zero(featur
     assert likes == [0, 1] and comments == [0, 1] and affinity == [pytest.approx(0.2)] * 2
 
 
+async def test_the_ranker_reads_each_posts_features_among_many_posts_and_authors(client, ids):
+    """A ranked window's worth of posts many times over, by many authors each with several posts, mixed:
+    each post gets its own counts and its author's affinity, in the order asked."""
+    fan = ids.new_id(3)
+    authors = [ids.new_id(2) for _ in range(700)]
+    posts = [(ids.new_id(1), authors[(n * 7) % len(authors)]) for n in range(1_400)]
+    liked = {author: f"{(n % 10) / 10:.6f}" for n, author in enumerate(authors) if n % 3}
+    await client.hset(affinity_key(fan), mapping=liked)
+    for n, (post, _) in enumerate(posts[::5]):
+        await client.hset(features_key(post), mapping={"likes": n, "comments": n % 4})
+    counted = {post: (n, n % 4) for n, (post, _) in enumerate(posts[::5])}
+
+    affinity, likes, comments = await FeedStore(client).features(fan, posts)
+
+    assert affinity == [float(liked.get(author, 0)) for _, author in posts]
+    assert likes == [counted.get(post, (0, 0))[0] for post, _ in posts]
+    assert comments == [counted.get(post, (0, 0))[1] for post, _ in posts]
+
+
 async def test_a_deleted_posts_features_are_forgotten(features, client, ids):
     post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
     await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
