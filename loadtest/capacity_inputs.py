@@ -55,8 +55,8 @@ def feed_state(client: redis.Redis) -> dict[str, int]:
     sizes[f"excluded_set_{EXCLUDED}"] = usage(client, "excl")
     client.hset("aff", mapping={str(a): f"{random.random():.4f}" for a in authors[:AFFINITIES]})
     sizes[f"affinity_hash_{AFFINITIES}"] = usage(client, "aff")
-    client.hset("feat", mapping={"likes": 1234, "comments": 56})
-    sizes["post_features_hash"] = usage(client, "feat")
+    client.set("feat", "1234:56")  # likes:comments (services.feed.features)
+    sizes["post_features_string"] = usage(client, "feat")
     return sizes
 
 

@@ -58,7 +58,15 @@ from services.common.dependencies import sync_redis
 from services.common.timelines import SENTINEL
 from services.engagement.keys import counts_key
 from services.feed.config import FeedConfig
-from services.feed.keys import CELEBRITIES, excluded_key, features_key, feed_key, following_key
+from services.feed.features import FORMAT as FEATURES_FORMAT
+from services.feed.keys import (
+    CELEBRITIES,
+    FEATURES_FORMAT_KEY,
+    excluded_key,
+    features_key,
+    feed_key,
+    following_key,
+)
 from services.posts.keys import TIMELINE_MAX, timeline_key
 
 TAGS = [f"tag{i}" for i in range(500)]
@@ -339,12 +347,13 @@ def make_posts(settings: Settings, params: Params, user_ids: array, media_ids: l
             copier.write(shard, "post_counts", "post_id, like_count, comment_count",
                          f"{post_id}\t{len(likers)}\t{comments}\n")
             # Engagement's read model, and the feed's ranking features as its worker would count them.
-            for key in (counts_key(post_id), features_key(post_id)):
-                pipe.hset(key, mapping={"likes": len(likers), "comments": comments})
+            pipe.hset(counts_key(post_id), mapping={"likes": len(likers), "comments": comments})
+            pipe.set(features_key(post_id), f"{len(likers)}:{comments}")
             if len(pipe) >= 5000:
                 pipe.execute()
         counts[author] += 1
         by_author.setdefault(author, array("q")).append(post_id)
+    pipe.set(FEATURES_FORMAT_KEY, FEATURES_FORMAT)  # written as strings: nothing for the feed to convert
     pipe.execute()
     for posts in by_author.values():
         posts.reverse()  # newest first

@@ -6,10 +6,10 @@ them). Engagement owns the true counts; the feed does not read them but counts
 for itself, in its fan-out worker, from the events engagement publishes on
 its topic:
 
-  like             feat:{post} likes +1; the liker's affinity for the author rises
-  unlike           feat:{post} likes -1
-  comment          feat:{post} comments +1; the commenter's affinity for the author rises
-  comment.deleted  feat:{post} comments -removed (a comment goes with its replies)
+  like             feat:<post> likes +1; the liker's affinity for the author rises
+  unlike           feat:<post> likes -1
+  comment          feat:<post> comments +1; the commenter's affinity for the author rises
+  comment.deleted  feat:<post> comments -removed (a comment goes with its replies)
 
 and forgets a post's features on post.deleted (services.feed.fanout).
 
@@ -29,17 +29,31 @@ before its like by another replica); the ranker reads it as zero. Features
 lost with Redis start again from zero: they only order a page, never decide
 what is in it. A worker whose consumer group is new reads the engagement
 stream from its start, so a first deployment counts what the stream holds.
+
+A post's two counts are one string, "<likes>:<comments>", so that the ranker
+reads a whole window of posts with one MGET (services.feed.store). Before
+that they were a hash of two fields; the script that counts an event reads
+either, and writes the string. convert_hashes turns the hashes an older
+version left into strings, once (the feed worker runs it at start until
+FEATURES_FORMAT_KEY says it is done); until then the ranker reads a hash as
+no counts at all (MGET gives nil for it).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from services.common.cluster import call_each, is_cluster
 from services.common.config import events_claim_idle_ms
 from services.common.events import Event
-from services.feed.keys import affinity_key, features_key, seen_key
+from services.feed.keys import FEATURES_FORMAT_KEY, FEATURES_PATTERN, affinity_key, features_key, seen_key
+
+log = logging.getLogger(__name__)
 
 AFFINITY_STEP = 0.1
 AFFINITY_MAX = 1.0
@@ -51,12 +65,38 @@ FEATURES_TTL_S = 30 * 86_400
 SEEN_TTL_S = 600
 LIKES, COMMENTS = "likes", "comments"
 TOPIC = "engagement"
+FORMAT = "string"  # FEATURES_FORMAT_KEY's value once no hash is left
+CONVERT_BATCH = 1000
+PROGRESS_EVERY_S = 5.0
+
+# A post's counts as two numbers, from the string or from the hash an older version wrote.
+_COUNTS_OF = """
+local function counts_of(key)
+  if redis.call('TYPE', key).ok == 'hash' then
+    local old = redis.call('HMGET', key, 'likes', 'comments')
+    return tonumber(old[1]) or 0, tonumber(old[2]) or 0
+  end
+  local likes, comments = string.match(redis.call('GET', key) or '', '^(-?%d+):(-?%d+)$')
+  return tonumber(likes) or 0, tonumber(comments) or 0
+end
+"""
 
 # KEYS: seen marker, feat:<post>. ARGV: seen ttl, field, delta, features ttl.
-COUNT = """
+COUNT = _COUNTS_OF + """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', tonumber(ARGV[1])) then return 0 end
-redis.call('HINCRBY', KEYS[2], ARGV[2], ARGV[3])
-redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+local likes, comments = counts_of(KEYS[2])
+if ARGV[2] == 'likes' then likes = likes + tonumber(ARGV[3]) else comments = comments + tonumber(ARGV[3]) end
+redis.call('SET', KEYS[2], string.format('%d:%d', likes, comments), 'EX', tonumber(ARGV[4]))
+return 1
+"""
+
+# KEYS: feat:<post>. The hash an older version wrote becomes the string, with the TTL it had left.
+CONVERT = _COUNTS_OF + """
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+local likes, comments = counts_of(KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('SET', KEYS[1], string.format('%d:%d', likes, comments))
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 """
 
@@ -112,3 +152,63 @@ class RankingFeatures:
     async def forget(self, post_id: int) -> None:
         """A deleted post's features go."""
         await self.client.delete(features_key(post_id))
+
+
+def parse_counts(values: list[bytes | None]) -> tuple[list[int], list[int]]:
+    """The posts' likes and comments from their features strings (None: nothing counted yet), parsed all
+    at once; as counted from events, a count can dip below zero for a moment, and reads as zero."""
+    if not values:
+        return [], []
+    numbers = list(map(int, b":".join(value or b"0:0" for value in values).split(b":")))
+    if min(numbers) < 0:
+        numbers = [max(0, n) for n in numbers]
+    return numbers[0::2], numbers[1::2]
+
+
+async def convert_hashes(client: aioredis.Redis, clock: Callable[[], float] = time.monotonic) -> int:
+    """Turn every features hash an older version wrote into the string the ranker reads, logging progress
+    with an estimate of the time left; then mark the keyspace done, so that later starts skip it. Safe
+    to run in several workers at once, and beside the counting. Returns how many it converted."""
+    if await client.get(FEATURES_FORMAT_KEY) == FORMAT.encode():
+        return 0
+    convert = client.register_script(CONVERT)
+    converted = 0
+    started = reported = clock()
+    async for keys, done in _scan_hashes(client):
+        converted += sum(await call_each(client, convert, [([key], []) for key in keys]))
+        if clock() - reported >= PROGRESS_EVERY_S and 0 < done < 1:
+            reported = clock()
+            left = (clock() - started) * (1 - done) / done
+            log.info("features: %d hashes converted to strings, %.0f%% of the keyspace scanned, about %.0f s left",
+                     converted, done * 100, left)
+    await client.set(FEATURES_FORMAT_KEY, FORMAT)
+    if converted:
+        log.info("features: %d hashes converted to strings in %.1f s", converted, clock() - started)
+    return converted
+
+
+async def _scan_hashes(client: aioredis.Redis) -> AsyncIterator[tuple[list[bytes], float]]:
+    """The features keys that are hashes, a SCAN batch at a time, each with the share of the keyspace
+    scanned so far (on a cluster, over every primary)."""
+    scan = {"match": FEATURES_PATTERN, "count": CONVERT_BATCH, "_type": "hash"}
+    if not is_cluster(client):
+        cursor = 0
+        while True:
+            cursor, keys = await client.scan(cursor, **scan)
+            yield keys, _scanned(cursor)
+            if not cursor:
+                return
+    cursors, keys = await client.scan(**scan)  # cursor 0 on every primary
+    while True:
+        yield keys, sum(map(_scanned, cursors.values())) / len(cursors)
+        going = [name for name, cursor in cursors.items() if cursor]
+        if not going:
+            return
+        found, keys = await client.scan(cursors[going[0]], target_nodes=client.get_node(node_name=going[0]), **scan)
+        cursors[going[0]] = found[going[0]]
+
+
+def _scanned(cursor: int) -> float:
+    """How far a SCAN has come by its next cursor (0: all the way). Redis walks its table's buckets with
+    the cursor's bits reversed counting up, so reversed they say how many it has passed."""
+    return int(f"{cursor:064b}"[::-1], 2) / 2**64 if cursor else 1.0

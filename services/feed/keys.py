@@ -8,8 +8,10 @@ Written by the feed service and its fan-out worker only; read by them only.
   excl:{<user>}      SET     authors the user muted or is blocked with
   celebrities        SET     authors whose posts are pulled at read time, not pushed
   aff:<viewer>       HASH    author_id -> the viewer's affinity for that author, 0..1
-  feat:<post>        HASH    likes, comments: the post's engagement as the feed has
-                             counted it from engagement's events (the ranker's input)
+  feat:<post>        STRING  "<likes>:<comments>": the post's engagement as the feed has
+                             counted it from engagement's events (the ranker's input; a
+                             HASH of the two before, services.feed.features converts it)
+  features:format    STRING  "string" once no features hash is left
   {feat:<post>}:seen:<event>, {aff:<viewer>}:seen:<event>
                      STRING  an engagement event already counted in that hash (redelivery guard)
 
@@ -64,10 +66,17 @@ def affinity_markers_prefix(viewer_id: int) -> str:
 
 
 FEATURES_PREFIX = "feat:"
+FEATURES_PATTERN = "feat:*"
+FEATURES_FORMAT_KEY = "features:format"
 
 
 def features_key(post_id: int) -> str:
     return f"{FEATURES_PREFIX}{post_id}"
+
+
+def features_keys(post_ids: list[int]) -> list[str]:
+    """features_key of each post (a ranked window's worth at a time: no call per post)."""
+    return [f"{FEATURES_PREFIX}{post_id}" for post_id in post_ids]
 
 
 def seen_key(counted_in: str, topic: str, event_id: str) -> str:

@@ -4,20 +4,21 @@ services.common.timelines."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from services.common.cluster import is_cluster
+from services.common.cluster import is_cluster, mget
 from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, parse, score
+from services.feed.features import parse_counts
 from services.feed.keys import (
     CELEBRITIES,
-    FEATURES_PREFIX,
     affinity_key,
     excluded_key,
-    features_key,
+    features_keys,
     feed_key,
     following_key,
 )
@@ -28,21 +29,6 @@ SET_IF_BUILT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 if ARGV[1] == 'add' then return redis.call('SADD', KEYS[1], unpack(ARGV, 2)) end
 return redis.call('SREM', KEYS[1], unpack(ARGV, 2))
-"""
-
-
-# KEYS[1] = aff:{viewer}. ARGV[1] = the features keys' prefix (feat:), ARGV[2] = the posts as "post:author"
-# words, in order. One call instead of one HMGET per candidate, and two arguments rather than two per post:
-# the client's cost per command and per argument dominates. A single Redis only (it names feat: keys itself).
-FEATURES = """
-local out = {}
-for post, author in string.gmatch(ARGV[2], '(%d+):(%d+)') do
-  local counts = redis.call('HMGET', ARGV[1] .. post, 'likes', 'comments')
-  out[#out + 1] = counts[1] or false
-  out[#out + 1] = counts[2] or false
-  out[#out + 1] = redis.call('HGET', KEYS[1], author) or false
-end
-return out
 """
 
 
@@ -97,7 +83,6 @@ class FeedStore:
         # (with Redis's appendfsync always, a write costs an fsync before the reply).
         self._touched: dict[int, float] = {}
         self._set_if_built = client.register_script(SET_IF_BUILT)
-        self._features = client.register_script(FEATURES)
         self._candidates = client.register_script(CANDIDATES)
         self.cluster = is_cluster(client)
 
@@ -167,21 +152,17 @@ class FeedStore:
         projection of engagement's events: services.feed.features)."""
         if not posts:
             return [], [], []
-        if self.cluster:  # the hashes are in many slots: one command each, in one pipeline
-            async with self.client.pipeline(transaction=False) as pipe:
-                for post_id, _ in posts:
-                    pipe.hmget(features_key(post_id), ["likes", "comments"])
-                pipe.hmget(affinity_key(user_id), [author for _, author in posts])
-                *counts, affinities = await pipe.execute()
-            flat = [v for (likes, comments), affinity in zip(counts, affinities) for v in (likes, comments, affinity)]
+        keys, authors = features_keys([post_id for post_id, _ in posts]), [author for _, author in posts]
+        if self.cluster:  # the posts' keys are in many slots
+            counts, affinities = await asyncio.gather(mget(self.client, keys),
+                                                      self.client.hmget(affinity_key(user_id), authors))
         else:
-            flat = await self._features(keys=[affinity_key(user_id)],
-                                        args=[FEATURES_PREFIX, " ".join(f"{p}:{a}" for p, a in posts)])
-        # Counted from events (services.feed.features), so a count can dip below zero for a moment.
-        likes = [max(0, int(v)) if v else 0 for v in flat[0::3]]
-        comments = [max(0, int(v)) if v else 0 for v in flat[1::3]]
-        affinity = [float(v) if v else 0.0 for v in flat[2::3]]
-        return affinity, likes, comments
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.mget(keys)
+                pipe.hmget(affinity_key(user_id), authors)
+                counts, affinities = await pipe.execute()
+        likes, comments = parse_counts(counts)
+        return [float(v) if v else 0.0 for v in affinities], likes, comments
 
     # --- builds ------------------------------------------------------------
 

@@ -318,7 +318,7 @@ def test_likes_and_comments_reach_the_feeds_own_ranking_features(stack, new_user
     fan.post(f"/v1/posts/{post}/like")
     comment(fan, post)
     settle()  # the feed's worker counts them from engagement's events
-    assert client.hgetall(features_key(int(post))) == {b"likes": b"1", b"comments": b"1"}
+    assert client.get(features_key(int(post))) == b"1:1"
     assert float(client.hget(affinity_key(int(fan.id)), author.id)) == pytest.approx(0.2)
     client.close()
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import pytest
 
+from services.common.cluster import mget
 from services.common.events import Event
-from services.feed.features import AFFINITY_MAX, RankingFeatures
-from services.feed.keys import affinity_key, features_key
+from services.feed.features import AFFINITY_MAX, RankingFeatures, convert_hashes
+from services.feed.keys import FEATURES_FORMAT_KEY, affinity_key, features_key
 from services.feed.store import FeedStore
 
 
@@ -26,7 +28,7 @@ async def test_likes_and_comments_count_into_the_posts_features(features, client
     await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
     await features.handle(event("comment", post_id=post, user_id=fan, author_id=author, comment_id=1))
     await features.handle(event("comment", post_id=post, user_id=author, author_id=author, comment_id=2))
-    assert await client.hgetall(features_key(post)) == {b"likes": b"1", b"comments": b"2"}
+    assert await client.get(features_key(post)) == b"1:2"
 
 
 async def test_unlike_and_a_deleted_comment_with_its_replies_take_their_counts_back(features, client, ids):
@@ -37,7 +39,7 @@ async def test_unlike_and_a_deleted_comment_with_its_replies_take_their_counts_b
     await features.handle(event("unlike", post_id=post, user_id=fan, author_id=author))
     await features.handle(event("comment.deleted", post_id=post, comment_id=0, user_id=fan, author_id=author,
                                 removed=2))
-    assert await client.hgetall(features_key(post)) == {b"likes": b"0", b"comments": b"1"}
+    assert await client.get(features_key(post)) == b"0:1"
 
 
 async def test_a_redelivered_event_counts_once(features, client, ids):
@@ -45,7 +47,7 @@ async def test_a_redelivered_event_counts_once(features, client, ids):
     like = event("like", post_id=post, user_id=fan, author_id=author)
     assert await features.handle(like) is True
     assert await features.handle(like) is False
-    assert await client.hget(features_key(post), "likes") == b"1"
+    assert await client.get(features_key(post)) == b"1:0"
     assert float(await client.hget(affinity_key(fan), author)) == pytest.approx(0.1)
 
 
@@ -61,7 +63,7 @@ async def test_affinity_rises_by_steps_stops_at_the_cap_and_never_for_my_own_pos
 async def test_fields_the_feed_does_not_know_are_ignored(features, client, ids):
     post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
     await features.handle(event("like", post_id=post, user_id=fan, author_id=author, schema_version=2, extra="x"))
-    assert await client.hget(features_key(post), "likes") == b"1"
+    assert await client.get(features_key(post)) == b"1:0"
 
 
 async def test_the_ranker_reads_the_features_and_sees_no_count_below_zero(features, client, ids):
@@ -82,7 +84,7 @@ async def test_the_ranker_reads_each_posts_features_among_many_posts_and_authors
     liked = {author: f"{(n % 10) / 10:.6f}" for n, author in enumerate(authors) if n % 3}
     await client.hset(affinity_key(fan), mapping=liked)
     for n, (post, _) in enumerate(posts[::5]):
-        await client.hset(features_key(post), mapping={"likes": n, "comments": n % 4})
+        await client.set(features_key(post), f"{n}:{n % 4}")
     counted = {post: (n, n % 4) for n, (post, _) in enumerate(posts[::5])}
 
     affinity, likes, comments = await FeedStore(client).features(fan, posts)
@@ -97,3 +99,35 @@ async def test_a_deleted_posts_features_are_forgotten(features, client, ids):
     await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
     await features.forget(post)
     assert not await client.exists(features_key(post))
+
+
+async def test_a_post_counted_in_an_older_versions_hash_counts_on_from_it(features, client, ids):
+    post, author, fan = ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    await client.hset(features_key(post), mapping={"likes": 3, "comments": 1})
+    await features.handle(event("like", post_id=post, user_id=fan, author_id=author))
+    assert await client.get(features_key(post)) == b"4:1"
+
+
+async def test_the_hashes_an_older_version_left_become_strings_once_with_their_ttl(client, ids, caplog):
+    counted, expiring, liked_only, new = (ids.new_id(1) for _ in range(4))
+    await client.hset(features_key(counted), mapping={"likes": 7, "comments": 2})
+    await client.hset(features_key(expiring), mapping={"likes": 1, "comments": 0})
+    await client.expire(features_key(expiring), 1000)
+    await client.hset(features_key(liked_only), "likes", 5)
+    await client.set(features_key(new), "2:9")
+    await client.delete(FEATURES_FORMAT_KEY)  # as on a keyspace an older version wrote
+
+    with caplog.at_level(logging.INFO, logger="services.feed.features"):
+        assert await convert_hashes(client) >= 3  # (and any other test left)
+
+    assert await mget(client, [features_key(p) for p in (counted, expiring, liked_only, new)]) == \
+        [b"7:2", b"1:0", b"5:0", b"2:9"]
+    assert 990 < await client.ttl(features_key(expiring)) <= 1000
+    assert await client.ttl(features_key(counted)) == -1
+    assert "hashes converted to strings" in caplog.text
+    _, likes, comments = await FeedStore(client).features(ids.new_id(3), [(counted, 1), (liked_only, 2)])
+    assert likes == [7, 5] and comments == [2, 0]
+    # Done once: a later start does not scan again.
+    assert await client.get(FEATURES_FORMAT_KEY) == b"string"
+    await client.hset(features_key(ids.new_id(1)), "likes", 1)
+    assert await convert_hashes(client) == 0
