@@ -20,10 +20,10 @@ nothing back: affinity records interest shown, and only ranks the viewer's
 own feed. It decays only by expiring: the hash goes AFFINITY_TTL_S after the
 viewer's last like or comment.
 
-NOTE: events arrive at least once. Each one is applied to each hash by one
+NOTE: events arrive at least once. Each one is applied to each key by one
 script that first marks it seen there ({feat:<post>}:seen:<event>, and the
 same for the affinity hash; kept longer than a consumer takes to reclaim and
-retry a message, and in the hash's cluster slot), so a redelivered event
+retry a message, and in the key's cluster slot), so a redelivered event
 changes nothing. A count may dip below zero for a moment (an unlike handled
 before its like by another replica); the ranker reads it as zero. Features
 lost with Redis start again from zero: they only order a page, never decide
@@ -138,7 +138,7 @@ class RankingFeatures:
     async def _count(self, event: Event, post_id: int, field: str, delta: int, viewer_id: int = 0,
                      author_id: int = 0) -> bool:
         """The post's count, then the viewer's affinity for the author (not for themselves): each its
-        own script, as the two hashes may be on two nodes. Should the second fail, the event is
+        own script, as the two keys may be on two nodes. Should the second fail, the event is
         retried and the first changes nothing again."""
         counted = features_key(post_id)
         changed = bool(await self._count_once(keys=[seen_key(counted, event.topic, event.id), counted],

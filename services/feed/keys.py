@@ -13,11 +13,11 @@ Written by the feed service and its fan-out worker only; read by them only.
                              HASH of the two before, services.feed.features converts it)
   features:format    STRING  "string" once no features hash is left
   {feat:<post>}:seen:<event>, {aff:<viewer>}:seen:<event>
-                     STRING  an engagement event already counted in that hash (redelivery guard)
+                     STRING  an engagement event already counted in that key (redelivery guard)
 
 The braces are Redis Cluster hash tags: a user's three feed keys share a slot
 (a build writes them in one transaction), and each seen marker shares the slot
-of the hash it guards (one script writes both).
+of the key it guards (one script writes both).
 
 Every feed SET and ZSET holds a sentinel, so an existing key means "built"
 even when empty, and a missing one means "rebuild" (services.feed.store).
@@ -80,5 +80,5 @@ def features_keys(post_ids: list[int]) -> list[str]:
 
 
 def seen_key(counted_in: str, topic: str, event_id: str) -> str:
-    """The marker of an event counted in the hash `counted_in` (a features or an affinity key)."""
+    """The marker of an event counted in `counted_in` (a features or an affinity key)."""
     return f"{{{counted_in}}}:seen:{topic}:{event_id}"

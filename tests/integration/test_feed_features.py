@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -9,6 +10,7 @@ import pytest
 
 from services.common.cluster import mget
 from services.common.events import Event
+from services.feed import features as features_module
 from services.feed.features import AFFINITY_MAX, RankingFeatures, convert_hashes
 from services.feed.keys import FEATURES_FORMAT_KEY, affinity_key, features_key
 from services.feed.store import FeedStore
@@ -108,23 +110,37 @@ async def test_a_post_counted_in_an_older_versions_hash_counts_on_from_it(featur
     assert await client.get(features_key(post)) == b"4:1"
 
 
-async def test_the_hashes_an_older_version_left_become_strings_once_with_their_ttl(client, ids, caplog):
+async def test_the_hashes_an_older_version_left_become_strings_once_with_their_ttl(client, ids, caplog, monkeypatch):
+    # Small SCAN batches, so the conversion goes on from cursors (on a cluster, node by node), and
+    # reports its progress at every batch.
+    monkeypatch.setattr(features_module, "CONVERT_BATCH", 50)
+    monkeypatch.setattr(features_module, "PROGRESS_EVERY_S", 0.0)
+    # The stack's own worker converts once at its start: let that pass end, so this one is alone.
+    for _ in range(300):
+        if await client.get(FEATURES_FORMAT_KEY) == b"string":
+            break
+        await asyncio.sleep(0.1)
     counted, expiring, liked_only, new = (ids.new_id(1) for _ in range(4))
     await client.hset(features_key(counted), mapping={"likes": 7, "comments": 2})
     await client.hset(features_key(expiring), mapping={"likes": 1, "comments": 0})
     await client.expire(features_key(expiring), 1000)
     await client.hset(features_key(liked_only), "likes", 5)
     await client.set(features_key(new), "2:9")
+    many = [ids.new_id(1) for _ in range(300)]  # more than a SCAN batch
+    for post in many:
+        await client.hset(features_key(post), mapping={"likes": post % 7, "comments": post % 3})
     await client.delete(FEATURES_FORMAT_KEY)  # as on a keyspace an older version wrote
 
     with caplog.at_level(logging.INFO, logger="services.feed.features"):
-        assert await convert_hashes(client) >= 3  # (and any other test left)
+        assert await convert_hashes(client) >= 303  # (and any other test left)
 
     assert await mget(client, [features_key(p) for p in (counted, expiring, liked_only, new)]) == \
         [b"7:2", b"1:0", b"5:0", b"2:9"]
+    assert await mget(client, [features_key(p) for p in many]) == [f"{p % 7}:{p % 3}".encode() for p in many]
     assert 990 < await client.ttl(features_key(expiring)) <= 1000
     assert await client.ttl(features_key(counted)) == -1
-    assert "hashes converted to strings" in caplog.text
+    assert "% of the keyspace scanned, about" in caplog.text  # progress, with the time left
+    assert "hashes converted to strings in" in caplog.text
     _, likes, comments = await FeedStore(client).features(ids.new_id(3), [(counted, 1), (liked_only, 2)])
     assert likes == [7, 5] and comments == [2, 0]
     # Done once: a later start does not scan again.
