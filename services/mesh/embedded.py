@@ -82,11 +82,9 @@ def wait_for_port(host: str, port: int, timeout_s: float, proc: subprocess.Popen
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {host}:{port}")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
+        if _listening(host, port):
+            return
+        time.sleep(0.05)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout_s}s")
 
 
