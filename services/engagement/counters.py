@@ -27,13 +27,14 @@ from __future__ import annotations
 import random
 import uuid
 from array import array
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from hotpath import counters as kernels
-from services.common.cluster import call_each, is_cluster
+from services.common.cluster import Call, call_each, is_cluster
 from services.engagement.keys import COUNTS_TTL_S, PURGED_COUNTS_TTL_S, CounterKeys
 from services.engagement.service import COMMENTS, LIKES, Counts
 
@@ -240,6 +241,13 @@ def fold(flushes: list[Flush]) -> tuple[array, array, array]:
 
 
 DEFAULT_KEYS = CounterKeys()
+
+
+def _all_cached(post_ids: list[int], bases: list[Counts | None], pending: list[Counts]) -> dict[int, Counts] | None:
+    """`cached`'s answer from a snapshot: None unless every post has its read model."""
+    if any(base is None for base in bases):
+        return None
+    return {p: base + more for p, base, more in zip(post_ids, bases, pending) if base is not None}
 DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
 
 
@@ -318,20 +326,38 @@ class RedisCounters:
         read model (pc:) of one of them (current would read PostgreSQL for it)."""
         if not post_ids:
             return {}
-        bases, pending = await self._read(post_ids, None)
-        if any(base is None for base in bases):
-            return None
-        return {p: base + more for p, base, more in zip(post_ids, bases, pending)}
+        return _all_cached(post_ids, *await self._read(post_ids, None))
+
+    def queue_cached(self, pipe: aioredis.client.Pipeline, post_ids: list[int]
+                     ) -> Callable[[Iterator[Any]], dict[int, Counts] | None]:
+        """`cached`'s read queued on a pipeline of one Redis, for a reader that reads other keys in the same
+        round trip; the function returned takes its replies from the pipeline's, in their order. (EVAL, not
+        EVALSHA: a pipeline would ask SCRIPT EXISTS first, one more round trip.)"""
+        if not post_ids:
+            return lambda replies: {}
+        grouped, calls = self._snapshots(post_ids)
+        for keys, args in calls:
+            pipe.eval(SNAPSHOT, len(keys), *keys, *args)
+        return lambda replies: _all_cached(post_ids, *self._parse(post_ids, grouped, [next(replies) for _ in calls],
+                                                                  None))
 
     async def _read(self, post_ids: list[int], durable: Mapping[int, Counts] | None
                     ) -> tuple[list[Counts | None], list[Counts]]:
         """One snapshot of the posts, in their order: each one's read model (pc:, else its `durable`
         count when given, else None), and what is pending beside it (its shards and unfinished flushes)."""
+        grouped, calls = self._snapshots(post_ids)
+        return self._parse(post_ids, grouped, await call_each(self.client, self._snapshot, calls), durable)
+
+    def _snapshots(self, post_ids: list[int]) -> tuple[dict[int, list[int]], list[Call]]:
+        """The posts by partition, and SNAPSHOT's call for each partition."""
         grouped = self._by_partition(dict.fromkeys(post_ids))
-        replies = await call_each(self.client, self._snapshot, [
-            ([self.partitions[n].flushing, self.partitions[n].dirty],
-             [self.shards, self.partitions[n].prefix, self.partitions[n].counts_prefix, *posts])
-            for n, posts in grouped.items()])
+        return grouped, [([self.partitions[n].flushing, self.partitions[n].dirty],
+                          [self.shards, self.partitions[n].prefix, self.partitions[n].counts_prefix, *posts])
+                         for n, posts in grouped.items()]
+
+    def _parse(self, post_ids: list[int], grouped: dict[int, list[int]], replies: list[Any],
+               durable: Mapping[int, Counts] | None) -> tuple[list[Counts | None], list[Counts]]:
+        """_read's answer from SNAPSHOT's replies, one per partition of `grouped`."""
         found: dict[int, tuple[Counts | None, list[int], list[int]]] = {}
         for posts, reply in zip(grouped.values(), replies):
             flushes, at = reply[0], 1

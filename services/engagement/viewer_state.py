@@ -13,11 +13,24 @@ answer stands until the key expires (VIEWER_STATE_TTL_S after its last fill).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import redis.asyncio as aioredis
 
 from services.engagement.keys import VIEWER_STATE_TTL_S, viewer_state_key
 
 LIKED, SAVED = "l", "s"
+
+
+def _fields(post_ids: list[int]) -> list[str]:
+    return [f"{kind}{p}" for p in post_ids for kind in (LIKED, SAVED)]
+
+
+def _answers(post_ids: list[int], values: list[bytes | None]) -> tuple[dict[int, bool], dict[int, bool]]:
+    liked = {p: v == b"1" for p, v in zip(post_ids, values[0::2]) if v is not None}
+    saved = {p: v == b"1" for p, v in zip(post_ids, values[1::2]) if v is not None}
+    return liked, saved
 
 
 class ViewerStates:
@@ -26,11 +39,13 @@ class ViewerStates:
 
     async def known(self, viewer_id: int, post_ids: list[int]) -> tuple[dict[int, bool], dict[int, bool]]:
         """(liked, saved): the answers cached for these posts; a post absent from a map is not cached."""
-        fields = [f"{kind}{p}" for p in post_ids for kind in (LIKED, SAVED)]
-        values = await self.client.hmget(viewer_state_key(viewer_id), fields)
-        liked = {p: v == b"1" for p, v in zip(post_ids, values[0::2]) if v is not None}
-        saved = {p: v == b"1" for p, v in zip(post_ids, values[1::2]) if v is not None}
-        return liked, saved
+        return _answers(post_ids, await self.client.hmget(viewer_state_key(viewer_id), _fields(post_ids)))
+
+    def queue_known(self, pipe: aioredis.client.Pipeline, viewer_id: int, post_ids: list[int]
+                    ) -> Callable[[Iterator[Any]], tuple[dict[int, bool], dict[int, bool]]]:
+        """`known`'s read queued on a pipeline; the function returned takes its reply from the pipeline's."""
+        pipe.hmget(viewer_state_key(viewer_id), _fields(post_ids))
+        return lambda replies: _answers(post_ids, next(replies))
 
     async def fill(self, viewer_id: int, liked: dict[int, bool], saved: dict[int, bool]) -> None:
         """Answers just read from the rows, for fields nobody set meanwhile."""

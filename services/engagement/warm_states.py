@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
 
 import redis.asyncio as aioredis
 from pictor.engagement.v1 import engagement_service_pb2 as pb
@@ -55,21 +56,50 @@ class WarmStates:
         if not unique:
             return {}
         (liked, saved), counts = await asyncio.gather(self._viewers(viewer_id, unique), self.counters.cached(unique))
-        if counts is None or len(liked) < len(unique) or len(saved) < len(unique):
-            return None
-        return {p: state_proto(PostState(p, shown.likes, shown.comments, liked[p], saved[p]))
-                for p, shown in ((p, counts[p].shown()) for p in unique)}
+        return _states(unique, liked, saved, counts)
+
+    def queue(self, pipe: aioredis.client.Pipeline, viewer_id: int, post_ids: list[int]
+              ) -> Callable[[Iterator[Any]], dict[int, pb.PostState] | None]:
+        """`states`' reads queued on a pipeline of one Redis, for a reader that reads other keys in the same
+        round trip; the function returned gives `states`' answer from the pipeline's replies, taking its own
+        in their order."""
+        unique = list(dict.fromkeys(post_ids))
+        if not unique:
+            return lambda replies: {}
+        counts_from = self.counters.queue_cached(pipe, unique)
+        known_from = (self.viewer_states.queue_known(pipe, viewer_id, unique) if viewer_id
+                      else lambda replies: _nothing_known(unique))
+
+        def answer(replies: Iterator[Any]) -> dict[int, pb.PostState] | None:
+            counts = counts_from(replies)
+            return _states(unique, *known_from(replies), counts)
+        return answer
 
     async def _viewers(self, viewer_id: int, post_ids: list[int]) -> tuple[dict[int, bool], dict[int, bool]]:
         if not viewer_id:
-            return dict.fromkeys(post_ids, False), dict.fromkeys(post_ids, False)
+            return _nothing_known(post_ids)
         return await self.viewer_states.known(viewer_id, post_ids)
+
+
+def _nothing_known(post_ids: list[int]) -> tuple[dict[int, bool], dict[int, bool]]:
+    """A signed-out viewer's likes and saves: none."""
+    return dict.fromkeys(post_ids, False), dict.fromkeys(post_ids, False)
+
+
+def _states(post_ids: list[int], liked: dict[int, bool], saved: dict[int, bool], counts: Mapping[int, Counts] | None
+            ) -> dict[int, pb.PostState] | None:
+    """The posts' states from what Redis held, or None when it did not hold all of it."""
+    if counts is None or len(liked) < len(post_ids) or len(saved) < len(post_ids):
+        return None
+    return {p: state_proto(PostState(p, shown.likes, shown.comments, liked[p], saved[p]))
+            for p, shown in ((p, counts[p].shown()) for p in post_ids)}
 
 
 class CachedStates:
     """GetPostStates' answers: from engagement's cache when it holds them all, else from engagement."""
 
     def __init__(self, client: aioredis.Redis, engagement: EngagementClient) -> None:
+        self.client = client
         self.warm = WarmStates(client)
         self.engagement = engagement
 
@@ -82,3 +112,15 @@ class CachedStates:
             log.warning("engagement's cache not read (%s); asking engagement", error)
             cached = None
         return cached if cached is not None else await self.engagement.post_states_if_up(viewer_id, post_ids)
+
+    def queue(self, pipe: aioredis.client.Pipeline, viewer_id: int, post_ids: list[int]
+              ) -> Callable[[Iterator[Any]], Awaitable[dict[int, pb.PostState]]]:
+        """post_states_if_up with the cache's reads queued on a pipeline of one Redis (self.client's): the
+        function returned answers from the pipeline's replies, or asks engagement when they lack an answer.
+        (A pipeline that fails fails its caller: its other reads failed with it.)"""
+        cached_from = self.warm.queue(pipe, viewer_id, post_ids)
+
+        async def answer(replies: Iterator[Any]) -> dict[int, pb.PostState]:
+            cached = cached_from(replies)
+            return cached if cached is not None else await self.engagement.post_states_if_up(viewer_id, post_ids)
+        return answer

@@ -7,6 +7,7 @@ keep and fill, read here and never written:
 - counts, liked_by_me and saved_by_me from engagement's
   (services.engagement.warm_states.CachedStates); unless all of them are
   there, engagement is asked (GetPostStates), and fills what it lacked.
+On one Redis both are read in one pipeline (CacheReads): one round trip.
 
 Who may see which post is already settled by the feed's own keys: a page
 holds posts of the viewer, of authors they follow (approved follows only) and
@@ -44,7 +45,9 @@ from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
 
+from services.common.cluster import is_cluster
 from services.common.wire import message_field, varint_field
+from services.engagement.warm_states import CachedStates
 from services.media.signing import ExpiryKey
 from services.posts.cache import TOMBSTONE, PostCache, all_ready, compact, lives_on, seen_by, signed_queries, url_expiry
 
@@ -62,8 +65,11 @@ class PostsReader(Protocol):
                             ) -> list[posts_pb2.Post]: ...
 
 
-class StatesReader(Protocol):
-    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]: ...
+class CacheReader(Protocol):
+    """What a page reads of caches other services keep: posts' cached bytes (TOMBSTONE or None where it
+    holds no shape) and the viewer's states."""
+
+    async def read(self, viewer_id: int, post_ids: list[int]) -> tuple[list[bytes | None], dict[int, PostState]]: ...
 
 
 class KeySource(Protocol):
@@ -188,12 +194,31 @@ def page_reply(posts: list[bytes], next_page_token: str) -> bytes:
     return b"".join(parts)
 
 
-class FeedPages:
-    def __init__(self, cache: PostCache, posts: PostsReader, engagement: StatesReader, keys: SigningKeys,
-                 shapes: CompactShapes | None = None) -> None:
+class CacheReads:
+    """A page's reads of posts' cache and engagement's (CachedStates): one pipeline on one Redis, so one
+    round trip, not three; on a Redis Cluster, whose MGET spans slots, both reads at once."""
+
+    def __init__(self, cache: PostCache, states: CachedStates) -> None:
         self.cache = cache
+        self.states = states
+        self.pipelined = not is_cluster(cache.client) and states.client is cache.client
+
+    async def read(self, viewer_id: int, post_ids: list[int]) -> tuple[list[bytes | None], dict[int, PostState]]:
+        if not self.pipelined:
+            return await asyncio.gather(self.cache.read_bytes(post_ids),
+                                        self.states.post_states_if_up(viewer_id, post_ids))
+        async with self.cache.client.pipeline(transaction=False) as pipe:
+            shapes_from = self.cache.queue_read_bytes(pipe, post_ids)
+            states_from = self.states.queue(pipe, viewer_id, post_ids)
+            replies = iter(await pipe.execute())
+        return shapes_from(replies), await states_from(replies)
+
+
+class FeedPages:
+    def __init__(self, caches: CacheReader, posts: PostsReader, keys: SigningKeys,
+                 shapes: CompactShapes | None = None) -> None:
+        self.caches = caches
         self.posts = posts
-        self.engagement = engagement
         self.keys = keys
         self.shapes = shapes or CompactShapes()
 
@@ -202,8 +227,7 @@ class FeedPages:
         ones left out."""
         if not post_ids:
             return []
-        cached, states = await asyncio.gather(self.cache.read_bytes(post_ids),
-                                              self.engagement.post_states_if_up(viewer_id, post_ids))
+        cached, states = await self.caches.read(viewer_id, post_ids)
         now = time.time()
         shapes: dict[int, Shape | None] = {}
         stale: dict[int, Shape] = {}

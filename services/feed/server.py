@@ -11,7 +11,7 @@ from services.common.registry import by_name
 from services.engagement.warm_states import CachedStates
 from services.feed.config import FeedConfig
 from services.feed.erasure import FeedEraser
-from services.feed.pages import FeedPages, SigningKeys
+from services.feed.pages import CacheReads, FeedPages, SigningKeys
 from services.feed.service import FeedService
 from services.feed.servicer import FeedServicer, add_to_server
 from services.feed.sources import MeshSources
@@ -24,7 +24,7 @@ SPEC = by_name("feed")
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
     settings, channels = resources.settings, resources.channels()
     redis, posts = resources.redis(), PostsClient(channels)
-    pages = FeedPages(PostCache(redis), posts, CachedStates(redis, EngagementClient(channels)),
+    pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels))), posts,
                       SigningKeys(MediaClient(channels)))
     erasure.start(resources, "feed", FeedEraser(redis).erase_user)
     service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 from google.protobuf.message import Message
@@ -189,6 +190,13 @@ class PostCache:
     async def read_bytes(self, post_ids: list[int]) -> list[bytes | None]:
         """What the cache holds for each post, as it holds it: a serialized shape, TOMBSTONE, or None."""
         return await mget(self.client, [cached_post_key(i) for i in post_ids])
+
+    def queue_read_bytes(self, pipe: aioredis.client.Pipeline, post_ids: list[int]
+                         ) -> Callable[[Iterator[Any]], list[bytes | None]]:
+        """read_bytes queued on a pipeline of one Redis (one MGET: on a cluster, the keys span slots); the
+        function returned takes its reply from the pipeline's."""
+        pipe.mget([cached_post_key(i) for i in post_ids])
+        return lambda replies: next(replies)
 
     async def get(self, post_ids: list[int]) -> dict[int, posts_pb2.Post | None]:
         """Cached shapes fit to serve by id; None for a post known deleted; absent when not cached or stale."""

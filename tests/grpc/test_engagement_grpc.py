@@ -16,12 +16,17 @@ from google.rpc import error_details_pb2
 from pictor.engagement.v1 import engagement_service_pb2 as pb
 from pictor.engagement.v1 import engagement_service_pb2_grpc
 
+from services.common.cluster import is_cluster
 from services.common.db import shard_schema
 from services.common.dependencies import async_redis
 from services.common.ids import IdAllocator, shard_of
 from services.engagement.bench import seed_users
+from services.engagement.keys import viewer_state_key
 from services.engagement.server import SPEC, setup
-from services.engagement.warm_states import WarmStates
+from services.engagement.warm_states import CachedStates, WarmStates
+from services.feed.pages import CacheReads
+from services.posts.cache import PostCache
+from services.posts.keys import cached_post_key
 from tests.grpc.status import error_info
 
 
@@ -189,6 +194,50 @@ async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(st
                                                                                             (0, False)]
     finally:
         await client.aclose()
+
+class ThroughStub:
+    """EngagementClient.post_states_if_up over the stub, counting what it was asked."""
+
+    def __init__(self, stub) -> None:
+        self.stub, self.asked = stub, []
+
+    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, pb.PostState]:
+        self.asked.append(post_ids)
+        reply = await self.stub.GetPostStates(pb.GetPostStatesRequest(viewer_id=viewer_id, post_ids=post_ids),
+                                              timeout=5)
+        return {s.post_id: s for s in reply.states}
+
+
+async def test_a_feed_page_reads_states_beside_posts_cache_as_it_would_alone(stub, new_user, new_post, settings):
+    """What a feed page reads of the caches (services.feed.pages.CacheReads, one pipeline on one Redis):
+    posts' cached bytes, and each state as GetPostStates gives it, engagement asked only while its cache
+    lacks one; the signed-out viewer's too."""
+    author, fan, other = new_user(), new_user(), new_user()
+    liked, saved, untouched = posts = [new_post(author) for _ in range(3)]
+    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=fan.metadata, timeout=5)
+    await stub.SavePost(pb.SavePostRequest(post_id=saved), metadata=fan.metadata, timeout=5)
+    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=other.metadata, timeout=5)
+    client = async_redis(settings.redis_url)
+    try:
+        await client.set(cached_post_key(untouched), b"shape", ex=60)
+        engagement = ThroughStub(stub)
+        reads = CacheReads(PostCache(client), CachedStates(client, engagement))
+        assert reads.pipelined is not is_cluster(client)
+        expected = await stub.GetPostStates(pb.GetPostStatesRequest(viewer_id=fan.id, post_ids=posts), timeout=5)
+        await client.delete(viewer_state_key(fan.id))  # the fan's answers no longer cached
+        cached, states = await reads.read(fan.id, posts)
+        assert cached == await PostCache(client).read_bytes(posts) and cached[2] == b"shape"
+        assert states == {s.post_id: s for s in expected.states} and engagement.asked == [posts]
+        cached, states = await reads.read(fan.id, [untouched, liked, saved])  # now warm, in another order
+        assert states == {s.post_id: s for s in expected.states} and len(engagement.asked) == 1
+        assert cached == await PostCache(client).read_bytes([untouched, liked, saved]) and cached[0] == b"shape"
+        _, signed_out = await reads.read(0, posts)
+        assert [(signed_out[p].like_count, signed_out[p].liked_by_me, signed_out[p].saved_by_me) for p in posts] == [
+            (2, False, False), (0, False, False), (0, False, False)]
+        assert len(engagement.asked) == 1
+    finally:
+        await client.aclose()
+
 
 async def test_likers_are_hydrated_users(stub, new_user, new_post):
     author, fan = new_user(), new_user()

@@ -168,14 +168,14 @@ async def test_without_medias_key_media_is_asked_again_only_after_a_pause():
     assert await keys.current(now + KEY_RETRY_S) == SIGNER.current_key(time.time()) and media.asked == 2
 
 
-class Cache:
-    """posts' cache as the feed reads it: the cached bytes of each post."""
+class Caches:
+    """The caches as the feed reads them: posts' cached bytes of each post, and no viewer's state."""
 
     def __init__(self, posts: list[posts_pb2.Post]) -> None:
         self.raw = {p.id: p.SerializeToString() for p in posts}
 
-    async def read_bytes(self, post_ids: list[int]) -> list[bytes | None]:
-        return [self.raw.get(p) for p in post_ids]
+    async def read(self, viewer_id: int, post_ids: list[int]) -> tuple[list[bytes | None], dict[int, PostState]]:
+        return [self.raw.get(p) for p in post_ids], {}
 
 
 class Posts:
@@ -188,22 +188,17 @@ class Posts:
         return [self.posts[p] for p in post_ids]
 
 
-class States:
-    async def post_states_if_up(self, viewer_id: int, post_ids: list[int]) -> dict[int, PostState]:
-        return {}
-
-
 async def test_stale_shapes_go_to_posts_while_media_cannot_give_its_key_and_not_once_it_can():
     stale, fresh = signed_shape(1, time.time() - 600), signed_shape(2, time.time())
     signed_now = signed_shape(1, time.time())
     media, posts = Media(failing=True), Posts([signed_now])
-    pages = FeedPages(Cache([stale, fresh]), posts, States(), SigningKeys(media))
+    pages = FeedPages(Caches([stale, fresh]), posts, SigningKeys(media))
 
     page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
     assert posts.asked == [[1]] and [p.id for p in page] == [1, 2]
     assert page[0] == compact(signed_now)  # posts' fresh signatures, not the stale ones
 
     media.failing = False
-    pages = FeedPages(Cache([stale, fresh]), posts, States(), SigningKeys(media))
+    pages = FeedPages(Caches([stale, fresh]), posts, SigningKeys(media))
     page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
     assert posts.asked == [[1]] and url_expiry(page[0]) > url_expiry(stale)  # signed by the feed itself
