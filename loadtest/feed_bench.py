@@ -117,17 +117,17 @@ async def warm_up(settings: Settings, tokens: dict[int, str], connections: int) 
     """Every user's first page once, as readers who opened the app before: what a warm page is
     (the posts' shapes and each reader's liked/saved answers cached). Progress on stderr."""
     queue = list(tokens.values())
-    total, started, failed = len(queue), time.perf_counter(), 0
+    total, started, failed, done = len(queue), time.perf_counter(), 0, 0
 
     async def worker() -> None:
-        nonlocal failed
+        nonlocal failed, done
         client = HttpClient("127.0.0.1", settings.gateway_port)
         try:
             while queue:
                 status, _ = await client.get(FEED_PATH, queue.pop())
                 failed += status != 200
-                done = total - len(queue)
-                if done % 250 == 0:
+                done += 1  # pages answered (not taken from the queue: the last ones are still in flight)
+                if done % 250 == 0 or done == total:
                     elapsed = time.perf_counter() - started
                     print(f"warm-up: {done}/{total} pages, ~{elapsed / done * (total - done):.0f} s left",
                           file=sys.stderr, flush=True)
