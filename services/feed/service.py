@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -52,8 +53,8 @@ class FeedService:
 
     async def rebuild(self, user_id: int) -> None:
         """Rebuild a user's feed from PostgreSQL (new, inactive, or Redis lost it)."""
-        following = await self.sources.following_ids(user_id)
-        muted, blocked = await self.sources.exclusions(user_id)
+        following, (muted, blocked) = await asyncio.gather(self.sources.following_ids(user_id),
+                                                           self.sources.exclusions(user_id))
         counts = await self.sources.follower_counts(following) if following else {}
         celebrities = {u for u, n in counts.items() if n >= self.config.celebrity_threshold}
         pushed_authors = [u for u in following if u not in celebrities]
