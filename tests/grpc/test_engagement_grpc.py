@@ -172,14 +172,22 @@ async def test_post_states_say_what_the_viewer_liked_and_saved(stub, new_user, n
 
 
 
-async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(stub, new_user, new_post, settings):
-    """What the feed reads (services.engagement.warm_states): nothing until engagement has answered the
-    viewer about every post; then the same answers, the viewer's like and save and another's like in."""
+async def liked_saved_untouched(stub, new_user, new_post) -> tuple[User, list[int]]:
+    """A fan, and three posts of another: the fan liked the first (and so did someone else), saved the
+    second, left the third alone."""
     author, fan, other = new_user(), new_user(), new_user()
-    liked, saved, untouched = posts = [new_post(author) for _ in range(3)]
+    liked, saved, _ = posts = [new_post(author) for _ in range(3)]
     await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=fan.metadata, timeout=5)
     await stub.SavePost(pb.SavePostRequest(post_id=saved), metadata=fan.metadata, timeout=5)
     await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=other.metadata, timeout=5)
+    return fan, posts
+
+
+async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(stub, new_user, new_post, settings):
+    """What the feed reads (services.engagement.warm_states): nothing until engagement has answered the
+    viewer about every post; then the same answers, the viewer's like and save and another's like in."""
+    fan, posts = await liked_saved_untouched(stub, new_user, new_post)
+    untouched = posts[2]
     client = async_redis(settings.redis_url)
     try:
         warm = WarmStates(client)
@@ -194,6 +202,7 @@ async def test_warm_states_answer_as_get_post_states_once_it_filled_the_cache(st
                                                                                             (0, False)]
     finally:
         await client.aclose()
+
 
 class ThroughStub:
     """EngagementClient.post_states_if_up over the stub, counting what it was asked."""
@@ -212,11 +221,8 @@ async def test_a_feed_page_reads_states_beside_posts_cache_as_it_would_alone(stu
     """What a feed page reads of the caches (services.feed.pages.CacheReads, one pipeline on one Redis):
     posts' cached bytes, and each state as GetPostStates gives it, engagement asked only while its cache
     lacks one; the signed-out viewer's too."""
-    author, fan, other = new_user(), new_user(), new_user()
-    liked, saved, untouched = posts = [new_post(author) for _ in range(3)]
-    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=fan.metadata, timeout=5)
-    await stub.SavePost(pb.SavePostRequest(post_id=saved), metadata=fan.metadata, timeout=5)
-    await stub.LikePost(pb.LikePostRequest(post_id=liked), metadata=other.metadata, timeout=5)
+    fan, posts = await liked_saved_untouched(stub, new_user, new_post)
+    liked, saved, untouched = posts
     client = async_redis(settings.redis_url)
     try:
         await client.set(cached_post_key(untouched), b"shape", ex=60)
