@@ -241,6 +241,7 @@ def fold(flushes: list[Flush]) -> tuple[array, array, array]:
 
 
 DEFAULT_KEYS = CounterKeys()
+DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
 
 
 def _all_cached(post_ids: list[int], bases: list[Counts | None], pending: list[Counts]) -> dict[int, Counts] | None:
@@ -248,7 +249,6 @@ def _all_cached(post_ids: list[int], bases: list[Counts | None], pending: list[C
     if any(base is None for base in bases):
         return None
     return {p: base + more for p, base, more in zip(post_ids, bases, pending) if base is not None}
-DurableCounts = Callable[[list[int]], Awaitable[Mapping[int, Counts]]]
 
 
 class RedisCounters:
