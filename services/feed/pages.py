@@ -211,7 +211,8 @@ class CacheReads:
             shapes_from = self.cache.queue_read_bytes(pipe, post_ids)
             states_from = self.states.queue(pipe, viewer_id, post_ids)
             replies = iter(await pipe.execute())
-        return shapes_from(replies), await states_from(replies)
+        shapes = shapes_from(replies)
+        return shapes, await self.states.or_engagement(viewer_id, post_ids, states_from(replies))
 
 
 class FeedPages:

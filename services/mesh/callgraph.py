@@ -5,7 +5,8 @@
 
 Static, from the sources (nothing runs): for every service of the registry,
 its servicer's handlers are followed through the calls they make, into the
-service's own modules and services/common, until they reach a gRPC stub
+service's own modules, services/common and the modules of other services
+they import (the feed's read of engagement's cache), until they reach a gRPC stub
 (`self._stub.Method(...)` on a `...ServiceStub(channels.channel("name"))`):
 that is an edge from the handler to that service's method.
 
@@ -103,7 +104,8 @@ def _stub_target(value: ast.expr, stub_services: dict[str, str]) -> str | None:
 
 
 class Universe:
-    """The classes and functions one service's handlers can reach: its own modules and services/common."""
+    """The classes and functions one service's handlers can reach: its own modules, services/common, and the
+    modules of other services that these import."""
 
     def __init__(self, service: str, root: Path = SERVICES_DIR) -> None:
         self.service = service
@@ -114,6 +116,13 @@ class Universe:
         self.imports: dict[str, dict[str, str]] = {}  # module -> local name -> defining module
         for path in sorted([*(root / service).glob("*.py"), *(root / "common").glob("*.py")]):
             self._load(f"{path.parent.name}.{path.stem}", ast.parse(path.read_text(), str(path)))
+        # Other services' modules these import run in this process too (the feed reads engagement's cache
+        # through services.engagement.warm_states, which asks engagement when it lacks an answer).
+        for module in sorted({m for imported in list(self.imports.values()) for m in imported.values()}
+                             - set(self.functions)):
+            path = root / f"{module.replace('.', '/')}.py"
+            if path.is_file():
+                self._load(module, ast.parse(path.read_text(), str(path)))
         self._inherit()
 
     def _inherit(self) -> None:

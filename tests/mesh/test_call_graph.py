@@ -66,6 +66,12 @@ def test_engagement_checks_visibility_with_the_narrow_rpc_not_a_hydration(graph)
                    if rpc.service == "engagement")
 
 
+def test_the_feed_reaches_engagement_through_the_module_of_engagement_it_imports(graph):
+    # The feed reads engagement's cache with services.engagement.warm_states, which asks engagement
+    # (GetPostStates) when the cache lacks an answer: another service's module, followed all the same.
+    assert Rpc("engagement", "GetPostStates") in graph[Rpc("feed", "GetFeed")]
+
+
 def test_a_loop_through_another_service_fails(tmp_path):
     # The tree as it is, plus one call: GetPostStates (which posts' hydration calls)
     # asking posts who may see the posts.
