@@ -100,11 +100,14 @@ class Database:
         shard_map = with_placements(self.configured_map, dict(rows))
         if shard_map == self.settings.shard_map:
             return False
-        self.settings = replace(self.settings, shard_map=shard_map)
-        for url in self.settings.database_urls:
+        moved = replace(self.settings, shard_map=shard_map)
+        # Pools first, the map after: a request that reads the new map finds its database's pool open.
+        for url in moved.database_urls:
             if url not in self._pools:
-                self._pools[url] = self._new_pool(url)
-                await self._pools[url].open(wait=False)
+                pool = self._new_pool(url)
+                await pool.open(wait=False)
+                self._pools[url] = pool
+        self.settings = moved
         log.warning("shard map changed: %s", ", ".join(f"{r.first}-{r.last} at {database_label(r.url)}"
                                                         for r in shard_map))
         self._map_changed.set()
@@ -257,13 +260,16 @@ class Database:
         to both sides of an edge commit together on the embedded default. Across
         databases each side commits on its own (writers keep those idempotent).
         """
+        # The map read once: it may change while the connections are taken (a shard move's cutover), and
+        # a write then reaches the old database, which refuses it (503, try again), never a KeyError.
+        urls = [self.settings.database_for_shard(s) for s in shards]
         async with AsyncExitStack() as stack:
             by_url: dict[str, psycopg.AsyncConnection] = {}
-            for url in dict.fromkeys(self.settings.database_for_shard(s) for s in shards):
+            for url in dict.fromkeys(urls):
                 conn = await stack.enter_async_context(self._pools[url].connection())
                 await stack.enter_async_context(conn.transaction())
                 by_url[url] = conn
-            yield [by_url[self.settings.database_for_shard(s)] for s in shards]
+            yield [by_url[url] for url in urls]
 
 
 # --- migrations -------------------------------------------------------------
