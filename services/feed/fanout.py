@@ -15,7 +15,9 @@ fan-out spends nothing on feeds nobody is reading. While the classes cannot
 be read (realtime down) everyone takes the push, as before classes existed.
 POPULAR authors are the feed's celebrities (the same threshold,
 PICTOR_FEED_CELEBRITY_THRESHOLD, read from the author's follower count at
-once rather than from the classifier's next sweep): pulled at read time.
+once rather than from the classifier's next sweep): pulled at read time. The
+celebrities set is marked here, at each post, and a rebuild pushes every
+followed author not in it (FeedService.rebuild).
 """
 
 from __future__ import annotations

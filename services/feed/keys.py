@@ -6,7 +6,8 @@ Written by the feed service and its fan-out worker only; read by them only.
                              the shared post-list format (services.common.timelines)
   fol:{<user>}       SET     whom the user follows (for pulling celebrity timelines)
   excl:{<user>}      SET     authors the user muted or is blocked with
-  celebrities        SET     authors whose posts are pulled at read time, not pushed
+  celebrities        SET     authors whose posts are pulled at read time, not pushed: marked
+                             at each post by the fan-out, read by a rebuild to push the rest
   aff:<viewer>       HASH    author_id -> the viewer's affinity for that author, 0..1
   feat:<post>        STRING  "<likes>:<comments>": the post's engagement as the feed has
                              counted it from engagement's events (the ranker's input; a

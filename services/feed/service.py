@@ -21,11 +21,10 @@ REBUILD_BATCH = 1000  # authors per RebuildTimelines call
 
 
 class Sources(Protocol):
-    """The sources of truth a feed is rebuilt from (graph, posts, accounts)."""
+    """The sources of truth a feed is rebuilt from (graph, posts)."""
 
     async def following_ids(self, user_id: int) -> list[int]: ...
     async def exclusions(self, user_id: int) -> tuple[list[int], list[int]]: ...
-    async def follower_counts(self, user_ids: list[int]) -> dict[int, int]: ...
     async def recent_posts(self, author_ids: list[int], limit: int) -> list[tuple[int, int]]: ...
 
 
@@ -55,11 +54,11 @@ class FeedService:
         """Rebuild a user's feed from PostgreSQL (new, inactive, or Redis lost it)."""
         following, (muted, blocked) = await asyncio.gather(self.sources.following_ids(user_id),
                                                            self.sources.exclusions(user_id))
-        counts = await self.sources.follower_counts(following) if following else {}
-        celebrities = {u for u, n in counts.items() if n >= self.config.celebrity_threshold}
+        # Pages pull the followed celebrities' timelines; the rest is pushed, starting here.
+        celebrities = await self.store.celebrities_among(following)
         pushed_authors = [u for u in following if u not in celebrities]
         posts = await self.sources.recent_posts(pushed_authors, self.config.max_items) if pushed_authors else []
-        await self.store.build(user_id, posts, following, {*muted, *blocked}, celebrities, self.config.ttl_s)
+        await self.store.build(user_id, posts, following, {*muted, *blocked}, self.config.ttl_s)
 
     async def rebuild_timelines(self, author_ids: list[int]) -> None:
         """Authors' timelines are posts' keys: posts rebuilds those Redis lost."""

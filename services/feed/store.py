@@ -67,6 +67,7 @@ class Candidates:
 
 TOUCH_EVERY_S = 3600.0
 MAX_TOUCHED = 100_000
+CELEBRITY_BATCH = 10_000  # members asked per SMISMEMBER
 
 
 def _ints(members: Iterable[bytes]) -> set[int]:
@@ -167,7 +168,7 @@ class FeedStore:
     # --- builds ------------------------------------------------------------
 
     async def build(self, user_id: int, posts: list[tuple[int, int]], following: list[int], excluded: set[int],
-                    celebrities: set[int], ttl_s: int) -> None:
+                    ttl_s: int) -> None:
         """Write a user's feed keys whole, in one transaction."""
         feed = {SENTINEL: 0, **{f"{p}:{a}": score(p) for p, a in posts}}
         async with self.client.pipeline(transaction=True) as pipe:
@@ -178,8 +179,17 @@ class FeedStore:
             for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                 pipe.expire(key, ttl_s)
             await pipe.execute()
-        if celebrities:  # not the user's slot
-            await self.client.sadd(CELEBRITIES, *celebrities)
+
+    async def celebrities_among(self, user_ids: list[int]) -> set[int]:
+        """Which of the users are celebrities: their posts are pulled at read time, everyone else's pushed.
+
+        The set is the fan-out's, marked at each post (FanOut.on_post_created), so a rebuild pushes
+        exactly the authors the pages will not pull; a lost set only means more is pushed."""
+        found: set[int] = set()
+        for start in range(0, len(user_ids), CELEBRITY_BATCH):
+            batch = user_ids[start:start + CELEBRITY_BATCH]
+            found.update(u for u, yes in zip(batch, await self.client.smismember(CELEBRITIES, batch)) if yes)
+        return found
 
     # --- changes from events --------------------------------------------------
 

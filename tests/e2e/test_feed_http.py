@@ -96,6 +96,23 @@ def test_new_post_reaches_followers_and_the_author_at_once(new_user, settle):
     assert read_feed(fan) == [post_id]
 
 
+def test_an_author_who_became_a_celebrity_since_posting_is_pushed_at_a_rebuild_then_pulled(new_user, settle):
+    """Whom a rebuild pushes is whom the pages do not pull: the authors the fan-out has not marked as
+    celebrities at their last post, however many followers they have now (the threshold is 3)."""
+    author, fans = new_user(), [new_user() for _ in range(3)]
+    media = author.upload(small_jpeg(), "image/jpeg").json["id"]
+    first = post(author, media, "before the followers")
+    settle()  # marked not a celebrity: no followers then
+    for fan in fans:
+        fan.post(f"/v1/users/{author.id}/follow")
+    settle()
+    assert read_feed(fans[0]) == [first]  # a rebuild: pushed, though the author has 3 followers now
+    second = post(author, media, "a celebrity now")
+    settle()
+    assert read_feed(fans[0]) == [second, first]  # the new one pulled from the timeline, none twice
+    assert read_feed(fans[1]) == [second, first]  # built after the mark: both pulled
+
+
 def test_unfollow_delete_block_and_mute_take_posts_out(new_user, settle):
     author, fan = new_user(), new_user()
     media_id = author.upload(small_jpeg(), "image/jpeg").json["id"]

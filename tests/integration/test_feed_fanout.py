@@ -41,7 +41,7 @@ async def fanned_out(client, ids, classes_by_index: list[set[str]] | None, known
     author, post = ids.new_id(1), ids.new_id(1)
     followers = [ids.new_id(2) for _ in range(4)]
     for f in followers:
-        await store.build(f, [], [author], set(), set(), TTL_S)
+        await store.build(f, [], [author], set(), TTL_S)
     classes = dict(zip(followers, classes_by_index, strict=True)) if known else None
     fanout = FanOut(store, Sources(followers, classes), FeedConfig(), RankingFeatures(client))
     await fanout.on_post_created(post, author)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from services.common.timelines import Timelines
+from services.feed import store as store_module
 from services.feed.keys import CELEBRITIES, feed_key
 from services.feed.store import TOUCH_EVERY_S, FeedStore
 from services.posts.keys import timeline_key
@@ -23,7 +24,7 @@ class Clock:
 async def test_reads_push_a_feeds_expiry_back_once_an_hour(client, ids):
     clock, user = Clock(), ids.new_id(1)
     store = FeedStore(client, clock)
-    await store.build(user, [(ids.new_id(2), ids.new_id(3))], [], set(), set(), TTL_S)
+    await store.build(user, [(ids.new_id(2), ids.new_id(3))], [], set(), TTL_S)
     await client.expire(feed_key(user), 100)
     await store.candidates(user, None, 10, TTL_S)
     assert await client.ttl(feed_key(user)) > TTL_S - 60  # the first read pushes it back
@@ -41,6 +42,19 @@ async def test_a_read_reports_a_missing_feed_and_missing_timelines(client, ids):
     assert found.feed_missing and found.missing_timelines == [user]
 
 
+async def test_celebrities_among_names_the_marked_authors_in_batches(client, ids, monkeypatch):
+    monkeypatch.setattr(store_module, "CELEBRITY_BATCH", 2)
+    store = FeedStore(client)
+    users = [ids.new_id(1) for _ in range(5)]
+    for user in users[1::2]:
+        await store.set_celebrity(user, True)
+    await store.set_celebrity(users[4], False)  # never marked: nothing to take back
+    assert await store.celebrities_among(users) == {users[1], users[3]}
+    await store.set_celebrity(users[3], False)
+    assert await store.celebrities_among(users) == {users[1]}
+    assert await store.celebrities_among([]) == set()
+
+
 async def test_one_script_reads_what_the_clusters_pipelines_read(client, ids):
     """On one Redis a page's candidates come from one script (CANDIDATES); on a Redis Cluster from
     pipelines per slot. Both give the same lists: pushed posts, the reader's own, each followed
@@ -54,7 +68,9 @@ async def test_one_script_reads_what_the_clusters_pipelines_read(client, ids):
     own, starred = [(posts[1], user), (posts[9], user)], [(posts[2], star), (posts[7], star), (posts[10], star)]
     script, pipelined = FeedStore(client), FeedStore(client)
     pipelined.cluster = True  # the cluster's reads, which work on one Redis too
-    await script.build(user, pushed, [friend, muted, star, lost_star], {muted}, {star, lost_star}, TTL_S)
+    await script.build(user, pushed, [friend, muted, star, lost_star], {muted}, TTL_S)
+    for celebrity in (star, lost_star):
+        await script.set_celebrity(celebrity, True)
     timelines = Timelines(client)
     await timelines.replace(timeline_key(user), own)
     await timelines.replace(timeline_key(star), starred)
