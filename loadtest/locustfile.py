@@ -34,9 +34,15 @@ from collections.abc import Callable
 
 import gevent
 import grpc
+import grpc.experimental.gevent as grpc_gevent
 from locust import FastHttpUser, LoadTestShape, User, between, events, task
 
 from services.common.stats import percentiles
+
+# gRPC's C core waits for a call outside gevent's hub unless told of it: each MeshUser call then stalled
+# every simulated user for its whole duration, and the HTTP requests in flight counted that stall as
+# their latency. After locust's monkey-patching (its import), before any channel.
+grpc_gevent.init_gevent()
 
 SEED_USERS = int(os.environ.get("SEED_USERS") or 100_000)
 SEED_PASSWORD = os.environ.get("SEED_PASSWORD") or "pictor-seed"
