@@ -125,10 +125,7 @@ class FeedStore:
                 for key in (feed_key(user_id), following_key(user_id), excluded_key(user_id)):
                     pipe.expire(key, ttl_s)
             feed_built, own_built, pushed, own, excluded, following, *_ = await pipe.execute()
-        celebrity_ids = sorted(_ints(following))
-        if celebrity_ids:
-            flags = await self.client.smismember(CELEBRITIES, celebrity_ids)
-            celebrity_ids = [c for c, yes in zip(celebrity_ids, flags) if yes]
+        celebrity_ids = sorted(await self.celebrities_among(list(_ints(following))))
         celebrities = []
         if celebrity_ids:
             async with self.client.pipeline(transaction=False) as pipe:
