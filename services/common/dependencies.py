@@ -45,6 +45,11 @@ REDIS_CONNECT_TIMEOUT_S = 1.0
 REDIS_MAX_CONNECTIONS = 200
 PROBE_INTERVAL_S = 0.5
 PROBE_TIMEOUT_S = 1.0
+# After the timeout, how long a probe still gets before it counts as unanswered. A process that did
+# not run for a while (its loop held by a long callback, or the machine's cores all busy) finds the
+# answer that came meanwhile and its own timeout due in the same turn of the loop, and the timeout
+# is handled first: the answer needs a few more turns of the loop to be read.
+PROBE_GRACE_S = 0.05
 # How long closing one thing (a pool, a client, a worker pool) may take on the way out.
 CLOSE_TIMEOUT_S = 10.0
 
@@ -303,6 +308,8 @@ class DependencyWatcher:
         # psycopg query first tries to cancel on the server, which (stopped) may not answer for seconds.
         task = asyncio.ensure_future(dependency.probe())
         done, _ = await asyncio.wait({task}, timeout=self.timeout_s)
+        if not done:
+            done, _ = await asyncio.wait({task}, timeout=PROBE_GRACE_S)
         if not done:
             task.cancel()
             task.add_done_callback(ignore_outcome)

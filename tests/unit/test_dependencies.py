@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg
 import psycopg_pool
@@ -88,6 +89,24 @@ async def test_a_probe_that_never_answers_is_down_after_the_timeout_without_wait
     store.hang = True
     await asyncio.wait_for(watcher.check_once(), 1)
     assert watcher.reason == DATABASE_UNAVAILABLE
+
+
+async def test_an_answer_that_came_while_the_process_was_stalled_past_the_timeout_is_not_an_outage():
+    loop = asyncio.get_running_loop()
+    answered = loop.create_future()
+
+    async def probe() -> None:
+        await answered
+        for _ in range(3):  # reading a reply takes a few turns of the loop
+            await asyncio.sleep(0)
+
+    changes: list[bool] = []
+    watcher = watcher_of(FakeStore(), changes)
+    watcher.dependencies = [Dependency("store", DATABASE_UNAVAILABLE, probe)]
+    loop.call_later(0.01, time.sleep, 0.2)  # the loop held past the probe's 0.05 s timeout...
+    loop.call_later(0.02, answered.set_result, None)  # ...while the answer came
+    await watcher.check_once()
+    assert watcher.reason is None and changes == []
 
 
 async def test_resources_close_goes_on_past_a_closer_that_hangs_and_names_it(monkeypatch, caplog):
