@@ -190,6 +190,10 @@ def test_feed_posts_carry_the_full_post_shape_with_compact_media(new_user, settl
     # A photo goes without what only a video or its owner's reads need (PHOTO and READY when absent).
     assert not {"kind", "state", "failure_reason", "duration_ms", "has_audio", "owner_id"} & set(media)
     assert author.get(f"/v1/media/{media['id']}").json["kind"] == "PHOTO"
+    # An empty alt text and an author without an avatar go out of lists; the post itself says "" for both.
+    assert "alt_text" not in media and "avatar_url" not in item["author"]
+    full = fan.get(f"/v1/posts/{post_id}").json
+    assert full["media"][0]["alt_text"] == "" and full["author"]["avatar_url"] == ""
     for size in media["sizes"]:
         for ext in ("jpg", "webp"):
             assert fan.get(path_of(media["url_template"].replace("{variant}", f"{size}.{ext}"))).status == 200
