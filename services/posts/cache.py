@@ -140,7 +140,7 @@ def compact(post: posts_pb2.Post) -> posts_pb2.Post:
             media.ClearField(name)
         if not media.alt_text:
             media.ClearField("alt_text")
-    if not post.author.avatar_url:
+    if post.HasField("author") and not post.author.avatar_url:  # (clearing a field of an absent author sets it)
         post.author.ClearField("avatar_url")
     return post
 

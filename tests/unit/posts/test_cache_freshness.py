@@ -1,11 +1,12 @@
-"""When a cached post shape may be served (its media URLs have URL_LIFE_S left), and re-signing one."""
+"""When a cached post shape may be served (its media URLs have URL_LIFE_S left), re-signing one, and what lists leave out."""
 
 from __future__ import annotations
 
+from pictor.accounts.v1 import accounts_pb2
 from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
-from services.posts.cache import URL_LIFE_S, is_fresh, resigned, url_expiry
+from services.posts.cache import URL_LIFE_S, compact, is_fresh, resigned, url_expiry
 
 NOW = 1_800_000_000
 SIG = "A" * 22
@@ -56,3 +57,15 @@ def test_re_signing_replaces_every_url_of_every_item_and_nothing_else():
 
 def test_an_item_media_did_not_sign_leaves_the_post_to_be_shaped_again():
     assert resigned(post_with_urls_expiring_at(NOW, NOW), {1: (NOW + 300, SIG)}) is None
+
+
+def test_compact_leaves_out_an_empty_alt_text_and_avatar_and_keeps_given_ones():
+    post = posts_pb2.Post(id=1, author=accounts_pb2.UserSummary(id=2, avatar_url=""),
+                          media=[media_pb2.Media(id=3, alt_text=""), media_pb2.Media(id=4, alt_text="a kite")])
+    compact(post)
+    assert not post.author.HasField("avatar_url") and post.author.id == 2
+    assert [m.HasField("alt_text") for m in post.media] == [False, True] and post.media[1].alt_text == "a kite"
+    given = posts_pb2.Post(id=1, author=accounts_pb2.UserSummary(id=2, avatar_url="/v1/avatars/5/150.webp"))
+    assert compact(given).author.avatar_url == "/v1/avatars/5/150.webp"
+    authorless = compact(posts_pb2.Post(id=1))
+    assert not authorless.HasField("author")  # clearing a field of an absent author would have made one
