@@ -25,6 +25,7 @@ import psycopg
 import redis
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -120,14 +121,31 @@ class _Connection(aioredis.Connection):
                                            for arg in encoded))]
 
 
+class _ClusterNode(ClusterNode):
+    """redis-py's node of a cluster, whose idle connections are closed by the next command that takes
+    each, not at once. After a connection error or a timeout on a node, redis-py 8.1 closes the node's
+    idle connections (their state may predate a failover) in tasks that start a turn of the loop
+    later, and the commands that took those connections up meanwhile lose them as they write or
+    read: a cascade of AttributeError and "Connection closed by server", each using up its command's
+    one retry (redis/redis-py#4287; seen in a sign-in storm on a cluster, where it answered 500).
+    Marked instead, as redis-py itself marks the connections in use and those of a node whose role
+    changed, each is closed and opened again by the one command that takes it next."""
+
+    __slots__ = ()
+
+    async def disconnect_free_connections(self) -> None:
+        for connection in self._free:
+            connection.mark_for_reconnect()
+
+
 class _RedisCluster(aioredis.RedisCluster):
-    """redis-py's cluster client, with two changes:
+    """redis-py's cluster client, with three changes:
       - a burst beyond REDIS_MAX_CONNECTIONS commands in flight waits up to `pool_timeout_s` for one
         to finish, as the one-server client's pool does; redis-py's pool per node fails at once;
+      - a node's idle connections are not closed under the commands taking them (_ClusterNode);
       - a command whose connection was closed under it while it wrote is tried again: redis-py 8.1
         lets that race out as asyncio's AttributeError or TypeError instead of a ConnectionError
-        (redis/redis-py#4287). Seen here in a sign-in storm on a cluster, where it answered 500.
-        The retry takes a fresh connection."""
+        (redis/redis-py#4287). The retry takes a fresh connection."""
 
     ERRORS_ALLOW_RETRY = (*aioredis.RedisCluster.ERRORS_ALLOW_RETRY, AttributeError, TypeError)
 
@@ -138,9 +156,17 @@ class _RedisCluster(aioredis.RedisCluster):
         self.connection_kwargs["connection_class"] = _Connection
         for node in self.nodes_manager.startup_nodes.values():
             node.connection_class = _Connection
+            node.__class__ = _ClusterNode
         # Commands in flight from this client, over every node: none of the nodes' pools can run out.
         self._in_flight = asyncio.Semaphore(REDIS_MAX_CONNECTIONS)
         self.pool_timeout_s = REDIS_SOCKET_TIMEOUT_S
+
+    async def initialize(self, *args: Any, **kwargs: Any) -> _RedisCluster:
+        await super().initialize(*args, **kwargs)
+        # The nodes found (redis-py makes them of its own class; ours adds no attributes).
+        for node in self.nodes_manager.nodes_cache.values():
+            node.__class__ = _ClusterNode
+        return self
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:

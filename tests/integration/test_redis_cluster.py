@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -156,3 +157,48 @@ async def test_a_command_whose_connection_closed_under_it_is_tried_again(client,
     monkeypatch.setattr(ClusterNode, "execute_command", closed_once)
     assert await client.get(key) == b"1"
     assert failed
+
+
+async def test_a_connection_the_server_closed_fails_only_the_command_that_was_on_it(cluster, client, monkeypatch) -> None:
+    # On a connection error, redis-py 8.1 closed the node's idle connections while other commands were
+    # taking them up: each of those failed too (as AttributeError, redis/redis-py#4287), and under load
+    # some twice, past the one retry. Here forty callers keep one node busy while the server closes a
+    # few of its connections, three times over.
+    key = f"cl:{uuid.uuid4().hex}"
+    await client.set(key, "1")
+    failed: list[BaseException] = []
+    real = ClusterNode.execute_command
+
+    async def counted(self, *args, **kwargs):
+        try:
+            return await real(self, *args, **kwargs)
+        except Exception as error:
+            failed.append(error)
+            raise
+
+    monkeypatch.setattr(ClusterNode, "execute_command", counted)
+    node = client.get_node_from_key(key)
+    admin = redis.Redis(host=node.host, port=node.port, password=urlsplit(cluster).password)
+    answers: list[object] = []
+    closed = 0
+
+    async def caller() -> None:
+        for _ in range(30):
+            answers.append(await client.get(key))
+
+    async def closer(victims: list[str]) -> None:
+        nonlocal closed
+        for victim in victims:
+            await asyncio.sleep(0.005)
+            closed += admin.client_kill_filter(_id=victim)
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(client.get(key) for _ in range(60)))  # the node's connections, idle now
+            ours = [c["id"] for c in admin.client_list() if c["id"] != str(admin.client_id())]
+            await asyncio.gather(*(caller() for _ in range(40)), closer(ours[::6]))
+    finally:
+        admin.close()
+    assert answers == [b"1"] * 3600
+    assert not [e for e in failed if not isinstance(e, redis.exceptions.ConnectionError)], failed
+    assert 0 < len(failed) <= closed  # one command a connection closed, at most
