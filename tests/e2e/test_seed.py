@@ -81,3 +81,20 @@ def test_page_sizes_are_as_envoy_sends_them(bench_lines):
     assert page["posts"] == 20
     assert 0 < page["br_bytes"] < page["json_bytes"] and 0 < page["gzip_bytes"] < page["json_bytes"]
     assert page["protobuf_bytes"] > 0
+
+
+def test_the_page_cpu_tool_reads_seeded_pages_and_says_the_cpu_of_one(stack):
+    assert seed().returncode == 0  # seeded once per session (a second run says it did nothing)
+
+    def page_cpu(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "loadtest.page_cpu", *args], cwd=REPO_ROOT, env=dict(os.environ),
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    result = page_cpu("--pages", "40", "--users", "10", "--concurrency", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {k: line[k] for k in ("op", "pages", "readers", "concurrency")} == {
+        "op": "feed.page_cpu", "pages": 40, "readers": 10, "concurrency": 2}
+    assert line["cpu_ms_per_page"] > 0 and line["pages_per_s"] > 0
+    refused = page_cpu("--pages", "0")
+    assert refused.returncode == 2 and "--pages, --users and --concurrency must be at least 1" in refused.stderr

@@ -1,0 +1,75 @@
+"""A feed page's own CPU: FeedService.page in a loop in this one process, without gRPC or Envoy.
+
+    python -m loadtest.page_cpu [--pages 8000] [--users 2000] [--concurrency 8]
+
+Against a running, seeded stack (`make run`, `make seed`): the feed's service is built here as the
+feed process builds it (services.feed.server), on the stack's Redis, and asks the mesh (as `feed`)
+only for what its caches lack. Every user's first RANKED page is read once to warm up, then
+`--pages` pages are read, the users in turn, `--concurrency` at a time, and one JSON line says the
+CPU milliseconds this process spent a page (Redis's own time is not in it). One figure for A/B work
+on a page's code: steadier than a throughput ratio, and free of the gateway's and gRPC's share, which
+a fixed reply measures (docs/PERFORMANCE.md, "What a page costs beside its computation").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+
+from loadtest.feed_bench import pick_users
+from services.common.clients import EngagementClient, MediaClient, MeshChannels, PostsClient
+from services.common.config import load_settings
+from services.common.dependencies import connect_redis
+from services.engagement.warm_states import CachedStates
+from services.feed.config import FeedConfig
+from services.feed.pages import CacheReads, FeedPages, SigningKeys, page_reply
+from services.feed.service import RANKED, FeedService
+from services.feed.sources import MeshSources
+from services.feed.store import FeedStore
+from services.posts.cache import PostCache
+
+
+async def measure(pages: int, users: int, concurrency: int) -> dict[str, object]:
+    os.environ.setdefault("PICTOR_MESH_IDENTITY", "feed")  # what the caches lack is asked for as the feed
+    settings = load_settings()
+    readers = pick_users(settings, users)
+    redis, channels = connect_redis(settings.redis_url), MeshChannels(settings)
+    try:
+        posts = PostsClient(channels)
+        feed_pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels))), posts,
+                               SigningKeys(MediaClient(channels)))
+        service = FeedService(FeedStore(redis), MeshSources(channels), posts, feed_pages, FeedConfig.from_env())
+
+        async def read(count: int) -> None:
+            async def reader(first: int) -> None:
+                for n in range(first, count, concurrency):
+                    page_reply(*await service.page(readers[n % len(readers)], RANKED, 20, ""))
+            await asyncio.gather(*(reader(k) for k in range(concurrency)))
+
+        await read(len(readers))  # warm: each reader's first page once
+        cpu, wall = time.process_time(), time.perf_counter()
+        await read(pages)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        await redis.aclose()
+        await channels.close()
+    return {"op": "feed.page_cpu", "pages": pages, "readers": len(readers), "concurrency": concurrency,
+            "cpu_ms_per_page": round(1000 * cpu / pages, 3), "pages_per_s": round(pages / wall, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=8000)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    options = parser.parse_args()
+    if min(options.pages, options.users, options.concurrency) < 1:
+        parser.error("--pages, --users and --concurrency must be at least 1")
+    print(json.dumps(asyncio.run(measure(options.pages, options.users, options.concurrency))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
