@@ -122,27 +122,30 @@ class _Connection(aioredis.Connection):
 
 
 class _ClusterNode(ClusterNode):
-    """redis-py's node of a cluster, whose idle connections are closed by the next command that takes
-    each, not at once. After a connection error or a timeout on a node, redis-py 8.1 closes the node's
-    idle connections (their state may predate a failover) in tasks that start a turn of the loop
-    later, and the commands that took those connections up meanwhile lose them as they write or
-    read: a cascade of AttributeError and "Connection closed by server", each using up its command's
-    one retry (redis/redis-py#4287; seen in a sign-in storm on a cluster, where it answered 500).
-    Marked instead, as redis-py itself marks the connections in use and those of a node whose role
-    changed, each is closed and opened again by the one command that takes it next."""
+    """redis-py's node of a cluster, whose idle connections leave its pool before they are closed.
+    After a connection error or a timeout on a node, redis-py 8.1 closes the node's idle connections
+    (their state may predate a failover) in tasks that start a turn of the loop later, while they
+    are still in the pool: commands that took them up meanwhile lose them as they write or read, a
+    cascade of AttributeError and "Connection closed by server", each using up its command's one
+    retry (redis/redis-py#4287; seen in a sign-in storm on a cluster, where it answered 500). Here
+    they are out of the pool first, and out of its count: no command can take one, and commands
+    meanwhile open new ones."""
 
     __slots__ = ()
 
     async def disconnect_free_connections(self) -> None:
-        for connection in self._free:
-            connection.mark_for_reconnect()
+        idle = list(self._free)
+        self._free.clear()
+        for connection in idle:
+            self._connections.remove(connection)
+        await asyncio.gather(*(connection.disconnect() for connection in idle), return_exceptions=True)
 
 
 class _RedisCluster(aioredis.RedisCluster):
     """redis-py's cluster client, with three changes:
       - a burst beyond REDIS_MAX_CONNECTIONS commands in flight waits up to `pool_timeout_s` for one
         to finish, as the one-server client's pool does; redis-py's pool per node fails at once;
-      - a node's idle connections are not closed under the commands taking them (_ClusterNode);
+      - a node's idle connections are not closed under commands taking them up (_ClusterNode);
       - a command whose connection was closed under it while it wrote is tried again: redis-py 8.1
         lets that race out as asyncio's AttributeError or TypeError instead of a ConnectionError
         (redis/redis-py#4287). The retry takes a fresh connection."""
