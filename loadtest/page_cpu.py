@@ -2,8 +2,8 @@
 
     python -m loadtest.page_cpu [--pages 8000] [--users 2000] [--concurrency 8]
 
-Against a running, seeded stack (`make run`, `make seed`): the feed's service is built here as the
-feed process builds it (services.feed.server), on the stack's Redis, and asks the mesh (as `feed`)
+Against a running, seeded stack (`make run`, `make seed`): the feed's service is built here by the
+feed process's own `feed_service` (services.feed.server), on the stack's Redis, and asks the mesh (as `feed`)
 only for what its caches lack. Every user's first RANKED page is read once to warm up, then
 `--pages` pages are read, the users in turn, `--concurrency` at a time, and one JSON line says the
 CPU milliseconds this process spent a page (Redis's own time is not in it). One figure for A/B work
@@ -20,16 +20,12 @@ import os
 import time
 
 from loadtest.feed_bench import pick_users
-from services.common.clients import EngagementClient, MediaClient, MeshChannels, PostsClient
+from services.common.clients import MeshChannels
 from services.common.config import load_settings
 from services.common.dependencies import connect_redis
-from services.engagement.warm_states import CachedStates
-from services.feed.config import FeedConfig
-from services.feed.pages import CacheReads, FeedPages, SigningKeys, page_reply
-from services.feed.service import RANKED, FeedService
-from services.feed.sources import MeshSources
-from services.feed.store import FeedStore
-from services.posts.cache import PostCache
+from services.feed.pages import page_reply
+from services.feed.server import feed_service
+from services.feed.service import RANKED
 
 
 async def measure(pages: int, users: int, concurrency: int) -> dict[str, object]:
@@ -38,10 +34,7 @@ async def measure(pages: int, users: int, concurrency: int) -> dict[str, object]
     readers = pick_users(settings, users)
     redis, channels = connect_redis(settings.redis_url), MeshChannels(settings)
     try:
-        posts = PostsClient(channels)
-        feed_pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels))), posts,
-                               SigningKeys(MediaClient(channels)))
-        service = FeedService(FeedStore(redis), MeshSources(channels), posts, feed_pages, FeedConfig.from_env())
+        service = feed_service(redis, channels)
 
         async def read(count: int) -> None:
             async def reader(first: int) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import grpc
+import redis.asyncio as aioredis
 
 from services.common import erasure, server
 from services.common.auth import TokenVerifier
-from services.common.clients import EngagementClient, MediaClient, PostsClient
+from services.common.clients import EngagementClient, MediaClient, MeshChannels, PostsClient
 from services.common.registry import by_name
 from services.engagement.warm_states import CachedStates
 from services.feed.config import FeedConfig
@@ -21,13 +22,18 @@ from services.posts.cache import PostCache
 SPEC = by_name("feed")
 
 
-async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
-    settings, channels = resources.settings, resources.channels()
-    redis, posts = resources.redis(), PostsClient(channels)
+def feed_service(redis: aioredis.Redis, channels: MeshChannels) -> FeedService:
+    """The feed's service as this process serves it (loadtest.page_cpu measures the same one)."""
+    posts = PostsClient(channels)
     pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels))), posts,
                       SigningKeys(MediaClient(channels)))
+    return FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
+
+
+async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+    settings, channels, redis = resources.settings, resources.channels(), resources.redis()
     erasure.start(resources, "feed", FeedEraser(redis).erase_user)
-    service = FeedService(FeedStore(redis), MeshSources(channels), posts, pages, FeedConfig.from_env())
+    service = feed_service(redis, channels)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     add_to_server(FeedServicer(service, verifier), grpc_server)
 
