@@ -106,6 +106,33 @@ class _Connection(aioredis.Connection):
         self._as_given = (self.encoder.encoding.lower().replace("-", "").replace("_", "") == "utf8"
                           and self.encoder.encoding_errors == "strict")
 
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """redis-py's, with the write timed by asyncio.timeout instead of wait_for. On Python 3.11,
+        wait_for hides a cancellation that comes in the turn its inner task finishes: a caller cancelled
+        as its write went out carried on as though it never was, and a loop cancelled to stop (the
+        transcoder's progress notices, awaited by the job that cancelled them) ran on for ever."""
+        if not self.is_connected:
+            await self.connect_check_health(check_health=False)
+        if check_health:
+            await self.check_health()
+        if isinstance(command, str):
+            command = command.encode()
+        if isinstance(command, bytes):
+            command = [command]
+        try:
+            async with asyncio.timeout(self.socket_timeout or None):
+                self._writer.writelines(command)
+                await self._writer.drain()
+        except TimeoutError:
+            await self.disconnect(nowait=True)
+            raise redis.exceptions.TimeoutError("Timeout writing to socket") from None
+        except OSError as error:
+            await self.disconnect(nowait=True)
+            raise redis.exceptions.ConnectionError(f"Error while writing to socket: {error}") from error
+        except BaseException:  # cancelled mid-write: what went out is unknown, so the connection goes
+            await self.disconnect(nowait=True)
+            raise
+
     def pack_command(self, *args: Any) -> list[bytes]:
         if isinstance(args[0], str):  # a command of two words, 'CONFIG GET', is sent as two arguments
             args = (*args[0].encode().split(), *args[1:])
@@ -173,7 +200,9 @@ class _RedisCluster(aioredis.RedisCluster):
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            await asyncio.wait_for(self._in_flight.acquire(), self.pool_timeout_s)
+            # Not wait_for: on Python 3.11 a caller cancelled in the turn its permit came carried on.
+            async with asyncio.timeout(self.pool_timeout_s):
+                await self._in_flight.acquire()
         except TimeoutError:
             raise redis.exceptions.ConnectionError(
                 f"no Redis connection came free within {self.pool_timeout_s:g} s "

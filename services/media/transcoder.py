@@ -92,8 +92,10 @@ class Transcoder:
         progress = [0.0]
         lost = asyncio.Event()
 
+        # Both helpers end with the job, so that the end of the job never waits on a helper that missed
+        # its cancellation.
         async def heartbeat() -> None:
-            while True:
+            while not job.done():
                 await asyncio.sleep(config.video_lease_s / 3)
                 if not await self.repo.extend_video_job(media_id, self.name, config.video_lease_s,
                                                         int(progress[0] * 100)):
@@ -102,7 +104,7 @@ class Transcoder:
 
         async def tell_owner() -> None:
             told = -1
-            while self.notify is not None:
+            while self.notify is not None and not job.done():
                 await asyncio.sleep(PROGRESS_EVERY_S)
                 percent = int(progress[0] * 100)
                 if percent != told:
@@ -113,14 +115,15 @@ class Transcoder:
                         log.warning("video %s: progress notice not sent (%s)", media_id, error)
 
         log.info("transcoding video %s (take %s)", media_id, attempts)
-        beating = asyncio.create_task(heartbeat())
-        telling = asyncio.create_task(tell_owner())
         job = asyncio.create_task(videobox.run_job(
             "transcode", {"src": str(self.blobs.path(original_key)), "out": str(out)}, config.video,
             config.video_timeout_s, config.video_memory_limit_bytes,
             lambda share: progress.__setitem__(0, share)))
+        beating = asyncio.create_task(heartbeat())
+        telling = asyncio.create_task(tell_owner())
+        losing = asyncio.create_task(lost.wait())
         try:
-            await asyncio.wait([job, asyncio.create_task(lost.wait())], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([job, losing], return_when=asyncio.FIRST_COMPLETED)
             if not job.done():  # another transcoder has the job now: ours is killed with the task
                 job.cancel()
                 log.warning("lost the lease on video %s; another transcoder has it", media_id)
@@ -133,7 +136,7 @@ class Transcoder:
                 await self.repo.finish_video(media_id, self.name, FAILED, f"{rejected.reason}: {rejected.message}")
                 log.info("video %s FAILED: %s", media_id, rejected.message)
         finally:
-            for task in (beating, telling):
+            for task in (beating, telling, losing):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
