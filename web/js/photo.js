@@ -102,9 +102,12 @@ export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 
   if (media.kind === "VIDEO" && media.state && media.state !== "READY") {
     // Only its author sees a post whose video is not ready: there are no files to load yet.
     frame.classList.add("pending", "loaded");
-    frame.append(h("p.pending-note", { role: "img", "aria-label": alt || "video" },
-      media.state === "FAILED" ? `This video could not be processed: ${media.failure_reason || "unknown reason"}`
-        : "Processing the video…"));
+    const note = h("p.pending-note", { role: "img", "aria-label": alt || "video" },
+      media.state === "FAILED" ? failedNote(media.failure_reason) : "Processing the video…");
+    frame.append(note);
+    if (media.state === "PROCESSING" && postId) {
+      followTranscode(frame, note, media, (ready) => photo(ready, alt, { square, sizes, timing, postId }), postId);
+    }
     return frame;
   }
   const video = !square && media.kind === "VIDEO";
@@ -117,6 +120,48 @@ export function photo(media, alt, { square = false, sizes = "(max-width: 640px) 
   el.addEventListener("load", () => frame.classList.add("loaded"));
   frame.append(el);
   return frame;
+}
+
+const failedNote = (reason) => `This video could not be processed: ${reason || "unknown reason"}`;
+
+/**
+ * A video still processing, on its author's screen, follows its transcode on the live stream: how
+ * far it is, then the video itself (the post read again: its first read had no files) or why it
+ * failed. When the stream (re)opens, the post is read again too: what ended while it was down
+ * is not missed. Stops once the frame has left the page.
+ */
+function followTranscode(frame, note, media, redraw, postId) {
+  const events = { "pictor:media_progress": onProgress, "pictor:media_processed": settle, "pictor:stream-ready": settle };
+  let attached = false;
+  const gone = () => {
+    if (frame.isConnected) attached = true;
+    else if (attached) stop();
+    return !frame.isConnected && attached;
+  };
+  const stop = () => Object.entries(events).forEach(([type, fn]) => document.removeEventListener(type, fn));
+  const ours = (e) => e.detail?.media_id !== undefined && String(e.detail.media_id) === String(media.id);
+
+  function onProgress(e) {
+    if (gone() || !ours(e)) return;
+    note.textContent = `Processing the video… ${Number(e.detail.percent || 0)}%`;
+  }
+  async function settle(e) {
+    if (gone() || (e.type === "pictor:media_processed" && !ours(e))) return;
+    let now;
+    try {
+      now = (await api(`/v1/posts/${postId}`)).media.find((m) => m.id === media.id);
+    } catch {
+      return; // the next event, or the next opening of the stream, tries again
+    }
+    if (!now || now.state === "PROCESSING" || gone()) return;
+    stop();
+    if (now.state === "READY") {
+      frame.replaceWith(redraw(now));
+    } else {
+      note.textContent = failedNote(now.failure_reason);
+    }
+  }
+  Object.entries(events).forEach(([type, fn]) => document.addEventListener(type, fn));
 }
 
 /** A video (READY: posts show no other): the 720p MP4 with its poster frame; Chromium plays no HLS itself. */

@@ -35,7 +35,7 @@ async function open() {
   source.addEventListener("heartbeat", () => emit("stream-ready", {}), { once: true });
   // A heartbeat carries the position reached: a stream dropped before any event came resumes there.
   source.addEventListener("heartbeat", (event) => { if (event.lastEventId) lastId = event.lastEventId; });
-  for (const type of ["notification", "unread_count", "presence", ...MESSAGING]) {
+  for (const type of ["notification", "unread_count", "presence", "media_progress", "media_processed", ...MESSAGING]) {
     source.addEventListener(type, (event) => {
       if (event.lastEventId) lastId = event.lastEventId;
       emit(type, JSON.parse(event.data));
