@@ -41,11 +41,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
+import redis.asyncio as aioredis
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.cluster import is_cluster
+from services.common.redis_wire import WireRedis
 from services.common.wire import message_field, varint_field
 from services.engagement.warm_states import CachedStates
 from services.media.signing import ExpiryKey
@@ -198,16 +200,19 @@ class CacheReads:
     """A page's reads of posts' cache and engagement's (CachedStates): one pipeline on one Redis, so one
     round trip, not three; on a Redis Cluster, whose MGET spans slots, both reads at once."""
 
-    def __init__(self, cache: PostCache, states: CachedStates) -> None:
+    def __init__(self, cache: PostCache, states: CachedStates, reads: aioredis.Redis | WireRedis | None = None) -> None:
+        """reads: what the pipeline goes through (services.common.redis_wire, to the same Redis), else the
+        cache's client."""
         self.cache = cache
         self.states = states
         self.pipelined = not is_cluster(cache.client) and states.client is cache.client
+        self.reads = reads or cache.client
 
     async def read(self, viewer_id: int, post_ids: list[int]) -> tuple[list[bytes | None], dict[int, PostState]]:
         if not self.pipelined:
             return await asyncio.gather(self.cache.read_bytes(post_ids),
                                         self.states.post_states_if_up(viewer_id, post_ids))
-        async with self.cache.client.pipeline(transaction=False) as pipe:
+        async with self.reads.pipeline(transaction=False) as pipe:
             shapes_from = self.cache.queue_read_bytes(pipe, post_ids)
             states_from = self.states.queue(pipe, viewer_id, post_ids)
             replies = iter(await pipe.execute())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from services.common.cluster import is_cluster, mget
+from services.common.redis_wire import WireRedis
 from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, parse, score
 from services.feed.features import parse_counts
 from services.feed.keys import (
@@ -75,8 +76,12 @@ def _ints(members: Iterable[bytes]) -> set[int]:
 
 
 class FeedStore:
-    def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.monotonic,
+                 reads: aioredis.Redis | WireRedis | None = None) -> None:
+        """reads: what a page's reads go through (services.common.redis_wire on one Redis server), else
+        `client`."""
         self.client = client
+        self.reads = reads or client
         self.clock = clock
         self.timelines = Timelines(client)
         # When this process last pushed each reader's feed keys' expiry back: a read writes
@@ -84,7 +89,6 @@ class FeedStore:
         # (with Redis's appendfsync always, a write costs an fsync before the reply).
         self._touched: dict[int, float] = {}
         self._set_if_built = client.register_script(SET_IF_BUILT)
-        self._candidates = client.register_script(CANDIDATES)
         self.cluster = is_cluster(client)
 
     # --- reads -------------------------------------------------------------
@@ -99,10 +103,11 @@ class FeedStore:
             feed_built, own_built, pushed, own, excluded, celebrities = await self._read_pipelined(
                 user_id, top, count, ttl_s if touch else None)
         else:
-            feed_built, own_built, pushed, own, excluded, *rest = await self._candidates(
-                keys=[feed_key(user_id), timeline_key(user_id), following_key(user_id), excluded_key(user_id),
-                      CELEBRITIES],
-                args=[top, count, TIMELINE_PREFIX, ttl_s if touch else ""])
+            # EVAL, not EVALSHA: in a pipeline redis-py would ask SCRIPT EXISTS first.
+            async with self.reads.pipeline(transaction=False) as pipe:
+                pipe.eval(CANDIDATES, 5, feed_key(user_id), timeline_key(user_id), following_key(user_id),
+                          excluded_key(user_id), CELEBRITIES, top, count, TIMELINE_PREFIX, ttl_s if touch else "")
+                (feed_built, own_built, pushed, own, excluded, *rest), = await pipe.execute()
             celebrities = sorted((int(c), bool(built), members)
                                  for c, built, members in zip(rest[0::3], rest[1::3], rest[2::3]) if c != SENTINEL_BYTES)
         lists = [parse(pushed), parse(own), *(parse(members) for _, _, members in celebrities)]
@@ -155,7 +160,7 @@ class FeedStore:
             counts, affinities = await asyncio.gather(mget(self.client, keys),
                                                       self.client.hmget(affinity_key(user_id), authors))
         else:
-            async with self.client.pipeline(transaction=False) as pipe:
+            async with self.reads.pipeline(transaction=False) as pipe:
                 pipe.mget(keys)
                 pipe.hmget(affinity_key(user_id), authors)
                 counts, affinities = await pipe.execute()

@@ -18,6 +18,7 @@ import pytest
 
 from loadtest.feed_bench import load_generator
 from services.common.config import REPO_ROOT
+from services.common.dependencies import split_cluster_url
 
 pytestmark = pytest.mark.e2e
 
@@ -90,11 +91,14 @@ def test_the_page_cpu_tool_reads_seeded_pages_and_says_the_cpu_of_one(stack):
         return subprocess.run([sys.executable, "-m", "loadtest.page_cpu", *args], cwd=REPO_ROOT, env=dict(os.environ),
                               capture_output=True, text=True, timeout=120, check=False)
 
-    result = page_cpu("--pages", "40", "--users", "10", "--concurrency", "2")
-    assert result.returncode == 0, result.stdout + result.stderr
-    line = json.loads(result.stdout.strip().splitlines()[-1])
-    assert {k: line[k] for k in ("op", "pages", "readers", "concurrency")} == {
-        "op": "feed.page_cpu", "pages": 40, "readers": 10, "concurrency": 2}
-    assert line["cpu_ms_per_page"] > 0 and line["pages_per_s"] > 0
+    cluster = split_cluster_url(stack.settings.redis_url)[1]
+    for reads in ("wire", "redis-py"):
+        result = page_cpu("--pages", "40", "--users", "10", "--concurrency", "2", "--reads", reads)
+        assert result.returncode == 0, result.stdout + result.stderr
+        line = json.loads(result.stdout.strip().splitlines()[-1])
+        assert {k: line[k] for k in ("op", "reads", "pages", "readers", "concurrency")} == {
+            "op": "feed.page_cpu", "reads": "redis-py" if cluster else reads, "pages": 40, "readers": 10,
+            "concurrency": 2}  # on a Redis Cluster the feed reads through redis-py
+        assert line["cpu_ms_per_page"] > 0 and line["pages_per_s"] > 0
     refused = page_cpu("--pages", "0")
     assert refused.returncode == 2 and "--pages, --users and --concurrency must be at least 1" in refused.stderr
