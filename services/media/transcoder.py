@@ -6,8 +6,8 @@ transcoder takes a job under a lease (PICTOR_VIDEO_LEASE_MS) and pushes the leas
 forward every third of it while the child works (services.media.videobox); a transcoder
 that dies stops pushing, its child dies with it (PDEATHSIG), and when the lease runs out
 the job is taken again, from the start, by whichever transcoder looks first. While it works,
-the owner hears how far it is (`notify`: media.progress on their live stream, at most every
-PROGRESS_EVERY_S and only when it moved). A job taken
+the owner hears how far it is (`notify`: media.progress on their live stream, as it starts, then
+at most every PROGRESS_EVERY_S and only when it moved). A job taken
 PICTOR_VIDEO_MAX_ATTEMPTS times without an end FAILs (a file that kills its transcoder
 every time must not hold one forever).
 
@@ -103,9 +103,10 @@ class Transcoder:
                     return
 
         async def tell_owner() -> None:
+            # At once (the owner hears the transcode started: a short video may be done within the
+            # second), then whenever it moved, at most every PROGRESS_EVERY_S.
             told = -1
             while self.notify is not None and not job.done():
-                await asyncio.sleep(PROGRESS_EVERY_S)
                 percent = int(progress[0] * 100)
                 if percent != told:
                     try:
@@ -113,6 +114,7 @@ class Transcoder:
                         told = percent
                     except (RedisError, OSError) as error:  # a notice missed; the next one says more
                         log.warning("video %s: progress notice not sent (%s)", media_id, error)
+                await asyncio.sleep(PROGRESS_EVERY_S)
 
         log.info("transcoding video %s (take %s)", media_id, attempts)
         job = asyncio.create_task(videobox.run_job(
