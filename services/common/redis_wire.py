@@ -150,29 +150,30 @@ class WireRedis:
         async with self._connecting:
             if self._connection is not None and not self._connection.closed:
                 return self._connection
-            loop = asyncio.get_running_loop()
+            setup: list[Command] = []
+            if self.password:
+                setup.append(("AUTH", *([self.username] if self.username else []), self.password))
+            if self.db:
+                setup.append(("SELECT", self.db))
+            fresh: _Connection | None = None
             try:
                 async with asyncio.timeout(self.connect_timeout_s):
-                    _, connection = await loop.create_connection(_Connection, self.host, self.port)
-                    setup: list[Command] = []
-                    if self.password:
-                        setup.append(("AUTH", *([self.username] if self.username else []), self.password))
-                    if self.db:
-                        setup.append(("SELECT", self.db))
-                    if setup:
-                        replies = await connection.send(setup)
-            except TimeoutError:
-                raise redis.exceptions.TimeoutError("Timeout connecting to server") from None
-            except OSError as error:
-                raise redis.exceptions.ConnectionError(
-                    f"Error connecting to {self.host}:{self.port}. {error}.") from error
-            if setup:
+                    _, fresh = await asyncio.get_running_loop().create_connection(_Connection, self.host, self.port)
+                    replies = await fresh.send(setup) if setup else []
                 errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
                 if errors:
-                    connection.fail(redis.exceptions.ConnectionError("Connection closed."))
                     raise BaseParser.parse_error(str(errors[0]))
-            self._connection = connection
-            return connection
+            except BaseException as error:  # nothing half set up stays open
+                if fresh is not None:
+                    fresh.fail(redis.exceptions.ConnectionError("Connection closed."))
+                if isinstance(error, TimeoutError):
+                    raise redis.exceptions.TimeoutError("Timeout connecting to server") from None
+                if isinstance(error, OSError):
+                    raise redis.exceptions.ConnectionError(
+                        f"Error connecting to {self.host}:{self.port}. {error}.") from error
+                raise
+            self._connection = fresh
+            return fresh
 
 
 class WirePipeline:
