@@ -189,9 +189,6 @@ class WirePipeline:
     async def __aexit__(self, *exc_info: object) -> None:
         self.commands.clear()
 
-    def __len__(self) -> int:
-        return len(self.commands)
-
     def mget(self, keys: Any, *args: Any) -> WirePipeline:
         self.commands.append(("MGET", *list_or_args(keys, args)))
         return self

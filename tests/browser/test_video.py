@@ -33,7 +33,6 @@ def test_a_posted_video_plays_in_the_feed(browser, register, gateway, tmp_path):
     assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [640, 360]
 
 
-
 def opened_while_processing(browser, stack, uploader: UserClient, author: dict, data: bytes):
     """The author's page of a new post whose video is PROCESSING, open (its live stream too) before the
     transcoder starts on it; the note the post shows for the video."""
