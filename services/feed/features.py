@@ -154,6 +154,30 @@ class RankingFeatures:
         await self.client.delete(features_key(post_id))
 
 
+class RecentCounts:
+    """Posts' like and comment counts as a reader of this process last read them, kept `ttl_s`: the ranker
+    weighs a post by counts at most that old. A ranked page scores its whole window (some 120 posts) and
+    the readers of one process rank many of the same posts, so most pages read the counts of a few posts
+    from Redis, or none (each count an MGET key costs Redis about a microsecond, in a keyspace this size).
+
+    The counts are kept as one generation, dropped whole when it is `ttl_s` old or holds `capacity`
+    posts: one clock read a page, one dict lookup a post. ttl_s 0 keeps nothing."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic, capacity: int = 200_000) -> None:
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self.capacity = capacity
+        self._counts: dict[int, tuple[int, int]] = {}
+        self._since = float("-inf")
+
+    def fresh(self) -> dict[int, tuple[int, int]]:
+        """The counts still fresh, by post; the caller adds what it reads."""
+        now = self.clock()
+        if now - self._since >= self.ttl_s or len(self._counts) >= self.capacity:
+            self._counts, self._since = {}, now
+        return self._counts
+
+
 def parse_counts(values: list[bytes | None]) -> tuple[list[int], list[int]]:
     """The posts' likes and comments from their features strings (None: nothing counted yet), parsed all
     at once; as counted from events, a count can dip below zero for a moment, and reads as zero."""

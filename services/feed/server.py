@@ -29,7 +29,9 @@ def feed_service(redis: aioredis.Redis, channels: MeshChannels, reads: WireRedis
     posts = PostsClient(channels)
     pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels)), reads), posts,
                       SigningKeys(MediaClient(channels)))
-    return FeedService(FeedStore(redis, reads=reads), MeshSources(channels), posts, pages, FeedConfig.from_env())
+    config = FeedConfig.from_env()
+    return FeedService(FeedStore(redis, reads=reads, counts_ttl_s=config.counts_cache_s), MeshSources(channels), posts,
+                       pages, config)
 
 
 async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:

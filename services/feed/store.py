@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from services.common.cluster import is_cluster, mget
 from services.common.redis_wire import WireRedis
 from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, parse, score
-from services.feed.features import parse_counts
+from services.feed.features import RecentCounts, parse_counts
 from services.feed.keys import (
     CELEBRITIES,
     affinity_key,
@@ -77,12 +77,13 @@ def _ints(members: Iterable[bytes]) -> set[int]:
 
 class FeedStore:
     def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.monotonic,
-                 reads: aioredis.Redis | WireRedis | None = None) -> None:
+                 reads: aioredis.Redis | WireRedis | None = None, counts_ttl_s: float = 0) -> None:
         """reads: what a page's reads go through (services.common.redis_wire on one Redis server), else
-        `client`."""
+        `client`. counts_ttl_s: how long the ranker may use counts it read (features.RecentCounts)."""
         self.client = client
         self.reads = reads or client
         self.clock = clock
+        self.counts = RecentCounts(counts_ttl_s, clock)
         self.timelines = Timelines(client)
         # When this process last pushed each reader's feed keys' expiry back: a read writes
         # (EXPIRE) at most once per TOUCH_EVERY_S per reader, so warm reads are reads alone
@@ -152,20 +153,24 @@ class FeedStore:
 
     async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
         """Per post: the viewer's affinity for its author, and its like and comment counts (the feed's own
-        projection of engagement's events: services.feed.features)."""
+        projection of engagement's events: services.feed.features), counts at most counts_ttl_s old."""
         if not posts:
             return [], [], []
-        keys, authors = features_keys([post_id for post_id, _ in posts]), [author for _, author in posts]
+        known = self.counts.fresh()
+        unknown = [post_id for post_id, _ in posts if post_id not in known]
+        keys, authors = features_keys(unknown), [author for _, author in posts]
         if self.cluster:  # the posts' keys are in many slots
-            counts, affinities = await asyncio.gather(mget(self.client, keys),
-                                                      self.client.hmget(affinity_key(user_id), authors))
+            affinities, *counts = await asyncio.gather(self.client.hmget(affinity_key(user_id), authors),
+                                                       *([mget(self.client, keys)] if keys else []))
         else:
             async with self.reads.pipeline(transaction=False) as pipe:
-                pipe.mget(keys)
                 pipe.hmget(affinity_key(user_id), authors)
-                counts, affinities = await pipe.execute()
-        likes, comments = parse_counts(counts)
-        return [float(v) if v else 0.0 for v in affinities], likes, comments
+                if keys:
+                    pipe.mget(keys)
+                affinities, *counts = await pipe.execute()
+        known.update(zip(unknown, zip(*parse_counts(counts[0] if counts else []))))
+        likes, comments = zip(*(known[post_id] for post_id, _ in posts))
+        return [float(v) if v else 0.0 for v in affinities], list(likes), list(comments)
 
     # --- builds ------------------------------------------------------------
 
