@@ -4,14 +4,17 @@
 A binary heap holds the head of each candidate list; ``next_position`` pops the newest
 head and skips repeats and excluded ids (a small open-addressing hash set). Ranking
 scores a window into a binary heap of ``Ranked`` posts and pops the page off it (a page
-needs the best few of a window, not the window sorted). Everything between
-reading the arguments and building the result runs without the GIL.
+needs the best few of a window, not the window sorted). ``newest_members`` parses post-list
+members (bytes) straight into C structs, drops the excluded, sorts and cuts them: no Python
+object per candidate. In the page kernels, everything between reading the arguments and
+building the result runs without the GIL (``newest_members`` reads Python bytes as it goes).
 """
 
 from cpython cimport array
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_Check, PyBytes_GET_SIZE
 from libc.math cimport exp2, log1p
-from libc.stdint cimport int64_t, uint8_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.stdint cimport INT64_MAX, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 
 from hotpath._shared cimport FIBONACCI_64, double_data, double_view, int64_data, int64_view
 
@@ -21,6 +24,7 @@ from hotpath import _ids_common
 from hotpath._merge_common import (
     DEFAULT_WEIGHTS,
     DEFAULT_WINDOW,
+    SENTINEL_MEMBER,
     Page,
     RankedCursor,
     check_page_size,
@@ -356,6 +360,109 @@ cdef int fill_ranked_page(
 
 
 # --- the Python-facing functions ---------------------------------------------------------
+
+# --- post-list members ---------------------------------------------------------------------
+
+cdef Py_ssize_t SENTINEL_SIZE = len(SENTINEL_MEMBER)
+cdef char SENTINEL_BYTE = SENTINEL_MEMBER[0]
+
+cdef struct Member:
+    int64_t post_id
+    int64_t author_id
+    Py_ssize_t order  # where it came in the lists: the first of a post's members gives its author
+
+
+cdef int newer_member(const void* a, const void* b) noexcept nogil:
+    cdef const Member* x = <const Member*>a
+    cdef const Member* y = <const Member*>b
+    if x.post_id != y.post_id:
+        return -1 if x.post_id > y.post_id else 1
+    return -1 if x.order < y.order else (1 if x.order > y.order else 0)
+
+
+cdef int parse_member(const char* text, Py_ssize_t size, Member* out) noexcept nogil:
+    """0 when ``text`` is "<post>:<author>" in ASCII digits, each at most INT64_MAX; else -1."""
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t start
+    cdef uint64_t value
+    cdef uint64_t digit
+    cdef int64_t parts[2]
+    cdef int part
+    for part in range(2):
+        start, value = i, 0
+        while i < size and 48 <= text[i] <= 57:
+            digit = text[i] - 48
+            if value > (<uint64_t>INT64_MAX - digit) // 10:
+                return -1
+            value = value * 10 + digit
+            i += 1
+        if i == start:
+            return -1
+        parts[part] = <int64_t>value
+        if part == 0:
+            if i == size or text[i] != 58:  # ':'
+                return -1
+            i += 1
+    if i != size:
+        return -1
+    out.post_id, out.author_id = parts[0], parts[1]
+    return 0
+
+
+def newest_members(lists, *, Py_ssize_t limit, before_id=None, excluded_authors=()):
+    cdef const int64_t[::1] excluded_view = int64_view(excluded_authors)
+    cdef bint bounded = before_id is not None
+    cdef int64_t bound = before_id if bounded else 0
+    cdef list all_lists = [given if type(given) is list else list(given) for given in lists]
+    cdef Py_ssize_t total = 0
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t served = 0
+    cdef Py_ssize_t i
+    cdef list members
+    cdef object raw
+    cdef const char* text
+    cdef Py_ssize_t size
+    cdef IdSet excluded_set
+    cdef Member* found
+    check_page_size(limit)
+    for members in all_lists:
+        total += len(members)
+    found = <Member*>malloc((total if total > 0 else 1) * sizeof(Member))
+    excluded_set.keys, excluded_set.used = NULL, NULL
+    try:
+        if found == NULL or id_set_init(&excluded_set, int64_data(excluded_view), excluded_view.shape[0]) < 0:
+            raise MemoryError()
+        for members in all_lists:
+            for raw in members:
+                if not PyBytes_Check(raw):
+                    raise TypeError(f"a post-list member is bytes, got {type(raw).__name__}")
+                text, size = PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)
+                if size == SENTINEL_SIZE and text[0] == SENTINEL_BYTE:
+                    continue
+                if parse_member(text, size, &found[count]) < 0:
+                    raise ValueError(f"malformed post-list member {raw!r}")
+                if (bounded and found[count].post_id >= bound) or id_set_contains(&excluded_set, found[count].author_id):
+                    continue
+                found[count].order = count
+                count += 1
+        qsort(found, count, sizeof(Member), newer_member)
+        posts = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
+        authors = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
+        for i in range(count):
+            if served == limit:
+                break
+            if i > 0 and found[i].post_id == found[i - 1].post_id:
+                continue
+            (<array.array>posts).data.as_longlongs[served] = found[i].post_id
+            (<array.array>authors).data.as_longlongs[served] = found[i].author_id
+            served += 1
+        array.resize(posts, served)
+        array.resize(authors, served)
+        return posts, authors
+    finally:
+        free(found)
+        id_set_free(&excluded_set)
+
 
 cdef int check_offsets(const int64_t[::1] ids, const int64_t[::1] offsets) except -1:
     cdef Py_ssize_t k

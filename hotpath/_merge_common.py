@@ -129,6 +129,10 @@ def check_page_size(limit: int, window: int = DEFAULT_WINDOW) -> None:
         raise ValueError(f"window must be >= 1, got {window}")
 
 
+# A post list's sentinel member (services.common.timelines), which newest_members skips.
+SENTINEL_MEMBER = b"0"
+
+
 def pack_lists(lists: Iterable[Sequence[int]]) -> tuple[array, array]:
     """Candidate lists as the kernels take them: one flat ``array('q')`` and offsets."""
     ids = array("q")

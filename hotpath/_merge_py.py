@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
@@ -14,12 +15,16 @@ from hotpath._ids_common import EPOCH_MS, TIMESTAMP_SHIFT
 from hotpath._merge_common import (
     DEFAULT_WEIGHTS,
     DEFAULT_WINDOW,
+    SENTINEL_MEMBER,
     Page,
     RankedCursor,
     Weights,
     check_page_size,
     ranked_at_ms,
 )
+
+_MEMBER = re.compile(rb"([0-9]+):([0-9]+)")
+_INT64_MAX = 2**63 - 1
 
 
 def chronological_page(
@@ -40,6 +45,36 @@ def chronological_page(
             break
     more = next(stream, None) is not None
     return Page(page, page[-1] if more else None)
+
+
+def newest_members(
+    lists: Iterable[Iterable[bytes]],
+    *,
+    limit: int,
+    before_id: int | None = None,
+    excluded_authors: Iterable[int] = (),
+) -> tuple[array, array]:
+    check_page_size(limit)
+    excluded = set(excluded_authors)
+    authors: dict[int, int] = {}
+    for members in lists:
+        for raw in members:
+            if raw == SENTINEL_MEMBER:
+                continue
+            post_id, author_id = _member(raw)
+            if (before_id is None or post_id < before_id) and author_id not in excluded:
+                authors.setdefault(post_id, author_id)
+    newest = sorted(authors, reverse=True)[:limit]
+    return array("q", newest), array("q", [authors[post_id] for post_id in newest])
+
+
+def _member(raw: bytes) -> tuple[int, int]:
+    if not isinstance(raw, bytes):
+        raise TypeError(f"a post-list member is bytes, got {type(raw).__name__}")
+    match = _MEMBER.fullmatch(raw)
+    if match is None or max(int(match[1]), int(match[2])) > _INT64_MAX:
+        raise ValueError(f"malformed post-list member {raw!r}")
+    return int(match[1]), int(match[2])
 
 
 def ranked_page(

@@ -48,6 +48,17 @@ window and wait for the next refresh. A post whose likes change between pages ca
 across the last served key (and be skipped or repeated once); that is the price of ranking
 with live counts.
 
+Candidates straight from Redis, ``newest_members(lists, *, limit, before_id=None,
+excluded_authors=()) -> (post_ids, author_ids)``: ``lists`` are post lists' members as Redis
+returns them (bytes ``b"<post>:<author>"``, ``services.common.timelines``; the sentinel
+``b"0"`` skipped), in any order. The newest ``limit`` distinct posts strictly below
+``before_id`` whose authors are not excluded, newest first, as two ``array('q')``: the ids
+and each one's author (from the first member that names the post). A member that is not
+bytes raises TypeError; one that is not two unsigned int64s in ASCII digits, ValueError.
+It parses, merges and cuts the candidates in one pass, so the feed reads a page's
+candidates without a Python object per member (the ranked window's ids, and the next
+chronological page with ``limit + 1``).
+
 ``RankedCursor.encode()`` gives an opaque url-safe token and ``RankedCursor.decode(token)``
 reads one back (ValueError when malformed). Both implementations return identical pages
 and cursors, to the bit of the score.
@@ -73,6 +84,7 @@ _implementation_module, IMPLEMENTATION = load("merge")
 
 chronological_page = _implementation_module.chronological_page
 ranked_page = _implementation_module.ranked_page
+newest_members = _implementation_module.newest_members
 
 
 def chronological_feed(
@@ -126,6 +138,7 @@ __all__ = [
     "Weights",
     "chronological_feed",
     "chronological_page",
+    "newest_members",
     "pack_features",
     "pack_lists",
     "ranked_feed",

@@ -364,10 +364,8 @@ async def id_selection(settings: Settings, users: list[int], pools: dict[str, As
     async def hybrid_ids(user: int) -> list[int]:
         # As the feed service asks for a chronological page: enough candidates after exclusions.
         found = await store.candidates(user, None, PAGE_SIZE * 2 + 20, ttl_s)
-        excluded = [p for lst in found.lists for p, a in lst if a in found.excluded_authors]
-        ids, _ = merge.chronological_feed([[p for p, _ in lst] for lst in found.lists], limit=PAGE_SIZE,
-                                          excluded=excluded)
-        return ids
+        ids, _ = merge.newest_members(found.members, limit=PAGE_SIZE, excluded_authors=found.excluded_authors)
+        return ids.tolist()
 
     hybrid = emit(await closed_loop("feed.ids_hybrid", hybrid_ids, users, concurrency, seconds))
     naive = emit(await closed_loop("feed.ids_naive_sql", naive_sql_ids(settings, pools), users, concurrency,

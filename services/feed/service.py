@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hotpath import merge
-from hotpath.merge import RankedCursor, pack_lists
+from hotpath.merge import RankedCursor
 from services.common.pagination import decode_token, encode_token, page_size, positive_int64, text
 from services.feed.config import FeedConfig
 from services.feed.store import FeedStore
@@ -86,26 +86,27 @@ class FeedService:
             if found.missing_timelines:
                 await self.rebuild_timelines(found.missing_timelines)
             found = await self.store.candidates(viewer_id, upper, count, self.config.ttl_s)
-        lists, excluded_authors = found.lists, found.excluded_authors
-        excluded = [p for lst in lists for p, a in lst if a in excluded_authors]
-        ids, offsets = pack_lists([[p for p, _ in lst] for lst in lists])
+        members, excluded_authors = found.members, found.excluded_authors
         if mode == CHRONOLOGICAL:
-            page = merge.chronological_page(ids, offsets, limit=limit, before_id=before_id, excluded=excluded)
-            next_token = encode_token(scope, before=page.next_cursor) if page.next_cursor is not None else ""
+            # One more than the page: whether there is a next page.
+            ids, _ = merge.newest_members(members, limit=limit + 1, before_id=before_id,
+                                          excluded_authors=excluded_authors)
+            page_ids = ids[:limit]
+            next_token = encode_token(scope, before=page_ids[-1]) if len(ids) > limit else ""
         else:
             # Ranked windows are runs of the chronological merge, so merging first
             # (dropping the excluded) and ranking that one list gives the same
             # pages, with features fetched for `count` posts instead of every
             # candidate of every list.
-            merged = merge.chronological_page(ids, offsets, limit=count, excluded=excluded,
-                                              before_id=upper + 1 if upper else None).ids
-            authors = {p: a for lst in lists for p, a in lst}
-            affinity, likes, comments = await self.store.features(viewer_id, [(p, authors[p]) for p in merged])
+            merged, authors = merge.newest_members(members, limit=count, before_id=upper + 1 if upper else None,
+                                                   excluded_authors=excluded_authors)
+            affinity, likes, comments = await self.store.features(viewer_id, list(zip(merged, authors)))
             interest = [0.0] * len(merged)  # no interest model yet: every post counts the same
             page = merge.ranked_page(merged, [0, len(merged)], affinity, likes, comments, interest, limit=limit,
                                      cursor=cursor, window=window)
+            page_ids = page.ids
             next_token = encode_token(scope, ranked=page.next_cursor.encode()) if page.next_cursor is not None else ""
-        return await self.pages.posts_for(viewer_id, list(page.ids)), next_token
+        return await self.pages.posts_for(viewer_id, list(page_ids)), next_token
 
     @staticmethod
     def _parse_token(scope: str, mode: str, token: str) -> tuple[int | None, RankedCursor | None]:

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from services.common.cluster import is_cluster, mget
 from services.common.redis_wire import WireRedis
-from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, parse, score
+from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, score
 from services.feed.features import RecentCounts, parse_counts
 from services.feed.keys import (
     CELEBRITIES,
@@ -59,7 +59,9 @@ return out
 
 @dataclass
 class Candidates:
-    lists: list[list[tuple[int, int]]]
+    # Each list's members as Redis gave them (b"<post>:<author>", services.common.timelines), for
+    # hotpath.merge.newest_members to parse and merge in one pass.
+    members: list[list[bytes]]
     excluded_authors: set[int]
     # What Redis lacks (expired or lost): the reader rebuilds it and reads again.
     feed_missing: bool
@@ -95,8 +97,8 @@ class FeedStore:
     # --- reads -------------------------------------------------------------
 
     async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int) -> Candidates:
-        """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each newest
-        first with ids at or below `upper_id`, with what else a page needs: one round trip (three on a
+        """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each the newest
+        `count` members at or below `upper_id`'s millisecond, with what else a page needs: one round trip (three on a
         Redis Cluster)."""
         top = str(score(upper_id)) if upper_id else "+inf"
         touch = self._touch_due(user_id)
@@ -111,10 +113,8 @@ class FeedStore:
                 (feed_built, own_built, pushed, own, excluded, *rest), = await pipe.execute()
             celebrities = sorted((int(c), bool(built), members)
                                  for c, built, members in zip(rest[0::3], rest[1::3], rest[2::3]) if c != SENTINEL_BYTES)
-        lists = [parse(pushed), parse(own), *(parse(members) for _, _, members in celebrities)]
         missing = [c for c, built, _ in celebrities if not built]
-        # Ties in score (one millisecond) come back in member order: sort by id to be exact.
-        return Candidates([sorted(lst, reverse=True) for lst in lists], _ints(excluded),
+        return Candidates([pushed, own, *(members for _, _, members in celebrities)], _ints(excluded),
                           feed_missing=not feed_built, missing_timelines=([] if own_built else [user_id]) + missing)
 
     async def _read_pipelined(self, user_id: int, top: str, count: int, ttl_s: int | None) -> tuple:

@@ -356,6 +356,62 @@ def test_ranked_feed_takes_a_feature_dict() -> None:
     assert (ids, cursor.last_id) == ([8, 9], 9)
 
 
+# --- candidates from post lists' members ------------------------------------------------------
+
+
+def members(*pairs: tuple[int, int]) -> list[bytes]:
+    return [f"{post}:{author}".encode() for post, author in pairs]
+
+
+def test_members_give_the_newest_distinct_posts_with_their_authors(merge_impl: ModuleType) -> None:
+    lists = [[b"0", *members((5, 1), (3, 2))], [*members((4, 9), (5, 7)), b"0"], members((2, 2))]
+    posts, authors = merge_impl.newest_members(lists, limit=3)
+    assert (posts.tolist(), authors.tolist()) == ([5, 4, 3], [1, 9, 2])  # post 5's author from its first list
+
+
+def test_members_below_the_bound_and_not_by_excluded_authors(merge_impl: ModuleType) -> None:
+    lists = [members((6, 1), (5, 1), (4, 2)), members((3, 3), (2, 2))]
+    posts, authors = merge_impl.newest_members(lists, limit=10, before_id=6, excluded_authors={2})
+    assert (posts.tolist(), authors.tolist()) == ([5, 3], [1, 3])
+
+
+def test_members_in_any_order_and_none_at_all(merge_impl: ModuleType) -> None:
+    assert merge_impl.newest_members([members((1, 1), (9, 1), (5, 1))], limit=2)[0].tolist() == [9, 5]
+    assert [a.tolist() for a in merge_impl.newest_members([[], [b"0"]], limit=2)] == [[], []]
+    assert merge_impl.newest_members(iter([iter(members((2**63 - 1, 1)))]), limit=1)[0].tolist() == [2**63 - 1]
+
+
+@pytest.mark.parametrize("member", [b"x", b"1:", b":1", b"1:2:3", b" 1:2", b"1:2 ", b"+1:2", b"1_0:2", b"",
+                                    b"9223372036854775808:1", b"1:99999999999999999999", "1:2".encode("utf-16")])
+def test_a_malformed_member_is_rejected(merge_impl: ModuleType, member: bytes) -> None:
+    with pytest.raises(ValueError, match="malformed post-list member"):
+        merge_impl.newest_members([members((1, 1)), [member]], limit=5)
+
+
+def test_a_member_that_is_not_bytes_is_rejected(merge_impl: ModuleType) -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        merge_impl.newest_members([["1:2"]], limit=5)
+    with pytest.raises(ValueError):
+        merge_impl.newest_members([members((1, 1))], limit=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lists=st.lists(st.lists(st.tuples(st.integers(1, 40), st.integers(1, 6)), max_size=25), max_size=6),
+       limit=st.integers(1, 30), before_id=st.none() | st.integers(1, 45),
+       excluded=st.sets(st.integers(1, 6), max_size=3))
+def test_members_match_a_plain_model(merge_impl: ModuleType, lists: list, limit: int, before_id: int | None,
+                                     excluded: set[int]) -> None:
+    first: dict[int, int] = {}
+    for pairs in lists:
+        for post, author in pairs:
+            if (before_id is None or post < before_id) and author not in excluded:
+                first.setdefault(post, author)
+    newest = sorted(first, reverse=True)[:limit]
+    posts, authors = merge_impl.newest_members([[b"0", *members(*pairs)] for pairs in lists], limit=limit,
+                                               before_id=before_id, excluded_authors=excluded)
+    assert (posts.tolist(), authors.tolist()) == (newest, [first[p] for p in newest])
+
+
 # --- the two implementations agree ---------------------------------------------------------
 
 
