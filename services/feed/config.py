@@ -18,9 +18,10 @@ class FeedConfig:
     active_days: int = 7
     # Ranked pages rank within windows of this many candidates.
     ranked_window: int = 100
-    # How old the like and comment counts a page ranks with may be (read from Redis at most this often
-    # per post and feed process: services.feed.features.RecentCounts); 0 reads them every page.
-    counts_cache_s: int = 10
+    # How old the features a page ranks with may be: posts' like and comment counts, the viewer's
+    # affinities (read from Redis at most this often per post, viewer and author, and feed process:
+    # services.feed.features.RecentFeatures); 0 reads them every page.
+    features_cache_s: int = 10
     # The user classes (realtime's classifier) whose feeds take pushes. Anyone else's feed is
     # dropped when a followed author posts, and pulled whole (rebuilt) when they next open it.
     push_classes: frozenset[str] = frozenset({"LIVE", "ACTIVE"})
@@ -36,7 +37,7 @@ class FeedConfig:
             celebrity_threshold=env_int("PICTOR_FEED_CELEBRITY_THRESHOLD", cls.celebrity_threshold),
             active_days=env_int("PICTOR_FEED_ACTIVE_DAYS", cls.active_days),
             ranked_window=env_int("PICTOR_FEED_RANKED_WINDOW", cls.ranked_window),
-            counts_cache_s=env_int("PICTOR_FEED_COUNTS_CACHE_S", cls.counts_cache_s),
+            features_cache_s=env_int("PICTOR_FEED_FEATURES_CACHE_S", cls.features_cache_s),
             push_classes=frozenset(c.strip().upper() for c in env_str(
                 "PICTOR_FEED_PUSH_CLASSES", ",".join(sorted(cls.push_classes))).split(",") if c.strip()),
         )

@@ -30,7 +30,7 @@ def feed_service(redis: aioredis.Redis, channels: MeshChannels, reads: WireRedis
     pages = FeedPages(CacheReads(PostCache(redis), CachedStates(redis, EngagementClient(channels)), reads), posts,
                       SigningKeys(MediaClient(channels)))
     config = FeedConfig.from_env()
-    return FeedService(FeedStore(redis, reads=reads, counts_ttl_s=config.counts_cache_s), MeshSources(channels), posts,
+    return FeedService(FeedStore(redis, reads=reads, features_ttl_s=config.features_cache_s), MeshSources(channels), posts,
                        pages, config)
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from services.common.cluster import is_cluster, mget
 from services.common.redis_wire import WireRedis
 from services.common.timelines import SENTINEL, SENTINEL_BYTES, Timelines, score
-from services.feed.features import RecentCounts, parse_counts
+from services.feed.features import RecentFeatures, parse_counts
 from services.feed.keys import (
     CELEBRITIES,
     affinity_key,
@@ -73,19 +73,23 @@ MAX_TOUCHED = 100_000
 CELEBRITY_BATCH = 10_000  # members asked per SMISMEMBER
 
 
+async def _nothing() -> list:
+    return []
+
+
 def _ints(members: Iterable[bytes]) -> set[int]:
     return {int(m) for m in members if m != SENTINEL_BYTES}
 
 
 class FeedStore:
     def __init__(self, client: aioredis.Redis, clock: Callable[[], float] = time.monotonic,
-                 reads: aioredis.Redis | WireRedis | None = None, counts_ttl_s: float = 0) -> None:
+                 reads: aioredis.Redis | WireRedis | None = None, features_ttl_s: float = 0) -> None:
         """reads: what a page's reads go through (services.common.redis_wire on one Redis server), else
-        `client`. counts_ttl_s: how long the ranker may use counts it read (features.RecentCounts)."""
+        `client`. features_ttl_s: how long the ranker may use features it read (features.RecentFeatures)."""
         self.client = client
         self.reads = reads or client
         self.clock = clock
-        self.counts = RecentCounts(counts_ttl_s, clock)
+        self.recent = RecentFeatures(features_ttl_s, clock)
         self.timelines = Timelines(client)
         # When this process last pushed each reader's feed keys' expiry back: a read writes
         # (EXPIRE) at most once per TOUCH_EVERY_S per reader, so warm reads are reads alone
@@ -153,24 +157,34 @@ class FeedStore:
 
     async def features(self, user_id: int, posts: list[tuple[int, int]]) -> tuple[list[float], list[int], list[int]]:
         """Per post: the viewer's affinity for its author, and its like and comment counts (the feed's own
-        projection of engagement's events: services.feed.features), counts at most counts_ttl_s old."""
+        projection of engagement's events: services.feed.features), at most features_ttl_s old."""
         if not posts:
             return [], [], []
-        known = self.counts.fresh()
-        unknown = [post_id for post_id, _ in posts if post_id not in known]
-        keys, authors = features_keys(unknown), [author for _, author in posts]
+        counts, affinities = self.recent.fresh(user_id)
+        unknown = [post_id for post_id, _ in posts if post_id not in counts]
+        strangers = list({author for _, author in posts if author not in affinities})
+        if unknown or strangers:
+            read_counts, read_affinities = await self._read_features(user_id, unknown, strangers)
+            counts.update(zip(unknown, zip(*parse_counts(read_counts))))
+            affinities.update(zip(strangers, (float(v) if v else 0.0 for v in read_affinities)))
+            self.recent.kept(len(unknown) + len(strangers))
+        likes, comments = zip(*(counts[post_id] for post_id, _ in posts))
+        return [affinities[author] for _, author in posts], list(likes), list(comments)
+
+    async def _read_features(self, user_id: int, post_ids: list[int], authors: list[int]) -> tuple[list, list]:
+        """The posts' features strings and the viewer's affinities for the authors, as Redis holds them."""
+        keys, affinity = features_keys(post_ids), affinity_key(user_id)
         if self.cluster:  # the posts' keys are in many slots
-            affinities, *counts = await asyncio.gather(self.client.hmget(affinity_key(user_id), authors),
-                                                       *([mget(self.client, keys)] if keys else []))
-        else:
-            async with self.reads.pipeline(transaction=False) as pipe:
-                pipe.hmget(affinity_key(user_id), authors)
-                if keys:
-                    pipe.mget(keys)
-                affinities, *counts = await pipe.execute()
-        known.update(zip(unknown, zip(*parse_counts(counts[0] if counts else []))))
-        likes, comments = zip(*(known[post_id] for post_id, _ in posts))
-        return [float(v) if v else 0.0 for v in affinities], list(likes), list(comments)
+            counts, affinities = await asyncio.gather(mget(self.client, keys) if keys else _nothing(),
+                                                      self.client.hmget(affinity, authors) if authors else _nothing())
+            return counts, affinities
+        async with self.reads.pipeline(transaction=False) as pipe:
+            if keys:
+                pipe.mget(keys)
+            if authors:
+                pipe.hmget(affinity, authors)
+            replies = iter(await pipe.execute())
+        return (next(replies) if keys else []), (next(replies) if authors else [])
 
     # --- builds ------------------------------------------------------------
 

@@ -96,23 +96,25 @@ async def test_the_ranker_reads_each_posts_features_among_many_posts_and_authors
     assert comments == [counted.get(post, (0, 0))[1] for post, _ in posts]
 
 
-async def test_the_ranker_keeps_counts_it_read_for_their_time_and_then_reads_them_again(client, ids):
+async def test_the_ranker_keeps_features_it_read_for_their_time_and_then_reads_them_again(client, ids):
     now = [0.0]
-    kept, every_page = FeedStore(client, lambda: now[0], counts_ttl_s=10), FeedStore(client, counts_ttl_s=0)
-    known, new, author, fan = ids.new_id(1), ids.new_id(1), ids.new_id(2), ids.new_id(3)
+    kept, every_page = FeedStore(client, lambda: now[0], features_ttl_s=10), FeedStore(client, features_ttl_s=0)
+    known, new, author, other_author, fan, other_fan = (ids.new_id(n) for n in (1, 1, 2, 2, 3, 3))
     await client.set(features_key(known), "1:1")
     await client.hset(affinity_key(fan), author, "0.300000")
-    assert (await kept.features(fan, [(known, author)]))[1:] == ([1], [1])
+    assert await kept.features(fan, [(known, author)]) == ([0.3], [1], [1])
 
     await client.set(features_key(known), "5:2")
     await client.set(features_key(new), "3:0")
-    await client.hset(affinity_key(fan), author, "0.400000")
-    now[0] = 9.9  # the known post's counts as read 9.9 s ago; the new post's, and the affinity, read now
-    assert await kept.features(fan, [(known, author), (new, author)]) == ([0.4, 0.4], [1, 3], [1, 0])
-    assert await every_page.features(fan, [(known, author), (new, author)]) == ([0.4, 0.4], [5, 3], [2, 0])
-    assert await kept.features(fan, [(new, author), (known, author)]) == ([0.4, 0.4], [3, 1], [0, 1])  # all known
+    await client.hset(affinity_key(fan), mapping={author: "0.400000", other_author: "0.700000"})
+    await client.hset(affinity_key(other_fan), author, "0.900000")
+    now[0] = 9.9  # what was read 9.9 s ago is kept; the new post's counts and the other author's affinity read now
+    assert await kept.features(fan, [(known, author), (new, other_author)]) == ([0.3, 0.7], [1, 3], [1, 0])
+    assert await every_page.features(fan, [(known, author), (new, other_author)]) == ([0.4, 0.7], [5, 3], [2, 0])
+    assert await kept.features(fan, [(new, other_author), (known, author)]) == ([0.7, 0.3], [3, 1], [0, 1])
+    assert await kept.features(other_fan, [(known, author)]) == ([0.9], [1], [1])  # affinities are each viewer's
     now[0] = 10.0
-    assert await kept.features(fan, [(known, author), (new, author)]) == ([0.4, 0.4], [5, 3], [2, 0])
+    assert await kept.features(fan, [(known, author), (new, other_author)]) == ([0.4, 0.7], [5, 3], [2, 0])
 
 
 async def test_a_deleted_posts_features_are_forgotten(features, client, ids):
