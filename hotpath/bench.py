@@ -41,6 +41,11 @@ SUSTAINED_IDS = 500_000
 LISTS = 200
 IDS_PER_LIST = 50
 PAGE_SIZE = 20
+# A ranked page's candidates as Redis gives them: the pushed feed, the reader's own timeline and three
+# followed celebrities' (about 250 members on the seeded dataset), cut to a window of 120.
+MEMBER_LISTS = 5
+MEMBERS_PER_LIST = 60
+RANKED_CANDIDATES = 120
 
 EVENTS = 1_000_000
 EVENT_KEYS = 100_000
@@ -213,6 +218,30 @@ def bench_merge() -> None:
         )
 
 
+def bench_members() -> None:
+    rng = random.Random(5)
+    ids = feed_input(rng)["ids"]
+    lists = [[b"0"] + [f"{post_id}:{rng.randrange(50)}".encode() for post_id in
+                       sorted(rng.sample(list(ids), MEMBERS_PER_LIST), reverse=True)]
+             for _ in range(MEMBER_LISTS)]
+    excluded_authors = {3, 17}
+
+    def newest(implementation: Any) -> Any:
+        return implementation.newest_members(lists, limit=RANKED_CANDIDATES, excluded_authors=excluded_authors)
+
+    if newest(_merge) != newest(_merge_py):
+        raise AssertionError("merge.newest_members: the implementations disagree")
+    emit(
+        "merge.newest_members",
+        "page",
+        best_seconds(lambda: newest(_merge)),
+        best_seconds(lambda: newest(_merge_py)),
+        lists=MEMBER_LISTS,
+        members_per_list=MEMBERS_PER_LIST,
+        limit=RANKED_CANDIDATES,
+    )
+
+
 # --- counters ----------------------------------------------------------------------------
 
 
@@ -250,6 +279,7 @@ def bench_counters() -> None:
 def main() -> None:
     bench_ids()
     bench_merge()
+    bench_members()
     bench_counters()
 
 
