@@ -31,7 +31,8 @@ what is in it. A worker whose consumer group is new reads the engagement
 stream from its start, so a first deployment counts what the stream holds.
 
 A post's two counts are one string, "<likes>:<comments>", so that the ranker
-reads a whole window of posts with one MGET (services.feed.store). Before
+reads a whole window of posts with one MGET (services.feed.store; each feed
+process keeps what it read for a few seconds, RecentFeatures). Before
 that they were a hash of two fields; the script that counts an event reads
 either, and writes the string. convert_hashes turns the hashes an older
 version left into strings, once (the feed worker runs it at start until

@@ -102,8 +102,8 @@ class FeedStore:
 
     async def candidates(self, user_id: int, upper_id: int | None, count: int, ttl_s: int) -> Candidates:
         """Candidate lists (pushed feed, own timeline, followed celebrities' timelines), each the newest
-        `count` members at or below `upper_id`'s millisecond, with what else a page needs: one round trip (three on a
-        Redis Cluster)."""
+        `count` members at or below `upper_id`'s millisecond, with what else a page needs: one round trip
+        (three on a Redis Cluster)."""
         top = str(score(upper_id)) if upper_id else "+inf"
         touch = self._touch_due(user_id)
         if self.cluster:

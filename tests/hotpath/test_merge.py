@@ -391,7 +391,10 @@ def test_a_malformed_member_is_rejected(merge_impl: ModuleType, member: bytes) -
 def test_a_member_that_is_not_bytes_is_rejected(merge_impl: ModuleType) -> None:
     with pytest.raises(TypeError, match="bytes"):
         merge_impl.newest_members([["1:2"]], limit=5)
-    with pytest.raises(ValueError):
+
+
+def test_members_need_a_limit_of_one_or_more(merge_impl: ModuleType) -> None:
+    with pytest.raises(ValueError, match="limit"):
         merge_impl.newest_members([members((1, 1))], limit=0)
 
 
