@@ -359,8 +359,6 @@ cdef int fill_ranked_page(
     return 0
 
 
-# --- the Python-facing functions ---------------------------------------------------------
-
 # --- post-list members ---------------------------------------------------------------------
 
 cdef Py_ssize_t SENTINEL_SIZE = len(SENTINEL_MEMBER)
@@ -409,60 +407,7 @@ cdef int parse_member(const char* text, Py_ssize_t size, Member* out) noexcept n
     return 0
 
 
-def newest_members(lists, *, Py_ssize_t limit, before_id=None, excluded_authors=()):
-    cdef const int64_t[::1] excluded_view = int64_view(excluded_authors)
-    cdef bint bounded = before_id is not None
-    cdef int64_t bound = before_id if bounded else 0
-    cdef list all_lists = [given if type(given) is list else list(given) for given in lists]
-    cdef Py_ssize_t total = 0
-    cdef Py_ssize_t count = 0
-    cdef Py_ssize_t served = 0
-    cdef Py_ssize_t i
-    cdef list members
-    cdef object raw
-    cdef const char* text
-    cdef Py_ssize_t size
-    cdef IdSet excluded_set
-    cdef Member* found
-    check_page_size(limit)
-    for members in all_lists:
-        total += len(members)
-    found = <Member*>malloc((total if total > 0 else 1) * sizeof(Member))
-    excluded_set.keys, excluded_set.used = NULL, NULL
-    try:
-        if found == NULL or id_set_init(&excluded_set, int64_data(excluded_view), excluded_view.shape[0]) < 0:
-            raise MemoryError()
-        for members in all_lists:
-            for raw in members:
-                if not PyBytes_Check(raw):
-                    raise TypeError(f"a post-list member is bytes, got {type(raw).__name__}")
-                text, size = PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)
-                if size == SENTINEL_SIZE and text[0] == SENTINEL_BYTE:
-                    continue
-                if parse_member(text, size, &found[count]) < 0:
-                    raise ValueError(f"malformed post-list member {raw!r}")
-                if (bounded and found[count].post_id >= bound) or id_set_contains(&excluded_set, found[count].author_id):
-                    continue
-                found[count].order = count
-                count += 1
-        qsort(found, count, sizeof(Member), newer_member)
-        posts = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
-        authors = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
-        for i in range(count):
-            if served == limit:
-                break
-            if i > 0 and found[i].post_id == found[i - 1].post_id:
-                continue
-            (<array.array>posts).data.as_longlongs[served] = found[i].post_id
-            (<array.array>authors).data.as_longlongs[served] = found[i].author_id
-            served += 1
-        array.resize(posts, served)
-        array.resize(authors, served)
-        return posts, authors
-    finally:
-        free(found)
-        id_set_free(&excluded_set)
-
+# --- the Python-facing functions ---------------------------------------------------------
 
 cdef int check_offsets(const int64_t[::1] ids, const int64_t[::1] offsets) except -1:
     cdef Py_ssize_t k
@@ -612,3 +557,58 @@ def ranked_page(
             current.newest, current.oldest, scoring.ranked_at_ms, result.last.score, result.last.id
         ),
     )
+
+
+def newest_members(lists, *, Py_ssize_t limit, before_id=None, excluded_authors=()):
+    cdef const int64_t[::1] excluded_view = int64_view(excluded_authors)
+    cdef bint bounded = before_id is not None
+    cdef int64_t bound = before_id if bounded else 0
+    cdef list all_lists = [given if type(given) is list else list(given) for given in lists]
+    cdef Py_ssize_t total = 0
+    cdef Py_ssize_t count = 0
+    cdef Py_ssize_t served = 0
+    cdef Py_ssize_t i
+    cdef list members
+    cdef object raw
+    cdef const char* text
+    cdef Py_ssize_t size
+    cdef IdSet excluded_set
+    cdef Member* found
+    check_page_size(limit)
+    for members in all_lists:
+        total += len(members)
+    found = <Member*>malloc((total if total > 0 else 1) * sizeof(Member))
+    excluded_set.keys, excluded_set.used = NULL, NULL
+    try:
+        if found == NULL or id_set_init(&excluded_set, int64_data(excluded_view), excluded_view.shape[0]) < 0:
+            raise MemoryError()
+        for members in all_lists:
+            for raw in members:
+                if not PyBytes_Check(raw):
+                    raise TypeError(f"a post-list member is bytes, got {type(raw).__name__}")
+                text, size = PyBytes_AS_STRING(raw), PyBytes_GET_SIZE(raw)
+                if size == SENTINEL_SIZE and text[0] == SENTINEL_BYTE:
+                    continue
+                if parse_member(text, size, &found[count]) < 0:
+                    raise ValueError(f"malformed post-list member {raw!r}")
+                if (bounded and found[count].post_id >= bound) or id_set_contains(&excluded_set, found[count].author_id):
+                    continue
+                found[count].order = count
+                count += 1
+        qsort(found, count, sizeof(Member), newer_member)
+        posts = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
+        authors = array.clone(ID_ARRAY_TEMPLATE, min(limit, count), False)
+        for i in range(count):
+            if served == limit:
+                break
+            if i > 0 and found[i].post_id == found[i - 1].post_id:
+                continue
+            (<array.array>posts).data.as_longlongs[served] = found[i].post_id
+            (<array.array>authors).data.as_longlongs[served] = found[i].author_id
+            served += 1
+        array.resize(posts, served)
+        array.resize(authors, served)
+        return posts, authors
+    finally:
+        free(found)
+        id_set_free(&excluded_set)
