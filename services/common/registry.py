@@ -21,8 +21,9 @@ class ServiceSpec:
     # Generated modules (pb2) that define those services, for reflection.
     proto_modules: tuple[str, ...]
     # Methods without a JSON route that outside gRPC clients may still call
-    # through the gateway (a stream of typed events); the others without one
-    # are for the mesh only.
+    # through the gateway (a stream of typed events, or the typed reply of a
+    # route whose JSON the service writes: services.mesh.http_rules.JSON_TWIN_SUFFIX);
+    # the others without one are for the mesh only.
     gateway_grpc_methods: tuple[str, ...] = ()
     # Who may call each of its methods for the mesh only (those mesh_only_methods lists): method ->
     # the identities whose mesh certificates may (services of this registry; a worker calls as
@@ -108,6 +109,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         port=7055,
         proto_services=("pictor.feed.v1.FeedService",),
         proto_modules=("pictor.feed.v1.feed_service_pb2",),
+        gateway_grpc_methods=("GetFeed",),
     ),
     ServiceSpec(
         name="engagement",

@@ -42,16 +42,6 @@ def score(post_id: int) -> int:
     return decode(post_id).timestamp_ms
 
 
-def parse(members: Iterable[bytes | str]) -> list[tuple[int, int]]:
-    """(post_id, author_id) pairs from ZSET members, sentinel dropped, order kept."""
-    pairs = []
-    for raw in members:
-        if raw != SENTINEL_BYTES and raw != SENTINEL:
-            post_id, _, author_id = raw.partition(b":" if isinstance(raw, bytes) else ":")
-            pairs.append((int(post_id), int(author_id)))  # int() reads ASCII digits in bytes too
-    return pairs
-
-
 class Timelines:
     """Writes post lists; each owner passes only its own keys."""
 

@@ -21,6 +21,10 @@ And a warm page is spliced, not built: each post goes out as its compact
 shape's bytes followed by the viewer's four fields (services.common.wire), and
 the reply is those posts joined (page_reply). A shape is parsed and compacted
 once per version of posts' cached bytes (CompactShapes), not once per page.
+The same goes for the page's JSON (page_body, what GET /v1/feed sends through
+the gateway as a google.api.HttpBody): each shape keeps its JSON, printed as
+the gateway would print it, up to the viewer's four fields, which are written
+after it; so the gateway passes the page on rather than transcoding it.
 
 A cached shape outlives its media URLs (services.posts.cache). When they have
 less than URL_LIFE_S left, the feed signs them again itself, with media's key
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -42,6 +47,8 @@ from typing import Protocol
 
 import grpc
 import redis.asyncio as aioredis
+from google.api import httpbody_pb2
+from google.protobuf import json_format
 from pictor.engagement.v1.engagement_service_pb2 import PostState
 from pictor.feed.v1 import feed_service_pb2
 from pictor.posts.v1 import posts_pb2
@@ -85,6 +92,8 @@ class Shape:
 
     source: bytes | None  # posts' cached bytes it was made from; None when posts answered it
     wire: bytes
+    json: bytes  # its JSON object without the viewer's fields and the closing brace (json_head)
+    own_state: tuple[int, int, bool, bool]  # the viewer's fields as the shape holds them (VIEWER_FIELDS)
     author_id: int
     ready: bool  # every media item READY (else only its author sees it: services.posts.cache.seen_by)
     url_expiry: int | None
@@ -94,7 +103,9 @@ class Shape:
     def of(cls, post: posts_pb2.Post, source: bytes | None = None) -> Shape:
         expiry, author_id, ready, queries = url_expiry(post), post.author.id, all_ready(post), signed_queries(post)
         signed = None if queries is None else tuple((media_id, q.encode()) for media_id, q in queries)
-        return cls(source, compact(post).SerializeToString(), author_id, ready, expiry, signed)
+        post = compact(post)
+        own_state = (post.like_count, post.comment_count, post.liked_by_me, post.saved_by_me)
+        return cls(source, post.SerializeToString(), json_head(post), own_state, author_id, ready, expiry, signed)
 
     def shown_to(self, viewer_id: int) -> bool:
         return seen_by(self.author_id, self.ready, viewer_id)
@@ -104,14 +115,14 @@ class Shape:
         (a new `exp=...&sig=...` as long as the old one is replaced in place, inside the strings)."""
         if self.signed is None:
             return None
-        wire, signed = self.wire, []
+        wire, json_, signed = self.wire, self.json, []
         for media_id, old in self.signed:
             new = key.query(media_id).encode()
             if len(new) != len(old):
                 return None
-            wire = wire.replace(old, new)
+            wire, json_ = wire.replace(old, new), json_.replace(old, new)
             signed.append((media_id, new))
-        return dataclasses.replace(self, wire=wire, url_expiry=key.exp if signed else self.url_expiry,
+        return dataclasses.replace(self, wire=wire, json=json_, url_expiry=key.exp if signed else self.url_expiry,
                                    signed=tuple(signed))
 
 
@@ -172,12 +183,18 @@ class SigningKeys:
         return self._key
 
 
+# A page's post: its shape and the viewer's state (None when engagement could not say).
+PagePost = tuple[Shape, PostState | None]
+
 # The field numbers the splice writes: a post's viewer fields, and a GetFeedResponse's two.
+VIEWER_FIELDS = ("like_count", "comment_count", "liked_by_me", "saved_by_me")
 LIKE_COUNT, COMMENT_COUNT, LIKED_BY_ME, SAVED_BY_ME = (
-    posts_pb2.Post.DESCRIPTOR.fields_by_name[name].number
-    for name in ("like_count", "comment_count", "liked_by_me", "saved_by_me"))
+    posts_pb2.Post.DESCRIPTOR.fields_by_name[name].number for name in VIEWER_FIELDS)
 POSTS, NEXT_PAGE_TOKEN = (feed_service_pb2.GetFeedResponse.DESCRIPTOR.fields_by_name[name].number
                           for name in ("posts", "next_page_token"))
+CONTENT_TYPE, DATA = (httpbody_pb2.HttpBody.DESCRIPTOR.fields_by_name[name].number
+                      for name in ("content_type", "data"))
+JSON_TYPE = b"application/json"
 
 
 def state_fields(state: PostState | None) -> bytes:
@@ -188,12 +205,48 @@ def state_fields(state: PostState | None) -> bytes:
             + varint_field(LIKED_BY_ME, state.liked_by_me) + varint_field(SAVED_BY_ME, state.saved_by_me))
 
 
-def page_reply(posts: list[bytes], next_page_token: str) -> bytes:
-    """A GetFeedResponse, serialized, from its posts serialized."""
-    parts = [message_field(POSTS, post) for post in posts]
+def page_reply(posts: list[PagePost], next_page_token: str) -> bytes:
+    """A GetFeedResponse, serialized: each post its shape's bytes with the viewer's fields written after."""
+    parts = [message_field(POSTS, shape.wire + state_fields(state)) for shape, state in posts]
     if next_page_token:
         parts.append(message_field(NEXT_PAGE_TOKEN, next_page_token.encode()))
     return b"".join(parts)
+
+
+def json_head(post: posts_pb2.Post) -> bytes:
+    """A post's JSON object as the gateway prints it (envoy_config's print options: the protos' field
+    names, fields without presence printed at their defaults), without the viewer's fields and the
+    closing brace: json_state writes them (so they come last, where the gateway puts them in field
+    order: the same object to a JSON reader)."""
+    fields = json_format.MessageToDict(post, always_print_fields_with_no_presence=True,
+                                       preserving_proto_field_name=True)
+    for name in VIEWER_FIELDS:
+        del fields[name]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()[:-1]
+
+
+# VIEWER_FIELDS, int64 as JSON strings (as the gateway prints them), and the post's closing brace.
+_JSON_STATE = b',"like_count":"%d","comment_count":"%d","liked_by_me":%s,"saved_by_me":%s}'
+
+
+def json_state(shape: Shape, state: PostState | None) -> bytes:
+    """The viewer's fields and the closing brace of a post's JSON (the shape's own when engagement could
+    not say)."""
+    likes, comments, liked, saved = shape.own_state if state is None else (
+        state.like_count, state.comment_count, state.liked_by_me, state.saved_by_me)
+    return _JSON_STATE % (likes, comments, b"true" if liked else b"false", b"true" if saved else b"false")
+
+
+def page_json(posts: list[PagePost], next_page_token: str) -> bytes:
+    """The GetFeedResponse's JSON, as the gateway would print it."""
+    return b"".join((b'{"posts":[', b",".join(shape.json + json_state(shape, state) for shape, state in posts),
+                     b'],"next_page_token":', json.dumps(next_page_token).encode(), b"}"))
+
+
+def page_body(posts: list[PagePost], next_page_token: str) -> bytes:
+    """A google.api.HttpBody, serialized, holding the page's JSON: what GetFeedJson answers, and the
+    gateway sends on as it is."""
+    return message_field(CONTENT_TYPE, JSON_TYPE) + message_field(DATA, page_json(posts, next_page_token))
 
 
 class CacheReads:
@@ -228,9 +281,9 @@ class FeedPages:
         self.keys = keys
         self.shapes = shapes or CompactShapes()
 
-    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[bytes]:
-        """The posts of a page, in its order, each serialized: compact and with the viewer's state; deleted
-        ones left out."""
+    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[PagePost]:
+        """The posts of a page, in its order, each its compact shape and the viewer's state; deleted ones
+        left out."""
         if not post_ids:
             return []
         cached, states = await self.caches.read(viewer_id, post_ids)
@@ -261,5 +314,5 @@ class FeedPages:
             shape = shapes.get(post_id)
             if shape is None or not shape.shown_to(viewer_id):  # deleted (a tombstone), posts no longer shows
                 continue  # it, or a video in it is not READY yet
-            page.append(shape.wire + state_fields(states.get(post_id)))
+            page.append((shape, states.get(post_id)))
         return page

@@ -11,6 +11,7 @@ from hotpath import merge
 from hotpath.merge import RankedCursor
 from services.common.pagination import decode_token, encode_token, page_size, positive_int64, text
 from services.feed.config import FeedConfig
+from services.feed.pages import PagePost
 from services.feed.store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class Timelines(Protocol):
 
 
 class Pages(Protocol):
-    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[bytes]: ...
+    async def posts_for(self, viewer_id: int, post_ids: list[int]) -> list[PagePost]: ...
 
 
 def _ranked_cursor(value: object) -> RankedCursor:
@@ -65,8 +66,9 @@ class FeedService:
         for start in range(0, len(author_ids), REBUILD_BATCH):
             await self.timelines.rebuild_timelines(author_ids[start:start + REBUILD_BATCH])
 
-    async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[bytes], str]:
-        """A page of the viewer's feed, its posts serialized (services.feed.pages), and the next page's token."""
+    async def page(self, viewer_id: int, mode: str, size: int, token: str) -> tuple[list[PagePost], str]:
+        """A page of the viewer's feed, its posts' shapes and states (services.feed.pages), and the next
+        page's token."""
         limit = page_size(size, default=DEFAULT_PAGE, maximum=MAX_PAGE)
         # A token belongs to one reader's feed in one mode.
         scope = f"feed:{viewer_id}:{mode}"

@@ -300,14 +300,17 @@ def _routes(t: Target) -> list[dict]:
 
 
 def method_classes() -> dict[str, tuple[str, str]]:
-    """gRPC path of every method with a JSON route -> (its service's cluster, its rate-limit class)."""
+    """gRPC path of every method with a JSON route, and of the typed twin of one (http_rules.typed_twin)
+    -> (its service's cluster, its rate-limit class)."""
     from services.mesh.http_rules import http_routes
 
     cluster = {service: spec.name for spec in SERVICES for service in spec.proto_services}
     found: dict[str, tuple[str, str]] = {}
     for route in http_routes():
-        found.setdefault(route.grpc_path, (cluster[route.method.containing_service.full_name],
-                                           limits.method_class(route.grpc_path, route.verb)))
+        classed = (cluster[route.method.containing_service.full_name], limits.method_class(route.grpc_path, route.verb))
+        found.setdefault(route.grpc_path, classed)
+        if route.typed_twin is not None:  # its typed form, called over gRPC, takes from the same buckets
+            found.setdefault(f"/{route.typed_twin.containing_service.full_name}/{route.typed_twin.name}", classed)
     return found
 
 

@@ -25,6 +25,9 @@ VERBS = ("get", "put", "post", "delete", "patch")
 # Messages that travel as one JSON string, not as an object.
 STRING_MESSAGES = {"google.protobuf.Timestamp", "google.protobuf.FieldMask", "google.protobuf.Duration"}
 HTTP_BODY = "google.api.HttpBody"
+# A method `<Name>Json` returning a HttpBody beside a `<Name>` taking the same request is <Name>'s reply
+# written as JSON by the service (the gateway sends it on): the route's JSON is <Name>'s output's.
+JSON_TWIN_SUFFIX = "Json"
 AUTH_REQUIRED, AUTH_OPTIONAL, AUTH_NONE = "required", "optional", "none"
 
 
@@ -72,6 +75,16 @@ class HttpRoute:
         fields = self.body_fields
         return self.body not in ("", "*") and fields[0].message_type is not None \
             and fields[0].message_type.full_name == HTTP_BODY
+
+    @property
+    def typed_twin(self) -> MethodDescriptor | None:
+        """The typed method whose reply this route sends as JSON the service wrote (JSON_TWIN_SUFFIX)."""
+        name = self.method.name.removesuffix(JSON_TWIN_SUFFIX)
+        twin = self.method.containing_service.methods_by_name.get(name) if name != self.method.name else None
+        if twin is None or self.method.output_type.full_name != HTTP_BODY \
+                or twin.input_type is not self.method.input_type:
+            return None
+        return twin
 
     def path(self, **values: object) -> str:
         return re.sub(r"{([^}=]+)(=[^}]*)?}", lambda m: str(values[m.group(1)]), self.template)

@@ -155,14 +155,16 @@ def _request_body(route: HttpRoute, schemas: _Schemas) -> dict[str, Any] | None:
 
 def _success(route: HttpRoute, schemas: _Schemas) -> dict[str, Any]:
     output = route.method.output_type
-    if output.full_name == HTTP_BODY:
+    if route.typed_twin is not None:  # JSON the service wrote: its typed twin's reply
+        output = route.typed_twin.output_type
+    elif output.full_name == HTTP_BODY:
         return {"description": "The bytes, with their own content type.",
                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
     return {"description": "OK", "content": {"application/json": {"schema": schemas.message(output)}}}
 
 
 def _operation(route: HttpRoute, schemas: _Schemas, comments: dict[str, str]) -> dict[str, Any]:
-    method = route.method
+    method = route.typed_twin or route.method  # a JSON twin is documented as the method it writes
     operation: dict[str, Any] = {
         "operationId": method.name,
         "tags": [method.containing_service.name],

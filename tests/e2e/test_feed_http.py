@@ -283,6 +283,56 @@ def test_a_page_spliced_from_cached_shapes_follows_unlikes_edits_and_deletes_and
     assert post_id not in [p["id"] for p in fan.get("/v1/feed").json["posts"]]
 
 
+def test_the_feeds_json_is_the_typed_pages_json_as_the_gateway_prints_it(settings, new_user, settle):
+    """GET /v1/feed is GetFeedJson: the feed writes the page's JSON itself and the gateway sends it on.
+    It must be what the gateway printed of the typed page (GetFeed over gRPC, same reader, same pages):
+    every field, defaults included, int64 as strings, a place, text beyond ASCII, likes and saves, both
+    modes, page after page."""
+    from google.protobuf import json_format
+    from pictor.feed.v1 import feed_service_pb2 as feed_pb
+    from pictor.feed.v1 import feed_service_pb2_grpc
+
+    from services.common.mesh_tls import gateway_channel
+
+    author, fan = new_user(), new_user()
+    fan.post(f"/v1/users/{author.id}/follow")
+    made = [post(author, author.upload(small_jpeg(), "image/jpeg").json["id"], f"n°{n} #ünï 🌊 \"q\" @{fan.username}")
+            for n in range(3)]
+    placed = author.post("/v1/posts", {"media_ids": [author.upload(small_jpeg(), "image/jpeg").json["id"]],
+                                       "location": {"name": "Lisboa", "lat": 38.7223, "lng": -9.1393}})
+    assert placed.status == 200, placed.body
+    assert fan.post(f"/v1/posts/{made[0]}/like").status == 200
+    assert fan.post(f"/v1/posts/{made[1]}/save").status == 200
+    settle()
+
+    with gateway_channel(settings, aio=False) as channel:
+        stub = feed_service_pb2_grpc.FeedServiceStub(channel)
+        for mode in ("RANKED", "CHRONOLOGICAL"):
+            token, seen = "", []
+            for _ in range(4):
+                page = fan.get(f"/v1/feed?mode={mode}&page_size=2&page_token={token}")
+                assert page.status == 200 and page.headers["content-type"].startswith("application/json"), page.body
+                typed = stub.GetFeed(feed_pb.GetFeedRequest(page_size=2, mode=feed_pb.FeedMode.Value(mode),
+                                                            page_token=token),
+                                     metadata=[("authorization", f"Bearer {fan.token}")], timeout=10)
+                printed = json_format.MessageToDict(typed, always_print_fields_with_no_presence=True,
+                                                    preserving_proto_field_name=True)
+                assert page.json["posts"] == printed["posts"]
+                if mode == "CHRONOLOGICAL":  # a ranked token holds scores of its moment: equal only when present
+                    assert page.json["next_page_token"] == printed["next_page_token"]
+                assert bool(page.json["next_page_token"]) == bool(printed["next_page_token"])
+                seen += [p["id"] for p in page.json["posts"]]
+                token = page.json["next_page_token"]
+                if not token:
+                    break
+            assert sorted(seen) == sorted([*made, placed.json["id"]])
+            shown = {p["id"]: p for p in fan.get(f"/v1/feed?mode={mode}&page_size=10").json["posts"]}
+            assert (shown[made[0]]["like_count"], shown[made[0]]["liked_by_me"], shown[made[1]]["saved_by_me"]) \
+                == ("1", True, True)
+            assert shown[placed.json["id"]]["location"] == {"name": "Lisboa", "lat": 38.7223, "lng": -9.1393}
+            assert shown[made[2]]["caption"] == f"n°2 #ünï 🌊 \"q\" @{fan.username}"
+
+
 def test_feed_needs_a_token_and_rejects_foreign_page_tokens(gateway, new_user):
     assert gateway.get("/v1/feed").status == 401
     fan = new_user()

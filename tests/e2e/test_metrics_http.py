@@ -42,9 +42,9 @@ def test_calls_through_envoy_move_the_request_counters_and_latency_histograms(st
     assert alice.post("/v1/users/1/follow").status == 404  # nobody: NOT_FOUND, counted as such
 
     feed_after, graph_after = scrape(stack, "feed"), scrape(stack, "graph")
-    ok = {"grpc_service": FEED, "grpc_method": "GetFeed", "grpc_code": "OK"}
+    ok = {"grpc_service": FEED, "grpc_method": "GetFeedJson", "grpc_code": "OK"}  # GET /v1/feed
     assert value(feed_after, "grpc_server_handled_total", **ok) - value(feed_before, "grpc_server_handled_total", **ok) >= 3
-    timed = {"grpc_service": FEED, "grpc_method": "GetFeed"}
+    timed = {"grpc_service": FEED, "grpc_method": "GetFeedJson"}
     assert (value(feed_after, "grpc_server_handling_seconds_count", **timed)
             - value(feed_before, "grpc_server_handling_seconds_count", **timed)) >= 3
     assert value(feed_after, "grpc_server_handling_seconds_sum", **timed) > value(

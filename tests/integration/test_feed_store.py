@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from services.common.timelines import Timelines, parse
+from services.common.timelines import SENTINEL_BYTES, Timelines
 from services.feed import store as store_module
 from services.feed.keys import CELEBRITIES, feed_key
 from services.feed.store import TOUCH_EVERY_S, FeedStore
 from services.posts.keys import timeline_key
 
 TTL_S = 7 * 86_400
+
+
+def parse(members: list[bytes]) -> list[tuple[int, int]]:
+    """(post_id, author_id) of a list's members as Redis gave them, the sentinel dropped (the feed itself
+    parses them in hotpath.merge.newest_members)."""
+    return [(int(post), int(author)) for post, _, author in (m.partition(b":") for m in members if m != SENTINEL_BYTES)]
 
 
 class Clock:

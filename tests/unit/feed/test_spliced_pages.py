@@ -1,14 +1,18 @@
 """A feed page written as bytes (services.feed.pages, services.common.wire) parses as the page built from
-messages would: the same posts, compact, with the viewer's fields, and the token; a stale shape is
-signed again in its bytes, as posts would sign it."""
+messages would: the same posts, compact, with the viewer's fields, and the token; its JSON is that page's
+JSON as the gateway prints it; a stale shape is signed again in its bytes and its JSON, as posts would
+sign it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 
 import grpc
+from google.api import httpbody_pb2
+from google.protobuf import json_format
 from google.protobuf.internal.encoder import _VarintBytes
 from pictor.accounts.v1 import accounts_pb2
 from pictor.engagement.v1.engagement_service_pb2 import PostState
@@ -17,7 +21,17 @@ from pictor.media.v1 import media_pb2
 from pictor.posts.v1 import posts_pb2
 
 from services.common.wire import varint
-from services.feed.pages import KEY_RETRY_S, CompactShapes, FeedPages, Shape, SigningKeys, page_reply, state_fields
+from services.feed.pages import (
+    KEY_RETRY_S,
+    CompactShapes,
+    FeedPages,
+    Shape,
+    SigningKeys,
+    page_body,
+    page_json,
+    page_reply,
+    state_fields,
+)
 from services.media.signing import UrlSigner
 from services.posts.cache import compact, resigned, url_expiry, with_state
 
@@ -56,10 +70,36 @@ def test_a_spliced_page_parses_as_the_page_built_from_messages():
     states = {3: PostState(post_id=3, like_count=4, liked_by_me=True), 1: PostState(post_id=1, saved_by_me=True)}
     built = feed_pb.GetFeedResponse(next_page_token="next", posts=[
         with_state(compact(posts_pb2.Post.FromString(p.SerializeToString())), states.get(p.id)) for p in posts])
-    spliced = page_reply([Shape.of(p).wire + state_fields(states.get(p.id)) for p in posts], "next")
+    spliced = page_reply([(Shape.of(p), states.get(p.id)) for p in posts], "next")
     assert feed_pb.GetFeedResponse.FromString(spliced) == built
     assert not feed_pb.GetFeedResponse.FromString(spliced).posts[0].media[0].variants
     assert feed_pb.GetFeedResponse.FromString(page_reply([], "")) == feed_pb.GetFeedResponse()
+
+
+def printed(reply: feed_pb.GetFeedResponse) -> dict:
+    """A reply's JSON as the gateway prints it (envoy_config's print options)."""
+    return json_format.MessageToDict(reply, always_print_fields_with_no_presence=True,
+                                     preserving_proto_field_name=True)
+
+
+def test_a_pages_json_is_the_json_the_gateway_would_print_of_the_page():
+    posts = [shape(i, caption=f"post {i} 🌊 \"quoted\" \\ ünïcode") for i in (3, 2, 1)]
+    posts[2].location.name, posts[2].location.lat, posts[2].location.lng = "Lisboa", 38.7223, -9.1393
+    posts[2].created_at.FromSeconds(1_700_000_000)
+    posts[1].like_count, posts[1].liked_by_me = 12, True  # the shape's own state: sent when engagement cannot say
+    states = {3: PostState(post_id=3, like_count=4, comment_count=1 << 40, liked_by_me=True),
+              1: PostState(post_id=1, saved_by_me=True)}
+    built = feed_pb.GetFeedResponse(next_page_token='n"e/x\\t', posts=[
+        with_state(compact(posts_pb2.Post.FromString(p.SerializeToString())), states.get(p.id)) for p in posts])
+    page = [(Shape.of(p), states.get(p.id)) for p in posts]
+    written = page_json(page, built.next_page_token)
+    assert json.loads(written) == printed(built)
+    assert json.loads(written)["posts"][1]["like_count"] == "12" and json.loads(written)["posts"][0]["comment_count"] \
+        == str(1 << 40)  # int64 as JSON strings, as the gateway prints them
+    assert "🌊".encode() in written  # UTF-8 as it is, not escaped
+    assert json.loads(page_json([], "")) == printed(feed_pb.GetFeedResponse()) == {"posts": [], "next_page_token": ""}
+    body = httpbody_pb2.HttpBody.FromString(page_body(page, "next"))
+    assert body.content_type == "application/json" and body.data == page_json(page, "next")
 
 
 def test_a_shape_is_made_once_per_version_of_the_cached_bytes():
@@ -118,6 +158,7 @@ def test_a_stale_shape_signed_again_in_its_bytes_is_what_posts_would_sign():
     assert again is not None and again.url_expiry == key.exp > shape.url_expiry == url_expiry(post)
     by_posts = resigned(post, {m.id: (key.exp, key.signature(m.id)) for m in post.media})
     assert posts_pb2.Post.FromString(again.wire) == compact(by_posts)
+    assert json.loads(page_json([(again, None)], "")) == printed(feed_pb.GetFeedResponse(posts=[compact(by_posts)]))
     for media in posts_pb2.Post.FromString(again.wire).media:
         exp, sig = media.url_template.split("?")[1].replace("exp=", "").split("&sig=")
         SIGNER.verify(media.id, int(exp), sig, time.time())
@@ -194,11 +235,11 @@ async def test_stale_shapes_go_to_posts_while_media_cannot_give_its_key_and_not_
     media, posts = Media(failing=True), Posts([signed_now])
     pages = FeedPages(Caches([stale, fresh]), posts, SigningKeys(media))
 
-    page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
+    page = [posts_pb2.Post.FromString(shape.wire) for shape, _ in await pages.posts_for(5, [1, 2])]
     assert posts.asked == [[1]] and [p.id for p in page] == [1, 2]
     assert page[0] == compact(signed_now)  # posts' fresh signatures, not the stale ones
 
     media.failing = False
     pages = FeedPages(Caches([stale, fresh]), posts, SigningKeys(media))
-    page = [posts_pb2.Post.FromString(raw) for raw in await pages.posts_for(5, [1, 2])]
+    page = [posts_pb2.Post.FromString(shape.wire) for shape, _ in await pages.posts_for(5, [1, 2])]
     assert posts.asked == [[1]] and url_expiry(page[0]) > url_expiry(stale)  # signed by the feed itself
