@@ -62,6 +62,25 @@ def test_raw_uploads_take_image_bytes(document):
     assert content["image/jpeg"]["schema"] == {"type": "string", "format": "binary"}
 
 
+def test_a_route_whose_json_the_service_writes_is_documented_and_limited_as_its_typed_method(document):
+    """GET /v1/feed is GetFeedJson (a google.api.HttpBody of the page's JSON): its document is GetFeed's
+    reply, and GetFeed itself stays open to gRPC clients through the gateway, under the same limits."""
+    from services.common.registry import mesh_only_methods
+    from services.mesh.envoy_config import method_classes
+
+    route, = (r for r in http_routes() if r.template == "/v1/feed")
+    assert (route.method.name, route.typed_twin.name) == ("GetFeedJson", "GetFeed")
+    operation = document["paths"]["/v1/feed"]["get"]
+    assert (operation["operationId"], operation["x-grpc-method"]) == ("GetFeed", route.grpc_path)
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] \
+        == {"$ref": "#/components/schemas/pictor.feed.v1.GetFeedResponse"}
+    assert operation["security"] == [{"bearer": []}]
+    typed = "/pictor.feed.v1.FeedService/GetFeed"
+    assert typed not in mesh_only_methods() and method_classes()[typed] == method_classes()[route.grpc_path]
+    download, = (r for r in http_routes() if r.method.name == "GetMediaFile")  # a HttpBody of its own bytes
+    assert download.typed_twin is None
+
+
 @pytest.mark.parametrize(("template", "verb", "auth"), [
     ("/v1/users/me", "get", AUTH_REQUIRED), ("/v1/posts/{post_id}", "get", AUTH_OPTIONAL),
     ("/v1/accounts", "post", AUTH_NONE)])
