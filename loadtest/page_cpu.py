@@ -5,8 +5,9 @@
 Against a running, seeded stack (`make run`, `make seed`): the feed's service is built here by the
 feed process's own `feed_service` (services.feed.server), on the stack's Redis, and asks the mesh (as `feed`)
 only for what its caches lack. Every user's first RANKED page is read once to warm up, then
-`--pages` pages are read, the users in turn, `--concurrency` at a time, and one JSON line says the
-CPU milliseconds this process spent a page (Redis's own time is not in it). One figure for A/B work
+`--pages` pages are read, the users in turn, `--concurrency` at a time, each written as GET /v1/feed
+sends it (its JSON, in a google.api.HttpBody: services.feed.pages.page_body), and one JSON line says
+the CPU milliseconds this process spent a page (Redis's own time is not in it). One figure for A/B work
 on a page's code: steadier than a throughput ratio, and free of the gateway's and gRPC's share, which
 a fixed reply measures (docs/PERFORMANCE.md, "What a page costs beside its computation").
 """
@@ -24,7 +25,7 @@ from services.common.clients import MeshChannels
 from services.common.config import load_settings
 from services.common.dependencies import connect_redis
 from services.common.redis_wire import wire_for
-from services.feed.pages import page_reply
+from services.feed.pages import page_body
 from services.feed.server import feed_service
 from services.feed.service import RANKED
 
@@ -41,7 +42,7 @@ async def measure(pages: int, users: int, concurrency: int, reads: str = "wire")
         async def read(count: int) -> None:
             async def reader(first: int) -> None:
                 for n in range(first, count, concurrency):
-                    page_reply(*await service.page(readers[n % len(readers)], RANKED, 20, ""))
+                    page_body(*await service.page(readers[n % len(readers)], RANKED, 20, ""))
             await asyncio.gather(*(reader(k) for k in range(concurrency)))
 
         await read(len(readers))  # warm: each reader's first page once
