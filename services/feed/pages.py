@@ -186,7 +186,7 @@ class SigningKeys:
 # A page's post: its shape and the viewer's state (None when engagement could not say).
 PagePost = tuple[Shape, PostState | None]
 
-# The field numbers the splice writes: a post's viewer fields, and a GetFeedResponse's two.
+# The fields the splice writes: a post's viewer fields, a GetFeedResponse's two, a HttpBody's two.
 VIEWER_FIELDS = ("like_count", "comment_count", "liked_by_me", "saved_by_me")
 LIKE_COUNT, COMMENT_COUNT, LIKED_BY_ME, SAVED_BY_ME = (
     posts_pb2.Post.DESCRIPTOR.fields_by_name[name].number for name in VIEWER_FIELDS)
