@@ -21,6 +21,7 @@ from grpc_status import rpc_status
 
 from services.common.deadlines import enter_call
 from services.common.dependencies import DependencyWatcher, ignore_outcome, unavailable_reason
+from services.common.handler_wraps import HandlerWrap
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def unavailable(reason: str) -> Unavailable:
     return Unavailable(UNAVAILABLE_MESSAGES.get(reason, "a dependency is unavailable"), reason=reason)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(HandlerWrap):
     """Maps DomainError to its status, a store out of reach (psycopg's OperationalError and pool
     timeout, redis' ConnectionError and TimeoutError) to UNAVAILABLE; anything else is logged and
     becomes INTERNAL.
@@ -186,14 +187,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         call.add_done_callback(ignore_outcome)
         raise unavailable(outage.result())
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(PLUMBING):
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if method.startswith(PLUMBING):
             return handler
 
         async def abort_for(error: Exception, context: grpc.aio.ServicerContext) -> None:

@@ -38,6 +38,7 @@ from cryptography.x509.oid import NameOID
 from services.common import tracing
 from services.common.config import Settings
 from services.common.files import write_atomically
+from services.common.handler_wraps import HandlerWrap
 from services.common.registry import TOOLS
 
 CA_NAME = "ca"
@@ -132,18 +133,18 @@ def channel_credentials(directory: Path, identity: str) -> grpc.ChannelCredentia
 
 
 def mesh_channel(address: str, service: str, directory: Path, identity: str, *, aio: bool = True,
-                 options: Sequence[tuple[str, object]] = ()) -> grpc.aio.Channel | grpc.Channel:
+                 options: Sequence[tuple[str, object]] = ()) -> tracing.TracedChannel | grpc.Channel:
     """A channel to `service`'s port at `address`, presenting `identity`'s certificate and checking
     that the server is `service`. The one way tests, benches and tools reach a service port."""
     opts = [*options, ("grpc.ssl_target_name_override", service)]
     credentials = channel_credentials(directory, identity)
     if aio:
-        return grpc.aio.secure_channel(address, credentials, options=opts, interceptors=tracing.client_interceptors())
+        return tracing.TracedChannel(grpc.aio.secure_channel(address, credentials, options=opts))
     return grpc.secure_channel(address, credentials, options=opts)
 
 
 def service_channel(settings: Settings, service: str, identity: str = TOOLS, *, port: int | None = None,
-                    aio: bool = True, options: Sequence[tuple[str, object]] = ()) -> grpc.aio.Channel | grpc.Channel:
+                    aio: bool = True, options: Sequence[tuple[str, object]] = ()) -> tracing.TracedChannel | grpc.Channel:
     """A channel to `service`'s port (`port`: another instance's) as `identity`: a caller of a
     method for the mesh only must name one its allow-list admits."""
     host = settings.service_hosts[service]
@@ -169,7 +170,7 @@ def peer_identity(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> s
     return values[0].decode() if values else None
 
 
-class CallerCheckInterceptor(grpc.aio.ServerInterceptor):
+class CallerCheckInterceptor(HandlerWrap):
     """Methods for the mesh only answer PERMISSION_DENIED to a caller whose certificate is not one
     of those their allow-list names (`allowed`: gRPC path -> identities). Other methods pass: the
     TLS handshake already refused callers without a mesh certificate."""
@@ -177,12 +178,10 @@ class CallerCheckInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, allowed: Mapping[str, frozenset[str]]) -> None:
         self._allowed = allowed
 
-    async def intercept_service(self, continuation, handler_call_details: grpc.HandlerCallDetails):
-        handler = await continuation(handler_call_details)
-        allowed = self._allowed.get(handler_call_details.method)
-        if handler is None or allowed is None:
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        allowed = self._allowed.get(method)
+        if allowed is None:
             return handler
-        method = handler_call_details.method
 
         async def refuse(context: grpc.aio.ServicerContext) -> None:
             caller = peer_identity(context)

@@ -40,6 +40,7 @@ from prometheus_client import (
 )
 
 from services.common import tracing
+from services.common.handler_wraps import HandlerWrap
 
 log = logging.getLogger(__name__)
 
@@ -214,24 +215,22 @@ class _Observed:
         self.metrics.done(_code(self.context, error), self.began)
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(HandlerWrap):
     """Counts each call by method and status code and times it; continues the caller's W3C trace
     (the `traceparent` metadata, services.common.tracing) for the call's logs and outbound calls.
 
     A call that takes `slow_call_s` or longer is logged (one line, with its trace id); a server
     stream is timed but never logged as slow.
 
-    The outermost interceptor: the code it records is the one the caller gets, after the error
+    The outermost wrap: the code it records is the one the caller gets, after the error
     interceptor mapped the domain's exceptions."""
 
     def __init__(self, slow_call_s: float = 1.0) -> None:
         self._methods: dict[str, _MethodMetrics] = {}
         self.slow_call_s = slow_call_s
 
-    async def intercept_service(self, continuation, handler_call_details: grpc.HandlerCallDetails):
-        handler = await continuation(handler_call_details)
-        path = handler_call_details.method
-        if handler is None or path.startswith(PLUMBING):
+    def wrap(self, path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if path.startswith(PLUMBING):
             return handler
         answers_once = bool(handler.unary_unary or handler.stream_unary)
         metrics = self._methods.get(path)
@@ -239,14 +238,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             # A stream the server keeps writing to lasts as long as its reader stays: not slow.
             slow_s = self.slow_call_s if answers_once else math.inf
             metrics = self._methods[path] = _MethodMetrics(path, slow_s)
-        parent = tracing.incoming(handler_call_details.invocation_metadata)
 
         if answers_once:
             kind = "unary_unary" if handler.unary_unary else "stream_unary"
             behavior = getattr(handler, kind)
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with _Observed(metrics, context, parent):
+                with _Observed(metrics, context, tracing.incoming(context.invocation_metadata())):
                     return await behavior(request, context)
 
             return handler._replace(**{kind: unary})
@@ -255,7 +253,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         streamer = getattr(handler, kind)
 
         async def streaming(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with _Observed(metrics, context, parent):
+            with _Observed(metrics, context, tracing.incoming(context.invocation_metadata())):
                 async for reply in streamer(request, context):
                     yield reply
 

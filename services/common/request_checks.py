@@ -14,7 +14,6 @@ InvalidArgument into its status).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,6 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import DecodeError, Message
 
 from services.common.errors import InvalidArgument
+from services.common.handler_wraps import HandlerWrap
 
 _PATH_FIELD = re.compile(r"{([^}=]+)")
 _INT64 = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64, FieldDescriptor.TYPE_SFIXED64}
@@ -150,18 +150,12 @@ def _refuse(undecodable: _Undecodable) -> InvalidArgument:
     return InvalidArgument("body", "the request could not be read", reason="MALFORMED_REQUEST")
 
 
-class RequestCheckInterceptor(grpc.aio.ServerInterceptor):
+class RequestCheckInterceptor(HandlerWrap):
     """Runs the checks above before the handler of every unary method."""
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+    def wrap(self, method_path: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if handler.unary_unary is None:
             return handler
-        method_path = handler_call_details.method
         method = _method(method_path)
         behavior, deserialize = handler.unary_unary, handler.request_deserializer
 

@@ -1,7 +1,9 @@
 """The one bootstrap of every process of the mesh: services and workers.
 
 A service (`main(spec, setup)`): settings, logging, one grpc.aio server with
-the error interceptor, the standard health service, server reflection; its
+what wraps every handler (metrics and trace, errors, request and caller checks,
+built once per method: services.common.handler_wraps), the standard health
+service, server reflection; its
 `setup` takes what it needs from `Resources` (database pools, Redis, channels
 to other services), and the stores it took become its health dependencies:
 a watcher probes them, health says NOT_SERVING while one is down and SERVING
@@ -49,6 +51,7 @@ from services.common.dependencies import (
     unavailable_reason,
 )
 from services.common.errors import ErrorInterceptor
+from services.common.handler_wraps import WrapOnce
 from services.common.ids import IdAllocator, leased_allocator
 from services.common.mesh_tls import CallerCheckInterceptor, server_credentials
 from services.common.registry import SERVICES, WORKERS, ServiceSpec, all_proto_services, internal_callers
@@ -197,10 +200,9 @@ async def start(spec: ServiceSpec, setup: Setup, settings: Settings, *, host: st
     watcher = DependencyWatcher([])
     # Metrics outermost: the status it counts is the one the caller gets.
     slow_call_ms = env_int(f"{spec.env_prefix}_SLOW_CALL_MS", env_int("PICTOR_SLOW_CALL_MS", SLOW_CALL_MS))
-    server = grpc.aio.server(interceptors=[metrics.MetricsInterceptor(slow_call_ms / 1000), ErrorInterceptor(watcher),
-                                           RequestCheckInterceptor(),
-                                           CallerCheckInterceptor(internal_callers())],
-                             options=SERVER_OPTIONS)
+    wraps = WrapOnce(metrics.MetricsInterceptor(slow_call_ms / 1000), ErrorInterceptor(watcher),
+                     RequestCheckInterceptor(), CallerCheckInterceptor(internal_callers()))
+    server = grpc.aio.server(interceptors=[wraps], options=SERVER_OPTIONS)
     settings = replace(settings, mesh_identity=spec.name)
     resources = Resources(settings)
     try:

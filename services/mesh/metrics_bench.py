@@ -2,7 +2,7 @@
 
 Times, per call, the work services.common.metrics.MetricsInterceptor adds around a handler
 (trace context from the metadata, in-flight gauge, histogram, per-code counter) and the work
-the tracing client interceptor adds to an outbound call (the traceparent metadata), each over
+a mesh channel adds to an outbound call (the traceparent metadata: services.common.tracing), each over
 BENCH_CALLS calls, in rounds; prints the median and p99 of the rounds' per-call cost, and the
 load average (a busy machine inflates every figure).
 """
@@ -13,8 +13,6 @@ import asyncio
 import os
 import statistics
 import time
-
-import grpc
 
 from services.common import metrics, tracing
 
@@ -47,10 +45,9 @@ def server_side(calls: int) -> None:
 
 
 def client_side(calls: int) -> None:
-    details = grpc.aio.ClientCallDetails("/pictor.graph.v1.GraphService/GetExclusions", 1.0,
-                                         grpc.aio.Metadata(("authorization", "Bearer x")), None, None)
+    metadata, context = (("authorization", "Bearer x"),), tracing.current()
     for _ in range(calls):
-        tracing._with_traceparent(details)
+        tracing.with_traceparent(metadata, context)
 
 
 def main() -> None:
@@ -59,7 +56,7 @@ def main() -> None:
     async def in_a_call() -> None:
         tracing.enter(None)
         for name, run in (("server interceptor (metrics + trace context)", server_side),
-                          ("client interceptor (traceparent out)", client_side)):
+                          ("mesh channel (traceparent out)", client_side)):
             median, p99 = _per_call_us(run, calls, rounds)
             print(f"{name:<48} median {median:6.2f} µs/call   p99 {p99:6.2f} µs/call")
 

@@ -3,6 +3,7 @@ handler calls another over a mesh channel; the trace id crosses both hops on the
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -65,3 +66,38 @@ async def test_the_trace_id_crosses_every_hop_with_each_hop_the_next_ones_parent
     # The outer handler's call carried its own hop as the parent of the next.
     assert reply["inner"]["incoming"] == outer_hop.traceparent
     assert len({CLIENT_SPAN, outer_hop.span_id, inner_hop.span_id}) == 3
+
+
+async def test_a_mesh_channel_carries_the_trace_on_streams_and_replaces_a_traceparent_given_inside_a_trace(settings):
+    async def told(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return incoming_traceparent(context).encode()
+
+    async def streamed(request: bytes, context: grpc.aio.ServicerContext):
+        yield incoming_traceparent(context).encode()
+
+    async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> None:
+        grpc_server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("pictor.test.Trace", {
+            "Told": grpc.unary_unary_rpc_method_handler(told, request_deserializer=raw, response_serializer=raw),
+            "Streamed": grpc.unary_stream_rpc_method_handler(streamed, request_deserializer=raw,
+                                                             response_serializer=raw),
+        }),))
+
+    running = await server.start(SPEC, setup, settings, port=0)
+    channel = service_channel(settings, SPEC.name, TOOLS, port=running.port)
+
+    async def in_a_trace() -> tuple[str, bytes, list[bytes]]:
+        hop = tracing.enter(None)
+        told_reply = await channel.unary_unary("/pictor.test.Trace/Told")(
+            b"", metadata=(("traceparent", f"00-{TRACE}-{CLIENT_SPAN}-01"),), timeout=10)
+        stream = [reply async for reply in channel.unary_stream("/pictor.test.Trace/Streamed")(b"", timeout=10)]
+        return hop.traceparent, told_reply, stream
+
+    try:
+        without = await channel.unary_unary("/pictor.test.Trace/Told")(b"", timeout=10)
+        own, told_reply, stream = await asyncio.create_task(in_a_trace())
+    finally:
+        await channel.close()
+        await running.shutdown(grace_s=1, drain_pause_s=0)
+
+    assert without == b""  # outside a trace, nothing is made up
+    assert told_reply.decode() == own and stream == [own.encode()]
