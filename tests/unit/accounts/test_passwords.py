@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 
 import pytest
 from argon2 import PasswordHasher
 
-from services.accounts.passwords import BUSY, MEMORY_COST_KIB, PARALLELISM, TIME_COST, PasswordPool, PasswordPoolConfig
+from services.accounts.passwords import (
+    BUSY,
+    MEMORY_COST_KIB,
+    PARALLELISM,
+    TIME_COST,
+    PasswordPool,
+    PasswordPoolConfig,
+    load_password_pool_config,
+)
 from services.common.errors import Unavailable
 
 PASSWORD = "correct horse"
@@ -74,3 +85,26 @@ async def test_a_caller_that_gives_up_keeps_its_worker_busy_until_the_hashing_en
         assert await pool.hash(PASSWORD)
     finally:
         await pool.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+async def test_the_workers_hash_at_the_configured_lower_priority_and_the_caller_keeps_its_own():
+    def own_nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = own_nice()
+    pool = PasswordPool(PasswordPoolConfig(workers=1, max_wait_s=5, nice=max(before, 12)))
+    try:
+        assert await pool._run(own_nice) == max(before, 12)
+        assert await pool.hash(PASSWORD)
+    finally:
+        await pool.close()
+    assert own_nice() == before
+
+
+def test_the_nice_value_comes_from_the_environment_within_what_linux_allows(monkeypatch):
+    monkeypatch.delenv("PICTOR_PASSWORD_NICE", raising=False)
+    assert load_password_pool_config().nice == 10
+    for given, kept in (("0", 0), ("19", 19), ("40", 19), ("-5", 0)):
+        monkeypatch.setenv("PICTOR_PASSWORD_NICE", given)
+        assert load_password_pool_config().nice == kept
