@@ -2,14 +2,13 @@
 
 A gRPC server interceptor runs on every call, and one that wraps the handler builds a new one
 each time: with four of them (metrics and trace, error mapping and outage watch, request checks,
-caller check) that building cost a call more of the server's CPU than the wrappers' own work.
+caller check) that building cost a call about as much of the server's CPU as the wrappers' own
+work (30 µs and 28 of a trivial call's 204 in `python -m services.mesh.wrapping_bench`).
 The wrapping depends only on the method, so a `HandlerWrap` says how to wrap one method's
 handler (`wrap(path, handler)`; whatever it needs from the call it reads from the call's context),
 and `WrapOnce` applies a stack of them on a method's first call and serves the same wrapped
 handler from then on. Each `HandlerWrap` is an interceptor on its own too (a test's server, a
 tool's), wrapping afresh on each call.
-
-`python -m services.mesh.wrapping_bench` measures the difference on real servers.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """W3C trace context (https://www.w3.org/TR/trace-context/) through the mesh, and the trace id in logs.
 
 Envoy starts a trace for each request (or continues the client's) and sends `traceparent` to the
-service it routes to; the server interceptor (services.common.metrics.MetricsInterceptor) reads
-it from the call's metadata, and every call the handler makes to another service carries it on
-(`TracedChannel`: every mesh channel), with the same trace id and this hop as the parent. A call without one (a worker's, a test's) starts a trace of its own. The trace id
-goes into every log line written while serving the call (services.common.logs).
+service it routes to; the metrics wrap around every handler (services.common.metrics.MetricsInterceptor)
+reads it from the call's metadata, and every call the handler makes to another service carries it
+on (`TracedChannel`: every mesh channel), with the same trace id and this hop as the parent. A call
+without one (a worker's, a test's) starts a trace of its own. The trace id goes into every log line
+written while serving the call (services.common.logs).
 
 Only propagation lives here: the services record and export no spans yet (Envoy exports its own
 when OTEL_EXPORTER_OTLP_ENDPOINT is set: services.mesh.envoy_config), and events do not carry the
@@ -106,8 +107,8 @@ class TracedChannel:
 
     The multi-callables it hands out add the metadata themselves: a client interceptor would do
     it too, but grpc.aio runs every call of a channel with one as an intercepted call (a task of
-    its own), ~20 µs more of the caller's CPU a call (`python -m services.mesh.wrapping_bench`).
-    Everything else is the channel's own."""
+    its own): 16 µs of the caller's CPU a call over a plain channel, against 9 for this
+    (`python -m services.mesh.wrapping_bench`). Everything else is the channel's own."""
 
     __slots__ = ("channel",)
 
