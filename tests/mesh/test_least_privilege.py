@@ -121,7 +121,8 @@ def test_the_certs_container_hands_each_identity_its_own_files():
 # gateway its -H names, and the tests that show a channel without a mesh certificate refused.
 CHANNEL_MAKERS = {"services/common/mesh_tls.py", "loadtest/locustfile.py", "tests/e2e/test_mesh_identity.py",
                   "tests/e2e/test_authorization_matrix.py", "tests/mesh/test_least_privilege.py",
-                  "tests/unit/test_slow_calls.py", "tests/unit/test_loadtest_grpc.py"}  # a server of its own, outside the mesh
+                  "tests/unit/test_slow_calls.py", "tests/unit/test_loadtest_grpc.py",  # a server of its own, outside the mesh
+                  "tests/unit/test_handler_wraps.py", "services/mesh/wrapping_bench.py"}  # likewise
 
 
 def test_tests_benches_and_tools_open_channels_through_the_mesh_helpers():
