@@ -5,7 +5,8 @@ writes its event (unfollow, follow.request_removed, unblock, unmute): accounts'
 counts of the people they followed or who followed them, feeds' follow sets and
 exclusions, search's edges and notifications correct themselves from the events
 they already consume. Then the member row goes (the user no longer exists for the
-graph), and a last sweep deletes any half-edge left in any shard.
+graph), and a last sweep deletes any half-edge left in any shard; graph's cache
+(services.graph.cache) drops the user's entries around it, and each undo's.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from services.common.db import Database, shard_schema
 from services.common.erasure import delete_in_every_shard
 from services.common.ids import shard_of
-from services.graph.repository import PostgresGraphRepository
+from services.graph.cache import CachedGraphRepository, GraphCache
 
 # (table, the owner's column, the other user's column): every table of the graph.
 EDGE_TABLES = (
@@ -32,7 +33,8 @@ EDGE_TABLES = (
 @dataclass
 class GraphEraser:
     db: Database
-    edges: PostgresGraphRepository
+    edges: CachedGraphRepository
+    cache: GraphCache
 
     async def _own(self, table: str, column: str, user_id: int) -> list[int]:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
@@ -60,8 +62,9 @@ class GraphEraser:
                 await undo(other)
         for (other,) in await self.db.every_shard("SELECT user_id FROM {schema}.mutes WHERE target_id = %s", (u,)):
             await self.edges.unmute(other, u)
-        await delete_in_every_shard(self.db, [
-            "DELETE FROM {schema}.members WHERE user_id = %(user)s",
-            *(f"DELETE FROM {{schema}}.{table} WHERE {mine} = %(user)s OR {other} = %(user)s"
-              for table, mine, other in EDGE_TABLES),
-        ], u)
+        async with self.cache.changing(edges_of=[u], members=[u]):
+            await delete_in_every_shard(self.db, [
+                "DELETE FROM {schema}.members WHERE user_id = %(user)s",
+                *(f"DELETE FROM {{schema}}.{table} WHERE {mine} = %(user)s OR {other} = %(user)s"
+                  for table, mine, other in EDGE_TABLES),
+            ], u)
