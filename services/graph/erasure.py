@@ -5,8 +5,7 @@ writes its event (unfollow, follow.request_removed, unblock, unmute): accounts'
 counts of the people they followed or who followed them, feeds' follow sets and
 exclusions, search's edges and notifications correct themselves from the events
 they already consume. Then the member row goes (the user no longer exists for the
-graph), and a last sweep deletes any half-edge left in any shard; graph's cache
-(services.graph.cache) drops the user's entries around it, and each undo's.
+graph), and a last sweep deletes any half-edge left in any shard.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from services.common.db import Database, shard_schema
 from services.common.erasure import delete_in_every_shard
 from services.common.ids import shard_of
-from services.graph.cache import CachedGraphRepository, GraphCache
+from services.graph.repository import PostgresGraphRepository
 
 # (table, the owner's column, the other user's column): every table of the graph.
 EDGE_TABLES = (
@@ -33,8 +32,7 @@ EDGE_TABLES = (
 @dataclass
 class GraphEraser:
     db: Database
-    edges: CachedGraphRepository
-    cache: GraphCache
+    edges: PostgresGraphRepository
 
     async def _own(self, table: str, column: str, user_id: int) -> list[int]:
         async with self.db.for_shard(shard_of(user_id)).connection() as conn:
@@ -62,9 +60,8 @@ class GraphEraser:
                 await undo(other)
         for (other,) in await self.db.every_shard("SELECT user_id FROM {schema}.mutes WHERE target_id = %s", (u,)):
             await self.edges.unmute(other, u)
-        async with self.cache.changing(edges_of=[u], members=[u]):
-            await delete_in_every_shard(self.db, [
-                "DELETE FROM {schema}.members WHERE user_id = %(user)s",
-                *(f"DELETE FROM {{schema}}.{table} WHERE {mine} = %(user)s OR {other} = %(user)s"
-                  for table, mine, other in EDGE_TABLES),
-            ], u)
+        await delete_in_every_shard(self.db, [
+            "DELETE FROM {schema}.members WHERE user_id = %(user)s",
+            *(f"DELETE FROM {{schema}}.{table} WHERE {mine} = %(user)s OR {other} = %(user)s"
+              for table, mine, other in EDGE_TABLES),
+        ], u)

@@ -38,13 +38,6 @@ async def _emit(conn: psycopg.AsyncConnection, changed: bool, type: str, actor_i
     return changed
 
 
-def _edges_of(rows: list[tuple[str, int]]) -> Edges:
-    found: dict[str, set[int]] = {"following": set(), "requested": set(), "blocked": set(), "muted": set()}
-    for kind, owner in rows:
-        found[kind].add(owner)
-    return Edges(**found)
-
-
 class PostgresProfiles:
     """Who exists and who is private: the graph's own members rows, in each user's shard.
 
@@ -77,31 +70,23 @@ class PostgresGraphRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @staticmethod
-    def _edges_query(viewer_id: int, of_owners: bool) -> str:
-        """The viewer's edges of every kind as (kind, owner) rows, from the viewer's shard; of_owners: only
-        towards the owners in %(o)s."""
-        s = _s(viewer_id)
-        where = " AND {} = ANY(%(o)s)" if of_owners else ""
-        return " UNION ALL ".join(
-            f"SELECT '{kind}', {other} FROM {s}.{table} WHERE user_id = %(v)s" + where.format(other)
-            for kind, table, other in (("following", "following", "target_id"),
-                                       ("requested", "sent_follow_requests", "target_id"),
-                                       ("blocked", "blocks", "target_id"), ("blocked", "blocked_by", "blocker_id"),
-                                       ("muted", "mutes", "target_id")))
-
     async def edges(self, viewer_id: int, owner_ids: list[int]) -> Edges:
+        s = _s(viewer_id)
         async with self.db.for_shard(shard_of(viewer_id)).connection() as conn:
-            rows = await (await conn.execute(self._edges_query(viewer_id, of_owners=True),
-                                             {"v": viewer_id, "o": owner_ids})).fetchall()
-        return _edges_of(rows)
-
-    async def all_edges(self, viewer_id: int, limit: int) -> Edges | None:
-        """Every edge of the viewer's, towards anyone; None when there are more than `limit` rows."""
-        async with self.db.for_shard(shard_of(viewer_id)).connection() as conn:
-            rows = await (await conn.execute(self._edges_query(viewer_id, of_owners=False) + " LIMIT %(n)s",
-                                             {"v": viewer_id, "n": limit + 1})).fetchall()
-        return None if len(rows) > limit else _edges_of(rows)
+            cur = await conn.execute(
+                f"SELECT 'following', target_id FROM {s}.following WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'requested', target_id FROM {s}.sent_follow_requests"
+                "  WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'blocked', target_id FROM {s}.blocks WHERE user_id = %(v)s AND target_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'blocked', blocker_id FROM {s}.blocked_by"
+                "  WHERE user_id = %(v)s AND blocker_id = ANY(%(o)s)"
+                f" UNION ALL SELECT 'muted', target_id FROM {s}.mutes WHERE user_id = %(v)s AND target_id = ANY(%(o)s)",
+                {"v": viewer_id, "o": owner_ids},
+            )
+            found: dict[str, set[int]] = {"following": set(), "requested": set(), "blocked": set(), "muted": set()}
+            for kind, owner in await cur.fetchall():
+                found[kind].add(owner)
+        return Edges(**found)
 
     async def audience(self, owner_id: int, viewer_ids: list[int], followers: bool) -> tuple[set[int], set[int]]:
         s = _s(owner_id)

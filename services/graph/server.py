@@ -10,7 +10,6 @@ from services.common.auth import TokenVerifier
 from services.common.clients import AccountsClient
 from services.common.exports import UserDataExport
 from services.common.registry import by_name
-from services.graph.cache import CachedGraphRepository, CachedProfiles, GraphCache
 from services.graph.erasure import GraphEraser
 from services.graph.exports import KINDS
 from services.graph.repository import PostgresGraphRepository, PostgresProfiles
@@ -24,10 +23,9 @@ async def setup(grpc_server: grpc.aio.Server, resources: server.Resources) -> No
     settings = resources.settings
     db = await resources.database()
     accounts = AccountsClient(resources.channels())
-    cache = GraphCache(resources.redis())
-    edges = CachedGraphRepository(PostgresGraphRepository(db), cache)
-    service = GraphService(edges, CachedProfiles(PostgresProfiles(db), cache))
-    erasure.start(resources, "graph", GraphEraser(db, edges, cache).erase_user)
+    edges = PostgresGraphRepository(db)
+    service = GraphService(edges, PostgresProfiles(db))
+    erasure.start(resources, "graph", GraphEraser(db, edges).erase_user)
     verifier = TokenVerifier(settings.jwks_file, settings.jwt_issuer)
     graph_service_pb2_grpc.add_GraphServiceServicer_to_server(GraphServicer(service, verifier, accounts, UserDataExport(db, KINDS)), grpc_server)
 

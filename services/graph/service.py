@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -172,10 +171,8 @@ class GraphService:
         if len(owner_ids) > MAX_RELATIONSHIPS:
             raise InvalidArgument("owner_ids", f"at most {MAX_RELATIONSHIPS} owners per call")
         owners = list(dict.fromkeys(owner_ids))
-        if viewer_id:
-            profiles, edges = await asyncio.gather(self.profiles.get(owners), self.repo.edges(viewer_id, owners))
-        else:
-            profiles, edges = await self.profiles.get(owners), Edges(set(), set(), set(), set())
+        profiles = await self.profiles.get(owners)
+        edges = await self.repo.edges(viewer_id, owners) if viewer_id else Edges(set(), set(), set(), set())
         result = []
         for owner_id in owners:
             profile = profiles.get(owner_id)
