@@ -21,8 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from services.common.config import load_settings
-
-TICKS = os.sysconf("SC_CLK_TCK")
+from services.common.proc_times import proc_times
 
 
 def _launcher_data_dir(pid: int) -> Path | None:
@@ -53,10 +52,8 @@ def _name(pid: int) -> str:
 
 
 def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return 0
+    times = proc_times(pid)
+    return times.parent if times else 0
 
 
 def _cmdline(pid: int) -> bytes:
@@ -84,11 +81,8 @@ def stack_processes(data_dir: Path) -> dict[int, str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    times = proc_times(pid)
+    return times.cpu_s if times else 0.0
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from services.common.errors import ErrorInterceptor
 from services.common.handler_wraps import WrapOnce
 from services.common.mesh_tls import CallerCheckInterceptor
 from services.common.metrics import MetricsInterceptor
+from services.common.proc_times import proc_times
 from services.common.request_checks import RequestCheckInterceptor
 
 SERVICE, METHOD = "bench.Echo", "Echo"
@@ -87,9 +88,9 @@ def _channel(mode: str, port: int):
 
 
 def _cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = proc_times(pid)
+    assert times is not None, f"the server process {pid} is gone"
+    return times.cpu_s
 
 
 async def _calls(channel, calls: int) -> float:

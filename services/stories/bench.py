@@ -50,6 +50,7 @@ from pictor.stories.v1 import stories_service_pb2_grpc
 
 from services.common.config import Settings, env_int, load_settings
 from services.common.mesh_tls import gateway_channel, service_channel
+from services.common.proc_times import proc_times
 from services.common.stats import percentile
 
 
@@ -67,18 +68,12 @@ def cpu_seconds() -> dict[str, float]:
     depend on how many others share the cores, so it is printed next to the times."""
     if not PIDS:
         return {}
-    ticks = os.sysconf("SC_CLK_TCK")
     parent, used = {}, {}
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or (times := proc_times(int(entry.name))) is None:  # None: gone meanwhile
             continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile
-        parent[int(entry.name)] = int(fields[1])
-        used[int(entry.name)] = sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+        parent[int(entry.name)] = times.parent
+        used[int(entry.name)] = times.cpu_s + times.children_cpu_s
     names = {pid: name for name, pid in PIDS.items()}
     totals: dict[str, float] = {}
     for pid, seconds in used.items():
